@@ -1,0 +1,48 @@
+"""The package's exceptions. Each carries structured fields, and its ``str``
+is the one line a user sees (the CLI prints it and exits 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CalcinosisError",
+    "KnowledgeError",
+    "PoolingError",
+    "UnknownChoiceError",
+]
+
+
+class CalcinosisError(Exception):
+    """Base class: every error the package raises on purpose."""
+
+
+class KnowledgeError(CalcinosisError):
+    """A knowledge data file is malformed: names the file, the record and the field."""
+
+    def __init__(self, file: str, record: str | None, field: str | None, message: str) -> None:
+        self.file = file
+        self.record = record
+        self.field = field
+        self.message = message
+        where = file
+        if record is not None:
+            where += f", record {record}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownChoiceError(CalcinosisError):
+    """A value that is not one of the valid choices (treatment, table, option...)."""
+
+    def __init__(self, what: str, value: object, choices: Sequence[str]) -> None:
+        self.what = what
+        self.value = value
+        self.choices = list(choices)
+        shown = ", ".join(self.choices)
+        super().__init__(f"unknown {what} {value!r}; valid choices: {shown}")
+
+
+class PoolingError(CalcinosisError):
+    """Pooling cannot be done (no usable arms, invalid counts)."""
