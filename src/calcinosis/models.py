@@ -1,0 +1,323 @@
+"""Typed schemas of the knowledge files.
+
+Every record is a strict pydantic model: unknown fields are rejected, values are
+checked, and each record carries where it came from (seed file and passage).
+The files themselves live in ``knowledge/``; loading is in ``evidence.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "LEVEL_PATTERN",
+    "SLUG_PATTERN",
+    "AdverseEvent",
+    "Arm",
+    "Claim",
+    "Contraindication",
+    "Design",
+    "Disease",
+    "Figure",
+    "Finding",
+    "Manifest",
+    "Population",
+    "Printed",
+    "Provenance",
+    "Regimen",
+    "Relapse",
+    "ReviewTotal",
+    "Source",
+    "Statement",
+    "Study",
+    "Table4Row",
+    "Treatment",
+    "normalise_level",
+]
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# Oxford CEBM 2009 levels, in our normalised notation (1a ... 5, optional minus).
+LEVEL_PATTERN = r"^(1a|1b|1c|2a|2b|2c|3a|3b|4|5)-?$"
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Level = Annotated[str, Field(pattern=LEVEL_PATTERN)]
+Design = Literal["rct", "prospective", "retrospective"]
+Population = Literal["adult", "child", "unspecified"]
+Disease = Literal["SSc", "DM", "DM/SSc", "unspecified"]
+NonNegative = Annotated[int, Field(ge=0)]
+
+
+class Record(BaseModel):
+    """Base of every knowledge record: strict, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Provenance(Record):
+    """Where a datum comes from: a source id, the place in it, optionally its words."""
+
+    source: Slug
+    location: str = Field(min_length=3)
+    quote: str | None = None
+
+
+class Manifest(Record):
+    """The knowledge base's version and the files it is made of."""
+
+    name: str
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    description: str
+    files: list[str]
+
+
+class Source(Record):
+    """One of the five seed documents."""
+
+    id: Slug
+    seed_file: str = Field(pattern=r"^\d{3}_[0-9a-f]{16}\.txt$")
+    kind: Literal[
+        "review-abstract", "systematic-review", "ai-answer", "point-of-care-topic"
+    ]
+    title: str
+    authors: list[str]
+    journal: str | None = None
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    citation: str | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    hal_id: str | None = None
+    graded: bool = Field(description="Whether the source grades its recommendations")
+    notes: list[str] = []
+
+
+class Study(Record):
+    """A study included in the review (references 10, 20 and 26-53)."""
+
+    id: Slug
+    reference: int = Field(ge=1, le=61)
+    first_author: str
+    year: int = Field(ge=1950, le=2030, description="Year of the reference-list entry")
+    title: str
+    journal: str
+    citation: str | None = None
+    doi: str | None = None
+    design: Design = Field(description="Design where the review reports the study's data")
+    design_in_methods: Design = Field(description="Design in the Methods' list of references")
+    label_printed: str | None = Field(
+        default=None, description="The study's label in Tables 1-3, verbatim"
+    )
+    quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
+    calcinosis_primary_outcome: bool = True
+    provenance: Provenance
+    notes: list[str] = []
+
+
+class Printed(Record):
+    """A table row's cells exactly as the review printed them."""
+
+    label: str | None = None
+    disease: str | None = None
+    design: str | None = None
+    duration: str | None = None
+    dose: str | None = None
+    partial: str | None = None
+    complete: str | None = None
+    follow_up: str | None = None
+    level: str | None = None
+
+
+class AdverseEvent(Record):
+    event: str
+    n: NonNegative | None = None
+    of: NonNegative | None = None
+
+
+class Relapse(Record):
+    n: NonNegative | None = None
+    of: NonNegative | None = None
+    text: str
+
+
+class Arm(Record):
+    """One arm or subgroup row: a table row of Tables 1-3 or a passage of the results."""
+
+    id: Slug
+    study: Slug
+    treatment: Slug
+    population: Population
+    disease: Disease
+    disease_counts: dict[Disease, NonNegative]
+    n: NonNegative | None
+    unit: Literal["patients", "digits"] = "patients"
+    responders_any: NonNegative | None
+    responders_complete: NonNegative | None
+    dose: str | None = None
+    calcinosis_duration_years: str | None = None
+    follow_up_months: float | None = Field(default=None, ge=0)
+    follow_up_range_months: tuple[float, float] | None = None
+    adverse_events: list[AdverseEvent] | None = Field(
+        default=None, description="null: not reported; []: assessed, none"
+    )
+    relapses: Relapse | None = None
+    level: Level = Field(description="Level of evidence as the review records it")
+    source: Literal["Table 1", "Table 2", "Table 3", "Table 4", "text"]
+    row: int | None = Field(default=None, ge=1, description="Row order within its table")
+    provenance: Provenance
+    printed: Printed | None = None
+    notes: list[str] = []
+
+    @model_validator(mode="after")
+    def _counts_consistent(self) -> Arm:
+        if self.n is not None:
+            for name in ("responders_any", "responders_complete"):
+                value = getattr(self, name)
+                if value is not None and value > self.n:
+                    raise ValueError(f"{name}={value} exceeds n={self.n}")
+            if sum(self.disease_counts.values()) not in (self.n, 0):
+                raise ValueError(
+                    f"disease_counts add up to {sum(self.disease_counts.values())}, n={self.n}"
+                )
+        if (
+            self.responders_any is not None
+            and self.responders_complete is not None
+            and self.responders_complete > self.responders_any
+        ):
+            raise ValueError("responders_complete exceeds responders_any")
+        if self.source.startswith("Table ") and self.source != "Table 4" and self.row is None:
+            raise ValueError(f"an arm from {self.source} needs its row number")
+        return self
+
+
+class Claim(Record):
+    """A sentence of fact (adverse effect, mechanism...) with its provenance."""
+
+    text: str
+    provenance: Provenance
+
+
+class Regimen(Claim):
+    setting: str | None = Field(default=None, description="e.g. 'adults', 'typical'")
+
+
+class Contraindication(Record):
+    """A rule the engine enforces; ``rule`` names the predicate in code."""
+
+    rule: Slug
+    stance: Literal["avoid", "caution"]
+    text: str
+    provenance: Provenance
+
+
+class Treatment(Record):
+    """An entry of the treatment catalog (identifiers of DESIGN.md)."""
+
+    id: Slug
+    name: str
+    synonyms: list[str] = []
+    kind: Literal["drug", "procedure", "physical", "management"]
+    classes: list[Slug] = []
+    route: str | None = None
+    mechanism: list[Claim] = []
+    regimens: list[Regimen] = []
+    adverse_effects: list[Claim] = []
+    contraindications: list[Contraindication] = []
+    notes: list[Claim] = []
+
+
+class Figure(Record):
+    """A number a source prints: x of n, a percentage, or both."""
+
+    label: str
+    x: NonNegative | None = None
+    n: NonNegative | None = None
+    percent: float | None = Field(default=None, ge=0, le=100)
+    unit: str = "patients"
+
+
+class Statement(Record):
+    """A conclusion, recommendation, finding or claim of a source."""
+
+    id: Slug
+    source: Slug
+    location: str
+    quote: str
+    kind: Literal["recommendation", "conclusion", "finding", "claim", "summary"]
+    treatments: list[Slug] = []
+    diseases: list[Literal["SSc", "DM", "juvenile-DM", "any"]] = []
+    subtypes: list[
+        Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
+    ] = []
+    direction: Literal["for", "against", "neutral"] | None = None
+    grade: str | None = None
+    level: str | None = None
+    figures: list[Figure] = []
+    about_arm: Slug | None = Field(
+        default=None, description="The review arm this statement reports on, for the audit"
+    )
+    conflicts_with: list[Slug] = []
+    notes: list[str] = []
+
+
+class Table4Row(Record):
+    """A row of the review's Table 4, with its cells as printed."""
+
+    id: Slug
+    row: int = Field(ge=1)
+    label: str
+    treatments: list[Slug]
+    references: list[int]
+    patients_printed: str | None
+    range_printed: str | None
+    comment: str
+    level_printed: str | None
+    grade: Literal["A", "B", "C", "D"]
+    direction: Literal["for", "against"]
+    parent: Slug | None = None
+    provenance: Provenance
+
+
+class ReviewTotal(Record):
+    """An aggregate figure the review's text prints (patients or studies)."""
+
+    id: Slug
+    scope: str = Field(description="'overall' or a treatment id or class")
+    treatments: list[Slug] = []
+    references: list[int] = []
+    studies: NonNegative | None = None
+    patients: NonNegative | None = None
+    by_disease: dict[
+        Literal["DM", "SSc", "adult-DM", "juvenile-DM", "unspecified"], NonNegative
+    ] = {}
+    designs: dict[Design, list[int]] = {}
+    provenance: Provenance
+
+
+class Finding(Record):
+    """A disagreement found by reading, which no recomputation can show
+    (a wrong citation, a duplicated reference, a unit slip)."""
+
+    id: Slug
+    kind: Literal["citation", "reference-list", "unit", "label", "definition", "design"]
+    summary: str
+    published: str
+    published_at: Provenance
+    other: str
+    other_at: Provenance
+    severity: Literal["error", "inconsistency", "note"]
+
+
+def normalise_level(printed: str) -> str:
+    """'IB' -> '1b', 'IIB' -> '2b', 'IV' -> '4', '1b-' -> '1b-'."""
+    text = printed.strip().replace(" ", "")
+    minus = text.endswith("-")
+    text = text.rstrip("-")
+    match = re.fullmatch(r"(?i)(I{1,3}|IV|V|[1-5])([abc]?)", text)
+    if match is None:
+        raise ValueError(f"not a level of evidence: {printed!r}")
+    roman = {"I": "1", "II": "2", "III": "3", "IV": "4", "V": "5"}
+    number = roman.get(match.group(1).upper(), match.group(1))
+    return f"{number}{match.group(2).lower()}{'-' if minus else ''}"
+
