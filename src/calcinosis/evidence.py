@@ -36,6 +36,7 @@ __all__ = [
     "KnowledgeBase",
     "arm_document",
     "load_knowledge",
+    "patients_by_disease",
 ]
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -262,6 +263,22 @@ def _load(directory: Path) -> KnowledgeBase:
     return kb
 
 
+def patients_by_disease(arm: Arm) -> dict[str, int]:
+    """Patients of an arm as DM, SSc or unspecified.
+
+    The review counts the overlap (DM/SSc) child of Berger 1987 as DM (warfarin:
+    DM=10, Results line 130), so we do too. An arm counted in digits contributes
+    its patients (Fahmy 1998: 15 digits, 10 patients), not its digits.
+    """
+    totals = {"DM": 0, "SSc": 0, "unspecified": 0}
+    counts = dict(arm.disease_counts)
+    if arm.unit != "patients" and arm.patients is not None and len(counts) == 1:
+        counts = {next(iter(counts)): arm.patients}
+    for disease, count in counts.items():
+        totals["DM" if disease == "DM/SSc" else disease] += count
+    return totals
+
+
 def arm_document(kb: KnowledgeBase, arm: Arm) -> dict[str, Any]:
     """One arm as the ``evidence arms --format json`` contract (DESIGN.md) gives it."""
     study = kb.studies[arm.study]
@@ -279,6 +296,7 @@ def arm_document(kb: KnowledgeBase, arm: Arm) -> dict[str, Any]:
         "disease_counts": dict(arm.disease_counts),
         "n": arm.n,
         "unit": arm.unit,
+        "patients": arm.patients,
         "responders_any": arm.responders_any,
         "responders_complete": arm.responders_complete,
         "dose": arm.dose,

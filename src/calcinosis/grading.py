@@ -178,7 +178,9 @@ def grade_for_body(evidence: Sequence[StudyEvidence]) -> GradeResult:
         counted = [item for item in counted if not item.complete_only]
         if dropped:
             reasons.append("complete responses only, set aside: " + ", ".join(dropped))
-    best = min(level_rank(item.level) for item in conclusive)
+    # The best level among the studies that count; when none reports responders,
+    # among the conclusive ones.
+    best = min(level_rank(item.level) for item in (counted or conclusive))
     tier = int(LEVELS[best][0])
     best_items = [
         item for item in counted if int(item.level.rstrip("-")[0]) == tier

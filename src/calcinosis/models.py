@@ -152,6 +152,9 @@ class Arm(Record):
     disease_counts: dict[Disease, NonNegative]
     n: NonNegative | None
     unit: Literal["patients", "digits"] = "patients"
+    patients: NonNegative | None = Field(
+        default=None, description="Patients behind the counts when the unit is not patients"
+    )
     responders_any: NonNegative | None
     responders_complete: NonNegative | None
     dose: str | None = None

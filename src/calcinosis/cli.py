@@ -1,0 +1,322 @@
+"""The ``calcinosis`` command.
+
+Exit codes (DESIGN.md): 0 success; 2 bad usage or bad input, with one line on
+stderr and no traceback; 1 an internal error (also one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tabulate import tabulate
+
+from calcinosis import __version__
+from calcinosis.audit import audit
+from calcinosis.errors import CalcinosisError, UnknownChoiceError
+from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
+from calcinosis.synthesis import METHODS, OUTCOMES, pool_document
+from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
+
+__all__ = ["main"]
+
+DISCLAIMER = "calcinosis supports, and does not replace, clinical judgement."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _footer(kb: KnowledgeBase) -> str:
+    return f"\nEvidence version {kb.version}. {DISCLAIMER}\n"
+
+
+def _kb(args: argparse.Namespace) -> KnowledgeBase:
+    directory = args.knowledge or os.environ.get("CALCINOSIS_KNOWLEDGE_DIR")
+    return load_knowledge(directory)
+
+
+# ---------------------------------------------------------------- evidence arms
+def _cmd_arms(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    arms = list(kb.arms)
+    if args.treatment:
+        wanted = set(kb.resolve(args.treatment))
+        arms = [arm for arm in arms if arm.treatment in wanted]
+    documents = [arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level}
+                 for arm in arms]
+    if args.format == "json":
+        _emit_json(documents)
+        return 0
+    columns = ["study", "treatment", "population", "disease", "n", "responders_any",
+               "responders_complete", "design", "level", "level_rules", "source"]
+    body = [["" if d[c] is None else d[c] for c in columns] for d in documents]
+    if args.format == "csv":
+        sys.stdout.write(render([{c: d[c] for c in columns} for d in documents], 1, "csv"))
+        return 0
+    style = "github" if args.format == "markdown" else "simple"
+    sys.stdout.write(tabulate(body, headers=columns, tablefmt=style) + "\n")
+    if args.format == "text":
+        sys.stdout.write(f"\n{len(documents)} arms. Blank counts are NA/NS in the review."
+                         + _footer(kb))
+    return 0
+
+
+# --------------------------------------------------------------- evidence table
+def _cmd_table(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    rows = table_rows(kb, args.number)
+    if args.format == "json":
+        _emit_json(rows)
+        return 0
+    sys.stdout.write(render(rows, args.number, args.format))
+    if args.format == "text":
+        sys.stdout.write(_footer(kb))
+    return 0
+
+
+# --------------------------------------------------------------- evidence audit
+def _cmd_audit(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    items = audit(kb)
+    if args.check:
+        items = [item for item in items if item.check == args.check]
+    if args.format == "json":
+        _emit_json([item.document() for item in items])
+        return 0
+    for number, item in enumerate(items, start=1):
+        sys.stdout.write(
+            f"{number:>2}. [{item.check}, {item.severity}] {item.subject}\n"
+            f"    published: {item.published.value}\n"
+            f"               ({item.published.source}: {item.published.location})\n"
+            f"    found:     {item.found.value}\n"
+            f"               ({item.found.source}: {item.found.location})\n"
+            f"    {item.explanation}\n"
+        )
+    sys.stdout.write(f"\n{len(items)} disagreements." + _footer(kb))
+    return 0
+
+
+# ---------------------------------------------------------------- evidence pool
+def _fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _cmd_pool(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    document = pool_document(kb, args.treatment, args.outcome, args.method)
+    if args.format == "json":
+        _emit_json(document)
+        return 0
+    lines = [f"{args.treatment}: {args.outcome} response, method {document['method']}"]
+    if document["estimate"] is not None:
+        low, high = document["ci"]
+        lines.append(
+            f"  estimate {_fmt_pct(document['estimate'])} "
+            f"(95% CI {_fmt_pct(low)} to {_fmt_pct(high)}), "
+            f"k={document['k']}, n={document['n']}"
+        )
+        if document["pooled"]:
+            pi = document["prediction_interval"]
+            lines.append(
+                f"  tau2 {document['tau2']:.4f}, I2 {document['i2']:.1f}%, "
+                f"prediction interval {_fmt_pct(pi[0])} to {_fmt_pct(pi[1])}"
+            )
+    body = [
+        [a["label"], a["design"], f"{a['x']}/{a['n']}", _fmt_pct(a["proportion"]),
+         f"{_fmt_pct(a['ci'][0])} to {_fmt_pct(a['ci'][1])}",
+         "" if a["weight"] is None else f"{a['weight']:.1f}%"]
+        for a in document["arms"]
+    ]
+    lines.append("")
+    lines.append(tabulate(body, headers=["study", "design", "x/n", "proportion",
+                                         "Wilson 95% CI", "weight"], tablefmt="simple"))
+    for left in document["left_out"]:
+        lines.append(f"  left out: {left['arm']} ({left['reason']})")
+    lines.extend(f"  note: {note}" for note in document["notes"])
+    sys.stdout.write("\n".join(lines) + "\n" + _footer(kb))
+    return 0
+
+
+# -------------------------------------------------------------- evidence forest
+def _cmd_forest(args: argparse.Namespace) -> int:
+    from calcinosis.forest import render_forest  # matplotlib: imported only when drawing
+    from calcinosis.synthesis import pool_treatment
+
+    kb = _kb(args)
+    output = Path(args.output)
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in ("svg", "png"):
+        raise UnknownChoiceError("output format", output.suffix or output.name, ["svg", "png"])
+    result, _units, _left = pool_treatment(kb, args.treatment, args.outcome, args.method)
+    if result is None:
+        raise CalcinosisError(f"no arm of {args.treatment!r} reports a {args.outcome} response")
+    title = f"{args.treatment}: {args.outcome} response"
+    data = render_forest(result, title, "svg" if fmt == "svg" else "png")
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise CalcinosisError(f"cannot write {output}: {exc.strerror}") from None
+    sys.stderr.write(f"wrote {output} ({len(data)} bytes)\n")
+    return 0
+
+
+# ------------------------------------------------------------ evidence grading
+def _cmd_grading(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    arm_rows = []
+    for arm in kb.arms:
+        rules = arm_level_rules(kb, arm)
+        if rules.level != arm.level:
+            arm_rows.append({"arm": arm.id, "level_printed": arm.level,
+                             "level_rules": rules.level, "reasons": list(rules.reasons)})
+    grade_rows = [
+        {"row": row["label"], "grade_printed": row["grade"], "grade_rules": row["grade_rules"],
+         "reasons": row["grade_rules_reasons"]}
+        for row in table_rows(kb, 4) if row["grade"] != row["grade_rules"]
+    ]
+    if args.format == "json":
+        _emit_json({"levels": arm_rows, "grades": grade_rows})
+        return 0
+    sys.stdout.write("Levels: printed by the review vs given by the CEBM 2009 rules\n")
+    sys.stdout.write(tabulate([[r["arm"], r["level_printed"], r["level_rules"],
+                                "; ".join(r["reasons"])] for r in arm_rows],
+                              headers=["arm", "printed", "rules", "why"]) + "\n\n")
+    sys.stdout.write("Grades of Table 4: printed vs rules\n")
+    sys.stdout.write(tabulate([[r["row"], r["grade_printed"], r["grade_rules"],
+                                "; ".join(r["reasons"])] for r in grade_rows],
+                              headers=["row", "printed", "rules", "why"]) + "\n")
+    sys.stdout.write(_footer(kb))
+    return 0
+
+
+# ------------------------------------------------------------ evidence validate
+def _cmd_validate(args: argparse.Namespace) -> int:
+    kb = load_knowledge(args.directory)
+    sys.stdout.write(
+        f"ok: {len(kb.studies)} studies, {len(kb.arms)} arms, {len(kb.treatments)} treatments, "
+        f"{len(kb.statements)} statements; version {kb.version}\n"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------ demo
+def _cmd_demo(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    steps: list[tuple[str, list[str]]] = [
+        ("The review's Table 4, rebuilt from the arms", ["evidence", "table", "4"]),
+        ("Pooled response to diltiazem (binomial-normal GLMM)",
+         ["evidence", "pool", "diltiazem"]),
+        ("What the audit finds (first lines)", ["evidence", "audit"]),
+    ]
+    sys.stdout.write(f"calcinosis {__version__}: a tour of the command line\n")
+    for title, argv in steps:
+        sys.stdout.write(f"\n=== {title}\n$ calcinosis {' '.join(argv)}\n\n")
+        sys.stdout.flush()
+        _dispatch(argv)
+    sys.stdout.write(f"\nEvidence version {kb.version}.\n")
+    return 0
+
+
+def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    parser.add_argument("--format", choices=choices, default="text",
+                        help="output format (default: text)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="calcinosis", description=(
+        "Evidence-based decision support for calcinosis cutis. " + DISCLAIMER))
+    parser.add_argument("--version", action="version", version=f"calcinosis {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    evidence = commands.add_parser("evidence", help="the evidence base: arms, tables, audit, pooling")
+    evidence.add_argument("--knowledge", metavar="DIR",
+                          help="knowledge directory (default: the packaged one)")
+    sub = evidence.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
+
+    arms = sub.add_parser("arms", help="every study arm with its provenance")
+    arms.add_argument("--treatment", help="only this treatment id or class")
+    _add_format(arms, FORMATS)
+    arms.set_defaults(func=_cmd_arms)
+
+    table = sub.add_parser("table", help="rebuild Table 1, 2, 3 or 4 of the review")
+    table.add_argument("number", type=int, choices=TABLES, metavar="{1,2,3,4}")
+    _add_format(table, FORMATS)
+    table.set_defaults(func=_cmd_table)
+
+    audit_p = sub.add_parser("audit", help="published figures that disagree with the counts")
+    audit_p.add_argument("--check", help="only this kind of check")
+    _add_format(audit_p, ("text", "json"))
+    audit_p.set_defaults(func=_cmd_audit)
+
+    for name, func, helptext in (
+        ("pool", _cmd_pool, "pooled response proportion of a treatment or class"),
+        ("forest", _cmd_forest, "forest plot of a treatment or class"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("treatment", metavar="TREATMENT")
+        p.add_argument("--outcome", choices=OUTCOMES, default="any")
+        p.add_argument("--method", choices=METHODS, default="glmm")
+        if name == "pool":
+            _add_format(p, ("text", "json"))
+        else:
+            p.add_argument("-o", "--output", required=True, help="plot.svg or plot.png")
+        p.set_defaults(func=func)
+
+    grading = sub.add_parser("grading", help="printed levels and grades vs the CEBM rules")
+    _add_format(grading, ("text", "json"))
+    grading.set_defaults(func=_cmd_grading)
+
+    validate = sub.add_parser("validate", help="validate a knowledge directory")
+    validate.add_argument("directory", nargs="?", help="default: the packaged knowledge")
+    validate.set_defaults(func=_cmd_validate)
+
+    demo = commands.add_parser("demo", help="a short tour of the evidence commands")
+    demo.set_defaults(func=_cmd_demo, knowledge=None)
+    return parser
+
+
+def _dispatch(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``calcinosis`` console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(arguments)
+    except CalcinosisError as exc:
+        sys.stderr.write(f"calcinosis: error: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("CALCINOSIS_DEBUG"):
+            traceback.print_exc()
+        sys.stderr.write(
+            f"calcinosis: internal error: {type(exc).__name__}: {exc} "
+            "(set CALCINOSIS_DEBUG=1 for details)\n"
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

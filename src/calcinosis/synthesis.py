@@ -1,0 +1,172 @@
+"""From arms to pooled estimates: the pooling units, and the ``evidence pool`` document.
+
+The pooling unit is one study's arm for the treatment (or class) asked about:
+its rows (adult and child, or several drugs of a class) are summed. Rows whose
+count for the outcome is null (NA/NS in the review) cannot be counted and are
+listed as left out; a study with no countable row is left out entirely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Arm
+from calcinosis.pooling import PoolResult, StudyCount, pool, proportion_ci
+
+__all__ = [
+    "METHODS",
+    "OUTCOMES",
+    "StudyUnit",
+    "pool_document",
+    "pool_treatment",
+    "study_units",
+]
+
+Outcome = Literal["any", "complete"]
+Method = Literal["glmm", "dl", "reml", "pm"]
+OUTCOMES: tuple[Outcome, ...] = ("any", "complete")
+METHODS: tuple[Method, ...] = ("glmm", "dl", "reml", "pm")
+
+
+@dataclass(frozen=True)
+class StudyUnit:
+    """One study's summed arms for a treatment or class."""
+
+    study: str
+    label: str
+    design: str
+    reference: int
+    x: int
+    n: int
+    arms: tuple[str, ...]
+    units: tuple[str, ...]
+
+
+def _count(arm: Arm, outcome: Outcome) -> int | None:
+    return arm.responders_any if outcome == "any" else arm.responders_complete
+
+
+def study_units(
+    kb: KnowledgeBase, arms: Sequence[Arm], outcome: Outcome
+) -> tuple[list[StudyUnit], list[dict[str, Any]]]:
+    """Sum each study's countable arms; return the units and the arms left out."""
+    grouped: dict[str, list[Arm]] = {}
+    left_out: list[dict[str, Any]] = []
+    for arm in arms:
+        if arm.n is None or _count(arm, outcome) is None:
+            missing = "n" if arm.n is None else f"responders_{outcome}"
+            left_out.append(
+                {"arm": arm.id, "study": arm.study, "reason": f"{missing} not reported (null)"}
+            )
+            continue
+        grouped.setdefault(arm.study, []).append(arm)
+    units: list[StudyUnit] = []
+    for study_id, study_arms in grouped.items():
+        study = kb.studies[study_id]
+        units.append(
+            StudyUnit(
+                study=study_id,
+                label=f"{study.first_author.split()[0]} {study.year}",
+                design=study.design,
+                reference=study.reference,
+                x=sum(_count(arm, outcome) or 0 for arm in study_arms),
+                n=sum(arm.n or 0 for arm in study_arms),
+                arms=tuple(arm.id for arm in study_arms),
+                units=tuple(sorted({arm.unit for arm in study_arms})),
+            )
+        )
+    units.sort(key=lambda unit: (kb.studies[unit.study].year, unit.label))
+    return units, left_out
+
+
+def pool_treatment(
+    kb: KnowledgeBase, name: str, outcome: Outcome = "any", method: Method = "glmm"
+) -> tuple[PoolResult | None, list[StudyUnit], list[dict[str, Any]]]:
+    """Pool the arms of a treatment id or class; ``None`` when no arm can be counted."""
+    treatments = kb.resolve(name)
+    units, left_out = study_units(kb, kb.arms_for(treatments), outcome)
+    if not units:
+        return None, units, left_out
+    counts = [StudyCount(unit.label, unit.x, unit.n, unit.design) for unit in units]
+    return pool(counts, method=method), units, left_out
+
+
+def _rounded(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _pair(values: tuple[float, float] | None) -> list[float] | None:
+    return None if values is None else [round(values[0], 6), round(values[1], 6)]
+
+
+def pool_document(
+    kb: KnowledgeBase, name: str, outcome: Outcome = "any", method: Method = "glmm"
+) -> dict[str, Any]:
+    """The ``evidence pool --format json`` document of DESIGN.md."""
+    result, units, left_out = pool_treatment(kb, name, outcome, method)
+    treatments = list(kb.resolve(name))
+    notes: list[str] = []
+    if any("digits" in unit.units for unit in units):
+        notes.append(
+            "Some counts are digits, not patients (Fahmy 1998: 15 digits in 10 patients);"
+            " they are pooled as the review tabulates them."
+        )
+    arms_doc = []
+    for index, unit in enumerate(units):
+        low, high = proportion_ci(unit.x, unit.n, "wilson")
+        arms_doc.append(
+            {
+                "study": unit.study,
+                "label": unit.label,
+                "reference": unit.reference,
+                "design": unit.design,
+                "x": unit.x,
+                "n": unit.n,
+                "proportion": round(unit.x / unit.n, 6),
+                "ci": [round(low, 6), round(high, 6)],
+                "weight": None if result is None else round(result.weights[index], 4),
+                "arms": list(unit.arms),
+            }
+        )
+    document: dict[str, Any] = {
+        "treatment": name,
+        "treatments": treatments,
+        "outcome": outcome,
+        "method": method,
+        "pooled": False,
+        "k": len(units),
+        "n": sum(unit.n for unit in units),
+        "x": sum(unit.x for unit in units),
+        "estimate": None,
+        "ci": None,
+        "logit": None,
+        "tau2": None,
+        "i2": None,
+        "prediction_interval": None,
+        "arms": arms_doc,
+        "left_out": left_out,
+        "notes": notes,
+        "evidence_version": kb.version,
+    }
+    if result is not None:
+        document.update(
+            {
+                "method": result.method if not result.pooled else method,
+                "pooled": result.pooled,
+                "estimate": _rounded(result.estimate),
+                "ci": _pair(result.ci),
+                "logit": {"estimate": _rounded(result.logit), "se": _rounded(result.logit_se)},
+                "tau2": _rounded(result.tau2),
+                "i2": _rounded(result.i2, 4),
+                "prediction_interval": _pair(result.prediction_interval),
+                "converged": result.converged,
+            }
+        )
+        if not result.pooled:
+            notes.append("One study only: its own estimate (Wilson 95% CI), not pooled.")
+    else:
+        notes.append("No arm reports this outcome: nothing to pool.")
+    return document
