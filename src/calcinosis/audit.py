@@ -17,17 +17,25 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence import KnowledgeBase, patients_by_disease
 from calcinosis.models import Arm, ReviewTotal
-from calcinosis.evidence import patients_by_disease
 from calcinosis.tables import percent, round_down, round_half_up, table4_arms, table4_patients
 
 __all__ = ["CHECKS", "Discrepancy", "audit", "classify_percent"]
 
 Severity = Literal["error", "inconsistency", "rounding", "note"]
 CHECKS = (
-    "percent", "disease-cell", "label", "design", "table4-patients", "table4-vs-text",
-    "table4-range", "totals", "cross-source", "percent-achievable", "finding",
+    "percent",
+    "disease-cell",
+    "label",
+    "design",
+    "table4-patients",
+    "table4-vs-text",
+    "table4-range",
+    "totals",
+    "cross-source",
+    "percent-achievable",
+    "finding",
 )
 
 
@@ -80,8 +88,10 @@ def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for arm in kb.arms:
         if arm.printed is None or arm.n is None:
             continue
-        cells = (("partial", arm.printed.partial, arm.responders_any),
-                 ("complete", arm.printed.complete, arm.responders_complete))
+        cells = (
+            ("partial", arm.printed.partial, arm.responders_any),
+            ("complete", arm.printed.complete, arm.responders_complete),
+        )
         for column, cell, count in cells:
             match = _COUNT.match(cell or "")
             if match is None or count is None:
@@ -90,7 +100,10 @@ def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             where = f"{arm.provenance.location.split(';')[0]}, {column} response"
             if printed_count != count:
                 yield Discrepancy(
-                    f"count-{arm.id}-{column}", "percent", "error", arm.id,
+                    f"count-{arm.id}-{column}",
+                    "percent",
+                    "error",
+                    arm.id,
                     Place(cell or "", _review(kb), where),
                     Place(f"{count}/{arm.n}", _review(kb), arm.provenance.location),
                     "The printed count differs from the arm's count.",
@@ -100,11 +113,14 @@ def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             if verdict == "ok":
                 continue
             yield Discrepancy(
-                f"percent-{arm.id}-{column}", "percent",
-                "rounding" if verdict == "truncated" else "error", arm.id,
+                f"percent-{arm.id}-{column}",
+                "percent",
+                "rounding" if verdict == "truncated" else "error",
+                arm.id,
                 Place(cell or "", _review(kb), where),
                 Place(_exact(count, arm.n), "recomputed", f"{count} of n={arm.n}"),
-                "Truncated, not rounded." if verdict == "truncated"
+                "Truncated, not rounded."
+                if verdict == "truncated"
                 else "The printed percentage does not match the count.",
             )
 
@@ -116,7 +132,10 @@ def _check_disease_cells(kb: KnowledgeBase) -> Iterator[Discrepancy]:
         listed = sum(int(count) for _, count in _DISEASE.findall(arm.printed.disease))
         if listed and listed != arm.n:
             yield Discrepancy(
-                f"disease-cell-{arm.id}", "disease-cell", "error", arm.id,
+                f"disease-cell-{arm.id}",
+                "disease-cell",
+                "error",
+                arm.id,
                 Place(arm.printed.disease, _review(kb), arm.provenance.location.split(";")[0]),
                 Place(f"n = {arm.n}", _review(kb), arm.provenance.location),
                 f"The disease cell lists {listed} patients; the response cells and the text "
@@ -146,14 +165,20 @@ def _check_labels(kb: KnowledgeBase) -> Iterator[Discrepancy]:
         label_at = ", ".join(tables) + " (study label)"
         if year.strip() and int(year) != study.year:
             yield Discrepancy(
-                f"label-year-{study.id}", "label", "inconsistency", study.id,
+                f"label-year-{study.id}",
+                "label",
+                "inconsistency",
+                study.id,
                 Place(study.label_printed, _review(kb), label_at),
                 Place(str(study.year), _review(kb), where),
                 "The table dates the study differently from the reference list.",
             )
         if _plain(author.strip()) != _plain(_surname(study.first_author)):
             yield Discrepancy(
-                f"label-author-{study.id}", "label", "note", study.id,
+                f"label-author-{study.id}",
+                "label",
+                "note",
+                study.id,
                 Place(author.strip(), _review(kb), label_at),
                 Place(_surname(study.first_author), _review(kb), where),
                 "The table spells the first author differently from the reference list.",
@@ -168,12 +193,23 @@ def _check_designs(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 study = by_ref[ref]
                 if study.design == design:
                     continue
-                reported_at = "; ".join(
-                    sorted({a.provenance.location.split(",")[0] for a in kb.arms
-                            if a.study == study.id and a.printed})
-                ) or "results text"
+                reported_at = (
+                    "; ".join(
+                        sorted(
+                            {
+                                a.provenance.location.split(",")[0]
+                                for a in kb.arms
+                                if a.study == study.id and a.printed
+                            }
+                        )
+                    )
+                    or "results text"
+                )
                 yield Discrepancy(
-                    f"design-{study.id}-{total.id}", "design", "inconsistency", study.id,
+                    f"design-{study.id}-{total.id}",
+                    "design",
+                    "inconsistency",
+                    study.id,
                     Place(f"{design} (reference {ref})", _review(kb), total.provenance.location),
                     Place(study.design, _review(kb), reported_at),
                     "The study's design differs between two places of the review.",
@@ -220,10 +256,16 @@ def _check_table4(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             unknown = [a.id for a in arms if a.n is None]
             if differs:
                 yield Discrepancy(
-                    f"table4-patients-{row.id}", "table4-patients", "inconsistency", row.label,
+                    f"table4-patients-{row.id}",
+                    "table4-patients",
+                    "inconsistency",
+                    row.label,
                     Place(row.patients_printed, _review(kb), where + ", DM/SSc patients"),
-                    Place(_fmt_patients(dict(computed)), "recomputed",
-                          "sum of the arms' disease counts (" + ", ".join(a.id for a in arms) + ")"),
+                    Place(
+                        _fmt_patients(dict(computed)),
+                        "recomputed",
+                        "sum of the arms' disease counts (" + ", ".join(a.id for a in arms) + ")",
+                    ),
                     " ".join(
                         ["Table 4's patient counts differ from the arms.", *_unit_notes(arms)]
                         + ([f"Arms without a count: {', '.join(unknown)}."] if unknown else [])
@@ -236,19 +278,20 @@ def _check_table4(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 if any(printed[k] is not None and printed[k] != text[k] for k in printed):
                     swapped = printed["DM"] == text["SSc"] and printed["SSc"] == text["DM"]
                     yield Discrepancy(
-                        f"table4-vs-text-{row.id}", "table4-vs-text", "error", row.label,
+                        f"table4-vs-text-{row.id}",
+                        "table4-vs-text",
+                        "error",
+                        row.label,
                         Place(row.patients_printed, _review(kb), where + ", DM/SSc patients"),
                         Place(_fmt_patients(text), _review(kb), total.provenance.location),
                         "Table 4 and the results text give different patient counts"
                         + (" (DM and SSc swapped)." if swapped else "."),
                     )
-        yield from _check_range(kb, row.id, row.label, row.range_printed, where, arms)
+        yield from _check_range(kb, row, arms)
 
 
-def _check_range(
-    kb: KnowledgeBase, row_id: str, label: str, cell: str | None, where: str,
-    arms: Sequence[Arm],
-) -> Iterator[Discrepancy]:
+def _check_range(kb: KnowledgeBase, row: Table4Row, arms: Sequence[Arm]) -> Iterator[Discrepancy]:
+    row_id, label, cell, where = row.id, row.label, row.range_printed, row.provenance.location
     match = _RANGE.match(cell or "")
     if match is None:
         return
@@ -278,14 +321,21 @@ def _check_range(
     severity: Severity = "error" if "mismatch" in verdicts else "rounding"
     arms_shown = low_arm if low_arm == high_arm else f"{low_arm}; {high_arm}"
     computed = f"{round_half_up(low, 1)}-{round_half_up(high, 1)}% ({arms_shown})"
-    complete_only = [a.id for a in arms if a.responders_any is None
-                     and a.responders_complete is not None]
+    complete_only = [
+        a.id for a in arms if a.responders_any is None and a.responders_complete is not None
+    ]
     yield Discrepancy(
-        f"table4-range-{row_id}", "table4-range", severity, label,
+        f"table4-range-{row_id}",
+        "table4-range",
+        severity,
+        label,
         Place(cell or "", _review(kb), where + ", overall response"),
         Place(computed, "recomputed", "lowest and highest arm response"),
-        ("Truncated, not rounded." if severity == "rounding"
-         else "The printed range does not match the arms' responses.")
+        (
+            "Truncated, not rounded."
+            if severity == "rounding"
+            else "The printed range does not match the arms' responses."
+        )
         + (f" Complete responses only for {', '.join(complete_only)}." if complete_only else ""),
     )
 
@@ -296,19 +346,28 @@ def _check_totals(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             arms = list(kb.arms)
         else:
             refs = set(total.references)
-            arms = [a for a in kb.arms if a.treatment in total.treatments
-                    and kb.studies[a.study].reference in refs]
+            arms = [
+                a
+                for a in kb.arms
+                if a.treatment in total.treatments and kb.studies[a.study].reference in refs
+            ]
         studies = {a.study for a in arms}
         counted = [a for a in arms if a.n is not None]
-        found: dict[str, int] = {"DM": 0, "SSc": 0, "unspecified": 0,
-                                 "adult-DM": 0, "juvenile-DM": 0, "patients": 0}
+        found: dict[str, int] = {
+            "DM": 0,
+            "SSc": 0,
+            "unspecified": 0,
+            "adult-DM": 0,
+            "juvenile-DM": 0,
+            "patients": 0,
+        }
         for arm in counted:
             for disease, count in patients_by_disease(arm).items():
                 found[disease] += count
                 found["patients"] += count
                 if disease == "DM" and arm.population in ("adult", "child"):
                     found["adult-DM" if arm.population == "adult" else "juvenile-DM"] += count
-        published: dict[str, int] = dict(total.by_disease)
+        published: dict[str, int] = {str(k): v for k, v in total.by_disease.items()}
         if total.patients is not None:
             published["patients"] = total.patients
         if total.studies is not None:
@@ -322,12 +381,17 @@ def _check_totals(kb: KnowledgeBase) -> Iterator[Discrepancy]:
         mine = ", ".join(f"{k} {found.get(k)}" for k in published)
         notes = ["The text's totals differ from what the arms add up to."]
         if total.scope == "overall":
-            notes.append("A patient may be counted in several arms (one cohort tried several drugs).")
+            notes.append(
+                "A patient may be counted in several arms (one cohort tried several drugs)."
+            )
         notes.extend(_unit_notes(counted))
         if missing:
             notes.append(f"Arms without a count: {', '.join(missing)}.")
         yield Discrepancy(
-            f"totals-{total.id}", "totals", "inconsistency", total.scope,
+            f"totals-{total.id}",
+            "totals",
+            "inconsistency",
+            total.scope,
             Place(text, _review(kb), total.provenance.location),
             Place(mine, "recomputed", f"sum of {len(counted)} arms"),
             " ".join(notes),
@@ -349,10 +413,16 @@ def _check_cross_source(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             for f in statement.figures
         )
         yield Discrepancy(
-            f"cross-source-{statement.id}", "cross-source", "inconsistency", arm.id,
-            Place(f"{arm.responders_any}/{arm.n} responders (complete "
-                  f"{'NA' if arm.responders_complete is None else arm.responders_complete})",
-                  arm.provenance.source, arm.provenance.location),
+            f"cross-source-{statement.id}",
+            "cross-source",
+            "inconsistency",
+            arm.id,
+            Place(
+                f"{arm.responders_any}/{arm.n} responders (complete "
+                f"{'NA' if arm.responders_complete is None else arm.responders_complete})",
+                arm.provenance.source,
+                arm.provenance.location,
+            ),
             Place(shown, statement.source, statement.location),
             "Two sources report the same cohort with different counts.",
         )
@@ -371,28 +441,45 @@ def _check_statement_figures(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 if verdict == "ok":
                     continue
                 yield Discrepancy(
-                    f"figure-{statement.id}-{index}", "percent",
-                    "rounding" if verdict == "truncated" else "error", statement.id,
-                    Place(f"{figure.label}: {figure.percent}%", statement.source,
-                          statement.location),
+                    f"figure-{statement.id}-{index}",
+                    "percent",
+                    "rounding" if verdict == "truncated" else "error",
+                    statement.id,
+                    Place(
+                        f"{figure.label}: {figure.percent}%", statement.source, statement.location
+                    ),
                     Place(_exact(figure.x, figure.n), "recomputed", f"{figure.x} of {figure.n}"),
-                    "Truncated, not rounded." if verdict == "truncated"
+                    "Truncated, not rounded."
+                    if verdict == "truncated"
                     else "The printed percentage does not match the count.",
                 )
                 continue
-            achievable = [x for x in range(figure.n + 1)
-                          if classify_percent(printed, x, figure.n) != "mismatch"]
+            achievable = [
+                x
+                for x in range(figure.n + 1)
+                if classify_percent(printed, x, figure.n) != "mismatch"
+            ]
             if achievable:
                 continue
-            near = sorted(range(figure.n + 1),
-                          key=lambda x: abs(percent(x, figure.n) - Fraction(printed)))[:2]
+            total = figure.n
+            near = sorted(
+                range(total + 1), key=lambda x: abs(percent(x, total) - Fraction(printed))
+            )[:2]
             yield Discrepancy(
-                f"achievable-{statement.id}-{index}", "percent-achievable", "inconsistency",
+                f"achievable-{statement.id}-{index}",
+                "percent-achievable",
+                "inconsistency",
                 statement.id,
-                Place(f"{figure.label}: {figure.percent}% of {figure.n}", statement.source,
-                      statement.location),
-                Place("; ".join(_exact(x, figure.n) for x in sorted(near)), "recomputed",
-                      f"every count out of {figure.n}"),
+                Place(
+                    f"{figure.label}: {figure.percent}% of {figure.n}",
+                    statement.source,
+                    statement.location,
+                ),
+                Place(
+                    "; ".join(_exact(x, figure.n) for x in sorted(near)),
+                    "recomputed",
+                    f"every count out of {figure.n}",
+                ),
                 f"No whole number of {figure.unit} out of {figure.n} gives {figure.percent}%.",
             )
 
@@ -401,7 +488,10 @@ def _recorded(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for finding in kb.findings:
         severity: Severity = finding.severity
         yield Discrepancy(
-            f"finding-{finding.id}", "finding", severity, finding.summary,
+            f"finding-{finding.id}",
+            "finding",
+            severity,
+            finding.summary,
             Place(finding.published, finding.published_at.source, finding.published_at.location),
             Place(finding.other, finding.other_at.source, finding.other_at.location),
             f"Recorded by reading ({finding.kind}).",
@@ -411,8 +501,14 @@ def _recorded(kb: KnowledgeBase) -> Iterator[Discrepancy]:
 def audit(kb: KnowledgeBase) -> list[Discrepancy]:
     """Every disagreement, computed checks first, in a stable order."""
     checks = (
-        _check_percents, _check_disease_cells, _check_labels, _check_designs,
-        _check_table4, _check_totals, _check_cross_source, _check_statement_figures,
+        _check_percents,
+        _check_disease_cells,
+        _check_labels,
+        _check_designs,
+        _check_table4,
+        _check_totals,
+        _check_cross_source,
+        _check_statement_figures,
         _recorded,
     )
     return [item for check in checks for item in check(kb)]

@@ -21,7 +21,7 @@ from calcinosis import __version__
 from calcinosis.audit import audit
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
-from calcinosis.synthesis import METHODS, OUTCOMES, pool_document
+from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
 from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
 
 __all__ = ["main"]
@@ -57,13 +57,25 @@ def _cmd_arms(args: argparse.Namespace) -> int:
     if args.treatment:
         wanted = set(kb.resolve(args.treatment))
         arms = [arm for arm in arms if arm.treatment in wanted]
-    documents = [arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level}
-                 for arm in arms]
+    documents = [
+        arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level} for arm in arms
+    ]
     if args.format == "json":
         _emit_json(documents)
         return 0
-    columns = ["study", "treatment", "population", "disease", "n", "responders_any",
-               "responders_complete", "design", "level", "level_rules", "source"]
+    columns = [
+        "study",
+        "treatment",
+        "population",
+        "disease",
+        "n",
+        "responders_any",
+        "responders_complete",
+        "design",
+        "level",
+        "level_rules",
+        "source",
+    ]
     body = [["" if d[c] is None else d[c] for c in columns] for d in documents]
     if args.format == "csv":
         sys.stdout.write(render([{c: d[c] for c in columns} for d in documents], 1, "csv"))
@@ -71,8 +83,9 @@ def _cmd_arms(args: argparse.Namespace) -> int:
     style = "github" if args.format == "markdown" else "simple"
     sys.stdout.write(tabulate(body, headers=columns, tablefmt=style) + "\n")
     if args.format == "text":
-        sys.stdout.write(f"\n{len(documents)} arms. Blank counts are NA/NS in the review."
-                         + _footer(kb))
+        sys.stdout.write(
+            f"\n{len(documents)} arms. Blank counts are NA/NS in the review." + _footer(kb)
+        )
     return 0
 
 
@@ -137,14 +150,24 @@ def _cmd_pool(args: argparse.Namespace) -> int:
                 f"prediction interval {_fmt_pct(pi[0])} to {_fmt_pct(pi[1])}"
             )
     body = [
-        [a["label"], a["design"], f"{a['x']}/{a['n']}", _fmt_pct(a["proportion"]),
-         f"{_fmt_pct(a['ci'][0])} to {_fmt_pct(a['ci'][1])}",
-         "" if a["weight"] is None else f"{a['weight']:.1f}%"]
+        [
+            a["label"],
+            a["design"],
+            f"{a['x']}/{a['n']}",
+            _fmt_pct(a["proportion"]),
+            f"{_fmt_pct(a['ci'][0])} to {_fmt_pct(a['ci'][1])}",
+            "" if a["weight"] is None else f"{a['weight']:.1f}%",
+        ]
         for a in document["arms"]
     ]
     lines.append("")
-    lines.append(tabulate(body, headers=["study", "design", "x/n", "proportion",
-                                         "Wilson 95% CI", "weight"], tablefmt="simple"))
+    lines.append(
+        tabulate(
+            body,
+            headers=["study", "design", "x/n", "proportion", "Wilson 95% CI", "weight"],
+            tablefmt="simple",
+        )
+    )
     for left in document["left_out"]:
         lines.append(f"  left out: {left['arm']} ({left['reason']})")
     lines.extend(f"  note: {note}" for note in document["notes"])
@@ -154,8 +177,8 @@ def _cmd_pool(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------- evidence forest
 def _cmd_forest(args: argparse.Namespace) -> int:
-    from calcinosis.forest import render_forest  # matplotlib: imported only when drawing
-    from calcinosis.synthesis import pool_treatment
+    # matplotlib costs ~0.3 s to import: only when drawing.
+    from calcinosis.forest import render_forest  # noqa: PLC0415
 
     kb = _kb(args)
     output = Path(args.output)
@@ -182,24 +205,49 @@ def _cmd_grading(args: argparse.Namespace) -> int:
     for arm in kb.arms:
         rules = arm_level_rules(kb, arm)
         if rules.level != arm.level:
-            arm_rows.append({"arm": arm.id, "level_printed": arm.level,
-                             "level_rules": rules.level, "reasons": list(rules.reasons)})
+            arm_rows.append(
+                {
+                    "arm": arm.id,
+                    "level_printed": arm.level,
+                    "level_rules": rules.level,
+                    "reasons": list(rules.reasons),
+                }
+            )
     grade_rows = [
-        {"row": row["label"], "grade_printed": row["grade"], "grade_rules": row["grade_rules"],
-         "reasons": row["grade_rules_reasons"]}
-        for row in table_rows(kb, 4) if row["grade"] != row["grade_rules"]
+        {
+            "row": row["label"],
+            "grade_printed": row["grade"],
+            "grade_rules": row["grade_rules"],
+            "reasons": row["grade_rules_reasons"],
+        }
+        for row in table_rows(kb, 4)
+        if row["grade"] != row["grade_rules"]
     ]
     if args.format == "json":
         _emit_json({"levels": arm_rows, "grades": grade_rows})
         return 0
     sys.stdout.write("Levels: printed by the review vs given by the CEBM 2009 rules\n")
-    sys.stdout.write(tabulate([[r["arm"], r["level_printed"], r["level_rules"],
-                                "; ".join(r["reasons"])] for r in arm_rows],
-                              headers=["arm", "printed", "rules", "why"]) + "\n\n")
+    sys.stdout.write(
+        tabulate(
+            [
+                [r["arm"], r["level_printed"], r["level_rules"], "; ".join(r["reasons"])]
+                for r in arm_rows
+            ],
+            headers=["arm", "printed", "rules", "why"],
+        )
+        + "\n\n"
+    )
     sys.stdout.write("Grades of Table 4: printed vs rules\n")
-    sys.stdout.write(tabulate([[r["row"], r["grade_printed"], r["grade_rules"],
-                                "; ".join(r["reasons"])] for r in grade_rows],
-                              headers=["row", "printed", "rules", "why"]) + "\n")
+    sys.stdout.write(
+        tabulate(
+            [
+                [r["row"], r["grade_printed"], r["grade_rules"], "; ".join(r["reasons"])]
+                for r in grade_rows
+            ],
+            headers=["row", "printed", "rules", "why"],
+        )
+        + "\n"
+    )
     sys.stdout.write(_footer(kb))
     return 0
 
@@ -219,8 +267,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     kb = _kb(args)
     steps: list[tuple[str, list[str]]] = [
         ("The review's Table 4, rebuilt from the arms", ["evidence", "table", "4"]),
-        ("Pooled response to diltiazem (binomial-normal GLMM)",
-         ["evidence", "pool", "diltiazem"]),
+        ("Pooled response to diltiazem (binomial-normal GLMM)", ["evidence", "pool", "diltiazem"]),
         ("What the audit finds (first lines)", ["evidence", "audit"]),
     ]
     sys.stdout.write(f"calcinosis {__version__}: a tour of the command line\n")
@@ -233,19 +280,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
-    parser.add_argument("--format", choices=choices, default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "--format", choices=choices, default="text", help="output format (default: text)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="calcinosis", description=(
-        "Evidence-based decision support for calcinosis cutis. " + DISCLAIMER))
+    parser = _Parser(
+        prog="calcinosis",
+        description=("Evidence-based decision support for calcinosis cutis. " + DISCLAIMER),
+    )
     parser.add_argument("--version", action="version", version=f"calcinosis {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    evidence = commands.add_parser("evidence", help="the evidence base: arms, tables, audit, pooling")
-    evidence.add_argument("--knowledge", metavar="DIR",
-                          help="knowledge directory (default: the packaged one)")
+    evidence = commands.add_parser(
+        "evidence", help="the evidence base: arms, tables, audit, pooling"
+    )
+    evidence.add_argument(
+        "--knowledge", metavar="DIR", help="knowledge directory (default: the packaged one)"
+    )
     sub = evidence.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
 
     arms = sub.add_parser("arms", help="every study arm with its provenance")
@@ -301,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(arguments)
+    except SystemExit as exc:  # argparse: usage errors (2), --help and --version (0)
+        return exc.code if isinstance(exc.code, int) else 0
     except CalcinosisError as exc:
         sys.stderr.write(f"calcinosis: error: {exc}\n")
         return 2

@@ -9,7 +9,7 @@ field. The loaded base is immutable and cached.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -54,10 +54,8 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
 
 M = TypeVar("M", bound=BaseModel)
 
-try:  # the C loader is ~10x faster; fall back to the pure-Python one
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
+# The C loader is ~10x faster; fall back to the pure-Python one.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -149,62 +147,48 @@ def _validate_records(name: str, data: Any, schema: type[M]) -> list[M]:
     return records
 
 
-def _check(ok: bool, name: str, record: str, field_name: str, message: str) -> None:
-    if not ok:
-        raise KnowledgeError(name, record, field_name, message)
+def _refs(
+    file: str, record: str, field_name: str, values: Iterable[object], valid: Container[object]
+) -> None:
+    """Every value must name something that exists (``valid``)."""
+    for value in values:
+        if value not in valid:
+            what = field_name.rsplit(".", maxsplit=1)[-1].rstrip("s").replace("_", " ")
+            raise KnowledgeError(file, record, field_name, f"unknown {what} {value!r}")
 
 
 def _cross_check(kb: KnowledgeBase) -> None:
     """Every identifier a record names must exist in the file that defines it."""
-    for arm in kb.arms:
-        _check(arm.study in kb.studies, "arms.yaml", arm.id, "study", f"unknown study {arm.study!r}")
-        _check(
-            arm.treatment in kb.treatments,
-            "arms.yaml",
-            arm.id,
-            "treatment",
-            f"unknown treatment {arm.treatment!r}",
-        )
-        _check(
-            arm.provenance.source in kb.sources,
-            "arms.yaml",
-            arm.id,
-            "provenance.source",
-            f"unknown source {arm.provenance.source!r}",
-        )
-    references = {study.reference for study in kb.studies.values()}
     arm_ids = {arm.id for arm in kb.arms}
+    references = {study.reference for study in kb.studies.values()}
+    statement_ids = {statement.id for statement in kb.statements}
+    for arm in kb.arms:
+        _refs("arms.yaml", arm.id, "study", [arm.study], kb.studies)
+        _refs("arms.yaml", arm.id, "treatment", [arm.treatment], kb.treatments)
+        _refs("arms.yaml", arm.id, "provenance.source", [arm.provenance.source], kb.sources)
     for row in kb.table4:
-        for treatment in row.treatments:
-            _check(treatment in kb.treatments, "table4.yaml", row.id, "treatments",
-                   f"unknown treatment {treatment!r}")
-        for ref in row.references:
-            _check(ref in references, "table4.yaml", row.id, "references",
-                   f"reference {ref} is not an included study")
+        _refs("table4.yaml", row.id, "treatments", row.treatments, kb.treatments)
+        _refs("table4.yaml", row.id, "references", row.references, references)
     for total in kb.totals:
-        for treatment in total.treatments:
-            _check(treatment in kb.treatments, "totals.yaml", total.id, "treatments",
-                   f"unknown treatment {treatment!r}")
+        _refs("totals.yaml", total.id, "treatments", total.treatments, kb.treatments)
+        _refs("totals.yaml", total.id, "references", total.references, references)
     for statement in kb.statements:
-        _check(statement.source in kb.sources, "statements.yaml", statement.id, "source",
-               f"unknown source {statement.source!r}")
-        for treatment in statement.treatments:
-            _check(treatment in kb.treatments, "statements.yaml", statement.id, "treatments",
-                   f"unknown treatment {treatment!r}")
-        if statement.about_arm is not None:
-            _check(statement.about_arm in arm_ids, "statements.yaml", statement.id,
-                   "about_arm", f"unknown arm {statement.about_arm!r}")
-    statement_ids = {s.id for s in kb.statements}
-    for statement in kb.statements:
-        for other in statement.conflicts_with:
-            _check(other in statement_ids, "statements.yaml", statement.id, "conflicts_with",
-                   f"unknown statement {other!r}")
-    for treatment in kb.treatments.values():
-        claims = [*treatment.mechanism, *treatment.regimens, *treatment.adverse_effects,
-                  *treatment.notes]
-        for claim in claims:
-            _check(claim.provenance.source in kb.sources, "treatments.yaml", treatment.id,
-                   "provenance.source", f"unknown source {claim.provenance.source!r}")
+        _refs("statements.yaml", statement.id, "source", [statement.source], kb.sources)
+        _refs("statements.yaml", statement.id, "treatments", statement.treatments, kb.treatments)
+        about = [statement.about_arm] if statement.about_arm else []
+        _refs("statements.yaml", statement.id, "about_arm", about, arm_ids)
+        _refs(
+            "statements.yaml",
+            statement.id,
+            "conflicts_with",
+            statement.conflicts_with,
+            statement_ids,
+        )
+    for entry in kb.treatments.values():
+        claims = [*entry.mechanism, *entry.regimens, *entry.adverse_effects, *entry.notes]
+        sources = [claim.provenance.source for claim in claims]
+        sources += [rule.provenance.source for rule in entry.contraindications]
+        _refs("treatments.yaml", entry.id, "provenance.source", sources, kb.sources)
 
 
 def _index(records: Sequence[M]) -> dict[str, M]:

@@ -152,9 +152,7 @@ def level_for_study(
 
 def _consistent(items: Sequence[StudyEvidence]) -> bool:
     bounds = [
-        proportion_ci(item.x, item.n, "wilson")
-        for item in items
-        if item.x is not None and item.n
+        proportion_ci(item.x, item.n, "wilson") for item in items if item.x is not None and item.n
     ]
     if len(bounds) < 2:
         return True
@@ -182,9 +180,7 @@ def grade_for_body(evidence: Sequence[StudyEvidence]) -> GradeResult:
     # among the conclusive ones.
     best = min(level_rank(item.level) for item in (counted or conclusive))
     tier = int(LEVELS[best][0])
-    best_items = [
-        item for item in counted if int(item.level.rstrip("-")[0]) == tier
-    ]
+    best_items = [item for item in counted if int(item.level.rstrip("-")[0]) == tier]
     if not _consistent(best_items):
         labels = ", ".join(f"{i.label} {i.x}/{i.n}" for i in best_items)
         return GradeResult(

@@ -78,9 +78,7 @@ class Source(Record):
 
     id: Slug
     seed_file: str = Field(pattern=r"^\d{3}_[0-9a-f]{16}\.txt$")
-    kind: Literal[
-        "review-abstract", "systematic-review", "ai-answer", "point-of-care-topic"
-    ]
+    kind: Literal["review-abstract", "systematic-review", "ai-answer", "point-of-care-topic"]
     title: str
     authors: list[str]
     journal: str | None = None
@@ -323,4 +321,3 @@ def normalise_level(printed: str) -> str:
     roman = {"I": "1", "II": "2", "III": "3", "IV": "4", "V": "5"}
     number = roman.get(match.group(1).upper(), match.group(1))
     return f"{number}{match.group(2).lower()}{'-' if minus else ''}"
-

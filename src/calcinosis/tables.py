@@ -35,8 +35,8 @@ __all__ = [
     "arm_level_rules",
     "percent",
     "render",
-    "round_half_up",
     "round_down",
+    "round_half_up",
     "table4_arms",
     "table4_patients",
     "table_rows",
@@ -206,8 +206,11 @@ def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
         elif complete_known:
             x = sum(a.responders_complete or 0 for a in known)
         level = level_for_study(
-            study.design, study.quality, primary_outcome=study.calcinosis_primary_outcome,
-            x=x, n=n,
+            study.design,
+            study.quality,
+            primary_outcome=study.calcinosis_primary_outcome,
+            x=x,
+            n=n,
         ).level
         evidence.append(
             StudyEvidence(
@@ -295,12 +298,37 @@ def _cell(value: Any) -> str:
 
 
 _TEXT_COLUMNS = {
-    1: ["row", "section", "population", "label", "disease", "design_printed", "dose",
-        "partial_printed", "any_computed", "complete_printed", "complete_computed",
-        "follow_up_months", "level_printed", "level_rules"],
-    4: ["row", "label", "patients.DM", "patients.SSc", "patients.unspecified",
-        "patients_reported", "response_range.computed", "response_range.reported",
-        "level", "level_rules", "grade", "grade_rules", "comment"],
+    1: [
+        "row",
+        "section",
+        "population",
+        "label",
+        "disease",
+        "design_printed",
+        "dose",
+        "partial_printed",
+        "any_computed",
+        "complete_printed",
+        "complete_computed",
+        "follow_up_months",
+        "level_printed",
+        "level_rules",
+    ],
+    4: [
+        "row",
+        "label",
+        "patients.DM",
+        "patients.SSc",
+        "patients.unspecified",
+        "patients_reported",
+        "response_range.computed",
+        "response_range.reported",
+        "level",
+        "level_rules",
+        "grade",
+        "grade_rules",
+        "comment",
+    ],
 }
 _TEXT_COLUMNS[2] = _TEXT_COLUMNS[1]
 _TEXT_COLUMNS[3] = _TEXT_COLUMNS[1]

@@ -1,0 +1,153 @@
+"""The command line: contracts, formats, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from calcinosis.cli import main
+
+Run = tuple[int, str, str]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_arms_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "evidence", "arms", "--format", "json")
+    assert code == 0 and err == ""
+    arms = json.loads(out)
+    assert len(arms) == 46
+    balin = next(a for a in arms if a["id"] == "balin-2012-diltiazem")
+    assert balin["study"] == "balin-2012" and balin["reference"] == 28
+    assert (balin["n"], balin["responders_any"], balin["responders_complete"]) == (14, 9, 0)
+    assert balin["design"] == "retrospective" and balin["level"] == "4"
+    assert balin["source"] == "Table 1" and balin["disease"] == "unspecified"
+
+
+def test_arms_filter_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "evidence", "arms", "--treatment", "bisphosphonates", "--format", "csv"
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {row["treatment"] for row in rows} == {
+        "etidronate",
+        "pamidronate",
+        "risedronate",
+        "alendronate",
+    }
+
+
+@pytest.mark.parametrize("number", ["1", "2", "3", "4"])
+def test_table_formats(capsys: pytest.CaptureFixture[str], number: str) -> None:
+    code, out, _ = run(capsys, "evidence", "table", number, "--format", "json")
+    assert code == 0 and isinstance(json.loads(out), list)
+    code, out, _ = run(capsys, "evidence", "table", number, "--format", "markdown")
+    assert code == 0 and out.startswith("|")
+    code, out, _ = run(capsys, "evidence", "table", number)
+    assert code == 0 and "does not replace, clinical judgement" in out
+
+
+def test_pool_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "evidence",
+        "pool",
+        "diltiazem",
+        "--format",
+        "json",
+        "--method",
+        "dl",
+        "--outcome",
+        "any",
+    )
+    assert code == 0
+    document = json.loads(out)
+    assert document["treatment"] == "diltiazem" and document["method"] == "dl"
+    assert document["k"] == 3 and document["n"] == 38
+    assert [a["study"] for a in document["arms"]] == ["vayssairat-1998", "balin-2012", "fredi-2015"]
+
+
+def test_audit_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evidence", "audit", "--format", "json")
+    assert code == 0
+    ids = {item["id"] for item in json.loads(out)}
+    assert "table4-range-cyclophosphamide" in ids
+    code, out, _ = run(capsys, "evidence", "audit", "--check", "label", "--format", "json")
+    assert {item["check"] for item in json.loads(out)} == {"label"}
+
+
+def test_grading_lists_disagreements(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evidence", "grading", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert {row["arm"] for row in document["levels"]} >= {"berger-1987-warfarin-adult"}
+    assert {row["row"] for row in document["grades"]} >= {"Warfarin"}
+
+
+def test_forest_writes_svg_and_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    svg = tmp_path / "plot.svg"
+    code, _, err = run(capsys, "evidence", "forest", "rituximab", "-o", str(svg))
+    assert code == 0 and "wrote" in err
+    texts = "".join(ET.parse(svg).getroot().itertext())  # noqa: S314 - our own file
+    assert "Giuggioli" in texts or "Giuggioli" in svg.read_text()
+    png = tmp_path / "plot.png"
+    code, _, _ = run(capsys, "evidence", "forest", "bisphosphonates", "-o", str(png))
+    assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["evidence", "pool", "aspirin"], "unknown treatment 'aspirin'; valid choices: "),
+        (["evidence", "table", "7"], "invalid choice: 7"),
+        (["evidence", "table", "four"], "invalid int value: 'four'"),
+        (["evidence", "pool", "warfarin", "--method", "bayes"], "invalid choice: 'bayes'"),
+        (["evidence", "arms", "--colour"], "unrecognized arguments: --colour"),
+        (
+            ["evidence", "forest", "warfarin", "-o", "plot.pdf"],
+            "unknown output format '.pdf'; valid choices: svg, png",
+        ),
+        (
+            ["evidence", "forest", "cyclophosphamide", "-o", "x.svg"],
+            "no arm of 'cyclophosphamide' reports a any response",
+        ),
+        (["evidence", "validate", "/nonexistent"], "manifest.yaml: file is missing"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and expected in err, err
+    assert "Traceback" not in err
+
+
+def test_the_console_script_has_no_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "knowledge"
+    broken.mkdir()
+    (broken / "manifest.yaml").write_text("name: x\nversion: one\n", encoding="utf-8")
+    script = Path(sys.executable).parent / "calcinosis"
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [str(script), "evidence", "validate", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("calcinosis: error: manifest.yaml")
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,252 @@
+"""The knowledge base: hand-checked counts, provenance, and broken files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from calcinosis.errors import KnowledgeError, UnknownChoiceError
+from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge, patients_by_disease
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+# Hand-read from seed 001 (Tables 1-3 and the results text), independently of
+# arms.yaml: arm id -> (n, responders_any, responders_complete). None = NA/NS.
+HAND_CHECKED: dict[str, tuple[int | None, int | None, int | None]] = {
+    # Table 1, warfarin
+    "berger-1987-warfarin-adult": (2, 0, 0),
+    "lassoued-1988-warfarin": (1, 0, 0),
+    "cukierman-2004-warfarin": (3, 2, 2),  # "2 (66%)"; text "(2/3; 66%)", line 134
+    "balin-2012-warfarin": (3, 2, 0),
+    "fredi-2015-warfarin": (2, 0, 0),
+    "berger-1987-warfarin-child": (3, 0, 0),  # DM/SSc (1) DM (2)
+    # Table 1, diltiazem
+    "vayssairat-1998-diltiazem": (12, 3, 0),
+    "balin-2012-diltiazem": (14, 9, 0),
+    "fredi-2015-diltiazem": (12, 0, 0),
+    # Table 2, rituximab
+    "aggarwal-2017-rituximab-adult": (7, None, 1),
+    "moazedi-fuerst-2015-rituximab": (3, 3, 3),
+    "narvaez-2014-rituximab": (9, 9, None),
+    "giuggioli-2015-rituximab": (6, 3, 0),
+    "fredi-2015-rituximab": (2, 1, 0),
+    "aggarwal-2017-rituximab-child": (22, None, 1),
+    "bader-meunier-2011-rituximab": (6, 0, 0),
+    "alhemairi-2017-rituximab": (4, 4, 1),
+    # Table 3, bisphosphonates
+    "balin-2012-etidronate": (2, 1, 0),
+    "marco-puche-2010-pamidronate": (3, 3, 1),
+    "tayfur-2015-pamidronate": (3, 2, 1),
+    "tayfur-2015-risedronate": (1, 1, 1),
+    "tayfur-2015-alendronate": (2, 0, 0),
+    "saini-2016-alendronate": (6, 4, 0),
+    # Table 3, surgery and physical therapies
+    "bottomley-1996-co2-laser": (6, 5, None),
+    "balin-2012-surgical-excision": (28, 27, 22),
+    "balin-2012-low-frequency-ultrasound": (1, 1, 0),
+    "blumhardt-2016-eswt": (4, 4, 0),
+    "sultan-bichat-2012-eswt": (3, 1, 0),
+    "shetty-2005-acetic-acid-iontophoresis": (3, 0, 0),
+    "fahmy-1998-microdrilling": (15, 12, None),  # digits
+    # results text
+    "fredi-2015-infliximab": (2, 0, 0),
+    "riley-2008-infliximab": (5, 4, 0),  # 80% of 5
+    "boulter-2011-infliximab": (None, None, 0),
+    "deguzman-2017-abatacept": (4, 4, None),  # Table 4 only
+    "galimberti-2015-ivig": (8, 5, 0),
+    "fredi-2015-ivig": (7, 0, 0),
+    "trysberg-2014-sts-iv": (3, 0, 0),
+    "mageau-2017-sts-iv": (4, 0, 0),
+    "fredi-2015-sts-topical": (5, 0, 0),
+    "del-barrio-diaz-2016-metabisulfite": (3, 3, 1),
+    "baumgartner-nielsen-2016-sts-intralesional": (5, 5, 2),
+    "robertson-2003-minocycline": (9, 8, None),
+    "balin-2012-minocycline": (3, 1, None),
+    "balin-2012-colchicine": (7, 3, 1),
+    "fredi-2015-colchicine": (9, 1, None),
+    "moraitis-2013-cyclophosphamide": (14, None, 9),
+}
+
+# DESIGN.md, "Treatment identifiers"
+DESIGN_IDS = [
+    "warfarin",
+    "diltiazem",
+    "rituximab",
+    "infliximab",
+    "abatacept",
+    "pamidronate",
+    "alendronate",
+    "risedronate",
+    "etidronate",
+    "ivig",
+    "sodium-thiosulfate-topical",
+    "sodium-thiosulfate-intralesional",
+    "sodium-thiosulfate-iv",
+    "sodium-metabisulfite-topical",
+    "minocycline",
+    "colchicine",
+    "cyclophosphamide",
+    "surgical-excision",
+    "microdrilling",
+    "co2-laser",
+    "eswt",
+    "low-frequency-ultrasound",
+    "acetic-acid-iontophoresis",
+    "observation",
+    "treat-underlying-disease",
+    "correct-calcium-phosphate",
+    "calciphylaxis-care",
+]
+
+
+def test_every_arm_is_hand_checked(kb: KnowledgeBase) -> None:
+    assert {arm.id for arm in kb.arms} == set(HAND_CHECKED)
+    for arm in kb.arms:
+        assert (arm.n, arm.responders_any, arm.responders_complete) == HAND_CHECKED[arm.id], arm.id
+
+
+def test_the_thirty_included_studies(kb: KnowledgeBase) -> None:
+    references = sorted(study.reference for study in kb.studies.values())
+    assert references == [10, 20, *range(26, 54)]
+    assert {arm.study for arm in kb.arms} == set(kb.studies)
+
+
+def test_designs_match_the_methods_lists(kb: KnowledgeBase) -> None:
+    # Methods, lines 123-124: 2 RCTs, 11 prospective, 17 retrospective
+    by_design: dict[str, list[int]] = {}
+    for study in kb.studies.values():
+        by_design.setdefault(study.design_in_methods, []).append(study.reference)
+    assert sorted(by_design["rct"]) == [20, 30]
+    assert sorted(by_design["prospective"]) == [31, 32, 36, 43, 44, 45, 46, 47, 48, 51, 53]
+    assert len(by_design["retrospective"]) == 17
+
+
+def test_every_arm_names_its_passage_and_the_passage_exists(kb: KnowledgeBase) -> None:
+    review = (SEEDS / kb.sources["traineau-2020"].seed_file).read_text(encoding="utf-8")
+    for arm in kb.arms:
+        assert arm.provenance.source == "traineau-2020"
+        assert arm.provenance.location.startswith(("Table", "Results")), arm.id
+        if arm.provenance.quote:
+            # quotes are verbatim up to whitespace and the superscript reference numbers
+            words = arm.provenance.quote.replace("...", " ").split()
+            assert all(word.strip('".,') in review or word.isdigit() for word in words[:4]), arm.id
+
+
+def test_printed_cells_are_verbatim_for_table_arms(kb: KnowledgeBase) -> None:
+    review = (SEEDS / kb.sources["traineau-2020"].seed_file).read_text(encoding="utf-8")
+    for arm in kb.arms:
+        if arm.source in ("Table 1", "Table 2", "Table 3"):
+            assert arm.printed is not None and arm.row is not None
+            for cell in (arm.printed.partial, arm.printed.complete):
+                assert cell is not None and cell in review, (arm.id, cell)
+
+
+def test_design_treatment_ids_exist(kb: KnowledgeBase) -> None:
+    missing = [tid for tid in DESIGN_IDS if tid not in kb.treatments]
+    assert missing == []
+    assert set(kb.classes["bisphosphonates"]) == {
+        "pamidronate",
+        "alendronate",
+        "risedronate",
+        "etidronate",
+    }
+
+
+def test_resolve_names_the_valid_choices(kb: KnowledgeBase) -> None:
+    assert kb.resolve("warfarin") == ("warfarin",)
+    with pytest.raises(UnknownChoiceError, match="unknown treatment 'aspirin'; valid choices: "):
+        kb.resolve("aspirin")
+
+
+def test_patients_by_disease_counts_patients_not_digits(kb: KnowledgeBase) -> None:
+    arms = {arm.id: arm for arm in kb.arms}
+    assert patients_by_disease(arms["fahmy-1998-microdrilling"]) == {
+        "DM": 0,
+        "SSc": 10,
+        "unspecified": 0,
+    }
+    # the overlap child of Berger 1987 counts as DM, as the review's text does
+    assert patients_by_disease(arms["berger-1987-warfarin-child"])["DM"] == 3
+
+
+def test_arm_document_has_the_contract_fields(kb: KnowledgeBase) -> None:
+    document = arm_document(kb, kb.arms[0])
+    for key in (
+        "study",
+        "first_author",
+        "year",
+        "reference",
+        "design",
+        "treatment",
+        "population",
+        "disease",
+        "n",
+        "responders_any",
+        "responders_complete",
+        "follow_up_months",
+        "level",
+        "source",
+    ):
+        assert key in document
+    assert document["study"] == "berger-1987" and document["design"] == "rct"
+
+
+def test_version_is_stable_and_content_addressed(kb: KnowledgeBase) -> None:
+    assert kb.version.startswith(kb.manifest.version + "+")
+    assert load_knowledge() is kb
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture", "expected"),
+    [
+        (
+            "arms",
+            "arms_unknown_field.yaml",
+            "arms.yaml, record #1 (berger-1987-warfarin-adult), field 'responders_partial': "
+            "Extra inputs are not permitted",
+        ),
+        (
+            "arms",
+            "arms_responders_exceed_n.yaml",
+            "arms.yaml, record #1 (lassoued-1988-warfarin): ",
+        ),
+        ("arms", "arms_negative_n.yaml", "arms.yaml, record #1 (fredi-2015-warfarin), field 'n': "),
+        (
+            "arms",
+            "arms_unknown_treatment.yaml",
+            "arms.yaml, record fredi-2015-warfarin, field 'treatment': "
+            "unknown treatment 'vitamin-k'",
+        ),
+        (
+            "arms",
+            "arms_bad_level.yaml",
+            "arms.yaml, record #1 (fredi-2015-warfarin), field 'level': ",
+        ),
+        ("studies", "studies_not_yaml.yaml", "studies.yaml, record line "),
+        (
+            "studies",
+            "studies_duplicate_id.yaml",
+            "studies.yaml, record #2 (berger-1987), field 'id': duplicate id 'berger-1987'",
+        ),
+        ("sources", "sources_mapping_not_list.yaml", "sources.yaml: must be a list of records"),
+    ],
+)
+def test_a_broken_file_names_file_record_and_field(
+    knowledge_copy: Callable[..., Path], name: str, fixture: str, expected: str
+) -> None:
+    directory = knowledge_copy(**{name: fixture})
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(directory)
+    message = str(info.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+    assert info.value.file == f"{name}.yaml"
+
+
+def test_a_missing_file_is_named(knowledge_copy: Callable[..., Path]) -> None:
+    directory = knowledge_copy()
+    (directory / "table4.yaml").unlink()
+    with pytest.raises(KnowledgeError, match=r"^table4\.yaml: file is missing$"):
+        load_knowledge(directory)
