@@ -121,7 +121,7 @@ def test_forest_writes_svg_and_png(capsys: pytest.CaptureFixture[str], tmp_path:
         ),
         (
             ["evidence", "forest", "cyclophosphamide", "-o", "x.svg"],
-            "no arm of 'cyclophosphamide' reports a any response",
+            "no arm of 'cyclophosphamide' reports a count for the any outcome",
         ),
         (["evidence", "validate", "/nonexistent"], "manifest.yaml: file is missing"),
         ([], "the following arguments are required: command"),

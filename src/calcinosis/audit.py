@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from calcinosis.evidence import KnowledgeBase, patients_by_disease
-from calcinosis.models import Arm, ReviewTotal
+from calcinosis.models import Arm, Figure, ReviewTotal, Table4Row
 from calcinosis.tables import percent, round_down, round_half_up, table4_arms, table4_patients
 
 __all__ = ["CHECKS", "Discrepancy", "audit", "classify_percent"]
@@ -35,6 +35,7 @@ CHECKS = (
     "totals",
     "cross-source",
     "percent-achievable",
+    "source-conflict",
     "finding",
 )
 
@@ -408,10 +409,7 @@ def _check_cross_source(kb: KnowledgeBase) -> Iterator[Discrepancy]:
         differing = [f for f in figures if f.n != arm.n]
         if not differing:
             continue
-        shown = "; ".join(
-            f"{f.label}: {f.x if f.x is not None else ''}{'/' if f.x is not None else 'n='}{f.n}"
-            for f in statement.figures
-        )
+        shown = "; ".join(f"{f.label}: {_figure(f)}" for f in statement.figures)
         yield Discrepancy(
             f"cross-source-{statement.id}",
             "cross-source",
@@ -426,6 +424,35 @@ def _check_cross_source(kb: KnowledgeBase) -> Iterator[Discrepancy]:
             Place(shown, statement.source, statement.location),
             "Two sources report the same cohort with different counts.",
         )
+
+
+def _figure(figure: Figure) -> str:
+    count = "/".join(str(v) for v in (figure.x, figure.n) if v is not None)
+    return count + (f" ({figure.percent:g}%)" if figure.percent is not None else "")
+
+
+def _check_conflicts(kb: KnowledgeBase) -> Iterator[Discrepancy]:
+    """Statements of two sources that contradict each other (``conflicts_with``)."""
+    statements = {statement.id: statement for statement in kb.statements}
+    seen: set[tuple[str, str]] = set()
+    for statement in kb.statements:
+        for other_id in statement.conflicts_with:
+            pair = (min(statement.id, other_id), max(statement.id, other_id))
+            if pair in seen:
+                continue
+            seen.add(pair)
+            first, second = statements[pair[0]], statements[pair[1]]
+            if first.source == second.source:
+                continue  # within the review: the computed checks show the numbers
+            yield Discrepancy(
+                f"conflict-{pair[0]}--{pair[1]}",
+                "source-conflict",
+                "inconsistency",
+                ", ".join(dict.fromkeys([*first.treatments, *second.treatments])) or first.kind,
+                Place(first.quote, first.source, first.location),
+                Place(second.quote, second.source, second.location),
+                "The sources disagree; both are shown, neither is silently preferred.",
+            )
 
 
 def _check_statement_figures(kb: KnowledgeBase) -> Iterator[Discrepancy]:
@@ -509,6 +536,7 @@ def audit(kb: KnowledgeBase) -> list[Discrepancy]:
         _check_totals,
         _check_cross_source,
         _check_statement_figures,
+        _check_conflicts,
         _recorded,
     )
     return [item for check in checks for item in check(kb)]

@@ -177,9 +177,6 @@ def _cmd_pool(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------- evidence forest
 def _cmd_forest(args: argparse.Namespace) -> int:
-    # matplotlib costs ~0.3 s to import: only when drawing.
-    from calcinosis.forest import render_forest  # noqa: PLC0415
-
     kb = _kb(args)
     output = Path(args.output)
     fmt = output.suffix.lower().lstrip(".")
@@ -187,7 +184,12 @@ def _cmd_forest(args: argparse.Namespace) -> int:
         raise UnknownChoiceError("output format", output.suffix or output.name, ["svg", "png"])
     result, _units, _left = pool_treatment(kb, args.treatment, args.outcome, args.method)
     if result is None:
-        raise CalcinosisError(f"no arm of {args.treatment!r} reports a {args.outcome} response")
+        raise CalcinosisError(
+            f"no arm of {args.treatment!r} reports a count for the {args.outcome} outcome"
+        )
+    # matplotlib costs ~0.3 s to import: only when drawing.
+    from calcinosis.forest import render_forest  # noqa: PLC0415
+
     title = f"{args.treatment}: {args.outcome} response"
     data = render_forest(result, title, "svg" if fmt == "svg" else "png")
     try:
