@@ -17,7 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
-from calcinosis.evidence import KnowledgeBase, patients_by_disease
+from calcinosis.evidence import KnowledgeBase, patients_by_disease, surname
 from calcinosis.models import Arm, Figure, ReviewTotal, Table4Row
 from calcinosis.tables import percent, round_down, round_half_up, table4_arms, table4_patients
 
@@ -149,13 +149,6 @@ def _plain(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _surname(first_author: str) -> str:
-    parts = first_author.replace(".", "").split()
-    if len(parts) > 1 and parts[-1].isupper() and len(parts[-1]) <= 3:
-        parts = parts[:-1]
-    return " ".join(parts)
-
-
 def _check_labels(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for study in kb.studies.values():
         if not study.label_printed:
@@ -174,14 +167,14 @@ def _check_labels(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 Place(str(study.year), _review(kb), where),
                 "The table dates the study differently from the reference list.",
             )
-        if _plain(author.strip()) != _plain(_surname(study.first_author)):
+        if _plain(author.strip()) != _plain(surname(study.first_author)):
             yield Discrepancy(
                 f"label-author-{study.id}",
                 "label",
                 "note",
                 study.id,
                 Place(author.strip(), _review(kb), label_at),
-                Place(_surname(study.first_author), _review(kb), where),
+                Place(surname(study.first_author), _review(kb), where),
                 "The table spells the first author differently from the reference list.",
             )
 

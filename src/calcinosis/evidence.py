@@ -37,6 +37,8 @@ __all__ = [
     "arm_document",
     "load_knowledge",
     "patients_by_disease",
+    "study_label",
+    "surname",
 ]
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -245,6 +247,19 @@ def _load(directory: Path) -> KnowledgeBase:
     )
     _cross_check(kb)
     return kb
+
+
+def surname(first_author: str) -> str:
+    """'Marco Puche A' -> 'Marco Puche'; 'Moazedi-Fuerst FC' -> 'Moazedi-Fuerst'."""
+    parts = first_author.replace(".", "").split()
+    if len(parts) > 1 and parts[-1].isupper() and len(parts[-1]) <= 3:
+        parts = parts[:-1]
+    return " ".join(parts)
+
+
+def study_label(study: Study) -> str:
+    """A study's short label, e.g. 'Marco Puche 2010'."""
+    return f"{surname(study.first_author)} {study.year}"
 
 
 def patients_by_disease(arm: Arm) -> dict[str, int]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm
 from calcinosis.pooling import PoolResult, StudyCount, pool, proportion_ci
 
@@ -69,7 +69,7 @@ def study_units(
         units.append(
             StudyUnit(
                 study=study_id,
-                label=f"{study.first_author.split()[0]} {study.year}",
+                label=study_label(study),
                 design=study.design,
                 reference=study.reference,
                 x=sum(_count(arm, outcome) or 0 for arm in study_arms),

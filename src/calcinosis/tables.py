@@ -18,7 +18,7 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, patients_by_disease
+from calcinosis.evidence import KnowledgeBase, patients_by_disease, study_label
 from calcinosis.grading import (
     GradeResult,
     LevelResult,
@@ -214,7 +214,7 @@ def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
         ).level
         evidence.append(
             StudyEvidence(
-                label=f"{study.first_author.split()[0]} {study.year}",
+                label=study_label(study),
                 level=level,
                 x=x,
                 n=n,
@@ -279,7 +279,13 @@ def table_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
 def _flat(row: dict[str, Any]) -> dict[str, str]:
     flat: dict[str, str] = {}
     for key, value in row.items():
-        if isinstance(value, dict):
+        if key == "response_range" and value["computed"] is not None:
+            low, high = value["computed"]
+            flat["response_range.computed"] = f"{low:g}-{high:g}%"
+            flat.update(
+                {f"response_range.{k}": _cell(v) for k, v in value.items() if k != "computed"}
+            )
+        elif isinstance(value, dict):
             for sub, inner in value.items():
                 flat[f"{key}.{sub}"] = _cell(inner)
         else:
