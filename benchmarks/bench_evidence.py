@@ -62,8 +62,11 @@ def main() -> None:
     print(f"{'peak Python memory while loading':<44} {peak / 2**20:8.2f} MiB")
     describe("rebuild Table 4 (in process)", timed(lambda: table_rows(kb, 4), 50))
     describe("full audit (in process)", timed(lambda: audit(kb), 50))
-    for argv in (["evidence", "table", "4"], ["evidence", "audit"],
-                 ["evidence", "pool", "rituximab", "--format", "json"]):
+    for argv in (
+        ["evidence", "table", "4"],
+        ["evidence", "audit"],
+        ["evidence", "pool", "rituximab", "--format", "json"],
+    ):
         samples, peak_kib = process(argv, 10)
         describe("process: calcinosis " + " ".join(argv[:3]), samples)
         print(f"{'':<44} peak RSS {peak_kib / 1024:8.1f} MiB")

@@ -47,8 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from calcinosis.intervals import proportion_ci
 from calcinosis.models import normalise_level
-from calcinosis.pooling import proportion_ci
 
 __all__ = [
     "LEVELS",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from calcinosis.evidence import KnowledgeBase, study_label
+from calcinosis.intervals import proportion_ci
 from calcinosis.models import Arm
-from calcinosis.pooling import PoolResult, StudyCount, pool, proportion_ci
+
+if TYPE_CHECKING:  # numpy and scipy load only when something is pooled
+    from calcinosis.pooling import PoolResult
 
 __all__ = [
     "METHODS",
@@ -86,6 +89,8 @@ def pool_treatment(
     kb: KnowledgeBase, name: str, outcome: Outcome = "any", method: Method = "glmm"
 ) -> tuple[PoolResult | None, list[StudyUnit], list[dict[str, Any]]]:
     """Pool the arms of a treatment id or class; ``None`` when no arm can be counted."""
+    from calcinosis.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
+
     treatments = kb.resolve(name)
     units, left_out = study_units(kb, kb.arms_for(treatments), outcome)
     if not units:
