@@ -303,41 +303,43 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-_TEXT_COLUMNS = {
-    1: [
-        "row",
-        "section",
-        "population",
-        "label",
-        "disease",
-        "design_printed",
-        "dose",
-        "partial_printed",
-        "any_computed",
-        "complete_printed",
-        "complete_computed",
-        "follow_up_months",
-        "level_printed",
-        "level_rules",
-    ],
+# Human formats: (key of the flat row, header, wrap width or None).
+_ARM_COLUMNS = [
+    ("row", "row", None),
+    ("section", "section", 14),
+    ("population", "pop.", None),
+    ("label", "study", 18),
+    ("disease", "disease", 10),
+    ("design_printed", "design", None),
+    ("dose", "dose", 18),
+    ("partial_printed", "partial (printed)", 9),
+    ("any_computed", "all responders", 12),
+    ("complete_printed", "complete (printed)", 9),
+    ("complete_computed", "complete", 12),
+    ("follow_up_months", "follow-up (mo)", 10),
+    ("level_printed", "level", None),
+    ("level_rules", "rules", None),
+]
+_TEXT_COLUMNS: dict[int, list[tuple[str, str, int | None]]] = {
+    1: _ARM_COLUMNS,
+    2: _ARM_COLUMNS,
+    3: _ARM_COLUMNS,
     4: [
-        "row",
-        "label",
-        "patients.DM",
-        "patients.SSc",
-        "patients.unspecified",
-        "patients_reported",
-        "response_range.computed",
-        "response_range.reported",
-        "level",
-        "level_rules",
-        "grade",
-        "grade_rules",
-        "comment",
+        ("row", "row", None),
+        ("label", "treatment", 22),
+        ("patients.DM", "DM", None),
+        ("patients.SSc", "SSc", None),
+        ("patients.unspecified", "NA", None),
+        ("patients_reported", "printed DM/SSc", 10),
+        ("response_range.computed", "response", 10),
+        ("response_range.reported", "printed", 8),
+        ("level", "level", None),
+        ("level_rules", "rules", None),
+        ("grade", "grade", None),
+        ("grade_rules", "rules", None),
+        ("comment", "comment", 34),
     ],
 }
-_TEXT_COLUMNS[2] = _TEXT_COLUMNS[1]
-_TEXT_COLUMNS[3] = _TEXT_COLUMNS[1]
 
 
 def render(rows: list[dict[str, Any]], number: int, fmt: Format) -> str:
@@ -351,6 +353,9 @@ def render(rows: list[dict[str, Any]], number: int, fmt: Format) -> str:
         writer.writerows(flat)
         return buffer.getvalue()
     columns = _TEXT_COLUMNS[number]
-    body = [[row.get(column, "") for column in columns] for row in flat]
-    style = "github" if fmt == "markdown" else "simple"
-    return tabulate(body, headers=columns, tablefmt=style, maxcolwidths=None) + "\n"
+    body = [[row.get(key, "") for key, _, _ in columns] for row in flat]
+    headers = [header for _, header, _ in columns]
+    if fmt == "markdown":
+        return tabulate(body, headers=headers, tablefmt="github") + "\n"
+    widths = [width for _, _, width in columns]
+    return tabulate(body, headers=headers, tablefmt="simple", maxcolwidths=widths) + "\n"
