@@ -85,6 +85,23 @@ def _exact(x: int, n: int) -> str:
     return f"{x}/{n} = {round_half_up(percent(x, n), 2)}%"
 
 
+def _percent_item(
+    item_id: str, subject: str, published: Place, x: int, n: int, *, verdict: str
+) -> Discrepancy:
+    truncated = verdict == "truncated"
+    return Discrepancy(
+        item_id,
+        "percent",
+        "rounding" if truncated else "error",
+        subject,
+        published,
+        Place(_exact(x, n), "recomputed", f"{x} of n={n}"),
+        "Truncated, not rounded."
+        if truncated
+        else "The printed percentage does not match the count.",
+    )
+
+
 def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for arm in kb.arms:
         if arm.printed is None or arm.n is None:
@@ -111,19 +128,15 @@ def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 )
                 continue
             verdict = classify_percent(printed_pct, count, arm.n)
-            if verdict == "ok":
-                continue
-            yield Discrepancy(
-                f"percent-{arm.id}-{column}",
-                "percent",
-                "rounding" if verdict == "truncated" else "error",
-                arm.id,
-                Place(cell or "", _review(kb), where),
-                Place(_exact(count, arm.n), "recomputed", f"{count} of n={arm.n}"),
-                "Truncated, not rounded."
-                if verdict == "truncated"
-                else "The printed percentage does not match the count.",
-            )
+            if verdict != "ok":
+                yield _percent_item(
+                    f"percent-{arm.id}-{column}",
+                    arm.id,
+                    Place(cell or "", _review(kb), where),
+                    count,
+                    arm.n,
+                    verdict=verdict,
+                )
 
 
 def _check_disease_cells(kb: KnowledgeBase) -> Iterator[Discrepancy]:
@@ -458,21 +471,19 @@ def _check_statement_figures(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 printed = printed.quantize(Decimal(1))
             if figure.x is not None:
                 verdict = classify_percent(printed, figure.x, figure.n)
-                if verdict == "ok":
-                    continue
-                yield Discrepancy(
-                    f"figure-{statement.id}-{index}",
-                    "percent",
-                    "rounding" if verdict == "truncated" else "error",
-                    statement.id,
-                    Place(
-                        f"{figure.label}: {figure.percent}%", statement.source, statement.location
-                    ),
-                    Place(_exact(figure.x, figure.n), "recomputed", f"{figure.x} of {figure.n}"),
-                    "Truncated, not rounded."
-                    if verdict == "truncated"
-                    else "The printed percentage does not match the count.",
-                )
+                if verdict != "ok":
+                    yield _percent_item(
+                        f"figure-{statement.id}-{index}",
+                        statement.id,
+                        Place(
+                            f"{figure.label}: {figure.percent}%",
+                            statement.source,
+                            statement.location,
+                        ),
+                        figure.x,
+                        figure.n,
+                        verdict=verdict,
+                    )
                 continue
             achievable = [
                 x

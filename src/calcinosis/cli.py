@@ -228,28 +228,21 @@ def _cmd_grading(args: argparse.Namespace) -> int:
     if args.format == "json":
         _emit_json({"levels": arm_rows, "grades": grade_rows})
         return 0
-    sys.stdout.write("Levels: printed by the review vs given by the CEBM 2009 rules\n")
-    sys.stdout.write(
-        tabulate(
-            [
-                [r["arm"], r["level_printed"], r["level_rules"], "; ".join(r["reasons"])]
-                for r in arm_rows
-            ],
-            headers=["arm", "printed", "rules", "why"],
-        )
-        + "\n\n"
-    )
-    sys.stdout.write("Grades of Table 4: printed vs rules\n")
-    sys.stdout.write(
-        tabulate(
-            [
-                [r["row"], r["grade_printed"], r["grade_rules"], "; ".join(r["reasons"])]
-                for r in grade_rows
-            ],
-            headers=["row", "printed", "rules", "why"],
-        )
-        + "\n"
-    )
+    for title, rows, keys in (
+        (
+            "Levels: printed by the review vs given by the CEBM 2009 rules",
+            arm_rows,
+            ("arm", "level_printed", "level_rules"),
+        ),
+        (
+            "Grades of Table 4: printed vs rules",
+            grade_rows,
+            ("row", "grade_printed", "grade_rules"),
+        ),
+    ):
+        body = [[*(r[k] for k in keys), "; ".join(r["reasons"])] for r in rows]
+        headers = [keys[0], "printed", "rules", "why"]
+        sys.stdout.write(f"{title}\n{tabulate(body, headers=headers)}\n\n")
     sys.stdout.write(_footer(kb))
     return 0
 
