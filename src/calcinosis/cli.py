@@ -257,6 +257,65 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- recommend
+def _read_input(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CalcinosisError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalcinosisError(f"cannot read {path}: {exc}") from None
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from calcinosis.engine import recommend_document  # noqa: PLC0415 - keeps other commands light
+    from calcinosis.patient import parse_patient_json  # noqa: PLC0415
+
+    kb = _kb(args)
+    if args.batch:
+        return _recommend_batch(args, kb)
+    if args.patient is None:
+        raise CalcinosisError("give a patient file (PATIENT.json, or - for stdin) or --batch FILE")
+    patient = parse_patient_json(_read_input(args.patient), kb.therapy_ids())
+    document = recommend_document(patient, kb)
+    if args.format == "json":
+        _emit_json(document)
+    else:
+        from calcinosis.plan import render_text  # noqa: PLC0415
+
+        sys.stdout.write(render_text(document))
+    return 0
+
+
+def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
+    """One plan per line of NDJSON; a bad line is reported with its number and skipped."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from calcinosis.engine import recommend_document  # noqa: PLC0415
+    from calcinosis.patient import parse_patient_json  # noqa: PLC0415
+
+    lines = _read_input(args.batch).splitlines()
+    therapies = kb.therapy_ids()
+    bad = 0
+    for number, line in enumerate(
+        tqdm(lines, desc="plans", unit="plan", file=sys.stderr, disable=None, leave=False), start=1
+    ):
+        if not line.strip():
+            continue
+        try:
+            patient = parse_patient_json(line, therapies)
+        except CalcinosisError as exc:
+            bad += 1
+            sys.stderr.write(f"calcinosis: line {number}: {exc}\n")
+            continue
+        sys.stdout.write(json.dumps(recommend_document(patient, kb), ensure_ascii=False) + "\n")
+    if bad:
+        sys.stderr.write(f"calcinosis: {bad} of {len(lines)} lines skipped\n")
+    return 2 if bad else 0
+
+
 # ------------------------------------------------------------------------ demo
 def _cmd_demo(args: argparse.Namespace) -> int:
     kb = _kb(args)
@@ -332,6 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a knowledge directory")
     validate.add_argument("directory", nargs="?", help="default: the packaged knowledge")
     validate.set_defaults(func=_cmd_validate)
+
+    recommend = commands.add_parser("recommend", help="a treatment plan for a patient profile")
+    recommend.add_argument(
+        "patient",
+        nargs="?",
+        metavar="PATIENT.json",
+        help="the patient profile (JSON), or - for stdin",
+    )
+    recommend.add_argument(
+        "--batch", metavar="FILE.ndjson", help="one profile per line; writes one plan per line"
+    )
+    recommend.add_argument("--knowledge", metavar="DIR", help=argparse.SUPPRESS)
+    _add_format(recommend, ("text", "json"))
+    recommend.set_defaults(func=_cmd_recommend)
 
     demo = commands.add_parser("demo", help="a short tour of the evidence commands")
     demo.set_defaults(func=_cmd_demo, knowledge=None)

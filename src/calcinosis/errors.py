@@ -9,6 +9,7 @@ __all__ = [
     "CalcinosisError",
     "KnowledgeError",
     "PoolingError",
+    "ProfileError",
     "UnknownChoiceError",
 ]
 
@@ -46,3 +47,16 @@ class UnknownChoiceError(CalcinosisError):
 
 class PoolingError(CalcinosisError):
     """Pooling cannot be done (no usable arms, invalid counts)."""
+
+
+class ProfileError(CalcinosisError):
+    """A patient profile that is not valid: names the field (and the valid choices)."""
+
+    def __init__(self, field: str, message: str, choices: Sequence[str] | None = None) -> None:
+        self.field = field
+        self.message = message
+        self.choices = list(choices) if choices else []
+        text = f"patient field '{field}': {message}"
+        if self.choices:
+            text += f"; valid choices: {', '.join(self.choices)}"
+        super().__init__(text)

@@ -60,7 +60,7 @@ M = TypeVar("M", bound=BaseModel)
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
 class KnowledgeBase:
     """Everything the knowledge files hold, indexed by identifier."""
 
@@ -75,6 +75,10 @@ class KnowledgeBase:
     totals: tuple[ReviewTotal, ...]
     findings: tuple[Finding, ...]
     classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def therapy_ids(self) -> frozenset[str]:
+        """Treatments a patient can take or have tried (not the management steps)."""
+        return frozenset(t.id for t in self.treatments.values() if t.kind != "management")
 
     def study_by_reference(self, reference: int) -> Study:
         for study in self.studies.values():

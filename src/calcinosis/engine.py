@@ -1,0 +1,637 @@
+"""The decision algorithm: a patient profile in, a ranked, explained, cited plan out.
+
+It encodes the management topic (seed 004) for the five subtypes, with the
+review (seed 001, Table 4 and Discussion) where it adds to it. Each step is one
+small function that reads the patient and offers, ranks or forbids options; the
+plan keeps the trace of every step and whether it fired. Whatever the path,
+the last steps apply the patient's prior responses and then the safety rules
+(``safety.py``), so an option the rules forbid can never come out offered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+
+from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.models import Provenance, Statement
+from calcinosis.patient import Patient
+from calcinosis.plan import STANCES, Option, Plan, Stance, plan_document
+from calcinosis.safety import check_rules, findings_for
+
+__all__ = ["STEPS", "recommend", "recommend_document"]
+
+AUTOIMMUNE = {
+    "systemic-sclerosis": "systemic sclerosis",
+    "dermatomyositis": "dermatomyositis",
+    "juvenile-dermatomyositis": "juvenile dermatomyositis",
+    "systemic-lupus-erythematosus": "systemic lupus erythematosus",
+    "mixed-connective-tissue-disease": "mixed connective tissue disease",
+}
+DM = ("dermatomyositis", "juvenile-dermatomyositis")
+LOCAL = ("sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional")
+
+
+@cache
+def _statements(kb: KnowledgeBase) -> Mapping[str, Statement]:
+    return {statement.id: statement for statement in kb.statements}
+
+
+class Builder:
+    """The plan while the steps build it."""
+
+    def __init__(self, kb: KnowledgeBase, patient: Patient) -> None:
+        self.kb = kb
+        self.patient = patient
+        self.options: dict[str, Option] = {}
+        self.assumptions: list[str] = []
+        self.disagreements: list[dict[str, object]] = []
+        self.warnings: list[str] = []
+        self.critical = False
+        self.treat = True  # does the calcinosis warrant treatment?
+        self.local_first = False  # is local sodium thiosulfate the first-line step?
+
+    def cite(self, *statement_ids: str) -> list[Provenance]:
+        statements = _statements(self.kb)
+        return [
+            Provenance(source=s.source, location=s.location, quote=s.quote)
+            for s in (statements[i] for i in statement_ids)
+        ]
+
+    def offer(self, treatment: str, stance: Stance, rank: int, why: str, *cites: str) -> None:
+        """Offer an option; of several offers the most favourable stance wins, never over avoid."""
+        option = self.options.get(treatment)
+        if option is None:
+            self.options[treatment] = Option(treatment, stance, rank, [why], self.cite(*cites))
+            return
+        if option.stance == "avoid":
+            return
+        if STANCES.index(stance) < STANCES.index(option.stance):
+            option.stance, option.rank = stance, rank
+        option.rationale.append(why)
+        option.cites.extend(self.cite(*cites))
+
+    def avoid(self, treatment: str, why: str, cites: list[Provenance]) -> None:
+        option = self.options.get(treatment)
+        if option is None or option.stance != "avoid":
+            self.options[treatment] = Option(
+                treatment, "avoid", 90, [why], list(cites), option.warnings if option else []
+            )
+        elif why not in option.rationale:
+            option.rationale.append(why)
+            option.cites.extend(cites)
+
+    def demote(self, treatment: str, warning: str) -> None:
+        option = self.options.get(treatment)
+        if option is None or option.stance in ("avoid", "adjunct"):
+            return
+        option.stance = "alternative" if option.stance == "first-line" else "adjunct"
+        option.warnings.append(warning)
+
+
+Step = Callable[[Builder], str | None]
+
+
+# ------------------------------------------------------------------ dystrophic
+def assess_underlying_disease(b: Builder) -> str | None:
+    """Question 1: is the underlying autoimmune disease adequately treated?"""
+    p = b.patient
+    disease = AUTOIMMUNE.get(p.underlying_disease)
+    if disease is None:
+        if p.underlying_disease == "unknown":
+            b.assumptions.append(
+                "Underlying disease not given: the algorithm for autoimmune connective tissue "
+                "disease is used, without disease-specific options."
+            )
+        return None
+    cites = ["management-topic-two-questions", "management-topic-treat-underlying-disease"]
+    why = f"Suppress the activity of the {disease}: disease-related tissue injury is thought to "
+    why += "contribute to calcification."
+    if p.underlying_disease in DM:
+        why += " The seeds name methotrexate, mycophenolate mofetil or rituximab for DM."
+        cites.append("ai-answer-treat-dm-aggressively")
+    if p.underlying_disease == "juvenile-dermatomyositis":
+        why += " Consensus recommendations for juvenile DM suggest intensifying immunosuppression."
+        cites.append("review-discussion-no-guidelines-jdm-consensus")
+    if p.disease_active is True:
+        b.offer(
+            "treat-underlying-disease",
+            "first-line",
+            0,
+            f"The {disease} is not adequately controlled: treat it first. {why}",
+            *cites,
+        )
+        return f"{disease} not adequately controlled: treat it first"
+    if p.disease_active is None:
+        b.assumptions.append(
+            f"Activity of the {disease} not given: check that it is adequately treated."
+        )
+        b.offer(
+            "treat-underlying-disease",
+            "adjunct",
+            1,
+            f"Check that the {disease} is adequately treated. {why}",
+            *cites,
+        )
+        return f"{disease}: activity unknown, check its treatment"
+    return None
+
+
+def decide_whether_to_treat(b: Builder) -> str | None:
+    """Question 2: do the signs and symptoms warrant treatment?"""
+    p = b.patient
+    answers = (p.symptomatic, p.progressive, p.internal_involvement, p.patient_concerned)
+    if all(answer is False for answer in answers):
+        b.treat = False
+        b.offer(
+            "observation",
+            "first-line",
+            5,
+            "Asymptomatic, non-progressive, without internal involvement and of minimal "
+            "concern to the patient: clinical follow-up without intervention is a reasonable "
+            "option.",
+            "management-topic-whom-to-treat",
+        )
+        return "no sign warrants treatment: observation"
+    if any(answer is True for answer in answers):
+        return "treatment warranted (symptomatic, progressive, internal involvement or concern)"
+    b.assumptions.append(
+        "Symptoms, progression, internal involvement and the patient's concern not given: "
+        "treatment is assumed to be wanted; if none applies, observation is reasonable."
+    )
+    b.offer(
+        "observation",
+        "alternative",
+        50,
+        "If the calcinosis is asymptomatic, non-progressive, without internal involvement "
+        "and of minimal concern, clinical follow-up without intervention is reasonable.",
+        "management-topic-whom-to-treat",
+    )
+    return "treatment assumed wanted (nothing stated)"
+
+
+def offer_local_therapy(b: Builder) -> str | None:
+    """Topical or intralesional sodium thiosulfate first (Grade 2C), by lesion size."""
+    p = b.patient
+    if not p.local_therapy_accessible:
+        return "local therapy not accessible: skipped"
+    widespread = p.lesions.distribution == "widespread"
+    size = p.lesions.largest_cm
+    large = size is not None and size > 2
+    first = b.treat and not widespread and not large
+    stance: Stance = "first-line" if first else "alternative"
+    b.local_first = first
+    why = (
+        "Suggested as initial treatment rather than systemic therapy (Grade 2C), for its "
+        "limited evidence of efficacy and relative safety."
+    )
+    if not b.treat:
+        why = "If treatment becomes wanted: " + why
+    if widespread:
+        why += " The lesions are widespread, which may make local therapy impractical."
+    topical_rank, intralesional_rank = (10, 11) if size is not None and size < 0.2 else (11, 10)
+    b.offer(
+        "sodium-thiosulfate-topical",
+        stance,
+        topical_rank,
+        why + " Topical therapy may be most beneficial for very small lesions "
+        "(all 53 lesions under 0.2 cm resolved in one series).",
+        "management-topic-initial-sts-2c",
+        "management-topic-topical-sts-53-lesions",
+    )
+    b.offer(
+        "sodium-thiosulfate-intralesional",
+        stance,
+        intralesional_rank,
+        why + " Intralesional injection resolved 13 of 13 lesions of 2 cm or less in one "
+        "series, none of 3 larger ones.",
+        "management-topic-initial-sts-2c",
+        "management-topic-intralesional-13-of-13-lesions",
+    )
+    if large:
+        for treatment in LOCAL:
+            b.options[treatment].warnings.append(
+                f"Largest lesion {size:g} cm: lesions over 2 cm responded poorly to local therapy."
+            )
+    if size is None and b.treat:
+        b.assumptions.append(
+            "Lesion size not given: topical and intralesional sodium thiosulfate both offered "
+            "(topical suits very small lesions, intralesional lesions up to about 2 cm)."
+        )
+    return f"local sodium thiosulfate: {stance}"
+
+
+def offer_systemic_therapy(b: Builder) -> str | None:
+    """Diltiazem, colchicine or minocycline when local therapy is impractical or fails."""
+    p = b.patient
+    if not b.treat:
+        return None
+    stance: Stance = "alternative" if b.local_first else "first-line"
+    inflamed = p.inflammation is True or p.ulceration is True
+    raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or p.raynaud is True
+    order = (
+        ["colchicine", "minocycline", "diltiazem"]
+        if inflamed
+        else ["diltiazem", "colchicine", "minocycline"]
+    )
+    base = (
+        "A systemic option for lesions whose number or extent makes local therapy "
+        "impractical, or when local therapy fails or cannot be accessed."
+    )
+    reasons = {
+        "diltiazem": (
+            "Diltiazem is a common systemic treatment; the review suggests discussing it "
+            "in SSc and in DM with Raynaud's phenomenon (grade C).",
+            ["management-topic-systemic-alternatives", "management-topic-diltiazem-common"],
+        ),
+        "colchicine": (
+            "Colchicine is preferred over diltiazem when inflammation or ulceration is prominent.",
+            [
+                "management-topic-systemic-alternatives",
+                "management-topic-colchicine-minocycline-inflammation",
+            ],
+        ),
+        "minocycline": (
+            "Minocycline is preferred over diltiazem when inflammation or ulceration is prominent.",
+            [
+                "management-topic-systemic-alternatives",
+                "management-topic-colchicine-minocycline-inflammation",
+            ],
+        ),
+    }
+    if raynaud_ssc and not inflamed:
+        reasons["diltiazem"] = (
+            reasons["diltiazem"][0] + " Calcium channel blockers are recommended for Raynaud's "
+            "phenomenon in SSc and may prevent calcinosis; diltiazem may be considered for digital "
+            "calcinosis in SSc.",
+            [
+                *reasons["diltiazem"][1],
+                "review-discussion-ccb-ssc",
+                "review-discussion-diltiazem-digital-ssc",
+            ],
+        )
+    for rank, treatment in enumerate(order, start=20):
+        why, cites = reasons[treatment]
+        b.offer(treatment, stance, rank, f"{base} {why}", *cites)
+    if p.inflammation is None and p.ulceration is None:
+        b.assumptions.append(
+            "Inflammation and ulceration not given: diltiazem is ordered before colchicine and "
+            "minocycline (these are preferred when inflammation or ulceration is prominent)."
+        )
+    return f"systemic therapy: {stance}" + (" (inflammation/ulceration first)" if inflamed else "")
+
+
+def offer_surgery(b: Builder) -> str | None:
+    """Surgery and physical therapies for discrete, symptomatic lesions."""
+    p = b.patient
+    if not b.treat or p.lesions.distribution == "widespread" or p.symptomatic is False:
+        return None
+    large = p.lesions.largest_cm is not None and p.lesions.largest_cm > 2
+    stance: Stance = "first-line" if large and p.symptomatic is True else "alternative"
+    b.offer(
+        "surgical-excision",
+        stance,
+        30,
+        "Surgical removal is a primary or adjunctive option for discrete, symptomatic areas; "
+        "the review reports response rates over 80% in DM and SSc.",
+        "management-topic-role-of-surgery",
+        "review-discussion-surgery",
+    )
+    less = (
+        "A less invasive procedure; the review lists it as an alternative to surgery, with "
+        "weak evidence."
+    )
+    b.offer("co2-laser", "alternative", 32, less, "review-discussion-less-invasive")
+    b.offer("eswt", "alternative", 33, less, "review-discussion-less-invasive")
+    if p.lesions.digital is True:
+        b.offer(
+            "microdrilling",
+            "alternative",
+            31,
+            "Microdrilling improved 12 of 15 digits with calcinosis (Fahmy 1998).",
+            "review-discussion-surgery",
+        )
+    if p.symptomatic is None:
+        b.assumptions.append(
+            "Symptoms not given: surgery is offered for discrete lesions "
+            "on the assumption that they are symptomatic."
+        )
+    return f"surgery for discrete lesions: {stance}"
+
+
+def offer_disease_specific(b: Builder) -> str | None:
+    """Options Table 4 names for DM and SSc (level IV, grade C)."""
+    p = b.patient
+    if not b.treat or p.underlying_disease not in (*DM, "systemic-sclerosis"):
+        return None
+    offered = ["rituximab"]
+    b.offer(
+        "rituximab",
+        "alternative",
+        40,
+        "May be discussed in DM and SSc: most studies showed at least a partial response.",
+        "review-discussion-rituximab",
+        "review-table4-rituximab",
+    )
+    if p.underlying_disease in DM:
+        for rank, (treatment, why, cite) in enumerate(
+            (
+                (
+                    "pamidronate",
+                    "Bisphosphonates remain an option mostly in DM; no specific regimen "
+                    "can be recommended.",
+                    "review-discussion-bisphosphonates",
+                ),
+                (
+                    "alendronate",
+                    "Bisphosphonates remain an option mostly in DM; no specific regimen "
+                    "can be recommended.",
+                    "review-discussion-bisphosphonates",
+                ),
+                ("ivig", "May be discussed in DM patients.", "review-table4-ivig"),
+                (
+                    "infliximab",
+                    "TNF inhibitors, particularly infliximab, may help in juvenile DM.",
+                    "review-discussion-tnf-juvenile-dm",
+                ),
+                ("abatacept", "May be discussed in DM patients.", "review-table4-abatacept"),
+            ),
+            start=41,
+        ):
+            b.offer(treatment, "alternative", rank, why, cite)
+            offered.append(treatment)
+    refractory = any(prior.response == "none" for prior in p.prior_treatments)
+    if p.underlying_disease == "juvenile-dermatomyositis" and (p.disease_active or refractory):
+        b.offer(
+            "cyclophosphamide",
+            "alternative",
+            46,
+            "Used for severe or refractory juvenile DM: 9 of 14 complete responses in one study.",
+            "review-results-cyclophosphamide",
+            "review-table4-cyclophosphamide",
+        )
+        offered.append("cyclophosphamide")
+    return "disease-specific options: " + ", ".join(offered)
+
+
+def show_source_disagreement(b: Builder) -> str | None:
+    """Where the sources disagree about order, follow the most recent graded source."""
+    if not any(t in b.options for t in LOCAL):
+        return None
+    b.disagreements.append(
+        {
+            "summary": "The AI answer puts diltiazem and bisphosphonates first; the management "
+            "topic "
+            "(the most recent graded source) suggests local sodium thiosulfate first "
+            "(Grade 2C). This plan follows the management topic.",
+            "followed": "management-topic",
+            "cites": b.cite(
+                "ai-answer-first-line-ccb-bisphosphonates", "management-topic-initial-sts-2c"
+            ),
+        }
+    )
+    return "AI answer vs management topic on first-line: management topic followed"
+
+
+# ----------------------------------------------------------- other subtypes
+def treat_metabolic_cause(b: Builder) -> str | None:
+    """Metastatic: correct the calcium-phosphate product; treat the cause."""
+    why = (
+        "Metastatic calcinosis results from a defect of calcium or phosphorus metabolism, most "
+        "often chronic renal failure: treatment corrects the calcium-phosphate product and the "
+        "underlying defect. Calcinosis-directed drugs are not first-line."
+    )
+    b.offer(
+        "correct-calcium-phosphate",
+        "first-line",
+        0,
+        why,
+        "management-topic-metastatic",
+        "management-topic-metastatic-summary",
+    )
+    return "correct the calcium-phosphate product"
+
+
+def plan_idiopathic(b: Builder) -> str | None:
+    """Idiopathic: no treatment if asymptomatic and unbothered; excision if wanted."""
+    p = b.patient
+    wants = p.symptomatic is True or p.patient_concerned is True
+    excision: Stance = "first-line" if wants else "alternative"
+    watch: Stance = "alternative" if wants else "first-line"
+    b.offer(
+        "observation",
+        watch,
+        5,
+        "Treatment is not necessary in asymptomatic patients who "
+        "are not bothered by the condition.",
+        "management-topic-idiopathic",
+    )
+    b.offer(
+        "surgical-excision",
+        excision,
+        10,
+        "If treatment is desired, surgical excision is the treatment of choice.",
+        "management-topic-idiopathic",
+    )
+    if p.symptomatic is None and p.patient_concerned is None:
+        b.assumptions.append(
+            "Symptoms and concern not given: observation comes first, "
+            "excision if treatment is desired."
+        )
+    return f"excision {excision}, observation {watch}"
+
+
+def plan_iatrogenic(b: Builder) -> str | None:
+    """Iatrogenic: observe (resolution within about six months); topical STS if symptomatic."""
+    symptomatic = b.patient.symptomatic is True
+    b.offer(
+        "observation",
+        "alternative" if symptomatic else "first-line",
+        5,
+        "Observation is a reasonable initial approach for asymptomatic lesions: they may "
+        "resolve spontaneously within six months.",
+        "management-topic-iatrogenic-observation",
+    )
+    b.offer(
+        "sodium-thiosulfate-topical",
+        "first-line" if symptomatic else "alternative",
+        10,
+        "For symptomatic lesions, topical sodium thiosulfate has been suggested (case reports: "
+        "resolution within four to six months with 10 or 25%).",
+        "management-topic-iatrogenic-symptomatic",
+    )
+    if b.patient.symptomatic is None:
+        b.assumptions.append(
+            "Symptoms not given: observation first, topical sodium thiosulfate "
+            "if the lesions are symptomatic."
+        )
+    return "topical STS first" if symptomatic else "observation first"
+
+
+def plan_calciphylaxis(b: Builder) -> str | None:
+    """Calciphylaxis: urgent, multi-interventional care."""
+    b.critical = True
+    b.warnings.append(
+        "Calciphylaxis is a life-threatening calcific vasculopathy; many patients die within "
+        "months, often of sepsis from infected ulcers. Refer urgently for multi-interventional "
+        "care."
+    )
+    b.offer(
+        "calciphylaxis-care",
+        "first-line",
+        0,
+        "Wound care, pain control, prompt treatment of infection, correction of plasma calcium "
+        "and phosphorus, avoidance of local tissue trauma, and other interventions.",
+        "management-topic-calciphylaxis",
+        "management-topic-calciphylaxis-prognosis",
+    )
+    return "critical: calciphylaxis care, urgent referral"
+
+
+# ------------------------------------------------------------- every path
+def apply_prior_responses(b: Builder) -> str | None:
+    """A treatment that failed is demoted; one that was not tolerated is avoided."""
+    notes = []
+    for prior in b.patient.prior_treatments:
+        name = b.kb.treatments[prior.treatment].name
+        if prior.response == "intolerant":
+            # Safer than a demotion: do not offer again what the patient did not tolerate.
+            b.avoid(
+                prior.treatment,
+                f"{name} was not tolerated before.",
+                b.cite("management-topic-treatment-selection"),
+            )
+            notes.append(f"{prior.treatment} avoided (intolerant)")
+        elif prior.response == "none":
+            b.demote(prior.treatment, "No response when tried before: demoted.")
+            notes.append(f"{prior.treatment} demoted (no response)")
+            if prior.treatment in LOCAL:
+                for treatment in ("diltiazem", "colchicine", "minocycline"):
+                    if treatment in b.options and b.options[treatment].stance == "alternative":
+                        b.options[treatment].stance = "first-line"
+                        b.options[treatment].rationale.append(
+                            "Local therapy failed before, so systemic therapy comes first."
+                        )
+        elif prior.treatment in b.options and b.options[prior.treatment].stance != "avoid":
+            b.options[prior.treatment].warnings.append(
+                f"{prior.response.capitalize()} response when tried before; responders are often "
+                "maintained on treatment for months to years."
+            )
+    return "; ".join(notes) or None
+
+
+def enforce_safety(b: Builder) -> str | None:
+    """Contraindications (avoid) and cautions (never first-line), on every option."""
+    p = b.patient
+    candidates = set(b.options) | set(p.medications) | {x.treatment for x in p.prior_treatments}
+    if p.subtype == "dystrophic":  # show what to avoid, even if nothing offered it
+        candidates |= set(b.kb.treatments)
+    fired = []
+    for treatment in sorted(candidates):
+        for finding in findings_for(b.kb, p, treatment):
+            rule = finding.rule
+            if rule.stance == "avoid":
+                b.avoid(treatment, rule.text, [rule.provenance])
+                fired.append(f"{treatment}: avoid ({rule.rule})")
+            elif treatment in b.options:
+                option = b.options[treatment]
+                if option.stance == "first-line":
+                    option.stance = "alternative"
+                    option.warnings.append("Never first-line for this patient: " + rule.text)
+                else:
+                    option.warnings.append(rule.text)
+                option.cites.append(rule.provenance)
+                fired.append(f"{treatment}: caution ({rule.rule})")
+    return "; ".join(fired) or None
+
+
+def note_current_medications(b: Builder) -> str | None:
+    """A patient already taking an option, or something to avoid, is told so."""
+    notes = []
+    for treatment in b.patient.medications:
+        option = b.options.get(treatment)
+        name = b.kb.treatments[treatment].name
+        if option is not None and option.stance == "avoid":
+            b.warnings.append(
+                f"The patient takes {name}, which this plan says to avoid for calcinosis cutis "
+                "(see AVOID). Any other indication is for its prescriber to weigh."
+            )
+            notes.append(f"{treatment}: taking an avoided treatment")
+        elif option is not None:
+            option.warnings.append("Already taking it.")
+            notes.append(f"{treatment}: already taking")
+    return "; ".join(notes) or None
+
+
+def ensure_an_offer(b: Builder) -> str | None:
+    """Every plan offers at least one step, even when everything else is ruled out."""
+    if any(option.stance != "avoid" for option in b.options.values()):
+        return None
+    b.offer(
+        "observation",
+        "adjunct",
+        99,
+        "No treatment option remains for this profile: follow the patient up and reassess, "
+        "and weigh the options marked avoid only if their reason no longer applies.",
+        "management-topic-treatment-selection",
+    )
+    return "nothing left to offer: follow-up and reassessment"
+
+
+FINAL: tuple[Step, ...] = (
+    apply_prior_responses,
+    enforce_safety,
+    note_current_medications,
+    ensure_an_offer,
+)
+STEPS: dict[str, tuple[Step, ...]] = {
+    "dystrophic": (
+        assess_underlying_disease,
+        decide_whether_to_treat,
+        offer_local_therapy,
+        offer_systemic_therapy,
+        offer_surgery,
+        offer_disease_specific,
+        show_source_disagreement,
+        *FINAL,
+    ),
+    "metastatic": (treat_metabolic_cause, *FINAL),
+    "idiopathic": (plan_idiopathic, *FINAL),
+    "iatrogenic": (plan_iatrogenic, *FINAL),
+    "calciphylaxis": (plan_calciphylaxis, *FINAL),
+}
+
+
+@cache
+def _checked(kb: KnowledgeBase) -> KnowledgeBase:
+    check_rules(kb)
+    return kb
+
+
+def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
+    """Run the algorithm of the patient's subtype, then the safety steps."""
+    kb = _checked(kb or load_knowledge())
+    builder = Builder(kb, patient)
+    trace = []
+    for step in STEPS[patient.subtype]:
+        detail = step(builder)
+        trace.append({"step": step.__name__, "fired": detail is not None, "detail": detail or ""})
+    options = sorted(
+        builder.options.values(), key=lambda o: (STANCES.index(o.stance), o.rank, o.id)
+    )
+    return Plan(
+        patient.subtype,
+        options,
+        trace,
+        builder.assumptions,
+        builder.disagreements,
+        builder.warnings,
+        builder.critical,
+        kb.version,
+    )
+
+
+def recommend_document(patient: Patient, kb: KnowledgeBase | None = None) -> dict[str, object]:
+    """The plan as the JSON document of DESIGN.md."""
+    kb = kb or load_knowledge()
+    return plan_document(kb, recommend(patient, kb))

@@ -1,0 +1,151 @@
+"""The patient profile: what a clinician tells the engine (DESIGN.md, ``recommend``).
+
+Strict: unknown fields, wrong types, out-of-range values, unknown enum values
+and unknown treatment identifiers are rejected with a :class:`ProfileError`
+naming the field (and the valid choices). What a clinician may not know is
+optional (``None``); the engine says which assumption it made for each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from calcinosis.errors import ProfileError
+
+__all__ = [
+    "CONDITIONS",
+    "DISEASES",
+    "SUBTYPES",
+    "Lesions",
+    "Patient",
+    "PriorTreatment",
+    "parse_patient",
+    "parse_patient_json",
+]
+
+Subtype = Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
+Disease = Literal[
+    "systemic-sclerosis",
+    "dermatomyositis",
+    "juvenile-dermatomyositis",
+    "systemic-lupus-erythematosus",
+    "mixed-connective-tissue-disease",
+    "other",
+    "none",
+    "unknown",
+]
+Condition = Literal[
+    "cardiac-conduction-abnormality",
+    "reduced-ventricular-function",
+    "interstitial-lung-disease",
+    "chronic-kidney-disease",
+    "end-stage-kidney-disease",
+    "pregnancy",
+]
+Response = Literal["none", "partial", "complete", "intolerant"]
+
+SUBTYPES: tuple[str, ...] = Subtype.__args__  # type: ignore[attr-defined]
+DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
+CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Lesions(_Strict):
+    count: int | None = Field(default=None, ge=0, le=10_000)
+    largest_cm: float | None = Field(default=None, gt=0, le=100)
+    distribution: Literal["localized", "widespread"] | None = None
+    digital: bool | None = None
+
+
+class PriorTreatment(_Strict):
+    treatment: str
+    response: Response
+
+
+class Patient(_Strict):
+    """A patient with calcinosis cutis, as far as the clinician knows."""
+
+    age_years: float = Field(ge=0, le=120)
+    sex: Literal["female", "male", "other", "unknown"] = "unknown"
+    subtype: Subtype
+    underlying_disease: Disease = "unknown"
+    disease_active: bool | None = Field(
+        default=None, description="The underlying disease is not adequately controlled"
+    )
+    symptomatic: bool | None = None
+    progressive: bool | None = None
+    internal_involvement: bool | None = None
+    patient_concerned: bool | None = None
+    lesions: Lesions = Lesions()
+    inflammation: bool | None = None
+    ulceration: bool | None = None
+    raynaud: bool | None = None
+    conditions: list[Condition] = []
+    medications: list[str] = []
+    prior_treatments: list[PriorTreatment] = []
+    local_therapy_accessible: bool = True
+
+    def prior(self, treatment: str) -> PriorTreatment | None:
+        """The last recorded response to a treatment, if it was tried."""
+        for entry in reversed(self.prior_treatments):
+            if entry.treatment == treatment:
+                return entry
+        return None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "patient"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    return message[0].lower() + message[1:]
+
+
+def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
+    """Validate a decoded profile; unknown treatment ids are rejected by name."""
+    if not isinstance(data, dict):
+        raise ProfileError("patient", "must be a JSON object")
+    try:
+        patient = Patient.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ProfileError(_path(error["loc"]), _message(error)) from None
+    choices = sorted(treatment_ids)
+    for index, medication in enumerate(patient.medications):
+        if medication not in treatment_ids:
+            raise ProfileError(
+                f"medications[{index}]", f"unknown treatment {medication!r}", choices
+            )
+    for index, prior in enumerate(patient.prior_treatments):
+        if prior.treatment not in treatment_ids:
+            raise ProfileError(
+                f"prior_treatments[{index}].treatment",
+                f"unknown treatment {prior.treatment!r}",
+                choices,
+            )
+    return patient
+
+
+def parse_patient_json(text: str | bytes, treatment_ids: Collection[str]) -> Patient:
+    """Decode and validate a profile given as JSON text."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError("patient", f"not valid JSON ({exc})") from None
+    return parse_patient(data, treatment_ids)

@@ -1,0 +1,224 @@
+"""The recommendation engine: vignettes from the seeds, and its invariants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from calcinosis.engine import STEPS, recommend_document
+from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
+from calcinosis.safety import RULES, findings_for
+
+PATIENTS = Path(__file__).parent / "fixtures" / "patients"
+EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(
+    (PATIENTS / "expected.yaml").read_text(encoding="utf-8")
+)
+OFFERED = ("first-line", "alternative", "adjunct")
+
+
+def plan_for(kb: KnowledgeBase, data: dict[str, Any]) -> dict[str, Any]:
+    return recommend_document(parse_patient(data, kb.therapy_ids()), kb)
+
+
+def by_stance(plan: dict[str, Any], *stances: str) -> list[str]:
+    return [option["id"] for option in plan["options"] if option["stance"] in stances]
+
+
+def test_every_vignette_has_an_expectation() -> None:
+    assert {p.stem for p in PATIENTS.glob("*.json")} == set(EXPECTED)
+    assert {name.split("_")[0] for name in EXPECTED} == set(SUBTYPES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_vignette(kb: KnowledgeBase, name: str) -> None:
+    expected = EXPECTED[name]
+    plan = plan_for(kb, json.loads((PATIENTS / f"{name}.json").read_text(encoding="utf-8")))
+    first, offered, avoided = (
+        by_stance(plan, "first-line"),
+        by_stance(plan, *OFFERED),
+        by_stance(plan, "avoid"),
+    )
+    assert sorted(first) == sorted(expected["first_line"])
+    if "first_alternative" in expected:
+        assert by_stance(plan, "alternative")[0] == expected["first_alternative"]
+    assert set(expected.get("offered", [])) <= set(offered)
+    assert set(expected.get("avoid", [])) <= set(avoided)
+    assert not set(expected.get("not_offered", [])) & set(offered)
+    assert not set(expected.get("never_first_line", [])) & set(first)
+    assert plan["critical"] is expected.get("critical", False)
+    for text in expected.get("warnings_contain", []):
+        assert any(text in warning for warning in plan["warnings"]), text
+    options = {option["id"]: option for option in plan["options"]}
+    for treatment, text in expected.get("option_warnings", {}).items():
+        assert any(text in w for w in options[treatment]["warnings"]), (treatment, text)
+    assert len(plan["assumptions"]) >= expected.get("assumptions_at_least", 0)
+
+
+def test_a_plan_explains_itself(kb: KnowledgeBase) -> None:
+    data = json.loads((PATIENTS / "dystrophic_ssc_adult_digital_raynaud.json").read_text())
+    plan = plan_for(kb, data)
+    assert plan["options"][0]["id"] == "sodium-thiosulfate-intralesional"
+    first = plan["options"][0]
+    assert first["grade"] == "2C" and first["level"] == "4"
+    assert first["response"]["any"]["x"] == 5 and first["response"]["any"]["n"] == 5
+    assert first["regimens"] and first["adverse_effects"]
+    diltiazem = next(o for o in plan["options"] if o["id"] == "diltiazem")
+    assert diltiazem["response"]["any"]["pooled"] is True
+    assert diltiazem["response"]["any"]["k"] == 3
+    steps = [entry["step"] for entry in plan["trace"]]
+    assert steps == [step.__name__ for step in STEPS["dystrophic"]]
+    assert plan["disagreements"][0]["followed"] == "management-topic"
+    numbers = {c["n"] for c in plan["citations"]}
+    for option in plan["options"]:
+        assert set(option["citations"]) <= numbers
+    assert plan["evidence_version"] == kb.version
+    assert "does not replace" in plan["disclaimer"]
+
+
+# ------------------------------------------------------------ property tests
+TREATMENT_IDS = sorted(
+    [
+        "warfarin",
+        "diltiazem",
+        "rituximab",
+        "infliximab",
+        "adalimumab",
+        "abatacept",
+        "pamidronate",
+        "alendronate",
+        "ivig",
+        "sodium-thiosulfate-topical",
+        "sodium-thiosulfate-intralesional",
+        "sodium-thiosulfate-iv",
+        "minocycline",
+        "colchicine",
+        "cyclophosphamide",
+        "surgical-excision",
+        "microdrilling",
+        "co2-laser",
+        "eswt",
+        "acetic-acid-iontophoresis",
+        "methotrexate",
+    ]
+)
+maybe = st.none() | st.booleans()
+profiles = st.fixed_dictionaries(
+    {"age_years": st.floats(0, 120, allow_nan=False), "subtype": st.sampled_from(SUBTYPES)},
+    optional={
+        "underlying_disease": st.sampled_from(DISEASES),
+        "disease_active": maybe,
+        "symptomatic": maybe,
+        "progressive": maybe,
+        "internal_involvement": maybe,
+        "patient_concerned": maybe,
+        "inflammation": maybe,
+        "ulceration": maybe,
+        "raynaud": maybe,
+        "lesions": st.fixed_dictionaries(
+            {},
+            optional={
+                "count": st.integers(0, 200),
+                "largest_cm": st.floats(0.01, 20, allow_nan=False),
+                "distribution": st.sampled_from(["localized", "widespread"]),
+                "digital": st.booleans(),
+            },
+        ),
+        "conditions": st.lists(st.sampled_from(CONDITIONS), unique=True, max_size=3),
+        "medications": st.lists(st.sampled_from(TREATMENT_IDS), unique=True, max_size=3),
+        "prior_treatments": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "treatment": st.sampled_from(TREATMENT_IDS),
+                    "response": st.sampled_from(["none", "partial", "complete", "intolerant"]),
+                }
+            ),
+            max_size=4,
+        ),
+        "local_therapy_accessible": st.booleans(),
+    },
+)
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(data=profiles)
+def test_no_contraindicated_option_is_ever_offered(data: dict[str, Any]) -> None:
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    ids = [option["id"] for option in plan["options"]]
+    assert len(ids) == len(set(ids))  # an avoided option never also appears offered
+    for option in plan["options"]:
+        findings = findings_for(kb, patient, option["id"])
+        if any(f.rule.stance == "avoid" for f in findings):
+            assert option["stance"] == "avoid", option["id"]
+        if findings:  # a caution never leaves an option first-line
+            assert option["stance"] != "first-line", option["id"]
+
+
+@PROPERTY
+@given(data=profiles)
+def test_the_named_safety_rules_hold(data: dict[str, Any]) -> None:
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    stance = {option["id"]: option["stance"] for option in plan["options"]}
+    offered = {tid for tid, s in stance.items() if s in OFFERED}
+    assert "warfarin" not in offered
+    assert "acetic-acid-iontophoresis" not in offered
+    if patient.subtype == "dystrophic":
+        assert "sodium-thiosulfate-iv" not in offered
+        assert stance.get("warfarin") == "avoid"
+    if patient.age_years < 9:
+        assert "minocycline" not in offered
+    if patient.underlying_disease == "systemic-sclerosis":
+        assert not {"infliximab", "adalimumab"} & offered
+    if {"cardiac-conduction-abnormality", "reduced-ventricular-function"} & set(
+        patient.conditions
+    ) and "diltiazem" in stance:
+        assert stance["diltiazem"] != "first-line"
+    for prior in patient.prior_treatments:
+        if prior.response == "intolerant":
+            assert prior.treatment not in offered
+    failed = {p.treatment for p in patient.prior_treatments if p.response == "none"}
+    assert not failed & {tid for tid, s in stance.items() if s == "first-line"}
+    if "warfarin" in patient.medications:
+        assert any("Warfarin" in warning for warning in plan["warnings"])
+
+
+@PROPERTY
+@given(data=profiles)
+def test_every_plan_is_non_empty_cited_graded_and_deterministic(data: dict[str, Any]) -> None:
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    assert any(option["stance"] in OFFERED for option in plan["options"])
+    for option in plan["options"]:
+        assert option["citations"], option["id"]
+        if option["stance"] in OFFERED:
+            assert option["level"] and option["grade"], option["id"]
+            assert option["rationale"]
+    again = recommend_document(Patient.model_validate(patient.model_dump()), kb)
+    assert json.dumps(plan, sort_keys=True) == json.dumps(again, sort_keys=True)
+    stances = [option["stance"] for option in plan["options"]]
+    assert stances == sorted(stances, key=("first-line", "alternative", "adjunct", "avoid").index)
+
+
+def test_every_rule_in_the_catalog_has_a_predicate(kb: KnowledgeBase) -> None:
+    rules = {rule.rule for t in kb.treatments.values() for rule in t.contraindications}
+    assert rules <= set(RULES)
+    assert rules >= {
+        "calcinosis-indication",
+        "age-under-9",
+        "systemic-sclerosis",
+        "cardiac-conduction-abnormality",
+        "reduced-ventricular-function",
+        "dystrophic-calcinosis",
+    }
