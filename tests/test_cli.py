@@ -151,3 +151,11 @@ def test_the_console_script_has_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("calcinosis: error: manifest.yaml")
     assert result.stderr.count("\n") == 1
+
+
+def test_the_demo_tour_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "$ calcinosis recommend" in out
+    assert "FIRST-LINE" in out
+    assert "69%" in out  # the audit's cyclophosphamide finding

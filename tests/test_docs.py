@@ -57,6 +57,8 @@ def test_readme_example(
         patched = text[start:].replace("  n: 6\n", "  n: -6\n", 1)
         arms.write_text(text[:start] + patched, encoding="utf-8")
         argv[argv.index("path/to/knowledge")] = str(broken)
+    root = README.parent
+    argv = [str(root / arg) if (root / arg).is_file() else arg for arg in argv]
     monkeypatch.chdir(tmp_path)
     code = main(argv)
     out, err = capsys.readouterr()

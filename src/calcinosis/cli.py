@@ -27,6 +27,7 @@ from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_ro
 __all__ = ["main"]
 
 DISCLAIMER = "calcinosis supports, and does not replace, clinical judgement."
+_DEMO_PATIENT = Path(__file__).parent / "examples" / "ssc_digital_raynaud_on_warfarin.json"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -322,7 +323,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     steps: list[tuple[str, list[str]]] = [
         ("The review's Table 4, rebuilt from the arms", ["evidence", "table", "4"]),
         ("Pooled response to diltiazem (binomial-normal GLMM)", ["evidence", "pool", "diltiazem"]),
-        ("What the audit finds (first lines)", ["evidence", "audit"]),
+        ("What the audit finds", ["evidence", "audit", "--check", "table4-range"]),
+        (
+            "A plan for a woman with SSc, digital calcinosis and Raynaud's, who takes warfarin",
+            ["recommend", str(_DEMO_PATIENT)],
+        ),
     ]
     sys.stdout.write(f"calcinosis {__version__}: a tour of the command line\n")
     for title, argv in steps:

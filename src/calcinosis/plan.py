@@ -188,6 +188,17 @@ class _Citations:
 def _option_document(kb: KnowledgeBase, option: Option, citations: _Citations) -> dict[str, Any]:
     entry = kb.treatments[option.id]
     grading = grading_for(kb, option.id)
+    if option.stance == "avoid" and grading.get("direction") != "against":
+        # The grade of a recommendation *for* the treatment says nothing about the reason
+        # to avoid it here (an age limit, a disease, an intolerance): that reason is an
+        # ungraded precaution, level 5 / grade D by the CEBM rules.
+        grading = {
+            "level": "5",
+            "grade": "D",
+            "provenance": None,
+            "also": None,
+            "system": "ungraded precaution: CEBM 2009 level 5, grade D by rule",
+        }
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
