@@ -317,6 +317,25 @@ def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     return 2 if bad else 0
 
 
+# ----------------------------------------------------------------------- serve
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 - the server only when serving
+
+    from calcinosis.settings import Settings  # noqa: PLC0415
+    from calcinosis.web.app import create_app  # noqa: PLC0415
+
+    settings = Settings.from_env(args.host, args.port)
+    app = create_app(settings)
+    shown = settings.database_url.split("@")[-1]  # never print a password
+    sys.stderr.write(
+        f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
+        f"(public URL {settings.public_url}; database {shown})\n"
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False, server_header=False)
+    return 0
+
+
 # ------------------------------------------------------------------------ demo
 def _cmd_demo(args: argparse.Namespace) -> int:
     kb = _kb(args)
@@ -410,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--knowledge", metavar="DIR", help=argparse.SUPPRESS)
     _add_format(recommend, ("text", "json"))
     recommend.set_defaults(func=_cmd_recommend)
+
+    serve = commands.add_parser("serve", help="the web app and JSON API")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--log-level", default="info",
+                       choices=("critical", "error", "warning", "info", "debug"))
+    serve.set_defaults(func=_cmd_serve, knowledge=None)
 
     demo = commands.add_parser("demo", help="a short tour of the evidence commands")
     demo.set_defaults(func=_cmd_demo, knowledge=None)

@@ -1,0 +1,102 @@
+"""The JSON API: the same documents as the command line (DESIGN.md, HTTP API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from calcinosis.audit import audit
+from calcinosis.engine import recommend_document
+from calcinosis.errors import UnknownChoiceError
+from calcinosis.evidence import KnowledgeBase, arm_document
+from calcinosis.patient import Patient, parse_patient
+from calcinosis.synthesis import pool_document
+from calcinosis.tables import arm_level_rules, table_rows
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+PROBLEM = {
+    "description": "A problem document (RFC 9457) naming the field at fault",
+    "content": {"application/problem+json": {}},
+}
+
+
+def _kb(request: Request) -> KnowledgeBase:
+    kb: KnowledgeBase = request.app.state.kb
+    return kb
+
+
+@router.post(
+    "/recommendations",
+    summary="A treatment plan for a patient profile",
+    responses={400: PROBLEM, 422: PROBLEM},
+)
+def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
+    """The same document as ``calcinosis recommend --format json``."""
+    kb = _kb(request)
+    checked = parse_patient(patient.model_dump(), kb.therapy_ids())
+    plan = recommend_document(checked, kb)
+    request.app.state.store.record_plan(plan, "api")
+    return plan
+
+
+@router.get("/evidence/arms", summary="Every study arm of the review, with provenance")
+def arms(
+    request: Request,
+    treatment: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    kb = _kb(request)
+    chosen = kb.arms_for(kb.resolve(treatment)) if treatment else kb.arms
+    return [arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level}
+            for arm in chosen]
+
+
+@router.get("/evidence/tables/{number}", summary="Table 1-4 rebuilt from the arms",
+            responses={404: PROBLEM})
+def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[dict[str, Any]]:
+    return table_rows(_kb(request), number)
+
+
+@router.get("/evidence/audit", summary="Published figures that disagree with the counts")
+def audit_items(request: Request) -> list[dict[str, Any]]:
+    return [item.document() for item in audit(_kb(request))]
+
+
+@router.get("/evidence/pool/{treatment}", summary="Pooled response of a treatment or class",
+            responses={404: PROBLEM})
+def pool(
+    request: Request,
+    treatment: Annotated[str, Path(max_length=64)],
+    outcome: Literal["any", "complete"] = "any",
+    method: Literal["glmm", "dl", "reml", "pm"] = "glmm",
+) -> dict[str, Any]:
+    kb = _kb(request)
+    if treatment not in kb.pool_choices():
+        raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
+    return pool_document(kb, treatment, outcome, method)
+
+
+@router.get("/treatments", summary="The treatment catalog")
+def treatments(request: Request) -> list[dict[str, Any]]:
+    kb = _kb(request)
+    return [entry.model_dump(mode="json") for entry in kb.treatments.values()]
+
+
+@router.get("/treatments/{treatment}", summary="One entry of the treatment catalog",
+            responses={404: PROBLEM})
+def treatment_entry(
+    request: Request, treatment: Annotated[str, Path(max_length=64)]
+) -> dict[str, Any]:
+    kb = _kb(request)
+    if treatment not in kb.treatments:
+        raise UnknownChoiceError("treatment", treatment, sorted(kb.treatments))
+    return kb.treatments[treatment].model_dump(mode="json")
+
+
+@router.get("/health", summary="Liveness and the evidence version")
+def health(request: Request) -> dict[str, str]:
+    return {"status": "ok", "evidence_version": _kb(request).version}
+

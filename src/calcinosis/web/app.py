@@ -1,0 +1,156 @@
+"""The web application: pages for clinicians, a JSON API for programs.
+
+``create_app(settings)`` builds the FastAPI app: the knowledge base is loaded
+and the database migrated at start-up; every response carries the security
+headers; every error is an ``application/problem+json`` document (RFC 9457)
+naming the field at fault, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from calcinosis import __version__
+from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
+from calcinosis.evidence import load_knowledge
+from calcinosis.settings import Settings
+from calcinosis.storage import Store
+
+__all__ = ["create_app", "problem"]
+
+log = logging.getLogger("calcinosis.web")
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem(400, "Malformed JSON", "The request body is not valid JSON.")
+    fields = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))}
+              for e in errors]
+    first = fields[0] if fields else {"field": "body", "message": "invalid"}
+    return problem(422, "Invalid request", f"{first['field']}: {first['message']}",
+                   errors=fields)
+
+
+async def _calcinosis_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ProfileError):
+        return problem(422, "Invalid patient profile", str(exc),
+                       errors=[{"field": exc.field, "message": exc.message}])
+    if isinstance(exc, UnknownChoiceError):
+        return problem(404, "Not found", str(exc))
+    return problem(422, "Invalid request", str(exc))
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(("/api", "/cds-services", "/openapi.json"))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
+    titles = {404: "Not found", 405: "Method not allowed"}
+    title = titles.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if not _wants_json(request) and hasattr(request.app.state, "kb"):
+        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
+        from calcinosis.web.pages import templates  # noqa: PLC0415
+
+        return templates.TemplateResponse(
+            request, "error.html",
+            {"status": exc.status_code, "title": title, "detail": detail,
+             "evidence_version": request.app.state.kb.version, "disclaimer": DISCLAIMER},
+            status_code=exc.status_code,
+        )
+    response = problem(exc.status_code, title, detail)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s: %s", request.method, request.url.path,
+              type(exc).__name__)
+    return problem(500, "Internal error", "The server could not answer this request.")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The application, configured by ``settings``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.kb = load_knowledge()
+        app.state.store = Store(settings.database_url)
+        yield
+        app.state.store.close()
+
+    app = FastAPI(
+        title="calcinosis",
+        version=__version__,
+        description=(
+            "Evidence-based decision support for the treatment of calcinosis cutis. "
+            "It supports, and does not replace, clinical judgement."
+        ),
+        lifespan=lifespan,
+        docs_url=None,  # the Swagger UI loads scripts from a CDN: not here
+        redoc_url=None,
+    )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(CalcinosisError, _calcinosis_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    from calcinosis.web import api, pages  # noqa: PLC0415 - routes need the app's helpers
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
