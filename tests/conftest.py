@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, load_knowledge
+from calcinosis.settings import Settings
+from calcinosis.web.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,3 +33,15 @@ def knowledge_copy(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/web.db"})
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app in process, with its own SQLite database."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

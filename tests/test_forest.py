@@ -96,6 +96,10 @@ def test_height_grows_with_the_number_of_studies(seven: PoolResult) -> None:
 def test_fallback_and_two_study_notes() -> None:
     zeros = pool([StudyCount("A", 0, 1), StudyCount("B", 0, 5), StudyCount("C", 0, 2)])
     texts = " ".join(svg_texts(render_forest(zeros, "No responders", "svg")))
+    assert "Combined count (not pooled)" in texts
+    assert "no random-effects estimate exists" in texts
+    mixed = pool([StudyCount("A", 0, 1), StudyCount("B", 2, 2), StudyCount("C", 0, 3)])
+    texts = " ".join(svg_texts(render_forest(mixed, "Zeros and hundreds", "svg")))
     assert "the DerSimonian–Laird result is shown instead" in texts
     two = pool([StudyCount("A", 1, 4), StudyCount("B", 3, 5)], "reml")
     texts = " ".join(svg_texts(render_forest(two, "Two arms", "svg")))

@@ -400,10 +400,22 @@ def test_prediction_interval_needs_three_studies(method: PoolMethod) -> None:
     assert lo <= three.ci[0] <= three.ci[1] <= hi
 
 
-@pytest.mark.parametrize(
-    ("xs", "ns"), [([0, 0, 0], [5, 10, 1]), ([3, 1, 12], [3, 1, 12]), ([0, 1, 0, 2], [1, 1, 4, 2])]
-)
-def test_glmm_without_informative_arm_falls_back_to_dl(xs: list[int], ns: list[int]) -> None:
+@pytest.mark.parametrize(("xs", "ns"), [([0, 0, 0], [5, 10, 1]), ([3, 1, 12], [3, 1, 12])])
+def test_glmm_with_every_arm_at_0_or_100_gives_the_combined_count(
+    xs: list[int], ns: list[int]
+) -> None:
+    res = pool(arms(xs, ns), "glmm")
+    assert res.method == "combined"
+    assert res.pooled is False
+    assert (res.x, res.n) == (sum(xs), sum(ns))
+    assert res.estimate == sum(xs) / sum(ns)  # exactly 0 or 1: no invented responders
+    assert res.ci == proportion_ci(sum(xs), sum(ns), "wilson")
+    assert res.tau2 is None and res.prediction_interval is None
+    assert sum(res.weights) == pytest.approx(100.0)
+
+
+def test_glmm_with_arms_at_0_and_100_only_falls_back_to_dl() -> None:
+    xs, ns = [0, 1, 0, 2], [1, 1, 4, 2]
     res = pool(arms(xs, ns), "glmm")
     dl = pool(arms(xs, ns), "dl")
     assert res.method == "dl"
@@ -506,7 +518,10 @@ def test_permutation_invariance(studies: list[StudyCount], rnd: random.Random) -
         # hundreds, where the likelihood is very flat: compare in units of the SE.
         assert b.logit == pytest.approx(a.logit, abs=1e-6 * max(1.0, a.logit_se))
         assert b.logit_se == pytest.approx(a.logit_se, rel=1e-4)
-        assert b.tau2 == pytest.approx(a.tau2, rel=1e-4, abs=1e-8)
+        if a.tau2 is None:
+            assert b.tau2 is None
+        else:
+            assert b.tau2 == pytest.approx(a.tau2, rel=1e-4, abs=1e-8)
         weight_of = dict(zip(map(id, a.studies), a.weights, strict=True))
         for s, w in zip(b.studies, b.weights, strict=True):
             assert w == pytest.approx(weight_of[id(s)], rel=1e-4, abs=1e-8)

@@ -331,8 +331,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
         f"(public URL {settings.public_url}; database {shown})\n"
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+    )
     return 0
 
 
@@ -433,8 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the web app and JSON API")
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="default 8000")
-    serve.add_argument("--log-level", default="info",
-                       choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
     serve.set_defaults(func=_cmd_serve, knowledge=None)
 
     demo = commands.add_parser("demo", help="a short tour of the evidence commands")

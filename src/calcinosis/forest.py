@@ -145,6 +145,12 @@ def _study_rows(c: _Canvas, result: PoolResult, top: float) -> None:
 def _pooled_rows(c: _Canvas, result: PoolResult, y: float) -> float:
     """Draw the pooled diamond and prediction interval; return the last row used."""
     bold: dict[str, Any] = {"fontweight": "bold"}
+    if not result.pooled and result.method == "combined":
+        c.text(_STUDY_X, y, "Combined count (not pooled)", fontstyle="italic", color=_MUTED)
+        c.text(_EVENTS_X, y, f"{result.x}/{result.n}", ha="right", color=_MUTED)
+        c.text(_EST_X, y, _pct(result.estimate), ha="right", color=_MUTED)
+        c.text(_CI_X, y, _interval(result.ci), ha="right", color=_MUTED)
+        return y
     if not result.pooled:
         c.text(_STUDY_X, y, "Single study: not pooled", fontstyle="italic", color=_MUTED)
         return y
@@ -184,6 +190,13 @@ def _axis(c: _Canvas, y: float, result: PoolResult, top: float) -> None:
 def _notes(result: PoolResult) -> tuple[str, list[str]]:
     """Heterogeneity line and footnotes."""
     level = f"{100.0 * result.level:g}%"
+    if result.method == "combined":
+        het = f"Heterogeneity: not estimable (k = {result.k}, {result.n} patients)."
+        return het, [
+            f"Every arm is at {_pct(result.estimate)}%: no random-effects estimate exists, and a "
+            "continuity correction would invent responders no study saw. The combined count "
+            f"is shown with its Wilson {level} interval; nothing is pooled."
+        ]
     if not result.pooled or result.tau2 is None or result.i2 is None:
         het = f"Heterogeneity: not applicable (k = 1, {result.n} patients)."
         return het, [f"Single study shown with its Wilson {level} interval; nothing is pooled."]

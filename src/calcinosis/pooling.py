@@ -77,7 +77,7 @@ class PoolResult:
     DerSimonian-Laird fallback and ``method`` says ``"dl"``.
     """
 
-    method: Literal["glmm", "dl", "reml", "pm", "single"]
+    method: Literal["glmm", "dl", "reml", "pm", "single", "combined"]
     k: int
     n: int
     x: int
@@ -397,8 +397,11 @@ def pool(
     better; metafor/lme4 use 7-node adaptive quadrature, whose error moves
     their estimates by ~2e-5 on the logit and ~3e-4 relative on tau^2 for the
     reference data in the tests. If no arm has 0 < x < n the ML estimate does
-    not exist; the DerSimonian-Laird result is then returned with
-    ``converged=False``.
+    not exist. When every arm is at 0% (or every arm at 100%) the combined count
+    is returned, not pooled (``method="combined"``, Wilson interval): a
+    continuity-corrected estimate would invent responders that no study saw.
+    When the arms mix 0% and 100%, the DerSimonian-Laird result is returned
+    with ``converged=False``.
 
     ``"dl"``, ``"reml"``, ``"pm"``: inverse-variance random effects on the
     logit scale with tau^2 from DerSimonian & Laird (1986), REML or Paule &
@@ -435,6 +438,28 @@ def pool(
             i2=None,
             prediction_interval=None,
             weights=(100.0,),
+            studies=arms,
+            pooled=False,
+            converged=True,
+            level=level,
+        )
+
+    if method == "glmm" and (np.all(x == 0) or np.all(x == n)):
+        total_x, total_n = int(x.sum()), int(n.sum())
+        y_all, v_all = _plo(np.array([float(total_x)]), np.array([float(total_n)]))
+        return PoolResult(
+            method="combined",
+            k=len(arms),
+            n=total_n,
+            x=total_x,
+            estimate=total_x / total_n,
+            ci=proportion_ci(total_x, total_n, "wilson", level),
+            logit=float(y_all[0]),
+            logit_se=math.sqrt(float(v_all[0])),
+            tau2=None,
+            i2=None,
+            prediction_interval=None,
+            weights=tuple(100.0 * s.n / total_n for s in arms),
             studies=arms,
             pooled=False,
             converged=True,

@@ -170,8 +170,18 @@ def pool_document(
                 "converged": result.converged,
             }
         )
-        if not result.pooled:
+        if result.method == "combined":
+            notes.append(
+                "Every arm is at 0% (or every arm at 100%): no random-effects estimate exists, "
+                "so the combined count is shown with its Wilson 95% CI, not pooled."
+            )
+        elif not result.pooled:
             notes.append("One study only: its own estimate (Wilson 95% CI), not pooled.")
+        elif not result.converged:
+            notes.append(
+                "The model did not converge (arms at 0% and 100% only, or extreme "
+                "heterogeneity): interpret with caution."
+            )
     else:
         notes.append("No arm reports this outcome: nothing to pool.")
     return document

@@ -8,6 +8,8 @@ from sqlalchemy import create_engine
 from calcinosis.storage import Base
 
 url = context.config.get_main_option("sqlalchemy.url")
+if not url:
+    raise RuntimeError("the migrations need sqlalchemy.url (set by calcinosis.storage.migrate)")
 engine = create_engine(url)
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata)

@@ -50,12 +50,14 @@ def arms(
 ) -> list[dict[str, Any]]:
     kb = _kb(request)
     chosen = kb.arms_for(kb.resolve(treatment)) if treatment else kb.arms
-    return [arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level}
-            for arm in chosen]
+    return [
+        arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level} for arm in chosen
+    ]
 
 
-@router.get("/evidence/tables/{number}", summary="Table 1-4 rebuilt from the arms",
-            responses={404: PROBLEM})
+@router.get(
+    "/evidence/tables/{number}", summary="Table 1-4 rebuilt from the arms", responses={404: PROBLEM}
+)
 def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[dict[str, Any]]:
     return table_rows(_kb(request), number)
 
@@ -65,8 +67,11 @@ def audit_items(request: Request) -> list[dict[str, Any]]:
     return [item.document() for item in audit(_kb(request))]
 
 
-@router.get("/evidence/pool/{treatment}", summary="Pooled response of a treatment or class",
-            responses={404: PROBLEM})
+@router.get(
+    "/evidence/pool/{treatment}",
+    summary="Pooled response of a treatment or class",
+    responses={404: PROBLEM},
+)
 def pool(
     request: Request,
     treatment: Annotated[str, Path(max_length=64)],
@@ -85,8 +90,11 @@ def treatments(request: Request) -> list[dict[str, Any]]:
     return [entry.model_dump(mode="json") for entry in kb.treatments.values()]
 
 
-@router.get("/treatments/{treatment}", summary="One entry of the treatment catalog",
-            responses={404: PROBLEM})
+@router.get(
+    "/treatments/{treatment}",
+    summary="One entry of the treatment catalog",
+    responses={404: PROBLEM},
+)
 def treatment_entry(
     request: Request, treatment: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
@@ -99,4 +107,3 @@ def treatment_entry(
 @router.get("/health", summary="Liveness and the evidence version")
 def health(request: Request) -> dict[str, str]:
     return {"status": "ok", "evidence_version": _kb(request).version}
-

@@ -64,17 +64,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = exc.errors()
     if any(error.get("type") == "json_invalid" for error in errors):
         return problem(400, "Malformed JSON", "The request body is not valid JSON.")
-    fields = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))}
-              for e in errors]
+    fields = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errors]
     first = fields[0] if fields else {"field": "body", "message": "invalid"}
-    return problem(422, "Invalid request", f"{first['field']}: {first['message']}",
-                   errors=fields)
+    return problem(422, "Invalid request", f"{first['field']}: {first['message']}", errors=fields)
 
 
 async def _calcinosis_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ProfileError):
-        return problem(422, "Invalid patient profile", str(exc),
-                       errors=[{"field": exc.field, "message": exc.message}])
+        return problem(
+            422,
+            "Invalid patient profile",
+            str(exc),
+            errors=[{"field": exc.field, "message": exc.message}],
+        )
     if isinstance(exc, UnknownChoiceError):
         return problem(404, "Not found", str(exc))
     return problem(422, "Invalid request", str(exc))
@@ -94,9 +96,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         from calcinosis.web.pages import templates  # noqa: PLC0415
 
         return templates.TemplateResponse(
-            request, "error.html",
-            {"status": exc.status_code, "title": title, "detail": detail,
-             "evidence_version": request.app.state.kb.version, "disclaimer": DISCLAIMER},
+            request,
+            "error.html",
+            {
+                "status": exc.status_code,
+                "title": title,
+                "detail": detail,
+                "evidence_version": request.app.state.kb.version,
+                "disclaimer": DISCLAIMER,
+            },
             status_code=exc.status_code,
         )
     response = problem(exc.status_code, title, detail)
@@ -106,8 +114,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("internal error on %s %s: %s", request.method, request.url.path,
-              type(exc).__name__)
+    log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(500, "Internal error", "The server could not answer this request.")
 
 

@@ -9,7 +9,7 @@ and the error is shown beside the form field it belongs to.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,8 +22,14 @@ __all__ = [
 ]
 
 BOOL_FIELDS = (
-    "disease_active", "symptomatic", "progressive", "internal_involvement",
-    "patient_concerned", "inflammation", "ulceration", "raynaud",
+    "disease_active",
+    "symptomatic",
+    "progressive",
+    "internal_involvement",
+    "patient_concerned",
+    "inflammation",
+    "ulceration",
+    "raynaud",
 )
 TEXT_FIELDS = ("sex", "subtype", "underlying_disease")
 MAX_PRIOR = 4
@@ -49,56 +55,73 @@ def _tri(text: str) -> bool | str | None:
     return text
 
 
-def profile_from_query(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Query-string pairs (repeated keys allowed) -> a profile dictionary."""
+def _collect(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for key, value in items:
         values.setdefault(key, []).append(value)
+    return values
 
-    def one(key: str) -> str | None:
-        found = [v for v in values.get(key, []) if v.strip()]
-        return found[-1].strip() if found else None
 
+def _one(values: dict[str, list[str]], key: str) -> str | None:
+    found = [v for v in values.get(key, []) if v.strip()]
+    return found[-1].strip() if found else None
+
+
+def _scalars(values: dict[str, list[str]]) -> dict[str, Any]:
     profile: dict[str, Any] = {}
-    age = one("age_years")
-    if age is not None:
+    if (age := _one(values, "age_years")) is not None:
         profile["age_years"] = _number(age)
     for key in TEXT_FIELDS:
-        if (text := one(key)) is not None:
+        if (text := _one(values, key)) is not None:
             profile[key] = text
-    for key in BOOL_FIELDS:
-        if (text := one(key)) is not None and (flag := _tri(text)) is not None:
+    for key in (*BOOL_FIELDS, "local_therapy_accessible"):
+        if (text := _one(values, key)) is not None and (flag := _tri(text)) is not None:
             profile[key] = flag
-    lesions: dict[str, Any] = {}
-    for key, convert in (("count", _number), ("largest_cm", _number),
-                         ("distribution", str), ("digital", _tri)):
-        text = one(f"lesions_{key}")
-        if text is not None and (value := convert(text)) is not None:
-            lesions[key] = value
-    if lesions:
-        profile["lesions"] = lesions
     for key in ("conditions", "medications"):
         chosen = [v.strip() for v in values.get(key, []) if v.strip()]
         if chosen:
             profile[key] = list(dict.fromkeys(chosen))
-    prior = []
-    for index in range(1, MAX_PRIOR + 1):
-        treatment, response = one(f"prior_{index}_treatment"), one(f"prior_{index}_response")
-        if treatment:
-            prior.append({"treatment": treatment, "response": response or "none"})
-    if prior:
-        profile["prior_treatments"] = prior
-    access = one("local_therapy_accessible")
-    if access is not None and (flag := _tri(access)) is not None:
-        profile["local_therapy_accessible"] = flag
     return profile
 
 
-def form_field(profile_field: str) -> str:
+def _lesions(values: dict[str, list[str]]) -> dict[str, Any]:
+    lesions: dict[str, Any] = {}
+    for key in ("count", "largest_cm"):
+        if (text := _one(values, f"lesions_{key}")) is not None:
+            lesions[key] = _number(text)
+    if (text := _one(values, "lesions_distribution")) is not None:
+        lesions["distribution"] = text
+    if (text := _one(values, "lesions_digital")) is not None and (flag := _tri(text)) is not None:
+        lesions["digital"] = flag
+    return lesions
+
+
+def profile_from_query(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], list[int]]:
+    """Query-string pairs (repeated keys allowed) -> a profile dictionary, and for each
+    of its prior treatments the form row it came from (to place an error)."""
+    values = _collect(items)
+    profile = _scalars(values)
+    if lesions := _lesions(values):
+        profile["lesions"] = lesions
+    prior, rows = [], []
+    for index in range(1, MAX_PRIOR + 1):
+        treatment = _one(values, f"prior_{index}_treatment")
+        if treatment:
+            response = _one(values, f"prior_{index}_response") or "none"
+            prior.append({"treatment": treatment, "response": response})
+            rows.append(index)
+    if prior:
+        profile["prior_treatments"] = prior
+    return profile, rows
+
+
+def form_field(profile_field: str, prior_rows: Sequence[int] = ()) -> str:
     """The form field that shows an error of a profile field."""
     match = re.fullmatch(r"prior_treatments\[(\d+)\]\.(treatment|response)", profile_field)
     if match:
-        return f"prior_{int(match.group(1)) + 1}_{match.group(2)}"
+        index = int(match.group(1))
+        row = prior_rows[index] if index < len(prior_rows) else index + 1
+        return f"prior_{row}_{match.group(2)}"
     if profile_field.startswith("prior_treatments"):
         return "prior_1_treatment"
     if profile_field.startswith("lesions."):

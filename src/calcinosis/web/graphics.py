@@ -27,39 +27,52 @@ _GRADE_COLOURS = {"A": "#1b7837", "B": "#5aae61", "C": "#e08214", "D": "#b2182b"
 
 @cache
 def evidence_map_svg(kb: KnowledgeBase) -> bytes:
-    """Treatments by patients (x), pooled response (y), grade (colour), against (cross)."""
-    figure = Figure(figsize=(9.5, 6.2))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    """One row per treatment: response (dot, 95% CI), patients (dot area), grade (colour)."""
+    rows = []
     for row in kb.table4:
         for treatment in row.treatments:
             if not kb.arms_for([treatment]):
                 continue
             doc = pool_document(kb, treatment)
+            basis = "any"
             if doc["estimate"] is None:
-                doc = pool_document(kb, treatment, "complete")
-            if doc["estimate"] is None:
-                continue
-            low, high = doc["ci"]
-            colour = _GRADE_COLOURS[row.grade]
-            marker = "X" if row.direction == "against" else "o"
-            axes.errorbar(doc["n"], 100 * doc["estimate"],
-                          yerr=[[100 * (doc["estimate"] - low)], [100 * (high - doc["estimate"])]],
-                          fmt=marker, color=colour, ecolor=colour, alpha=0.85, capsize=3,
-                          markersize=6 + 2 * doc["k"])
-            axes.annotate(kb.treatments[treatment].name, (doc["n"], 100 * doc["estimate"]),
-                          textcoords="offset points", xytext=(7, 4), fontsize=8)
-    axes.set_xscale("log")
-    axes.set_xlabel("Patients in the review's arms (log scale)")
-    axes.set_ylabel("Response, any (%) with 95% CI")
-    axes.set_ylim(-5, 105)
-    axes.grid(alpha=0.3)
+                doc, basis = pool_document(kb, treatment, "complete"), "complete"
+            if doc["estimate"] is not None:
+                rows.append((doc, basis, row, kb.treatments[treatment].name))
+    rows.sort(key=lambda item: (item[0]["estimate"], item[0]["n"]))
+    figure = Figure(figsize=(9.5, 0.32 * len(rows) + 1.6))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    labels = []
+    for y, (doc, basis, row, name) in enumerate(rows):
+        low, high = doc["ci"]
+        colour = _GRADE_COLOURS[row.grade]
+        axes.plot([100 * low, 100 * high], [y, y], color=colour, lw=1.6, alpha=0.8)
+        axes.scatter(
+            [100 * doc["estimate"]],
+            [y],
+            s=12 + 9 * doc["n"],
+            color=colour,
+            marker="X" if row.direction == "against" else "o",
+            zorder=3,
+            edgecolors="white",
+            linewidths=0.5,
+        )
+        how = "pooled" if doc["pooled"] else ("combined" if doc["k"] > 1 else "one study")
+        note = ", complete only" if basis == "complete" else ""
+        labels.append(f"{name}  ({doc['k']} st., {doc['n']} pts, {how}{note})")
+    axes.set_yticks(range(len(rows)), labels, fontsize=8)
+    axes.set_xlim(-3, 103)
+    axes.set_ylim(-0.8, len(rows) - 0.2)
+    axes.set_xlabel("Response (%), with 95% CI; dot area proportional to patients")
+    axes.grid(axis="x", alpha=0.3)
     for grade, colour in _GRADE_COLOURS.items():
-        axes.plot([], [], "o", color=colour, label=f"grade {grade} (review)")
-    axes.plot([], [], "X", color="#555555", label="recommended against")
-    axes.legend(loc="lower right", fontsize=8, frameon=False)
-    axes.set_title("Evidence map: how many patients, how well it worked, how strong the grade",
-                   fontsize=10)
+        axes.scatter([], [], color=colour, label=f"review grade {grade}")
+    axes.scatter([], [], color="#555555", marker="X", label="recommended against")
+    axes.legend(loc="lower right", fontsize=8, frameon=True)
+    axes.set_title(
+        "Evidence map: response, patients and grade of every treatment in the review", fontsize=10
+    )
     buffer = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
@@ -84,48 +97,113 @@ def algorithm_svg() -> bytes:
     tallest = max(len([s for s in steps if s not in FINAL]) for _, steps in columns)
     final_top = top + tallest * (box_h + gap) + 30
     height = final_top + len(FINAL) * 40 + 40
-    svg = ET.Element("svg", xmlns="http://www.w3.org/2000/svg", width=str(width),
-                     height=str(height), viewBox=f"0 0 {width} {height}", role="img")
+    svg = ET.Element(
+        "svg",
+        xmlns="http://www.w3.org/2000/svg",
+        width=str(width),
+        height=str(height),
+        viewBox=f"0 0 {width} {height}",
+        role="img",
+    )
     ET.SubElement(svg, "title").text = "The calcinosis decision algorithm, from the engine's steps"
     defs = ET.SubElement(svg, "defs")
-    marker = ET.SubElement(defs, "marker", id="arrow", markerWidth="8", markerHeight="8",
-                           refX="4", refY="4", orient="auto")
+    marker = ET.SubElement(
+        defs,
+        "marker",
+        id="arrow",
+        markerWidth="8",
+        markerHeight="8",
+        refX="4",
+        refY="4",
+        orient="auto",
+    )
     ET.SubElement(marker, "path", d="M0,0 L8,4 L0,8 z", fill="#555")
     for index, (subtype, steps) in enumerate(columns):
         x = col_gap + index * (box_w + col_gap)
-        heading = ET.SubElement(svg, "text", x=str(x + box_w / 2), y="32",
-                                attrib={"text-anchor": "middle", "font-size": "16",
-                                        "font-weight": "bold", "font-family": "sans-serif"})
+        heading = ET.SubElement(
+            svg,
+            "text",
+            x=str(x + box_w / 2),
+            y="32",
+            attrib={
+                "text-anchor": "middle",
+                "font-size": "16",
+                "font-weight": "bold",
+                "font-family": "sans-serif",
+            },
+        )
         heading.text = subtype.capitalize()
         own = [step for step in steps if step not in FINAL]
         for row, step in enumerate(own):
             y = top + row * (box_h + gap)
             group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
-            ET.SubElement(group, "rect", x=str(x), y=str(y), width=str(box_w), height=str(box_h),
-                          rx="8", fill="#eef3f8", stroke="#2c5d8a")
-            label = ET.SubElement(group, "text", x=str(x + 10), y=str(y + 20),
-                                  attrib={"font-size": "13", "font-weight": "bold",
-                                          "font-family": "sans-serif"})
+            ET.SubElement(
+                group,
+                "rect",
+                x=str(x),
+                y=str(y),
+                width=str(box_w),
+                height=str(box_h),
+                rx="8",
+                fill="#eef3f8",
+                stroke="#2c5d8a",
+            )
+            label = ET.SubElement(
+                group,
+                "text",
+                x=str(x + 10),
+                y=str(y + 20),
+                attrib={"font-size": "13", "font-weight": "bold", "font-family": "sans-serif"},
+            )
             label.text = _title(step.__name__)
             for line_no, line in enumerate(textwrap.wrap(_doc(step), 40)[:3]):
-                text = ET.SubElement(group, "text", x=str(x + 10), y=str(y + 38 + 14 * line_no),
-                                     attrib={"font-size": "11", "font-family": "sans-serif",
-                                             "fill": "#333"})
+                text = ET.SubElement(
+                    group,
+                    "text",
+                    x=str(x + 10),
+                    y=str(y + 38 + 14 * line_no),
+                    attrib={"font-size": "11", "font-family": "sans-serif", "fill": "#333"},
+                )
                 text.text = line
             if row < len(own) - 1:
-                ET.SubElement(svg, "line", x1=str(x + box_w / 2), y1=str(y + box_h),
-                              x2=str(x + box_w / 2), y2=str(y + box_h + gap - 2),
-                              stroke="#555", attrib={"marker-end": "url(#arrow)"})
-    caption = ET.SubElement(svg, "text", x=str(col_gap), y=str(final_top - 8),
-                            attrib={"font-size": "14", "font-weight": "bold",
-                                    "font-family": "sans-serif"})
+                ET.SubElement(
+                    svg,
+                    "line",
+                    x1=str(x + box_w / 2),
+                    y1=str(y + box_h),
+                    x2=str(x + box_w / 2),
+                    y2=str(y + box_h + gap - 2),
+                    stroke="#555",
+                    attrib={"marker-end": "url(#arrow)"},
+                )
+    caption = ET.SubElement(
+        svg,
+        "text",
+        x=str(col_gap),
+        y=str(final_top - 8),
+        attrib={"font-size": "14", "font-weight": "bold", "font-family": "sans-serif"},
+    )
     caption.text = "Then, on every path:"
     for row, step in enumerate(FINAL):
         y = final_top + row * 40
         group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
-        ET.SubElement(group, "rect", x=str(col_gap), y=str(y), width=str(width - 2 * col_gap),
-                      height="32", rx="6", fill="#fbeee6", stroke="#b35806")
-        text = ET.SubElement(group, "text", x=str(col_gap + 10), y=str(y + 21),
-                             attrib={"font-size": "12", "font-family": "sans-serif"})
+        ET.SubElement(
+            group,
+            "rect",
+            x=str(col_gap),
+            y=str(y),
+            width=str(width - 2 * col_gap),
+            height="32",
+            rx="6",
+            fill="#fbeee6",
+            stroke="#b35806",
+        )
+        text = ET.SubElement(
+            group,
+            "text",
+            x=str(col_gap + 10),
+            y=str(y + 21),
+            attrib={"font-size": "12", "font-family": "sans-serif"},
+        )
         text.text = f"{_title(step.__name__)}: {_doc(step)}"
-    return ET.tostring(svg, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(svg, encoding="utf-8", xml_declaration=True))

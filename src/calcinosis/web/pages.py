@@ -48,10 +48,11 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     errors: dict[str, str] = {}
     plan = None
     if "subtype" in submitted or "age_years" in submitted:
+        profile, prior_rows = profile_from_query(items)
         try:
-            patient = parse_patient(profile_from_query(items), kb.therapy_ids())
+            patient = parse_patient(profile, kb.therapy_ids())
         except ProfileError as exc:
-            errors[form_field(exc.field)] = exc.message + (
+            errors[form_field(exc.field, prior_rows)] = exc.message + (
                 f" (valid choices: {', '.join(exc.choices)})" if exc.choices else ""
             )
         else:
@@ -63,13 +64,26 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     therapies = sorted(kb.therapy_ids(), key=lambda tid: kb.treatments[tid].name.lower())
     query = share_query(items)
     return _page(
-        request, template, status=422 if errors else 200,
-        values=values, errors=errors, plan=plan, share_query=query,
-        subtypes=SUBTYPES, diseases=DISEASES, conditions=CONDITIONS,
-        bool_fields=BOOL_FIELDS, max_prior=MAX_PRIOR,
+        request,
+        template,
+        status=422 if errors else 200,
+        values=values,
+        errors=errors,
+        plan=plan,
+        share_query=query,
+        subtypes=SUBTYPES,
+        diseases=DISEASES,
+        conditions=CONDITIONS,
+        bool_fields=BOOL_FIELDS,
+        max_prior=MAX_PRIOR,
         therapies=[(tid, kb.treatments[tid].name) for tid in therapies],
         names={tid: entry.name for tid, entry in kb.treatments.items()},
     )
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response((Path(__file__).parent / "static" / "favicon.svg").read_bytes(), media_type=SVG)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -101,9 +115,17 @@ def treatment_page(
     statements = [s for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
     rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
-    return _page(request, "treatment.html", entry=entry, arms=arms, pooled=pooled,
-                 statements=statements, sources=sources, table4=rows,
-                 has_forest=bool(pooled and pooled["k"]))
+    return _page(
+        request,
+        "treatment.html",
+        entry=entry,
+        arms=arms,
+        pooled=pooled,
+        statements=statements,
+        sources=sources,
+        table4=rows,
+        has_forest=bool(pooled and pooled["k"]),
+    )
 
 
 @router.get("/treatments/{treatment}/forest.svg")
@@ -116,16 +138,24 @@ def forest_svg(request: Request, treatment: Annotated[str, PathParam(max_length=
     result, _, _ = pool_treatment(kb, treatment)
     if result is None:
         raise HTTPException(404, f"no arm of {treatment!r} reports a response to plot")
-    return Response(render_forest(result, f"{kb.treatments[treatment].name}: any response",
-                                  "svg"), media_type=SVG)
+    return Response(
+        render_forest(result, f"{kb.treatments[treatment].name}: any response", "svg"),
+        media_type=SVG,
+    )
 
 
 @router.get("/evidence", response_class=HTMLResponse)
 def evidence_page(request: Request) -> HTMLResponse:
     kb = _kb(request)
     tables = {number: table_rows(kb, number) for number in (1, 2, 3, 4)}
-    return _page(request, "evidence.html", tables=tables, audit=audit(kb),
-                 studies=len(kb.studies), arm_count=len(kb.arms))
+    return _page(
+        request,
+        "evidence.html",
+        tables=tables,
+        audit=audit(kb),
+        studies=len(kb.studies),
+        arm_count=len(kb.arms),
+    )
 
 
 @router.get("/evidence/map.svg")
@@ -135,8 +165,10 @@ def evidence_map(request: Request) -> Response:
 
 @router.get("/algorithm", response_class=HTMLResponse)
 def algorithm_page(request: Request) -> HTMLResponse:
-    steps = {subtype: [(step.__name__, (step.__doc__ or "").strip()) for step in chain]
-             for subtype, chain in STEPS.items()}
+    steps = {
+        subtype: [(step.__name__, (step.__doc__ or "").strip()) for step in chain]
+        for subtype, chain in STEPS.items()
+    }
     return _page(request, "algorithm.html", steps=steps)
 
 
