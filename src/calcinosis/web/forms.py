@@ -130,5 +130,13 @@ def form_field(profile_field: str, prior_rows: Sequence[int] = ()) -> str:
 
 
 def query_from_items(items: Iterable[tuple[str, str]]) -> str:
-    """The shareable query string of a submitted form (empty fields dropped)."""
-    return urlencode([(k, v) for k, v in items if v.strip()])
+    """The shareable query string of a submitted form: empty and default values dropped
+    (``unknown`` answers, the response of an empty "treatment tried" row)."""
+    pairs = [(k, v) for k, v in items if v.strip() and v.strip() != "unknown"]
+    tried = {k.removesuffix("_treatment") for k, _ in pairs if k.endswith("_treatment")}
+    kept = [
+        (k, v)
+        for k, v in pairs
+        if not (k.endswith("_response") and k.removesuffix("_response") not in tried)
+    ]
+    return urlencode(kept)

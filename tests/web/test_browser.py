@@ -1,0 +1,210 @@
+"""Real-browser tests: Playwright drives Debian's Chromium against a real server.
+
+The server is `calcinosis serve` in a second process on loopback, with its own
+SQLite database. Without /usr/bin/chromium these tests skip, except in CI, where
+that is a failure (scripts/test installs it). Screenshots of each page go to
+$CALCINOSIS_SCREENSHOTS (default: the test's temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail("CI has no /usr/bin/chromium: scripts/test should install it", pytrace=False)
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    database = tmp_path_factory.mktemp("browser") / "db.sqlite"
+    env = os.environ | {"CALCINOSIS_DATABASE_URL": f"sqlite:///{database}"}
+    script = Path(sys.executable).parent / "calcinosis"
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/health", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr:
+            process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def console() -> list[str]:
+    """Console errors of the page; a test that expects one removes it."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, console: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.on(
+        "console", lambda message: console.append(message.text) if message.type == "error" else None
+    )
+    tab.on("pageerror", lambda error: console.append(str(error)))
+    yield tab
+    context.close()
+    assert console == []  # no script errors, no CSP violations, no missing resources
+
+
+def _shot(page: Page, name: str) -> None:
+    default = Path(tempfile.gettempdir()) / "calcinosis-screenshots"
+    folder = Path(os.environ.get("CALCINOSIS_SCREENSHOTS", default))
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def _options(page: Page, stance: str) -> list[str]:
+    locator = page.locator(f'section[data-stance="{stance}"] details')
+    return [locator.nth(i).get_attribute("data-option") or "" for i in range(locator.count())]
+
+
+def test_adult_ssc_with_digital_calcinosis_on_warfarin(server: str, page: Page) -> None:
+    page.goto(server + "/")
+    page.select_option("#subtype", "dystrophic")
+    page.fill("#age_years", "58")
+    page.select_option("#sex", "female")
+    page.select_option("#underlying_disease", "systemic-sclerosis")
+    page.select_option("#disease_active", "no")
+    page.select_option("#symptomatic", "yes")
+    page.fill("#lesions_largest_cm", "0.8")
+    page.select_option("#lesions_distribution", "localized")
+    page.select_option("#lesions_digital", "yes")
+    page.select_option("#raynaud", "yes")
+    page.select_option("#medications", ["warfarin"])
+    page.click("button[type=submit]")
+    expect(page.locator("#plan-title")).to_contain_text("dystrophic")
+    assert _options(page, "first-line") == [
+        "sodium-thiosulfate-intralesional",
+        "sodium-thiosulfate-topical",
+    ]
+    assert _options(page, "alternative")[0] == "diltiazem"
+    assert {"warfarin", "infliximab"} <= set(_options(page, "avoid"))
+    expect(page.locator(".plan > .warning").first).to_contain_text("Warfarin")
+    # an option expands to its evidence, regimen and citations
+    diltiazem = page.locator('details[data-option="diltiazem"]')
+    diltiazem.locator("summary").click()
+    expect(diltiazem.locator(".response")).to_contain_text("pooled, 3 studies")
+    _shot(page, "assessment-ssc")
+    # the share link opens the same plan
+    page.click("#share-link")
+    assert _options(page, "first-line") == [
+        "sodium-thiosulfate-intralesional",
+        "sodium-thiosulfate-topical",
+    ]
+
+
+def test_child_with_active_jdm_and_widespread_inflamed_lesions(server: str, page: Page) -> None:
+    page.goto(server + "/")
+    page.select_option("#subtype", "dystrophic")
+    page.fill("#age_years", "7")
+    page.select_option("#underlying_disease", "juvenile-dermatomyositis")
+    page.select_option("#disease_active", "yes")
+    page.select_option("#symptomatic", "yes")
+    page.select_option("#lesions_distribution", "widespread")
+    page.select_option("#inflammation", "yes")
+    page.click("button[type=submit]")
+    first = _options(page, "first-line")
+    assert first[0] == "treat-underlying-disease"
+    assert "colchicine" in first
+    assert "minocycline" in _options(page, "avoid")
+    assert "minocycline" not in first + _options(page, "alternative")
+    _shot(page, "assessment-jdm-child")
+
+
+def test_calciphylaxis_is_critical_and_the_form_adapts(server: str, page: Page) -> None:
+    page.goto(server + "/")
+    disease = page.locator('fieldset[data-show-for="dystrophic"]')
+    expect(disease).to_be_visible()
+    page.select_option("#subtype", "calciphylaxis")
+    expect(disease).to_be_hidden()  # fields appear as they become relevant
+    page.fill("#age_years", "61")
+    page.click("button[type=submit]")
+    expect(page.locator(".critical")).to_be_visible()
+    assert _options(page, "first-line") == ["calciphylaxis-care"]
+    _shot(page, "assessment-calciphylaxis")
+
+
+def test_a_validation_message_sits_beside_the_field(
+    server: str, page: Page, console: list[str]
+) -> None:
+    page.goto(server + "/")
+    page.select_option("#subtype", "iatrogenic")
+    page.fill("#age_years", "two")
+    page.click("button[type=submit]")
+    field = page.locator("#age_years")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#age_years-error")).to_contain_text("valid number")
+    expect(page.locator("#plan")).to_have_count(0)
+    # the page answers 422 on purpose (an invalid submission): Chromium logs that status
+    assert console == [
+        "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    ]
+    console.clear()
+
+
+@pytest.mark.parametrize("path", ["/evidence", "/algorithm", "/treatments/rituximab"])
+def test_pages_render_with_their_pictures(server: str, page: Page, path: str) -> None:
+    page.goto(server + path)
+    for image in page.locator("img").all():
+        width = image.evaluate("element => element.naturalWidth")
+        assert width > 0, image.get_attribute("src")
+    _shot(page, path.strip("/").replace("/", "-"))
