@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from calcinosis.errors import ProfileError
 
@@ -57,8 +57,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _integral(value: object) -> object:
+    """35.0 is an integer in JSON (Schema); 35.5 and "35" stay what they are (rejected)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class Lesions(_Strict):
-    count: int | None = Field(default=None, ge=0, le=10_000)
+    count: Annotated[int | None, BeforeValidator(_integral)] = Field(default=None, ge=0, le=10_000)
     largest_cm: float | None = Field(default=None, gt=0, le=100)
     distribution: Literal["localized", "widespread"] | None = None
     digital: bool | None = None

@@ -5,21 +5,43 @@ Alembic migrations (``migrations/``), applied at start-up. A record holds the
 time, the evidence version, the channel, the subtype, the options returned (id
 and stance) and the trace: nothing that identifies a patient, and not the
 profile itself.
+
+Records are written off the request path: ``record_plan`` queues the row and a
+single writer thread inserts queued rows in batches (one transaction each).
+``flush()`` waits until every queued row is in the database, and ``close()``
+flushes before it stops, so nothing is lost on a clean shutdown. SQLite runs in
+WAL mode with ``synchronous=NORMAL``.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, create_engine, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 __all__ = ["Base", "PlanRecord", "Store"]
+
+log = logging.getLogger("calcinosis.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -51,38 +73,96 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+_BATCH = 500
+_STOP = object()
+
+
 class Store:
-    """The service's database."""
+    """The service's database, with a batched writer for the audit records."""
 
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         migrate(url)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
-
-    def record_plan(self, plan: dict[str, Any], channel: str) -> int:
-        record = PlanRecord(
-            created_at=datetime.now(UTC),
-            channel=channel,
-            evidence_version=str(plan["evidence_version"]),
-            subtype=str(plan["subtype"]),
-            critical=bool(plan["critical"]),
-            options=[{"id": o["id"], "stance": o["stance"]} for o in plan["options"]],
-            trace=list(plan["trace"]),
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._writer = threading.Thread(
+            target=self._write_forever, name="audit-writer", daemon=True
         )
-        with Session(self.engine) as session, session.begin():
-            session.add(record)
-            session.flush()
-            return record.id
+        self._writer.start()
+
+    def record_plan(self, plan: dict[str, Any], channel: str) -> None:
+        """Queue the audit record of a plan served; the writer thread inserts it."""
+        self._queue.put(
+            {
+                "created_at": datetime.now(UTC),
+                "channel": channel,
+                "evidence_version": str(plan["evidence_version"]),
+                "subtype": str(plan["subtype"]),
+                "critical": bool(plan["critical"]),
+                "options": [{"id": o["id"], "stance": o["stance"]} for o in plan["options"]],
+                "trace": list(plan["trace"]),
+            }
+        )
+
+    def _write_forever(self) -> None:
+        while True:
+            item = self._queue.get()
+            rows: list[dict[str, Any]] = []
+            done = [item]
+            stop = item is _STOP
+            if isinstance(item, dict):
+                rows.append(item)
+            while not stop and len(rows) < _BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                done.append(more)
+                if more is _STOP:
+                    stop = True
+                elif isinstance(more, dict):
+                    rows.append(more)
+            try:
+                if rows:
+                    with self.engine.begin() as connection:
+                        connection.execute(insert(PlanRecord), rows)
+            except Exception:  # the writer must outlive a failed write; say so loudly
+                log.exception("could not write %d audit records", len(rows))
+            finally:
+                for _ in done:
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def flush(self) -> None:
+        """Wait until every queued record is written."""
+        self._queue.join()
 
     def plan_count(self) -> int:
+        self.flush()
         with Session(self.engine) as session:
             return int(session.scalar(select(func.count(PlanRecord.id))) or 0)
 
     def recent_plans(self, limit: int = 20) -> list[PlanRecord]:
+        self.flush()
         with Session(self.engine) as session:
             query = select(PlanRecord).order_by(PlanRecord.id.desc()).limit(limit)
             return list(session.scalars(query))
 
     def close(self) -> None:
+        """Write what is queued, stop the writer, release the connections."""
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join()
         self.engine.dispose()

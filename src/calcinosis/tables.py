@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import cache
 from typing import Any, Literal
 
 from tabulate import tabulate
@@ -270,9 +271,15 @@ def _table_4(kb: KnowledgeBase) -> list[dict[str, Any]]:
 
 
 def table_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
-    """The rows of Table ``number`` (1-4) as JSON-ready dictionaries."""
+    """The rows of Table ``number`` (1-4) as JSON-ready dictionaries (computed once per
+    knowledge base: callers must not modify them)."""
     if number not in TABLES:
         raise UnknownChoiceError("table", number, [str(t) for t in TABLES])
+    return _cached_rows(kb, number)
+
+
+@cache
+def _cached_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
     return _table_4(kb) if number == 4 else _table_1_to_3(kb, number)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -29,12 +30,17 @@ def _kb(request: Request) -> KnowledgeBase:
     return kb
 
 
+@lru_cache(maxsize=512)
+def _pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
+    return pool_document(kb, treatment, outcome, method)  # type: ignore[arg-type]
+
+
 @router.post(
     "/recommendations",
     summary="A treatment plan for a patient profile",
     responses={400: PROBLEM, 422: PROBLEM},
 )
-def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
+async def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
     """The same document as ``calcinosis recommend --format json``."""
     kb = _kb(request)
     checked = parse_patient(patient.model_dump(), kb.therapy_ids())
@@ -43,8 +49,12 @@ def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
     return plan
 
 
-@router.get("/evidence/arms", summary="Every study arm of the review, with provenance")
-def arms(
+@router.get(
+    "/evidence/arms",
+    summary="Every study arm of the review, with provenance",
+    responses={404: PROBLEM, 422: PROBLEM},
+)
+async def arms(
     request: Request,
     treatment: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
@@ -63,7 +73,7 @@ def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[di
 
 
 @router.get("/evidence/audit", summary="Published figures that disagree with the counts")
-def audit_items(request: Request) -> list[dict[str, Any]]:
+async def audit_items(request: Request) -> list[dict[str, Any]]:
     return [item.document() for item in audit(_kb(request))]
 
 
@@ -81,11 +91,11 @@ def pool(
     kb = _kb(request)
     if treatment not in kb.pool_choices():
         raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
-    return pool_document(kb, treatment, outcome, method)
+    return _pooled(kb, treatment, outcome, method)
 
 
 @router.get("/treatments", summary="The treatment catalog")
-def treatments(request: Request) -> list[dict[str, Any]]:
+async def treatments(request: Request) -> list[dict[str, Any]]:
     kb = _kb(request)
     return [entry.model_dump(mode="json") for entry in kb.treatments.values()]
 
@@ -105,5 +115,5 @@ def treatment_entry(
 
 
 @router.get("/health", summary="Liveness and the evidence version")
-def health(request: Request) -> dict[str, str]:
+async def health(request: Request) -> dict[str, str]:
     return {"status": "ok", "evidence_version": _kb(request).version}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import __version__
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
@@ -118,6 +120,81 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "Internal error", "The server could not answer this request.")
 
 
+class SecurityHeaders:
+    """Plain ASGI middleware: the security headers on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document as the app behaves: the catalog's treatment ids as enums of
+    the profile, and every 4xx answer a problem document (FastAPI documents its own
+    422 body, which this app does not send)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            ids = sorted(load_knowledge().therapy_ids())
+            schemas = document["components"]["schemas"]
+            schemas["Patient"]["properties"]["medications"]["items"]["enum"] = ids
+            schemas["PriorTreatment"]["properties"]["treatment"]["enum"] = ids
+            schemas["Problem"] = _PROBLEM_SCHEMA
+            problem_content = {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if str(status).startswith("4"):
+                            response["content"] = problem_content
+                            if status == "422":
+                                response["description"] = "Invalid request: a problem document"
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The application, configured by ``settings``."""
 
@@ -141,14 +218,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders)
+    app.openapi = _openapi_with_catalog(app)  # type: ignore[method-assign]
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CalcinosisError, _calcinosis_error)
