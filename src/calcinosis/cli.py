@@ -324,8 +324,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from calcinosis.settings import Settings  # noqa: PLC0415
     from calcinosis.web.app import create_app  # noqa: PLC0415
 
-    settings = Settings.from_env(args.host, args.port)
+    settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
     app = create_app(settings)
+    if settings.insecure_cds:
+        sys.stderr.write(
+            "\n" + "!" * 78 + "\n"
+            "!! WARNING: --insecure-cds: CDS Hooks calls are accepted WITHOUT authentication.\n"
+            "!! Anyone who can reach this server can call its CDS services. Development only:\n"
+            "!! never use it with real patient data. Configure CALCINOSIS_CDS_ISSUERS instead.\n"
+            + "!" * 78
+            + "\n\n"
+        )
+    elif not settings.cds_issuers:
+        sys.stderr.write("calcinosis: no CALCINOSIS_CDS_ISSUERS: CDS Hooks calls will be refused\n")
     shown = settings.database_url.split("@")[-1]  # never print a password
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
@@ -441,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="default 8000")
     serve.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
+    serve.add_argument(
+        "--insecure-cds",
+        action="store_true",
+        help="accept CDS Hooks calls without authentication (development only)",
     )
     serve.set_defaults(func=_cmd_serve, knowledge=None)
 

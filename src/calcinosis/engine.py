@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
+from typing import Any
 
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
@@ -631,7 +632,7 @@ def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
     )
 
 
-def recommend_document(patient: Patient, kb: KnowledgeBase | None = None) -> dict[str, object]:
+def recommend_document(patient: Patient, kb: KnowledgeBase | None = None) -> dict[str, Any]:
     """The plan as the JSON document of DESIGN.md."""
     kb = kb or load_knowledge()
     return plan_document(kb, recommend(patient, kb))

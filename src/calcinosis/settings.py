@@ -2,7 +2,9 @@
 
 ``CALCINOSIS_DATABASE_URL``: SQLite (default: a file in the user's data
 directory) or PostgreSQL. ``CALCINOSIS_PUBLIC_URL``: the base URL the server is
-reached at (default ``http://{host}:{port}``). Unsafe or malformed values are
+reached at (default ``http://{host}:{port}``); CDS Hooks tokens must be
+issued for it. ``CALCINOSIS_CDS_ISSUERS``: the JSON file of trusted CDS
+clients. Unsafe or malformed values are
 refused at start-up with one line naming the variable.
 """
 
@@ -39,10 +41,17 @@ class Settings(BaseModel):
     port: int = 8000
     database_url: str
     public_url: str
+    cds_issuers: str | None = None  # CALCINOSIS_CDS_ISSUERS: the trusted CDS clients (JSON file)
+    insecure_cds: bool = False  # --insecure-cds: CDS Hooks without authentication (development)
 
     @classmethod
     def from_env(
-        cls, host: str = "127.0.0.1", port: int = 8000, env: Mapping[str, str] | None = None
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        env: Mapping[str, str] | None = None,
+        *,
+        insecure_cds: bool = False,
     ) -> Settings:
         env = os.environ if env is None else env
         database_url = env.get("CALCINOSIS_DATABASE_URL") or default_database_url()
@@ -62,7 +71,17 @@ class Settings(BaseModel):
             )
         if parts.query or parts.fragment:
             raise SettingsError("CALCINOSIS_PUBLIC_URL: must have no query or fragment")
-        return cls(host=host, port=port, database_url=database_url, public_url=public_url)
+        issuers = env.get("CALCINOSIS_CDS_ISSUERS") or None
+        if issuers is not None and not Path(issuers).is_file():
+            raise SettingsError(f"CALCINOSIS_CDS_ISSUERS: no such file {issuers!r}")
+        return cls(
+            host=host,
+            port=port,
+            database_url=database_url,
+            public_url=public_url,
+            cds_issuers=issuers,
+            insecure_cds=insecure_cds,
+        )
 
     @property
     def is_sqlite(self) -> bool:

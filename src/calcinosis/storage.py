@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-__all__ = ["Base", "PlanRecord", "Store"]
+__all__ = ["Base", "CardRecord", "FeedbackRecord", "PlanRecord", "Store"]
 
 log = logging.getLogger("calcinosis.storage")
 
@@ -63,6 +63,33 @@ class PlanRecord(Base):
     critical: Mapped[bool] = mapped_column(Boolean)
     options: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class CardRecord(Base):
+    """A CDS Hooks card issued: its uuid and kind, so feedback can be counted by kind."""
+
+    __tablename__ = "cds_card"
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    service: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    indicator: Mapped[str] = mapped_column(String(16))
+
+
+class FeedbackRecord(Base):
+    """What a clinician did with a card (CDS Hooks feedback), without patient data."""
+
+    __tablename__ = "cds_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    card: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    override_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    outcome_timestamp: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 def migrate(url: str) -> None:
@@ -95,7 +122,7 @@ class Store:
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.Queue[object] = queue.Queue()  # (model, row) tuples, or _STOP
         self._writer = threading.Thread(
             target=self._write_forever, name="audit-writer", daemon=True
         )
@@ -103,47 +130,120 @@ class Store:
 
     def record_plan(self, plan: dict[str, Any], channel: str) -> None:
         """Queue the audit record of a plan served; the writer thread inserts it."""
-        self._queue.put(
-            {
-                "created_at": datetime.now(UTC),
-                "channel": channel,
-                "evidence_version": str(plan["evidence_version"]),
-                "subtype": str(plan["subtype"]),
-                "critical": bool(plan["critical"]),
-                "options": [{"id": o["id"], "stance": o["stance"]} for o in plan["options"]],
-                "trace": list(plan["trace"]),
-            }
+        row = {
+            "created_at": datetime.now(UTC),
+            "channel": channel,
+            "evidence_version": str(plan["evidence_version"]),
+            "subtype": str(plan["subtype"]),
+            "critical": bool(plan["critical"]),
+            "options": [{"id": o["id"], "stance": o["stance"]} for o in plan["options"]],
+            "trace": list(plan["trace"]),
+        }
+        self._queue.put((PlanRecord, row))
+
+    def record_card(self, uuid: str, service: str, kind: str, indicator: str) -> None:
+        """Queue the record of a CDS Hooks card issued."""
+        row = {
+            "uuid": uuid,
+            "created_at": datetime.now(UTC),
+            "service": service,
+            "kind": kind,
+            "indicator": indicator,
+        }
+        self._queue.put((CardRecord, row))
+
+    def record_feedback(
+        self,
+        service: str,
+        card: str,
+        outcome: str,
+        override_reason: str | None,
+        outcome_timestamp: str | None,
+    ) -> None:
+        """Queue a feedback item; its card's kind is looked up when it is written."""
+        row = {
+            "received_at": datetime.now(UTC),
+            "service": service,
+            "card": card,
+            "outcome": outcome,
+            "override_reason": override_reason,
+            "outcome_timestamp": outcome_timestamp,
+        }
+        self._queue.put((FeedbackRecord, row))
+
+    def feedback_counts(self) -> list[dict[str, Any]]:
+        """Feedback counted by service, card kind, outcome and override reason."""
+        self.flush()
+        columns = (
+            FeedbackRecord.service,
+            FeedbackRecord.kind,
+            FeedbackRecord.outcome,
+            FeedbackRecord.override_reason,
         )
+        query = select(*columns, func.count(FeedbackRecord.id)).group_by(*columns)
+        with Session(self.engine) as session:
+            rows = session.execute(query.order_by(*columns)).all()
+        return [
+            {
+                "service": r[0],
+                "kind": r[1],
+                "outcome": r[2],
+                "override_reason": r[3],
+                "count": int(r[4]),
+            }
+            for r in rows
+        ]
+
+    def card_counts(self) -> list[dict[str, Any]]:
+        """Cards issued, by service, kind and indicator."""
+        self.flush()
+        columns = (CardRecord.service, CardRecord.kind, CardRecord.indicator)
+        query = select(*columns, func.count(CardRecord.uuid)).group_by(*columns)
+        with Session(self.engine) as session:
+            rows = session.execute(query.order_by(*columns)).all()
+        return [
+            {"service": r[0], "kind": r[1], "indicator": r[2], "count": int(r[3])} for r in rows
+        ]
 
     def _write_forever(self) -> None:
         while True:
             item = self._queue.get()
-            rows: list[dict[str, Any]] = []
-            done = [item]
-            stop = item is _STOP
-            if isinstance(item, dict):
-                rows.append(item)
-            while not stop and len(rows) < _BATCH:
+            batch: list[object] = [item]
+            while item is not _STOP and len(batch) < _BATCH:
                 try:
-                    more = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                done.append(more)
-                if more is _STOP:
-                    stop = True
-                elif isinstance(more, dict):
-                    rows.append(more)
+                batch.append(item)
+            rows = [entry for entry in batch if isinstance(entry, tuple)]
             try:
                 if rows:
-                    with self.engine.begin() as connection:
-                        connection.execute(insert(PlanRecord), rows)
+                    self._insert(rows)
             except Exception:  # the writer must outlive a failed write; say so loudly
-                log.exception("could not write %d audit records", len(rows))
+                log.exception("could not write %d records", len(rows))
             finally:
-                for _ in done:
+                for _ in batch:
                     self._queue.task_done()
-            if stop:
+            if _STOP in batch:
                 return
+
+    def _insert(self, rows: list[tuple[type[Base], dict[str, Any]]]) -> None:
+        by_model: dict[type[Base], list[dict[str, Any]]] = {}
+        for model, row in rows:
+            by_model.setdefault(model, []).append(row)
+        with self.engine.begin() as connection:
+            for model in (PlanRecord, CardRecord, FeedbackRecord):
+                if model not in by_model:
+                    continue
+                values = by_model[model]
+                if model is FeedbackRecord:
+                    uuids = [row["card"] for row in values]
+                    query = select(CardRecord.uuid, CardRecord.kind).where(
+                        CardRecord.uuid.in_(uuids)
+                    )
+                    kinds = dict(connection.execute(query).tuples().all())
+                    values = [row | {"kind": kinds.get(row["card"], "unknown")} for row in values]
+                connection.execute(insert(model), values)
 
     def flush(self) -> None:
         """Wait until every queued record is written."""

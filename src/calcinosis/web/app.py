@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -115,6 +116,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _unauthorized(request: Request, exc: Exception) -> Response:
+    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(500, "Internal error", "The server could not answer this request.")
@@ -183,7 +188,7 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operations in document["paths"].values():
                 for operation in operations.values():
                     for status, response in operation.get("responses", {}).items():
-                        if str(status).startswith("4"):
+                        if str(status).startswith("4") and str(status) != "401":
                             response["content"] = problem_content
                             if status == "422":
                                 response["description"] = "Invalid request: a problem document"
@@ -195,15 +200,34 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The application, configured by ``settings``."""
+def create_app(
+    settings: Settings, *, fhir_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The application, configured by ``settings``.
+
+    ``fhir_transport`` replaces the network for the FHIR fetches of the CDS services
+    (tests use it so that a generated ``fhirServer`` is never contacted).
+    """
+
+    verifier = None
+    if settings.cds_issuers:
+        from calcinosis.cdsauth import TokenVerifier, load_trust  # noqa: PLC0415
+
+        verifier = TokenVerifier(load_trust(settings.cds_issuers))  # refuses bad config now
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.kb = load_knowledge()
         app.state.store = Store(settings.database_url)
+        app.state.cds_verifier = verifier
+        app.state.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(5.0, connect=2.0),
+            follow_redirects=False,
+            transport=fhir_transport,
+        )
         yield
+        await app.state.http.aclose()
         app.state.store.close()
 
     app = FastAPI(
@@ -226,9 +250,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
-    from calcinosis.web import api, pages  # noqa: PLC0415 - routes need the app's helpers
+    from calcinosis.web import api, cds, pages  # noqa: PLC0415 - routes need these helpers
 
+    app.add_exception_handler(cds.CdsUnauthorizedError, _unauthorized)
     app.include_router(api.router)
+    app.include_router(cds.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,464 @@
+"""HL7 CDS Hooks services over FHIR R4: discovery, patient-view, order-select/sign, feedback.
+
+* ``patient-view``: for a patient with calcinosis cutis on record, the first-line
+  step of the plan (with its grade and source), a warning for each current
+  medication the plan says to avoid, and a link to the assessment prefilled
+  with what FHIR gave. A patient without calcinosis gets no cards.
+* ``order-select`` / ``order-sign``: warning or critical cards for unsafe draft
+  orders in a patient with calcinosis, from the engine's own safety rules.
+  Warfarin and intravenous sodium thiosulfate have other legitimate uses: they
+  fire only when the order's reason points to calcinosis cutis.
+* Missing prefetch is fetched from ``fhirServer`` with ``fhirAuthorization``
+  (httpx, bounded timeouts); without them the service answers 412.
+* Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from calcinosis.engine import recommend_document
+from calcinosis.errors import CalcinosisError, ProfileError
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.fhir import (
+    FhirFindings,
+    findings_from_fhir,
+    is_calcinosis_reason,
+    medication_ids,
+    resources,
+)
+from calcinosis.patient import Patient, parse_patient
+from calcinosis.safety import findings_for
+
+__all__ = [
+    "OVERRIDE_REASONS",
+    "PREFETCH",
+    "SERVICES",
+    "CdsRequest",
+    "PrefetchMissingError",
+    "Service",
+    "discovery",
+    "handle",
+]
+
+Indicator = Literal["info", "warning", "critical"]
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "medications": "MedicationRequest?patient={{context.patientId}}",
+}
+OVERRIDE_SYSTEM = "https://calcinosis.invalid/cds-override-reasons"
+OVERRIDE_REASONS = [
+    {
+        "code": "other-indication",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Prescribed for another indication",
+    },
+    {
+        "code": "benefit-outweighs-risk",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Benefit outweighs the risk for this patient",
+    },
+    {
+        "code": "already-aware",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Already aware; discussed with the patient",
+    },
+    {
+        "code": "information-incorrect",
+        "system": OVERRIDE_SYSTEM,
+        "display": "The record is incorrect (age, diagnosis or condition)",
+    },
+]
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: Mapping[str, str] = field(default_factory=lambda: dict(PREFETCH))
+
+
+SERVICES: dict[str, Service] = {
+    service.id: service
+    for service in (
+        Service(
+            "calcinosis-patient-view",
+            "patient-view",
+            "Calcinosis cutis treatment plan",
+            "For a patient with calcinosis cutis: the evidence-based first-line step, "
+            "current medications to avoid, and a link to the full assessment.",
+        ),
+        Service(
+            "calcinosis-order-select",
+            "order-select",
+            "Calcinosis cutis order safety",
+            "Warns when a draft order is unsafe for a patient with calcinosis cutis.",
+        ),
+        Service(
+            "calcinosis-order-sign",
+            "order-sign",
+            "Calcinosis cutis order safety (sign)",
+            "Warns before signing an order that is unsafe for a patient with calcinosis cutis.",
+        ),
+    )
+}
+
+
+class CdsRequest(BaseModel):
+    """A CDS Hooks service request (the fields this service reads; extensions allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hook: str
+    hookInstance: str  # noqa: N815 - the specification's name
+    fhirServer: str | None = None  # noqa: N815
+    fhirAuthorization: dict[str, Any] | None = None  # noqa: N815
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+class PrefetchMissingError(CalcinosisError):
+    """Prefetch is missing and cannot be fetched: the service answers 412."""
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (CDS Hooks 2.0)."""
+    return {
+        "services": [
+            {
+                "hook": s.hook,
+                "id": s.id,
+                "title": s.title,
+                "description": s.description,
+                "prefetch": dict(s.prefetch),
+                "usageRequirements": (
+                    "Provide the patient's Conditions and active MedicationRequests."
+                ),
+            }
+            for s in SERVICES.values()
+        ]
+    }
+
+
+# -------------------------------------------------------------------- prefetch
+_TEMPLATE = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
+
+
+def _fill(template: str, context: Mapping[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        found = context.get(match.group(1))
+        if not isinstance(found, str) or not found:
+            raise PrefetchMissingError(f"context.{match.group(1)} is needed to fetch prefetch")
+        return quote(found, safe="")
+
+    return _TEMPLATE.sub(value, template)
+
+
+async def gather_prefetch(
+    request: CdsRequest, service: Service, client: httpx.AsyncClient
+) -> dict[str, Any]:
+    """The prefetch, with what the client did not send fetched from its FHIR server."""
+    prefetch = dict(request.prefetch or {})
+    missing = [key for key in service.prefetch if key not in prefetch]
+    if not missing:
+        return prefetch
+    token = (request.fhirAuthorization or {}).get("access_token")
+    if not request.fhirServer or not isinstance(token, str) or not token:
+        raise PrefetchMissingError(
+            f"prefetch {', '.join(missing)} missing and no FHIR server access"
+        )
+    base = request.fhirServer.rstrip("/")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    for key in missing:
+        url = f"{base}/{_fill(service.prefetch[key], request.context)}"
+        try:
+            response = await client.get(url, headers=headers)
+        except httpx.HTTPError:
+            raise PrefetchMissingError(f"the FHIR server did not answer for {key}") from None
+        if response.status_code != 200:
+            raise PrefetchMissingError(f"the FHIR server answered {response.status_code} for {key}")
+        try:
+            prefetch[key] = response.json()
+        except ValueError:
+            raise PrefetchMissingError(f"the FHIR server sent no JSON for {key}") from None
+    return prefetch
+
+
+# ----------------------------------------------------------------------- cards
+@dataclass(frozen=True)
+class Context:
+    kb: KnowledgeBase
+    public_url: str
+
+
+def _card(
+    ctx: Context, kind: str, summary: str, indicator: Indicator, detail: str, **extra: Any
+) -> dict[str, Any]:
+    if len(summary) >= 140:
+        summary = summary[:136].rstrip() + "…"
+    return {
+        "uuid": str(uuidlib.uuid4()),
+        "summary": summary,
+        "indicator": indicator,
+        "detail": detail,
+        "source": {
+            "label": "calcinosis: evidence-based decision support for calcinosis cutis",
+            "url": f"{ctx.public_url}/evidence",
+            "topic": {
+                "code": kind,
+                "system": f"{ctx.public_url}/cds-card-kinds",
+                "display": kind.replace("-", " "),
+            },
+        },
+        **extra,
+    }
+
+
+def _assessment_link(ctx: Context, profile: Mapping[str, Any]) -> dict[str, str]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in profile.items():
+        if key == "lesions" and isinstance(value, dict):
+            pairs += [(f"lesions_{k}", _form_value(v)) for k, v in value.items()]
+        elif key in ("conditions", "medications") and isinstance(value, list):
+            pairs += [(key, str(item)) for item in value]
+        elif key == "prior_treatments":
+            continue
+        else:
+            pairs.append((key, _form_value(value)))
+    return {
+        "label": "Open the calcinosis assessment (prefilled from the record)",
+        "url": f"{ctx.public_url}/?{urlencode(pairs)}",
+        "type": "absolute",
+    }
+
+
+def _form_value(value: object) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _cite(plan: Mapping[str, Any], numbers: list[int]) -> str:
+    by_n = {c["n"]: c for c in plan["citations"]}
+    return "; ".join(f"{by_n[n]['label']}, {by_n[n]['location']}" for n in numbers if n in by_n)
+
+
+def _first_line_card(
+    ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
+) -> dict[str, Any]:
+    first = [o for o in plan["options"] if o["stance"] == "first-line"]
+    names = " or ".join(o["name"] for o in first[:2])
+    grades = ", ".join(sorted({f"grade {o['grade']}" for o in first[:2]}))
+    summary = f"Calcinosis cutis ({plan['subtype']}): first-line {names} ({grades})"
+    lines = ["**First-line**"]
+    for option in first:
+        lines.append(
+            f"- **{option['name']}** (level {option['level'] or '-'}, grade "
+            f"{option['grade']}): {option['rationale']} *Source: "
+            f"{_cite(plan, option['citations'])}.*"
+        )
+    avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
+    if avoid:
+        lines.append("")
+        lines.append("**Avoid**: " + ", ".join(o["name"] for o in avoid) + ".")
+    lines += [
+        "",
+        "Open the assessment for the alternatives, the evidence behind each option "
+        "and the assumptions made.",
+        "",
+        f"*{plan['disclaimer']}*",
+    ]
+    return _card(
+        ctx,
+        "first-line",
+        summary,
+        "critical" if plan["critical"] else "info",
+        "\n".join(lines),
+        links=[_assessment_link(ctx, profile)],
+    )
+
+
+def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
+    if not found.has_calcinosis:
+        return []
+    profile = dict(found.profile)
+    if found.subtype is None or "age_years" not in profile:
+        missing = "the subtype" if found.subtype is None else "the age"
+        detail = (
+            f"Calcinosis cutis is on record, but {missing} cannot be read from it safely. "
+            "Complete the assessment to get an evidence-based plan.\n\n"
+            + "\n".join(f"- {note}" for note in found.notes)
+        )
+        return [
+            _card(
+                ctx,
+                "assessment-incomplete",
+                "Calcinosis cutis on record: complete the assessment for a plan",
+                "info",
+                detail,
+                links=[_assessment_link(ctx, profile)],
+            )
+        ]
+    profile["subtype"] = found.subtype
+    try:
+        patient = parse_patient(profile, ctx.kb.therapy_ids())
+    except ProfileError as exc:
+        return [
+            _card(
+                ctx,
+                "assessment-incomplete",
+                "Calcinosis cutis on record: complete the assessment for a plan",
+                "info",
+                f"The record could not be read as a patient profile ({exc}).",
+                links=[_assessment_link(ctx, found.profile)],
+            )
+        ]
+    plan = recommend_document(patient, ctx.kb)
+    cards = [_first_line_card(ctx, plan, profile)]
+    options = {o["id"]: o for o in plan["options"]}
+    for treatment in patient.medications:
+        option = options.get(treatment)
+        if option is None or option["stance"] != "avoid":
+            continue
+        cards.append(
+            _card(
+                ctx,
+                "avoid-current-medication",
+                f"{option['name']} should not be used to treat calcinosis cutis",
+                "warning",
+                f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
+                f"{_cite(plan, option['citations'])}.* If it is prescribed for another indication, "
+                f"that is for its prescriber to weigh.\n\n*{plan['disclaimer']}*",
+                overrideReasons=OVERRIDE_REASONS,
+                links=[_assessment_link(ctx, profile)],
+            )
+        )
+    return cards
+
+
+def _rules_patient(found: FhirFindings) -> tuple[Patient, list[str]]:
+    """The patient the order rules are evaluated for; unknowns resolved the safe way."""
+    data = dict(found.profile)
+    notes = []
+    if "age_years" not in data:
+        data["age_years"] = 0  # unknown age: the age limits (minocycline under 9) apply
+        notes.append("Age unknown: age limits are applied.")
+    data["subtype"] = found.subtype or "dystrophic"
+    data.pop("medications", None)
+    data.pop("prior_treatments", None)
+    return Patient.model_validate(data), notes
+
+
+def _order_cards(
+    ctx: Context, found: FhirFindings, orders: list[dict[str, Any]], conditions: object
+) -> list[dict[str, Any]]:
+    if not found.has_calcinosis:
+        return []
+    patient, notes = _rules_patient(found)
+    cards: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    condition_resources = resources(conditions)
+    for order in orders:
+        ids, unmapped = medication_ids([order], kb=ctx.kb)
+        unreadable += [name for name in unmapped if "unreadable" in name]
+        reference = f"MedicationRequest/{order.get('id', '')}"
+        for treatment in ids:
+            for finding in findings_for(ctx.kb, patient, treatment):
+                rule = finding.rule
+                if rule.rule in ("calcinosis-indication", "dystrophic-calcinosis") and (
+                    not is_calcinosis_reason(order, conditions=condition_resources)
+                ):
+                    continue  # warfarin for atrial fibrillation is not our business
+                name = ctx.kb.treatments[treatment].name
+                indicator: Indicator = "critical" if rule.stance == "avoid" else "warning"
+                if rule.rule in ("calcinosis-indication", "dystrophic-calcinosis"):
+                    indicator = "warning"
+                    summary = f"{name} should not be used to treat calcinosis cutis"
+                elif rule.stance == "avoid":
+                    summary = f"{name} should be avoided in this patient"
+                else:
+                    summary = f"Caution: {name} in this patient"
+                detail = (
+                    f"{rule.text}\n\n*Source: {ctx.kb.sources[rule.provenance.source].title},"
+                    f" {rule.provenance.location}.*"
+                )
+                if notes:
+                    detail += "\n\n" + " ".join(notes)
+                extra: dict[str, Any] = {"overrideReasons": OVERRIDE_REASONS}
+                if rule.stance == "avoid" and order.get("id"):
+                    extra["selectionBehavior"] = "at-most-one"
+                    extra["suggestions"] = [
+                        {
+                            "label": f"Remove the draft order for {name}",
+                            "uuid": str(uuidlib.uuid4()),
+                            "actions": [
+                                {
+                                    "type": "delete",
+                                    "description": f"Remove the draft {name} order",
+                                    "resourceId": [reference],
+                                }
+                            ],
+                        }
+                    ]
+                cards.append(_card(ctx, f"order-{rule.rule}", summary, indicator, detail, **extra))
+    if unreadable:
+        cards.append(
+            _card(
+                ctx,
+                "order-unreadable",
+                "Some draft orders could not be checked for calcinosis safety",
+                "warning",
+                "These draft orders could not be read, so they were not checked: "
+                + "; ".join(unreadable)
+                + ". Check them by hand against the calcinosis plan.",
+            )
+        )
+    return cards
+
+
+def _draft_orders(request: CdsRequest, service: Service) -> list[dict[str, Any]]:
+    orders = [
+        r
+        for r in resources(request.context.get("draftOrders"))
+        if r.get("resourceType") == "MedicationRequest"
+    ]
+    if service.hook == "order-select":
+        selected = {str(s) for s in request.context.get("selections") or []}
+        if selected:
+            orders = [o for o in orders if f"MedicationRequest/{o.get('id')}" in selected]
+    return orders
+
+
+async def handle(
+    service: Service,
+    request: CdsRequest,
+    kb: KnowledgeBase,
+    public_url: str,
+    client: httpx.AsyncClient,
+) -> dict[str, Any]:
+    """The response (``{"cards": [...]}``) of one service call."""
+    prefetch = await gather_prefetch(request, service, client)
+    found = findings_from_fhir(
+        prefetch.get("patient"), prefetch.get("conditions"), prefetch.get("medications"), kb=kb
+    )
+    ctx = Context(kb, public_url)
+    if service.hook == "patient-view":
+        cards = _patient_view(ctx, found)
+    else:
+        cards = _order_cards(
+            ctx, found, _draft_orders(request, service), prefetch.get("conditions")
+        )
+    return {"cards": cards}

@@ -1,0 +1,965 @@
+"""Trusting CDS clients: the JWT checks, with the CDS Hooks specification's own example.
+
+The vectors (``../shared/test-vectors/cds-hooks``): the spec's ES384 token
+(its ``exp`` lies in 2015), the public JWKS and the example private JWK that
+signed it; fresh tokens are signed with that private key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from calcinosis.cdsauth import (
+    ALLOWED_ALGORITHMS,
+    AuthError,
+    ReplayCache,
+    TokenVerifier,
+    TrustConfig,
+    fetch_jwks_httpx,
+    load_trust,
+)
+from calcinosis.settings import SettingsError
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "test-vectors" / "cds-hooks"
+PARTS: dict[str, Any] = json.loads((VECTORS / "jwt-example-parts.json").read_text("utf-8"))
+EXAMPLE_TOKEN = (VECTORS / "jwt-example-token.txt").read_text("utf-8").strip()
+
+ISS: str = PARTS["payload"]["iss"]
+AUD: str = PARTS["payload"]["aud"]
+KID: str = PARTS["header"]["kid"]
+JKU: str = PARTS["header"]["jku"]
+PUBLIC_JWKS: dict[str, Any] = PARTS["jwks_public"]
+EXAMPLE_KEY = ECAlgorithm.from_jwk(json.dumps(PARTS["jwk_private"]))
+assert isinstance(EXAMPLE_KEY, ec.EllipticCurvePrivateKey)
+
+RSA_ISS = "https://rsa-ehr.example.org/"
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+P256_KEY = ec.generate_private_key(ec.SECP256R1())
+JKU_ISS = "https://jku-ehr.example.org/"
+JKU_URL = "https://jku-ehr.example.org/.well-known/jwks.json"
+
+NOW = 1_700_000_000.0
+DROP = object()  # a claim value meaning "leave the claim out"
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64json(value: object) -> str:
+    return b64(json.dumps(value).encode())
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def claims(**overrides: object) -> dict[str, Any]:
+    """Live claims for the example issuer, with a fresh jti."""
+    base: dict[str, Any] = {
+        "iss": ISS,
+        "aud": AUD,
+        "exp": int(NOW) + 300,
+        "iat": int(NOW),
+        "jti": str(uuid.uuid4()),
+        "tenant": PARTS["payload"]["tenant"],
+    }
+    base.update(overrides)
+    return {name: value for name, value in base.items() if value is not DROP}
+
+
+def sign(
+    payload: dict[str, Any] | None = None,
+    key: Any = EXAMPLE_KEY,
+    alg: str = "ES384",
+    headers: dict[str, Any] | None = None,
+) -> str:
+    header = {"kid": KID} if headers is None else headers
+    return jwt.encode(claims() if payload is None else payload, key, algorithm=alg, headers=header)
+
+
+def hand_made(header: dict[str, Any], payload: dict[str, Any], secret: bytes | None) -> str:
+    """A token built without PyJWT (which refuses to produce these)."""
+    signing_input = f"{b64json(header)}.{b64json(payload)}"
+    if secret is None:
+        return signing_input + "."
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+    mac = hmac.new(secret, signing_input.encode(), digest[header["alg"]]).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+def public_jwk(key: Any, kid: str) -> dict[str, Any]:
+    algorithm = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+    jwk: dict[str, Any] = algorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig"}
+
+
+def write_trust(directory: Path, issuers: list[dict[str, Any]]) -> Path:
+    path = directory / "issuers.json"
+    path.write_text(json.dumps({"issuers": issuers}), "utf-8")
+    return path
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def trust(tmp_path: Path) -> TrustConfig:
+    """The spec's example issuer (inline JWKS) and an issuer with an RSA and a P-256 key."""
+    rsa_jwks = {"keys": [public_jwk(RSA_KEY, "rsa-1"), public_jwk(P256_KEY, "p256-1")]}
+    return load_trust(
+        write_trust(
+            tmp_path,
+            [{"iss": ISS, "jwks": PUBLIC_JWKS}, {"iss": RSA_ISS, "jwks": rsa_jwks}],
+        )
+    )
+
+
+@pytest.fixture
+def verifier(trust: TrustConfig, clock: Clock) -> TokenVerifier:
+    return TokenVerifier(trust, clock=clock, fetch_jwks=refuse_to_fetch)
+
+
+def refuse_to_fetch(url: str) -> dict[str, Any]:
+    raise AssertionError(f"an inline-JWKS issuer must never fetch ({url})")
+
+
+def refused(verifier: TokenVerifier, authorization: str | None, audience: str = AUD) -> str:
+    with pytest.raises(AuthError) as caught:
+        verifier.verify(authorization, audience)
+    return caught.value.reason
+
+
+# --- the specification's example ----------------------------------------------------
+
+
+def test_example_vector_is_consistent() -> None:
+    assert jwt.get_unverified_header(EXAMPLE_TOKEN) == PARTS["header"]
+    payload = jwt.decode(EXAMPLE_TOKEN, options={"verify_signature": False})
+    assert payload == PARTS["payload"]
+    assert PARTS["header"]["alg"] in ALLOWED_ALGORITHMS
+
+
+class FakeFetcher:
+    """Counts calls; answers with ``jwks`` (or raises ``error``)."""
+
+    def __init__(self, jwks: dict[str, Any] | None = None) -> None:
+        self.jwks: Any = PUBLIC_JWKS if jwks is None else jwks
+        self.error: Exception | None = None
+        self.urls: list[str] = []
+
+    def __call__(self, url: str) -> dict[str, Any]:
+        self.urls.append(url)
+        if self.error is not None:
+            raise self.error
+        result: dict[str, Any] = self.jwks
+        return result
+
+
+@pytest.mark.parametrize("source", ["inline-jwks", "configured-jku"])
+def test_example_token_verifies_with_expiry_check_off(tmp_path: Path, source: str) -> None:
+    entry = (
+        {"iss": ISS, "jwks": PUBLIC_JWKS} if source == "inline-jwks" else {"iss": ISS, "jku": JKU}
+    )
+    fetcher = FakeFetcher()
+    verifier = TokenVerifier(
+        load_trust(write_trust(tmp_path, [entry])), fetch_jwks=fetcher, verify_exp=False
+    )
+    assert verifier.verify(f"Bearer {EXAMPLE_TOKEN}", AUD) == PARTS["payload"]
+    assert fetcher.urls == ([] if source == "inline-jwks" else [JKU])
+
+
+def test_example_token_is_expired_with_expiry_check_on(trust: TrustConfig) -> None:
+    assert refused(TokenVerifier(trust), f"Bearer {EXAMPLE_TOKEN}") == "expired"
+
+
+def test_example_token_refused_for_another_audience(trust: TrustConfig) -> None:
+    verifier = TokenVerifier(trust, verify_exp=False)
+    audience = "https://cds.example.org/cds-services/other-service"
+    assert refused(verifier, f"Bearer {EXAMPLE_TOKEN}", audience) == "bad audience"
+
+
+# --- fresh tokens accepted ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "headers", "scheme"),
+    [
+        pytest.param(claims(), {"kid": KID}, "Bearer", id="es384-with-kid"),
+        pytest.param(claims(), None, "Bearer", id="no-kid-single-key-jwks"),
+        pytest.param(
+            claims(), {"kid": KID, "jku": "https://x.example/"}, "Bearer", id="jku-ignored-inline"
+        ),
+        pytest.param(
+            claims(aud=[AUD, "https://other.example/"]), {"kid": KID}, "Bearer", id="aud-list"
+        ),
+        pytest.param(claims(exp=int(NOW) - 20), {"kid": KID}, "Bearer", id="expired-within-leeway"),
+        pytest.param(
+            claims(iat=int(NOW) + 20), {"kid": KID}, "Bearer", id="iat-ahead-within-leeway"
+        ),
+        pytest.param(claims(nbf=int(NOW) - 1), {"kid": KID}, "Bearer", id="nbf-reached"),
+        pytest.param(claims(exp=NOW + 60.5), {"kid": KID}, "Bearer", id="float-exp"),
+        pytest.param(claims(), {"kid": KID}, "bearer", id="lower-case-scheme"),
+        pytest.param(claims(), {"kid": KID}, "BEARER", id="upper-case-scheme"),
+    ],
+)
+def test_fresh_token_accepted(
+    verifier: TokenVerifier, payload: dict[str, Any], headers: dict[str, Any] | None, scheme: str
+) -> None:
+    token = sign(payload, headers={} if headers is None else headers)
+    assert verifier.verify(f"{scheme} {token}", AUD) == payload
+
+
+@pytest.mark.parametrize(
+    ("alg", "key", "kid"),
+    [
+        pytest.param("RS384", RSA_KEY, "rsa-1", id="RS384"),
+        pytest.param("RS256", RSA_KEY, "rsa-1", id="RS256"),
+        pytest.param("RS512", RSA_KEY, "rsa-1", id="RS512"),
+        pytest.param("PS384", RSA_KEY, "rsa-1", id="PS384"),
+        pytest.param("ES256", P256_KEY, "p256-1", id="ES256"),
+    ],
+)
+def test_other_asymmetric_algorithms_accepted(
+    verifier: TokenVerifier, alg: str, key: Any, kid: str
+) -> None:
+    payload = claims(iss=RSA_ISS)
+    token = sign(payload, key=key, alg=alg, headers={"kid": kid})
+    assert verifier.verify(f"Bearer {token}", AUD) == payload
+
+
+# --- refused ------------------------------------------------------------------------
+
+
+def tampered_payload() -> str:
+    header, _, signature = sign().split(".")
+    return f"{header}.{b64json(claims())}.{signature}"  # another jti, same signature
+
+
+def tampered_signature() -> str:
+    header, payload, signature = sign().split(".")
+    raw = bytearray(unb64(signature))
+    raw[5] ^= 0x01
+    return f"{header}.{payload}.{b64(bytes(raw))}"
+
+
+def public_key_pem() -> bytes:
+    key = ECAlgorithm.from_jwk(json.dumps(PUBLIC_JWKS["keys"][0]))
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def hmac_token(alg: str, secret: bytes) -> str:
+    return hand_made({"alg": alg, "typ": "JWT", "kid": KID}, claims(), secret)
+
+
+def garbage_signature(header: dict[str, Any], payload: dict[str, Any] | None = None) -> str:
+    return f"{b64json(header)}.{b64json(claims() if payload is None else payload)}.{b64(b'x' * 96)}"
+
+
+REFUSED: list[Any] = [
+    pytest.param(tampered_payload, "bad signature", id="tampered-payload"),
+    pytest.param(tampered_signature, "bad signature", id="tampered-signature"),
+    pytest.param(lambda: sign(claims(exp=int(NOW) - 31)), "expired", id="expired"),
+    pytest.param(lambda: sign(claims(iat=int(NOW) + 31)), "iat in the future", id="iat-future"),
+    pytest.param(lambda: sign(claims(nbf=int(NOW) + 120)), "not yet valid", id="nbf-future"),
+    pytest.param(lambda: sign(claims(exp=DROP)), "missing exp", id="missing-exp"),
+    pytest.param(lambda: sign(claims(iat=DROP)), "missing iat", id="missing-iat"),
+    pytest.param(lambda: sign(claims(jti=DROP)), "missing jti", id="missing-jti"),
+    pytest.param(lambda: sign(claims(aud=DROP)), "missing aud", id="missing-aud"),
+    pytest.param(lambda: sign(claims(iss=DROP)), "unknown issuer", id="missing-iss"),
+    pytest.param(lambda: sign(claims(jti="")), "bad jti", id="empty-jti"),
+    pytest.param(lambda: sign(claims(jti=42)), "bad jti", id="numeric-jti"),
+    pytest.param(lambda: sign(claims(exp="soon")), "bad exp", id="string-exp"),
+    pytest.param(lambda: sign(claims(exp=True)), "bad exp", id="boolean-exp"),
+    pytest.param(lambda: sign(claims(iat="now")), "bad iat", id="string-iat"),
+    pytest.param(lambda: sign(claims(exp=float("nan"))), "bad exp", id="nan-exp"),
+    pytest.param(lambda: sign(claims(exp=float("inf"))), "bad exp", id="infinite-exp"),
+    pytest.param(lambda: sign(claims(iat=float("nan"))), "bad iat", id="nan-iat"),
+    pytest.param(lambda: sign(claims(aud={"url": AUD})), "bad audience", id="object-aud"),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": KID}, claims(iss=[ISS])),
+        "unknown issuer",
+        id="list-iss",
+    ),
+    pytest.param(
+        lambda: sign(claims(aud="https://cds.example.org/")), "bad audience", id="wrong-aud"
+    ),
+    pytest.param(lambda: sign(claims(aud=AUD + "/")), "bad audience", id="aud-trailing-slash"),
+    pytest.param(
+        lambda: sign(claims(aud=["https://a.example/"])), "bad audience", id="aud-list-without"
+    ),
+    pytest.param(
+        lambda: sign(claims(iss="https://evil.example/")), "unknown issuer", id="unknown-iss"
+    ),
+    pytest.param(lambda: sign(claims(iss=ISS.rstrip("/"))), "unknown issuer", id="iss-not-exact"),
+    pytest.param(lambda: sign(headers={"kid": "rotated-away"}), "unknown kid", id="unknown-kid"),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": 7}), "malformed", id="numeric-kid"
+    ),
+    pytest.param(
+        lambda: hand_made({"alg": "none", "typ": "JWT", "kid": KID}, claims(), None),
+        "algorithm not allowed",
+        id="alg-none",
+    ),
+    pytest.param(
+        lambda: hand_made({"alg": "None", "kid": KID}, claims(), None),
+        "algorithm not allowed",
+        id="alg-None",
+    ),
+    pytest.param(
+        lambda: hand_made({"typ": "JWT", "kid": KID}, claims(), None),
+        "algorithm not allowed",
+        id="no-alg",
+    ),
+    pytest.param(
+        lambda: hmac_token("HS256", public_key_pem()),
+        "algorithm not allowed",
+        id="HS256-public-key",
+    ),
+    pytest.param(
+        lambda: hmac_token("HS256", json.dumps(PUBLIC_JWKS["keys"][0]).encode()),
+        "algorithm not allowed",
+        id="HS256-public-jwk",
+    ),
+    pytest.param(
+        lambda: hmac_token("HS256", b"s" * 64), "algorithm not allowed", id="HS256-secret"
+    ),
+    pytest.param(
+        lambda: hmac_token("HS384", b"s" * 64), "algorithm not allowed", id="HS384-secret"
+    ),
+    pytest.param(
+        lambda: hmac_token("HS512", b"s" * 64), "algorithm not allowed", id="HS512-secret"
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "EdDSA", "kid": KID}), "algorithm not allowed", id="EdDSA"
+    ),
+    pytest.param(
+        lambda: sign(key=RSA_KEY, alg="RS384", headers={"kid": KID}),
+        "key type mismatch",
+        id="RS384-against-EC-key",
+    ),
+    pytest.param(
+        lambda: sign(key=RSA_KEY, alg="RS384", headers={}),
+        "key type mismatch",
+        id="RS384-no-kid-EC-only",
+    ),
+    pytest.param(
+        lambda: sign(claims(iss=RSA_ISS), key=EXAMPLE_KEY, alg="ES384", headers={"kid": "rsa-1"}),
+        "key type mismatch",
+        id="ES384-against-RSA-key",
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES256", "kid": KID}),
+        "key algorithm mismatch",
+        id="ES256-against-ES384-key",
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": "p256-1"}, claims(iss=RSA_ISS)),
+        "key algorithm mismatch",
+        id="ES384-against-P256-key",
+    ),
+    pytest.param(
+        lambda: sign(claims(iss=RSA_ISS), key=RSA_KEY, alg="RS384", headers={}),
+        "kid required",
+        id="no-kid-two-key-jwks",
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": KID, "crit": ["exp"]}),
+        "malformed",
+        id="crit-unknown-extension",
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": KID, "crit": ["b64"], "b64": True}),
+        "unsupported critical header",
+        id="crit-b64",
+    ),
+    pytest.param(
+        lambda: garbage_signature({"alg": "ES384", "kid": KID, "crit": ["b64"], "b64": False}),
+        "malformed",
+        id="crit-unencoded-payload",
+    ),
+    pytest.param(lambda: "garbage", "malformed", id="garbage"),
+    pytest.param(lambda: ".".join(sign().split(".")[:2]), "malformed", id="two-parts"),
+    pytest.param(lambda: sign() + ".xyz", "malformed", id="four-parts"),
+    pytest.param(lambda: "..", "malformed", id="empty-parts"),
+    pytest.param(
+        lambda: f"{b64(b'not json')}.{b64json(claims())}.{b64(b'sig')}",
+        "malformed",
+        id="non-json-header",
+    ),
+    pytest.param(
+        lambda: f"{b64json(['ES384'])}.{b64json(claims())}.{b64(b'sig')}",
+        "malformed",
+        id="array-header",
+    ),
+    pytest.param(
+        lambda: f"{b64json({'alg': 'ES384', 'kid': KID})}.{b64(b'{not json')}.{b64(b'sig')}",
+        "malformed",
+        id="non-json-payload",
+    ),
+    pytest.param(
+        lambda: f"{b64json({'alg': 'ES384', 'kid': KID})}.{b64json([1, 2])}.{b64(b'sig')}",
+        "malformed",
+        id="array-payload",
+    ),
+    pytest.param(
+        lambda: f"{b64(b'[' * 9000)}.{b64json(claims())}.{b64(b'sig')}",
+        "malformed",
+        id="deeply-nested-header",
+    ),
+    pytest.param(lambda: "a.b.c" + "d" * 20_000, "token too large", id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("make_token", "reason"), REFUSED)
+def test_token_refused(verifier: TokenVerifier, make_token: Callable[[], str], reason: str) -> None:
+    assert refused(verifier, f"Bearer {make_token()}") == reason
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        pytest.param(None, "missing authorization", id="missing"),
+        pytest.param("", "not a bearer token", id="empty"),
+        pytest.param("Bearer", "not a bearer token", id="scheme-only"),
+        pytest.param("Bearer ", "not a bearer token", id="scheme-and-space"),
+        pytest.param("Basic dXNlcjpwYXNz", "not a bearer token", id="basic"),
+        pytest.param("Token {token}", "not a bearer token", id="other-scheme"),
+        pytest.param("{token}", "not a bearer token", id="no-scheme"),
+        pytest.param("Bearer {token} extra", "not a bearer token", id="trailing-words"),
+        pytest.param("Bearer: {token}", "not a bearer token", id="colon"),
+    ],
+)
+def test_authorization_header_refused(
+    verifier: TokenVerifier, authorization: str | None, reason: str
+) -> None:
+    header = None if authorization is None else authorization.format(token=sign())
+    assert refused(verifier, header) == reason
+
+
+def test_replayed_jti_refused_on_second_use(verifier: TokenVerifier) -> None:
+    token = sign()
+    verifier.verify(f"Bearer {token}", AUD)
+    assert refused(verifier, f"Bearer {token}") == "replayed"
+    again = sign(claims(jti=jwt.decode(token, options={"verify_signature": False})["jti"]))
+    assert refused(verifier, f"Bearer {again}") == "replayed"
+
+
+def test_refused_token_does_not_use_up_its_jti(verifier: TokenVerifier) -> None:
+    payload = claims()
+    assert refused(verifier, f"Bearer {sign(payload)}", "https://wrong.example/") == "bad audience"
+    header, _, signature = sign(claims()).split(".")
+    forged = f"{header}.{b64json(payload)}.{signature}"
+    assert refused(verifier, f"Bearer {forged}") == "bad signature"
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+
+
+def test_same_jti_from_two_issuers_is_not_a_replay(verifier: TokenVerifier) -> None:
+    jti = str(uuid.uuid4())
+    verifier.verify(f"Bearer {sign(claims(jti=jti))}", AUD)
+    other = sign(claims(iss=RSA_ISS, jti=jti), key=RSA_KEY, alg="RS384", headers={"kid": "rsa-1"})
+    verifier.verify(f"Bearer {other}", AUD)
+
+
+def test_replay_remembered_until_exp_plus_leeway(verifier: TokenVerifier, clock: Clock) -> None:
+    token = sign(claims(exp=int(NOW) + 60))
+    verifier.verify(f"Bearer {token}", AUD)
+    clock.advance(60 + 29)
+    assert refused(verifier, f"Bearer {token}") == "replayed"
+    clock.advance(2)
+    assert refused(verifier, f"Bearer {token}") == "expired"
+
+
+def test_refusals_leak_neither_token_nor_claims(
+    verifier: TokenVerifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="calcinosis.cdsauth")
+    payload = claims(exp=int(NOW) - 3600)
+    token = sign(payload)
+    with pytest.raises(AuthError) as caught:
+        verifier.verify(f"Bearer {token}", AUD)
+    error = caught.value
+    assert str(error) == "expired"
+    assert error.__cause__ is None and error.__context__ is None
+    assert "expired" in caplog.text
+    for secret in (token, payload["jti"], payload["tenant"], ISS):
+        assert secret not in str(error) and secret not in caplog.text
+    with pytest.raises(AuthError) as malformed:
+        verifier.verify("Bearer not.a.token", AUD)
+    assert malformed.value.__cause__ is None and malformed.value.__suppress_context__
+
+
+def test_verifier_arguments_checked(trust: TrustConfig, verifier: TokenVerifier) -> None:
+    with pytest.raises(ValueError, match="leeway"):
+        TokenVerifier(trust, leeway=-1)
+    with pytest.raises(ValueError, match="jwks_ttl"):
+        TokenVerifier(trust, jwks_ttl=0)
+    with pytest.raises(ValueError, match="audience"):
+        verifier.verify(f"Bearer {sign()}", "")
+
+
+# --- keys fetched from the configured jku -------------------------------------------
+
+
+@pytest.fixture
+def jku_trust(tmp_path: Path) -> TrustConfig:
+    return load_trust(write_trust(tmp_path, [{"iss": JKU_ISS, "jku": JKU_URL}]))
+
+
+def jku_token(kid: str = KID, **headers: Any) -> str:
+    return f"Bearer {sign(claims(iss=JKU_ISS), headers={'kid': kid, **headers})}"
+
+
+def test_jku_fetched_once_and_cached_for_ttl(jku_trust: TrustConfig, clock: Clock) -> None:
+    fetcher = FakeFetcher()
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock, jwks_ttl=300)
+    for _ in range(3):
+        verifier.verify(jku_token(), AUD)
+    assert fetcher.urls == [JKU_URL]
+    clock.advance(299)
+    verifier.verify(jku_token(), AUD)
+    assert len(fetcher.urls) == 1
+    clock.advance(1)
+    verifier.verify(jku_token(), AUD)
+    assert fetcher.urls == [JKU_URL, JKU_URL]
+
+
+def test_unknown_kid_refetches_at_most_once_a_minute(jku_trust: TrustConfig, clock: Clock) -> None:
+    fetcher = FakeFetcher()
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock, jwks_ttl=3600)
+    verifier.verify(jku_token(), AUD)
+    assert refused(verifier, jku_token("rotated")) == "unknown kid"  # just fetched: no refetch
+    assert len(fetcher.urls) == 1
+    # The EHR rotates its key: a minute later, the unknown kid triggers one refetch.
+    fetcher.jwks = {"keys": [{**PUBLIC_JWKS["keys"][0], "kid": "rotated"}]}
+    clock.advance(61)
+    verifier.verify(jku_token("rotated"), AUD)
+    assert len(fetcher.urls) == 2
+    for _ in range(5):
+        assert refused(verifier, jku_token("bogus")) == "unknown kid"
+    assert len(fetcher.urls) == 2
+    clock.advance(61)
+    assert refused(verifier, jku_token("bogus")) == "unknown kid"
+    assert len(fetcher.urls) == 3
+
+
+@pytest.mark.parametrize(
+    "header_jku",
+    [
+        pytest.param("https://evil.example/jwks.json", id="other-host"),
+        pytest.param(JKU_URL + "?", id="not-exactly-equal"),
+        pytest.param(JKU_URL.replace("https", "http"), id="http"),
+        pytest.param(["https://evil.example/"], id="not-a-string"),
+    ],
+)
+def test_jku_header_must_be_the_configured_one(
+    jku_trust: TrustConfig, clock: Clock, header_jku: Any
+) -> None:
+    fetcher = FakeFetcher()
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock)
+    assert refused(verifier, jku_token(jku=header_jku)) == "jku not allowed"
+    assert fetcher.urls == []
+    verifier.verify(jku_token(jku=JKU_URL), AUD)
+    assert fetcher.urls == [JKU_URL]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        pytest.param({"no": "keys"}, "bad jwks", id="no-keys"),
+        pytest.param({"keys": {"kid": KID}}, "bad jwks", id="keys-not-a-list"),
+        pytest.param({"keys": ["x"]}, "bad jwks", id="key-not-an-object"),
+        pytest.param([PUBLIC_JWKS], "bad jwks", id="not-an-object"),
+        pytest.param({"keys": []}, "unknown kid", id="empty"),
+        pytest.param(
+            {"keys": [{"kty": "oct", "kid": KID, "k": "c2VjcmV0"}]}, "key type mismatch", id="oct"
+        ),
+        pytest.param({"keys": [{**PARTS["jwk_private"]}]}, "bad key", id="private-key"),
+        pytest.param({"keys": [{**PUBLIC_JWKS["keys"][0], "use": "enc"}]}, "bad key", id="use-enc"),
+        pytest.param(
+            {"keys": [{**PUBLIC_JWKS["keys"][0], "x": "AAAA"}]}, "bad key", id="bad-point"
+        ),
+        pytest.param({"keys": [PUBLIC_JWKS["keys"][0]] * 2}, "ambiguous kid", id="duplicate-kid"),
+    ],
+)
+def test_unusable_fetched_jwks_refused(
+    jku_trust: TrustConfig, clock: Clock, answer: Any, reason: str
+) -> None:
+    verifier = TokenVerifier(jku_trust, fetch_jwks=FakeFetcher(answer), clock=clock)
+    assert refused(verifier, jku_token()) == reason
+
+
+def test_failed_fetch_refuses_and_backs_off(jku_trust: TrustConfig, clock: Clock) -> None:
+    fetcher = FakeFetcher()
+    fetcher.error = OSError("connection refused")
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock)
+    assert refused(verifier, jku_token()) == "jwks fetch failed"
+    assert refused(verifier, jku_token()) == "jwks unavailable"
+    assert len(fetcher.urls) == 1
+    clock.advance(5)
+    fetcher.error = None
+    verifier.verify(jku_token(), AUD)
+    assert len(fetcher.urls) == 2
+
+
+# --- fetch_jwks_httpx against a local server ----------------------------------------
+
+BIG = b'{"keys": [], "padding": "' + b"x" * (70 * 1024) + b'"}'
+ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "/jwks": (200, {"Content-Type": "application/json"}, json.dumps(PUBLIC_JWKS).encode()),
+    "/not-json": (200, {"Content-Type": "text/html"}, b"<html>hello</html>"),
+    "/array": (200, {}, b"[]"),
+    "/nested": (200, {}, b"[" * 60_000),
+    "/no-keys": (200, {}, b'{"kid": "x"}'),
+    "/big-declared": (200, {"Content-Length": str(len(BIG))}, BIG),
+    "/big-streamed": (200, {}, BIG),
+    "/redirect": (302, {"Location": "/jwks"}, b""),
+    "/error": (500, {}, b'{"keys": []}'),
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status, headers, body = ROUTES.get(self.path, (404, {}, b"not found"))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()  # HTTP/1.0: without Content-Length the body ends at close
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+class _QuietServer(HTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """The client hanging up on a too-large answer is expected."""
+
+
+@pytest.fixture
+def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    server = _QuietServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def test_fetch_jwks_httpx_reads_a_jwks(jwks_server: str) -> None:
+    assert fetch_jwks_httpx(f"{jwks_server}/jwks") == PUBLIC_JWKS
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        pytest.param("/not-json", "bad jwks", id="not-json"),
+        pytest.param("/array", "bad jwks", id="json-array"),
+        pytest.param("/nested", "bad jwks", id="deeply-nested"),
+        pytest.param("/no-keys", "bad jwks", id="no-keys"),
+        pytest.param("/big-declared", "jwks too large", id="too-large-declared"),
+        pytest.param("/big-streamed", "jwks too large", id="too-large-streamed"),
+        pytest.param("/redirect", "jwks fetch failed", id="redirect-not-followed"),
+        pytest.param("/error", "jwks fetch failed", id="server-error"),
+        pytest.param("/missing", "jwks fetch failed", id="not-found"),
+    ],
+)
+def test_fetch_jwks_httpx_refuses(jwks_server: str, path: str, reason: str) -> None:
+    with pytest.raises(AuthError) as caught:
+        fetch_jwks_httpx(f"{jwks_server}{path}")
+    assert caught.value.reason == reason
+
+
+def test_fetch_jwks_httpx_connection_refused(jwks_server: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(AuthError) as caught:
+        fetch_jwks_httpx(f"http://127.0.0.1:{port}/jwks")
+    assert caught.value.reason == "jwks fetch failed"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://ehr.example.org/jwks",
+        "ftp://127.0.0.1/jwks",
+        "/jwks",
+        "https://user:pw@ehr.example/",
+    ],
+)
+def test_fetch_jwks_httpx_refuses_unsafe_urls_without_connecting(url: str) -> None:
+    with pytest.raises(AuthError) as caught:
+        fetch_jwks_httpx(url)
+    assert caught.value.reason == "jku not allowed"
+
+
+def test_verifier_with_real_fetcher_end_to_end(tmp_path: Path, jwks_server: str) -> None:
+    trust = load_trust(write_trust(tmp_path, [{"iss": JKU_ISS, "jku": f"{jwks_server}/jwks"}]))
+    verifier = TokenVerifier(trust)  # the real clock and the real fetcher
+    now = int(time.time())
+    payload = claims(iss=JKU_ISS, exp=now + 120, iat=now)
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+    assert refused(verifier, f"Bearer {sign(payload)}") == "replayed"
+
+
+# --- the trust file -----------------------------------------------------------------
+
+EC_JWK: dict[str, Any] = PUBLIC_JWKS["keys"][0]
+SMALL_RSA = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - refused
+
+
+def test_load_trust_reads_both_kinds(tmp_path: Path) -> None:
+    path = write_trust(
+        tmp_path,
+        [
+            {"iss": ISS, "jwks": PUBLIC_JWKS},
+            {"iss": JKU_ISS, "jku": JKU_URL},
+            {"iss": "dev-1", "jku": "http://127.0.0.1:8080/jwks"},
+            {"iss": "dev-2", "jku": "http://localhost/jwks"},
+            {"iss": "dev-3", "jku": "http://[::1]:9000/jwks"},
+            {"iss": RSA_ISS, "jwks": {"keys": [public_jwk(RSA_KEY, "r")]}},
+        ],
+    )
+    trust = load_trust(str(path))
+    assert list(trust.issuers) == [ISS, JKU_ISS, "dev-1", "dev-2", "dev-3", RSA_ISS]
+    assert trust.issuers[ISS].jwks == PUBLIC_JWKS and trust.issuers[ISS].jku is None
+    assert trust.issuers[JKU_ISS].jku == JKU_URL and trust.issuers[JKU_ISS].jwks is None
+    with pytest.raises(TypeError):
+        trust.issuers["x"] = trust.issuers[ISS]  # type: ignore[index]
+
+
+def issuers(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"issuers": list(entries)}
+
+
+BAD_TRUST: list[Any] = [
+    pytest.param("{not json", "(file)", id="not-json"),
+    pytest.param([], "(top level)", id="top-level-array"),
+    pytest.param({}, "issuers", id="no-issuers"),
+    pytest.param(issuers(), "issuers", id="empty-issuers"),
+    pytest.param(
+        {**issuers({"iss": ISS, "jku": JKU}), "version": 2}, "version", id="unknown-top-field"
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jku": JKU, "name": "EHR"}), "issuers[0].name", id="unknown-field"
+    ),
+    pytest.param(issuers({"jku": JKU}), "issuers[0].iss", id="missing-iss"),
+    pytest.param(issuers({"iss": "", "jku": JKU}), "issuers[0].iss", id="empty-iss"),
+    pytest.param(issuers({"iss": 5, "jku": JKU}), "issuers[0].iss", id="numeric-iss"),
+    pytest.param(issuers({"iss": ISS}), "'jwks' and 'jku'", id="neither-jwks-nor-jku"),
+    pytest.param(
+        issuers({"iss": ISS, "jku": JKU, "jwks": PUBLIC_JWKS}), "'jwks' and 'jku'", id="both"
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jku": "http://ehr.example/jwks"}), "issuers[0].jku", id="http-jku"
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jku": "ftp://ehr.example/jwks"}), "issuers[0].jku", id="ftp-jku"
+    ),
+    pytest.param(issuers({"iss": ISS, "jku": "/jwks"}), "issuers[0].jku", id="relative-jku"),
+    pytest.param(
+        issuers({"iss": ISS, "jku": "https://u:p@ehr.example/"}), "issuers[0].jku", id="creds"
+    ),
+    pytest.param(issuers({"iss": ISS, "jku": 7}), "issuers[0].jku", id="numeric-jku"),
+    pytest.param(issuers({"iss": ISS, "jwks": {}}), "issuers[0].jwks.keys", id="jwks-without-keys"),
+    pytest.param(issuers({"iss": ISS, "jwks": {"keys": []}}), "issuers[0].jwks.keys", id="no-keys"),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {**PUBLIC_JWKS, "extra": 1}}),
+        "issuers[0].jwks.extra",
+        id="jwks-extra",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+        "issuers[0].jwks.keys[0].kty",
+        id="symmetric-key",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA"}]}}),
+        "issuers[0].jwks.keys[0].kty",
+        id="okp-key",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{"x": "AA"}]}}),
+        "issuers[0].jwks.keys[0].kty",
+        id="no-kty",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [PARTS["jwk_private"]]}}),
+        "issuers[0].jwks.keys[0].d",
+        id="private-key",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "alg": "HS256"}]}}),
+        "issuers[0].jwks.keys[0].alg",
+        id="hmac-alg",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "alg": "RS384"}]}}),
+        "issuers[0].jwks.keys[0].alg",
+        id="alg-of-other-family",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "use": "enc"}]}}),
+        "issuers[0].jwks.keys[0].use",
+        id="encryption-key",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "crv": "secp256k1"}]}}),
+        "issuers[0].jwks.keys[0].crv",
+        id="unsupported-curve",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "x": "AAAA"}]}}),
+        "issuers[0].jwks.keys[0].kty",
+        id="invalid-point",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [{**EC_JWK, "kid": 1}]}}),
+        "issuers[0].jwks.keys[0].kid",
+        id="numeric-kid",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [EC_JWK, EC_JWK]}}),
+        "issuers[0].jwks.keys[1].kid",
+        id="duplicate-kid",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jwks": {"keys": [public_jwk(SMALL_RSA, "small")]}}),
+        "issuers[0].jwks.keys[0].n",
+        id="rsa-1024",
+    ),
+    pytest.param(
+        issuers({"iss": ISS, "jku": JKU}, {"iss": ISS, "jwks": PUBLIC_JWKS}),
+        "issuers[1].iss",
+        id="duplicate-iss",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "field"), BAD_TRUST)
+def test_load_trust_refuses_malformed(tmp_path: Path, content: Any, field: str) -> None:
+    path = tmp_path / "issuers.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_trust(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert field in message
+
+
+def test_load_trust_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.json"
+    with pytest.raises(SettingsError, match="cannot be read") as caught:
+        load_trust(path)
+    assert str(path) in str(caught.value)
+
+
+# --- the replay cache ---------------------------------------------------------------
+
+
+def test_replay_cache_forgets_after_expiry(clock: Clock) -> None:
+    cache = ReplayCache(clock=clock)
+    cache.check_and_remember(ISS, "a", NOW + 10)
+    with pytest.raises(AuthError, match="replayed"):
+        cache.check_and_remember(ISS, "a", NOW + 10)
+    cache.check_and_remember(RSA_ISS, "a", NOW + 10)  # per issuer
+    assert len(cache) == 2
+    clock.advance(10)
+    cache.check_and_remember(ISS, "a", NOW + 20)
+    assert len(cache) == 1
+    cache.check_and_remember(ISS, "past", NOW - 1)  # already expired: nothing to remember
+    assert len(cache) == 1
+    with pytest.raises(ValueError, match="finite"):
+        cache.check_and_remember(ISS, "nan", float("nan"))
+
+
+def test_replay_cache_bounded_refuses_rather_than_forgets(clock: Clock) -> None:
+    cache = ReplayCache(max_entries=3, clock=clock)
+    cache.check_and_remember(ISS, "short", NOW + 5)
+    cache.check_and_remember(ISS, "long-1", NOW + 100)
+    cache.check_and_remember(ISS, "long-2", NOW + 100)
+    with pytest.raises(AuthError, match="replay cache full"):
+        cache.check_and_remember(ISS, "new", NOW + 100)
+    for jti in ("short", "long-1", "long-2"):  # still remembered
+        with pytest.raises(AuthError, match="replayed"):
+            cache.check_and_remember(ISS, jti, NOW + 100)
+    clock.advance(5)  # "short" expires: its place is free
+    cache.check_and_remember(ISS, "new", NOW + 100)
+    assert len(cache) == 3
+    with pytest.raises(ValueError, match="max_entries"):
+        ReplayCache(max_entries=0)
+
+
+def test_replay_cache_is_thread_safe(clock: Clock) -> None:
+    cache = ReplayCache(clock=clock)
+    jtis = [f"jti-{i}" for i in range(300)]
+    accepted: list[str] = []
+    replayed: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def work() -> None:
+        barrier.wait()
+        for jti in jtis:
+            try:
+                cache.check_and_remember(ISS, jti, NOW + 60)
+            except AuthError:
+                replayed.append(jti)
+            else:
+                accepted.append(jti)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(accepted) == sorted(jtis)
+    assert len(replayed) == 7 * len(jtis)
+    assert len(cache) == len(jtis)
