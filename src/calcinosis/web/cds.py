@@ -53,7 +53,9 @@ async def authenticate(request: Request) -> None:
 Authenticated = Annotated[None, Depends(authenticate)]
 
 
-UNAUTHORIZED = {401: {"description": "Not authenticated: a bare 401, no body"}}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated: a bare 401, no body"}
+}
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery", responses=UNAUTHORIZED)
