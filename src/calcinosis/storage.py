@@ -241,7 +241,7 @@ class Store:
                     query = select(CardRecord.uuid, CardRecord.kind).where(
                         CardRecord.uuid.in_(uuids)
                     )
-                    kinds = dict(connection.execute(query).tuples().all())
+                    kinds = {row[0]: row[1] for row in connection.execute(query)}
                     values = [row | {"kind": kinds.get(row["card"], "unknown")} for row in values]
                 connection.execute(insert(model), values)
 

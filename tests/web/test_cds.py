@@ -1,0 +1,446 @@
+"""CDS Hooks end to end: the official examples, our FHIR fixtures, JWT trust, feedback.
+
+Tokens are signed with the specification's example private key (ES384) for a
+trust file listing its public JWKS; the audience is the public URL plus the path.
+Missing prefetch is fetched from a fake FHIR server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from calcinosis.cdshooks import SERVICES, CdsRequest
+from calcinosis.settings import Settings
+from calcinosis.web.app import create_app
+
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "cds-hooks"
+FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
+PARTS = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
+ISSUER = PARTS["payload"]["iss"]
+BASE = "http://testserver"
+PATIENT_VIEW = "/cds-services/calcinosis-patient-view"
+ORDER_SIGN = "/cds-services/calcinosis-order-sign"
+
+
+def vector(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+
+
+def fixture(name: str, age: int | None = None) -> dict[str, Any]:
+    """A FHIR fixture request; ``age`` re-dates the patient relative to today."""
+    body: dict[str, Any] = json.loads((FHIR / f"{name}.json").read_text(encoding="utf-8"))
+    if age is not None:
+        today = date.today()
+        born = (
+            today.replace(year=today.year - age)
+            if not (today.month == 2 and today.day == 29)
+            else today.replace(year=today.year - age, day=28)
+        )
+        body["prefetch"]["patient"]["birthDate"] = born.isoformat()
+    return body
+
+
+def token(audience: str, **changes: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": audience,
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    key = jwt.PyJWK(PARTS["jwk_private"]).key
+    return jwt.encode(claims, key, algorithm="ES384", headers={"kid": "example-kid"})
+
+
+def bearer(audience: str, **changes: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(audience, **changes)}"}
+
+
+@pytest.fixture
+def trusted(tmp_path: Path) -> Iterator[TestClient]:
+    issuers = tmp_path / "issuers.json"
+    issuers.write_text(json.dumps({"issuers": [{"iss": ISSUER, "jwks": PARTS["jwks_public"]}]}))
+    settings = Settings.from_env(
+        env={
+            "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.db",
+            "CALCINOSIS_PUBLIC_URL": BASE,
+            "CALCINOSIS_CDS_ISSUERS": str(issuers),
+        }
+    )
+    with TestClient(create_app(settings), base_url=BASE) as client:
+        yield client
+
+
+def call(client: TestClient, path: str, body: dict[str, Any]) -> Any:
+    response = client.post(path, json=body, headers=bearer(BASE + path))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# ------------------------------------------------------------- official examples
+@pytest.mark.parametrize("name", ["service-request.json"])
+def test_the_sample_request_parses(name: str) -> None:
+    request = CdsRequest.model_validate(vector(name))
+    assert request.hook == "patient-view" and request.fhirAuthorization
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "patient-view-context-1.json",
+        "patient-view-context-2.json",
+        "order-select-r4-context.json",
+        "order-sign-r4-context.json",
+    ],
+)
+def test_the_sample_contexts_parse(name: str) -> None:
+    data = vector(name)
+    context = data.get("context", data)
+    request = CdsRequest.model_validate({"hook": "x", "hookInstance": "y", "context": context})
+    assert request.context
+
+
+def test_discovery_has_the_shape_of_the_example(trusted: TestClient) -> None:
+    example = vector("discovery-response.json")["services"][0]
+    response = trusted.get("/cds-services", headers=bearer(BASE + "/cds-services"))
+    services = response.json()["services"]
+    assert {s["hook"] for s in services} == {"patient-view", "order-select", "order-sign"}
+    for service in services:
+        assert {"hook", "id", "title", "description", "prefetch"} <= set(service)
+        assert set(example) <= set(service)
+        assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+
+
+CARD_KEYS = {
+    "uuid",
+    "summary",
+    "detail",
+    "indicator",
+    "source",
+    "suggestions",
+    "selectionBehavior",
+    "overrideReasons",
+    "links",
+}
+
+
+def assert_card_shape(card: dict[str, Any]) -> None:
+    """Our card has the shape of the specification's example cards."""
+    examples = [
+        *vector("response-cards-1.json")["cards"],
+        *vector("response-cards-2.json")["cards"],
+    ]
+    allowed = CARD_KEYS | {key for example in examples for key in example}
+    sample_reason = vector("card-override-reasons.json")["overrideReasons"][0]
+    assert set(card) <= allowed
+    assert len(card["summary"]) < 140
+    assert card["indicator"] in ("info", "warning", "critical")
+    assert card["source"]["label"] and card["source"]["url"].startswith(BASE)
+    uuid.UUID(card["uuid"])
+    for link in card.get("links", []):
+        assert link["type"] == "absolute" and link["url"].startswith(BASE)
+    for reason in card.get("overrideReasons", []):
+        assert set(reason) == set(sample_reason)  # code, system, display
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["feedback-accepted.json", "feedback-overridden.json", "feedback-overridden-with-reason.json"],
+)
+def test_the_sample_feedback_is_accepted_and_counted(trusted: TestClient, name: str) -> None:
+    path = PATIENT_VIEW + "/feedback"
+    response = trusted.post(path, json=vector(name), headers=bearer(BASE + path))
+    assert response.status_code == 200
+    counts = trusted.get("/api/cds/feedback").json()["feedback"]
+    outcome = vector(name)["feedback"][0]["outcome"]
+    assert [row["outcome"] for row in counts] == [outcome]
+
+
+# -------------------------------------------------------------------- services
+def test_patient_view_ssc_adult_on_warfarin(trusted: TestClient) -> None:
+    cards = call(trusted, PATIENT_VIEW, fixture("ssc_adult_warfarin_patient_view"))["cards"]
+    for card in cards:
+        assert_card_shape(card)
+    first = cards[0]
+    assert first["source"]["topic"]["code"] == "first-line"
+    assert "sodium thiosulfate" in first["summary"].lower() and "2C" in first["summary"]
+    assert first["indicator"] == "info"
+    link = first["links"][0]["url"]
+    assert link.startswith(BASE + "/?") and "underlying_disease=systemic-sclerosis" in link
+    warning = next(c for c in cards if c["source"]["topic"]["code"] == "avoid-current-medication")
+    assert warning["indicator"] == "warning" and "Warfarin" in warning["summary"]
+    assert warning["overrideReasons"]
+    page = trusted.get(link.removeprefix(BASE))  # the link opens the prefilled assessment
+    soup = BeautifulSoup(page.text, "html.parser")
+    assert soup.find("section", attrs={"data-stance": "first-line"})
+
+
+def test_patient_view_child_with_jdm_on_minocycline(trusted: TestClient) -> None:
+    cards = call(trusted, PATIENT_VIEW, fixture("jdm_child_age_7_minocycline", age=7))["cards"]
+    warning = next(c for c in cards if c["source"]["topic"]["code"] == "avoid-current-medication")
+    assert "Minocycline" in warning["summary"]
+    assert "nine years" in warning["detail"]
+
+
+def test_patient_view_calciphylaxis_is_critical(trusted: TestClient) -> None:
+    cards = call(trusted, PATIENT_VIEW, fixture("calciphylaxis_eskd"))["cards"]
+    assert cards[0]["indicator"] == "critical"
+    assert "calciphylaxis" in cards[0]["summary"].lower()
+
+
+def test_no_calcinosis_no_cards(trusted: TestClient) -> None:
+    assert call(trusted, PATIENT_VIEW, fixture("no_calcinosis")) == {"cards": []}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("order_warfarin_for_atrial_fibrillation", None),  # another legitimate use: silent
+        ("order_warfarin_for_calcinosis", ("warning", "Warfarin")),
+        ("order_tnf_inhibitor_ssc", ("critical", "Infliximab")),
+        ("order_diltiazem", ("warning", "Diltiazem")),
+    ],
+)
+def test_order_sign(trusted: TestClient, name: str, expected: tuple[str, str] | None) -> None:
+    cards = call(trusted, ORDER_SIGN, fixture(name))["cards"]
+    if expected is None:
+        assert cards == []
+        return
+    indicator, drug = expected
+    assert [c["indicator"] for c in cards] == [indicator]
+    assert drug in cards[0]["summary"]
+    assert cards[0]["overrideReasons"]
+    assert_card_shape(cards[0])
+
+
+def test_order_select_looks_at_the_selected_orders(trusted: TestClient) -> None:
+    body = fixture("order_tnf_inhibitor_ssc")
+    body["hook"] = "order-select"
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    path = "/cds-services/calcinosis-order-select"
+    body["context"]["selections"] = [f"MedicationRequest/{order['id']}"]
+    assert call(trusted, path, body)["cards"][0]["indicator"] == "critical"
+    body["context"]["selections"] = ["MedicationRequest/something-else"]
+    assert call(trusted, path, body)["cards"] == []
+
+
+def test_minocycline_order_for_a_child(trusted: TestClient) -> None:
+    body = fixture("order_diltiazem")
+    body["prefetch"]["patient"]["birthDate"] = (
+        date.today().replace(year=date.today().year - 6, month=1, day=1).isoformat()
+    )
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    order["medicationCodeableConcept"] = {"text": "Minocycline 50 MG Oral Capsule"}
+    cards = call(trusted, ORDER_SIGN, body)["cards"]
+    assert [c["indicator"] for c in cards] == ["critical"]
+    assert cards[0]["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
+@pytest.mark.parametrize("value", [None, {"resourceType": "OperationOutcome", "issue": []}])
+def test_null_or_operation_outcome_prefetch(trusted: TestClient, value: Any) -> None:
+    body = fixture("ssc_adult_warfarin_patient_view")
+    body["prefetch"]["medications"] = value
+    cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    assert cards[0]["source"]["topic"]["code"] == "first-line"
+
+
+# ------------------------------------------------------- missing prefetch / FHIR
+class FakeFhir(BaseHTTPRequestHandler):
+    resources: dict[str, Any] = {}
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        FakeFhir.seen.append((self.path, self.headers.get("Authorization")))
+        body = self.resources.get(self.path.split("?")[0].rsplit("/", 1)[-1].split("?")[0])
+        if self.path.startswith("/fhir/Patient/"):
+            body = self.resources["Patient"]
+        elif self.path.startswith("/fhir/Condition"):
+            body = self.resources["Condition"]
+        elif self.path.startswith("/fhir/MedicationRequest"):
+            body = self.resources["MedicationRequest"]
+        data = json.dumps(body).encode()
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeFhir)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_missing_prefetch_is_fetched_from_the_fhir_server(
+    trusted: TestClient, fhir_server: str
+) -> None:
+    source = fixture("ssc_adult_warfarin_patient_view")
+    FakeFhir.resources = {
+        "Patient": source["prefetch"]["patient"],
+        "Condition": source["prefetch"]["conditions"],
+        "MedicationRequest": source["prefetch"]["medications"],
+    }
+    FakeFhir.seen = []
+    body = copy.deepcopy(source)
+    del body["prefetch"]
+    body["fhirServer"] = fhir_server
+    body["fhirAuthorization"] = {
+        "access_token": "opaque-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "calcinosis",
+    }
+    cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    assert cards[0]["source"]["topic"]["code"] == "first-line"
+    assert {path.split("?")[0] for path, _ in FakeFhir.seen} == {
+        f"/fhir/Patient/{source['context']['patientId']}",
+        "/fhir/Condition",
+        "/fhir/MedicationRequest",
+    }
+    assert all(auth == "Bearer opaque-token" for _, auth in FakeFhir.seen)
+
+
+def test_missing_prefetch_without_fhir_access_is_412(trusted: TestClient) -> None:
+    body = fixture("ssc_adult_warfarin_patient_view")
+    del body["prefetch"]["conditions"]
+    response = trusted.post(PATIENT_VIEW, json=body, headers=bearer(BASE + PATIENT_VIEW))
+    assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+# ------------------------------------------------------------------------ trust
+@pytest.mark.parametrize(
+    ("case", "headers"),
+    [
+        ("no header", {}),
+        ("expired", "exp"),
+        ("wrong audience", "aud"),
+        ("unknown issuer", "iss"),
+        ("no jti", "jti"),
+        ("alg none", "none"),
+        ("tampered", "tampered"),
+    ],
+)
+def test_untrusted_calls_get_a_bare_401(trusted: TestClient, case: str, headers: Any) -> None:
+    audience = BASE + PATIENT_VIEW
+    if headers == "exp":
+        headers = bearer(audience, exp=int(time.time()) - 600, iat=int(time.time()) - 900)
+    elif headers == "aud":
+        headers = bearer(BASE + "/cds-services/another-service")
+    elif headers == "iss":
+        headers = bearer(audience, iss="https://attacker.example/")
+    elif headers == "jti":
+        headers = bearer(audience, jti=None)
+    elif headers == "none":
+        unsigned = jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": audience,
+                "exp": int(time.time()) + 60,
+                "iat": int(time.time()),
+                "jti": "x",
+            },
+            None,
+            algorithm="none",
+        )
+        headers = {"Authorization": f"Bearer {unsigned}"}
+    elif headers == "tampered":
+        good = token(audience).split(".")
+        claims = json.loads(jwt.utils.base64url_decode(good[1]))
+        claims["iss"] = "https://attacker.example/"
+        good[1] = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+        headers = {"Authorization": "Bearer " + ".".join(good)}
+    response = trusted.post(PATIENT_VIEW, json=fixture("no_calcinosis"), headers=headers)
+    assert response.status_code == 401, case
+    assert response.content == b""
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_replayed_token_is_refused(trusted: TestClient) -> None:
+    headers = bearer(BASE + PATIENT_VIEW)
+    first = trusted.post(PATIENT_VIEW, json=fixture("no_calcinosis"), headers=headers)
+    again = trusted.post(PATIENT_VIEW, json=fixture("no_calcinosis"), headers=headers)
+    assert (first.status_code, again.status_code) == (200, 401)
+
+
+def test_without_issuers_every_cds_call_is_refused(client: TestClient) -> None:
+    assert client.get("/cds-services").status_code == 401
+    assert client.post(PATIENT_VIEW, json=fixture("no_calcinosis")).status_code == 401
+    feedback = client.post(PATIENT_VIEW + "/feedback", json=vector("feedback-accepted.json"))
+    assert feedback.status_code == 401
+
+
+def test_insecure_cds_accepts_calls_without_a_token(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/i.db"}, insecure_cds=True
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/cds-services").status_code == 200
+
+
+def test_the_feedback_page_counts_by_card_kind(trusted: TestClient) -> None:
+    cards = call(trusted, PATIENT_VIEW, fixture("ssc_adult_warfarin_patient_view"))["cards"]
+    path = PATIENT_VIEW + "/feedback"
+    items = [
+        {
+            "card": cards[0]["uuid"],
+            "outcome": "accepted",
+            "outcomeTimestamp": "2026-11-21T10:00:00Z",
+        },
+        {
+            "card": cards[1]["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {"reason": {"code": "other-indication"}},
+            "outcomeTimestamp": "2026-11-21T10:01:00Z",
+        },
+    ]
+    assert (
+        trusted.post(path, json={"feedback": items}, headers=bearer(BASE + path)).status_code == 200
+    )
+    counts = {
+        (r["kind"], r["outcome"], r["override_reason"]): r["count"]
+        for r in trusted.get("/api/cds/feedback").json()["feedback"]
+    }
+    assert counts == {
+        ("first-line", "accepted", None): 1,
+        ("avoid-current-medication", "overridden", "other-indication"): 1,
+    }
+    page = BeautifulSoup(trusted.get("/admin/feedback").text, "html.parser")
+    rows = page.select("#feedback tbody tr")
+    assert len(rows) == 2
+
+
+def test_every_service_id_is_callable(trusted: TestClient) -> None:
+    for service in SERVICES.values():
+        body = fixture("no_calcinosis")
+        body["hook"] = service.hook
+        body["context"].setdefault("draftOrders", {"resourceType": "Bundle", "entry": []})
+        assert call(trusted, f"/cds-services/{service.id}", body) == {"cards": []}
