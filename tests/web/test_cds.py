@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 import pytest
@@ -263,12 +263,12 @@ def test_null_or_operation_outcome_prefetch(trusted: TestClient, value: Any) -> 
 
 # ------------------------------------------------------- missing prefetch / FHIR
 class FakeFhir(BaseHTTPRequestHandler):
-    resources: dict[str, Any] = {}
-    seen: list[tuple[str, str | None]] = []
+    resources: ClassVar[dict[str, Any]] = {}
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         FakeFhir.seen.append((self.path, self.headers.get("Authorization")))
-        body = self.resources.get(self.path.split("?")[0].rsplit("/", 1)[-1].split("?")[0])
+        body = None
         if self.path.startswith("/fhir/Patient/"):
             body = self.resources["Patient"]
         elif self.path.startswith("/fhir/Condition"):
