@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from calcinosis.settings import Settings, SettingsError
-from calcinosis.storage import Store
+from calcinosis.storage import Base, Store
 from calcinosis.web.app import create_app
 
 POSTGRES = os.environ.get("CALCINOSIS_TEST_POSTGRES_URL")
@@ -45,8 +45,9 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         if len(urls) < 2:
             pytest.skip("no PostgreSQL server (set CALCINOSIS_TEST_POSTGRES_URL)")
         engine = create_engine(urls[1])
+        tables = ", ".join([*Base.metadata.tables, "alembic_version"])
         with engine.begin() as connection:  # a clean schema for each test
-            connection.execute(text("DROP TABLE IF EXISTS plan_audit, alembic_version"))
+            connection.execute(text(f"DROP TABLE IF EXISTS {tables}"))
         engine.dispose()
         return urls[1]
     return urls[0]
