@@ -317,6 +317,23 @@ def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     return 2 if bad else 0
 
 
+# ------------------------------------------------------------------------- ask
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from calcinosis.answers import answer_question, render_answer  # noqa: PLC0415
+
+    question = " ".join(args.question).strip()
+    if not question:
+        raise CalcinosisError('give a question, e.g. calcinosis ask "What dose of diltiazem?"')
+    if len(question) > 1000:
+        raise CalcinosisError("the question is longer than 1000 characters")
+    document = answer_question(question, _kb(args))
+    if args.format == "json":
+        _emit_json(document)
+    else:
+        sys.stdout.write(render_answer(document))
+    return 0
+
+
 # ----------------------------------------------------------------------- serve
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - the server only when serving
@@ -380,6 +397,42 @@ def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None
     )
 
 
+def _add_service_commands(commands: Any) -> None:
+    """recommend, ask and serve."""
+    recommend = commands.add_parser("recommend", help="a treatment plan for a patient profile")
+    recommend.add_argument(
+        "patient",
+        nargs="?",
+        metavar="PATIENT.json",
+        help="the patient profile (JSON), or - for stdin",
+    )
+    recommend.add_argument(
+        "--batch", metavar="FILE.ndjson", help="one profile per line; writes one plan per line"
+    )
+    recommend.add_argument("--knowledge", metavar="DIR", help=argparse.SUPPRESS)
+    _add_format(recommend, ("text", "json"))
+    recommend.set_defaults(func=_cmd_recommend)
+
+    ask = commands.add_parser("ask", help="answer a clinical question from the evidence")
+    ask.add_argument("question", nargs="+", help="the question, in plain language")
+    ask.add_argument("--knowledge", metavar="DIR", help=argparse.SUPPRESS)
+    _add_format(ask, ("text", "json"))
+    ask.set_defaults(func=_cmd_ask)
+
+    serve = commands.add_parser("serve", help="the web app and JSON API")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
+    serve.add_argument(
+        "--insecure-cds",
+        action="store_true",
+        help="accept CDS Hooks calls without authentication (development only)",
+    )
+    serve.set_defaults(func=_cmd_serve, knowledge=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="calcinosis",
@@ -433,32 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("directory", nargs="?", help="default: the packaged knowledge")
     validate.set_defaults(func=_cmd_validate)
 
-    recommend = commands.add_parser("recommend", help="a treatment plan for a patient profile")
-    recommend.add_argument(
-        "patient",
-        nargs="?",
-        metavar="PATIENT.json",
-        help="the patient profile (JSON), or - for stdin",
-    )
-    recommend.add_argument(
-        "--batch", metavar="FILE.ndjson", help="one profile per line; writes one plan per line"
-    )
-    recommend.add_argument("--knowledge", metavar="DIR", help=argparse.SUPPRESS)
-    _add_format(recommend, ("text", "json"))
-    recommend.set_defaults(func=_cmd_recommend)
-
-    serve = commands.add_parser("serve", help="the web app and JSON API")
-    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000, help="default 8000")
-    serve.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
-    )
-    serve.add_argument(
-        "--insecure-cds",
-        action="store_true",
-        help="accept CDS Hooks calls without authentication (development only)",
-    )
-    serve.set_defaults(func=_cmd_serve, knowledge=None)
+    _add_service_commands(commands)
 
     demo = commands.add_parser("demo", help="a short tour of the evidence commands")
     demo.set_defaults(func=_cmd_demo, knowledge=None)

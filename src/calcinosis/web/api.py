@@ -6,7 +6,9 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
+from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.engine import recommend_document
 from calcinosis.errors import UnknownChoiceError
@@ -47,6 +49,23 @@ async def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
     plan = recommend_document(checked, kb)
     request.app.state.store.record_plan(plan, "api")
     return plan
+
+
+class Question(BaseModel):
+    """A clinical question in plain language."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=1000)
+
+
+@router.post(
+    "/answers",
+    summary="Answer a clinical question from the evidence base",
+    responses={400: PROBLEM, 422: PROBLEM},
+)
+async def answers(body: Question, request: Request) -> dict[str, Any]:
+    """The same document as ``calcinosis ask --format json``."""
+    return answer_question(body.question, _kb(request))
 
 
 @router.get(

@@ -163,6 +163,16 @@ def evidence_map(request: Request) -> Response:
     return Response(evidence_map_svg(_kb(request)), media_type=SVG)
 
 
+@router.get("/ask", response_class=HTMLResponse)
+def ask_page(request: Request, q: str = "") -> HTMLResponse:
+    """A question box; the answer below it, with its citations."""
+    from calcinosis.answers import answer_question  # noqa: PLC0415
+
+    question = q.strip()[:1000]
+    answer = answer_question(question, _kb(request)) if question else None
+    return _page(request, "ask.html", question=question, result=answer)
+
+
 @router.get("/algorithm", response_class=HTMLResponse)
 def algorithm_page(request: Request) -> HTMLResponse:
     steps = {
