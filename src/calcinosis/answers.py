@@ -106,7 +106,14 @@ SUBTYPES = {
     "calciphylaxis": "calciphylaxis",
     "calcific uremic arteriolopathy": "calciphylaxis",
 }
-IN_SCOPE = ("calcinosis", "calciphylaxis", "calcium deposit", "calcinotic", "calcification")
+IN_SCOPE = (
+    "calcinosis",
+    "calciphylaxis",
+    "calcium deposit",
+    "calcinotic",
+    "calcification",
+    "traineau",
+)
 OFF_TOPIC = (
     "diabetes",
     "hypertension",
@@ -126,6 +133,7 @@ OFF_TOPIC = (
     "stock",
     "atrial fibrillation",
     "pneumonia",
+    "gout",
 )
 INTENTS: dict[str, tuple[str, ...]] = {
     "dose": (
@@ -262,6 +270,18 @@ STOPWORDS = frozenset(
 )
 
 
+# Words a question uses for what the sources call otherwise (for ranking passages).
+RELATED_WORDS: dict[str, tuple[str, ...]] = {
+    "come back": ("recurrence", "recurrences", "relapse"),
+    "recur": ("recurrence", "recurrences", "relapse"),
+    "relapse": ("recurrence", "recurrences"),
+    "work": ("response", "remission", "improvement", "resolution"),
+    "effective": ("response", "remission", "improvement", "resolution"),
+    "how long": ("month", "months", "within"),
+    "side effects": ("adverse", "pain", "infection", "irritation"),
+}
+
+
 def _norm(text: str) -> str:
     return " " + " ".join(re.sub(r"[^a-z0-9.]+", " ", text.lower()).split()) + " "
 
@@ -279,6 +299,7 @@ class Understanding:
     in_scope: bool = True
     patient_specific: bool = False
     corrections: dict[str, str] = field(default_factory=dict)
+    norm: str = ""  # the normalised, corrected text
 
 
 @cache
@@ -331,7 +352,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Understanding:
     """Parse a question: its treatments, diseases, subtypes, age and intents."""
     kb = kb or load_knowledge()
     text, corrections = _correct(_norm(question), kb)
-    found = Understanding(question, corrections=corrections)
+    found = Understanding(question, corrections=corrections, norm=text)
     routes = [route for term, route in ROUTES.items() if f" {term} " in text]
     treatments = _find(text, _lexicon(kb))
     if routes and any(t.startswith("sodium-thiosulfate") for t in treatments):
@@ -393,9 +414,21 @@ class _Answer:
             lines.append(sentence)
 
 
+_SOURCE_REFS = re.compile(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]")
+
+
 def _first_sentence(text: str, limit: int = 260) -> str:
-    text = " ".join(text.split())
+    # a source's own reference numbers ("[47]") would read as our citations: drop them
+    text = _SOURCE_REFS.sub("", " ".join(text.split()))
     cut = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0]
+    return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
+
+
+def _sentences(text: str, count: int = 2, limit: int = 700) -> str:
+    """The first sentences of a passage, for findings whose figures come late."""
+    text = _SOURCE_REFS.sub("", " ".join(text.split()))
+    parts = re.split(r"(?<=[.;])\s", text)
+    cut = " ".join(parts[:count])
     return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
 
 
@@ -471,6 +504,52 @@ def _evidence(a: _Answer, treatment: str) -> str | None:
     return sentence
 
 
+@cache
+def _flagged(kb: KnowledgeBase) -> tuple[str, ...]:
+    """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day"): a
+    passage that states one is not quoted as fact."""
+    flagged = []
+    for finding in kb.findings:
+        if finding.kind == "unit":
+            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
+    return tuple(flagged)
+
+
+def _quotable(kb: KnowledgeBase, text: str) -> bool:
+    return not any(figure in text for figure in _flagged(kb))
+
+
+def _findings(a: _Answer, treatments: list[str], understanding: Understanding) -> None:
+    """What the other sources report for these treatments, most relevant first."""
+    words = {w for w in understanding.norm.split() if w not in STOPWORDS and len(w) > 3}
+    asked: set[str] = set()  # what the question asks about, in the sources' words
+    for phrase, related in RELATED_WORDS.items():
+        if f" {phrase} " in understanding.norm:
+            asked |= set(related)
+    candidates = []
+    for statement in a.kb.statements:
+        if statement.source not in ("management-topic", "nowaczyk-2021"):
+            continue
+        if statement.kind in ("recommendation", "claim") or not set(statement.treatments) & set(
+            treatments
+        ):
+            continue
+        if not _quotable(a.kb, statement.quote):
+            continue
+        text = statement.quote.lower()
+        score = (
+            sum(word in text for word in words)
+            + 3 * sum(word in text for word in asked)
+            + (2 if statement.figures else 0)
+        )
+        candidates.append((-score, statement.id, statement))
+    for _, _, statement in sorted(candidates)[:5]:
+        a.add(
+            "Research evidence",
+            f'"{_sentences(statement.quote)}" {a.cite(_statement_provenance(statement))}.',
+        )
+
+
 def _safety(a: _Answer, treatment: str, understanding: Understanding) -> list[str]:
     kb = a.kb
     entry = kb.treatments[treatment]
@@ -494,7 +573,7 @@ def _dose(a: _Answer, treatment: str) -> str | None:
     if not entry.regimens:
         return None
     parts = []
-    for regimen in entry.regimens[:5]:
+    for regimen in [r for r in entry.regimens if _quotable(a.kb, r.text)][:5]:
         setting = f" ({regimen.setting})" if regimen.setting else ""
         parts.append(f"{regimen.text}{setting} {a.cite(regimen.provenance)}")
     sentence = f"{entry.name}: " + "; ".join(parts) + "."
@@ -565,6 +644,13 @@ def _first_line(a: _Answer, understanding: Understanding) -> str:
         "symptomatic": True,
         "disease_active": False,
     }
+    if " asymptomatic " in understanding.norm or " no symptoms " in understanding.norm:
+        profile |= {
+            "symptomatic": False,
+            "progressive": False,
+            "internal_involvement": False,
+            "patient_concerned": False,
+        }
     if understanding.diseases:
         profile["underlying_disease"] = understanding.diseases[0]
     plan = recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
@@ -615,6 +701,38 @@ def _first_line(a: _Answer, understanding: Understanding) -> str:
     return answer
 
 
+def _quote(a: _Answer, statement_id: str) -> str:
+    statement = next(s for s in a.kb.statements if s.id == statement_id)
+    return f"{_first_sentence(statement.quote, 400)} {a.cite(_statement_provenance(statement))}"
+
+
+def _general(a: _Answer, understanding: Understanding) -> str | None:
+    """Questions about calcinosis cutis itself: subtypes, the evidence, the grading."""
+    text = understanding.norm
+    if re.search(r" (subtypes?|types|kinds|forms) ", text) and not understanding.subtypes:
+        for statement_id in (
+            "management-topic-metastatic",
+            "management-topic-idiopathic",
+            "management-topic-iatrogenic-observation",
+            "management-topic-calciphylaxis",
+            "management-topic-initial-sts-2c",
+        ):
+            a.add("Guidelines and expert recommendations", _quote(a, statement_id) + ".")
+        return _quote(a, "management-topic-five-subtypes")
+    if any(w in text for w in (" grading ", " oxford ", " levels of evidence ", " graded ")):
+        a.add("Research evidence", _quote(a, "review-abstract-limitations") + ".")
+        return _quote(a, "review-methods-oxford-levels")
+    if (
+        not understanding.diseases
+        and not understanding.subtypes
+        and any(w in text for w in (" evidence ", " studies ", " overall "))
+    ):
+        a.add("Research evidence", _quote(a, "review-discussion-only-two-rcts") + ".")
+        a.add("Research evidence", _quote(a, "review-abstract-limitations") + ".")
+        return _quote(a, "review-abstract-30-studies-288-patients")
+    return None
+
+
 def _disagreements(a: _Answer, treatments: list[str]) -> None:
     kb = a.kb
     statements = {s.id: s for s in kb.statements}
@@ -626,6 +744,8 @@ def _disagreements(a: _Answer, treatments: list[str]) -> None:
             other = statements[other_id]
             pair = tuple(sorted((statement.id, other_id)))
             if pair in seen or other.source == statement.source:
+                continue
+            if not (_quotable(kb, statement.quote) and _quotable(kb, other.quote)):
                 continue
             seen.add(pair)
             a.add(
@@ -740,11 +860,15 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     a = _Answer(kb)
     treatments = understanding.treatments
     if not treatments:
-        a.direct.append(_first_line(a, understanding))
+        a.direct.append(_general(a, understanding) or _first_line(a, understanding))
     for treatment in treatments[:3]:
         _about_treatment(a, treatment, understanding)
+    if treatments:
+        _findings(a, treatments[:3], understanding)
     _disagreements(a, treatments)
-    for text, source, location in _search(kb, " ".join([question, *treatments]), 2):
+    for text, source, location in _search(kb, " ".join([question, *treatments]), 3)[:2]:
+        if not _quotable(kb, text):
+            continue
         a.add(
             "Related passages",
             f'"{_first_sentence(text, 220)}" '

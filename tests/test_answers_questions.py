@@ -1,0 +1,352 @@
+"""The question-answering quality set: tests/fixtures/questions.yaml.
+
+The set is written from the seed documents alone, independently of
+``calcinosis.answers``. Each question states what a correct answer must contain
+(key-fact groups), which sources it must cite and what it must never say. The
+fixture itself is checked too: fields, coverage of the brief, and every quoted
+seed passage against its seed file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from calcinosis.evidence import KnowledgeBase, load_knowledge
+
+FIXTURE = Path(__file__).parent / "fixtures" / "questions.yaml"
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+# Source id -> seed file prefix (seeds/README.md).
+SOURCE_SEEDS = {
+    "traineau-2020-abstract": "000",
+    "traineau-2020": "001",
+    "ai-answer-dm": "002",
+    "nowaczyk-2021": "003",
+    "management-topic": "004",
+}
+REQUIRED_FIELDS = {"id", "category", "question", "in_scope", "key_facts", "source"}
+OPTIONAL_FIELDS = {"tags", "patient_specific", "must_cite", "must_not_contain"}
+CATEGORIES = {
+    "efficacy",
+    "first-line",
+    "dose",
+    "adverse-effects",
+    "contraindication",
+    "evidence",
+    "comparison",
+    "subtype",
+    "source-claim",
+    "patient-specific",
+    "out-of-scope",
+}
+TAGS = {"example", "typo", "abbreviation", "synonym", "case", "disagreement"}
+EXAMPLES = (
+    "Should warfarin be used for calcinosis?",
+    "What dose of diltiazem?",
+    "First-line treatment in systemic sclerosis?",
+    "Side effects of intralesional sodium thiosulfate?",
+    "Can a 7-year-old take minocycline?",
+)
+# Key-fact terms that name the tool's own features rather than a seed fact.
+PROJECT_TERMS = frozenset({"assessment"})
+
+# What the set must ask about: requirement -> alternatives, matched as whole words
+# in the lower-cased questions.
+COVERAGE: dict[str, tuple[str, ...]] = {
+    "warfarin": ("warfarin", "blood thinner"),
+    "diltiazem": ("diltiazem",),
+    "topical sodium thiosulfate": ("topical sodium thiosulfate", "topical sodium thiosulphate"),
+    "intralesional sodium thiosulfate": ("intralesional sodium thiosulfate",),
+    "intravenous sodium thiosulfate": ("iv sodium thiosulfate", "intravenous sodium thiosulfate"),
+    "minocycline": ("minocycline",),
+    "colchicine": ("colchicine",),
+    "bisphosphonates": ("bisphosphonates", "pamidronate"),
+    "rituximab": ("rituximab",),
+    "TNF inhibitors": ("tnf inhibitors", "anti-tnf", "infliximab"),
+    "IVIG": ("ivig", "intravenous immune globulin"),
+    "surgery": ("surgery", "surgical excision"),
+    "CO2 laser": ("co2 laser",),
+    "ESWT": ("eswt", "eswl", "shock wave lithotripsy"),
+    "cyclophosphamide": ("cyclophosphamide",),
+    "metastatic": ("metastatic",),
+    "idiopathic": ("idiopathic",),
+    "iatrogenic": ("iatrogenic",),
+    "calciphylaxis": ("calciphylaxis",),
+    "dystrophic": ("dystrophic",),
+    # abbreviations, synonyms and typos
+    "STS": ("sts",),
+    "thiosulphate": ("thiosulphate",),
+    "scleroderma": ("scleroderma",),
+    "SSc": ("ssc",),
+    "JDM": ("jdm",),
+    "CCB": ("ccbs", "ccb"),
+    "ESWL": ("eswl",),
+    "shock wave": ("shock wave lithotripsy",),
+    "blood thinner": ("blood thinner",),
+    "anti-TNF": ("anti-tnf",),
+    "diltiazme": ("diltiazme",),
+    "minocyclin": ("minocyclin",),
+    "calcinossis": ("calcinossis",),
+    "thiosulfte": ("thiosulfte",),
+}
+
+CITATION = re.compile(r"\[(\d+)\]")
+DOSE = re.compile(r"\b\d+(?:[.,]\d+)?\s?(?:mg|g|mcg|µg|ml)\b")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+QUOTE = re.compile(r"^(?P<seed>\d{3})(?P<location>[^:]*): (?P<quote>.+)$", re.DOTALL)
+NOTE = re.compile(r"\[[^\]]*\]")  # an editorial note inside a quote
+PUNCTUATION = ".,;:()[]\"'"
+
+
+def _load() -> list[dict[str, Any]]:
+    with FIXTURE.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+QUESTIONS: list[dict[str, Any]] = _load()
+IN_SCOPE = [q for q in QUESTIONS if q.get("in_scope") is True]
+OUT_OF_SCOPE = [q for q in QUESTIONS if q.get("in_scope") is False]
+
+
+def _ids(records: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(record.get("id", "?")) for record in records]
+
+
+def _normalise(text: str) -> str:
+    """Lower-cased, whitespace-collapsed: the form key facts are matched against."""
+    return " ".join(text.lower().split())
+
+
+def _texts(result: dict[str, Any]) -> list[str]:
+    return [result["answer"], *(section["text"] for section in result["sections"])]
+
+
+def _letters(text: str) -> str:
+    """Letters only: the seeds interleave line numbers and superscript references."""
+    return "".join(c for c in text.casefold() if c.isalpha())
+
+
+def _seed_quotes(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(seed prefix, quote) for every seed passage the record cites."""
+    quotes = []
+    for entry in record["source"]:
+        match = QUOTE.match(entry)
+        if match:
+            quotes.append((match["seed"], match["quote"]))
+    return quotes
+
+
+def _seed_text(prefix: str) -> str:
+    (path,) = SEEDS.glob(f"{prefix}_*.txt")
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> KnowledgeBase:
+    return load_knowledge()
+
+
+@pytest.fixture(scope="module")
+def answer_question() -> Callable[..., dict[str, Any]]:
+    """Imported here so the fixture checks run even before answers.py exists."""
+    return importlib.import_module("calcinosis.answers").answer_question
+
+
+# ------------------------------------------------------------------ the answers
+
+
+@pytest.mark.parametrize("record", IN_SCOPE, ids=_ids(IN_SCOPE))
+def test_in_scope_answer(
+    record: dict[str, Any],
+    answer_question: Callable[..., dict[str, Any]],
+    knowledge: KnowledgeBase,
+) -> None:
+    result = answer_question(record["question"], kb=knowledge)
+    assert result["in_scope"] is True, f"{record['question']!r} was judged out of scope"
+    assert result["answer"].strip(), "empty answer"
+    text = _normalise(" ".join(_texts(result)))
+    failures = [
+        f"no alternative of key-fact group {group}"
+        for group in record["key_facts"]
+        if not any(alternative in text for alternative in group)
+    ]
+    cited = {citation["source"] for citation in result["citations"]}
+    failures += [f"{s} not cited" for s in record.get("must_cite", []) if s not in cited]
+    failures += [f"contains {bad!r}" for bad in record.get("must_not_contain", []) if bad in text]
+    if record.get("patient_specific") and result.get("patient_specific") is not True:
+        failures.append("not flagged patient_specific")
+    assert not failures, (
+        f"{record['id']}: {'; '.join(failures)}\n"
+        f"question: {record['question']}\ncited: {sorted(cited)}\ntext: {text}"
+    )
+
+
+@pytest.mark.parametrize("record", IN_SCOPE, ids=_ids(IN_SCOPE))
+def test_in_scope_citations_resolve(
+    record: dict[str, Any],
+    answer_question: Callable[..., dict[str, Any]],
+    knowledge: KnowledgeBase,
+) -> None:
+    result = answer_question(record["question"], kb=knowledge)
+    numbers = {citation["n"] for citation in result["citations"]}
+    markers = {int(n) for text in _texts(result) for n in CITATION.findall(text)}
+    assert markers <= numbers, f"unresolved markers {sorted(markers - numbers)}"
+    unknown = {c["source"] for c in result["citations"]} - SOURCE_SEEDS.keys()
+    assert not unknown, f"citations to unknown sources {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("record", OUT_OF_SCOPE, ids=_ids(OUT_OF_SCOPE))
+def test_out_of_scope_answer(
+    record: dict[str, Any],
+    answer_question: Callable[..., dict[str, Any]],
+    knowledge: KnowledgeBase,
+) -> None:
+    result = answer_question(record["question"], kb=knowledge)
+    assert result["in_scope"] is False, f"{record['question']!r} was judged in scope"
+    assert result["citations"] == []
+    assert len(result["sections"]) <= 1, "out of scope: at most one polite note"
+    texts = _texts(result)
+    assert not any(CITATION.search(text) for text in texts), "citation marker out of scope"
+    text = _normalise(" ".join(texts))
+    assert "calcinosis" in result["answer"].lower(), "should say it answers calcinosis cutis only"
+    assert not DOSE.search(text), f"a dose in an out-of-scope answer: {text}"
+    present = [bad for bad in record.get("must_not_contain", []) if bad in text]
+    assert not present, f"pretends to answer ({present}): {text}"
+
+
+# ------------------------------------------------------------------ the fixture
+
+
+def test_fixture_is_a_list_of_records() -> None:
+    assert isinstance(QUESTIONS, list)
+    assert all(isinstance(record, dict) for record in QUESTIONS)
+    assert len(IN_SCOPE) + len(OUT_OF_SCOPE) == len(QUESTIONS)
+
+
+@pytest.mark.parametrize("record", QUESTIONS, ids=_ids(QUESTIONS))
+def test_record_fields(record: dict[str, Any]) -> None:
+    keys = set(record)
+    assert keys >= REQUIRED_FIELDS, f"missing {sorted(REQUIRED_FIELDS - keys)}"
+    unknown = keys - REQUIRED_FIELDS - OPTIONAL_FIELDS
+    assert not unknown, f"unknown fields {sorted(unknown)}"
+    assert SLUG.match(record["id"])
+    assert isinstance(record["question"], str) and record["question"].strip()
+    assert isinstance(record["in_scope"], bool)
+    assert record["category"] in CATEGORIES
+    assert set(record.get("tags", [])) <= TAGS
+    assert isinstance(record["source"], list) and record["source"]
+    for entry in record["source"]:
+        assert isinstance(entry, str) and (QUOTE.match(entry) or entry.startswith("none:")), entry
+    groups = record["key_facts"]
+    assert isinstance(groups, list)
+    for group in groups:
+        assert isinstance(group, list) and group, f"empty group in {record['id']}"
+        for alternative in group:
+            assert isinstance(alternative, str) and alternative.strip()
+            # matched against lower-cased, whitespace-collapsed text
+            assert alternative == alternative.lower(), alternative
+            assert "  " not in alternative and "\n" not in alternative, alternative
+    for bad in record.get("must_not_contain", []):
+        assert isinstance(bad, str) and bad == bad.lower() and bad.strip()
+        assert not any(bad in alt for group in groups for alt in group), bad
+    assert set(record.get("must_cite", [])) <= SOURCE_SEEDS.keys()
+    assert record.get("patient_specific", True) is not False, "omit patient_specific: false"
+    if record["in_scope"]:
+        assert groups, "an in-scope question needs key facts"
+        assert _seed_quotes(record), "an in-scope question needs a seed passage"
+        assert record["category"] != "out-of-scope"
+    else:
+        assert groups == []
+        assert "must_cite" not in record and "patient_specific" not in record
+        assert record["category"] == "out-of-scope"
+
+
+def test_ids_and_questions_are_unique() -> None:
+    ids = Counter(record["id"] for record in QUESTIONS)
+    questions = Counter(_normalise(record["question"]) for record in QUESTIONS)
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert [q for q, n in questions.items() if n > 1] == []
+
+
+def test_set_size_and_examples() -> None:
+    assert len(QUESTIONS) >= 40
+    assert len(OUT_OF_SCOPE) >= 6
+    by_question = {record["question"]: record for record in QUESTIONS}
+    for example in EXAMPLES:
+        assert example in by_question, f"example missing verbatim: {example}"
+        assert by_question[example]["in_scope"] is True
+    assert by_question["Can a 7-year-old take minocycline?"].get("patient_specific") is True
+    pointing_to_assessment = [
+        record
+        for record in QUESTIONS
+        if record.get("patient_specific") and ["assessment"] in record["key_facts"]
+    ]
+    assert len(pointing_to_assessment) >= 2
+
+
+def test_set_covers_the_brief() -> None:
+    """The summary: every treatment, subtype, synonym, typo and category is asked about."""
+    questions = [record["question"].lower() for record in QUESTIONS]
+
+    def asked(alternatives: tuple[str, ...]) -> bool:
+        patterns = [re.compile(rf"(?<![\w-]){re.escape(a)}(?![\w-])") for a in alternatives]
+        return any(p.search(q) for p in patterns for q in questions)
+
+    uncovered = [name for name, alternatives in COVERAGE.items() if not asked(alternatives)]
+    assert uncovered == []
+    categories = Counter(record["category"] for record in QUESTIONS)
+    assert set(categories) == CATEGORIES
+    tags = Counter(tag for record in QUESTIONS for tag in record.get("tags", []))
+    assert set(tags) == TAGS
+    assert tags["disagreement"] >= 3
+    assert any(record["question"].isupper() for record in QUESTIONS)
+    assert any(record["question"] == record["question"].lower() for record in QUESTIONS)
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed documents are not checked out")
+def test_every_quote_is_in_its_seed() -> None:
+    """Letters verbatim (as test_evidence does); every number somewhere in the seed."""
+    letters = {prefix: _letters(_seed_text(prefix)) for prefix in SOURCE_SEEDS.values()}
+    raw = {prefix: _seed_text(prefix).casefold() for prefix in SOURCE_SEEDS.values()}
+    missing = []
+    for record in QUESTIONS:
+        for prefix, printed in _seed_quotes(record):
+            assert prefix in letters, f"{record['id']}: no seed {prefix}"
+            quote = NOTE.sub(" ", printed)
+            for fragment in quote.split("..."):
+                if len(_letters(fragment)) >= 8 and _letters(fragment) not in letters[prefix]:
+                    missing.append((record["id"], prefix, fragment.strip()))
+            for token in re.findall(r"\S*\d\S*", quote):
+                number = token.strip(PUNCTUATION).casefold()
+                if number and number not in raw[prefix]:
+                    missing.append((record["id"], prefix, number))
+    assert missing == []
+
+
+@pytest.mark.parametrize("record", IN_SCOPE, ids=_ids(IN_SCOPE))
+def test_key_facts_are_grounded_in_the_sources(record: dict[str, Any]) -> None:
+    """Every key-fact group has an alternative the record's own seed passages contain."""
+    sources = _normalise(" ".join(record["source"]))
+    tokens = set(re.findall(r"[a-z0-9]+", sources))
+
+    def grounded(alternative: str) -> bool:
+        words = re.findall(r"[a-z0-9]+", alternative)
+        return alternative in sources or (bool(words) and all(w in tokens for w in words))
+
+    ungrounded = [
+        group
+        for group in record["key_facts"]
+        if not PROJECT_TERMS & set(group) and not any(grounded(a) for a in group)
+    ]
+    assert ungrounded == []
+    prefixes = {prefix for prefix, _ in _seed_quotes(record)}
+    for source in record.get("must_cite", []):
+        assert SOURCE_SEEDS[source] in prefixes, f"must_cite {source} but no passage from it"
