@@ -886,6 +886,9 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
             f"(/?{urlencode(profile)}) to get a plan that accounts for the whole profile, its "
             "safety rules and what was tried.",
         )
+    if understanding.patient_specific and a.direct and a.direct[0].startswith("No."):
+        # the patient asked about must not get it: no doses for it below the "No."
+        a.sections.pop("Dose and regimen", None)
     if not a.direct:
         a.direct.append("The evidence base holds the following on this question.")
     order = [
