@@ -9,18 +9,15 @@ $CALCINOSIS_SCREENSHOTS (default: the test's temporary directory).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+Serve = Callable[..., AbstractContextManager[str]]
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -40,42 +37,11 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+def server(tmp_path_factory: pytest.TempPathFactory, serve: Serve) -> Iterator[str]:
     database = tmp_path_factory.mktemp("browser") / "db.sqlite"
-    env = os.environ | {"CALCINOSIS_DATABASE_URL": f"sqlite:///{database}"}
-    script = Path(sys.executable).parent / "calcinosis"
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/health", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+    with serve({"CALCINOSIS_DATABASE_URL": f"sqlite:///{database}"}) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr:
-            process.stderr.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,10 @@ loopback HTTP with a freshly signed ES384 token.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,48 +24,25 @@ FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 PARTS = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base(
+    tmp_path_factory: pytest.TempPathFactory, serve: Callable[..., AbstractContextManager[str]]
+) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("cds-live")
     issuers = folder / "issuers.json"
     issuers.write_text(
         json.dumps({"issuers": [{"iss": PARTS["payload"]["iss"], "jwks": PARTS["jwks_public"]}]})
     )
-    port = _port()
-    url = f"http://127.0.0.1:{port}"
-    env = os.environ | {
-        "CALCINOSIS_DATABASE_URL": f"sqlite:///{folder}/db.sqlite",
-        "CALCINOSIS_PUBLIC_URL": url,
-        "CALCINOSIS_CDS_ISSUERS": str(issuers),
-    }
-    script = Path(sys.executable).parent / "calcinosis"
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+
+    def env(url: str) -> dict[str, str]:  # tokens are issued for the server's own URL
+        return {
+            "CALCINOSIS_DATABASE_URL": f"sqlite:///{folder}/db.sqlite",
+            "CALCINOSIS_PUBLIC_URL": url,
+            "CALCINOSIS_CDS_ISSUERS": str(issuers),
+        }
+
+    with serve(env) as served:
+        yield served
 
 
 def signed(audience: str) -> dict[str, str]:

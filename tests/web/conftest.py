@@ -1,0 +1,60 @@
+"""Shared for the web tests: a real `calcinosis serve` in a second process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+Environment = Mapping[str, str] | Callable[[str], Mapping[str, str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(env: Environment) -> Iterator[str]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
+    yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    extra = env(base) if callable(env) else env
+    script = Path(sys.executable).parent / "calcinosis"
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+        env=os.environ | dict(extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/health", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[[Environment], AbstractContextManager[str]]:
+    """A real server in a second process: ``with serve(env) as base_url: ...``."""
+    return running_server
