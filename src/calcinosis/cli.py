@@ -146,10 +146,14 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         )
         if document["pooled"]:
             pi = document["prediction_interval"]
-            lines.append(
-                f"  tau2 {document['tau2']:.4f}, I2 {document['i2']:.1f}%, "
-                f"prediction interval {_fmt_pct(pi[0])} to {_fmt_pct(pi[1])}"
+            tau2 = "-" if document["tau2"] is None else f"{document['tau2']:.4f}"
+            i2 = "-" if document["i2"] is None else f"{document['i2']:.1f}%"
+            interval = (
+                f"{_fmt_pct(pi[0])} to {_fmt_pct(pi[1])}"
+                if pi is not None
+                else "not estimable with so few studies"
             )
+            lines.append(f"  tau2 {tau2}, I2 {i2}, prediction interval {interval}")
     body = [
         [
             a["label"],
