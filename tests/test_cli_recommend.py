@@ -37,7 +37,7 @@ def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_text_is_readable_and_ends_with_the_reminder(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "recommend", SSC)
     assert code == 0
-    headings = [line for line in out.splitlines() if line.isupper()]
+    headings = [line for line in out.splitlines() if line.isupper() and not line[0].isspace()]
     assert headings == [
         "FIRST-LINE",
         "ALTERNATIVES",

@@ -261,14 +261,28 @@ def _first_line_card(
 ) -> dict[str, Any]:
     first = [o for o in plan["options"] if o["stance"] == "first-line"]
     names = " or ".join(o["name"] for o in first[:2])
-    grades = ", ".join(sorted({f"grade {o['grade']}" for o in first[:2]}))
+    grades = ", ".join(
+        sorted(
+            {
+                f"grade {o['grade']}"
+                + (" by this tool" if o["grade_assigned_by"] == "tool" else "")
+                for o in first[:2]
+            }
+        )
+    )
     summary = f"Calcinosis cutis ({plan['subtype']}): first-line {names} ({grades})"
     lines = ["**First-line**"]
     for option in first:
+        extrapolated = (
+            f" *Evidence extrapolated from {option['applies_to']['text']}: "
+            + "; ".join(option["extrapolation"])
+            + ".*"
+            if option.get("extrapolated")
+            else ""
+        )
         lines.append(
-            f"- **{option['name']}** (level {option['level'] or '-'}, grade "
-            f"{option['grade']}): {option['rationale']} *Source: "
-            f"{_cite(plan, option['citations'])}.*"
+            f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
+            f"{extrapolated} *Source: {_cite(plan, option['citations'])}.*"
         )
     avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
     if avoid:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+from calcinosis.applicability import Context
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
 from calcinosis.patient import Patient
@@ -48,6 +49,7 @@ class Builder:
         self.assumptions: list[str] = []
         self.disagreements: list[dict[str, object]] = []
         self.warnings: list[str] = []
+        self.silences: list[str] = []
         self.critical = False
         self.treat = True  # does the calcinosis warrant treatment?
         self.local_first = False  # is local sodium thiosulfate the first-line step?
@@ -179,7 +181,9 @@ def offer_local_therapy(b: Builder) -> str | None:
     widespread = p.lesions.distribution == "widespread"
     size = p.lesions.largest_cm
     large = size is not None and size > 2
-    first = b.treat and not widespread and not large
+    # The topic keeps local therapy first unless the number or extent of lesions makes
+    # it impractical; a large lesion is warned about (poorer responses), not skipped.
+    first = b.treat and not widespread
     stance: Stance = "first-line" if first else "alternative"
     b.local_first = first
     why = (
@@ -212,8 +216,20 @@ def offer_local_therapy(b: Builder) -> str | None:
     if large:
         for treatment in LOCAL:
             b.options[treatment].warnings.append(
-                f"Largest lesion {size:g} cm: lesions over 2 cm responded poorly to local therapy."
+                f"Largest lesion {size:g} cm: lesions over 2 cm responded poorly to local "
+                "therapy (intralesional: none of 3; topical: lower resolution rates)."
             )
+    if (
+        b.treat
+        and p.lesions.distribution is None
+        and p.lesions.count is not None
+        and p.lesions.count > 1
+    ):
+        b.assumptions.append(
+            f"{p.lesions.count} lesions, distribution not given: local therapy is taken as "
+            "practical. If their number or extent makes it impractical, systemic therapy "
+            "comes first (the sources give no number of lesions for this)."
+        )
     if size is None and b.treat:
         b.assumptions.append(
             "Lesion size not given: topical and intralesional sodium thiosulfate both offered "
@@ -228,6 +244,8 @@ def offer_systemic_therapy(b: Builder) -> str | None:
     if not b.treat:
         return None
     stance: Stance = "alternative" if b.local_first else "first-line"
+    if not p.local_therapy_accessible:
+        stance = "first-line"
     inflamed = p.inflammation is True or p.ulceration is True
     raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or p.raynaud is True
     order = (
@@ -521,6 +539,121 @@ def apply_prior_responses(b: Builder) -> str | None:
     return "; ".join(notes) or None
 
 
+# Options that are not a treatment of the calcinosis itself.
+MANAGEMENT = ("observation", "treat-underlying-disease")
+# The management topic's "Other drug therapies" for dystrophic calcinosis (limited or
+# conflicting efficacy data), offered only once the usual options are exhausted.
+OTHER_DRUG_THERAPIES = "management-topic-other-drug-therapies"
+
+
+def offer_when_exhausted(b: Builder) -> str | None:
+    """When every usual option failed, was not tolerated or is ruled out: what remains."""
+    p = b.patient
+    if p.subtype != "dystrophic" or not b.treat:
+        return None
+    failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+    remaining = [
+        o.id
+        for o in b.options.values()
+        if o.id not in MANAGEMENT
+        and o.stance != "avoid"
+        and o.id not in failed
+        and not findings_for_avoid(b, o.id)
+    ]
+    if remaining:
+        return None
+    statement = _statements(b.kb)[OTHER_DRUG_THERAPIES]
+    offered = []
+    for rank, treatment in enumerate(statement.treatments, start=60):
+        if treatment in failed or treatment in b.options or findings_for_avoid(b, treatment):
+            continue
+        b.offer(
+            treatment,
+            "alternative",
+            rank,
+            "The usual options are exhausted for this patient. The management topic lists "
+            "it among other drug therapies used for dystrophic calcinosis, with limited or "
+            "conflicting efficacy data.",
+            OTHER_DRUG_THERAPIES,
+        )
+        offered.append(treatment)
+    if "surgical-excision" not in failed and "surgical-excision" not in b.options:
+        b.offer(
+            "surgical-excision",
+            "alternative",
+            59,
+            "The usual options are exhausted: surgical removal remains an option for "
+            "discrete, symptomatic areas of calcinosis.",
+            "management-topic-role-of-surgery",
+        )
+        offered.append("surgical-excision")
+    b.warnings.append(
+        "The usual options (local sodium thiosulfate, diltiazem, colchicine, minocycline) "
+        "have failed, were not tolerated or are ruled out: the alternatives below have "
+        "limited or conflicting evidence."
+    )
+    return "usual options exhausted: " + (", ".join(offered) or "nothing further")
+
+
+def findings_for_avoid(b: Builder, treatment: str) -> bool:
+    return any(f.rule.stance == "avoid" for f in findings_for(b.kb, b.patient, treatment))
+
+
+# Conditions a safety rule or a step reads; any other the patient has, no source addresses.
+CONDITIONS_READ = frozenset(
+    {
+        "cardiac-conduction-abnormality",
+        "reduced-ventricular-function",
+        "chronic-kidney-disease",
+        "end-stage-kidney-disease",
+    }
+)
+_CONDITION_WORDS = {
+    "pregnancy": "pregnancy",
+    "interstitial-lung-disease": "interstitial lung disease",
+}
+
+
+def note_what_sources_do_not_cover(b: Builder) -> str | None:
+    """Say where the sources are silent about this patient, instead of ignoring it."""
+    p = b.patient
+    noted: list[str] = []
+    for condition in p.conditions:
+        if condition in CONDITIONS_READ:
+            continue
+        words = _CONDITION_WORDS.get(condition, condition.replace("-", " "))
+        extra = ""
+        if condition == "interstitial-lung-disease":
+            extra = (
+                " (the review's warning on TNF inhibitors concerns pulmonary fibrosis in "
+                "systemic sclerosis)"
+            )
+        b.silences.append(
+            f"No source addresses {words} in the treatment of calcinosis cutis{extra}: none "
+            f"of the options below was studied in it. Check each one's safety in {words} "
+            "elsewhere."
+        )
+        noted.append(condition)
+    kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
+    if kidney and p.subtype in ("dystrophic", "idiopathic", "iatrogenic"):
+        b.warnings.append(
+            "Kidney disease: chronic renal failure is the most common cause of metastatic "
+            "calcinosis cutis, and calciphylaxis usually occurs with end-stage kidney "
+            "disease. Check the calcium-phosphate product and confirm the subtype before "
+            "following this plan."
+        )
+        b.silences.append(
+            "No source gives doses or safety of these options in kidney disease for "
+            "calcinosis cutis."
+        )
+        noted.append("kidney disease")
+    if p.age_years < 1 and p.subtype != "iatrogenic":
+        b.silences.append(
+            "No source reports treatment of calcinosis cutis in infants for this subtype."
+        )
+    return ", ".join(noted) or None
+
+
 def enforce_safety(b: Builder) -> str | None:
     """Contraindications (avoid) and cautions (never first-line), on every option."""
     p = b.patient
@@ -546,17 +679,45 @@ def enforce_safety(b: Builder) -> str | None:
     return "; ".join(fired) or None
 
 
+def _medication_warning(b: Builder, treatment: str) -> str:
+    """What a current medication that the plan avoids means, by the reason it is avoided."""
+    name = b.kb.treatments[treatment].name
+    findings = [
+        f.rule for f in findings_for(b.kb, b.patient, treatment) if f.rule.stance == "avoid"
+    ]
+    everywhere = [rule for rule in findings if rule.indication == "any"]
+    if everywhere:
+        rule = everywhere[0]
+        return (
+            f"The patient takes {name}, which applies whatever it is prescribed for: "
+            f"{rule.text.rstrip('.')}. Review it with its prescriber now."
+        )
+    prior = b.patient.prior(treatment)
+    if not findings and prior is not None and prior.response == "intolerant":
+        return (
+            f"The patient takes {name}, recorded as not tolerated before: check why it is "
+            "being taken, with its prescriber."
+        )
+    reason = findings[0].reason if findings else "harm"
+    if reason == "ineffective":
+        return (
+            f"The patient takes {name}. It is not a treatment for calcinosis cutis (the "
+            "sources advise against using it for calcinosis; see AVOID). If it is prescribed "
+            "for another reason, this is no reason to stop it: ask its prescriber."
+        )
+    return (
+        f"The patient takes {name}, which this plan says to avoid for calcinosis cutis "
+        "(see AVOID). Any other indication is for its prescriber to weigh."
+    )
+
+
 def note_current_medications(b: Builder) -> str | None:
     """A patient already taking an option, or something to avoid, is told so."""
     notes = []
     for treatment in b.patient.medications:
         option = b.options.get(treatment)
-        name = b.kb.treatments[treatment].name
         if option is not None and option.stance == "avoid":
-            b.warnings.append(
-                f"The patient takes {name}, which this plan says to avoid for calcinosis cutis "
-                "(see AVOID). Any other indication is for its prescriber to weigh."
-            )
+            b.warnings.append(_medication_warning(b, treatment))
             notes.append(f"{treatment}: taking an avoided treatment")
         elif option is not None:
             option.warnings.append("Already taking it.")
@@ -581,8 +742,10 @@ def ensure_an_offer(b: Builder) -> str | None:
 
 FINAL: tuple[Step, ...] = (
     apply_prior_responses,
+    offer_when_exhausted,
     enforce_safety,
     note_current_medications,
+    note_what_sources_do_not_cover,
     ensure_an_offer,
 )
 STEPS: dict[str, tuple[Step, ...]] = {
@@ -629,6 +792,9 @@ def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
         builder.warnings,
         builder.critical,
         kb.version,
+        Context.of(patient.subtype, patient.underlying_disease, patient.age_years),
+        patient.lesions.largest_cm,
+        builder.silences,
     )
 
 

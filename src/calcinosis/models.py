@@ -48,6 +48,10 @@ Design = Literal["rct", "prospective", "retrospective"]
 Population = Literal["adult", "child", "unspecified"]
 Disease = Literal["SSc", "DM", "DM/SSc", "unspecified"]
 NonNegative = Annotated[int, Field(ge=0)]
+# Whom a record is about. "autoimmune-CTD": any autoimmune connective tissue disease
+# (the management topic's scope for dystrophic calcinosis); "any": not restricted.
+EvidenceDisease = Literal["SSc", "DM", "juvenile-DM", "SLE", "MCTD", "autoimmune-CTD", "any"]
+AgeGroup = Literal["adult", "child", "any"]
 
 
 class Record(BaseModel):
@@ -201,6 +205,9 @@ class Claim(Record):
 
 class Regimen(Claim):
     setting: str | None = Field(default=None, description="e.g. 'adults', 'typical'")
+    population: AgeGroup = Field(
+        default="any", description="Whom the dose is given for: adults, children, or anyone"
+    )
 
 
 class Contraindication(Record):
@@ -208,6 +215,14 @@ class Contraindication(Record):
 
     rule: Slug
     stance: Literal["avoid", "caution"]
+    indication: Literal["calcinosis", "any"] = Field(
+        default="calcinosis",
+        description="calcinosis: only when given for calcinosis cutis; any: whatever the "
+        "indication (an age limit, a disease the drug harms)",
+    )
+    reason: Literal["ineffective", "harm"] = Field(
+        default="harm", description="Does not work for calcinosis, or harms this patient"
+    )
     text: str
     provenance: Provenance
 
@@ -236,6 +251,12 @@ class Figure(Record):
     n: NonNegative | None = None
     percent: float | None = Field(default=None, ge=0, le=100)
     unit: str = "patients"
+    max_cm: float | None = Field(
+        default=None, gt=0, description="The figure is about lesions up to this size"
+    )
+    over_cm: float | None = Field(
+        default=None, gt=0, description="The figure is about lesions larger than this size"
+    )
 
 
 class Statement(Record):
@@ -247,7 +268,8 @@ class Statement(Record):
     quote: str
     kind: Literal["recommendation", "conclusion", "finding", "claim", "summary"]
     treatments: list[Slug] = []
-    diseases: list[Literal["SSc", "DM", "juvenile-DM", "any"]] = []
+    diseases: list[EvidenceDisease] = []
+    population: AgeGroup = "any"
     subtypes: list[
         Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
     ] = []
@@ -269,6 +291,9 @@ class Table4Row(Record):
     row: int = Field(ge=1)
     label: str
     treatments: list[Slug]
+    diseases: list[EvidenceDisease] = Field(
+        min_length=1, description="Whom the row's comment is about (e.g. 'in DM patients')"
+    )
     references: list[int]
     patients_printed: str | None
     range_printed: str | None

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from calcinosis.applicability import (
+    AppliesTo,
+    Context,
+    applies_to_regimen,
+    applies_to_row,
+    applies_to_statement,
+    fit,
+)
 from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence_lines import evidence_lines, pooled_summary
 from calcinosis.models import Provenance, Table4Row, normalise_level
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
@@ -67,6 +76,9 @@ class Plan:
     warnings: list[str]
     critical: bool
     evidence_version: str
+    context: Context = field(default_factory=Context)
+    largest_cm: float | None = None
+    silences: list[str] = field(default_factory=list)
 
 
 @cache
@@ -75,6 +87,39 @@ def _table4_row(kb: KnowledgeBase, treatment: str) -> Table4Row | None:
         if treatment in row.treatments:
             return row
     return None
+
+
+_TOOL_GRADE: dict[str, Any] = {
+    "level": "5",
+    "grade": "D",
+    "system": "assigned by this tool, not by any source: no source grades it, so the CEBM "
+    "2009 rule for an ungraded expert opinion gives level 5, grade D",
+    "provenance": None,
+    "assigned_by": "tool",
+    "source_label": "this tool (no source grades it)",
+    "applies_to": AppliesTo(),
+    "also": None,
+}
+_TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+    "system": "assigned by this tool, not by any source: an ungraded precaution, level 5 / "
+    "grade D by the CEBM 2009 rule",
+}
+
+
+def grade_label(grading: dict[str, Any]) -> str:
+    """How a grade reads: who gave it, on which scale."""
+    if grading["assigned_by"] == "tool":
+        return "not graded by any source (level 5, grade D assigned by this tool)"
+    if grading["system"].startswith("GRADE"):
+        text = f"Grade {grading['grade']} (GRADE, {grading['source_label']})"
+        also = grading.get("also")
+        if also:
+            text += f"; review: level {also['level'] or '-'}, grade {also['grade']} (CEBM)"
+        return text
+    return (
+        f"level {grading['level'] or '-'}, grade {grading['grade']} (CEBM, "
+        f"{grading['source_label']})"
+    )
 
 
 @cache
@@ -101,6 +146,9 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
             "grade": row.grade,
             "direction": row.direction,
             "provenance": row.provenance,
+            "assigned_by": "source",
+            "source_label": f"Traineau 2020 review, Table 4 ({row.label})",
+            "applies_to": applies_to_row(row),
         }
     topic = next(
         (
@@ -118,17 +166,14 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
             "provenance": Provenance(
                 source=topic.source, location=topic.location, quote=topic.quote
             ),
+            "assigned_by": "source",
+            "source_label": "management topic",
+            "applies_to": applies_to_statement(topic),
             "also": review,
         }
     if review is not None:
         return {**review, "also": None}
-    return {
-        "level": "5",
-        "grade": "D",
-        "system": "CEBM 2009, by rule: ungraded expert recommendation (level 5, grade D)",
-        "provenance": None,
-        "also": None,
-    }
+    return _TOOL_GRADE
 
 
 @cache
@@ -168,10 +213,10 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
 class _Citations:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.items: dict[tuple[str, str], Citation] = {}
+        self.items: dict[tuple[str, str, str], Citation] = {}
 
     def number(self, provenance: Provenance) -> int:
-        key = (provenance.source, provenance.location)
+        key = (provenance.source, provenance.location, provenance.quote or "")
         if key not in self.items:
             source = self.kb.sources[provenance.source]
             self.items[key] = Citation(
@@ -185,20 +230,64 @@ class _Citations:
         return self.items[key].n
 
 
-def _option_document(kb: KnowledgeBase, option: Option, citations: _Citations) -> dict[str, Any]:
+def _regimens(
+    kb: KnowledgeBase, option: Option, citations: _Citations, context: Context
+) -> list[dict[str, Any]]:
+    """The regimens for this patient's age group first; others labelled with whom for."""
     entry = kb.treatments[option.id]
+    rows = []
+    for index, regimen in enumerate(entry.regimens):
+        found = fit(context, applies_to_regimen(regimen))
+        label = None
+        if regimen.population == "adult" and context.age_group == "child":
+            label = "adult dose: not for a child as such"
+        elif regimen.population == "child" and context.age_group == "adult":
+            label = "reported in children"
+        elif regimen.population != "any":
+            label = f"{'adult' if regimen.population == 'adult' else 'children'}'s dose"
+        rows.append(
+            (
+                int(found.extrapolated),
+                index,
+                {
+                    "text": regimen.text,
+                    "setting": regimen.setting,
+                    "population": regimen.population,
+                    "for_this_patient": not found.extrapolated,
+                    "label": label,
+                    "citation": citations.number(regimen.provenance),
+                },
+            )
+        )
+    return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
+
+
+def _paediatric_note(kb: KnowledgeBase, option: Option, context: Context) -> str | None:
+    entry = kb.treatments[option.id]
+    if context.age_group != "child" or entry.kind != "drug" or not entry.regimens:
+        return None
+    if any(r.population == "child" for r in entry.regimens):
+        return None
+    if all(r.population == "adult" for r in entry.regimens):
+        return "The sources give no dose for children: every regimen shown is an adult one."
+    return (
+        "The sources give no dose specifically for children; the regimens not marked as "
+        "adult doses are as the sources report them, for any age."
+    )
+
+
+def _option_document(
+    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
+) -> dict[str, Any]:
+    entry = kb.treatments[option.id]
+    context = plan.context
     grading = grading_for(kb, option.id)
     if option.stance == "avoid" and grading.get("direction") != "against":
         # The grade of a recommendation *for* the treatment says nothing about the reason
         # to avoid it here (an age limit, a disease, an intolerance): that reason is an
-        # ungraded precaution, level 5 / grade D by the CEBM rules.
-        grading = {
-            "level": "5",
-            "grade": "D",
-            "provenance": None,
-            "also": None,
-            "system": "ungraded precaution: CEBM 2009 level 5, grade D by rule",
-        }
+        # ungraded precaution, graded by this tool's rule, and labelled so.
+        grading = _TOOL_PRECAUTION
+    applicability = fit(context, grading["applies_to"])
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
@@ -211,6 +300,9 @@ def _option_document(kb: KnowledgeBase, option: Option, citations: _Citations) -
         "level": grading["level"],
         "grade": grading["grade"],
         "grade_system": grading["system"],
+        "grade_assigned_by": grading["assigned_by"],
+        "grade_label": grade_label(grading),
+        **applicability.document(),
         "citations": numbers,
         "warnings": list(option.warnings),
     }
@@ -221,10 +313,13 @@ def _option_document(kb: KnowledgeBase, option: Option, citations: _Citations) -
         {k: also[k] for k in ("level", "grade", "direction")} if also else None
     )
     details["response"] = _evidence(kb, option.id)
-    details["regimens"] = [
-        {"text": r.text, "setting": r.setting, "citation": citations.number(r.provenance)}
-        for r in entry.regimens
+    details["evidence"] = [
+        line.document(citations.number(line.provenance))
+        for line in evidence_lines(kb, option.id, context, plan.largest_cm)
     ]
+    details["pooled"] = pooled_summary(kb, option.id, context)
+    details["regimens"] = _regimens(kb, option, citations, context)
+    details["dose_note"] = _paediatric_note(kb, option, context)
     details["adverse_effects"] = [
         {"text": a.text, "citation": citations.number(a.provenance)} for a in entry.adverse_effects
     ]
@@ -234,12 +329,13 @@ def _option_document(kb: KnowledgeBase, option: Option, citations: _Citations) -
 def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
     """The plan as the ``recommend --format json`` contract."""
     citations = _Citations(kb)
-    options = [_option_document(kb, option, citations) for option in plan.options]
+    options = [_option_document(kb, option, citations, plan) for option in plan.options]
     return {
         "subtype": plan.subtype,
         "critical": plan.critical,
         "options": options,
         "warnings": plan.warnings,
+        "sources_silent": plan.silences,
         "assumptions": plan.assumptions,
         "disagreements": [
             d | {"citations": [citations.number(p) for p in d.pop("cites", [])]}
@@ -256,12 +352,74 @@ def _pct(value: float | None) -> str:
     return "?" if value is None else f"{100 * value:.0f}%"
 
 
+EVIDENCE_LINES_SHOWN = 4
+
+
+def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+    """One option as text: grade and whom it is about, rationale, evidence, regimen."""
+    refs = "".join(f"[{n}]" for n in option["citations"])
+    lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
+    if option.get("extrapolated"):
+        lines.append(
+            wrap.fill(
+                f"    ! Evidence extrapolated from {option['applies_to']['text']}: "
+                + "; ".join(option["extrapolation"])
+            )
+        )
+    lines.append(wrap.fill(f"    {option['rationale']}"))
+    evidence = option.get("evidence") or []
+    if evidence:
+        lines.append("    Evidence (most applicable first):")
+        for line in evidence[:EVIDENCE_LINES_SHOWN]:
+            notes = []
+            if line["extrapolated"]:
+                notes.append("extrapolated: " + "; ".join(line["extrapolation"]))
+            if line["lesion_size_note"]:
+                notes.append(line["lesion_size_note"])
+            extra = f" ({'; '.join(notes)})" if notes else ""
+            lines.append(wrap.fill(f"      * {line['text']}{extra} [{line['citation']}]"))
+        if len(evidence) > EVIDENCE_LINES_SHOWN:
+            lines.append(
+                wrap.fill(
+                    f"      * and {len(evidence) - EVIDENCE_LINES_SHOWN} more (calcinosis "
+                    f"evidence arms --treatment {option['id']})"
+                )
+            )
+    pooled = option.get("pooled")
+    if pooled:
+        low, high = pooled["ci"]
+        crude = pooled["crude"]
+        text = (
+            f"    Pooled ({pooled['k']} studies, {pooled['n']} patients): "
+            f"{_pct(pooled['estimate'])} (95% CI {_pct(low)}-{_pct(high)}); crude count "
+            f"{crude['x']}/{crude['n']} ({_pct(crude['proportion'])}). {pooled['uncertainty']}"
+        )
+        if pooled["extrapolated"]:
+            text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
+        lines.append(wrap.fill(text))
+    if option.get("regimens"):
+        regimen = option["regimens"][0]
+        label = f" ({regimen['label']})" if regimen.get("label") else ""
+        setting = f", {regimen['setting']}" if regimen.get("setting") else ""
+        lines.append(
+            wrap.fill(f"    Regimen: {regimen['text']}{label}{setting} [{regimen['citation']}]")
+        )
+    if option.get("dose_note"):
+        lines.append(wrap.fill(f"    ! {option['dose_note']}"))
+    if option.get("adverse_effects"):
+        effects = "; ".join(a["text"] for a in option["adverse_effects"])
+        refs = "".join(f"[{n}]" for n in sorted({a["citation"] for a in option["adverse_effects"]}))
+        lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
+    lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
+    return lines
+
+
 def render_text(document: dict[str, Any], width: int = 88) -> str:
     """A plan document as text for a terminal: first-line first, citations last."""
     wrap = textwrap.TextWrapper(width=width, subsequent_indent="      ")
     lines = [f"Treatment plan: {document['subtype']} calcinosis cutis"]
     if document["critical"]:
-        lines.append("!! CRITICAL: urgent, multi-disciplinary care; refer now.")
+        lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
     lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
     for stance in STANCES:
         chosen = [o for o in document["options"] if o["stance"] == stance]
@@ -277,34 +435,11 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
             }[stance]
         )
         for option in chosen:
-            refs = "".join(f"[{n}]" for n in option["citations"])
-            lines.append(
-                wrap.fill(
-                    f"  - {option['name']} (level {option['level'] or '-'}, grade "
-                    f"{option['grade']}) {refs}"
-                )
-            )
-            lines.append(wrap.fill(f"    {option['rationale']}"))
-            response = (option.get("response") or {}).get("any")
-            if response and response["estimate"] is not None:
-                low, high = response["ci"]
-                kind = f"pooled, {response['k']} studies" if response["pooled"] else "one study"
-                lines.append(
-                    wrap.fill(
-                        f"    Response to treatment ({kind}, {response['n']} patients): "
-                        f"{_pct(response['estimate'])} (95% CI {_pct(low)}-{_pct(high)})"
-                    )
-                )
-            if option.get("regimens"):
-                regimen = option["regimens"][0]
-                lines.append(wrap.fill(f"    Regimen: {regimen['text']} [{regimen['citation']}]"))
-            if option.get("adverse_effects"):
-                effects = "; ".join(a["text"] for a in option["adverse_effects"])
-                refs = "".join(
-                    f"[{n}]" for n in sorted({a["citation"] for a in option["adverse_effects"]})
-                )
-                lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
-            lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
+            lines.extend(_option_text(option, wrap))
+    if document.get("sources_silent"):
+        lines.append("")
+        lines.append("WHERE THE SOURCES ARE SILENT")
+        lines.extend(wrap.fill(f"  - {item}") for item in document["sources_silent"])
     if document["disagreements"]:
         lines.append("")
         lines.append("WHERE THE SOURCES DISAGREE")

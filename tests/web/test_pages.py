@@ -76,8 +76,12 @@ def test_the_assessment_form_gives_the_plan(client: TestClient) -> None:
     assert any("Warfarin" in p.get_text() for p in page.select(".plan > .warning"))
     first = page.find("details", attrs={"data-option": "sodium-thiosulfate-intralesional"})
     assert first.has_attr("open")
-    assert "grade 2C" in first.find(class_="grade").get_text()
-    assert "100%" in first.find(class_="response").get_text()
+    assert "Grade 2C (GRADE, management topic)" in first.find(class_="grade").get_text()
+    # every evidence line, with its unit: the topic's lesions and the review's patients
+    evidence = [li.get_text() for li in first.select(".evidence-lines li")]
+    assert any("13 of 13 lesions" in line for line in evidence)
+    assert any("Baumgartner-Nielsen 2016" in line and "5 of 5 patients" in line for line in evidence)
+    assert first.find(class_="response") is None  # one study: nothing is pooled
     ids = {li["id"] for li in page.select(".citations li")}
     for anchor in page.select('.plan a[href^="#cite-"]'):
         assert anchor["href"][1:] in ids
