@@ -222,3 +222,54 @@ def test_every_rule_in_the_catalog_has_a_predicate(kb: KnowledgeBase) -> None:
         "reduced-ventricular-function",
         "dystrophic-calcinosis",
     }
+
+
+@PROPERTY
+@given(data=profiles)
+def test_evidence_is_never_attached_silently_to_another_population(data: dict[str, Any]) -> None:
+    """Issue 9.1: whatever the patient, evidence about others is labelled extrapolated."""
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    child = patient.age_years < 18
+    for option in plan["options"]:
+        if option["grade_assigned_by"] == "tool":
+            assert "this tool" in option["grade_label"], option["id"]
+        else:
+            assert "this tool" not in option["grade_label"], option["id"]
+        for line in option.get("evidence") or []:
+            if line["kind"] != "study-arm":
+                continue
+            # review arms are all dystrophic calcinosis in DM or SSc
+            other_subtype = patient.subtype != "dystrophic"
+            other_disease = patient.underlying_disease not in (
+                "systemic-sclerosis",
+                "dermatomyositis",
+                "juvenile-dermatomyositis",
+            )
+            arm = next(a for a in kb.arms if a.id == line["arm"])
+            other_age = {arm.population} & ({"adult"} if child else {"child"})
+            if other_subtype or other_disease or other_age:
+                assert line["extrapolated"], (option["id"], line["text"])
+        for regimen in option.get("regimens") or []:
+            if child and regimen["population"] == "adult":
+                assert regimen["label"] and "adult" in regimen["label"]
+
+
+@PROPERTY
+@given(data=profiles)
+def test_the_plan_says_where_the_sources_are_silent(data: dict[str, Any]) -> None:
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    silent = " ".join(plan["sources_silent"])
+    if "pregnancy" in patient.conditions:
+        assert "No source addresses pregnancy" in silent
+    if {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(patient.conditions) and (
+        patient.subtype in ("dystrophic", "idiopathic", "iatrogenic")
+    ):
+        assert any("Kidney disease" in warning for warning in plan["warnings"])
+    if patient.age_years < 9 and "minocycline" in patient.medications:
+        assert any(
+            "Minocycline" in w and "whatever it is prescribed for" in w for w in plan["warnings"]
+        )

@@ -67,6 +67,7 @@ class EvidenceLine:
     complete: int | None
     patients: int | None
     study: str | None
+    arm: str | None
     design: str | None
     fit: Fit
     size_note: str | None
@@ -93,6 +94,7 @@ class EvidenceLine:
             "complete": self.complete,
             "patients": self.patients,
             "study": self.study,
+            "arm": self.arm,
             "design": self.design,
             **self.fit.document(),
             "lesion_size_note": self.size_note,
@@ -131,6 +133,7 @@ def _arm_line(kb: KnowledgeBase, arm: Arm, context: Context) -> EvidenceLine:
         complete=arm.responders_complete,
         patients=arm.patients if arm.unit != "patients" else arm.n,
         study=arm.study,
+        arm=arm.id,
         design=study.design,
         fit=fit(context, applies_to_arm(arm)),
         size_note=None,
@@ -221,7 +224,8 @@ def _statement_line(
         n=first.n or (sample.x if sample else None),
         complete=None,
         patients=None,
-        study=statement.about_arm,
+        study=None,
+        arm=statement.about_arm,
         design=None,
         fit=fit(context, _statement_applies(kb, statement)),
         size_note=_size_note(outcomes, largest_cm),
