@@ -74,15 +74,25 @@ class Builder:
         option.rationale.append(why)
         option.cites.extend(self.cite(*cites))
 
-    def avoid(self, treatment: str, why: str, cites: list[Provenance]) -> None:
+    def avoid(
+        self, treatment: str, why: str, cites: list[Provenance], personal: bool = False
+    ) -> None:
+        """Avoid an option; ``personal``: because of this patient's own past response."""
         option = self.options.get(treatment)
         if option is None or option.stance != "avoid":
             self.options[treatment] = Option(
-                treatment, "avoid", 90, [why], list(cites), option.warnings if option else []
+                treatment,
+                "avoid",
+                90,
+                [why],
+                list(cites),
+                option.warnings if option else [],
+                personal,
             )
         elif why not in option.rationale:
             option.rationale.append(why)
             option.cites.extend(cites)
+            option.personal = option.personal and personal
 
     def demote(self, treatment: str, warning: str) -> None:
         option = self.options.get(treatment)
@@ -182,8 +192,11 @@ def offer_local_therapy(b: Builder) -> str | None:
     size = p.lesions.largest_cm
     large = size is not None and size > 2
     # The topic keeps local therapy first unless the number or extent of lesions makes
-    # it impractical; a large lesion is warned about (poorer responses), not skipped.
-    first = b.treat and not widespread
+    # it impractical. One discrete, symptomatic lesion over 2 cm is where surgery is the
+    # primary option and local therapy did poorly (0 of 3 larger lesions): local therapy
+    # is then an alternative; otherwise a large lesion is warned about, not skipped.
+    discrete_large = large and not widespread and p.symptomatic is True
+    first = b.treat and not widespread and not discrete_large
     stance: Stance = "first-line" if first else "alternative"
     b.local_first = first
     why = (
@@ -243,9 +256,11 @@ def offer_systemic_therapy(b: Builder) -> str | None:
     p = b.patient
     if not b.treat:
         return None
-    stance: Stance = "alternative" if b.local_first else "first-line"
-    if not p.local_therapy_accessible:
-        stance = "first-line"
+    # First-line only when "the number or extent of lesions makes local therapy
+    # impractical" or it cannot be accessed; after a local failure, apply_prior_responses
+    # promotes it. One large discrete lesion is for surgery, not for systemic therapy.
+    impractical = p.lesions.distribution == "widespread" or not p.local_therapy_accessible
+    stance: Stance = "first-line" if impractical else "alternative"
     inflamed = p.inflammation is True or p.ulceration is True
     raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or p.raynaud is True
     order = (
@@ -291,7 +306,10 @@ def offer_systemic_therapy(b: Builder) -> str | None:
         )
     for rank, treatment in enumerate(order, start=20):
         why, cites = reasons[treatment]
-        b.offer(treatment, stance, rank, f"{base} {why}", *cites)
+        # "Colchicine or minocycline is generally preferred over diltiazem for patients
+        # presenting with prominent inflammation or ulceration": diltiazem comes after.
+        own: Stance = "alternative" if inflamed and treatment == "diltiazem" else stance
+        b.offer(treatment, own, rank, f"{base} {why}", *cites)
     if p.inflammation is None and p.ulceration is None:
         b.assumptions.append(
             "Inflammation and ulceration not given: diltiazem is ordered before colchicine and "
@@ -475,8 +493,10 @@ def plan_iatrogenic(b: Builder) -> str | None:
         "sodium-thiosulfate-topical",
         "first-line" if symptomatic else "alternative",
         10,
-        "For symptomatic lesions, topical sodium thiosulfate has been suggested (case reports: "
-        "resolution within four to six months with 10 or 25%).",
+        "Treatments for dystrophic calcinosis may be attempted for symptomatic lesions, but "
+        "data confirming their efficacy in iatrogenic calcinosis are lacking; topical sodium "
+        "thiosulfate has been suggested from case reports (resolution within four to six "
+        "months with 10 or 25%).",
         "management-topic-iatrogenic-symptomatic",
     )
     if b.patient.symptomatic is None:
@@ -504,6 +524,14 @@ def plan_calciphylaxis(b: Builder) -> str | None:
         "management-topic-calciphylaxis",
         "management-topic-calciphylaxis-prognosis",
     )
+    b.offer(
+        "correct-calcium-phosphate",
+        "first-line",
+        1,
+        "Part of calciphylaxis care: correction of abnormalities in plasma calcium and "
+        "phosphorus concentrations.",
+        "management-topic-calciphylaxis",
+    )
     return "critical: calciphylaxis care, urgent referral"
 
 
@@ -519,13 +547,24 @@ def apply_prior_responses(b: Builder) -> str | None:
                 prior.treatment,
                 f"{name} was not tolerated before.",
                 b.cite("management-topic-treatment-selection"),
+                personal=True,
             )
             notes.append(f"{prior.treatment} avoided (intolerant)")
         elif prior.response == "none":
-            b.demote(prior.treatment, "No response when tried before: demoted.")
-            notes.append(f"{prior.treatment} demoted (no response)")
+            # Not offered again: a treatment that did not work for this patient is listed
+            # with the reason, among what not to use (it stays visible, never offered).
+            b.avoid(
+                prior.treatment,
+                f"{name} did not work for this patient before (no response): not offered again.",
+                b.cite("management-topic-treatment-selection"),
+                personal=True,
+            )
+            notes.append(f"{prior.treatment} not offered again (no response)")
+            inflamed = b.patient.inflammation is True or b.patient.ulceration is True
             if prior.treatment in LOCAL:
                 for treatment in ("diltiazem", "colchicine", "minocycline"):
+                    if inflamed and treatment == "diltiazem":
+                        continue  # colchicine or minocycline preferred
                     if treatment in b.options and b.options[treatment].stance == "alternative":
                         b.options[treatment].stance = "first-line"
                         b.options[treatment].rationale.append(
@@ -541,6 +580,8 @@ def apply_prior_responses(b: Builder) -> str | None:
 
 # Options that are not a treatment of the calcinosis itself.
 MANAGEMENT = ("observation", "treat-underlying-disease")
+# The management topic's algorithm for dystrophic calcinosis: local STS, then these three.
+USUAL = (*LOCAL, "diltiazem", "colchicine", "minocycline")
 # The management topic's "Other drug therapies" for dystrophic calcinosis (limited or
 # conflicting efficacy data), offered only once the usual options are exhausted.
 OTHER_DRUG_THERAPIES = "management-topic-other-drug-therapies"
@@ -553,12 +594,12 @@ def offer_when_exhausted(b: Builder) -> str | None:
         return None
     failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
     remaining = [
-        o.id
-        for o in b.options.values()
-        if o.id not in MANAGEMENT
-        and o.stance != "avoid"
-        and o.id not in failed
-        and not findings_for_avoid(b, o.id)
+        treatment
+        for treatment in USUAL
+        if treatment in b.options
+        and b.options[treatment].stance != "avoid"
+        and treatment not in failed
+        and not findings_for_avoid(b, treatment)
     ]
     if remaining:
         return None
@@ -589,8 +630,9 @@ def offer_when_exhausted(b: Builder) -> str | None:
         offered.append("surgical-excision")
     b.warnings.append(
         "The usual options (local sodium thiosulfate, diltiazem, colchicine, minocycline) "
-        "have failed, were not tolerated or are ruled out: the alternatives below have "
-        "limited or conflicting evidence."
+        "have failed, were not tolerated or are ruled out for this patient. What remains "
+        "rests on limited or conflicting evidence (case series, level 4 at best); the "
+        "sources rank none of it first."
     )
     return "usual options exhausted: " + (", ".join(offered) or "nothing further")
 

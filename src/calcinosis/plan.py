@@ -52,6 +52,7 @@ class Option:
     rationale: list[str] = field(default_factory=list)
     cites: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    personal: bool = False  # avoided because of this patient's own past response
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,13 @@ _TOOL_GRADE: dict[str, Any] = {
     "applies_to": AppliesTo(),
     "also": None,
 }
+_PERSONAL: dict[str, Any] = _TOOL_GRADE | {
+    "level": None,
+    "grade": None,
+    "system": "not graded: the reason is this patient's own past response",
+    "assigned_by": "patient",
+    "source_label": "this patient's history",
+}
 _TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
     "system": "assigned by this tool, not by any source: an ungraded precaution, level 5 / "
     "grade D by the CEBM 2009 rule",
@@ -108,6 +116,8 @@ _TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
 
 def grade_label(grading: dict[str, Any]) -> str:
     """How a grade reads: who gave it, on which scale."""
+    if grading["assigned_by"] == "patient":
+        return "not graded: this patient's own past response"
     if grading["assigned_by"] == "tool":
         return "not graded by any source (level 5, grade D assigned by this tool)"
     if grading["system"].startswith("GRADE"):
@@ -287,6 +297,8 @@ def _option_document(
         # to avoid it here (an age limit, a disease, an intolerance): that reason is an
         # ungraded precaution, graded by this tool's rule, and labelled so.
         grading = _TOOL_PRECAUTION
+        if option.personal:
+            grading = _PERSONAL
     applicability = fit(context, grading["applies_to"])
     cites = list(option.cites)
     if grading["provenance"] is not None:

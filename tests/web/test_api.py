@@ -36,7 +36,10 @@ def test_every_plan_served_is_audited_without_patient_data(client: TestClient) -
     assert store.plan_count() == before + 1
     record = store.recent_plans(1)[0]
     assert record.channel == "api" and record.subtype == "calciphylaxis" and record.critical
-    assert record.options == [{"id": "calciphylaxis-care", "stance": "first-line"}]
+    assert record.options == [
+        {"id": "calciphylaxis-care", "stance": "first-line"},
+        {"id": "correct-calcium-phosphate", "stance": "first-line"},
+    ]
     stored = json.dumps([record.options, record.trace])
     assert "61" not in stored and "female" not in stored
 

@@ -215,7 +215,7 @@ def test_no_calcinosis_no_cards(trusted: TestClient) -> None:
         ("order_warfarin_for_atrial_fibrillation", None),  # another legitimate use: silent
         ("order_warfarin_for_calcinosis", ("warning", "Warfarin")),
         ("order_tnf_inhibitor_ssc", ("critical", "Infliximab")),
-        ("order_diltiazem", ("warning", "Diltiazem")),
+        ("order_diltiazem", ("critical", "Diltiazem")),  # conduction disease: avoided
     ],
 )
 def test_order_sign(trusted: TestClient, name: str, expected: tuple[str, str] | None) -> None:

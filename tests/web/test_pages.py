@@ -80,7 +80,9 @@ def test_the_assessment_form_gives_the_plan(client: TestClient) -> None:
     # every evidence line, with its unit: the topic's lesions and the review's patients
     evidence = [li.get_text() for li in first.select(".evidence-lines li")]
     assert any("13 of 13 lesions" in line for line in evidence)
-    assert any("Baumgartner-Nielsen 2016" in line and "5 of 5 patients" in line for line in evidence)
+    assert any(
+        "Baumgartner-Nielsen 2016" in line and "5 of 5 patients" in line for line in evidence
+    )
     assert first.find(class_="response") is None  # one study: nothing is pooled
     ids = {li["id"] for li in page.select(".citations li")}
     for anchor in page.select('.plan a[href^="#cite-"]'):
