@@ -68,13 +68,24 @@ def test_a_plan_explains_itself(kb: KnowledgeBase) -> None:
     first = plan["options"][0]
     assert first["grade"] == "2C" and first["level"] == "4"
     assert first["response"]["any"]["x"] == 5 and first["response"]["any"]["n"] == 5
+    # every line of evidence, lesions and patients apart, direct ones first
+    lines = {line["text"]: line for line in first["evidence"]}
+    assert any("13 of 13 lesions" in text for text in lines)
+    bn = next(line for line in first["evidence"] if line["arm"] and "baumgartner" in line["arm"])
+    assert (bn["x"], bn["n"], bn["complete"], bn["unit"]) == (5, 5, 2, "patients")
+    assert not bn["extrapolated"]
+    assert first["pooled"] is None  # one study of patients: nothing pooled
     assert first["regimens"] and first["adverse_effects"]
     diltiazem = next(o for o in plan["options"] if o["id"] == "diltiazem")
     assert diltiazem["response"]["any"]["pooled"] is True
     assert diltiazem["response"]["any"]["k"] == 3
     steps = [entry["step"] for entry in plan["trace"]]
     assert steps == [step.__name__ for step in STEPS["dystrophic"]]
-    assert plan["disagreements"][0]["followed"] == "management-topic"
+    # the AI answer is about DM: its disagreement on first-line is not shown for SSc ...
+    assert plan["disagreements"] == []
+    # ... and is for a patient with DM
+    dm = plan_for(kb, data | {"underlying_disease": "dermatomyositis"})
+    assert dm["disagreements"][0]["followed"] == "management-topic"
     numbers = {c["n"] for c in plan["citations"]}
     for option in plan["options"]:
         assert set(option["citations"]) <= numbers

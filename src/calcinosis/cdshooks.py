@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Contraindication
 from calcinosis.fhir import (
     FhirFindings,
     findings_from_fhir,
@@ -390,24 +391,29 @@ def _order_cards(
         unreadable += [name for name in unmapped if "unreadable" in name]
         reference = f"MedicationRequest/{order.get('id', '')}"
         for treatment in ids:
+            grouped: dict[str, list[Contraindication]] = {}
             for finding in findings_for(ctx.kb, patient, treatment):
                 rule = finding.rule
-                if rule.rule in ("calcinosis-indication", "dystrophic-calcinosis") and (
-                    not is_calcinosis_reason(order, conditions=condition_resources)
+                if rule.indication == "calcinosis" and not is_calcinosis_reason(
+                    order, conditions=condition_resources
                 ):
                     continue  # warfarin for atrial fibrillation is not our business
+                grouped.setdefault(rule.rule, []).append(rule)
+            for rules in grouped.values():
+                rule = rules[0]
                 name = ctx.kb.treatments[treatment].name
                 indicator: Indicator = "critical" if rule.stance == "avoid" else "warning"
-                if rule.rule in ("calcinosis-indication", "dystrophic-calcinosis"):
+                if rule.indication == "calcinosis":
                     indicator = "warning"
                     summary = f"{name} should not be used to treat calcinosis cutis"
                 elif rule.stance == "avoid":
                     summary = f"{name} should be avoided in this patient"
                 else:
                     summary = f"Caution: {name} in this patient"
-                detail = (
-                    f"{rule.text}\n\n*Source: {ctx.kb.sources[rule.provenance.source].title},"
-                    f" {rule.provenance.location}.*"
+                detail = "\n\n".join(
+                    f"{r.text}\n\n*Source: {ctx.kb.sources[r.provenance.source].title},"
+                    f" {r.provenance.location}.*"
+                    for r in rules
                 )
                 if notes:
                     detail += "\n\n" + " ".join(notes)

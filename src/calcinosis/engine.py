@@ -121,7 +121,10 @@ def assess_underlying_disease(b: Builder) -> str | None:
     why = f"Suppress the activity of the {disease}: disease-related tissue injury is thought to "
     why += "contribute to calcification."
     if p.underlying_disease in DM:
-        why += " The seeds name methotrexate, mycophenolate mofetil or rituximab for DM."
+        why += (
+            " An AI-generated answer (not peer-reviewed) names methotrexate, mycophenolate "
+            "mofetil or rituximab for DM."
+        )
         cites.append("ai-answer-treat-dm-aggressively")
     if p.underlying_disease == "juvenile-dermatomyositis":
         why += " Consensus recommendations for juvenile DM suggest intensifying immunosuppression."
@@ -293,6 +296,12 @@ def offer_systemic_therapy(b: Builder) -> str | None:
             ],
         ),
     }
+    if p.underlying_disease in AUTOIMMUNE:
+        reasons["diltiazem"] = (
+            reasons["diltiazem"][0] + " It has appeared to be of benefit in dystrophic "
+            f"calcinosis with {AUTOIMMUNE[p.underlying_disease]} (case reports and series).",
+            [*reasons["diltiazem"][1], "management-topic-diltiazem-benefit-diseases"],
+        )
     if raynaud_ssc and not inflamed:
         reasons["diltiazem"] = (
             reasons["diltiazem"][0] + " Calcium channel blockers are recommended for Raynaud's "
@@ -412,15 +421,17 @@ def offer_disease_specific(b: Builder) -> str | None:
 
 
 def show_source_disagreement(b: Builder) -> str | None:
-    """Where the sources disagree about order, follow the most recent graded source."""
-    if not any(t in b.options for t in LOCAL):
+    """Where the sources disagree about order, follow the most recent graded source.
+
+    The AI answer is about dermatomyositis: its disagreement is shown for DM only."""
+    if not any(t in b.options for t in LOCAL) or b.patient.underlying_disease not in DM:
         return None
     b.disagreements.append(
         {
-            "summary": "The AI answer puts diltiazem and bisphosphonates first; the management "
-            "topic "
-            "(the most recent graded source) suggests local sodium thiosulfate first "
-            "(Grade 2C). This plan follows the management topic.",
+            "summary": "An AI-generated answer on dermatomyositis (not peer-reviewed) puts "
+            "diltiazem and bisphosphonates first; the management topic (the most recent "
+            "graded source) suggests local sodium thiosulfate first (Grade 2C). This plan "
+            "follows the management topic.",
             "followed": "management-topic",
             "cites": b.cite(
                 "ai-answer-first-line-ccb-bisphosphonates", "management-topic-initial-sts-2c"
@@ -459,8 +470,9 @@ def plan_idiopathic(b: Builder) -> str | None:
         "observation",
         watch,
         5,
-        "Treatment is not necessary in asymptomatic patients who "
-        "are not bothered by the condition.",
+        ("If the lesions stop troubling the patient: " if wants else "")
+        + "Treatment is not necessary in asymptomatic patients who are not bothered by the "
+        "condition.",
         "management-topic-idiopathic",
     )
     b.offer(
@@ -742,11 +754,13 @@ def _medication_warning(b: Builder, treatment: str) -> str:
         )
     reason = findings[0].reason if findings else "harm"
     if reason == "ineffective":
+        extra = " ".join(rule.text for rule in findings[1:])
         return (
-            f"The patient takes {name}. It is not a treatment for calcinosis cutis (the "
-            "sources advise against using it for calcinosis; see AVOID). If it is prescribed "
-            "for another reason, this is no reason to stop it: ask its prescriber."
-        )
+            f"The patient takes {name}. It does not treat calcinosis cutis (the sources "
+            f"advise against using it for calcinosis; see AVOID). {extra} If it is "
+            "prescribed for another reason, do not stop it on this account: weigh it with "
+            "its prescriber."
+        ).replace("  ", " ")
     return (
         f"The patient takes {name}, which this plan says to avoid for calcinosis cutis "
         "(see AVOID). Any other indication is for its prescriber to weigh."

@@ -24,6 +24,7 @@ from calcinosis.applicability import (
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import evidence_lines, pooled_summary
 from calcinosis.models import Provenance, Table4Row, normalise_level
+from calcinosis.references import citation_kind, reference, reference_text, short_label
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
 
@@ -33,13 +34,6 @@ DISCLAIMER = (
     "This plan supports, and does not replace, clinical judgement: check it against the "
     "patient in front of you and the cited sources."
 )
-_SHORT = {
-    "traineau-2020": "Traineau 2020 (systematic review)",
-    "traineau-2020-abstract": "Traineau 2020 (abstract)",
-    "management-topic": "Calcinosis cutis: management (point-of-care topic)",
-    "nowaczyk-2021": "Nowaczyk 2021 (systematic review of local therapies)",
-    "ai-answer-dm": "AI answer on calcinosis in dermatomyositis",
-}
 
 
 @dataclass
@@ -60,7 +54,9 @@ class Citation:
     n: int
     label: str
     source: str
-    seed_file: str
+    kind: str
+    reference: dict[str, Any]
+    reference_text: str
     location: str
     quote: str | None
 
@@ -231,9 +227,11 @@ class _Citations:
             source = self.kb.sources[provenance.source]
             self.items[key] = Citation(
                 len(self.items) + 1,
-                _SHORT.get(source.id, source.title),
+                short_label(source),
                 source.id,
-                source.seed_file,
+                citation_kind(source),
+                reference(source),
+                reference_text(source),
                 provenance.location,
                 provenance.quote,
             )
@@ -254,11 +252,14 @@ def _regimens(
         elif regimen.population == "child" and context.age_group == "adult":
             label = "reported in children"
         elif regimen.population != "any":
-            label = f"{'adult' if regimen.population == 'adult' else 'children'}'s dose"
+            label = "adult dose" if regimen.population == "adult" else "children's dose"
+        preferred = any(
+            word in (regimen.setting or "") for word in ("typical", "initial", "general")
+        )
         rows.append(
             (
-                int(found.extrapolated),
-                index,
+                _regimen_rank(regimen.population, context),
+                index - (1000 if preferred else 0),
                 {
                     "text": regimen.text,
                     "setting": regimen.setting,
@@ -270,6 +271,13 @@ def _regimens(
             )
         )
     return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
+
+
+def _regimen_rank(population: str, context: Context) -> int:
+    """This age group's own regimens first, then those for any age, then the others."""
+    if context.age_group is not None and population == context.age_group:
+        return 0
+    return 1 if population == "any" else 2
 
 
 def _paediatric_note(kb: KnowledgeBase, option: Option, context: Context) -> str | None:
@@ -467,8 +475,8 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
     for citation in document["citations"]:
         lines.append(
             wrap.fill(
-                f"  [{citation['n']}] {citation['label']}, {citation['location']} "
-                f"(seeds/{citation['seed_file']})"
+                f"  [{citation['n']}] {citation['reference_text'].rstrip('.')}. "
+                f"{citation['location']}."
             )
         )
     lines.append("")
