@@ -117,6 +117,7 @@ class Fit:
     applies_to: AppliesTo
     extrapolated: bool
     reasons: tuple[str, ...] = field(default=())
+    matches: int = 0  # restrictions of the record that this context meets (specificity)
 
     def label(self) -> str:
         """'' when direct; otherwise 'extrapolated from ...: reason; reason'."""
@@ -135,6 +136,9 @@ class Fit:
 def fit(context: Context, applies: AppliesTo) -> Fit:
     """Direct when nothing about the context falls outside the record's population."""
     reasons: list[str] = []
+    matches = 0
+    if applies.subtypes and context.subtype and context.subtype in applies.subtypes:
+        matches += 1
     if applies.subtypes and context.subtype and context.subtype not in applies.subtypes:
         reasons.append(
             f"studied in {_join(applies.subtypes)} calcinosis; this is {context.subtype} calcinosis"
@@ -144,14 +148,19 @@ def fit(context: Context, applies: AppliesTo) -> Fit:
         covered = _COVERS.get(context.disease)
         wanted = _join(_DISEASE_WORDS[d] for d in applies.diseases if d != "any")
         if covered is None:  # "unknown"
-            reasons.append(f"about {wanted}; the underlying disease is not given")
+            if not reasons:  # another subtype already says it all
+                reasons.append(f"about {wanted}; the underlying disease is not given")
         elif not covered & diseases:
             reasons.append(f"about {wanted}; here {_PATIENT_DISEASE_WORDS[context.disease]}")
+        else:
+            matches += 1
+    if applies.population != "any" and context.age_group == applies.population:
+        matches += 1
     if applies.population != "any" and context.age_group not in (None, applies.population):
         studied = "adults" if applies.population == "adult" else "children"
         here = "a child" if context.age_group == "child" else "an adult"
         reasons.append(f"studied in {studied}; this is {here}")
-    return Fit(applies, bool(reasons), tuple(reasons))
+    return Fit(applies, bool(reasons), tuple(reasons), matches)
 
 
 # ------------------------------------------------------------ records -> AppliesTo

@@ -59,7 +59,7 @@ class EvidenceLine:
     """One line of evidence for an option."""
 
     source: str
-    kind: str  # "study-arm" | "source-figures"
+    kind: str  # "study-arm" | "source-figures" | "source-report" (no counts)
     text: str
     unit: str
     x: int | None
@@ -74,11 +74,13 @@ class EvidenceLine:
     provenance: Provenance
 
     @property
-    def rank(self) -> tuple[int, int, int, int]:
-        """Sort key: direct before extrapolated, right lesion size first, larger first."""
+    def rank(self) -> tuple[int, int, int, int, int]:
+        """Sort key: direct before extrapolated, the most specific to this patient and the
+        right lesion size first, then the larger."""
         return (
             int(self.fit.extrapolated),
             len(self.fit.reasons),
+            -self.fit.matches,
             int(self.size_note is not None),
             -(self.n or 0),
         )
@@ -200,6 +202,26 @@ def _statement_line(
     kb: KnowledgeBase, statement: Statement, context: Context, largest_cm: float | None
 ) -> EvidenceLine | None:
     outcomes = [f for f in statement.figures if _is_outcome(f)]
+    if not outcomes and statement.outcome is not None:
+        return EvidenceLine(
+            source=statement.source,
+            kind="source-report",
+            text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: "
+            f"{statement.outcome} (no counts given)",
+            unit="patients",
+            x=None,
+            n=None,
+            complete=None,
+            patients=None,
+            study=None,
+            arm=statement.about_arm,
+            design=None,
+            fit=fit(context, _statement_applies(kb, statement)),
+            size_note=None,
+            provenance=Provenance(
+                source=statement.source, location=statement.location, quote=statement.quote
+            ),
+        )
     if not outcomes:
         return None
     context_figures = [f for f in statement.figures if _is_context(f)]
@@ -240,7 +262,9 @@ def _records(kb: KnowledgeBase, treatment: str) -> tuple[tuple[Arm, ...], tuple[
     statements = tuple(
         s
         for s in kb.statements
-        if s.source in FIGURE_SOURCES and treatment in s.treatments and s.kind != "claim"
+        if s.source in FIGURE_SOURCES
+        and treatment in s.treatments
+        and (s.kind != "claim" or s.outcome is not None)
     )
     return kb.arms_for([treatment]), statements
 

@@ -280,8 +280,21 @@ class Statement(Record):
     about_arm: Slug | None = Field(
         default=None, description="The review arm this statement reports on, for the audit"
     )
+    outcome: str | None = Field(
+        default=None,
+        description="The words of the quote that report an outcome without counts (case "
+        "reports, one patient): shown as an evidence line; must be part of the quote",
+    )
     conflicts_with: list[Slug] = []
     notes: list[str] = []
+
+    @model_validator(mode="after")
+    def _outcome_in_quote(self) -> Statement:
+        if self.outcome is not None and " ".join(self.outcome.split()) not in " ".join(
+            self.quote.split()
+        ):
+            raise ValueError("outcome must be words of the quote")
+        return self
 
 
 class Table4Row(Record):
