@@ -33,3 +33,11 @@ def source_text(prefix: str) -> str:
 
 def collapse(text: str) -> str:
     return " ".join(re.sub(r"\s+", " ", text).split())
+
+
+def source_path(file_name: str) -> Path:
+    """The full path of one source document, or a skip when the documents are absent."""
+    folder = sources_dir()
+    if folder is None:
+        pytest.skip("source documents absent: set CALCINOSIS_SOURCES_DIR to check quotes")
+    return folder / file_name

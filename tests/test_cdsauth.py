@@ -1,6 +1,6 @@
 """Trusting CDS clients: the JWT checks, with the CDS Hooks specification's own example.
 
-The vectors (``../shared/test-vectors/cds-hooks``): the spec's ES384 token
+The vectors (``tests/fixtures/cds-hooks``, the specification's own examples): the spec's ES384 token
 (its ``exp`` lies in 2015), the public JWKS and the example private JWK that
 signed it; fresh tokens are signed with that private key.
 """
@@ -38,7 +38,7 @@ from calcinosis.cdsauth import (
 )
 from calcinosis.settings import SettingsError
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "test-vectors" / "cds-hooks"
+VECTORS = Path(__file__).resolve().parent / "fixtures" / "cds-hooks"
 PARTS: dict[str, Any] = json.loads((VECTORS / "jwt-example-parts.json").read_text("utf-8"))
 EXAMPLE_TOKEN = (VECTORS / "jwt-example-token.txt").read_text("utf-8").strip()
 

@@ -9,8 +9,7 @@ import pytest
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge, patients_by_disease
-
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+from source_documents import source_path
 
 # Hand-read from seed 001 (Tables 1-3 and the results text), independently of
 # arms.yaml: arm id -> (n, responders_any, responders_complete). None = NA/NS.
@@ -144,7 +143,7 @@ def _all_quotes(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
 
 def test_every_quote_is_in_its_seed(kb: KnowledgeBase) -> None:
     seeds = {
-        source.id: _letters((SEEDS / source.seed_file).read_text(encoding="utf-8"))
+        source.id: _letters(source_path(source.seed_file).read_text(encoding="utf-8"))
         for source in kb.sources.values()
     }
     quotes = _all_quotes(kb)
@@ -164,7 +163,7 @@ def test_every_arm_names_its_passage(kb: KnowledgeBase) -> None:
 
 
 def test_printed_cells_are_verbatim_for_table_arms(kb: KnowledgeBase) -> None:
-    review = (SEEDS / kb.sources["traineau-2020"].seed_file).read_text(encoding="utf-8")
+    review = source_path(kb.sources["traineau-2020"].seed_file).read_text(encoding="utf-8")
     for arm in kb.arms:
         if arm.source in ("Table 1", "Table 2", "Table 3"):
             assert arm.printed is not None and arm.row is not None

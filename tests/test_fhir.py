@@ -60,7 +60,7 @@ from calcinosis.fhir import (
 from calcinosis.patient import CONDITIONS, parse_patient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
-VECTORS = Path("/work/shared/test-vectors/cds-hooks")
+VECTORS = Path(__file__).resolve().parent / "fixtures" / "cds-hooks"
 TODAY = date(2025, 6, 1)
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"

@@ -27,7 +27,7 @@ from calcinosis.cdshooks import SERVICES, CdsRequest
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "cds-hooks"
+VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 PARTS = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
 ISSUER = PARTS["payload"]["iss"]

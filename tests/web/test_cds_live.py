@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "cds-hooks"
+VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 PARTS = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
 
