@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Contraindication
 from calcinosis.fhir import (
     FhirFindings,
     findings_from_fhir,
@@ -36,7 +35,9 @@ from calcinosis.fhir import (
     medication_ids,
     resources,
 )
+from calcinosis.models import Contraindication
 from calcinosis.patient import Patient, parse_patient
+from calcinosis.references import reference_text
 from calcinosis.safety import findings_for
 
 __all__ = [
@@ -411,7 +412,8 @@ def _order_cards(
                 else:
                     summary = f"Caution: {name} in this patient"
                 detail = "\n\n".join(
-                    f"{r.text}\n\n*Source: {ctx.kb.sources[r.provenance.source].title},"
+                    f"{r.text}\n\n*Source: "
+                    f"{reference_text(ctx.kb.sources[r.provenance.source]).rstrip('.')},"
                     f" {r.provenance.location}.*"
                     for r in rules
                 )
