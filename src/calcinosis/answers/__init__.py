@@ -1,0 +1,26 @@
+"""Clinical questions in plain language, answered only from the evidence base.
+
+``answer_question("Does warfarin promote calcification?")`` first understands the
+question into a typed :class:`Query` (``understand``: intent, treatments,
+population, disease, subtype, and for a yes/no question the proposition asked),
+then composes the answer for that intent from the records of the knowledge base,
+every sentence followed by numbered citations that quote the sentence carrying
+the claim, and each grade or figure said with whom it is about. "Yes." or "No."
+leads only when a record affirms or denies the proposition; what the sources do
+not address is said to be so. A question outside calcinosis cutis gets
+``in_scope: false`` and a refusal naming what it is about instead.
+
+Modules: ``vocabulary`` (the words, as data), ``query`` (the typed query),
+``understand`` (words -> query), ``passages`` (the quotable sentences and their
+FTS5 index), ``citations``, ``draft`` (an answer being written), ``blocks`` (grades,
+arms, findings, safety, doses, disagreements), ``verdicts`` (yes/no leads),
+``intents`` (one composer per intent), ``compose`` (the ``ask`` document).
+"""
+
+from __future__ import annotations
+
+from calcinosis.answers.compose import answer_question, render_answer
+from calcinosis.answers.query import Proposition, Query
+from calcinosis.answers.understand import understand
+
+__all__ = ["Proposition", "Query", "answer_question", "render_answer", "understand"]

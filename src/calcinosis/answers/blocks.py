@@ -1,0 +1,448 @@
+"""The building blocks of an answer, each from one kind of record.
+
+Grades (who gave them, about whom), the review's study arms (the asked population
+first, the mix stated), the other sources' findings, safety rules and adverse
+effects, regimens (with whom each dose is for), the disagreements about what was
+asked, and the nearest passages. Each block writes cited sentences into a
+:class:`~calcinosis.answers.draft.Draft` and returns the one it would lead with.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences
+from calcinosis.answers.passages import Passage, passages, search
+from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
+from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Arm, Contraindication, Provenance, Statement, Table4Row
+from calcinosis.patient import Patient
+from calcinosis.plan import grading_for
+from calcinosis.safety import findings_for
+from calcinosis.synthesis import study_units
+
+__all__ = [
+    "arm_provenance",
+    "arms_line",
+    "disagreements",
+    "dose_lines",
+    "findings",
+    "firing_rules",
+    "grade_line",
+    "nearest",
+    "passages_about",
+    "rule_applies",
+    "rules_patient",
+    "safety_lines",
+    "table4_line",
+]
+
+
+# ------------------------------------------------------------------ grades
+def _table4_row(kb: KnowledgeBase, treatment: str) -> Table4Row | None:
+    return next((row for row in kb.table4 if treatment in row.treatments), None)
+
+
+def _table4_statements(kb: KnowledgeBase, row: Table4Row) -> tuple[Statement, ...]:
+    return _row_statements(kb, row.id)
+
+
+@cache
+def _row_statements(kb: KnowledgeBase, row_id: str) -> tuple[Statement, ...]:
+    """The Table 4 comments of a row, each a statement with its verbatim cell."""
+    row = next(r for r in kb.table4 if r.id == row_id)
+    return tuple(
+        s
+        for s in kb.statements
+        if s.location.startswith(row.provenance.location)
+        and set(s.treatments) & set(row.treatments)
+    )
+
+
+def table4_line(d: Draft, treatment: str) -> str | None:
+    """'Review Table 4 (Warfarin): "Should not be recommended (IB)", grade B (about ...)'."""
+    row = _table4_row(d.kb, treatment)
+    if row is None:
+        return None
+    cells = _table4_statements(d.kb, row)
+    comment = "; ".join(f'"{s.quote}"' for s in cells) or f'"{row.comment}"'
+    about = d.about(applies_to_row(row))
+    cites = d.cite(
+        *(Provenance(source=s.source, location=s.location, quote=s.quote) for s in cells)
+    )
+    level = f", level {row.level_printed}" if row.level_printed else ""
+    return (
+        f"Review Table 4 ({row.label}): {comment}, grade C{level}".replace(
+            "grade C", f"grade {row.grade}"
+        )
+        + f"{f' ({about})' if about else ''} {cites or d.cite(row.provenance)}."
+    )
+
+
+def _grading(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
+    return grading_for(kb, treatment)
+
+
+def by_tool(grading: dict[str, Any]) -> bool:
+    """A grade no source gives: the tool's own, by rule."""
+    return grading.get("assigned_by") == "tool" or grading.get("provenance") is None
+
+
+def grade_line(d: Draft, treatment: str) -> str:
+    """The level and grade of a treatment, who gave them and about whom."""
+    grading = _grading(d.kb, treatment)
+    name = d.name(treatment)
+    if by_tool(grading):
+        return (
+            f"{name}: no source grades it for calcinosis cutis; the level 5, grade D that "
+            "this tool assigns by rule (an ungraded expert opinion, CEBM 2009) is the "
+            "tool's own, not a source's."
+        )
+    provenance: Provenance = grading["provenance"]
+    applies = grading.get("applies_to")
+    about = d.about(applies) if isinstance(applies, AppliesTo) else ""
+    where = f" ({about})" if about else ""
+    if str(grading.get("system", "")).startswith("GRADE"):
+        text = f"{name}: Grade {grading['grade']} (GRADE, the management topic){where}"
+        also = grading.get("also")
+        if also:
+            text += (
+                f"; the review: level {roman(also.get('level'))}, grade {also['grade']}"
+                f" (Oxford CEBM) {d.cite(also.get('provenance'))}"
+            )
+        return f"{text} {d.cite(provenance)}."
+    return (
+        f"{name}: level {roman(grading.get('level'))}, grade {grading['grade']} "
+        f"(the review, Oxford CEBM){where} {d.cite(provenance)}."
+    )
+
+
+def roman(level: object) -> str:
+    if not level:
+        return "not printed"
+    text = str(level)
+    number = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}.get(text[0], text[0])
+    return f"{number}{text[1:].upper()}"
+
+
+# --------------------------------------------------------------- the arms
+@cache
+def _pooled(counts: tuple[tuple[str, int, int, str], ...]) -> tuple[float, float, float] | None:
+    from calcinosis.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
+
+    result = pool([StudyCount(*c) for c in counts])
+    if not result.pooled:
+        return None
+    return result.estimate, result.ci[0], result.ci[1]
+
+
+def arm_provenance(arm: Arm) -> Provenance:
+    """An arm's provenance; a table row without a quote quotes its printed cells."""
+    if arm.provenance.quote or arm.printed is None:
+        return arm.provenance
+    cells = [c for c in arm.printed.model_dump(exclude_none=True).values() if c]
+    return arm.provenance.model_copy(update={"quote": " | ".join(str(c) for c in cells)})
+
+
+def _arm_who(arm: Arm) -> str:
+    who = {"adult": "adults", "child": "children", "unspecified": "age not given"}[arm.population]
+    disease = {"DM/SSc": "DM or SSc", "unspecified": "DM or SSc, not said"}.get(
+        arm.disease, arm.disease
+    )
+    return f"{who}, {disease}"
+
+
+def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
+    """The review's arms for a treatment (or class): the asked age group first, the
+    rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
+    kb = d.kb
+    arms = list(kb.arms_for(treatments))
+    if not arms:
+        return None
+    group = d.context.age_group
+    mine = [a for a in arms if group is not None and a.population == group]
+    main = mine or arms
+    units, _ = study_units(kb, main, "any")
+    complete, _ = study_units(kb, main, "complete")
+    outcome = "any response"
+    if not units:
+        units, complete, outcome = complete, [], "complete response"
+    if not units:
+        return None
+    by_study = {a.study: a for a in main}
+    parts = []
+    for unit in units:
+        arm = by_study[unit.study]
+        unit_word = "digits" if "digits" in unit.units else ""
+        patients = f", {arm.patients} patients" if unit_word and arm.patients else ""
+        parts.append(
+            f"{unit.label} {unit.x}/{unit.n}{f' {unit_word}' if unit_word else ''}"
+            f" ({_arm_who(arm)}{patients})"
+        )
+    x, n = sum(u.x for u in units), sum(u.n for u in units)
+    where = "in children" if mine and group == "child" else "in adults" if mine else ""
+    text = (
+        f"{label}, the review's study arms{f' {where}' if where else ''} (dystrophic calcinosis "
+        f"in DM or SSc): {'; '.join(parts)}: {x} of {n} responded ({outcome})"
+    )
+    if complete:
+        text += (
+            f"; complete response in {sum(u.x for u in complete)} of "
+            f"{sum(u.n for u in complete)} (the arms that report it)"
+        )
+    if len(units) >= 2:
+        pooled = _pooled(tuple((u.label, u.x, u.n, u.design) for u in units))
+        if pooled is not None:
+            estimate, low, high = pooled
+            text += (
+                f"; this tool's random-effects pooled estimate {estimate:.0%} (95% CI "
+                f"{low:.0%}–{high:.0%}, {len(units)} studies, {n} patients) is uncertain: the "
+                "studies are few and small, and the review itself did not pool"
+            )
+    labels = {fit(d.context, applies_to_arm(a)).label() for a in main} - {""}
+    if labels:
+        text += f" ({'; '.join(sorted(labels))})"
+    if group is not None and not mine:
+        text += f" (none of these arms is in {'children' if group == 'child' else 'adults'})"
+    text += f" {d.cite(*(arm_provenance(a) for a in main[:4]))}."
+    others = [a for a in arms if a not in main]
+    if others:
+        rest, _ = study_units(kb, others, "any")
+        who = "adults or age not given" if group == "child" else "children or age not given"
+        if rest:
+            text += (
+                f" Not counted above ({who}): "
+                + "; ".join(f"{u.label} {u.x}/{u.n}" for u in rest)
+                + f" {d.cite(*(arm_provenance(a) for a in others[:3]))}."
+            )
+    return text
+
+
+# ----------------------------------------------------------- other sources
+def passages_about(
+    d: Draft,
+    treatments: Iterable[str],
+    pattern: str | None = None,
+    sources: Iterable[str] | None = None,
+    kinds: Iterable[str] | None = None,
+) -> list[Passage]:
+    """The passages about these treatments (matching ``pattern``), the asked
+    population's first."""
+    wanted = set(treatments)
+    allowed = set(sources) if sources is not None else None
+    kind_set = set(kinds) if kinds is not None else None
+    regex = re.compile(pattern, re.IGNORECASE) if pattern else None
+    found = [
+        p
+        for p in passages(d.kb)
+        if (not wanted or wanted & set(p.treatments))
+        and (allowed is None or p.provenance.source in allowed)
+        and (kind_set is None or p.kind in kind_set)
+        and (regex is None or regex.search(p.text))
+        and p.quoted
+        and quotable(d.kb, p.text)
+    ]
+    unnamed = d.query.subtype is None
+
+    def key(p: Passage) -> tuple[bool, bool, int, int, int]:
+        other_subtype = bool(p.applies_to.subtypes) and "dystrophic" not in p.applies_to.subtypes
+        hits = len(regex.findall(p.text)) if regex else 0
+        covered = len(wanted & set(p.treatments))
+        return (
+            not d.fits(p.applies_to),
+            unnamed and other_subtype,
+            -hits,
+            -covered,
+            len(p.treatments),
+        )
+
+    return sorted(found, key=key)
+
+
+def findings(d: Draft, treatments: Sequence[str], limit: int = 4) -> None:
+    """What the topic and the local-therapies review report, figures first."""
+    words = {w for w in d.query.norm.split() if len(w) > 3}
+    candidates = passages_about(
+        d,
+        treatments,
+        sources=("management-topic", "nowaczyk-2021"),
+        kinds=("finding", "summary", "conclusion"),
+    )
+    scored = sorted(
+        candidates,
+        key=lambda p: (
+            not d.fits(p.applies_to),
+            -sum(w in p.text.lower() for w in words) - (2 if re.search(r"\d", p.text) else 0),
+            len(p.treatments),
+        ),
+    )
+    for passage in scored[:limit]:
+        d.add("Research evidence", d.quote(passage))
+
+
+# ------------------------------------------------------------------ safety
+def rules_patient(d: Draft) -> Patient:
+    """The question as a patient profile, to ask the safety rules what applies."""
+    query = d.query
+    lesions: dict[str, Any] = {}
+    if query.has("digital"):
+        lesions["digital"] = True
+    data: dict[str, Any] = {
+        "age_years": query.age_years if query.age_years is not None else 40,
+        "subtype": query.subtype or "dystrophic",
+        "conditions": list(query.conditions),
+        "lesions": lesions,
+    }
+    if query.age_years is None and query.population == "child":
+        data["age_years"] = 12  # a child of unknown age: no age rule is assumed to fire
+    if query.disease:
+        data["underlying_disease"] = query.disease
+    return Patient.model_validate(data)
+
+
+def firing_rules(d: Draft, treatment: str) -> list[Contraindication]:
+    """The rules of ``treatment`` that apply to what the question says."""
+    return [f.rule for f in findings_for(d.kb, rules_patient(d), treatment)]
+
+
+def _stated(d: Draft, fact: str | None) -> bool:
+    query = d.query
+    return {
+        "subtype": query.subtype is not None,
+        "age": query.age_years is not None,
+        "disease": query.disease is not None,
+        "conditions": bool(query.conditions),
+    }.get(fact or "", False)
+
+
+def rule_applies(d: Draft, treatment: str, rule: Contraindication) -> bool | None:
+    """True or False when the question states what the rule depends on, else None."""
+    if rule in firing_rules(d, treatment):
+        return True
+    return False if _stated(d, RULE_FACTS.get(rule.rule)) else None
+
+
+def safety_lines(d: Draft, treatment: str) -> None:
+    entry = d.kb.treatments[treatment]
+    by_quote: dict[str, list[Contraindication]] = {}
+    for rule in entry.contraindications:
+        by_quote.setdefault(sentences(rule.provenance.quote or rule.text, 1), []).append(rule)
+    for quote, rules in by_quote.items():
+        scopes = [s for s in dict.fromkeys(RULE_SCOPES.get(r.rule, "") for r in rules) if s]
+        if all(rule_applies(d, treatment, rule) is False for rule in rules):
+            scopes.append("does not apply to what was asked")
+        scope = "; ".join(scopes)
+        d.add(
+            "Safety",
+            f"{entry.name}{f' ({scope})' if scope else ''}: "
+            f'"{quote}" {d.cite(rules[0].provenance)}.',
+        )
+    if entry.adverse_effects:
+        effects = [e for e in entry.adverse_effects if quotable(d.kb, e.text)][:8]
+        d.add(
+            "Safety",
+            f"Reported adverse effects of {entry.name.lower()}: "
+            + "; ".join(f"{e.text} {d.cite(e.provenance, claim=e.text)}" for e in effects)
+            + ".",
+        )
+
+
+# ------------------------------------------------------------------- doses
+def dose_lines(d: Draft, treatment: str) -> str | None:
+    """The regimens, the asked age group's first, each saying whom it is for."""
+    entry = d.kb.treatments[treatment]
+    regimens = [r for r in entry.regimens if quotable(d.kb, r.text)]
+    if not regimens:
+        return None
+    group = d.context.age_group
+    regimens.sort(key=lambda r: (group is not None and r.population not in (group, "any"),))
+    parts = []
+    for regimen in regimens[:6]:
+        setting = regimen.setting or ""
+        if regimen.population == "adult" and "adult" not in setting:
+            setting = f"{setting}; adult dose" if setting else "adult dose"
+        if regimen.population == "child" and "child" not in setting:
+            setting = f"{setting}; in children" if setting else "in children"
+        parts.append(
+            f"{regimen.text}{f' ({setting})' if setting else ''} {d.cite(regimen.provenance)}"
+        )
+    sentence = f"{entry.name}: " + "; ".join(parts) + "."
+    if group == "child" and not any(r.population == "child" for r in regimens):
+        adult = [r for r in regimens if r.population == "adult"]
+        sentence += (
+            " No source gives a paediatric dose"
+            + (" (the doses marked adult are for adults)" if adult else "")
+            + "."
+        )
+    d.add("Dose and regimen", sentence)
+    return sentence
+
+
+# ---------------------------------------------------------- disagreements
+def disagreements(d: Draft, treatments: Sequence[str]) -> None:
+    """Only pairs of statements that are both about a treatment that was asked."""
+    kb = d.kb
+    asked = set(treatments)
+    if not asked:
+        return
+    statements = {s.id: s for s in kb.statements}
+    seen: set[tuple[str, ...]] = set()
+    for statement in kb.statements:
+        for other_id in statement.conflicts_with:
+            other = statements[other_id]
+            pair = tuple(sorted((statement.id, other_id)))
+            shared = set(statement.treatments) & set(other.treatments) & asked
+            if pair in seen or not shared:
+                continue
+            if not (quotable(kb, statement.quote) and quotable(kb, other.quote)):
+                continue
+            seen.add(pair)
+            if other.source == statement.source:
+                note = next(iter(statement.notes + other.notes), None)
+                if note:
+                    d.add(
+                        "Where the sources disagree",
+                        f"Within {SOURCE_NAMES[statement.source]}: {note.rstrip('.')} "
+                        f"{d.cite(_provenance(statement), _provenance(other))}.",
+                    )
+                continue
+            first, second = sorted((statement, other), key=lambda s: s.source != "traineau-2020")
+            d.add(
+                "Where the sources disagree",
+                f"On {', '.join(d.name(t).lower() for t in sorted(shared))}: "
+                f'{SOURCE_NAMES[first.source]}, "{sentences(first.quote, 1, 200)}" '
+                f"{d.cite(_provenance(first))}, versus {SOURCE_NAMES[second.source]}, "
+                f'"{sentences(second.quote, 1, 200)}" {d.cite(_provenance(second))}.',
+            )
+
+
+def _provenance(statement: Statement) -> Provenance:
+    return Provenance(source=statement.source, location=statement.location, quote=statement.quote)
+
+
+# ---------------------------------------------------------------- nearest
+def nearest(d: Draft, section: str, limit: int = 3) -> int:
+    """The passages nearest to the question (BM25), about its treatments if it names any."""
+    query = d.query
+    text = " ".join([query.norm, *(t.replace("-", " ") for t in query.treatments)])
+    found = search(d.kb, text, limit + 6, query.treatments)
+    if not found and query.treatments:
+        found = passages_about(d, query.treatments)
+    shown = 0
+    for passage in found:
+        if (
+            d.shown(passage)
+            or not passage.quoted
+            or len(passage.text) < 40
+            or not quotable(d.kb, passage.text)
+        ):
+            continue
+        d.add(section, d.quote(passage, 1))
+        shown += 1
+        if shown >= limit:
+            break
+    return shown

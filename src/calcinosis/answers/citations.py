@@ -1,0 +1,67 @@
+"""Numbered citations for one answer: one number per distinct quoted sentence.
+
+A citation is keyed by its source, location *and* quote, so two claims from the
+same section that rest on different sentences get different numbers, each showing
+its own sentence; a claim stored without a quote takes the sentence of its
+location that carries it (:func:`~calcinosis.answers.passages.fill_quote`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calcinosis.answers.passages import fill_quote
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Provenance
+
+__all__ = ["Citations"]
+
+
+class Citations:
+    """The citations of one answer, numbered in the order they are first cited."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._items: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def number(self, provenance: Provenance, claim: str | None = None) -> int:
+        provenance = fill_quote(self.kb, provenance, claim)
+        key = (provenance.source, provenance.location, provenance.quote or "")
+        if key not in self._items:
+            source = self.kb.sources[provenance.source]
+            item: dict[str, Any] = {
+                "n": len(self._items) + 1,
+                "label": source.title,
+                "source": source.id,
+                "seed_file": source.seed_file,
+                "location": provenance.location,
+                "quote": provenance.quote,
+                "reference": {
+                    "authors": list(source.authors),
+                    "title": source.title,
+                    "journal": source.journal,
+                    "year": source.year,
+                    "doi": source.doi,
+                    "pmid": source.pmid,
+                    "url": f"https://doi.org/{source.doi}" if source.doi else None,
+                },
+            }
+            if source.kind == "ai-answer":
+                item["kind"] = "ai-generated"
+            self._items[key] = item
+        return int(self._items[key]["n"])
+
+    def cite(self, *provenances: Provenance | None, claim: str | None = None) -> str:
+        """'[1][3]' for these provenances (``None`` skipped)."""
+        numbers = sorted(
+            {self.number(p, claim) for p in provenances if p is not None},
+        )
+        return "".join(f"[{n}]" for n in numbers)
+
+    def cited(self, provenance: Provenance) -> bool:
+        """Whether this sentence is cited already."""
+        provenance = fill_quote(self.kb, provenance)
+        return (provenance.source, provenance.location, provenance.quote or "") in self._items
+
+    def documents(self) -> list[dict[str, Any]]:
+        return sorted(self._items.values(), key=lambda item: int(item["n"]))

@@ -1,0 +1,155 @@
+"""A question in, a cited answer out: the ``ask`` document (DESIGN.md, Contracts).
+
+``answer_question`` understands the question into a typed query first
+(``understand.py``), refuses what is not calcinosis cutis (saying what it is
+instead), says when the sources do not address what is asked, and otherwise lets
+the composer of the query's intent (``intents.py``) write the answer from the
+records. The document carries the query as ``understood``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from calcinosis.answers.blocks import nearest, safety_lines
+from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
+from calcinosis.answers.intents import COMPOSERS
+from calcinosis.answers.query import Query
+from calcinosis.answers.understand import understand
+from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.models import Provenance, Statement
+from calcinosis.plan import DISCLAIMER
+
+__all__ = ["answer_question", "render_answer"]
+
+_SUBTYPES = "dystrophic, metastatic, idiopathic, iatrogenic and calciphylaxis"
+
+
+def _refusal(query: Query, kb: KnowledgeBase) -> dict[str, Any]:
+    if (
+        query.out_of_scope
+        and query.out_of_scope[0].isupper() is False
+        and " " in query.out_of_scope
+    ):
+        why = f"This question is about {query.out_of_scope}, which is not calcinosis cutis. "
+    elif query.out_of_scope:
+        why = f"This question is about {query.out_of_scope}, not calcinosis cutis. "
+    else:
+        why = "This question is not about calcinosis cutis. "
+    return {
+        "question": query.text,
+        "in_scope": False,
+        "answer": (
+            f"{why}I can only answer questions about calcinosis cutis and its five subtypes "
+            f"({_SUBTYPES}), from its evidence base."
+        ),
+        "sections": [],
+        "citations": [],
+        "patient_specific": False,
+        "understood": query.document(),
+        "evidence_version": kb.version,
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def _unaddressed(d: Draft) -> bool:
+    """Topics no source addresses, and drugs no source names: say so, show the nearest."""
+    query = d.query
+    reasons = [f"none of the sources addresses {topic}" for topic in query.unanswered]
+    if query.unknown_drugs and not query.treatments:
+        reasons.append(
+            f"{' and '.join(query.unknown_drugs)} "
+            f"{'is' if len(query.unknown_drugs) == 1 else 'are'} not among the treatments "
+            "they discuss"
+        )
+    if not reasons:
+        return False
+    d.lead(f"{NOT_ANSWERED} " + "; ".join(reasons).capitalize() + ".")
+    if not nearest(d, "Nearest passages"):
+        covered = next(
+            s for s in kb_statements(d) if s.id == "review-abstract-30-studies-288-patients"
+        )
+        where = Provenance(source=covered.source, location=covered.location, quote=covered.quote)
+        d.add("Nearest passages", f'What the review covers: "{covered.quote}" {d.cite(where)}.')
+    for treatment in query.treatments[:2]:
+        safety_lines(d, treatment)
+    return True
+
+
+def kb_statements(d: Draft) -> tuple[Statement, ...]:
+    return d.kb.statements
+
+
+def _for_your_patient(d: Draft) -> None:
+    query = d.query
+    profile = {"subtype": query.subtype or "dystrophic"}
+    if query.age_years is not None:
+        profile["age_years"] = f"{query.age_years:g}"
+    if query.disease:
+        profile["underlying_disease"] = query.disease
+    d.add(
+        "For your patient",
+        "This is a question about one patient: open the assessment "
+        f"(/?{urlencode(profile)}) to get a plan that accounts for the whole profile, its "
+        "safety rules and what was tried.",
+    )
+
+
+def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:
+    """Answer a clinical question from the evidence base, with numbered citations."""
+    kb = kb or load_knowledge()
+    query = understand(question, kb)
+    if not query.in_scope:
+        return _refusal(query, kb)
+    d = Draft(kb, query)
+    if not _unaddressed(d):
+        COMPOSERS[query.intent](d)
+        for intent in query.also:
+            COMPOSERS[intent](d)
+        if "Nearest passages" not in d.sections:
+            nearest(d, "Related passages", 2)
+    if query.patient_specific:
+        _for_your_patient(d)
+    if not d.leads:
+        d.lead(NOT_ANSWERED)
+        nearest(d, "Nearest passages")
+    return {
+        "question": question,
+        "in_scope": True,
+        "answer": " ".join(d.leads[:5]),
+        "sections": [
+            {"title": title, "text": " ".join(d.sections[title])}
+            for title in SECTIONS
+            if d.sections.get(title)
+        ],
+        "citations": d.citations.documents(),
+        "patient_specific": query.patient_specific,
+        "understood": query.document(),
+        "evidence_version": kb.version,
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def render_answer(document: Mapping[str, Any], width: int = 88) -> str:
+    """An answer as text for a terminal (sources by name, never by file)."""
+    wrap = textwrap.TextWrapper(width=width)
+    lines = [wrap.fill(document["answer"]), ""]
+    for section in document["sections"]:
+        lines += [section["title"].upper(), wrap.fill(section["text"]), ""]
+    if document["citations"]:
+        lines.append("CITATIONS")
+        for c in document["citations"]:
+            quote = f': "{c["quote"]}"' if c.get("quote") else ""
+            lines.append(
+                textwrap.fill(
+                    f"[{c['n']}] {c['label']}, {c['location']}{quote}",
+                    width,
+                    subsequent_indent="    ",
+                )
+            )
+        lines.append("")
+    lines.append(f"Evidence version {document['evidence_version']}. {document['disclaimer']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,155 @@
+"""An answer while it is composed: its lead sentences, sections and citations.
+
+Every sentence added cites the records it comes from; :meth:`Draft.about` says
+whom a record is about and, when the question is about someone else, that the
+record is extrapolated (``applicability.fit``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from calcinosis.answers.citations import Citations
+from calcinosis.answers.passages import Passage
+from calcinosis.answers.query import Query
+from calcinosis.applicability import AppliesTo, Context, fit
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Provenance
+
+__all__ = [
+    "NOT_ANSWERED",
+    "SECTIONS",
+    "SOURCE_NAMES",
+    "Draft",
+    "quotable",
+    "sentence_with",
+    "sentences",
+]
+
+NOT_ANSWERED = "The sources do not answer this directly."
+SECTIONS = (
+    "Guidelines and expert recommendations",
+    "Research evidence",
+    "Dose and regimen",
+    "Safety",
+    "Where the sources disagree",
+    "Nearest passages",
+    "For your patient",
+    "Related passages",
+)
+SOURCE_NAMES = {
+    "traineau-2020": "the review (Traineau 2020)",
+    "traineau-2020-abstract": "the review's abstract (Traineau 2020)",
+    "management-topic": "the management topic",
+    "nowaczyk-2021": "the review of local therapies (Nowaczyk 2021)",
+    "ai-answer-dm": "the AI-generated answer",
+}
+_SOURCE_REFS = re.compile(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]|\s\(algorithm 1\)")
+_AI_REFS = re.compile(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
+
+
+def sentences(text: str, count: int = 2, limit: int = 600) -> str:
+    """The first sentences of a passage, without the source's own reference numbers."""
+    text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
+    parts = re.split(r"(?<=[.;])\s", text)
+    cut = " ".join(parts[:count]).rstrip()
+    if len(cut) > limit:
+        cut = cut[: limit - 1].rstrip() + "…"
+    if cut[:1].islower():  # a fragment of a sentence: say so
+        cut = "…" + cut
+    return cut.rstrip(".")
+
+
+def sentence_with(text: str, pattern: str) -> str:
+    """The sentence of a passage that matches ``pattern`` (the one carrying the claim)."""
+    text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
+    for part in re.split(r"(?<=[.;])\s", text):
+        if re.search(pattern, part, re.IGNORECASE):
+            return part.rstrip(".")
+    return sentences(text, 1)
+
+
+@cache
+def _flagged(kb: KnowledgeBase) -> tuple[str, ...]:
+    """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
+    flagged: list[str] = []
+    for finding in kb.findings:
+        if finding.kind == "unit":
+            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
+    return tuple(flagged)
+
+
+def quotable(kb: KnowledgeBase, text: str) -> bool:
+    """A passage stating an audit-flagged figure is never quoted as fact."""
+    return not any(figure in text for figure in _flagged(kb))
+
+
+class Draft:
+    """The answer being composed for one query."""
+
+    def __init__(self, kb: KnowledgeBase, query: Query) -> None:
+        self.kb = kb
+        self.query = query
+        self.context: Context = query.context()
+        self.citations = Citations(kb)
+        self.leads: list[str] = []
+        self.sections: dict[str, list[str]] = {}
+        self.quoted: set[str] = set()  # passage ids already shown
+
+    # -------------------------------------------------------------- writing
+    def lead(self, sentence: str | None) -> None:
+        """A sentence of the direct answer (taken out of any section it was in)."""
+        if sentence and sentence not in self.leads:
+            self.leads.append(sentence)
+            for lines in self.sections.values():
+                if sentence in lines:
+                    lines.remove(sentence)
+
+    def add(self, section: str, sentence: str | None) -> None:
+        if not sentence:
+            return
+        lines = self.sections.setdefault(section, [])
+        if sentence not in lines and sentence not in self.leads:
+            lines.append(sentence)
+
+    def cite(self, *provenances: Provenance | None, claim: str | None = None) -> str:
+        return self.citations.cite(*provenances, claim=claim)
+
+    # ------------------------------------------------------- applicability
+    def fits(self, applies: AppliesTo) -> bool:
+        return not fit(self.context, applies).extrapolated
+
+    def about(self, applies: AppliesTo) -> str:
+        """'about X' or 'extrapolated from X: reasons'; '' when X is everyone."""
+        if applies == AppliesTo():
+            return ""
+        found = fit(self.context, applies)
+        if found.extrapolated:
+            return found.label()
+        return f"about {applies.describe()}"
+
+    def quote(
+        self,
+        passage: Passage,
+        count: int = 2,
+        prefix: str | None = None,
+        pattern: str | None = None,
+        about: str | None = None,
+    ) -> str:
+        """'The management topic: "..." (about ...) [n]' for one passage; with
+        ``pattern``, the sentence of it that matches."""
+        self.quoted.add(passage.id)
+        who = prefix or SOURCE_NAMES.get(passage.provenance.source, passage.provenance.source)
+        about = self.about(passage.applies_to) if about is None else about
+        body = sentence_with(passage.text, pattern) if pattern else sentences(passage.text, count)
+        words = f'"{body}"' if passage.quoted else body
+        tail = f" ({about})" if about else ""
+        return f"{who[0].upper()}{who[1:]}: {words}{tail} {self.cite(passage.provenance)}."
+
+    def shown(self, passage: Passage) -> bool:
+        """Quoted or cited already in this answer."""
+        return passage.id in self.quoted or self.citations.cited(passage.provenance)
+
+    def name(self, treatment: str) -> str:
+        return self.kb.treatments[treatment].name

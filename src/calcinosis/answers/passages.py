@@ -1,0 +1,276 @@
+"""The passages an answer can quote: every sentence of the knowledge base, once.
+
+A :class:`Passage` is one quoted sentence (a statement of ``statements.yaml``, or a
+claim of the treatment catalog: mechanism, regimen, adverse effect, rule, note),
+with the treatments it is about and whom it is about (:class:`AppliesTo`). The
+same quote in several records is one passage. Claims the catalog stores without a
+quote take the quote of their location that contains them, so that a citation
+always shows the sentence that carries the claim. An SQLite FTS5 index (BM25)
+over the passages finds the nearest ones for a question.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_statement
+from calcinosis.evidence import KnowledgeBase
+from calcinosis.models import Claim, Contraindication, Provenance, Regimen
+
+__all__ = ["Passage", "fill_quote", "passages", "search"]
+
+# Whom a catalog claim is about when no statement carries the same quote: by source,
+# and for the management topic by the heading its location starts under.
+_TOPIC_HEADINGS: tuple[tuple[str, AppliesTo], ...] = (
+    ("Iatrogenic", AppliesTo(("iatrogenic",))),
+    ("Idiopathic", AppliesTo(("idiopathic",))),
+    ("Metastatic", AppliesTo(("metastatic",))),
+    ("Calciphylaxis", AppliesTo(("calciphylaxis",))),
+    ("Dystrophic", AppliesTo(("dystrophic",), ("autoimmune-CTD",))),
+    ("Summary and recommendations > Dystrophic", AppliesTo(("dystrophic",), ("autoimmune-CTD",))),
+)
+_BY_SOURCE: dict[str, AppliesTo] = {
+    "traineau-2020": AppliesTo(("dystrophic",), ("DM", "SSc")),
+    "traineau-2020-abstract": AppliesTo(("dystrophic",), ("DM", "SSc")),
+    "ai-answer-dm": AppliesTo(("dystrophic",), ("DM",)),
+    "nowaczyk-2021": AppliesTo(),
+    "management-topic": AppliesTo(),
+}
+_STOPWORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "should",
+        "the",
+        "to",
+        "what",
+        "when",
+        "which",
+        "who",
+        "with",
+        "my",
+        "this",
+        "that",
+        "there",
+        "their",
+        "patient",
+        "patients",
+        "treatment",
+        "treat",
+        "calcinosis",
+        "cutis",
+        "use",
+        "used",
+        "using",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One sentence of a source, with what and whom it is about."""
+
+    id: str
+    text: str  # the source's words; the catalog's own words only when no quote exists
+    provenance: Provenance  # its quote filled
+    treatments: tuple[str, ...]
+    applies_to: AppliesTo
+    kind: str  # a statement kind, or mechanism | regimen | adverse-effect | rule | note
+    direction: str | None = None
+    grade: str | None = None
+    level: str | None = None
+    quoted: bool = True  # False: ``text`` is the catalog's paraphrase
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+@cache
+def _quotes_by_location(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, ...]]:
+    found: dict[tuple[str, str], list[str]] = {}
+
+    def add(provenance: Provenance | None) -> None:
+        if provenance is not None and provenance.quote:
+            found.setdefault((provenance.source, provenance.location), []).append(provenance.quote)
+
+    for statement in kb.statements:
+        add(Provenance(source=statement.source, location=statement.location, quote=statement.quote))
+    for entry in kb.treatments.values():
+        for claim in (*entry.mechanism, *entry.regimens, *entry.adverse_effects, *entry.notes):
+            add(claim.provenance)
+        for rule in entry.contraindications:
+            add(rule.provenance)
+    for arm in kb.arms:
+        add(arm.provenance)
+    return {key: tuple(dict.fromkeys(values)) for key, values in found.items()}
+
+
+def fill_quote(kb: KnowledgeBase, provenance: Provenance, claim: str | None = None) -> Provenance:
+    """The provenance with the quote of its location that carries ``claim``."""
+    if provenance.quote:
+        return provenance
+    quotes = _quotes_by_location(kb).get((provenance.source, provenance.location), ())
+    wanted = _letters(re.sub(r"\([^)]*\)", "", claim or ""))
+    carrying = [q for q in quotes if wanted and wanted in _letters(q)]
+    if not carrying and len(quotes) == 1:
+        carrying = list(quotes)
+    if not carrying:
+        return provenance
+    return provenance.model_copy(update={"quote": carrying[0]})
+
+
+def _default_applies(provenance: Provenance) -> AppliesTo:
+    if provenance.source == "management-topic":
+        for heading, applies in _TOPIC_HEADINGS:
+            if provenance.location.startswith(heading):
+                return applies
+    return _BY_SOURCE.get(provenance.source, AppliesTo())
+
+
+def _claims(kb: KnowledgeBase) -> Iterable[tuple[str, str, Claim | Contraindication, str]]:
+    for entry in kb.treatments.values():
+        groups: Sequence[tuple[str, Sequence[Claim | Contraindication]]] = (
+            ("mechanism", entry.mechanism),
+            ("regimen", entry.regimens),
+            ("adverse-effect", entry.adverse_effects),
+            ("rule", entry.contraindications),
+            ("note", entry.notes),
+        )
+        for kind, claims in groups:
+            for index, claim in enumerate(claims):
+                yield f"{entry.id}-{kind}-{index}", entry.id, claim, kind
+
+
+@cache
+def passages(kb: KnowledgeBase) -> tuple[Passage, ...]:
+    """Every quoted sentence of the knowledge base, each once, treatments merged."""
+    by_quote: dict[tuple[str, str], Passage] = {}
+    statement_applies: dict[tuple[str, str], AppliesTo] = {}
+    order: list[tuple[str, str]] = []
+
+    def put(passage: Passage) -> None:
+        key = (passage.provenance.source, _letters(passage.text))
+        old = by_quote.get(key)
+        if old is None:
+            by_quote[key] = passage
+            order.append(key)
+            return
+        merged = tuple(dict.fromkeys((*old.treatments, *passage.treatments)))
+        by_quote[key] = Passage(
+            old.id,
+            old.text,
+            old.provenance,
+            merged,
+            old.applies_to,
+            old.kind,
+            old.direction or passage.direction,
+            old.grade or passage.grade,
+            old.level or passage.level,
+            old.quoted,
+        )
+
+    for s in kb.statements:
+        provenance = Provenance(source=s.source, location=s.location, quote=s.quote)
+        applies = applies_to_statement(s)
+        statement_applies[(s.source, _letters(s.quote))] = applies
+        put(
+            Passage(
+                s.id,
+                s.quote,
+                provenance,
+                tuple(s.treatments),
+                applies,
+                s.kind,
+                s.direction,
+                s.grade,
+                s.level,
+            )
+        )
+    for pid, treatment, claim, kind in _claims(kb):
+        provenance = fill_quote(kb, claim.provenance, claim.text)
+        quote = provenance.quote
+        applies = statement_applies.get(
+            (provenance.source, _letters(quote or ""))
+        ) or _default_applies(provenance)
+        if isinstance(claim, Regimen) and claim.population != "any":
+            applies = AppliesTo(
+                applies.subtypes, applies.diseases, applies_to_regimen(claim).population
+            )
+        direction = None
+        if isinstance(claim, Contraindication) and claim.stance == "avoid":
+            direction = "against"
+        put(
+            Passage(
+                pid,
+                quote or claim.text,
+                provenance,
+                (treatment,),
+                applies,
+                kind,
+                direction,
+                quoted=quote is not None,
+            )
+        )
+    return tuple(by_quote[key] for key in order)
+
+
+@cache
+def _index(kb: KnowledgeBase) -> sqlite3.Connection:
+    """An in-memory FTS5 index of the passages, built once per knowledge base."""
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    connection.execute(
+        "CREATE VIRTUAL TABLE passages USING fts5(text, treatments, tokenize='porter unicode61')"
+    )
+    connection.executemany(
+        "INSERT INTO passages(rowid, text, treatments) VALUES (?, ?, ?)",
+        [
+            (index, p.text, " ".join(t.replace("-", " ") for t in p.treatments))
+            for index, p in enumerate(passages(kb))
+        ],
+    )
+    return connection
+
+
+def search(
+    kb: KnowledgeBase, text: str, limit: int = 5, treatments: Iterable[str] = ()
+) -> list[Passage]:
+    """The passages nearest to ``text`` (BM25), optionally about ``treatments`` only."""
+    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
+    words = [w for w in words if len(w) > 2]
+    if not words:
+        return []
+    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    wanted = set(treatments)
+    rows = _index(kb).execute(
+        "SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
+        (query, 60 if wanted else limit),
+    )
+    all_passages = passages(kb)
+    found = [all_passages[row[0]] for row in rows.fetchall()]
+    if wanted:
+        found = [p for p in found if wanted & set(p.treatments)]
+    return found[:limit]

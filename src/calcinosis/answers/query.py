@@ -1,0 +1,113 @@
+"""A question, understood: the typed query every answer is composed from.
+
+``understand()`` (``understand.py``) turns the words into a :class:`Query` before
+anything is retrieved; the composers (``compose.py``) read only the query. The
+query's :meth:`Query.document` is the ``understood`` object of the ``ask`` JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from calcinosis.answers.vocabulary import Intent, Predicate
+from calcinosis.applicability import Context
+
+__all__ = ["AgeGroup", "Proposition", "Query"]
+
+AgeGroup = Literal["adult", "child"]
+
+
+@dataclass(frozen=True)
+class Proposition:
+    """What a yes/no question claims: its treatment, the predicate and its object.
+
+    "Does warfarin promote calcification?" -> (warfarin, promotes-calcification);
+    "Is diltiazem safe in heart block?" -> (diltiazem, safe-with,
+    cardiac-conduction-abnormality); "Can an 8-year-old take minocycline?" ->
+    (minocycline, usable-at-age, 8).
+    """
+
+    treatment: str | None
+    predicate: Predicate
+    object: str | None = None
+    treatments: tuple[str, ...] = ()  # every id the subject's words stand for ("STS")
+
+    def describe(self, name: str | None) -> str:
+        subject = name or "it"
+        words = {
+            "promotes-calcification": "promotes calcification",
+            "safe-with": f"is safe with {self.object or 'this condition'}",
+            "usable-at-age": f"can be used at {self.object or 'this age'}",
+            "first-line": "is first-line",
+            "avoided": "should be avoided",
+            "recommended": "should be used",
+            "causes": f"causes {self.object or 'this effect'}",
+            "effective": "works",
+            "needs-treatment": "needs treatment",
+        }[self.predicate]
+        return f"{subject} {words}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything an answer needs to know about its question."""
+
+    text: str
+    norm: str  # normalised and spelling-corrected, space-padded
+    intent: Intent
+    also: tuple[Intent, ...] = ()  # other intents asked, in the order asked
+    treatments: tuple[str, ...] = ()  # catalog ids, in the order the question names them
+    medications: tuple[str, ...] = ()  # what the patient already takes ("already on X")
+    mentions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (words, ids) as named
+    classes: tuple[str, ...] = ()  # catalog classes named ("bisphosphonates")
+    population: AgeGroup | None = None
+    age_years: float | None = None
+    disease: str | None = None  # patient-profile vocabulary ("systemic-sclerosis")
+    subtype: str | None = None
+    proposition: Proposition | None = None
+    in_scope: bool = True
+    out_of_scope: str | None = None  # what the question is about instead
+    patient_specific: bool = False
+    conditions: tuple[str, ...] = ()  # profile condition ids ("pregnancy")
+    features: frozenset[str] = field(default_factory=frozenset)  # "inflammation", ...
+    unanswered: tuple[str, ...] = ()  # topics no source addresses ("pregnancy or ...")
+    unknown_drugs: tuple[str, ...] = ()  # drug names the catalog does not know
+    corrections: tuple[tuple[str, str], ...] = ()
+
+    def context(self) -> Context:
+        """Whom the question is about, for :func:`calcinosis.applicability.fit`."""
+        return Context(self.subtype, self.disease, self.population)
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def document(self) -> dict[str, object]:
+        """The ``understood`` object of the ``ask`` JSON."""
+        proposition = None
+        if self.proposition is not None:
+            proposition = {
+                "treatment": self.proposition.treatment,
+                "predicate": self.proposition.predicate,
+                "object": self.proposition.object,
+            }
+        return {
+            "intent": self.intent,
+            "also": list(self.also),
+            "treatments": list(self.treatments),
+            "medications": list(self.medications),
+            "classes": list(self.classes),
+            "population": self.population,
+            "age_years": self.age_years,
+            "disease": self.disease,
+            "subtype": self.subtype,
+            "proposition": proposition,
+            "patient_specific": self.patient_specific,
+            "conditions": list(self.conditions),
+            "features": sorted(self.features),
+            "unanswered": list(self.unanswered),
+            "unknown_drugs": list(self.unknown_drugs),
+            "in_scope": self.in_scope,
+            "out_of_scope": self.out_of_scope,
+            "corrections": dict(self.corrections),
+        }

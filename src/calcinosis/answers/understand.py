@@ -1,0 +1,452 @@
+"""From the words of a question to a typed :class:`~calcinosis.answers.query.Query`.
+
+Nothing is retrieved here. The question is normalised (case, accents, punctuation),
+small typos are corrected against the domain vocabulary, and then, each from its
+own table in ``vocabulary.py``: the treatments (catalog names and synonyms, class
+words, aliases, route words), the underlying disease, the subtype, the age and age
+group, patient conditions and lesion features, the scope, one primary intent, and
+for a yes/no question the proposition it asks about.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from calcinosis.answers.query import AgeGroup, Proposition, Query
+from calcinosis.answers.vocabulary import (
+    ABBREVIATIONS,
+    ALIASES,
+    ALSO_INTENTS,
+    CLASSES,
+    CONDITIONS,
+    DISEASES,
+    DRUG_SUFFIXES,
+    FEATURES,
+    INTENT_CUES,
+    MEDICATION_CUES,
+    NEGATIONS,
+    NOT_CALCINOSIS_CUTIS,
+    NOT_IN_SOURCES,
+    OFF_TOPIC,
+    PATIENT_CUES,
+    POPULATION_CUES,
+    PREDICATE_CUES,
+    ROUTES,
+    SCOPE_TERMS,
+    STRONG_SCOPE_TERMS,
+    SUBTYPE_CONDITIONS,
+    SUBTYPES,
+    WEAK_FIRST_LINE,
+    YES_NO_START,
+    Intent,
+    Predicate,
+)
+from calcinosis.evidence import KnowledgeBase, load_knowledge
+
+__all__ = ["normalise", "understand"]
+
+_NUMBER_WORDS = {
+    word: str(number)
+    for number, word in enumerate(
+        (
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        )
+    )
+}
+_AGES = (
+    (re.compile(r" (\d{1,3}) ?(?:years?|yrs?|y) ?old "), 1.0),
+    (re.compile(r" (\d{1,3}) ?yo "), 1.0),
+    (re.compile(r" (?:aged?|age of) (\d{1,3}) "), 1.0),
+    (re.compile(r" (\d{1,3}) years? of age "), 1.0),
+    (re.compile(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
+    (re.compile(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
+)
+_ADULT_AGE = 18
+_LEVEL_WORDS = re.compile(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|ia|ii|iii|i) ")
+
+
+def normalise(text: str) -> str:
+    """Lower case, ASCII, words separated by single spaces, padded with a space;
+    number words as digits, abbreviations spelled out ("pts", "w", "7yo", "62F")."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"\by/o\b", " year old ", text)
+    text = re.sub(r"[^a-z0-9.]+", " ", text)
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
+    text = re.sub(r"\b(\d+)([a-z]+)\b", r"\1 \2", text)
+    words = [ABBREVIATIONS.get(w, _NUMBER_WORDS.get(w, w)) for w in text.split()]
+    return " " + " ".join(words) + " "
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<= ){re.escape(normalise(term).strip())}(?= )")
+
+
+@dataclass(frozen=True)
+class _Term:
+    words: str
+    pattern: re.Pattern[str]
+    ids: tuple[str, ...]
+    cls: str | None  # the class the words name, if they name one
+
+
+def _members(kb: KnowledgeBase, cls: str) -> tuple[str, ...]:
+    """The catalog entries a class word stands for (narrowed by the class table)."""
+    term = CLASSES.get(cls)
+    members = (term.members if term else ()) or kb.classes.get(cls, ())
+    return tuple(m for m in members if m in kb.treatments)
+
+
+@cache
+def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
+    """Every way a treatment is named, longest first (the catalog, then the tables)."""
+    terms: dict[str, _Term] = {}
+
+    def add(words: str, ids: tuple[str, ...], cls: str | None = None) -> None:
+        key = normalise(words).strip()
+        if len(key) > 2 and ids and key not in terms:
+            terms[key] = _Term(key, _pattern(key), ids, cls)
+
+    for entry in kb.treatments.values():
+        for words in (entry.name, entry.id.replace("-", " "), *entry.synonyms):
+            add(words, (entry.id,))
+    for cls, term in CLASSES.items():
+        for words in term.phrases:
+            add(words, _members(kb, cls), cls)
+    for words, treatment in ALIASES.items():
+        if treatment in kb.treatments:
+            add(words, (treatment,))
+    return tuple(sorted(terms.values(), key=lambda term: -len(term.words)))
+
+
+@cache
+def _vocabulary(kb: KnowledgeBase) -> tuple[str, ...]:
+    phrases: Iterable[str] = (
+        *(term.words for term in _lexicon(kb)),
+        *DISEASES,
+        *SUBTYPES,
+        *SCOPE_TERMS,
+        *(w for words in CONDITIONS.values() for w in words),
+        "thiosulfate",
+        "dermatomyositis",
+        "calcinosis",
+        "treatment",
+        "effects",
+    )
+    return tuple(sorted({w for p in phrases for w in normalise(p).split() if len(w) >= 5}))
+
+
+def _correct(text: str, kb: KnowledgeBase) -> tuple[str, tuple[tuple[str, str], ...]]:
+    vocabulary = _vocabulary(kb)
+    known = set(vocabulary)
+    corrections: list[tuple[str, str]] = []
+    words = text.split()
+    for index, word in enumerate(words):
+        if len(word) < 5 or word in known or not word.isalpha():
+            continue
+        match = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
+        if match and (word.startswith(match[0]) or match[0].startswith(word)):
+            continue  # an inflection ("treated" is not a typo of "treat")
+        if match:
+            corrections.append((word, match[0]))
+            words[index] = match[0]
+    return " " + " ".join(words) + " ", tuple(corrections)
+
+
+def _has(text: str, phrases: Iterable[str]) -> str | None:
+    """The first phrase present in ``text`` as whole words."""
+    for phrase in phrases:
+        if f" {normalise(phrase).strip()} " in text:
+            return phrase
+    return None
+
+
+def _affirmed(text: str, phrases: Iterable[str]) -> bool:
+    """A phrase is present and not negated by one of the two words before it."""
+    for phrase in phrases:
+        for match in _pattern(phrase).finditer(text):
+            before = text[: match.start()].split()[-2:]
+            if not NEGATIONS & set(before):
+                return True
+    return False
+
+
+@cache
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+def _matches(text: str, patterns: tuple[str, ...]) -> bool:
+    return any(p.search(text) for p in _compiled(patterns))
+
+
+# ------------------------------------------------------------------ treatments
+def _treatments(
+    text: str, kb: KnowledgeBase
+) -> tuple[list[tuple[int, str, tuple[str, ...]]], list[str], str]:
+    """(position, words, ids) for each treatment named, the classes named, and the
+    text with the treatment words masked."""
+    masked = text
+    found: list[tuple[int, str, tuple[str, ...]]] = []
+    classes: list[str] = []
+    for term in _lexicon(kb):
+        for match in term.pattern.finditer(masked):
+            found.append((match.start(), term.words, term.ids))
+            if term.cls and term.cls not in classes:
+                classes.append(term.cls)
+            masked = masked[: match.start()] + "#" * len(term.words) + masked[match.end() :]
+    found.sort()
+    routed = _LEVEL_WORDS.sub(" ", masked)
+    routes = [(m.start(), ROUTES[w]) for w in ROUTES for m in _pattern(w).finditer(routed)]
+    if routes:
+        found = _apply_routes(found, routes, kb)
+    return found, classes, masked
+
+
+def _apply_routes(
+    found: list[tuple[int, str, tuple[str, ...]]],
+    routes: list[tuple[int, str]],
+    kb: KnowledgeBase,
+) -> list[tuple[int, str, tuple[str, ...]]]:
+    """A route word narrows a class named near it ("intravenous STS"), or adds the
+    member of the same class by that route ("topical or intralesional STS")."""
+    result = []
+    wanted = {route for _, route in routes}
+    for position, words, ids in found:
+        narrowed = tuple(t for t in ids if kb.treatments[t].route in wanted)
+        result.append((position, words, narrowed if len(ids) > 1 and narrowed else ids))
+    named_classes = {c for _, _, ids in result for t in ids for c in kb.treatments[t].classes}
+    for position, route in routes:
+        for cls in sorted(named_classes):
+            members = [t for t in _members(kb, cls) if kb.treatments[t].route == route]
+            if len(members) == 1 and not any(members[0] in ids for _, _, ids in result):
+                result.append((position, route, (members[0],)))
+    result.sort()
+    return result
+
+
+def _unknown_drugs(masked: str) -> tuple[str, ...]:
+    words = [w for w in masked.split() if len(w) >= 6 and w.isalpha()]
+    return tuple(dict.fromkeys(w for w in words if w.endswith(DRUG_SUFFIXES)))
+
+
+# ------------------------------------------------------------ whom, what, scope
+def _first(text: str, table: dict[str, str]) -> list[str]:
+    """Values of ``table`` whose key is in ``text``, in the order they appear."""
+    hits: list[tuple[int, str]] = []
+    masked = text
+    for key in sorted(table, key=len, reverse=True):
+        for match in _pattern(key).finditer(masked):
+            hits.append((match.start(), table[key]))
+            masked = (
+                masked[: match.start()]
+                + "#" * (match.end() - match.start())
+                + masked[match.end() :]
+            )
+    return list(dict.fromkeys(value for _, value in sorted(hits)))
+
+
+def _age(text: str) -> float | None:
+    for pattern, factor in _AGES:
+        match = pattern.search(text)
+        if match:
+            return round(int(match.group(1)) * factor, 2)
+    return None
+
+
+def _population(text: str, age: float | None, disease: str | None) -> AgeGroup | None:
+    if age is not None:
+        return "child" if age < _ADULT_AGE else "adult"
+    groups = [g for g, words in POPULATION_CUES.items() if _has(text, words)]
+    if disease == "juvenile-dermatomyositis":
+        groups = ["child"]
+    return "child" if groups == ["child"] else "adult" if groups == ["adult"] else None
+
+
+def _scope(text: str, named: bool) -> tuple[bool, str | None]:
+    """In scope: calcinosis cutis named, or a treatment, subtype, disease or clinical
+    intent named and no other condition; out: another calcification, or a topic."""
+    strong = _has(text, STRONG_SCOPE_TERMS) is not None
+    for label, words in NOT_CALCINOSIS_CUTIS.items():
+        if not strong and _has(text, words):
+            return False, label
+    if _has(text, SCOPE_TERMS):
+        return True, None
+    off = _has(text, OFF_TOPIC)
+    if off:
+        return False, off
+    return (True, None) if named else (False, None)
+
+
+# -------------------------------------------------------- intent and proposition
+def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
+    for intent, cues in INTENT_CUES:
+        if not _matches(text, cues):
+            continue
+        if intent == "comparison" and mentions < 2:
+            continue
+        if intent == "what-not-to-use" and treatments and yes_no:
+            continue
+        if intent == "first-line" and treatments:
+            strong = tuple(c for c in cues if c not in WEAK_FIRST_LINE)
+            if not _matches(text, strong):
+                continue
+        if intent in ("efficacy", "first-line") and mentions >= 2 and " or " in text:
+            return "comparison"
+        return intent
+    if mentions >= 2 and " or " in text:
+        return "comparison"
+    return "efficacy" if treatments else "unknown"
+
+
+def _predicate(text: str) -> Predicate | None:
+    for predicate, cues in PREDICATE_CUES:
+        if _matches(text, cues):
+            return predicate
+    return None
+
+
+def _yes_no(question: str, kb: KnowledgeBase) -> bool:
+    """A clause of the question opens with an auxiliary ("..., worth trying?")."""
+    clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s", question)
+    return any(_matches(_correct(normalise(c), kb)[0], YES_NO_START) for c in clauses if c.strip())
+
+
+def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
+    """The other intents asked, in the order the question asks them."""
+    found: list[tuple[int, Intent]] = []
+    for intent, cues in ALSO_INTENTS.items():
+        if intent == primary:
+            continue
+        positions = [m.start() for p in _compiled(cues) for m in p.finditer(text)]
+        if positions:
+            found.append((min(positions), intent))
+    return tuple(intent for _, intent in sorted(found))
+
+
+def _proposition(
+    *,
+    yes_no: bool,
+    text: str,
+    treatments: tuple[str, ...],
+    age: float | None,
+    population: AgeGroup | None,
+    conditions: list[str],
+    disease: str | None,
+    subtype: str | None,
+) -> Proposition | None:
+    if not yes_no:
+        return None
+    subject = treatments[0] if treatments else None
+    predicate = _predicate(text) or ("effective" if subject else None)
+    if predicate is None:
+        return None
+    obj: str | None = None
+    if predicate in ("safe-with", "recommended", "effective", "avoided") and subject:
+        if conditions:
+            predicate, obj = "safe-with", conditions[0]
+        elif population == "child" and (age is not None or disease != "juvenile-dermatomyositis"):
+            predicate = "usable-at-age"
+            obj = f"{age:g} years" if age is not None else "children"
+        elif predicate == "safe-with":
+            obj = disease or subtype
+    elif predicate == "causes":
+        match = re.search(
+            r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
+        )
+        obj = match.group(1).strip() if match else None
+    return Proposition(subject, predicate, obj, treatments)
+
+
+def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
+    """Read a question into a typed query; nothing is retrieved."""
+    kb = kb or load_knowledge()
+    text, corrections = _correct(normalise(question), kb)
+    named, classes, masked = _treatments(text, kb)
+    medications = [ids for position, _, ids in named if _matches(text[:position], MEDICATION_CUES)]
+    subjects = [item for item in named if item[2] not in medications]
+    diseases = _first(text, DISEASES)
+    autoimmune = [d for d in diseases if d != "other"]
+    disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
+    if not autoimmune and diseases:
+        disease = "other"
+    subtypes = _first(text, SUBTYPES)
+    explicit = [s for s in subtypes if s != "dystrophic"] or subtypes
+    subtype = explicit[0] if explicit else None
+    age = _age(text)
+    population = _population(text, age, disease)
+    conditions = [c for c, words in CONDITIONS.items() if _has(text, words)]
+    features = frozenset(f for f, words in FEATURES.items() if _affirmed(text, words))
+    yes_no = _yes_no(question, kb)
+    intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
+    if subjects or intent not in ("first-line", "unknown") or _matches(text, PATIENT_CUES):
+        # what the patient already takes is context, unless it is all the question names
+        named = subjects or named
+        intent = _intent(masked, len({ids for _, _, ids in named}), bool(named), yes_no)
+    else:
+        named = []
+    treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
+    clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
+    in_scope, reason = _scope(text, clinical)
+    patient = age is not None or _matches(text, PATIENT_CUES)
+    if patient and intent in ("first-line", "unknown"):
+        intent = "patient-specific"
+    implied = SUBTYPE_CONDITIONS.get(subtype or "", frozenset())
+    proposition = _proposition(
+        yes_no=yes_no,
+        text=text,
+        treatments=named[0][2] if named else (),
+        age=age,
+        population=population,
+        conditions=[c for c in conditions if c not in implied],
+        disease=disease,
+        subtype=subtype,
+    )
+    unanswered = tuple(topic for topic, words in NOT_IN_SOURCES.items() if _has(text, words))
+    return Query(
+        text=question,
+        norm=text,
+        intent=intent,
+        also=_also(masked, intent) if treatments else (),
+        treatments=tuple(treatments),
+        medications=tuple(dict.fromkeys(t for ids in medications for t in ids)),
+        mentions=tuple((words, ids) for _, words, ids in named),
+        classes=tuple(classes),
+        population=population,
+        age_years=age,
+        disease=disease,
+        subtype=subtype,
+        proposition=proposition,
+        in_scope=in_scope and bool(question.strip()),
+        out_of_scope=reason,
+        patient_specific=patient,
+        conditions=tuple(conditions),
+        features=features,
+        unanswered=unanswered,
+        unknown_drugs=_unknown_drugs(masked),
+        corrections=corrections,
+    )

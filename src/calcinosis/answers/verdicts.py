@@ -1,0 +1,282 @@
+"""The lead of a yes/no question: "Yes." or "No." only when a record says so.
+
+Each predicate of a :class:`~calcinosis.answers.query.Proposition` has one function
+that looks for the records affirming or denying it for the question's context
+(subtype, disease, age). A record about another population does not decide the
+answer; it is named with whom it is about. When no record speaks to the
+proposition, the function returns ``None`` and the intent's composer answers from
+the evidence without a yes or a no, or says that the sources do not answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
+from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
+from calcinosis.answers.query import Proposition
+from calcinosis.answers.vocabulary import CONDITIONS
+from calcinosis.applicability import applies_to_row
+from calcinosis.models import Contraindication
+from calcinosis.plan import grading_for
+
+__all__ = ["verdict"]
+
+_DEFINITE_NO = re.compile(r"should not|must not|no (clinical|objective) improvement|preclude", re.I)
+_HEDGED_NO = re.compile(r"seems? ineffective|seemed ineffective", re.I)
+_PROMOTES = re.compile(r"(promote|cause|induce)\w* (ectopic |vascular )?calcification", re.I)
+
+
+def _rule_quote(rule: Contraindication) -> str:
+    return sentences(rule.provenance.quote or rule.text, 1)
+
+
+def _grade_note(d: Draft, treatment: str) -> str:
+    grading = grading_for(d.kb, treatment)
+    if by_tool(grading) or grading.get("direction") != "against":
+        return ""
+    return f", level {roman(grading.get('level'))}, grade {grading['grade']}"
+
+
+def _against(d: Draft, treatment: str, hedge: bool = True) -> str | None:
+    """The 'should not be used' that applies to the question's context, if any."""
+    rules = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+    ineffective = [r for r in rules if r.reason == "ineffective"]
+    if not ineffective:
+        return None
+    rule = ineffective[0]
+    row = next((r for r in d.kb.table4 if treatment in r.treatments), None)
+    about = d.about(applies_to_row(row)) if row is not None else ""
+    hedged = hedge and _HEDGED_NO.search(rule.provenance.quote or "")
+    word = "Probably not." if hedged else "No."
+    source = SOURCE_NAMES[rule.provenance.source]
+    return (
+        f"{word} {source[0].upper()}{source[1:]} on {d.name(treatment).lower()}: "
+        f'"{_rule_quote(rule)}"{_grade_note(d, treatment)}'
+        f"{f' ({about})' if about else ''} {d.cite(rule.provenance)}."
+    )
+
+
+def _outside_subtype(d: Draft, p: Proposition) -> str | None:
+    """A 'should not' about another subtype than the one asked, and what the sources
+    say about the asked subtype instead (IV sodium thiosulfate in calciphylaxis)."""
+    subtype = d.query.subtype
+    if subtype is None or subtype == "dystrophic" or p.treatment is None:
+        return None
+    treatments = p.treatments or (p.treatment,)
+    avoid = [
+        r
+        for t in treatments
+        for r in d.kb.treatments[t].contraindications
+        if r.stance == "avoid" and r.reason == "ineffective"
+    ]
+    lines = []
+    specific = passages_about(d, treatments, pattern=rf"\b{subtype}")
+    for passage in specific[:2]:
+        lines.append(d.quote(passage, 1, pattern=rf"\b{subtype}", about=f"it names {subtype}"))
+    if avoid:
+        rule = avoid[0]
+        lines.append(
+            f'The "{_rule_quote(rule)}" of {SOURCE_NAMES[rule.provenance.source]} is about '
+            f"dystrophic calcinosis cutis, not {subtype}, and does not apply here "
+            f"{d.cite(rule.provenance)}."
+        )
+    return " ".join(lines) or None
+
+
+def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
+    found = _outside_subtype(d, p) or _against(d, treatment, p.predicate == "effective")
+    if found:
+        return found
+    harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+    if harms:
+        return _harm(d, harms[0], p.object)
+    return _affirm(d, p, treatment) if p.predicate == "recommended" else None
+
+
+# A recommendation that affirms "should X be used?" for this question only when the
+# question has what the recommendation is conditional on.
+_AFFIRMING = re.compile(
+    r"we suggest|is an additional (primary or adjunctive )?(treatment )?option|is the "
+    r"treatment of choice|is a reasonable (option|initial approach)|is generally preferred|"
+    r"should be considered|is suggested",
+    re.I,
+)
+_CONDITIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"discrete, symptomatic", ("single", "symptomatic")),
+    (r"\basymptomatic", ("asymptomatic",)),
+    (r"inflammation or ulceration", ("inflammation", "ulceration")),
+    (r"very small lesions|small calcium deposits", ("small",)),
+    (r"symptomatic, progressive", ("symptomatic",)),
+)
+
+
+def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
+    for passage in passages_about(d, p.treatments or (treatment,), pattern=_AFFIRMING.pattern):
+        if not d.fits(passage.applies_to):
+            continue
+        required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, passage.text)]
+        if all(any(d.query.has(f) for f in feats) for feats in required):
+            sentence = sentence_with(passage.text, _AFFIRMING.pattern)
+            source = SOURCE_NAMES[passage.provenance.source]
+            d.quoted.add(passage.id)
+            about = d.about(passage.applies_to)
+            return (
+                f'Yes: {source} says "{sentence}"{f" ({about})" if about else ""} '
+                f"{d.cite(passage.provenance)}."
+            )
+    return None
+
+
+def _avoided(d: Draft, p: Proposition, treatment: str) -> str | None:
+    against = _against(d, treatment)
+    if against:
+        return "Yes, " + against.split(" ", 1)[1][0].lower() + against.split(" ", 1)[1][1:]
+    harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+    if harms:
+        return _harm(d, harms[0])
+    return _outside_subtype(d, p)
+
+
+def _harm(d: Draft, rule: Contraindication, condition: str | None = None) -> str:
+    """'No.' when the source says it must not be used; otherwise its caution in its
+    own words, with the adverse effects that go with the condition asked about."""
+    quote = _rule_quote(rule)
+    if _DEFINITE_NO.search(quote):
+        return f"No. {quote} {d.cite(rule.provenance)}."
+    source = SOURCE_NAMES[rule.provenance.source]
+    text = f'Caution: {source} says "{quote}" {d.cite(rule.provenance)}'
+    words = {w.split()[-1] for w in CONDITIONS.get(condition or "", ())}
+    for treatment in d.query.treatments[:1]:
+        related = [
+            e for e in d.kb.treatments[treatment].adverse_effects if words & set(e.text.split())
+        ]
+        if related:
+            names = " and ".join(e.text for e in related[:3])
+            text += (
+                f"; its reported adverse effects include {names} "
+                f"{d.cite(related[0].provenance, claim=related[0].text)}"
+            )
+    if rule.stance == "avoid":
+        text += (
+            ". The source states a risk, not a contraindication; this tool's plans take the "
+            "safer reading and do not offer it then"
+        )
+    return text + "."
+
+
+def _safe_with(d: Draft, p: Proposition, treatment: str) -> str | None:
+    if p.object is None:
+        return None
+    rules = firing_rules(d, treatment)
+    if not rules:
+        return (
+            f"{NOT_ANSWERED} No source gives a rule for {d.name(treatment).lower()} "
+            f"with {p.object.replace('-', ' ')}; what they report on its safety follows."
+        )
+    return _harm(d, rules[0], p.object)
+
+
+def _usable_at_age(d: Draft, p: Proposition, treatment: str) -> str | None:
+    entry = d.kb.treatments[treatment]
+    age_rules = [r for r in entry.contraindications if r.rule.startswith("age-under-")]
+    age = d.query.age_years
+    if age_rules:
+        rule = age_rules[0]
+        limit = int(rule.rule.rsplit("-", 1)[1])
+        quote = _rule_quote(rule)
+        if age is not None and age < limit:
+            return f"No. {quote} {d.cite(rule.provenance)}."
+        if age is not None:
+            return (
+                f'The age limit the sources give is {limit} years ("{quote}") '
+                f"{d.cite(rule.provenance)}; at {age:g} years it does not apply."
+            )
+        return f"Not under {limit} years: {quote} {d.cite(rule.provenance)}."
+    harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+    if harms:
+        return _harm(d, harms[0])
+    children = passages_about(d, [treatment], pattern=r"child|juvenile|pediatric|paediatric")
+    lead = f"No source gives an age limit for {entry.name.lower()}."
+    if children:
+        lead += " " + d.quote(children[0], 1)
+    else:
+        lead += " None of its evidence in the sources is about children."
+    return lead
+
+
+def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """Answered by the first-line composer, which runs the engine for the context."""
+    return None
+
+
+def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:
+    found = passages_about(d, [treatment], pattern=_PROMOTES.pattern)
+    if not found:
+        return (
+            f"{NOT_ANSWERED} No source says whether {d.name(treatment).lower()} promotes "
+            "calcification."
+        )
+    passage = found[0]
+    d.quoted.add(passage.id)
+    source = SOURCE_NAMES[passage.provenance.source]
+    text = (
+        f'Yes, possibly: {source} says "{sentence_with(passage.text, _PROMOTES.pattern)}" '
+        f"{d.cite(passage.provenance)}."
+    )
+    against = _against(d, treatment)
+    if against:
+        text += " It gives this as a further reason against it: " + against.split(" ", 1)[1]
+    return text
+
+
+def _causes(d: Draft, p: Proposition, treatment: str) -> str | None:
+    entry = d.kb.treatments[treatment]
+    words = [
+        w for w in re.findall(r"[a-z]{4,}", p.object or "") if w not in ("calcinosis", "cutis")
+    ]
+    hits = [e for e in entry.adverse_effects if any(w[:6] in e.text.lower() for w in words)]
+    if not hits:
+        return None
+    effect = hits[0]
+    provenance = effect.provenance
+    return (
+        f"Yes. {SOURCE_NAMES[provenance.source][0].upper()}"
+        f"{SOURCE_NAMES[provenance.source][1:]} reports {effect.text} with "
+        f"{entry.name.lower()} {d.cite(provenance, claim=effect.text)}."
+    )
+
+
+def _needs_treatment(d: Draft) -> str | None:
+    found = passages_about(
+        d, ["observation"], pattern=r"asymptomatic|not necessary|not all patients"
+    )
+    fitting = [f for f in found if d.fits(f.applies_to)] or found
+    if not fitting:
+        return None
+    return "Not necessarily. " + d.quote(fitting[0], 2)
+
+
+_HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
+    "promotes-calcification": _promotes,
+    "safe-with": _safe_with,
+    "usable-at-age": _usable_at_age,
+    "first-line": _first_line,
+    "avoided": _avoided,
+    "recommended": _effective,
+    "effective": _effective,
+    "causes": _causes,
+}
+
+
+def verdict(d: Draft) -> str | None:
+    """The lead sentence the proposition's records give, or ``None``."""
+    p = d.query.proposition
+    if p is None:
+        return None
+    if p.predicate == "needs-treatment":
+        return _needs_treatment(d)
+    if p.treatment is None:
+        return None
+    return _HANDLERS[p.predicate](d, p, p.treatment)
