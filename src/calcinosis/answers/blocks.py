@@ -38,6 +38,7 @@ __all__ = [
     "rule_applies",
     "rules_patient",
     "safety_lines",
+    "size_line",
     "table4_line",
 ]
 
@@ -203,9 +204,9 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
                 f"{low:.0%}–{high:.0%}, {len(units)} studies, {n} patients) is uncertain: the "
                 "studies are few and small, and the review itself did not pool"
             )
-    labels = {fit(d.context, applies_to_arm(a)).label() for a in main} - {""}
-    if labels:
-        text += f" ({'; '.join(sorted(labels))})"
+    reasons = {r for a in main for r in fit(d.context, applies_to_arm(a)).reasons}
+    if reasons:
+        text += f" (extrapolated: {'; '.join(sorted(reasons))})"
     if group is not None and not mine:
         text += f" (none of these arms is in {'children' if group == 'child' else 'adults'})"
     text += f" {d.cite(*(arm_provenance(a) for a in main[:4]))}."
@@ -220,6 +221,34 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
                 + f" {d.cite(*(arm_provenance(a) for a in others[:3]))}."
             )
     return text
+
+
+def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
+    """The figures the sources give by lesion size, against the size asked about."""
+    size = d.query.lesion_cm
+    if size is None:
+        return None
+    parts = []
+    for statement in d.kb.statements:
+        if not set(statement.treatments) & set(treatments):
+            continue
+        for figure in statement.figures:
+            if figure.max_cm is None and figure.over_cm is None:
+                continue
+            if figure.max_cm is not None:
+                fits_size = size <= figure.max_cm
+                scope = f"lesions up to {figure.max_cm:g} cm"
+            else:
+                fits_size = size > (figure.over_cm or 0)
+                scope = f"lesions over {figure.over_cm:g} cm"
+            verdict = "a lesion this size" if fits_size else f"not a {size:g} cm lesion"
+            parts.append(
+                f"{figure.label}: {figure.x} of {figure.n} {figure.unit} ({scope}, so "
+                f"{verdict}) {d.cite(_provenance(statement))}"
+            )
+    if not parts:
+        return None
+    return f"By lesion size (the question gives {size:g} cm): " + "; ".join(parts) + "."
 
 
 # ----------------------------------------------------------- other sources
@@ -352,6 +381,25 @@ def safety_lines(d: Draft, treatment: str) -> None:
 
 
 # ------------------------------------------------------------------- doses
+_PER_KG = re.compile(
+    r"(\d+(?:\.\d+)?)(?:\s*(?:to|-|–)\s*(\d+(?:\.\d+)?))?\s*mg/kg(/day| per day| a day)?"
+)
+
+
+def _per_weight(d: Draft, text: str) -> str:
+    """A weight-based dose worked out for the weight the question gives."""
+    weight = d.query.weight_kg
+    match = _PER_KG.search(text)
+    if weight is None or match is None:
+        return ""
+    low = float(match.group(1)) * weight
+    high = float(match.group(2) or match.group(1)) * weight
+    amount = f"{low:g} mg" if low == high else f"{low:g} to {high:g} mg"
+    if match.group(3):
+        amount += " per day"
+    return f" — for {weight:g} kg, {amount} (worked out here from the mg/kg figure)"
+
+
 def dose_lines(d: Draft, treatment: str) -> str | None:
     """The regimens, the asked age group's first, each saying whom it is for."""
     entry = d.kb.treatments[treatment]
@@ -368,16 +416,18 @@ def dose_lines(d: Draft, treatment: str) -> str | None:
         if regimen.population == "child" and "child" not in setting:
             setting = f"{setting}; in children" if setting else "in children"
         parts.append(
-            f"{regimen.text}{f' ({setting})' if setting else ''} {d.cite(regimen.provenance)}"
+            f"{regimen.text}{f' ({setting})' if setting else ''}{_per_weight(d, regimen.text)} "
+            f"{d.cite(regimen.provenance)}"
         )
     sentence = f"{entry.name}: " + "; ".join(parts) + "."
     if group == "child" and not any(r.population == "child" for r in regimens):
-        adult = [r for r in regimens if r.population == "adult"]
-        sentence += (
-            " No source gives a paediatric dose"
-            + (" (the doses marked adult are for adults)" if adult else "")
-            + "."
-        )
+        if any(r.population == "any" for r in regimens):
+            sentence += (
+                " No source gives a dose for children as such; the doses marked adult are "
+                "for adults."
+            )
+        else:
+            sentence += " No source gives a paediatric dose; the doses above are for adults."
     d.add("Dose and regimen", sentence)
     return sentence
 

@@ -8,6 +8,7 @@ location that carries it (:func:`~calcinosis.answers.passages.fill_quote`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from calcinosis.answers.passages import fill_quote
@@ -65,3 +66,31 @@ class Citations:
 
     def documents(self) -> list[dict[str, Any]]:
         return sorted(self._items.values(), key=lambda item: int(item["n"]))
+
+    def renumber(self, texts: list[str]) -> list[str]:
+        """Number the citations in the order the texts show them (uncited ones dropped)."""
+        order: dict[int, int] = {}
+        for text in texts:
+            for found in re.findall(r"\[(\d+)\]", text):
+                order.setdefault(int(found), len(order) + 1)
+        kept = {}
+        for item in self._items.values():
+            old = int(item["n"])
+            if old in order:
+                kept[(item["source"], item["location"], item["quote"] or "")] = item | {
+                    "n": order[old]
+                }
+        self._items = kept
+
+        def swap(text: str) -> str:
+            marks = re.sub(r"\[(\d+)\]", lambda m: f"[{order[int(m.group(1))]}]", text)
+            # [3][1] -> [1][3]
+            return re.sub(
+                r"(?:\[\d+\])+",
+                lambda m: "".join(
+                    f"[{n}]" for n in sorted({int(x) for x in re.findall(r"\d+", m.group(0))})
+                ),
+                marks,
+            )
+
+        return [swap(text) for text in texts]

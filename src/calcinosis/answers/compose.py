@@ -116,15 +116,15 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     if not d.leads:
         d.lead(NOT_ANSWERED)
         nearest(d, "Nearest passages")
+    titles = [title for title in SECTIONS if d.sections.get(title)]
+    answer, *texts = d.citations.renumber(
+        [" ".join(d.leads), *(" ".join(d.sections[title]) for title in titles)]
+    )
     return {
         "question": question,
         "in_scope": True,
-        "answer": " ".join(d.leads[:5]),
-        "sections": [
-            {"title": title, "text": " ".join(d.sections[title])}
-            for title in SECTIONS
-            if d.sections.get(title)
-        ],
+        "answer": answer,
+        "sections": [{"title": t, "text": text} for t, text in zip(titles, texts, strict=True)],
         "citations": d.citations.documents(),
         "patient_specific": query.patient_specific,
         "understood": query.document(),

@@ -142,10 +142,24 @@ class Draft:
         self.quoted.add(passage.id)
         who = prefix or SOURCE_NAMES.get(passage.provenance.source, passage.provenance.source)
         about = self.about(passage.applies_to) if about is None else about
+        together = self._together(passage)
+        if together:
+            about = f"{about}; {together}" if about else together
         body = sentence_with(passage.text, pattern) if pattern else sentences(passage.text, count)
         words = f'"{body}"' if passage.quoted else body
         tail = f" ({about})" if about else ""
         return f"{who[0].upper()}{who[1:]}: {words}{tail} {self.cite(passage.provenance)}."
+
+    def _together(self, passage: Passage) -> str:
+        """A figure for several treatments at once, when one was asked, says so."""
+        asked = set(self.query.treatments)
+        others = [t for t in passage.treatments if t not in asked]
+        if not asked or len(passage.treatments) < 2 or not others or len(others) > 4:
+            return ""
+        names = [self.kb.treatments[t].name.lower() for t in passage.treatments]
+        if re.search(r"\d", passage.text) is None:
+            return ""
+        return "one figure for " + ", ".join(names[:-1]) + " and " + names[-1] + " together"
 
     def shown(self, passage: Passage) -> bool:
         """Quoted or cited already in this answer."""

@@ -26,6 +26,7 @@ from calcinosis.answers.blocks import (
     passages_about,
     rule_applies,
     safety_lines,
+    size_line,
     table4_line,
 )
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentences
@@ -34,6 +35,7 @@ from calcinosis.answers.understand import normalise
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES, Intent
 from calcinosis.engine import recommend_document
+from calcinosis.evidence import study_label
 from calcinosis.models import Contraindication, Provenance
 from calcinosis.patient import parse_patient
 
@@ -54,6 +56,7 @@ _CAUSES = (
     r"insoluble|defined by|mechanistic|precipitat|contributes to risk"
 )
 _RCT = re.compile(r" (trial|rct|randomi[sz]ed|placebo)")
+_COMMON = frozenset({"calcin", "cutis", "patien", "treatm", "what", "does", "with", "that"})
 _COMPARATIVE = r"preferred over|rather than|compared with|in contrast|versus|than|instead"
 _AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
 
@@ -77,12 +80,16 @@ def groups(d: Draft, limit: int = 4) -> list[tuple[str, tuple[str, ...]]]:
     return unique[:limit]
 
 
-def _lead_passages(d: Draft, found: list[Passage], count: int = 2) -> bool:
+def _lead_passages(
+    d: Draft, found: list[Passage], count: int = 2, pattern: str | None = None
+) -> bool:
+    """Lead with the passages that fit the question best; with ``pattern``, the
+    sentence of each that carries what was asked."""
     fitting = [p for p in found if d.fits(p.applies_to)] + [
         p for p in found if not d.fits(p.applies_to)
     ]
     for passage in fitting[:count]:
-        d.lead(d.quote(passage, 2))
+        d.lead(d.quote(passage, 2, pattern=pattern))
     return bool(fitting)
 
 
@@ -145,6 +152,7 @@ def _efficacy(d: Draft) -> None:
             d.lead(line)
             d.lead(arms)
         _treatment_sections(d, treatments, label)
+    d.lead(size_line(d, d.query.treatments))
     if not said:
         figures = [
             p
@@ -281,20 +289,32 @@ def _comparison(d: Draft) -> None:
     disagreements(d, d.query.treatments)
 
 
+def _stems(text: str) -> set[str]:
+    return {w[:6] for w in re.findall(r"[a-z]{4,}", text.lower())} - _COMMON
+
+
+def _by_words(d: Draft, found: list[Passage]) -> list[Passage]:
+    """Passages that fit first, then those sharing most words (stems) with the question."""
+    asked = _stems(d.query.norm)
+    return sorted(found, key=lambda p: (not d.fits(p.applies_to), -len(asked & _stems(p.text))))
+
+
 def _time(d: Draft) -> None:
     found = passages_about(d, d.query.treatments, pattern=_TIME)
     if d.query.treatments:
         found = [p for p in found if set(p.treatments) & set(d.query.treatments)]
     elif d.query.subtype:
         found = [p for p in found if d.fits(p.applies_to) and p.applies_to.subtypes]
-    if not _lead_passages(d, found):
+    else:
+        found = _by_words(d, found)
+    if not _lead_passages(d, found, pattern=_TIME):
         _not_answered(d)
 
 
 def _relapse(d: Draft) -> None:
     found = passages_about(d, d.query.treatments, pattern=_RELAPSE)
     arms = [a for a in d.kb.arms_for(d.query.treatments) if a.relapses is not None]
-    if not _lead_passages(d, found, 3) and not arms:
+    if not _lead_passages(d, found, 3, pattern=_RELAPSE) and not arms:
         _not_answered(d)
     for arm in arms[:3]:
         relapses = arm.relapses
@@ -317,7 +337,7 @@ def _epidemiology(d: Draft) -> None:
             -sum(w in p.text.lower() for w in words),
         )
     )
-    if not _lead_passages(d, found, 2):
+    if not _lead_passages(d, found, 2, pattern=_EPIDEMIOLOGY):
         _not_answered(d)
     for passage in found[2:4]:
         d.add("Research evidence", d.quote(passage, 1))
@@ -330,10 +350,12 @@ def _mechanism(d: Draft) -> None:
         return
     if d.query.treatments:
         found = passages_about(d, d.query.treatments, kinds=("mechanism",))
-        found += passages_about(d, d.query.treatments, pattern=_MECHANISM)
+        found = found or passages_about(d, d.query.treatments, pattern=_MECHANISM)
+        pattern = None
     else:
-        found = passages_about(d, (), pattern=_CAUSES)
-    if not _lead_passages(d, list(dict.fromkeys(found)), 2):
+        found = _by_words(d, passages_about(d, (), pattern=_CAUSES))
+        pattern = _CAUSES
+    if not _lead_passages(d, list(dict.fromkeys(found)), 2, pattern=pattern):
         _not_answered(d)
 
 
@@ -451,6 +473,17 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     for feature in ("inflammation", "ulceration", "raynaud"):
         if q.has(feature):
             profile[feature] = True
+    lesions = _lesions(d)
+    if lesions:
+        profile["lesions"] = lesions
+    if q.disease:
+        profile["underlying_disease"] = q.disease
+    return profile, assumed
+
+
+def _lesions(d: Draft) -> dict[str, Any]:
+    """What the question says about the lesions, as the profile's ``lesions``."""
+    q = d.query
     lesions: dict[str, Any] = {}
     if q.has("digital"):
         lesions["digital"] = True
@@ -458,11 +491,9 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         lesions["distribution"] = "widespread"
     if q.has("single"):
         lesions |= {"count": 1, "distribution": "localized"}
-    if lesions:
-        profile["lesions"] = lesions
-    if q.disease:
-        profile["underlying_disease"] = q.disease
-    return profile, assumed
+    if q.lesion_cm is not None:
+        lesions["largest_cm"] = q.lesion_cm
+    return lesions
 
 
 def subtype_management(d: Draft, section: str | None = None, count: int = 3) -> bool:
@@ -567,8 +598,17 @@ def _first_line(d: Draft) -> None:
                 "Research evidence",
                 f"{line['text']}{label} {cited([number] if number else [])}.",
             )
+    shown = {o["id"] for o in first}
     for item in plan["disagreements"]:
-        d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+        about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
+        if about & shown:  # only a disagreement about the options given
+            d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+
+
+def _statements_cited(d: Draft, citations: list[dict[str, Any]]) -> set[str]:
+    """The treatments of the statements whose sentences a plan's citations quote."""
+    quoted = {(c["source"], c["quote"]) for c in citations}
+    return {t for s in d.kb.statements if (s.source, s.quote) in quoted for t in s.treatments}
 
 
 def _context_words(d: Draft) -> str:
@@ -600,6 +640,9 @@ def _study_size(d: Draft) -> None:
     arms = list(kb.arms_for(d.query.treatments))
     if _RCT.search(d.query.norm):
         arms = [a for a in arms if kb.studies[a.study].design == "rct"]
+    group = d.context.age_group
+    if group is not None:
+        arms = [a for a in arms if a.population == group] or arms
     by_study: dict[str, list[Any]] = {}
     for arm in arms:
         by_study.setdefault(arm.study, []).append(arm)
@@ -612,7 +655,7 @@ def _study_size(d: Draft) -> None:
         who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
         design = "RCT" if study.design == "rct" else study.design
         parts.append(
-            f"{study.first_author.split()[0]} {study.year} ({design}): "
+            f"{study_label(study)} ({design}): "
             f"{n} patients ({who}) {d.cite(*(arm_provenance(a) for a in study_arms))}"
         )
     what = "The randomized controlled trial" if _RCT.search(d.query.norm) else "The studies"
@@ -621,9 +664,10 @@ def _study_size(d: Draft) -> None:
         d.lead(f"{what} of {names} in the review: " + "; ".join(parts) + ".")
     for total in kb.totals:
         if set(total.treatments) & set(d.query.treatments) and total.patients:
+            scope = total.scope.replace("-", " ")
             d.lead(
                 f"In all, the review counts {total.studies} studies and {total.patients} "
-                f"patients for {names} {d.cite(total.provenance)}."
+                f"patients for {scope} {d.cite(total.provenance)}."
             )
     for passage in passages_about(d, d.query.treatments, pattern=r"\b\d+ (patients|studies)")[:2]:
         d.add("Research evidence", d.quote(passage, 1))
@@ -667,6 +711,10 @@ def _overview(d: Draft) -> None:
         say("review-discussion-only-two-rcts", "Research evidence")
         say("review-abstract-limitations", "Research evidence")
         say("nowaczyk-40-studies-136-patients", "Research evidence")
+        return
+    if d.query.subtype and not re.search(r" (subtypes?|types|kinds|forms) ", text):
+        subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
+        say("management-topic-five-subtypes", "Guidelines and expert recommendations")
         return
     say("management-topic-five-subtypes")
     say("answers-review-definition", "Guidelines and expert recommendations")

@@ -21,7 +21,7 @@ from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_s
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Claim, Contraindication, Provenance, Regimen
 
-__all__ = ["Passage", "fill_quote", "passages", "search"]
+__all__ = ["Passage", "fill_quote", "passages", "search", "whole_passage"]
 
 # Whom a catalog claim is about when no statement carries the same quote: by source,
 # and for the management topic by the heading its location starts under.
@@ -236,6 +236,23 @@ def passages(kb: KnowledgeBase) -> tuple[Passage, ...]:
             )
         )
     return tuple(by_quote[key] for key in order)
+
+
+@cache
+def _letters_of(kb: KnowledgeBase) -> tuple[tuple[str, str], ...]:
+    return tuple((p.provenance.source, _letters(p.text)) for p in passages(kb))
+
+
+def whole_passage(kb: KnowledgeBase, passage: Passage) -> str:
+    """The longest passage of the same source that contains this one (a catalog quote
+    is often a cut of a statement's sentence, without the conditions around it)."""
+    letters = _letters(passage.text)
+    found = [
+        other.text
+        for other, (source, text) in zip(passages(kb), _letters_of(kb), strict=True)
+        if source == passage.provenance.source and letters in text
+    ]
+    return max(found, key=len, default=passage.text)
 
 
 @cache

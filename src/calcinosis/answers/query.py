@@ -63,6 +63,8 @@ class Query:
     classes: tuple[str, ...] = ()  # catalog classes named ("bisphosphonates")
     population: AgeGroup | None = None
     age_years: float | None = None
+    weight_kg: float | None = None
+    lesion_cm: float | None = None  # the largest lesion, when the question gives its size
     disease: str | None = None  # patient-profile vocabulary ("systemic-sclerosis")
     subtype: str | None = None
     proposition: Proposition | None = None
@@ -99,6 +101,8 @@ class Query:
             "classes": list(self.classes),
             "population": self.population,
             "age_years": self.age_years,
+            "weight_kg": self.weight_kg,
+            "lesion_cm": self.lesion_cm,
             "disease": self.disease,
             "subtype": self.subtype,
             "proposition": proposition,

@@ -278,6 +278,25 @@ def _age(text: str) -> float | None:
     return None
 
 
+_WEIGHT = re.compile(r"(?<!mg )(?<= )(\d{1,3}(?:\.\d+)?) ?(?:kg|kilos?|kilograms?) ")
+
+
+def _weight(text: str) -> float | None:
+    match = _WEIGHT.search(text)
+    return float(match.group(1)) if match else None
+
+
+_SIZE = re.compile(r" (\d{1,3}(?:\.\d+)?) ?(cm|mm|centimet\w*|millimet\w*) ")
+
+
+def _lesion_cm(text: str) -> float | None:
+    """The largest lesion size the question gives, in centimetres."""
+    sizes = [
+        float(value) / (10 if unit.startswith("m") else 1) for value, unit in _SIZE.findall(text)
+    ]
+    return max(sizes) if sizes else None
+
+
 def _population(text: str, age: float | None, disease: str | None) -> AgeGroup | None:
     if age is not None:
         return "child" if age < _ADULT_AGE else "adult"
@@ -399,7 +418,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     subtype = explicit[0] if explicit else None
     age = _age(text)
     population = _population(text, age, disease)
-    conditions = [c for c, words in CONDITIONS.items() if _has(text, words)]
+    conditions = _first(text, {w: c for c, words in CONDITIONS.items() for w in words})
     features = frozenset(f for f, words in FEATURES.items() if _affirmed(text, words))
     yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
@@ -438,6 +457,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         classes=tuple(classes),
         population=population,
         age_years=age,
+        weight_kg=_weight(text),
+        lesion_cm=_lesion_cm(text),
         disease=disease,
         subtype=subtype,
         proposition=proposition,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
+from calcinosis.answers.passages import whole_passage
 from calcinosis.answers.query import Proposition
 from calcinosis.answers.vocabulary import CONDITIONS
 from calcinosis.applicability import applies_to_row
@@ -89,10 +90,15 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
     found = _outside_subtype(d, p) or _against(d, treatment, p.predicate == "effective")
     if found:
         return found
-    harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+    rules = firing_rules(d, treatment)
+    harms = [r for r in rules if r.stance == "avoid"]
     if harms:
         return _harm(d, harms[0], p.object)
-    return _affirm(d, p, treatment) if p.predicate == "recommended" else None
+    yes = _affirm(d, p, treatment) if p.predicate == "recommended" else None
+    cautions = [r for r in rules if r.stance == "caution"]
+    if yes and cautions:  # a yes that a caution for this patient qualifies
+        yes += " " + _harm(d, cautions[0], p.object)
+    return yes
 
 
 # A recommendation that affirms "should X be used?" for this question only when the
@@ -100,7 +106,7 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
 _AFFIRMING = re.compile(
     r"we suggest|is an additional (primary or adjunctive )?(treatment )?option|is the "
     r"treatment of choice|is a reasonable (option|initial approach)|is generally preferred|"
-    r"should be considered|is suggested",
+    r"should be considered|is suggested|was suggested",
     re.I,
 )
 _CONDITIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -116,7 +122,8 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
     for passage in passages_about(d, p.treatments or (treatment,), pattern=_AFFIRMING.pattern):
         if not d.fits(passage.applies_to):
             continue
-        required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, passage.text)]
+        whole = whole_passage(d.kb, passage)
+        required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, whole)]
         if all(any(d.query.has(f) for f in feats) for feats in required):
             sentence = sentence_with(passage.text, _AFFIRMING.pattern)
             source = SOURCE_NAMES[passage.provenance.source]
@@ -200,7 +207,7 @@ def _usable_at_age(d: Draft, p: Proposition, treatment: str) -> str | None:
     children = passages_about(d, [treatment], pattern=r"child|juvenile|pediatric|paediatric")
     lead = f"No source gives an age limit for {entry.name.lower()}."
     if children:
-        lead += " " + d.quote(children[0], 1)
+        lead += " " + d.quote(children[0], 1, pattern=r"child|juvenile|pediatric|paediatric")
     else:
         lead += " None of its evidence in the sources is about children."
     return lead
@@ -227,7 +234,8 @@ def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:
     )
     against = _against(d, treatment)
     if against:
-        text += " It gives this as a further reason against it: " + against.split(" ", 1)[1]
+        reason = against.split(" ", 1)[1]
+        text += " It gives this as a further reason against it: " + reason[0].lower() + reason[1:]
     return text
 
 

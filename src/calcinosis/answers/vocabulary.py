@@ -103,7 +103,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         (
             r" subtypes? ",
             r" (types|kinds|forms|categories) of calcinosis",
-            r" what (is|are) calcinosis",
+            r" what (is|are) (calcinosis|calciphylaxis|dystrophic|metastatic|idiopathic"
+            r"|iatrogenic|tumoral)",
             r" defin(e|ition) ",
             r" overview ",
         ),
@@ -543,6 +544,7 @@ ALIASES: dict[str, str] = {
     "underlying dm": "treat-underlying-disease",
     "underlying ssc": "treat-underlying-disease",
     "immunosuppressive therapy": "treat-underlying-disease",
+    "immunosuppression": "treat-underlying-disease",
     "calcium phosphate product": "correct-calcium-phosphate",
     "phosphate binder": "correct-calcium-phosphate",
     "phosphate binders": "correct-calcium-phosphate",
@@ -672,6 +674,14 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
         "cardiomyopathy",
     ),
     "pregnancy": ("pregnant", "pregnancy", "breastfeeding", "breast feeding", "lactation"),
+    "chronic-kidney-disease": (
+        "chronic kidney disease",
+        "ckd",
+        "kidney disease",
+        "renal disease",
+        "renal insufficiency",
+        "renal impairment",
+    ),
     "end-stage-kidney-disease": (
         "dialysis",
         "end stage kidney",
