@@ -46,6 +46,14 @@ CATEGORIES = {
     "source-claim",
     "patient-specific",
     "out-of-scope",
+    # issue 9: the intents a question is understood as
+    "epidemiology",
+    "mechanism",
+    "time-to-response",
+    "relapse",
+    "study-size",
+    "what-not-to-use",
+    "unanswered",
 }
 TAGS = {"example", "typo", "abbreviation", "synonym", "case", "disagreement"}
 EXAMPLES = (
@@ -56,7 +64,13 @@ EXAMPLES = (
     "Can a 7-year-old take minocycline?",
 )
 # Key-fact terms that name the tool's own features rather than a seed fact.
-PROJECT_TERMS = frozenset({"assessment"})
+PROJECT_TERMS = frozenset(
+    {
+        "assessment",
+        "do not answer",  # "The sources do not answer this directly."
+        "extrapolated",  # evidence applied beyond whom it is about
+    }
+)
 
 # What the set must ask about: requirement -> alternatives, matched as whole words
 # in the lower-cased questions.
@@ -350,3 +364,49 @@ def test_key_facts_are_grounded_in_the_sources(record: dict[str, Any]) -> None:
     prefixes = {prefix for prefix, _ in _seed_quotes(record)}
     for source in record.get("must_cite", []):
         assert SOURCE_SEEDS[source] in prefixes, f"must_cite {source} but no passage from it"
+
+
+# ------------------------------------------------ the blind review's round 1
+BLIND = Path(__file__).parent / "fixtures" / "questions_blind_round1.yaml"
+BLIND_CASES: list[dict[str, Any]] = yaml.safe_load(BLIND.read_text(encoding="utf-8"))
+
+
+def _starts(answer: str, word: str) -> bool:
+    return re.match(r"^\W*" + re.escape(word) + r"\b", answer, re.I) is not None
+
+
+@pytest.mark.parametrize("case", BLIND_CASES, ids=_ids(BLIND_CASES))
+def test_blind_round1_case(
+    case: dict[str, Any],
+    answer_question: Callable[..., dict[str, Any]],
+    knowledge: KnowledgeBase,
+) -> None:
+    """The reviewer's expectations, applied as check_questions.py applies them."""
+    render = importlib.import_module("calcinosis.answers").render_answer
+    document = answer_question(case["question"], kb=knowledge)
+    answer, text = document["answer"], render(document)
+    expect = case.get("expect") or {}
+    failures = []
+    if "in_scope" in expect and document["in_scope"] != expect["in_scope"]:
+        failures.append(f"in_scope={document['in_scope']}")
+    if "answer_starts" in expect and not _starts(answer, expect["answer_starts"]):
+        failures.append(f"does not start with {expect['answer_starts']!r}")
+    failures += [
+        f"starts with {w!r}" for w in expect.get("answer_not_starts", []) if _starts(answer, w)
+    ]
+    failures += [
+        f"answer lacks /{rx}/"
+        for rx in expect.get("answer_mentions", [])
+        if not re.search(rx, answer, re.I)
+    ]
+    failures += [
+        f"text lacks /{rx}/"
+        for rx in expect.get("text_mentions", [])
+        if not re.search(rx, text, re.I)
+    ]
+    failures += [
+        f"text has /{rx}/"
+        for rx in expect.get("text_must_not_mention", [])
+        if re.search(rx, text, re.I)
+    ]
+    assert not failures, f"{case['id']}: {'; '.join(failures)}\n{answer}"

@@ -381,8 +381,8 @@ def _proposition(
     if not yes_no:
         return None
     subject = treatments[0] if treatments else None
-    predicate = _predicate(text) or ("effective" if subject else None)
-    if predicate is None:
+    predicate = _predicate(text)
+    if predicate is None:  # a yes/no question about something no predicate names: no yes/no
         return None
     obj: str | None = None
     if predicate in ("safe-with", "recommended", "effective", "avoided") and subject:

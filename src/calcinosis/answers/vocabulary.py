@@ -185,6 +185,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" caused by ",
             r" (promot|caus|worsen|induc|aggravat|accelerat|trigger)\w* (ectopic |more |the "
             r"|further |vascular )?(calcification|calcinosis|calcium deposit)",
+            r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
+            r" worse",
         ),
     ),
     (
@@ -398,6 +400,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
         (
             r" (promot|caus|worsen|induc|aggravat|accelerat|trigger|increas)\w* (ectopic |more "
             r"|the |further |vascular )?(calcification|calcinosis|calcium deposit)",
+            r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
+            r" worse",
         ),
     ),
     ("needs-treatment", (r" need\w* (any )?(treatment|to be treated|therapy)",)),
@@ -432,6 +436,7 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" consider",
             r" an option ",
             r" good idea ",
+            r" (used|given|tried|an option) (for|in) ",
             r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
         ),
     ),
