@@ -174,6 +174,28 @@ def test_the_query_reads_features_diseases_and_corrections(kb: KnowledgeBase) ->
     assert "treated" in understand("How is metastatic calcinosis treated?", kb).norm
 
 
+def test_what_the_patient_takes_or_took_is_context(kb: KnowledgeBase) -> None:
+    failed = understand("Topical STS failed - what next for her SSc calcinosis?", kb)
+    assert failed.treatments == () and failed.prior == (("sodium-thiosulfate-topical", "none"),)
+    assert failed.intent in ("first-line", "patient-specific")
+    switch = understand("Diltiazem didn't work, should I try colchicine?", kb)
+    assert switch.treatments == ("colchicine",) and switch.prior == (("diltiazem", "none"),)
+    on = understand("A 7-year-old already on minocycline for acne - is that okay?", kb)
+    assert on.medications == ("minocycline",)
+
+
+def test_lay_words_sizes_and_weights_are_read(kb: KnowledgeBase) -> None:
+    lumps = understand(
+        "hard chalky lumps on her elbows with dermatomyositis, what can be done?", kb
+    )
+    assert lumps.in_scope and lumps.intent == "first-line"
+    assert understand("IL STS for a 1 cm nodule?", kb).treatments == (
+        "sodium-thiosulfate-intralesional",
+    )
+    assert understand("3 small (<5 mm) deposits", kb).lesion_cm == 0.5
+    assert understand("diltiazem for a child, she weighs 30 kg", kb).weight_kg == 30
+
+
 def test_the_vocabulary_is_one_table_per_concept(kb: KnowledgeBase) -> None:
     """No phrase stands for two things; class members and aliases exist in the catalog."""
     phrases = [p for term in CLASSES.values() for p in term.phrases] + list(ALIASES)
@@ -214,6 +236,8 @@ def test_the_json_carries_what_was_understood(kb: KnowledgeBase) -> None:
         ("Is pineal calcification dangerous?", "brain"),
         ("How are gallstones dissolved?", "gallstones"),
         ("How do I remove dental calculus?", "dental calculus"),
+        ("Colchicine for chondrocalcinosis?", "chondrocalcinosis"),
+        ("Is there treatment for myositis ossificans?", "ossification"),
         ("", ""),
         ("   ", ""),
     ],
@@ -302,6 +326,27 @@ def test_what_no_source_addresses_is_said_so(kb: KnowledgeBase, question: str, w
     assert answer["answer"].startswith("The sources do not answer this directly.")
     assert why in answer["answer"].lower()
     assert "First-line" not in answer["answer"] and "mg" not in answer["answer"]
+
+
+def test_a_safety_question_about_a_condition_no_source_names(kb: KnowledgeBase) -> None:
+    answer = answer_question("Is diltiazem safe in liver disease?", kb)
+    assert answer["answer"].startswith("The sources do not answer this directly.")
+    assert "liver disease" in answer["answer"]
+    # what they do say about its safety follows: 004 "Risk for adverse effects of diltiazem ..."
+    assert "cardiac conduction abnormalities" in _section(answer, "Safety")
+
+
+def test_a_weight_based_dose_is_worked_out_and_said_to_be(kb: KnowledgeBase) -> None:
+    # 004 Diltiazem: "prescribed most often at a dose of 2 to 4 mg/kg per day"
+    lead = answer_question("diltiazem dose for a 10 year old, she weighs 30 kg?", kb)["answer"]
+    assert "for 30 kg, 60 to 120 mg per day (worked out here from the mg/kg figure)" in lead
+
+
+def test_the_size_asked_is_set_against_the_size_figures(kb: KnowledgeBase) -> None:
+    # 004: "resolution of 13 of 13 lesions ≤2 cm in size and no response in three larger lesions"
+    lead = answer_question("Intralesional STS for a 3 cm nodule?", kb)["answer"]
+    assert "13 of 13 lesions (lesions up to 2 cm, so not a 3 cm lesion)" in lead
+    assert "0 of 3 lesions (lesions over 2 cm, so a lesion this size)" in lead
 
 
 def test_no_yes_or_no_without_a_record_that_says_so(kb: KnowledgeBase) -> None:

@@ -33,7 +33,7 @@ from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence
 from calcinosis.answers.passages import Passage
 from calcinosis.answers.understand import normalise
 from calcinosis.answers.verdicts import verdict
-from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES, Intent
+from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES, WHEN_CUES, Intent
 from calcinosis.engine import recommend_document
 from calcinosis.evidence import study_label
 from calcinosis.models import Contraindication, Provenance
@@ -56,7 +56,7 @@ _CAUSES = (
     r"insoluble|defined by|mechanistic|precipitat|contributes to risk"
 )
 _RCT = re.compile(r" (trial|rct|randomi[sz]ed|placebo)")
-_COMMON = frozenset({"calcin", "cutis", "patien", "treatm", "what", "does", "with", "that"})
+_COMMON = frozenset({"calci", "cutis", "patie", "treat", "what", "does", "with", "that", "there"})
 _COMPARATIVE = r"preferred over|rather than|compared with|in contrast|versus|than|instead"
 _AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
 
@@ -128,30 +128,22 @@ def _treatment_sections(d: Draft, treatments: tuple[str, ...], label: str) -> No
 
 
 # ----------------------------------------------------------------- intents
+def _matches_when(d: Draft) -> bool:
+    return any(re.search(cue, d.query.norm) for cue in WHEN_CUES)
+
+
 def _efficacy(d: Draft) -> None:
     """The grade and the review's arms for the first treatment asked, one line for each
     other, the figure of another source that covers most of what was asked."""
     said = verdict(d)
     d.lead(said)
+    if _matches_when(d):  # "when should X be used?": the sources' indications first
+        for passage in passages_about(
+            d, d.query.treatments, sources=("management-topic",), kinds=("recommendation",)
+        )[:2]:
+            d.lead(d.quote(passage, 2))
     for index, (label, treatments) in enumerate(groups(d, 3)):
-        subtype = d.query.subtype
-        for passage in _subtype_passages(d, treatments)[:1]:
-            if not d.shown(passage):
-                d.lead(d.quote(passage, 2, pattern=rf"\b{subtype}", about=f"it names {subtype}"))
-        line = table4_line(d, treatments[0])
-        arms = arms_line(d, treatments, label)
-        if not line:
-            found = passages_about(d, treatments, kinds=("finding", "claim", "conclusion", "note"))
-            if found and not d.shown(found[0]) and not said:
-                d.lead(d.quote(found[0], 2))
-            d.add("Guidelines and expert recommendations", grade_line(d, treatments[0]))
-        if said or (index and line and arms):
-            d.add("Guidelines and expert recommendations", line)
-            d.add("Research evidence", arms)
-        else:
-            d.lead(line)
-            d.lead(arms)
-        _treatment_sections(d, treatments, label)
+        _efficacy_of(d, index, label, treatments, lead=not said)
     d.lead(size_line(d, d.query.treatments))
     if not said:
         figures = [
@@ -166,6 +158,35 @@ def _efficacy(d: Draft) -> None:
         ]
         if figures:
             d.lead(d.quote(figures[0], 2))
+
+
+def _efficacy_of(
+    d: Draft, index: int, label: str, treatments: tuple[str, ...], *, lead: bool
+) -> None:
+    """One treatment (or class) of an efficacy answer: in the lead when it is the first
+    and no yes/no was given, in the sections otherwise."""
+    subtype = d.query.subtype
+    for passage in _subtype_passages(d, treatments)[:1]:
+        if not d.shown(passage):
+            d.lead(d.quote(passage, 2, pattern=rf"\b{subtype}", about=f"it names {subtype}"))
+    line = table4_line(d, treatments[0])
+    arms = arms_line(d, treatments, label)
+    if not line:
+        found = _by_words(d, passages_about(d, treatments))
+        found = [p for p in found if p.kind not in ("regimen", "adverse-effect", "rule")]
+        if found and not d.shown(found[0]) and lead:
+            d.lead(d.quote(found[0], 2))
+        if index == 0 and lead:
+            d.lead(grade_line(d, treatments[0]))
+        else:
+            d.add("Guidelines and expert recommendations", grade_line(d, treatments[0]))
+    if not lead or (index and line and arms):
+        d.add("Guidelines and expert recommendations", line)
+        d.add("Research evidence", arms)
+    else:
+        d.lead(line)
+        d.lead(arms)
+    _treatment_sections(d, treatments, label)
 
 
 def _dose(d: Draft) -> None:
@@ -282,15 +303,19 @@ def _comparison(d: Draft) -> None:
         d.lead(f"No source compares {names} directly; what each has, side by side:")
     for label, treatments in pairs:
         line = table4_line(d, treatments[0]) or grade_line(d, treatments[0])
-        d.lead(line)
-        d.add("Research evidence", arms_line(d, treatments, label))
+        arms = arms_line(d, treatments, label)
+        if line in d.leads:  # one Table 4 row for both: their arms tell them apart
+            d.lead(arms)
+        else:
+            d.lead(line)
+            d.add("Research evidence", arms)
         for treatment in treatments[:2]:
             safety_lines(d, treatment)
     disagreements(d, d.query.treatments)
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:6] for w in re.findall(r"[a-z]{4,}", text.lower())} - _COMMON
+    return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower())} - _COMMON
 
 
 def _by_words(d: Draft, found: list[Passage]) -> list[Passage]:
@@ -458,6 +483,9 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         "symptomatic": not q.has("asymptomatic"),
         "conditions": list(q.conditions),
         "medications": [m for m in q.medications if m in d.kb.therapy_ids()],
+        "prior_treatments": [
+            {"treatment": t, "response": r} for t, r in q.prior if t in d.kb.therapy_ids()
+        ],
     }
     if q.has("active"):
         profile["disease_active"] = True

@@ -59,6 +59,7 @@ class Query:
     also: tuple[Intent, ...] = ()  # other intents asked, in the order asked
     treatments: tuple[str, ...] = ()  # catalog ids, in the order the question names them
     medications: tuple[str, ...] = ()  # what the patient already takes ("already on X")
+    prior: tuple[tuple[str, str], ...] = ()  # (treatment, none|partial|intolerant) tried before
     mentions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (words, ids) as named
     classes: tuple[str, ...] = ()  # catalog classes named ("bisphosphonates")
     population: AgeGroup | None = None
@@ -98,6 +99,7 @@ class Query:
             "also": list(self.also),
             "treatments": list(self.treatments),
             "medications": list(self.medications),
+            "prior_treatments": [{"treatment": t, "response": r} for t, r in self.prior],
             "classes": list(self.classes),
             "population": self.population,
             "age_years": self.age_years,

@@ -36,6 +36,8 @@ from calcinosis.answers.vocabulary import (
     PATIENT_CUES,
     POPULATION_CUES,
     PREDICATE_CUES,
+    PRIOR_AFTER,
+    PRIOR_BEFORE,
     ROUTES,
     SCOPE_TERMS,
     STRONG_SCOPE_TERMS,
@@ -328,6 +330,8 @@ def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
             continue
         if intent == "comparison" and mentions < 2:
             continue
+        if intent == "epidemiology" and treatments:
+            continue  # "what proportion of lesions resolve with X" asks about X
         if intent == "what-not-to-use" and treatments and yes_no:
             continue
         if intent == "first-line" and treatments:
@@ -349,6 +353,32 @@ def _predicate(text: str) -> Predicate | None:
     return None
 
 
+_Named = tuple[int, str, tuple[str, ...]]
+
+
+def _context(
+    text: str, named: list[_Named]
+) -> tuple[list[_Named], list[tuple[str, ...]], list[tuple[str, str]]]:
+    """Split the treatments named into the subjects of the question, what the patient
+    already takes ("already on X") and what was tried before ("X failed")."""
+    subjects: list[_Named] = []
+    medications: list[tuple[str, ...]] = []
+    prior: list[tuple[str, str]] = []
+    for item in named:
+        position, words, ids = item
+        before, after = text[:position], text[position + len(words) :]
+        response = next(
+            (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
+        ) or next((r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None)
+        if response:
+            prior += [(t, response) for t in ids]
+        elif _matches(before, MEDICATION_CUES):
+            medications.append(ids)
+        else:
+            subjects.append(item)
+    return subjects, medications, prior
+
+
 def _yes_no(question: str, kb: KnowledgeBase) -> bool:
     """A clause of the question opens with an auxiliary ("..., worth trying?")."""
     clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s", question)
@@ -365,6 +395,23 @@ def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
         if positions:
             found.append((min(positions), intent))
     return tuple(intent for _, intent in sorted(found))
+
+
+_SAFE_WITH = re.compile(
+    r" (?:safe|safely|ok|okay|risky|dangerous|contraindicated|caution\w*)(?: to (?:use|give|take"
+    r"|start))?(?: for| in| with)(?: a| an| the)?(?: patients?| people| someone| pts?)?"
+    r"(?: with| who have| who has)? (?P<what>[a-z0-9 ]+?) $"
+)
+
+
+def _unlisted_condition(text: str) -> str | None:
+    """What a safety question names that no condition table knows ("liver disease")."""
+    match = _SAFE_WITH.search(text)
+    if match is None:
+        return None
+    words = re.sub(r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this)\b", " ", match["what"])
+    words = " ".join(words.split())
+    return f"unlisted:{words}" if words else None
 
 
 def _proposition(
@@ -392,7 +439,7 @@ def _proposition(
             predicate = "usable-at-age"
             obj = f"{age:g} years" if age is not None else "children"
         elif predicate == "safe-with":
-            obj = disease or subtype
+            obj = disease or subtype or _unlisted_condition(text)
     elif predicate == "causes":
         match = re.search(
             r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
@@ -406,8 +453,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     kb = kb or load_knowledge()
     text, corrections = _correct(normalise(question), kb)
     named, classes, masked = _treatments(text, kb)
-    medications = [ids for position, _, ids in named if _matches(text[:position], MEDICATION_CUES)]
-    subjects = [item for item in named if item[2] not in medications]
+    subjects, medications, prior = _context(text, named)
     diseases = _first(text, DISEASES)
     autoimmune = [d for d in diseases if d != "other"]
     disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
@@ -422,8 +468,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     features = frozenset(f for f, words in FEATURES.items() if _affirmed(text, words))
     yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
-    if subjects or intent not in ("first-line", "unknown") or _matches(text, PATIENT_CUES):
-        # what the patient already takes is context, unless it is all the question names
+    if subjects or intent not in ("first-line", "unknown"):
+        # what the patient takes or took is context, unless the question is about it
         named = subjects or named
         intent = _intent(masked, len({ids for _, _, ids in named}), bool(named), yes_no)
     else:
@@ -453,6 +499,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         also=_also(masked, intent) if treatments else (),
         treatments=tuple(treatments),
         medications=tuple(dict.fromkeys(t for ids in medications for t in ids)),
+        prior=tuple(prior),
         mentions=tuple((words, ids) for _, words, ids in named),
         classes=tuple(classes),
         population=population,

@@ -176,6 +176,11 @@ def _harm(d: Draft, rule: Contraindication, condition: str | None = None) -> str
 def _safe_with(d: Draft, p: Proposition, treatment: str) -> str | None:
     if p.object is None:
         return None
+    if p.object.startswith("unlisted:"):
+        return (
+            f"{NOT_ANSWERED} No source addresses {d.name(treatment).lower()} with "
+            f"{p.object.removeprefix('unlisted:')}; what they report on its safety follows."
+        )
     rules = firing_rules(d, treatment)
     if not rules:
         return (

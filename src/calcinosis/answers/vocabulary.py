@@ -32,6 +32,8 @@ __all__ = [
     "PATIENT_CUES",
     "POPULATION_CUES",
     "PREDICATE_CUES",
+    "PRIOR_AFTER",
+    "PRIOR_BEFORE",
     "ROUTES",
     "RULE_FACTS",
     "RULE_SCOPES",
@@ -40,6 +42,7 @@ __all__ = [
     "SUBTYPES",
     "SUBTYPE_CONDITIONS",
     "WEAK_FIRST_LINE",
+    "WHEN_CUES",
     "YES_NO_START",
     "ClassTerm",
     "Intent",
@@ -265,6 +268,11 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" best (treatment|therapy|option|approach|drug|choice)",
             r" preferred (treatment|therapy|initial|option)",
             r" start with ",
+            r" what (next|now|else)",
+            r" what can (be|i|we|you) (do|done)",
+            r" next (step|option|line|treatment)",
+            r" second[ -]line",
+            r" (failed|failing|after) .*(what|which|next|now)",
             r" what (should|do|can|would) (i|we|you) (start|give|use|try|do|prescribe|offer"
             r"|suggest|recommend)",
             r" what (do|would) you (suggest|recommend|advise)",
@@ -341,6 +349,26 @@ WEAK_FIRST_LINE: tuple[str, ...] = (
 YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
     r"|must|any good|worth|ok|okay|safe)\b",
+)
+# Words around a treatment that say it was tried before, and how it went (the profile's
+# ``prior_treatments`` responses): before the treatment, then after it.
+PRIOR_BEFORE: dict[str, str] = {
+    r"(failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
+    r"respond to|did not respond to|unresponsive to|refractory to|despite) $": "none",
+    r"(intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
+    r"(partial response to|some response to) $": "partial",
+}
+PRIOR_AFTER: dict[str, str] = {
+    r"^ (failed|did not work|didn t work|didnt work|has not worked|hasn t worked|no response"
+    r"|not worked|was ineffective)": "none",
+    r"^ (was not tolerated|not tolerated|caused side effects)": "intolerant",
+}
+# A question about when a treatment is used, answered with the sources' indications.
+WHEN_CUES: tuple[str, ...] = (
+    r" when (should|to|is|are|do|would|can|might) .*(use|used|start|consider|considered"
+    r"|indicated|given|tried|offer|an option)",
+    r" (indications?|indicated) (for|of) ",
+    r" who (should|would|can) (get|receive|be given|be offered)",
 )
 # Words before a treatment that make it a current medication, not the one asked about.
 MEDICATION_CUES: tuple[str, ...] = (
@@ -540,6 +568,11 @@ ALIASES: dict[str, str] = {
     "observation": "observation",
     "follow up without intervention": "observation",
     "leave it alone": "observation",
+    "on its own": "observation",
+    "by itself": "observation",
+    "without treatment": "observation",
+    "go away": "observation",
+    "spontaneous resolution": "observation",
     "jak inhibitor": "jak-inhibitors",
     "prp": "prp-with-intralesional-sts",
     "platelet rich plasma": "prp-with-intralesional-sts",
@@ -576,6 +609,10 @@ ROUTES: dict[str, str] = {
     "intravenously": "intravenous",
     "iv": "intravenous",
     "infusion": "intravenous",
+    "il": "intralesional",
+    "oral": "oral",
+    "orally": "oral",
+    "po": "oral",
 }
 
 # Underlying diseases, in the patient-profile vocabulary (DESIGN.md); longest first.
@@ -589,6 +626,7 @@ DISEASES: dict[str, str] = {
     "ssc": "systemic-sclerosis",
     "lcssc": "systemic-sclerosis",
     "crest": "systemic-sclerosis",
+    "dcssc": "systemic-sclerosis",
     "dermatomyositis": "dermatomyositis",
     "dm": "dermatomyositis",
     "systemic lupus erythematosus": "systemic-lupus-erythematosus",
@@ -780,6 +818,13 @@ SCOPE_TERMS: tuple[str, ...] = (
     "calcifications",
     "traineau",
     "nowaczyk",
+    # lay words for the deposits
+    "chalky",
+    "calcium lump",
+    "calcium lumps",
+    "calcium bumps",
+    "calcium nodules",
+    "calcium under the skin",
 )
 # Terms that keep a question in scope whatever organ word it also uses.
 STRONG_SCOPE_TERMS: tuple[str, ...] = (
@@ -796,6 +841,18 @@ NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
         "mammogram",
         "mammography",
         "mammographic",
+    ),
+    "chondrocalcinosis or pseudogout (calcium pyrophosphate deposition)": (
+        "chondrocalcinosis",
+        "pseudogout",
+        "cppd",
+        "calcium pyrophosphate",
+    ),
+    "heterotopic ossification or bone in the skin": (
+        "heterotopic ossification",
+        "myositis ossificans",
+        "osteoma cutis",
+        "ossification",
     ),
     "kidney stones (nephrolithiasis)": (
         "kidney stone",
