@@ -41,7 +41,9 @@ def test_text_is_readable_and_ends_with_the_reminder(capsys: pytest.CaptureFixtu
     assert headings == [
         "FIRST-LINE",
         "ALTERNATIVES",
-        "AVOID",
+        "AVOID: HARMFUL FOR THIS PATIENT",
+        "AVOID: DOES NOT WORK FOR CALCINOSIS",
+        "WHERE THE SOURCES DISAGREE",
         "CITATIONS",
     ]
     assert "does not replace, clinical judgement" in out.splitlines()[-1]

@@ -82,10 +82,14 @@ def test_a_plan_explains_itself(kb: KnowledgeBase) -> None:
     steps = [entry["step"] for entry in plan["trace"]]
     assert steps == [step.__name__ for step in STEPS["dystrophic"]]
     # the AI answer is about DM: its disagreement on first-line is not shown for SSc ...
-    assert plan["disagreements"] == []
+    assert not [d for d in plan["disagreements"] if d["followed"] == "management-topic"]
     # ... and is for a patient with DM
     dm = plan_for(kb, data | {"underlying_disease": "dermatomyositis"})
     assert dm["disagreements"][0]["followed"] == "management-topic"
+    # the sources' other disagreements about this plan's options are shown, both cited
+    about = {d["summary"].split(":")[0] for d in plan["disagreements"]}
+    assert {"Warfarin", "Diltiazem", "Colchicine", "Minocycline"} <= about
+    assert all(len(d["citations"]) >= 2 for d in plan["disagreements"])
     numbers = {c["n"] for c in plan["citations"]}
     for option in plan["options"]:
         assert set(option["citations"]) <= numbers

@@ -679,13 +679,14 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
         extra = ""
         if condition == "interstitial-lung-disease":
             extra = (
-                " (the review's warning on TNF inhibitors concerns pulmonary fibrosis in "
-                "systemic sclerosis)"
+                " (the review's only words on the lungs: TNF inhibitors and pulmonary "
+                "fibrosis in systemic sclerosis, and rituximab's favourable outcomes on SSc "
+                "lung function)"
             )
         b.silences.append(
-            f"No source addresses {words} in the treatment of calcinosis cutis{extra}: none "
-            f"of the options below was studied in it. Check each one's safety in {words} "
-            "elsewhere."
+            f"No source addresses {words} in choosing a treatment for calcinosis cutis"
+            f"{extra}. The plan does not account for it: check each option's safety in "
+            f"{words} elsewhere."
         )
         noted.append(condition)
     kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
@@ -697,8 +698,7 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             "following this plan."
         )
         b.silences.append(
-            "No source gives doses or safety of these options in kidney disease for "
-            "calcinosis cutis."
+            "No source gives the doses or the safety of the options in this plan in kidney disease."
         )
         noted.append("kidney disease")
     if p.age_years < 1 and p.subtype != "iatrogenic":
@@ -706,6 +706,41 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             "No source reports treatment of calcinosis cutis in infants for this subtype."
         )
     return ", ".join(noted) or None
+
+
+def show_disagreements_about_options(b: Builder) -> str | None:
+    """Where two sources disagree about an option of this plan, show both."""
+    statements = _statements(b.kb)
+    seen: set[tuple[str, str]] = set()
+    shown = []
+    for option in sorted(b.options):
+        for statement in b.kb.statements:
+            if option not in statement.treatments:
+                continue
+            for other_id in statement.conflicts_with:
+                other = statements[other_id]
+                pair = (min(statement.id, other_id), max(statement.id, other_id))
+                if option not in other.treatments or pair in seen:
+                    continue
+                ai = {statement.source, other.source} & {"ai-answer-dm"}
+                if ai and b.patient.underlying_disease not in DM:
+                    continue  # the AI answer is about dermatomyositis
+                seen.add(pair)
+                # the note of the source that is not the review explains the pair best
+                ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
+                note = next((n for x in ordered for n in x.notes if n), "")
+                summary = f"{b.kb.treatments[option].name}: " + (
+                    note.rstrip(".") + "." if note else "the sources disagree."
+                )
+                same = next((d for d in b.disagreements if d["summary"] == summary), None)
+                if same is not None:
+                    same["cites"] += b.cite(statement.id, other_id)
+                    continue
+                b.disagreements.append(
+                    {"summary": summary, "followed": None, "cites": b.cite(statement.id, other_id)}
+                )
+                shown.append(option)
+    return ", ".join(dict.fromkeys(shown)) or None
 
 
 def enforce_safety(b: Builder) -> str | None:
@@ -753,6 +788,12 @@ def _medication_warning(b: Builder, treatment: str) -> str:
             "being taken, with its prescriber."
         )
     reason = findings[0].reason if findings else "harm"
+    if reason == "ineffective" and b.patient.subtype in ("calciphylaxis", "metastatic"):
+        extra = " ".join(rule.text for rule in findings[1:])
+        return (
+            f"The patient takes {name}. It does not treat calcinosis cutis (see AVOID). "
+            f"{extra} In {b.patient.subtype} calcinosis, review it with its prescriber."
+        ).replace("  ", " ")
     if reason == "ineffective":
         extra = " ".join(rule.text for rule in findings[1:])
         return (
@@ -801,6 +842,7 @@ FINAL: tuple[Step, ...] = (
     offer_when_exhausted,
     enforce_safety,
     note_current_medications,
+    show_disagreements_about_options,
     note_what_sources_do_not_cover,
     ensure_an_offer,
 )

@@ -106,7 +106,13 @@ class EvidenceLine:
 
 def _arm_line(kb: KnowledgeBase, arm: Arm, context: Context) -> EvidenceLine:
     study = kb.studies[arm.study]
-    who = f"{_POPULATION_WORDS[arm.population]}, {_DISEASE_WORDS[arm.disease]}"
+    counted = {d: c for d, c in arm.disease_counts.items() if c}
+    disease = (
+        ", ".join(f"{c} {d}" for d, c in counted.items())
+        if len(counted) > 1
+        else _DISEASE_WORDS[arm.disease]
+    )
+    who = f"{_POPULATION_WORDS[arm.population]}, {disease}"
     head = f"{study_label(study)} ({study.design}; {who})"
     if arm.n is None or arm.responders_any is None:
         counts = "responders not reported"
@@ -169,7 +175,7 @@ def _figure_text(figure: Figure) -> str:
         return f"{figure.label}: {figure.x} of {_plural(figure.n, figure.unit)}"
     if figure.n is not None and figure.percent is not None:
         return f"{figure.label}: {figure.percent:g}% of {_plural(figure.n, figure.unit)}"
-    return f"{figure.label}: {figure.percent:g}% ({figure.unit})"
+    return f"{figure.label}: {figure.percent:g}%"
 
 
 def _size_note(figures: list[Figure], largest_cm: float | None) -> str | None:
@@ -236,6 +242,15 @@ def _statement_line(
     ]
     if about:
         text = f"({', '.join(about)}) {text}"
+    arm = next((a for a in kb.arms if a.id == statement.about_arm), None)
+    if arm is not None:
+        same = f"the cohort of {study_label(kb.studies[arm.study])} in the review"
+        counts = {f.n for f in outcomes if f.n is not None} | {
+            f.x for f in context_figures if f.n is None and f.x is not None
+        }
+        if arm.n is not None and counts and arm.n not in counts:
+            same += f", which counts {_plural(arm.n, arm.unit)}"
+        text += f" ({same})"
     first = outcomes[0]
     return EvidenceLine(
         source=statement.source,
@@ -284,14 +299,17 @@ def evidence_lines(
 
 def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
     width = high - low
-    span = f"the 95% interval runs from {100 * low:.0f}% to {100 * high:.0f}%"
     if width > 0.5:
-        words = "very uncertain: the true response rate could be almost anywhere in that range"
+        words = "very uncertain: the true response rate could be almost anywhere in it"
     elif width > 0.25:
         words = "uncertain"
     else:
         words = "fairly precise for so few patients"
-    return f"From {k} small studies, {span}; the estimate is {words}."
+    return (
+        f"A random-effects estimate pooled by this tool (the review did not pool) is "
+        f"{100 * estimate:.0f}% (95% CI {100 * low:.0f}%-{100 * high:.0f}%), from {k} small "
+        f"studies: {words}."
+    )
 
 
 @cache
@@ -337,10 +355,18 @@ def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict[
     sentence = _uncertainty(document["estimate"], low, high, document["k"])
     if abs(crude - document["estimate"]) >= 0.1:
         sentence += (
-            f" It differs from the crude count ({document['x']}/{document['n']}, "
-            f"{100 * crude:.0f}%) because a random-effects model weighs studies, not "
-            "patients, and these studies disagree with one another."
+            " It differs from the crude count because a random-effects model weighs "
+            "studies, not patients, and these studies disagree with one another."
         )
+    left = sorted(
+        {
+            study_label(kb.studies[item["study"]])
+            for item in document["left_out"]
+            if item["study"] not in {a["study"] for a in document["arms"]}
+        }
+    )
+    if left:
+        sentence += f" Not counted, as they report no 'any response' figure: {', '.join(left)}."
     return {
         "method": document["method"],
         "k": document["k"],

@@ -104,6 +104,12 @@ _PERSONAL: dict[str, Any] = _TOOL_GRADE | {
     "assigned_by": "patient",
     "source_label": "this patient's history",
 }
+_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+    "level": None,
+    "grade": None,
+    "system": "not graded: a precaution that the source states without a grade",
+    "assigned_by": "precaution",
+}
 _TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
     "system": "assigned by this tool, not by any source: an ungraded precaution, level 5 / "
     "grade D by the CEBM 2009 rule",
@@ -114,6 +120,8 @@ def grade_label(grading: dict[str, Any]) -> str:
     """How a grade reads: who gave it, on which scale."""
     if grading["assigned_by"] == "patient":
         return "not graded: this patient's own past response"
+    if grading["assigned_by"] == "precaution":
+        return f"a precaution the source states without a grade ({grading['source_label']})"
     if grading["assigned_by"] == "tool":
         return "not graded by any source (level 5, grade D assigned by this tool)"
     if grading["system"].startswith("GRADE"):
@@ -249,10 +257,10 @@ def _regimens(
         label = None
         if regimen.population == "adult" and context.age_group == "child":
             label = "adult dose: not for a child as such"
-        elif regimen.population == "child" and context.age_group == "adult":
+        elif regimen.population == "child":
             label = "reported in children"
-        elif regimen.population != "any":
-            label = "adult dose" if regimen.population == "adult" else "children's dose"
+        elif regimen.population == "adult":
+            label = "adult dose"
         preferred = any(
             word in (regimen.setting or "") for word in ("typical", "initial", "general")
         )
@@ -294,6 +302,24 @@ def _paediatric_note(kb: KnowledgeBase, option: Option, context: Context) -> str
     )
 
 
+AVOID_GROUPS = {
+    "harm": "AVOID: HARMFUL FOR THIS PATIENT",
+    "ineffective": "AVOID: DOES NOT WORK FOR CALCINOSIS",
+    "tried": "NOT OFFERED AGAIN: TRIED BEFORE",
+}
+
+
+def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
+    """harm (a rule says it harms this patient), ineffective, or tried (own history)."""
+    if option.personal:
+        return "tried"
+    rules = [rule for rule in kb.treatments[option.id].contraindications if rule.stance == "avoid"]
+    fired = [rule for rule in rules if rule.text in option.rationale]
+    if any(rule.reason == "harm" for rule in fired):
+        return "harm"
+    return "ineffective" if fired else "harm"
+
+
 def _option_document(
     kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
 ) -> dict[str, Any]:
@@ -307,7 +333,13 @@ def _option_document(
         grading = _TOOL_PRECAUTION
         if option.personal:
             grading = _PERSONAL
+        elif option.cites:
+            source = kb.sources[option.cites[0].source]
+            grading = _PRECAUTION | {"source_label": short_label(source)}
     applicability = fit(context, grading["applies_to"])
+    label = grade_label(grading)
+    if applicability.extrapolated and grading["assigned_by"] == "source":
+        label += f", given for {applicability.applies_to.describe()}: extrapolated here"
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
@@ -321,7 +353,8 @@ def _option_document(
         "grade": grading["grade"],
         "grade_system": grading["system"],
         "grade_assigned_by": grading["assigned_by"],
-        "grade_label": grade_label(grading),
+        "grade_label": label,
+        "avoid_reason": _avoid_reason(kb, option, plan) if option.stance == "avoid" else None,
         **applicability.document(),
         "citations": numbers,
         "warnings": list(option.warnings),
@@ -358,7 +391,7 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
         "sources_silent": plan.silences,
         "assumptions": plan.assumptions,
         "disagreements": [
-            d | {"citations": [citations.number(p) for p in d.pop("cites", [])]}
+            d | {"citations": sorted({citations.number(p) for p in d.pop("cites", [])})}
             for d in (dict(item) for item in plan.disagreements)
         ],
         "trace": plan.trace,
@@ -407,12 +440,10 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
             )
     pooled = option.get("pooled")
     if pooled:
-        low, high = pooled["ci"]
         crude = pooled["crude"]
         text = (
-            f"    Pooled ({pooled['k']} studies, {pooled['n']} patients): "
-            f"{_pct(pooled['estimate'])} (95% CI {_pct(low)}-{_pct(high)}); crude count "
-            f"{crude['x']}/{crude['n']} ({_pct(crude['proportion'])}). {pooled['uncertainty']}"
+            f"    Across {pooled['k']} studies: {crude['x']} of {crude['n']} patients "
+            f"responded ({_pct(crude['proportion'])}). {pooled['uncertainty']}"
         )
         if pooled["extrapolated"]:
             text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
@@ -441,19 +472,23 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
     if document["critical"]:
         lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
     lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
-    for stance in STANCES:
-        chosen = [o for o in document["options"] if o["stance"] == stance]
+    groups: list[tuple[str, list[dict[str, Any]]]] = [
+        (title, [o for o in document["options"] if o["stance"] == stance])
+        for stance, title in (
+            ("first-line", "FIRST-LINE"),
+            ("alternative", "ALTERNATIVES"),
+            ("adjunct", "ADJUNCTS"),
+        )
+    ]
+    groups += [
+        (title, [o for o in document["options"] if o.get("avoid_reason") == reason])
+        for reason, title in AVOID_GROUPS.items()
+    ]
+    for title, chosen in groups:
         if not chosen:
             continue
         lines.append("")
-        lines.append(
-            {
-                "first-line": "FIRST-LINE",
-                "alternative": "ALTERNATIVES",
-                "adjunct": "ADJUNCTS",
-                "avoid": "AVOID",
-            }[stance]
-        )
+        lines.append(title)
         for option in chosen:
             lines.extend(_option_text(option, wrap))
     if document.get("sources_silent"):
