@@ -9,7 +9,7 @@ as the JSON document of DESIGN.md or as text for a terminal.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -230,7 +230,16 @@ class _Citations:
         self.items: dict[tuple[str, str, str], Citation] = {}
 
     def number(self, provenance: Provenance) -> int:
+        """One number per passage; a citation without a quote joins one of its place."""
+        place = (provenance.source, provenance.location)
+        if provenance.quote is None:
+            for (source, location, _), item in self.items.items():
+                if (source, location) == place:
+                    return item.n
         key = (provenance.source, provenance.location, provenance.quote or "")
+        bare = (provenance.source, provenance.location, "")
+        if key not in self.items and bare in self.items:  # the place, now with its words
+            self.items[key] = replace(self.items.pop(bare), quote=provenance.quote)
         if key not in self.items:
             source = self.kb.sources[provenance.source]
             self.items[key] = Citation(
