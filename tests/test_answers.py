@@ -504,7 +504,8 @@ def test_each_citation_quotes_its_own_sentence_from_the_seed(
     keys = [(c["source"], c["location"], c["quote"]) for c in answer["citations"]]
     assert len(keys) == len(set(keys)), "two citations for one sentence"
     for citation in answer["citations"]:
-        for cell in (citation["quote"] or "").split(" | "):  # a table row: its cells
+        assert citation["quote"], f"a citation without its sentence: {citation}"
+        for cell in citation["quote"].split(" | "):  # a table row: its cells
             for fragment in cell.split("..."):
                 if len(_letters(fragment)) >= 6:
                     assert _letters(fragment) in seeds[citation["source"]], (citation, fragment)

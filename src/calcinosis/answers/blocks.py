@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences
-from calcinosis.answers.passages import Passage, passages, search
+from calcinosis.answers.passages import Passage, arm_provenance, passages, search
 from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
 from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
 from calcinosis.evidence import KnowledgeBase
@@ -56,11 +56,11 @@ def _table4_statements(kb: KnowledgeBase, row: Table4Row) -> tuple[Statement, ..
 def _row_statements(kb: KnowledgeBase, row_id: str) -> tuple[Statement, ...]:
     """The Table 4 comments of a row, each a statement with its verbatim cell."""
     row = next(r for r in kb.table4 if r.id == row_id)
+    base = re.sub(r"\s*\(.*\)$", "", row.provenance.location)  # "... row (no level printed)"
     return tuple(
         s
         for s in kb.statements
-        if s.location.startswith(row.provenance.location)
-        and set(s.treatments) & set(row.treatments)
+        if s.location.startswith(base) and set(s.treatments) & set(row.treatments)
     )
 
 
@@ -76,11 +76,10 @@ def table4_line(d: Draft, treatment: str) -> str | None:
         *(Provenance(source=s.source, location=s.location, quote=s.quote) for s in cells)
     )
     level = f", level {row.level_printed}" if row.level_printed else ""
+    where = f" ({about})" if about else ""
     return (
-        f"Review Table 4 ({row.label}): {comment}, grade C{level}".replace(
-            "grade C", f"grade {row.grade}"
-        )
-        + f"{f' ({about})' if about else ''} {cites or d.cite(row.provenance)}."
+        f"Review Table 4 ({row.label}): {comment}, grade {row.grade}{level}{where} "
+        f"{cites or d.cite(row.provenance)}."
     )
 
 
@@ -139,14 +138,6 @@ def _pooled(counts: tuple[tuple[str, int, int, str], ...]) -> tuple[float, float
     if not result.pooled:
         return None
     return result.estimate, result.ci[0], result.ci[1]
-
-
-def arm_provenance(arm: Arm) -> Provenance:
-    """An arm's provenance; a table row without a quote quotes its printed cells."""
-    if arm.provenance.quote or arm.printed is None:
-        return arm.provenance
-    cells = [c for c in arm.printed.model_dump(exclude_none=True).values() if c]
-    return arm.provenance.model_copy(update={"quote": " | ".join(str(c) for c in cells)})
 
 
 def _arm_who(arm: Arm) -> str:
@@ -209,7 +200,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
         text += f" (extrapolated: {'; '.join(sorted(reasons))})"
     if group is not None and not mine:
         text += f" (none of these arms is in {'children' if group == 'child' else 'adults'})"
-    text += f" {d.cite(*(arm_provenance(a) for a in main[:4]))}."
+    text += f" {d.cite(*(arm_provenance(a) for a in main))}."
     others = [a for a in arms if a not in main]
     if others:
         rest, _ = study_units(kb, others, "any")
@@ -218,7 +209,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
             text += (
                 f" Not counted above ({who}): "
                 + "; ".join(f"{u.label} {u.x}/{u.n}" for u in rest)
-                + f" {d.cite(*(arm_provenance(a) for a in others[:3]))}."
+                + f" {d.cite(*(arm_provenance(a) for a in others))}."
             )
     return text
 

@@ -259,6 +259,8 @@ def _contraindication(d: Draft) -> None:
                     f"{d.cite(rule.provenance)}."
                 )
         safety_lines(d, treatment)
+        if lead is None and not entry.contraindications:  # "is X safe?": what is reported
+            d.lead(next((x for x in d.sections.get("Safety", []) if "adverse" in x), None))
         d.add("Guidelines and expert recommendations", table4_line(d, treatment))
     if not d.leads:
         _not_answered(d)

@@ -19,9 +19,9 @@ from functools import cache
 
 from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_statement
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Claim, Contraindication, Provenance, Regimen
+from calcinosis.models import Arm, Claim, Contraindication, Provenance, Regimen
 
-__all__ = ["Passage", "fill_quote", "passages", "search", "whole_passage"]
+__all__ = ["Passage", "arm_provenance", "fill_quote", "passages", "search", "whole_passage"]
 
 # Whom a catalog claim is about when no statement carries the same quote: by source,
 # and for the management topic by the heading its location starts under.
@@ -125,15 +125,27 @@ def _quotes_by_location(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, .
         for rule in entry.contraindications:
             add(rule.provenance)
     for arm in kb.arms:
-        add(arm.provenance)
+        add(arm_provenance(arm))
     return {key: tuple(dict.fromkeys(values)) for key, values in found.items()}
+
+
+def arm_provenance(arm: Arm) -> Provenance:
+    """An arm's provenance; a table row without a quote quotes its printed cells."""
+    if arm.provenance.quote or arm.printed is None:
+        return arm.provenance
+    cells = [c for c in arm.printed.model_dump(exclude_none=True).values() if c]
+    return arm.provenance.model_copy(update={"quote": " | ".join(str(c) for c in cells)})
 
 
 def fill_quote(kb: KnowledgeBase, provenance: Provenance, claim: str | None = None) -> Provenance:
     """The provenance with the quote of its location that carries ``claim``."""
     if provenance.quote:
         return provenance
-    quotes = _quotes_by_location(kb).get((provenance.source, provenance.location), ())
+    by_location = _quotes_by_location(kb)
+    quotes = by_location.get((provenance.source, provenance.location), ())
+    if not quotes:  # "Table 4, Rituximab row (no level printed)": the row's own cells
+        bare = re.sub(r"\s*\([^)]*\)$", "", provenance.location)
+        quotes = by_location.get((provenance.source, bare), ())
     wanted = _letters(re.sub(r"\([^)]*\)", "", claim or ""))
     carrying = [q for q in quotes if wanted and wanted in _letters(q)]
     if not carrying and len(quotes) == 1:
