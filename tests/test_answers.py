@@ -131,6 +131,13 @@ def test_treatments_are_recognised(kb: KnowledgeBase, question: str, treatments:
         ("side effects of minocycline", {"intent": "adverse-effects"}),
         ("colchicine for calcinosis: dose + side effects?", {"also": ["dose"]}),
         (
+            "best evidence-based option for widespread calcinosis in SSc when topical STS "
+            "isn't practical?",
+            {"intent": "first-line", "unavailable": ["sodium-thiosulfate-topical"]},
+        ),
+        ("what does the review conclude about TNF inhibitors", {"source": "traineau-2020"}),
+        ("sts in a kid with jdm - topical or injected?", {"intent": "comparison"}),
+        (
             "My patient is a 45-year-old woman with SSc and painful fingertip nodules. What "
             "should I start?",
             {"intent": "patient-specific", "age_years": 45, "population": "adult"},
@@ -347,6 +354,46 @@ def test_the_size_asked_is_set_against_the_size_figures(kb: KnowledgeBase) -> No
     lead = answer_question("Intralesional STS for a 3 cm nodule?", kb)["answer"]
     assert "13 of 13 lesions (lesions up to 2 cm, so not a 3 cm lesion)" in lead
     assert "0 of 3 lesions (lesions over 2 cm, so a lesion this size)" in lead
+
+
+def test_advice_for_calcinosis_is_not_carried_to_another_indication(kb: KnowledgeBase) -> None:
+    # 001: "low-dose warfarin should not be used for calcinosis cutis" is about warfarin as a
+    # treatment of calcinosis, not warfarin for atrial fibrillation
+    answer = answer_question(
+        "Can warfarin be used in a patient with calcinosis who needs anticoagulation for "
+        "atrial fibrillation?",
+        kb,
+    )
+    assert answer["answer"].startswith("The sources do not answer this directly.")
+    assert "atrial fibrillation" in answer["answer"]
+    # 004 Minocycline: "should not be used for children under the age of nine years" holds
+    # whatever the indication
+    acne = answer_question("A 7-year-old with calcinosis, on minocycline for acne: okay?", kb)
+    assert acne["answer"].startswith("No.")
+
+
+def test_levels_and_grades_asked_by_name(kb: KnowledgeBase) -> None:
+    # 001 Table 4: only the warfarin row is IB; 004 gives Grade 2C to initial STS
+    level = answer_question("Which treatments have level IB evidence?", kb)["answer"]
+    assert "Review Table 4 (Warfarin)" in level and "Diltiazem" not in level
+    grade = answer_question("What is grade 2C?", kb)["answer"]
+    assert "Grade 2C" in grade and "does not define" in grade
+    none = answer_question("Any treatments graded A?", kb)["answer"]
+    assert none.startswith("The sources do not answer this directly.")
+
+
+def test_a_trial_that_does_not_exist_is_said_not_to(kb: KnowledgeBase) -> None:
+    # 001 Results: IVIG in "Two retrospective studies including 15 DM patients"
+    answer = answer_question("Is there an RCT of IVIG for calcinosis?", kb)["answer"]
+    assert answer.startswith("No: the review has no randomized controlled trial")
+    assert "retrospective" in answer
+
+
+def test_time_to_response_is_not_a_schedule(kb: KnowledgeBase) -> None:
+    # No source says when ESWT works; 001 Table 3 gives its schedule "1 day/week 3 weeks"
+    answer = answer_question("How long until ESWT works?", kb)["answer"]
+    assert answer.startswith("The sources do not answer this directly.")
+    assert "1 day/week" not in answer
 
 
 def test_no_yes_or_no_without_a_record_that_says_so(kb: KnowledgeBase) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "grade_line",
     "nearest",
     "passages_about",
+    "roman",
     "rule_applies",
     "rules_patient",
     "safety_lines",

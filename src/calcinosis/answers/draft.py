@@ -49,10 +49,22 @@ _SOURCE_REFS = re.compile(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]|\s\(algorithm 1\)")
 _AI_REFS = re.compile(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
 
 
+def _split(text: str) -> list[str]:
+    """Sentences (and clauses after a semicolon), never cut inside parentheses."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char in ".;" and depth <= 0 and text[index + 1 : index + 2] == " ":
+            parts.append(text[start : index + 1].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
 def sentences(text: str, count: int = 2, limit: int = 600) -> str:
     """The first sentences of a passage, without the source's own reference numbers."""
     text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
-    parts = re.split(r"(?<=[.;])\s", text)
+    parts = _split(text)
     cut = " ".join(parts[:count]).rstrip()
     if len(cut) > limit:
         cut = cut[: limit - 1].rstrip() + "…"
@@ -64,7 +76,7 @@ def sentences(text: str, count: int = 2, limit: int = 600) -> str:
 def sentence_with(text: str, pattern: str) -> str:
     """The sentence of a passage that matches ``pattern`` (the one carrying the claim)."""
     text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
-    for part in re.split(r"(?<=[.;])\s", text):
+    for part in _split(text):
         if re.search(pattern, part, re.IGNORECASE):
             return part.rstrip(".")
     return sentences(text, 1)

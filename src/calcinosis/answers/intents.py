@@ -24,6 +24,7 @@ from calcinosis.answers.blocks import (
     grade_line,
     nearest,
     passages_about,
+    roman,
     rule_applies,
     safety_lines,
     size_line,
@@ -36,12 +37,16 @@ from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES, WHEN_CUES, Intent
 from calcinosis.engine import recommend_document
 from calcinosis.evidence import study_label
-from calcinosis.models import Contraindication, Provenance
+from calcinosis.models import Contraindication, Provenance, normalise_level
 from calcinosis.patient import parse_patient
 
 __all__ = ["COMPOSERS", "groups"]
 
-_TIME = r"\bwithin\b|\bmonths?\b|\bweeks?\b|\bevident\b|duration|one to four treatments"
+_TIME = (
+    r"within (the )?(first )?((a )?few |several |\w+ to \w+ |one |two |three |four |six |\d+ )?"
+    r"(month|months|weeks?|treatments|days)|evident within|treatment duration|durations? of "
+    r"treatment|months to years|within (one|two|four|six|\d+) "
+)
 _RELAPSE = r"relaps|recurren|reappear"
 _EPIDEMIOLOGY = (
     r"prevalence|develops in|most frequent|most common|most often|usually occurs|primarily "
@@ -142,6 +147,8 @@ def _efficacy(d: Draft) -> None:
             d, d.query.treatments, sources=("management-topic",), kinds=("recommendation",)
         )[:2]:
             d.lead(d.quote(passage, 2))
+    _named_source_conclusions(d)
+    _feature_passages(d)
     for index, (label, treatments) in enumerate(groups(d, 3)):
         _efficacy_of(d, index, label, treatments, lead=not said)
     d.lead(size_line(d, d.query.treatments))
@@ -158,6 +165,41 @@ def _efficacy(d: Draft) -> None:
         ]
         if figures:
             d.lead(d.quote(figures[0], 2))
+
+
+_FEATURE_WORDS = {
+    "inflammation": r"inflammation|inflamed",
+    "ulceration": r"ulcerat",
+    "small": r"small",
+    "digital": r"digital|finger",
+    "raynaud": r"raynaud",
+    "widespread": r"number or extent|widespread",
+}
+
+
+def _feature_passages(d: Draft) -> None:
+    """What the sources say about the treatment for the features the question gives
+    ("ulcerated", "small", "on the fingers")."""
+    for feature, pattern in _FEATURE_WORDS.items():
+        if not d.query.has(feature):
+            continue
+        found = [p for p in passages_about(d, d.query.treatments, pattern=pattern) if p.quoted][:1]
+        for passage in found:
+            if not d.shown(passage):
+                d.lead(d.quote(passage, 1, pattern=pattern))
+
+
+def _named_source_conclusions(d: Draft) -> None:
+    """ "What does the review conclude about X?": that source's conclusions first."""
+    source = d.query.source
+    if source is None:
+        return
+    sources = (source, f"{source}-abstract") if source == "traineau-2020" else (source,)
+    found = passages_about(
+        d, d.query.treatments, sources=sources, kinds=("conclusion", "recommendation")
+    )
+    for passage in found[:2]:
+        d.lead(d.quote(passage, 2))
 
 
 def _efficacy_of(
@@ -266,9 +308,59 @@ def _contraindication(d: Draft) -> None:
         _not_answered(d)
 
 
+_LEVEL_ASKED = re.compile(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ")
+_GRADE_ASKED = re.compile(r" graded? ([abcd]|[12] ?[abc]) ")
+
+
+def _by_level_or_grade(d: Draft) -> bool:
+    """ "Which treatments have level IB?", "What is grade 2C?": who gives it to what."""
+    level = _LEVEL_ASKED.search(d.query.norm)
+    grade = _GRADE_ASKED.search(d.query.norm)
+    asked = level or grade
+    if asked is None:
+        return False
+    wanted_level = normalise_level(level.group(1).replace(" ", "")) if level else None
+    wanted_grade = grade.group(1).replace(" ", "").upper() if grade else None
+    rows = [
+        row
+        for row in d.kb.table4
+        if (
+            wanted_level
+            and row.level_printed
+            and normalise_level(row.level_printed) == wanted_level
+        )
+        or (wanted_grade and row.grade == wanted_grade)
+    ]
+    graded = [
+        s
+        for s in d.kb.statements
+        if s.source == "management-topic"
+        and wanted_grade
+        and (s.grade or "").upper() == wanted_grade
+    ]
+    words = f"level {roman(wanted_level)}" if wanted_level else f"Grade {wanted_grade}"
+    if not rows and not graded:
+        d.lead(f"{NOT_ANSWERED} No source gives {words} to any treatment of calcinosis cutis.")
+        return True
+    for row in rows:
+        d.lead(table4_line(d, row.treatments[0]))
+    for statement in graded[:2]:
+        where = Provenance(
+            source=statement.source, location=statement.location, quote=statement.quote
+        )
+        d.lead(
+            f'The management topic gives {words}: "{sentences(statement.quote, 1)}" '
+            f"{d.cite(where)}."
+        )
+    if graded:
+        d.lead("The management topic does not define its grades in its text.")
+    return True
+
+
 def _level(d: Draft) -> None:
     if not d.query.treatments:
-        _overview(d)
+        if not _by_level_or_grade(d):
+            _overview(d)
         return
     for label, treatments in groups(d, 3):
         d.lead(grade_line(d, treatments[0]))
@@ -306,13 +398,12 @@ def _comparison(d: Draft) -> None:
     for label, treatments in pairs:
         line = table4_line(d, treatments[0]) or grade_line(d, treatments[0])
         arms = arms_line(d, treatments, label)
-        if line in d.leads:  # one Table 4 row for both: their arms tell them apart
-            d.lead(arms)
-        else:
+        if line not in d.leads:  # one Table 4 row for both: their arms tell them apart
             d.lead(line)
-            d.add("Research evidence", arms)
+        d.lead(arms)
         for treatment in treatments[:2]:
             safety_lines(d, treatment)
+    d.lead(size_line(d, d.query.treatments))
     disagreements(d, d.query.treatments)
 
 
@@ -327,7 +418,7 @@ def _by_words(d: Draft, found: list[Passage]) -> list[Passage]:
 
 
 def _time(d: Draft) -> None:
-    found = passages_about(d, d.query.treatments, pattern=_TIME)
+    found = [p for p in passages_about(d, d.query.treatments, pattern=_TIME) if p.kind != "regimen"]
     if d.query.treatments:
         found = [p for p in found if set(p.treatments) & set(d.query.treatments)]
     elif d.query.subtype:
@@ -376,7 +467,8 @@ def _mechanism(d: Draft) -> None:
     if lead:
         return
     if d.query.treatments:
-        found = passages_about(d, d.query.treatments, kinds=("mechanism",))
+        first = d.query.mentions[0][1] if d.query.mentions else d.query.treatments
+        found = passages_about(d, first, kinds=("mechanism",))
         found = found or passages_about(d, d.query.treatments, pattern=_MECHANISM)
         pattern = None
     else:
@@ -432,7 +524,16 @@ def _avoid_line(d: Draft, group: _Avoid) -> str:
 
 
 def _what_not_to_use(d: Draft) -> None:
-    """Everything a source says not to use, with whom it is about; risks apart."""
+    """Everything a source says not to use, with whom it is about; risks apart. "Why
+    not X?" leads with the sources' reasons."""
+    if " why " in d.query.norm and d.query.treatments:
+        reasons = [
+            p
+            for p in passages_about(d, d.query.treatments, kinds=("conclusion", "finding"))
+            if p.direction == "against" and p.provenance.source != "ai-answer-dm"
+        ]
+        for passage in reasons[:2]:
+            d.lead(d.quote(passage, 3))
     against: list[tuple[int, str]] = []
     risks: list[str] = []
     for group in _avoid_groups(d):
@@ -441,7 +542,9 @@ def _what_not_to_use(d: Draft) -> None:
         if not re.search(_AGAINST_WORDS, quote, re.IGNORECASE):
             risks.append(_avoid_line(d, group))
             continue
-        applies = any(rule_applies(d, t, r) for t, r in group.owners)
+        applies = any(rule_applies(d, t, r) for t, r in group.owners) or (
+            d.query.population == "child" and rule.rule.startswith("age-")
+        )
         rank = 0 if applies else 1 + (rule.reason != "ineffective")
         against.append((rank, _avoid_line(d, group)))
     if not against:
@@ -489,6 +592,9 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
             {"treatment": t, "response": r} for t, r in q.prior if t in d.kb.therapy_ids()
         ],
     }
+    local = {"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"}
+    if local & set(q.unavailable):
+        profile["local_therapy_accessible"] = False
     if q.has("active"):
         profile["disease_active"] = True
     elif q.has("controlled"):
@@ -668,8 +774,17 @@ def _study_size(d: Draft) -> None:
             d.add("Research evidence", d.quote(passage, 1))
         return
     arms = list(kb.arms_for(d.query.treatments))
+    names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
     if _RCT.search(d.query.norm):
-        arms = [a for a in arms if kb.studies[a.study].design == "rct"]
+        trials = [a for a in arms if kb.studies[a.study].design == "rct"]
+        if not trials and arms:
+            designs = sorted({kb.studies[a.study].design for a in arms})
+            d.lead(
+                f"No: the review has no randomized controlled trial of {names}; its "
+                f"{len({a.study for a in arms})} studies of it are {' and '.join(designs)} "
+                f"{d.cite(*(arm_provenance(a) for a in arms))}."
+            )
+        arms = trials or arms
     group = d.context.age_group
     if group is not None:
         arms = [a for a in arms if a.population == group] or arms
@@ -685,11 +800,11 @@ def _study_size(d: Draft) -> None:
         who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
         design = "RCT" if study.design == "rct" else study.design
         parts.append(
-            f"{study_label(study)} ({design}): "
-            f"{n} patients ({who}) {d.cite(*(arm_provenance(a) for a in study_arms))}"
+            f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
+            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
         )
-    what = "The randomized controlled trial" if _RCT.search(d.query.norm) else "The studies"
-    names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
+    trial = _RCT.search(d.query.norm) and any(kb.studies[s].design == "rct" for s in by_study)
+    what = "The randomized controlled trial" if trial else "The studies"
     if parts:
         d.lead(f"{what} of {names} in the review: " + "; ".join(parts) + ".")
     for total in kb.totals:
@@ -703,6 +818,18 @@ def _study_size(d: Draft) -> None:
         d.add("Research evidence", d.quote(passage, 1))
     if not d.leads:
         _not_answered(d)
+
+
+def _responders(arms: list[Any]) -> str:
+    """', 27 responded (22 completely)' for a study's arms, when they report it."""
+    counted = [a for a in arms if a.responders_any is not None]
+    if not counted:
+        return ""
+    text = f", {sum(a.responders_any for a in counted)} responded"
+    complete = [a for a in counted if a.responders_complete is not None]
+    if complete:
+        text += f" ({sum(a.responders_complete for a in complete)} completely)"
+    return text
 
 
 def _who(arm: Any) -> str:

@@ -60,6 +60,9 @@ class Query:
     treatments: tuple[str, ...] = ()  # catalog ids, in the order the question names them
     medications: tuple[str, ...] = ()  # what the patient already takes ("already on X")
     prior: tuple[tuple[str, str], ...] = ()  # (treatment, none|partial|intolerant) tried before
+    unavailable: tuple[str, ...] = ()  # cannot be had or used here ("X isn't practical")
+    source: str | None = None  # the source the question names ("what does the review say")
+    other_indication: str | None = None  # given for another condition ("for atrial fibrillation")
     mentions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (words, ids) as named
     classes: tuple[str, ...] = ()  # catalog classes named ("bisphosphonates")
     population: AgeGroup | None = None
@@ -100,6 +103,9 @@ class Query:
             "treatments": list(self.treatments),
             "medications": list(self.medications),
             "prior_treatments": [{"treatment": t, "response": r} for t, r in self.prior],
+            "unavailable": list(self.unavailable),
+            "source": self.source,
+            "other_indication": self.other_indication,
             "classes": list(self.classes),
             "population": self.population,
             "age_years": self.age_years,

@@ -40,9 +40,12 @@ from calcinosis.answers.vocabulary import (
     PRIOR_BEFORE,
     ROUTES,
     SCOPE_TERMS,
+    SOURCE_CUES,
     STRONG_SCOPE_TERMS,
     SUBTYPE_CONDITIONS,
     SUBTYPES,
+    UNAVAILABLE_AFTER,
+    UNAVAILABLE_BEFORE,
     WEAK_FIRST_LINE,
     YES_NO_START,
     Intent,
@@ -236,11 +239,14 @@ def _apply_routes(
 ) -> list[tuple[int, str, tuple[str, ...]]]:
     """A route word narrows a class named near it ("intravenous STS"), or adds the
     member of the same class by that route ("topical or intralesional STS")."""
-    result = []
+    result: list[tuple[int, str, tuple[str, ...]]] = []
     wanted = {route for _, route in routes}
     for position, words, ids in found:
         narrowed = tuple(t for t in ids if kb.treatments[t].route in wanted)
-        result.append((position, words, narrowed if len(ids) > 1 and narrowed else ids))
+        if len(ids) > 1 and len(narrowed) > 1:  # "STS - topical or injected?": one each
+            result += [(position, words, (t,)) for t in narrowed]
+        else:
+            result.append((position, words, narrowed if len(ids) > 1 and narrowed else ids))
     named_classes = {c for _, _, ids in result for t in ids for c in kb.treatments[t].classes}
     for position, route in routes:
         for cls in sorted(named_classes):
@@ -356,27 +362,34 @@ def _predicate(text: str) -> Predicate | None:
 _Named = tuple[int, str, tuple[str, ...]]
 
 
-def _context(
-    text: str, named: list[_Named]
-) -> tuple[list[_Named], list[tuple[str, ...]], list[tuple[str, str]]]:
-    """Split the treatments named into the subjects of the question, what the patient
-    already takes ("already on X") and what was tried before ("X failed")."""
-    subjects: list[_Named] = []
-    medications: list[tuple[str, ...]] = []
-    prior: list[tuple[str, str]] = []
+@dataclass
+class _Roles:
+    """What each treatment named is in the question."""
+
+    subjects: list[_Named]
+    medications: list[tuple[str, ...]]  # already taken ("already on X")
+    prior: list[tuple[str, str]]  # tried before, and how it went ("X failed")
+    unavailable: list[tuple[str, ...]]  # cannot be had or used ("X isn't practical")
+
+
+def _context(text: str, named: list[_Named]) -> _Roles:
+    """Split the treatments named into the subjects of the question and the context."""
+    roles = _Roles([], [], [], [])
     for item in named:
         position, words, ids = item
         before, after = text[:position], text[position + len(words) :]
         response = next(
             (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
         ) or next((r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None)
-        if response:
-            prior += [(t, response) for t in ids]
+        if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER):
+            roles.unavailable.append(ids)
+        elif response:
+            roles.prior += [(t, response) for t in ids]
         elif _matches(before, MEDICATION_CUES):
-            medications.append(ids)
+            roles.medications.append(ids)
         else:
-            subjects.append(item)
-    return subjects, medications, prior
+            roles.subjects.append(item)
+    return roles
 
 
 def _yes_no(question: str, kb: KnowledgeBase) -> bool:
@@ -453,7 +466,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     kb = kb or load_knowledge()
     text, corrections = _correct(normalise(question), kb)
     named, classes, masked = _treatments(text, kb)
-    subjects, medications, prior = _context(text, named)
+    roles = _context(text, named)
+    subjects = roles.subjects
     diseases = _first(text, DISEASES)
     autoimmune = [d for d in diseases if d != "other"]
     disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
@@ -498,8 +512,11 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         intent=intent,
         also=_also(masked, intent) if treatments else (),
         treatments=tuple(treatments),
-        medications=tuple(dict.fromkeys(t for ids in medications for t in ids)),
-        prior=tuple(prior),
+        medications=tuple(dict.fromkeys(t for ids in roles.medications for t in ids)),
+        prior=tuple(roles.prior),
+        unavailable=tuple(dict.fromkeys(t for ids in roles.unavailable for t in ids)),
+        source=next((s for s, cues in SOURCE_CUES.items() if _has(text, cues)), None),
+        other_indication=_has(text, OFF_TOPIC) if in_scope else None,
         mentions=tuple((words, ids) for _, words, ids in named),
         classes=tuple(classes),
         population=population,

@@ -47,6 +47,22 @@ def _against(d: Draft, treatment: str, hedge: bool = True) -> str | None:
     if not ineffective:
         return None
     rule = ineffective[0]
+    other = d.query.other_indication
+    if other and rule.indication == "calcinosis":  # warfarin needed for atrial fibrillation
+        source = SOURCE_NAMES[rule.provenance.source]
+        text = (
+            f"{NOT_ANSWERED} The advice of {source}, "
+            f'"{_rule_quote(rule)}" {d.cite(rule.provenance)}, is about '
+            f"{d.name(treatment).lower()} as a treatment for calcinosis cutis; no source "
+            f"addresses it when it is given for {other}."
+        )
+        for passage in passages_about(d, [treatment], pattern=_PROMOTES.pattern)[:1]:
+            d.quoted.add(passage.id)
+            text += (
+                f' {_capital(SOURCE_NAMES[passage.provenance.source])} also says "'
+                f'{sentence_with(passage.text, _PROMOTES.pattern)}" {d.cite(passage.provenance)}.'
+            )
+        return text
     row = next((r for r in d.kb.table4 if treatment in r.treatments), None)
     about = d.about(applies_to_row(row)) if row is not None else ""
     hedged = hedge and _HEDGED_NO.search(rule.provenance.quote or "")
@@ -57,6 +73,10 @@ def _against(d: Draft, treatment: str, hedge: bool = True) -> str | None:
         f'"{_rule_quote(rule)}"{_grade_note(d, treatment)}'
         f"{f' ({about})' if about else ''} {d.cite(rule.provenance)}."
     )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _outside_subtype(d: Draft, p: Proposition) -> str | None:

@@ -38,9 +38,12 @@ __all__ = [
     "RULE_FACTS",
     "RULE_SCOPES",
     "SCOPE_TERMS",
+    "SOURCE_CUES",
     "STRONG_SCOPE_TERMS",
     "SUBTYPES",
     "SUBTYPE_CONDITIONS",
+    "UNAVAILABLE_AFTER",
+    "UNAVAILABLE_BEFORE",
     "WEAK_FIRST_LINE",
     "WHEN_CUES",
     "YES_NO_START",
@@ -99,6 +102,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" sample size",
             r" how (large|big) (was|were|is) ",
             r" how many were ",
+            r" (is there|are there|was there|were there|any) (an |a |any )?(rct|randomi[sz]ed"
+            r"|controlled trial|trial|trials)",
         ),
     ),
     (
@@ -120,7 +125,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"|ineffective|contraindicated|against)",
             r" (treatments?|drugs?|therapies) (to|that should be) avoid",
             r" what (not to|to avoid|should be avoided)",
-            r" (should not|shouldn t|must not) be used ",
+            r" (should not|shouldn t|must not) be (used|given|prescribed) ",
+            r" (not|never) (be )?(given|used|prescribed) (to|in|for) ",
             r" not recommended ",
             r" don t work | do not work | ineffective ",
         ),
@@ -156,6 +162,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" complications? ",
             r" risks? (of|with|from) ",
             r" scarring ",
+            r" scars? ",
             r" tolerab",
             r" tolerance ",
             r" what harm",
@@ -185,6 +192,9 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" pathophysiolog",
             r" pathogenesis",
             r" what causes ",
+            r" (the )?same (thing )?as ",
+            r" difference between ",
+            r" different from ",
             r" caused by ",
             r" (promot|caus|worsen|induc|aggravat|accelerat|trigger)\w* (ectopic |more |the "
             r"|further |vascular )?(calcification|calcinosis|calcium deposit)",
@@ -228,6 +238,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" how (strong|good|solid|robust) is the evidence",
             r" oxford ",
             r" cebm ",
+            r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ",
+            r" graded? ([abcd]|[12] ?[abc]) ",
         ),
     ),
     (
@@ -240,6 +252,9 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" which is better",
             r" more effective than ",
             r" rather than ",
+            r" as (well|good|effective) as ",
+            r" compared (to|with) ",
+            r" (superior|inferior) to ",
         ),
     ),
     (
@@ -265,7 +280,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" first[ -]?line ",
             r" first choice",
             r" (initial|first) (treatment|therapy|management|step|approach|option)",
-            r" best (treatment|therapy|option|approach|drug|choice)",
+            r" best ([\w-]+ ){0,2}(treatment|therapy|option|approach|drug|choice)",
             r" preferred (treatment|therapy|initial|option)",
             r" start with ",
             r" what (next|now|else)",
@@ -281,6 +296,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" need\w* (any )?(treatment|to be treated|therapy)",
             r" how (do|should|would|can) (i|you|we) (treat|manage|approach)",
             r" how (is|are) .*(treated|managed)",
+            r" (is|are) .*(treated|managed) (the same|differently|like)",
             r" treat(ment|ing)? (of|for) ",
             r" manag(e|ement|ing) ",
             r" algorithm",
@@ -324,7 +340,6 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" effective",
         r" response",
         r" success",
-        r" works? ",
     ),
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
@@ -353,15 +368,33 @@ YES_NO_START = (
 # Words around a treatment that say it was tried before, and how it went (the profile's
 # ``prior_treatments`` responses): before the treatment, then after it.
 PRIOR_BEFORE: dict[str, str] = {
-    r"(failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
+    r" (failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
     r"respond to|did not respond to|unresponsive to|refractory to|despite) $": "none",
-    r"(intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
-    r"(partial response to|some response to) $": "partial",
+    r" (intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
+    r" (partial response to|some response to) $": "partial",
 }
 PRIOR_AFTER: dict[str, str] = {
     r"^ (failed|did not work|didn t work|didnt work|has not worked|hasn t worked|no response"
     r"|not worked|was ineffective)": "none",
     r"^ (was not tolerated|not tolerated|caused side effects)": "intolerant",
+}
+# Words around a treatment that say it cannot be had or used here ("when topical STS
+# isn't practical"): the profile's local_therapy_accessible, and not the subject.
+UNAVAILABLE_BEFORE: tuple[str, ...] = (
+    r" (no access to|can t access|cannot access|can t get|cannot get|unable to get|unable to "
+    r"access|without access to) $",
+)
+UNAVAILABLE_AFTER: tuple[str, ...] = (
+    r"^ (isn t|is not|isnt|was not|wasn t|not) (practical|possible|available|feasible|accessible)",
+    r"^ (impractical|unavailable)",
+    r"^ (can t|cannot|could not|couldn t) be (used|applied|accessed|obtained|had)",
+)
+# The source a question names ("what does the review conclude about X?").
+SOURCE_CUES: dict[str, tuple[str, ...]] = {
+    "traineau-2020": ("the review", "traineau", "the systematic review", "jaad review"),
+    "management-topic": ("the topic", "management topic", "point of care topic", "uptodate"),
+    "nowaczyk-2021": ("nowaczyk", "local therapies review", "review of local therapies"),
+    "ai-answer-dm": ("ai answer", "ai generated answer", "the ai"),
 }
 # A question about when a treatment is used, answered with the sources' indications.
 WHEN_CUES: tuple[str, ...] = (
@@ -372,8 +405,8 @@ WHEN_CUES: tuple[str, ...] = (
 )
 # Words before a treatment that make it a current medication, not the one asked about.
 MEDICATION_CUES: tuple[str, ...] = (
-    r"(already|currently|presently|now|is|s|chronically) (on|taking|takes|receiving|using) $",
-    r"(takes|taking|receiving) $",
+    r" (already|currently|presently|now|is|s|chronically) (on|taking|takes|receiving|using) $",
+    r" (takes|taking|receiving) $",
 )
 # Words that negate a feature named just after them ("no ulcers", "not painful").
 NEGATIONS = frozenset(
@@ -444,8 +477,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
     (
         "causes",
         (
-            r" (cause|causes|lead to|leads to|produce|produces|give|gives) (\w+ )?(discolou?r"
-            r"|pain|infection|nausea|dizziness|edema|oedema|headache|scar|necrosis|block"
+            r" (cause|causes|lead to|leads to|produce|produces|give|gives|leave|leaves) (\w+ )?"
+            r"(discolou?r|pain|infection|nausea|dizziness|edema|oedema|headache|scar|necrosis|block"
             r"|bradycardia|hypotension|acidosis|irritation|hyperkeratosis|diarrh|gastro)",
         ),
     ),
@@ -918,6 +951,8 @@ OFF_TOPIC: tuple[str, ...] = (
     "migraine",
     "obesity",
     "atrial fibrillation",
+    "anticoagulation",
+    "thrombosis",
     "afib",
     "pneumonia",
     "gout",
