@@ -140,9 +140,12 @@ def fit(context: Context, applies: AppliesTo) -> Fit:
     if applies.subtypes and context.subtype and context.subtype in applies.subtypes:
         matches += 1
     if applies.subtypes and context.subtype and context.subtype not in applies.subtypes:
-        reasons.append(
-            f"studied in {_join(applies.subtypes)} calcinosis; this is {context.subtype} calcinosis"
+        here = (
+            "calciphylaxis"
+            if context.subtype == "calciphylaxis"
+            else f"{context.subtype} calcinosis"
         )
+        reasons.append(f"studied in {_join(applies.subtypes)} calcinosis; this is {here}")
     diseases = set(applies.diseases) - {"any"}
     if diseases and context.disease is not None:
         covered = _COVERS.get(context.disease)
