@@ -16,8 +16,9 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from calcinosis.answers import answer_question, render_answer, understand
+from calcinosis.answers.cues import INTENTS
 from calcinosis.answers.passages import _index, passages, search
-from calcinosis.answers.vocabulary import ALIASES, CLASSES, INTENTS
+from calcinosis.answers.vocabulary import ALIASES, CLASSES
 from calcinosis.cli import main
 from calcinosis.evidence import KnowledgeBase
 

@@ -10,11 +10,13 @@ leads only when a record affirms or denies the proposition; what the sources do
 not address is said to be so. A question outside calcinosis cutis gets
 ``in_scope: false`` and a refusal naming what it is about instead.
 
-Modules: ``vocabulary`` (the words, as data), ``query`` (the typed query),
-``understand`` (words -> query), ``passages`` (the quotable sentences and their
-FTS5 index), ``citations``, ``draft`` (an answer being written), ``blocks`` (grades,
-arms, findings, safety, doses, disagreements), ``verdicts`` (yes/no leads),
-``intents`` (one composer per intent), ``compose`` (the ``ask`` document).
+Modules: ``vocabulary`` (what a question is about, as data), ``cues`` (what it asks,
+as data), ``query`` (the typed query), ``understand`` (words -> query), ``passages``
+(the quotable sentences and their FTS5 index), ``citations``, ``draft`` (an answer
+being written), ``blocks`` (grades, arms, findings, safety, doses, disagreements),
+``verdicts`` (yes/no leads), ``selection`` (what to lead with), ``intents``,
+``topics`` and ``plans`` (one composer per intent), ``compose`` (the ``ask``
+document).
 """
 
 from __future__ import annotations

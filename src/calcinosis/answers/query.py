@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from calcinosis.answers.vocabulary import Intent, Predicate
+from calcinosis.answers.cues import Intent, Predicate
 from calcinosis.applicability import Context
 
 __all__ = ["AgeGroup", "Proposition", "Query"]

@@ -17,39 +17,41 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from calcinosis.answers.query import AgeGroup, Proposition, Query
-from calcinosis.answers.vocabulary import (
-    ABBREVIATIONS,
-    ALIASES,
+from calcinosis.answers.cues import (
     ALSO_INTENTS,
-    CLASSES,
-    CONDITIONS,
-    DISEASES,
-    DRUG_SUFFIXES,
-    FEATURES,
     INTENT_CUES,
     MEDICATION_CUES,
     NEGATIONS,
-    NOT_CALCINOSIS_CUTIS,
-    NOT_IN_SOURCES,
-    OFF_TOPIC,
     PATIENT_CUES,
-    POPULATION_CUES,
     PREDICATE_CUES,
     PRIOR_AFTER,
     PRIOR_BEFORE,
-    ROUTES,
-    SCOPE_TERMS,
     SOURCE_CUES,
-    STRONG_SCOPE_TERMS,
-    SUBTYPE_CONDITIONS,
-    SUBTYPES,
     UNAVAILABLE_AFTER,
     UNAVAILABLE_BEFORE,
     WEAK_FIRST_LINE,
     YES_NO_START,
     Intent,
     Predicate,
+)
+from calcinosis.answers.query import AgeGroup, Proposition, Query
+from calcinosis.answers.vocabulary import (
+    ABBREVIATIONS,
+    ALIASES,
+    CLASSES,
+    CONDITIONS,
+    DISEASES,
+    DRUG_SUFFIXES,
+    FEATURES,
+    NOT_CALCINOSIS_CUTIS,
+    NOT_IN_SOURCES,
+    OFF_TOPIC,
+    POPULATION_CUES,
+    ROUTES,
+    SCOPE_TERMS,
+    STRONG_SCOPE_TERMS,
+    SUBTYPE_CONDITIONS,
+    SUBTYPES,
 )
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 

@@ -1,433 +1,40 @@
-"""The words questions use, as data: what is asked, about what, for whom, in scope or not.
+"""The words questions use for what they are about, as data: treatments (class words and
+aliases beyond the catalog's names and synonyms), routes, diseases, subtypes, age groups,
+patient conditions, lesion features, abbreviations, and what is or is not calcinosis
+cutis. What is *asked* (intents, propositions) is in ``cues.py``.
 
-Every table here is read by ``understand.py`` and nothing else; the treatment names
-themselves come from the catalog (``treatments.yaml``: names and synonyms), so this
-file only holds what the catalog does not: class words that cover several entries,
-single-entry aliases clinicians use, and the cues of intent, population, disease,
-subtype and scope. Patterns are regular expressions matched against the normalised
-question (lower case, words separated by single spaces, padded with a space).
+Every table here is read by ``understand.py`` (the rule tables by the composers); the
+treatment names themselves come from the catalog (``treatments.yaml``), so this file
+only holds what the catalog does not. Phrases are matched as whole words against the
+normalised question.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 __all__ = [
     "ABBREVIATIONS",
     "ALIASES",
-    "ALSO_INTENTS",
     "CLASSES",
     "CONDITIONS",
     "DISEASES",
     "DRUG_SUFFIXES",
     "FEATURES",
-    "INTENTS",
-    "INTENT_CUES",
-    "MEDICATION_CUES",
-    "NEGATIONS",
     "NOT_CALCINOSIS_CUTIS",
     "NOT_IN_SOURCES",
     "OFF_TOPIC",
-    "PATIENT_CUES",
     "POPULATION_CUES",
-    "PREDICATE_CUES",
-    "PRIOR_AFTER",
-    "PRIOR_BEFORE",
     "ROUTES",
     "RULE_FACTS",
     "RULE_SCOPES",
     "SCOPE_TERMS",
-    "SOURCE_CUES",
     "STRONG_SCOPE_TERMS",
     "SUBTYPES",
     "SUBTYPE_CONDITIONS",
-    "UNAVAILABLE_AFTER",
-    "UNAVAILABLE_BEFORE",
-    "WEAK_FIRST_LINE",
-    "WHEN_CUES",
-    "YES_NO_START",
     "ClassTerm",
-    "Intent",
-    "Predicate",
 ]
 
-Intent = Literal[
-    "efficacy",
-    "dose",
-    "adverse-effects",
-    "contraindication",  # contraindication or safety
-    "level-or-grade",
-    "comparison",
-    "time-to-response",
-    "relapse",
-    "epidemiology",
-    "mechanism",
-    "what-not-to-use",
-    "first-line",
-    "study-size",
-    "overview",  # subtypes, definitions, the evidence as a whole
-    "patient-specific",
-    "unknown",
-]
-INTENTS: tuple[Intent, ...] = (
-    "efficacy",
-    "dose",
-    "adverse-effects",
-    "contraindication",
-    "level-or-grade",
-    "comparison",
-    "time-to-response",
-    "relapse",
-    "epidemiology",
-    "mechanism",
-    "what-not-to-use",
-    "first-line",
-    "study-size",
-    "overview",
-    "patient-specific",
-    "unknown",
-)
-
-# What is asked, in order of precedence: the first intent with a matching cue wins
-# ("How many patients were in the warfarin trial?" is a study-size question even
-# though it names a treatment; "how long does it take to work" is about time).
-INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
-    (
-        "study-size",
-        (
-            r" how many (patients|people|subjects|participants|children|adults|cases|studies"
-            r"|trials|individuals|lesions|digits|women|men)\b(?! (develop|get|have))",
-            r" number of (patients|studies|participants|subjects)",
-            r" sample size",
-            r" how (large|big) (was|were|is) ",
-            r" how many were ",
-            r" (is there|are there|was there|were there|any) (an |a |any )?(rct|randomi[sz]ed"
-            r"|controlled trial|trial|trials)",
-        ),
-    ),
-    (
-        "overview",
-        (
-            r" subtypes? ",
-            r" (types|kinds|forms|categories) of calcinosis",
-            r" what (is|are) (calcinosis|calciphylaxis|dystrophic|metastatic|idiopathic"
-            r"|iatrogenic|tumoral)",
-            r" defin(e|ition) ",
-            r" overview ",
-        ),
-    ),
-    (
-        "what-not-to-use",
-        (
-            r" (which|what) (treatments?|drugs?|therapies|medications?|options?|agents?) .*"
-            r"(avoid|not (be )?(used|use|recommended|given)|don t work|do not work"
-            r"|ineffective|contraindicated|against)",
-            r" (treatments?|drugs?|therapies) (to|that should be) avoid",
-            r" what (not to|to avoid|should be avoided)",
-            r" (should not|shouldn t|must not) be (used|given|prescribed) ",
-            r" (not|never) (be )?(given|used|prescribed) (to|in|for) ",
-            r" not recommended ",
-            r" don t work | do not work | ineffective ",
-        ),
-    ),
-    (
-        "time-to-response",
-        (
-            r" how (long|soon|quickly|fast) ",
-            r" when (will|should|does|do|can|would) .*(work|improve|respond|see|expect|resolve"
-            r"|effect|response|better)",
-            r" time to (response|improvement|resolution|effect|work)",
-            r" onset of (action|response|effect)",
-            r" how many (months|weeks|days|treatments|sessions|injections)",
-        ),
-    ),
-    (
-        "relapse",
-        (
-            r" relaps",
-            r" recur",
-            r" come(s)? back",
-            r" coming back",
-            r" return(s)? after",
-            r" reappear",
-        ),
-    ),
-    (
-        "adverse-effects",
-        (
-            r" side effects? ",
-            r" adverse ",
-            r" toxicit",
-            r" complications? ",
-            r" risks? (of|with|from) ",
-            r" scarring ",
-            r" scars? ",
-            r" tolerab",
-            r" tolerance ",
-            r" what harm",
-        ),
-    ),
-    (
-        "epidemiology",
-        (
-            r" how (common|frequent|often) (is|are|does|do) (calcinosis|calciphylaxis|it)\b",
-            r" prevalen",
-            r" inciden",
-            r" (what|which) (percentage|proportion|fraction|share) of ",
-            r" risk of (developing|getting) ",
-            r" (how many|what percentage|how often) .*(develop|get|have)s? calcinosis",
-            r" (most common|most frequent) (form|type|subtype|cause|disease)",
-            r" who gets ",
-            r" (associated|occur|occurs) (with|in) (which|what) ",
-        ),
-    ),
-    (
-        "mechanism",
-        (
-            r" how (does|do|would|might) \S+( \S+){0,3} work ",
-            r" mechanism",
-            r" mode of action",
-            r" why (does|do|would|is|are|might) ",
-            r" pathophysiolog",
-            r" pathogenesis",
-            r" what causes ",
-            r" (the )?same (thing )?as ",
-            r" difference between ",
-            r" different from ",
-            r" caused by ",
-            r" (promot|caus|worsen|induc|aggravat|accelerat|trigger)\w* (ectopic |more |the "
-            r"|further |vascular )?(calcification|calcinosis|calcium deposit)",
-            r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
-            r" worse",
-        ),
-    ),
-    (
-        "contraindication",
-        (
-            r" safe ",
-            r" safely ",
-            r" safety ",
-            r" contraindicat",
-            r" caution",
-            r" heart block ",
-            r" av block ",
-            r" conduction ",
-            r" allowed ",
-            r" ok to ",
-            r" okay to ",
-            r" (can|could|may) (a|an|my|the|this|our) (\d+ )?(year|month) old",
-            r" (can|could|may) (a |an |my |the |this )?(child|children|kid|kids|baby|infant"
-            r"|toddler|teenager|boy|girl) ",
-            r" in (a |an )?(pregnan\w*|heart block)",
-            r" pregnan",
-            r" breastfeed",
-        ),
-    ),
-    (
-        "level-or-grade",
-        (
-            r" levels? of evidence",
-            r" evidence level",
-            r" grade ",
-            r" grades ",
-            r" grading",
-            r" graded ",
-            r" strength of (the )?(evidence|recommendation)",
-            r" quality of (the )?evidence",
-            r" how (strong|good|solid|robust) is the evidence",
-            r" oxford ",
-            r" cebm ",
-            r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ",
-            r" graded? ([abcd]|[12] ?[abc]) ",
-        ),
-    ),
-    (
-        "comparison",
-        (
-            r" vs ",
-            r" versus ",
-            r" compar",
-            r" better than ",
-            r" which is better",
-            r" more effective than ",
-            r" rather than ",
-            r" as (well|good|effective) as ",
-            r" compared (to|with) ",
-            r" (superior|inferior) to ",
-        ),
-    ),
-    (
-        "dose",
-        (
-            r" dos(e|es|age|ing) ",
-            r" how much ",
-            r" regimens? ",
-            r" mg ",
-            r" how often (should|do|to|is|are|can) ",
-            r" concentration",
-            r" how (do i|to|should i|do you|do we|is it) (apply|give|prescribe|administer|use"
-            r"|dose)",
-            r" administ",
-            r" schedule",
-            r" prescrib",
-            r" frequency of (application|injection|dosing)",
-        ),
-    ),
-    (
-        "first-line",
-        (
-            r" first[ -]?line ",
-            r" first choice",
-            r" (initial|first) (treatment|therapy|management|step|approach|option)",
-            r" best ([\w-]+ ){0,2}(treatment|therapy|option|approach|drug|choice)",
-            r" preferred (treatment|therapy|initial|option)",
-            r" start with ",
-            r" what (next|now|else)",
-            r" what can (be|i|we|you) (do|done)",
-            r" next (step|option|line|treatment)",
-            r" second[ -]line",
-            r" (failed|failing|after) .*(what|which|next|now)",
-            r" what (should|do|can|would) (i|we|you) (start|give|use|try|do|prescribe|offer"
-            r"|suggest|recommend)",
-            r" what (do|would) you (suggest|recommend|advise)",
-            r" (which|what) (systemic )?(drug|treatment|therapy|medication|option) (for|should"
-            r"|to|is best|would)",
-            r" need\w* (any )?(treatment|to be treated|therapy)",
-            r" how (do|should|would|can) (i|you|we) (treat|manage|approach)",
-            r" how (is|are) .*(treated|managed)",
-            r" (is|are) .*(treated|managed) (the same|differently|like)",
-            r" treat(ment|ing)? (of|for) ",
-            r" manag(e|ement|ing) ",
-            r" algorithm",
-            r" approach to ",
-            r" options ",
-            r" what (treatments?|therapies|drugs) (are|is|exist)",
-            r" how to treat ",
-            r" tx ",
-            r" therapy for ",
-        ),
-    ),
-    (
-        "efficacy",
-        (
-            r" work",
-            r" effective",
-            r" efficacy",
-            r" respon",
-            r" how well ",
-            r" success",
-            r" improv",
-            r" outcomes? ",
-            r" evidence ",
-            r" help",
-            r" useful ",
-            r" benefit",
-            r" worth ",
-            r" remission",
-            r" results? ",
-            r" resolv",
-            r" dissolv",
-        ),
-    ),
-)
-# Intents a question can ask besides its primary one ("dose + side effects?",
-# "results, complications, recurrence?"), each answered after it, in the order asked.
-ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
-    "efficacy": (
-        r" results? ",
-        r" efficacy",
-        r" effective",
-        r" response",
-        r" success",
-    ),
-    "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
-    "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
-    "relapse": (r" relaps", r" recur", r" come(s)? back"),
-    "time-to-response": (r" how (long|soon|quickly) ",),
-    "level-or-grade": (r" levels? of evidence", r" grade ", r" strength of "),
-}
-# First-line cues that, when a treatment is named, ask about that treatment's
-# efficacy rather than for the first-line plan ("Treatment of calcinosis with X").
-WEAK_FIRST_LINE: tuple[str, ...] = (
-    r" treat(ment|ing)? (of|for) ",
-    r" manag(e|ement|ing) ",
-    r" options ",
-    r" therapy for ",
-    r" tx ",
-    r" approach to ",
-)
-
-# A yes/no question: it starts with an auxiliary, or asks "does it ...?" after a dash.
-# A yes/no question: a clause of it (split at , ; : ? ! and dashes) opens with an
-# auxiliary, or asks whether something is worth it.
-YES_NO_START = (
-    r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
-    r"|must|any good|worth|ok|okay|safe)\b",
-)
-# Words around a treatment that say it was tried before, and how it went (the profile's
-# ``prior_treatments`` responses): before the treatment, then after it.
-PRIOR_BEFORE: dict[str, str] = {
-    r" (failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
-    r"respond to|did not respond to|unresponsive to|refractory to|despite) $": "none",
-    r" (intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
-    r" (partial response to|some response to) $": "partial",
-}
-PRIOR_AFTER: dict[str, str] = {
-    r"^ (failed|did not work|didn t work|didnt work|has not worked|hasn t worked|no response"
-    r"|not worked|was ineffective)": "none",
-    r"^ (was not tolerated|not tolerated|caused side effects)": "intolerant",
-}
-# Words around a treatment that say it cannot be had or used here ("when topical STS
-# isn't practical"): the profile's local_therapy_accessible, and not the subject.
-UNAVAILABLE_BEFORE: tuple[str, ...] = (
-    r" (no access to|can t access|cannot access|can t get|cannot get|unable to get|unable to "
-    r"access|without access to) $",
-)
-UNAVAILABLE_AFTER: tuple[str, ...] = (
-    r"^ (isn t|is not|isnt|was not|wasn t|not) (practical|possible|available|feasible|accessible)",
-    r"^ (impractical|unavailable)",
-    r"^ (can t|cannot|could not|couldn t) be (used|applied|accessed|obtained|had)",
-)
-# The source a question names ("what does the review conclude about X?").
-SOURCE_CUES: dict[str, tuple[str, ...]] = {
-    "traineau-2020": ("the review", "traineau", "the systematic review", "jaad review"),
-    "management-topic": ("the topic", "management topic", "point of care topic", "uptodate"),
-    "nowaczyk-2021": ("nowaczyk", "local therapies review", "review of local therapies"),
-    "ai-answer-dm": ("ai answer", "ai generated answer", "the ai"),
-}
-# A question about when a treatment is used, answered with the sources' indications.
-WHEN_CUES: tuple[str, ...] = (
-    r" when (should|to|is|are|do|would|can|might) .*(use|used|start|consider|considered"
-    r"|indicated|given|tried|offer|an option)",
-    r" (indications?|indicated) (for|of) ",
-    r" who (should|would|can) (get|receive|be given|be offered)",
-)
-# Words before a treatment that make it a current medication, not the one asked about.
-MEDICATION_CUES: tuple[str, ...] = (
-    r" (already|currently|presently|now|is|s|chronically) (on|taking|takes|receiving|using) $",
-    r" (takes|taking|receiving) $",
-)
-# Words that negate a feature named just after them ("no ulcers", "not painful").
-NEGATIONS = frozenset(
-    (
-        "no",
-        "not",
-        "without",
-        "non",
-        "don",
-        "dont",
-        "doesn",
-        "doesnt",
-        "isn",
-        "isnt",
-        "aren",
-        "arent",
-        "never",
-        "nor",
-        "poorly",
-    )
-)
 # Abbreviations clinicians type, spelled out before anything is matched.
 ABBREVIATIONS: dict[str, str] = {
     "pts": "patients",
@@ -442,84 +49,6 @@ ABBREVIATIONS: dict[str, str] = {
     "f": "female",
     "m": "male",
 }
-
-Predicate = Literal[
-    "promotes-calcification",
-    "safe-with",
-    "usable-at-age",
-    "first-line",
-    "avoided",
-    "recommended",
-    "causes",
-    "effective",
-    "needs-treatment",
-]
-# What a yes/no question claims about its treatment, in order of precedence.
-PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
-    (
-        "promotes-calcification",
-        (
-            r" (promot|caus|worsen|induc|aggravat|accelerat|trigger|increas)\w* (ectopic |more "
-            r"|the |further |vascular )?(calcification|calcinosis|calcium deposit)",
-            r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
-            r" worse",
-        ),
-    ),
-    ("needs-treatment", (r" need\w* (any )?(treatment|to be treated|therapy)",)),
-    (
-        "first-line",
-        (r" first[ -]?line ", r" first choice", r" (initial|first) (treatment|therapy)"),
-    ),
-    (
-        "avoided",
-        (r" avoid", r" (should|must) not ", r" shouldn t ", r" stop(ped)? ", r" contraindicat"),
-    ),
-    (
-        "causes",
-        (
-            r" (cause|causes|lead to|leads to|produce|produces|give|gives|leave|leaves) (\w+ )?"
-            r"(discolou?r|pain|infection|nausea|dizziness|edema|oedema|headache|scar|necrosis|block"
-            r"|bradycardia|hypotension|acidosis|irritation|hyperkeratosis|diarrh|gastro)",
-        ),
-    ),
-    ("safe-with", (r" safe", r" risk", r" caution", r" ok ", r" okay ", r" allowed ")),
-    (
-        "recommended",
-        (
-            r" should ",
-            r" recommend",
-            r" indicated ",
-            r" worth ",
-            r" (can|could|may) .*(be )?(used|use|given|give|tried|try|take|taken|prescribed)",
-            r" appropriate ",
-            r" reasonable ",
-            r" advis",
-            r" consider",
-            r" an option ",
-            r" good idea ",
-            r" (used|given|tried|an option) (for|in) ",
-            r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
-        ),
-    ),
-    (
-        "effective",
-        (
-            r" work",
-            r" help",
-            r" effective",
-            r" efficac",
-            r" improv",
-            r" useful",
-            r" benefit",
-            r" respon",
-            r" dissolv",
-            r" resolv",
-            r" shrink",
-            r" reduc",
-            r" evidence",
-        ),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -583,6 +112,7 @@ CLASSES: dict[str, ClassTerm] = {
         "Local therapies", ("local therapy", "local therapies", "local treatments")
     ),
 }
+
 # Single catalog entries under words the catalog does not list.
 ALIASES: dict[str, str] = {
     "surgery": "surgical-excision",
@@ -626,6 +156,7 @@ ALIASES: dict[str, str] = {
     "curettage": "surgical-excision",
     "ultrasound": "low-frequency-ultrasound",
 }
+
 # Route words that pick a member of a class (matched to the catalog's ``route``).
 ROUTES: dict[str, str] = {
     "topical": "topical",
@@ -678,6 +209,7 @@ DISEASES: dict[str, str] = {
     "acne scar": "other",
     "parasitic": "other",
 }
+
 SUBTYPES: dict[str, str] = {
     "dystrophic": "dystrophic",
     "metastatic": "metastatic",
@@ -774,12 +306,14 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
         "fibrosing alveolitis",
     ),
 }
+
 # Conditions that come with a subtype (dialysis in calciphylaxis): context, not a
 # safety question about the treatment.
 SUBTYPE_CONDITIONS: dict[str, frozenset[str]] = {
     "calciphylaxis": frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"}),
     "metastatic": frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"}),
 }
+
 # Features of the lesions or the patient that the algorithm weighs.
 FEATURES: dict[str, tuple[str, ...]] = {
     "asymptomatic": (
@@ -822,21 +356,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "widespread": ("widespread", "extensive", "diffuse", "many lesions", "multiple", "numerous"),
 }
 
-# Questions about one patient.
-PATIENT_CUES: tuple[str, ...] = (
-    r" my patient",
-    r" this patient",
-    r" our patient",
-    r" \d+ (year|month) old",
-    r" \d+ yo ",
-    r" should i ",
-    r" can i ",
-    r" do i ",
-    r" for him ",
-    r" for her ",
-    r" my (child|son|daughter|kid)",
-)
-
 # What calcinosis cutis is called; a question naming one of these is in scope.
 SCOPE_TERMS: tuple[str, ...] = (
     "calcinosis",
@@ -859,6 +378,7 @@ SCOPE_TERMS: tuple[str, ...] = (
     "calcium nodules",
     "calcium under the skin",
 )
+
 # Terms that keep a question in scope whatever organ word it also uses.
 STRONG_SCOPE_TERMS: tuple[str, ...] = (
     "calcinosis cutis",
@@ -867,6 +387,7 @@ STRONG_SCOPE_TERMS: tuple[str, ...] = (
     "cutaneous",
     "subcutaneous",
 )
+
 # Calcifications that are not calcinosis cutis: what it is -> the words for it.
 NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
     "breast calcifications on a mammogram": (
@@ -938,6 +459,7 @@ NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
     "prostate calcifications": ("prostate calcification", "prostatic calcification"),
     "calcium supplements for bone health": ("osteoporosis", "bone density"),
 }
+
 # Other conditions a question may be about instead (no calcinosis word in it).
 OFF_TOPIC: tuple[str, ...] = (
     "diabetes",
@@ -971,6 +493,7 @@ OFF_TOPIC: tuple[str, ...] = (
     "stock",
     "joke",
 )
+
 # Topics the sources do not address at all: a question about them is answered with
 # "the sources do not answer this directly" and the nearest passages.
 NOT_IN_SOURCES: dict[str, tuple[str, ...]] = {
@@ -989,6 +512,7 @@ NOT_IN_SOURCES: dict[str, tuple[str, ...]] = {
     "vaccination": ("vaccine", "vaccines", "vaccination"),
     "imaging follow-up": ("x ray", "xray", "radiograph", "ct scan", "mri"),
 }
+
 # Endings of drug names (INN stems): a word ending so that the catalog does not know
 # is a drug the sources do not discuss.
 DRUG_SUFFIXES: tuple[str, ...] = (
@@ -1037,6 +561,7 @@ RULE_FACTS: dict[str, str] = {
     "cardiac-conduction-abnormality": "conditions",
     "reduced-ventricular-function": "conditions",
 }
+
 RULE_SCOPES: dict[str, str] = {
     "calcinosis-indication": "for calcinosis cutis",
     "dystrophic-calcinosis": "for dystrophic calcinosis cutis",

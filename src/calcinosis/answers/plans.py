@@ -1,0 +1,287 @@
+"""Questions about what to do: the first-line plan (the engine's, for the question as a
+patient profile) and what the sources say not to use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from calcinosis.answers.blocks import (
+    passages_about,
+    rule_applies,
+)
+from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.selection import not_answered, subtype_management
+from calcinosis.answers.verdicts import verdict
+from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
+from calcinosis.engine import recommend_document
+from calcinosis.models import Contraindication, Provenance
+from calcinosis.patient import parse_patient
+
+__all__ = ["first_line", "what_not_to_use"]
+
+
+_AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
+
+
+@dataclass
+class _Avoid:
+    """The 'should not' rules of one treatment, or of a class sharing one rule."""
+
+    family: str
+    names: list[str] = field(default_factory=list)
+    owners: list[tuple[str, Contraindication]] = field(default_factory=list)
+
+
+def _avoid_groups(d: Draft) -> list[_Avoid]:
+    groups_: dict[tuple[str, ...], _Avoid] = {}
+    for entry in d.kb.treatments.values():
+        if d.query.treatments and entry.id not in d.query.treatments:
+            continue
+        family = sorted(
+            set(entry.classes) & set(CLASSES), key=lambda c: len(d.kb.classes.get(c, ()))
+        )[:1]
+        for rule in entry.contraindications:
+            if rule.stance != "avoid":
+                continue
+            key = (rule.rule, *family) if family else (rule.rule, entry.id)
+            group = groups_.setdefault(key, _Avoid(family[0] if family else ""))
+            group.names.append(entry.name)
+            group.owners.append((entry.id, rule))
+    return list(groups_.values())
+
+
+def _avoid_line(d: Draft, group: _Avoid) -> str:
+    rules = [rule for _, rule in group.owners]
+    who = " and ".join(dict.fromkeys(group.names))
+    if group.family and len(set(group.names)) > 1:
+        who = f"{CLASSES[group.family].label} ({who.lower()})"
+    rule = rules[0]
+    scope = RULE_SCOPES.get(rule.rule, "")
+    if rule.rule == "dystrophic-calcinosis" and d.query.subtype not in (None, "dystrophic"):
+        scope += f"; about dystrophic calcinosis, not {d.query.subtype}"
+    first_by_source = {r.provenance.source: r for r in reversed(rules)}
+    quotes = "; ".join(
+        f'{SOURCE_NAMES[r.provenance.source]}, "{sentences(r.provenance.quote or r.text, 1)}"'
+        f" {d.cite(r.provenance)}"
+        for r in sorted(first_by_source.values(), key=rules.index)
+    )
+    return f"{who} ({scope}): {quotes}"
+
+
+def what_not_to_use(d: Draft) -> None:
+    """Everything a source says not to use, with whom it is about; risks apart. "Why
+    not X?" leads with the sources' reasons."""
+    if " why " in d.query.norm and d.query.treatments:
+        reasons = [
+            p
+            for p in passages_about(d, d.query.treatments, kinds=("conclusion", "finding"))
+            if p.direction == "against" and p.provenance.source != "ai-answer-dm"
+        ]
+        for passage in reasons[:2]:
+            d.lead(d.quote(passage, 3))
+    against: list[tuple[int, str]] = []
+    risks: list[str] = []
+    for group in _avoid_groups(d):
+        rule = group.owners[0][1]
+        quote = sentences(rule.provenance.quote or rule.text, 1)
+        if not re.search(_AGAINST_WORDS, quote, re.IGNORECASE):
+            risks.append(_avoid_line(d, group))
+            continue
+        applies = any(rule_applies(d, t, r) for t, r in group.owners) or (
+            d.query.population == "child" and rule.rule.startswith("age-")
+        )
+        rank = 0 if applies else 1 + (rule.reason != "ineffective")
+        against.append((rank, _avoid_line(d, group)))
+    if not against:
+        not_answered(d)
+        return
+    d.lead(
+        "The sources advise against these: "
+        + "; ".join(line for _, line in sorted(against, key=lambda item: item[0]))
+        + "."
+    )
+    for line in dict.fromkeys(risks):
+        d.add("Safety", f"A risk stated by the sources, not a prohibition: {line}.")
+    for entry in d.kb.treatments.values():
+        if d.query.treatments and entry.id not in d.query.treatments:
+            continue
+        for rule in entry.contraindications:
+            if rule.stance == "caution":
+                d.add(
+                    "Safety",
+                    f"A caution, {entry.name.lower()}: "
+                    f'"{sentences(rule.provenance.quote or rule.text, 1)}" '
+                    f"{d.cite(rule.provenance)}.",
+                )
+
+
+def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
+    """The question as a patient for the engine, and what had to be assumed."""
+    q = d.query
+    assumed = []
+    age = q.age_years
+    if age is None:
+        age = 10 if q.population == "child" else 40
+        assumed.append(
+            "a child (age not given)" if q.population == "child" else "an adult (age not given)"
+        )
+    if q.subtype is None:
+        assumed.append("dystrophic calcinosis (no subtype named)")
+    profile: dict[str, Any] = {
+        "age_years": age,
+        "subtype": q.subtype or "dystrophic",
+        "symptomatic": not q.has("asymptomatic"),
+        "conditions": list(q.conditions),
+        "medications": [m for m in q.medications if m in d.kb.therapy_ids()],
+        "prior_treatments": [
+            {"treatment": t, "response": r} for t, r in q.prior if t in d.kb.therapy_ids()
+        ],
+    }
+    local = {"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"}
+    if local & set(q.unavailable):
+        profile["local_therapy_accessible"] = False
+    if q.has("active"):
+        profile["disease_active"] = True
+    elif q.has("controlled"):
+        profile["disease_active"] = False
+    if q.has("asymptomatic"):
+        profile |= {
+            "progressive": False,
+            "internal_involvement": False,
+            "patient_concerned": False,
+        }
+        assumed.append("no internal involvement and little concern to the patient")
+    for feature in ("inflammation", "ulceration", "raynaud"):
+        if q.has(feature):
+            profile[feature] = True
+    lesions = _lesions(d)
+    if lesions:
+        profile["lesions"] = lesions
+    if q.disease:
+        profile["underlying_disease"] = q.disease
+    return profile, assumed
+
+
+def _lesions(d: Draft) -> dict[str, Any]:
+    """What the question says about the lesions, as the profile's ``lesions``."""
+    q = d.query
+    lesions: dict[str, Any] = {}
+    if q.has("digital"):
+        lesions["digital"] = True
+    if q.has("widespread"):
+        lesions["distribution"] = "widespread"
+    if q.has("single"):
+        lesions |= {"count": 1, "distribution": "localized"}
+    if q.lesion_cm is not None:
+        lesions["largest_cm"] = q.lesion_cm
+    return lesions
+
+
+def first_line(d: Draft) -> None:
+    profile, assumed = _profile(d)
+    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    by_n = {c["n"]: c for c in plan["citations"]}
+
+    def cited(numbers: Any) -> str:
+        return d.cite(
+            *(
+                Provenance(
+                    source=by_n[n]["source"], location=by_n[n]["location"], quote=by_n[n]["quote"]
+                )
+                for n in numbers
+                if n in by_n
+            )
+        )
+
+    options = plan["options"]
+    first = [o for o in options if o["stance"] == "first-line"]
+    underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
+    first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
+    d.lead(verdict(d))
+    subtype_management(d, count=2)
+    for option in underlying:
+        d.lead(
+            f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
+        )
+    names = " or ".join(o["name"].lower() for o in first)
+    grades = "; ".join(
+        dict.fromkeys(str(o.get("grade_label") or f"grade {o['grade']}") for o in first)
+    )
+    d.lead(
+        f"First-line for {_context_words(d)}, as the management topic's algorithm gives it: "
+        f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+    )
+    for option in [o for o in first if o.get("extrapolated")][:1]:
+        why = "; ".join(option.get("extrapolation") or [])
+        text = (option.get("applies_to") or {}).get("text", "another population")
+        d.lead(f"That grade is extrapolated from {text}: {why}.")
+    if assumed:
+        d.add(
+            "Guidelines and expert recommendations",
+            "This answer assumes " + " and ".join(assumed) + ".",
+        )
+    for note in (plan.get("assumptions") or [])[:3]:
+        d.add("Guidelines and expert recommendations", f"{note.rstrip('.')}.")
+    for option in first:
+        d.add(
+            "Guidelines and expert recommendations",
+            f"{option['name']}: {option['rationale']} {cited(option['citations'])}.",
+        )
+    alternatives = [o for o in options if o["stance"] in ("alternative", "adjunct")][:5]
+    if alternatives:
+        d.add(
+            "Guidelines and expert recommendations",
+            "Alternatives: "
+            + "; ".join(
+                f"{o['name']} ({o.get('grade_label') or 'grade ' + str(o['grade'])}) "
+                f"{cited(o['citations'])}"
+                for o in alternatives
+            )
+            + ".",
+        )
+    avoid = [o for o in options if o["stance"] == "avoid"]
+    if avoid:
+        d.add(
+            "Safety",
+            "Not to be used here: "
+            + "; ".join(f"{o['name']} {cited(o['citations'])}" for o in avoid)
+            + ".",
+        )
+    for option in first[:2]:
+        for line in (option.get("evidence") or [])[:3]:
+            number = line.get("citation")
+            label = ""
+            if line.get("extrapolated"):
+                label = " (extrapolated: " + "; ".join(line.get("extrapolation") or []) + ")"
+            d.add(
+                "Research evidence",
+                f"{line['text']}{label} {cited([number] if number else [])}.",
+            )
+    shown = {o["id"] for o in first}
+    for item in plan["disagreements"]:
+        about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
+        if about & shown:  # only a disagreement about the options given
+            d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+
+
+def _statements_cited(d: Draft, citations: list[dict[str, Any]]) -> set[str]:
+    """The treatments of the statements whose sentences a plan's citations quote."""
+    quoted = {(c["source"], c["quote"]) for c in citations}
+    return {t for s in d.kb.statements if (s.source, s.quote) in quoted for t in s.treatments}
+
+
+def _context_words(d: Draft) -> str:
+    q = d.query
+    subtype = q.subtype or "dystrophic"
+    if subtype == "calciphylaxis":
+        return "calciphylaxis"
+    text = f"{subtype} calcinosis cutis"
+    if q.disease == "other":
+        return f"{text} without an autoimmune connective tissue disease"
+    if q.disease:
+        text += f" in {q.disease.replace('-', ' ')}"
+    if q.population == "child" and q.disease != "juvenile-dermatomyositis":
+        text += " in a child"
+    return text

@@ -1,0 +1,297 @@
+"""Questions about a topic rather than a choice of treatment: time to response, relapse,
+how common calcinosis is, mechanisms and causes, study sizes, levels and grades asked by
+name, and the overview (subtypes, definitions, the evidence as a whole)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from calcinosis.answers.blocks import (
+    arm_provenance,
+    passages_about,
+    roman,
+    table4_line,
+)
+from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.selection import by_words, lead_passages, not_answered, subtype_management
+from calcinosis.answers.verdicts import verdict
+from calcinosis.evidence import study_label
+from calcinosis.models import Provenance, normalise_level
+
+__all__ = [
+    "by_level_or_grade",
+    "epidemiology",
+    "mechanism",
+    "overview",
+    "relapse",
+    "study_size",
+    "time_to_response",
+]
+
+
+_TIME = (
+    r"within (the )?(first )?((a )?few |several |\w+ to \w+ |one |two |three |four |six |\d+ )?"
+    r"(month|months|weeks?|treatments|days)|evident within|treatment duration|durations? of "
+    r"treatment|months to years|within (one|two|four|six|\d+) "
+)
+
+
+_RELAPSE = r"relaps|recurren|reappear"
+
+
+_EPIDEMIOLOGY = (
+    r"prevalence|develops in|most frequent|most common|most often|usually occurs|primarily "
+    r"occurs|occurs in|\d+% (of|to)"
+)
+
+
+_MECHANISM = (
+    r"antagonist|inhibit|thought to result|\bvia\b|antioxidant|vasodilat|anti-inflammatory|"
+    r"metabolite|channel blocker|calcium influx"
+)
+
+
+_CAUSES = (
+    r"pathophysiolog|pathogenesis|results from|tissue injury|underlying defect|deposition of "
+    r"insoluble|defined by|mechanistic|precipitat|contributes to risk"
+)
+
+
+_RCT = re.compile(r" (trial|rct|randomi[sz]ed|placebo)")
+
+
+_LEVEL_ASKED = re.compile(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ")
+
+
+_GRADE_ASKED = re.compile(r" graded? ([abcd]|[12] ?[abc]) ")
+
+
+def by_level_or_grade(d: Draft) -> bool:
+    """ "Which treatments have level IB?", "What is grade 2C?": who gives it to what."""
+    level = _LEVEL_ASKED.search(d.query.norm)
+    grade = _GRADE_ASKED.search(d.query.norm)
+    asked = level or grade
+    if asked is None:
+        return False
+    wanted_level = normalise_level(level.group(1).replace(" ", "")) if level else None
+    wanted_grade = grade.group(1).replace(" ", "").upper() if grade else None
+    rows = [
+        row
+        for row in d.kb.table4
+        if (
+            wanted_level
+            and row.level_printed
+            and normalise_level(row.level_printed) == wanted_level
+        )
+        or (wanted_grade and row.grade == wanted_grade)
+    ]
+    graded = [
+        s
+        for s in d.kb.statements
+        if s.source == "management-topic"
+        and wanted_grade
+        and (s.grade or "").upper() == wanted_grade
+    ]
+    words = f"level {roman(wanted_level)}" if wanted_level else f"Grade {wanted_grade}"
+    if not rows and not graded:
+        d.lead(f"{NOT_ANSWERED} No source gives {words} to any treatment of calcinosis cutis.")
+        return True
+    for row in rows:
+        d.lead(table4_line(d, row.treatments[0]))
+    for statement in graded[:2]:
+        where = Provenance(
+            source=statement.source, location=statement.location, quote=statement.quote
+        )
+        d.lead(
+            f'The management topic gives {words}: "{sentences(statement.quote, 1)}" '
+            f"{d.cite(where)}."
+        )
+    if graded:
+        d.lead("The management topic does not define its grades in its text.")
+    return True
+
+
+def time_to_response(d: Draft) -> None:
+    found = [p for p in passages_about(d, d.query.treatments, pattern=_TIME) if p.kind != "regimen"]
+    if d.query.treatments:
+        found = [p for p in found if set(p.treatments) & set(d.query.treatments)]
+    elif d.query.subtype:
+        found = [p for p in found if d.fits(p.applies_to) and p.applies_to.subtypes]
+    else:
+        found = by_words(d, found)
+    if not lead_passages(d, found, pattern=_TIME):
+        not_answered(d)
+
+
+def relapse(d: Draft) -> None:
+    found = passages_about(d, d.query.treatments, pattern=_RELAPSE)
+    arms = [a for a in d.kb.arms_for(d.query.treatments) if a.relapses is not None]
+    if not lead_passages(d, found, 3, pattern=_RELAPSE) and not arms:
+        not_answered(d)
+    for arm in arms[:3]:
+        relapses = arm.relapses
+        if relapses is not None:
+            d.add(
+                "Research evidence",
+                f"{d.name(arm.treatment)}, {arm.study}: {relapses.text} "
+                f"{d.cite(arm_provenance(arm))}.",
+            )
+
+
+def epidemiology(d: Draft) -> None:
+    """How common calcinosis cutis is, and in whom: figures first, the asked disease's."""
+    found = [p for p in passages_about(d, (), pattern=_EPIDEMIOLOGY) if not p.treatments]
+    words = {w for w in d.query.norm.split() if len(w) > 3}
+    found.sort(
+        key=lambda p: (
+            not d.fits(p.applies_to),
+            "%" not in p.text,
+            -sum(w in p.text.lower() for w in words),
+        )
+    )
+    if not lead_passages(d, found, 2, pattern=_EPIDEMIOLOGY):
+        not_answered(d)
+    for passage in found[2:4]:
+        d.add("Research evidence", d.quote(passage, 1))
+
+
+def mechanism(d: Draft) -> None:
+    lead = verdict(d)
+    d.lead(lead)
+    if lead:
+        return
+    if d.query.treatments:
+        first = d.query.mentions[0][1] if d.query.mentions else d.query.treatments
+        found = passages_about(d, first, kinds=("mechanism",))
+        found = found or passages_about(d, d.query.treatments, pattern=_MECHANISM)
+        pattern = None
+    else:
+        found = by_words(d, passages_about(d, (), pattern=_CAUSES))
+        pattern = _CAUSES
+    if not lead_passages(d, list(dict.fromkeys(found)), 2, pattern=pattern):
+        not_answered(d)
+
+
+def study_size(d: Draft) -> None:
+    kb = d.kb
+    if not d.query.treatments:
+        overall = next(t for t in kb.totals if t.scope == "overall")
+        d.lead(
+            f"The review included {overall.studies} studies with {overall.patients} patients "
+            f"{d.cite(overall.provenance)}."
+        )
+        for passage in passages_about(d, (), pattern=r"\d+ (studies|patients)")[:3]:
+            d.add("Research evidence", d.quote(passage, 1))
+        return
+    arms = list(kb.arms_for(d.query.treatments))
+    names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
+    if _RCT.search(d.query.norm):
+        trials = [a for a in arms if kb.studies[a.study].design == "rct"]
+        if not trials and arms:
+            designs = sorted({kb.studies[a.study].design for a in arms})
+            d.lead(
+                f"No: the review has no randomized controlled trial of {names}; its "
+                f"{len({a.study for a in arms})} studies of it are {' and '.join(designs)} "
+                f"{d.cite(*(arm_provenance(a) for a in arms))}."
+            )
+        arms = trials or arms
+    group = d.context.age_group
+    if group is not None:
+        arms = [a for a in arms if a.population == group] or arms
+    by_study: dict[str, list[Any]] = {}
+    for arm in arms:
+        by_study.setdefault(arm.study, []).append(arm)
+    parts = []
+    for study_id, study_arms in by_study.items():
+        study = kb.studies[study_id]
+        n = sum(
+            a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms
+        )
+        who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
+        design = "RCT" if study.design == "rct" else study.design
+        parts.append(
+            f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
+            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
+        )
+    trial = _RCT.search(d.query.norm) and any(kb.studies[s].design == "rct" for s in by_study)
+    what = "The randomized controlled trial" if trial else "The studies"
+    if parts:
+        d.lead(f"{what} of {names} in the review: " + "; ".join(parts) + ".")
+    for total in kb.totals:
+        if set(total.treatments) & set(d.query.treatments) and total.patients:
+            scope = total.scope.replace("-", " ")
+            d.lead(
+                f"In all, the review counts {total.studies} studies and {total.patients} "
+                f"patients for {scope} {d.cite(total.provenance)}."
+            )
+    for passage in passages_about(d, d.query.treatments, pattern=r"\b\d+ (patients|studies)")[:2]:
+        d.add("Research evidence", d.quote(passage, 1))
+    if not d.leads:
+        not_answered(d)
+
+
+def _responders(arms: list[Any]) -> str:
+    """', 27 responded (22 completely)' for a study's arms, when they report it."""
+    counted = [a for a in arms if a.responders_any is not None]
+    if not counted:
+        return ""
+    text = f", {sum(a.responders_any for a in counted)} responded"
+    complete = [a for a in counted if a.responders_complete is not None]
+    if complete:
+        text += f" ({sum(a.responders_complete for a in complete)} completely)"
+    return text
+
+
+def _who(arm: Any) -> str:
+    who = {"adult": "adults", "child": "children", "unspecified": "of unstated age"}
+    disease = {"DM/SSc": "DM or SSc", "unspecified": "DM or SSc"}.get(arm.disease, arm.disease)
+    unit = " digits" if arm.unit == "digits" else ""
+    return f"{who[arm.population]}{unit} with {disease}".replace(
+        "adults digits", "digits in adults"
+    )
+
+
+def overview(d: Draft) -> None:
+    text = d.query.norm
+    statements = {s.id: s for s in d.kb.statements}
+
+    def say(statement_id: str, section: str | None = None) -> None:
+        s = statements.get(statement_id)
+        if s is None:
+            return
+        line = (
+            f"{SOURCE_NAMES[s.source][0].upper()}{SOURCE_NAMES[s.source][1:]}: "
+            f'"{sentences(s.quote, 2)}" '
+            f"{d.cite(Provenance(source=s.source, location=s.location, quote=s.quote))}."
+        )
+        if section:
+            d.add(section, line)
+        else:
+            d.lead(line)
+
+    if re.search(r" (grading|oxford|cebm|graded|grading system)", text):
+        say("review-methods-oxford-levels")
+        say("review-abstract-limitations", "Research evidence")
+        return
+    if re.search(r" (evidence|studies|overall)", text) and not d.query.subtype:
+        say("review-abstract-30-studies-288-patients")
+        say("review-discussion-only-two-rcts", "Research evidence")
+        say("review-abstract-limitations", "Research evidence")
+        say("nowaczyk-40-studies-136-patients", "Research evidence")
+        return
+    if d.query.subtype and not re.search(r" (subtypes?|types|kinds|forms) ", text):
+        subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
+        say("management-topic-five-subtypes", "Guidelines and expert recommendations")
+        return
+    say("management-topic-five-subtypes")
+    say("answers-review-definition", "Guidelines and expert recommendations")
+    for statement_id in (
+        "answers-topic-dystrophic-most-common",
+        "management-topic-metastatic",
+        "management-topic-idiopathic",
+        "management-topic-iatrogenic-observation",
+        "management-topic-calciphylaxis",
+        "management-topic-initial-sts-2c",
+    ):
+        say(statement_id, "Guidelines and expert recommendations")
