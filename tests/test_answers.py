@@ -245,6 +245,7 @@ def test_the_json_carries_what_was_understood(kb: KnowledgeBase) -> None:
         ("How are gallstones dissolved?", "gallstones"),
         ("How do I remove dental calculus?", "dental calculus"),
         ("Colchicine for chondrocalcinosis?", "chondrocalcinosis"),
+        ("Treatment of a heel spur calcification?", "joint calcification"),
         ("Is there treatment for myositis ossificans?", "ossification"),
         ("", ""),
         ("   ", ""),
@@ -267,6 +268,7 @@ def test_out_of_scope_is_refused_and_says_why(kb: KnowledgeBase, question: str, 
         "What dose of diltiazem?",
         "Which treatments should not be used?",
         "Tumoral calcinosis on the shoulder: surgery?",
+        "Calcinosis cutis in a patient with breast cancer?",
     ],
 )
 def test_calcinosis_cutis_and_its_subtypes_stay_in_scope(kb: KnowledgeBase, question: str) -> None:
@@ -388,6 +390,29 @@ def test_a_trial_that_does_not_exist_is_said_not_to(kb: KnowledgeBase) -> None:
     answer = answer_question("Is there an RCT of IVIG for calcinosis?", kb)["answer"]
     assert answer.startswith("No: the review has no randomized controlled trial")
     assert "retrospective" in answer
+
+
+def test_a_study_named_is_answered_with_its_arms_and_other_reports(kb: KnowledgeBase) -> None:
+    # 001 Table 1: Balin, 2012, NA (14), diltiazem, 9 (64%); 004: "17 patients were given
+    # diltiazem ... Of the 17 patients, 9 had a partial response"
+    lead = answer_question("What does Balin 2012 report for diltiazem?", kb)["answer"]
+    assert lead.startswith("Balin 2012 (retrospective), diltiazem: 9 of 14 responded")
+    assert "17 patients were given diltiazem" in lead
+
+
+def test_agents_no_source_names_are_said_so(kb: KnowledgeBase) -> None:
+    for question in ("Does vitamin K help calcinosis?", "Sildenafil for calcinosis?"):
+        answer = answer_question(question, kb)["answer"]
+        assert answer.startswith("The sources do not answer this directly."), question
+        assert "not among the treatments they discuss" in answer
+
+
+def test_subtype_passages_lead_for_a_subtype_other_than_dystrophic(kb: KnowledgeBase) -> None:
+    # 004 Iatrogenic: "Observation without intervention is a reasonable initial approach for
+    # asymptomatic lesions because of the potential for spontaneous resolution within six months"
+    answer = answer_question("Should an asymptomatic iatrogenic lesion be treated?", kb)
+    assert answer["answer"].startswith("Not necessarily")
+    assert "spontaneous resolution within six months" in answer["answer"]
 
 
 def test_time_to_response_is_not_a_schedule(kb: KnowledgeBase) -> None:

@@ -18,7 +18,7 @@ from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences
 from calcinosis.answers.passages import Passage, arm_provenance, passages, search
 from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
 from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm, Contraindication, Provenance, Statement, Table4Row
 from calcinosis.patient import Patient
 from calcinosis.plan import grading_for
@@ -40,6 +40,7 @@ __all__ = [
     "rules_patient",
     "safety_lines",
     "size_line",
+    "study_lines",
     "table4_line",
 ]
 
@@ -213,6 +214,40 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
                 + f" {d.cite(*(arm_provenance(a) for a in others))}."
             )
     return text
+
+
+def study_lines(d: Draft) -> list[str]:
+    """The arms of the studies the question names (for the treatments it names, if any),
+    and what other sources report on the same cohorts."""
+    lines = []
+    for study_id in d.query.studies:
+        arms = [
+            a
+            for a in d.kb.arms
+            if a.study == study_id and (not d.query.treatments or a.treatment in d.query.treatments)
+        ]
+        study = d.kb.studies[study_id]
+        for arm in arms:
+            counts = (
+                f"{arm.responders_any} of {arm.n} responded"
+                if arm.responders_any is not None and arm.n is not None
+                else "responders not reported"
+            )
+            if arm.responders_complete is not None:
+                counts += f", {arm.responders_complete} completely"
+            lines.append(
+                f"{study_label(study)} ({study.design}), {d.name(arm.treatment).lower()}: "
+                f"{counts} ({_arm_who(arm)}) {d.cite(arm_provenance(arm))}."
+            )
+        ids = {a.id for a in arms}
+        for statement in d.kb.statements:
+            if statement.about_arm in ids and statement.source != "traineau-2020":
+                lines.append(
+                    f"{SOURCE_NAMES[statement.source][:1].upper()}"
+                    f"{SOURCE_NAMES[statement.source][1:]} on the same cohort: "
+                    f'"{sentences(statement.quote, 2)}" {d.cite(_provenance(statement))}.'
+                )
+    return lines
 
 
 def size_line(d: Draft, treatments: Sequence[str]) -> str | None:

@@ -67,7 +67,8 @@ def _unaddressed(d: Draft) -> bool:
         )
     if not reasons:
         return False
-    d.lead(f"{NOT_ANSWERED} " + "; ".join(reasons).capitalize() + ".")
+    said = "; ".join(reasons)
+    d.lead(f"{NOT_ANSWERED} {said[:1].upper()}{said[1:]}.")
     if not nearest(d, "Nearest passages"):
         covered = next(
             s for s in kb_statements(d) if s.id == "review-abstract-30-studies-288-patients"

@@ -273,6 +273,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" (which|what) (systemic )?(drug|treatment|therapy|medication|option) (for|should"
             r"|to|is best|would)",
             r" need\w* (any )?(treatment|to be treated|therapy)",
+            r" (be|get) treated ",
             r" how (do|should|would|can) (i|you|we) (treat|manage|approach)",
             r" how (is|are) .*(treated|managed)",
             r" (is|are) .*(treated|managed) (the same|differently|like)",
@@ -370,7 +371,10 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" worse",
         ),
     ),
-    ("needs-treatment", (r" need\w* (any )?(treatment|to be treated|therapy)",)),
+    (
+        "needs-treatment",
+        (r" need\w* (any )?(treatment|to be treated|therapy)", r" (be|get) treated "),
+    ),
     (
         "first-line",
         (r" first[ -]?line ", r" first choice", r" (initial|first) (treatment|therapy)"),

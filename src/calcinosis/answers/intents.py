@@ -23,6 +23,7 @@ from calcinosis.answers.blocks import (
     passages_about,
     safety_lines,
     size_line,
+    study_lines,
     table4_line,
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
@@ -85,6 +86,10 @@ def _efficacy(d: Draft) -> None:
             d, d.query.treatments, sources=("management-topic",), kinds=("recommendation",)
         )[:2]:
             d.lead(d.quote(passage, 2))
+    for line in study_lines(d):
+        d.lead(line)
+    if d.query.subtype not in (None, "dystrophic"):
+        subtype_management(d, count=1)
     _named_source_conclusions(d)
     _feature_passages(d)
     for index, (label, treatments) in enumerate(groups(d, 3)):

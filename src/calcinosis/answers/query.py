@@ -62,6 +62,7 @@ class Query:
     prior: tuple[tuple[str, str], ...] = ()  # (treatment, none|partial|intolerant) tried before
     unavailable: tuple[str, ...] = ()  # cannot be had or used here ("X isn't practical")
     source: str | None = None  # the source the question names ("what does the review say")
+    studies: tuple[str, ...] = ()  # included studies the question names ("Balin 2012")
     other_indication: str | None = None  # given for another condition ("for atrial fibrillation")
     mentions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (words, ids) as named
     classes: tuple[str, ...] = ()  # catalog classes named ("bisphosphonates")
@@ -105,6 +106,7 @@ class Query:
             "prior_treatments": [{"treatment": t, "response": r} for t, r in self.prior],
             "unavailable": list(self.unavailable),
             "source": self.source,
+            "studies": list(self.studies),
             "other_indication": self.other_indication,
             "classes": list(self.classes),
             "population": self.population,

@@ -44,6 +44,7 @@ from calcinosis.answers.vocabulary import (
     DRUG_SUFFIXES,
     FEATURES,
     NOT_CALCINOSIS_CUTIS,
+    NOT_IN_CATALOG,
     NOT_IN_SOURCES,
     OFF_TOPIC,
     POPULATION_CUES,
@@ -54,6 +55,7 @@ from calcinosis.answers.vocabulary import (
     SUBTYPES,
 )
 from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence import surname as surname_of
 
 __all__ = ["normalise", "understand"]
 
@@ -148,6 +150,21 @@ def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
         if treatment in kb.treatments:
             add(words, (treatment,))
     return tuple(sorted(terms.values(), key=lambda term: -len(term.words)))
+
+
+@cache
+def _study_names(kb: KnowledgeBase) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each included study by its first author's surname (with or without its year)."""
+    names = []
+    for study in kb.studies.values():
+        surname = normalise(surname_of(study.first_author)).strip()
+        if len(surname) >= 4:
+            names.append((re.compile(rf" {re.escape(surname)}( et al)?( \d{{4}})? "), study.id))
+    return tuple(names)
+
+
+def _studies(text: str, kb: KnowledgeBase) -> tuple[str, ...]:
+    return tuple(study for pattern, study in _study_names(kb) if pattern.search(text))
 
 
 @cache
@@ -260,8 +277,11 @@ def _apply_routes(
 
 
 def _unknown_drugs(masked: str) -> tuple[str, ...]:
+    """Drugs the sources do not discuss: named in the table, or by an INN ending."""
+    named = [phrase for phrase in NOT_IN_CATALOG if f" {phrase} " in masked]
     words = [w for w in masked.split() if len(w) >= 6 and w.isalpha()]
-    return tuple(dict.fromkeys(w for w in words if w.endswith(DRUG_SUFFIXES)))
+    stems = [w for w in words if w.endswith(DRUG_SUFFIXES) and not any(w in n for n in named)]
+    return tuple(dict.fromkeys([*named, *stems]))
 
 
 # ------------------------------------------------------------ whom, what, scope
@@ -518,6 +538,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         prior=tuple(roles.prior),
         unavailable=tuple(dict.fromkeys(t for ids in roles.unavailable for t in ids)),
         source=next((s for s, cues in SOURCE_CUES.items() if _has(text, cues)), None),
+        studies=_studies(text, kb),
         other_indication=_has(text, OFF_TOPIC) if in_scope else None,
         mentions=tuple((words, ids) for _, words, ids in named),
         classes=tuple(classes),

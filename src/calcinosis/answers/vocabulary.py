@@ -22,6 +22,7 @@ __all__ = [
     "DRUG_SUFFIXES",
     "FEATURES",
     "NOT_CALCINOSIS_CUTIS",
+    "NOT_IN_CATALOG",
     "NOT_IN_SOURCES",
     "OFF_TOPIC",
     "POPULATION_CUES",
@@ -391,7 +392,13 @@ STRONG_SCOPE_TERMS: tuple[str, ...] = (
 # Calcifications that are not calcinosis cutis: what it is -> the words for it.
 NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
     "breast calcifications on a mammogram": (
-        "breast",
+        "breast calcification",
+        "breast calcifications",
+        "breast microcalcification",
+        "breast microcalcifications",
+        "calcifications in the breast",
+        "calcification in the breast",
+        "microcalcifications",
         "mammogram",
         "mammography",
         "mammographic",
@@ -436,7 +443,7 @@ NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
         "atherosclerosis",
         "atherosclerotic",
     ),
-    "calcific tendinitis": (
+    "calcific tendinitis or another tendon or joint calcification": (
         "calcific tendinitis",
         "calcific tendonitis",
         "tendinitis",
@@ -444,6 +451,13 @@ NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
         "tendon calcification",
         "rotator cuff",
         "calcific bursitis",
+        "heel spur",
+        "bone spur",
+        "calcaneal",
+        "heel calcification",
+        "achilles",
+        "joint calcification",
+        "cartilage calcification",
     ),
     "brain calcifications": (
         "brain calcification",
@@ -513,6 +527,30 @@ NOT_IN_SOURCES: dict[str, tuple[str, ...]] = {
     "imaging follow-up": ("x ray", "xray", "radiograph", "ct scan", "mri"),
 }
 
+# Agents the sources never mention that a question may ask about by name.
+NOT_IN_CATALOG: tuple[str, ...] = (
+    "vitamin k",
+    "vitamin d",
+    "calcium supplements",
+    "magnesium",
+    "sodium bicarbonate",
+    "sildenafil",
+    "bosentan",
+    "iloprost",
+    "botulinum",
+    "botox",
+    "hyperbaric oxygen",
+    "cinacalcet",
+    "sevelamer",
+    "lanthanum",
+    "prednisolone",
+    "methylprednisolone",
+    "hydroxychloroquine",
+    "apremilast",
+    "tofacitinib",
+    "baricitinib",
+    "ruxolitinib",
+)
 # Endings of drug names (INN stems): a word ending so that the catalog does not know
 # is a drug the sources do not discuss.
 DRUG_SUFFIXES: tuple[str, ...] = (
