@@ -14,6 +14,7 @@ from typing import Any
 from calcinosis.answers.passages import fill_quote
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Provenance
+from calcinosis.references import citation_kind, reference, reference_text, short_label
 
 __all__ = ["Citations"]
 
@@ -32,23 +33,15 @@ class Citations:
             source = self.kb.sources[provenance.source]
             item: dict[str, Any] = {
                 "n": len(self._items) + 1,
-                "label": source.title,
+                "label": short_label(source),
                 "source": source.id,
+                "kind": citation_kind(source),
                 "seed_file": source.seed_file,
                 "location": provenance.location,
                 "quote": provenance.quote,
-                "reference": {
-                    "authors": list(source.authors),
-                    "title": source.title,
-                    "journal": source.journal,
-                    "year": source.year,
-                    "doi": source.doi,
-                    "pmid": source.pmid,
-                    "url": f"https://doi.org/{source.doi}" if source.doi else None,
-                },
+                "reference": reference(source),
+                "reference_text": reference_text(source),
             }
-            if source.kind == "ai-answer":
-                item["kind"] = "ai-generated"
             self._items[key] = item
         return int(self._items[key]["n"])
 
