@@ -169,8 +169,8 @@ class Draft:
         if not asked or len(passage.treatments) < 2 or not others or len(others) > 4:
             return ""
         names = [self.kb.treatments[t].name.lower() for t in passage.treatments]
-        if re.search(r"\d", passage.text) is None:
-            return ""
+        if re.search(r"\d+ of \d+|\d+ ?%|\d+/\d+|\d+ percent", passage.text) is None:
+            return ""  # no figure in it: nothing is counted together
         return "one figure for " + ", ".join(names[:-1]) + " and " + names[-1] + " together"
 
     def shown(self, passage: Passage) -> bool:

@@ -81,7 +81,9 @@ def _efficacy(d: Draft) -> None:
     other, the figure of another source that covers most of what was asked."""
     said = verdict(d)
     d.lead(said)
-    if _matches_when(d):  # "when should X be used?": the sources' indications first
+    recommended = d.query.proposition and d.query.proposition.predicate == "recommended"
+    if _matches_when(d) or (recommended and not said):
+        # "when should X be used?", "should I use X?": the sources' indications first
         for passage in passages_about(
             d, d.query.treatments, sources=("management-topic",), kinds=("recommendation",)
         )[:2]:
