@@ -179,6 +179,9 @@ def test_the_query_reads_features_diseases_and_corrections(kb: KnowledgeBase) ->
     # spelling: typos are corrected, inflections and clinical terms are not
     assert dict(understand("diltiazme", kb).corrections) == {"diltiazme": "diltiazem"}
     assert understand("2nd degree AV block - ok to start diltiazem?", kb).corrections == ()
+    assert understand("How frequently should IL STS be injected?", kb).corrections == ()
+    assert dict(understand("warfarine", kb).corrections) == {"warfarine": "warfarin"}
+    assert understand("minocyclines for kids", kb).treatments == ("minocycline",)
     assert "treated" in understand("How is metastatic calcinosis treated?", kb).norm
 
 
@@ -413,6 +416,24 @@ def test_subtype_passages_lead_for_a_subtype_other_than_dystrophic(kb: Knowledge
     answer = answer_question("Should an asymptomatic iatrogenic lesion be treated?", kb)
     assert answer["answer"].startswith("Not necessarily")
     assert "spontaneous resolution within six months" in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        # 004 Introduction: "The diagnosis and evaluation ... is discussed separately."
+        ("How is calcinosis diagnosed?", "discussed separately"),
+        # 001 Discussion: "treatment of calcinosis cutis is not included in the updated EULAR
+        # recommendations for treating SSc"
+        ("What do the guidelines say about calcinosis in SSc?", "EULAR"),
+        # 004 Calciphylaxis: "many patients die within a few months of diagnosis"
+        ("what is the prognosis of calciphylaxis", "die within a few months"),
+    ],
+)
+def test_overview_questions_about_one_aspect(kb: KnowledgeBase, question: str, words: str) -> None:
+    answer = answer_question(question, kb)
+    assert answer["understood"]["intent"] == "overview"
+    assert words in answer["answer"]
 
 
 def test_time_to_response_is_not_a_schedule(kb: KnowledgeBase) -> None:

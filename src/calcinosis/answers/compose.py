@@ -59,6 +59,9 @@ def _unaddressed(d: Draft) -> bool:
     """Topics no source addresses, and drugs no source names: say so, show the nearest."""
     query = d.query
     reasons = [f"none of the sources addresses {topic}" for topic in query.unanswered]
+    reasons += [
+        f"the sources speak of {topic} only in general terms" for topic in query.general_only
+    ]
     if query.unknown_drugs and not query.treatments:
         reasons.append(
             f"{' and '.join(query.unknown_drugs)} "

@@ -79,6 +79,7 @@ class Query:
     conditions: tuple[str, ...] = ()  # profile condition ids ("pregnancy")
     features: frozenset[str] = field(default_factory=frozenset)  # "inflammation", ...
     unanswered: tuple[str, ...] = ()  # topics no source addresses ("pregnancy or ...")
+    general_only: tuple[str, ...] = ()  # topics the sources touch only in general terms
     unknown_drugs: tuple[str, ...] = ()  # drug names the catalog does not know
     corrections: tuple[tuple[str, str], ...] = ()
 
@@ -120,6 +121,7 @@ class Query:
             "conditions": list(self.conditions),
             "features": sorted(self.features),
             "unanswered": list(self.unanswered),
+            "general_only": list(self.general_only),
             "unknown_drugs": list(self.unknown_drugs),
             "in_scope": self.in_scope,
             "out_of_scope": self.out_of_scope,

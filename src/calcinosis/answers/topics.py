@@ -252,6 +252,24 @@ def _who(arm: Any) -> str:
     )
 
 
+# Overview questions about one aspect of calcinosis cutis: the question's words, and the
+# words of the passages that answer them.
+_TOPICS: tuple[tuple[str, str], ...] = (
+    (r" diagnos", r"diagnosis and evaluation"),
+    (r" guidelines?| eular | consensus ", r"guideline|EULAR|consensus"),
+    (
+        r" risk factors? ",
+        r"strongly related|associated with calcinosis|contributes to risk|high risk",
+    ),
+    (r" prevent", r"\bprevent"),
+    (
+        r" prognosis| untreated| curable | cured ",
+        r"die within|mortality|quality of life|resolve spontaneously|spontaneous resolution|"
+        r"minimize symptoms",
+    ),
+)
+
+
 def overview(d: Draft) -> None:
     text = d.query.norm
     statements = {s.id: s for s in d.kb.statements}
@@ -280,6 +298,12 @@ def overview(d: Draft) -> None:
         say("review-abstract-limitations", "Research evidence")
         say("nowaczyk-40-studies-136-patients", "Research evidence")
         return
+    for question, passage in _TOPICS:
+        if re.search(question, text):
+            found = by_words(d, passages_about(d, (), pattern=passage))
+            if not lead_passages(d, found, 2, pattern=passage):
+                not_answered(d)
+            return
     if d.query.subtype and not re.search(r" (subtypes?|types|kinds|forms) ", text):
         subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
         say("management-topic-five-subtypes", "Guidelines and expert recommendations")

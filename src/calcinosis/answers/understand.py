@@ -43,6 +43,7 @@ from calcinosis.answers.vocabulary import (
     DISEASES,
     DRUG_SUFFIXES,
     FEATURES,
+    GENERAL_ONLY,
     NOT_CALCINOSIS_CUTIS,
     NOT_IN_CATALOG,
     NOT_IN_SOURCES,
@@ -50,6 +51,7 @@ from calcinosis.answers.vocabulary import (
     POPULATION_CUES,
     ROUTES,
     SCOPE_TERMS,
+    SPELLED,
     STRONG_SCOPE_TERMS,
     SUBTYPE_CONDITIONS,
     SUBTYPES,
@@ -112,7 +114,7 @@ def normalise(text: str) -> str:
 
 
 def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<= ){re.escape(normalise(term).strip())}(?= )")
+    return re.compile(rf"(?<= ){re.escape(normalise(term).strip())}(?:s)?(?= )")  # plurals too
 
 
 @dataclass(frozen=True)
@@ -169,19 +171,23 @@ def _studies(text: str, kb: KnowledgeBase) -> tuple[str, ...]:
 
 @cache
 def _vocabulary(kb: KnowledgeBase) -> tuple[str, ...]:
-    phrases: Iterable[str] = (
-        *(term.words for term in _lexicon(kb)),
-        *DISEASES,
-        *SUBTYPES,
-        *SCOPE_TERMS,
-        *(w for words in CONDITIONS.values() for w in words),
-        "thiosulfate",
-        "dermatomyositis",
-        "calcinosis",
-        "treatment",
-        "effects",
+    """The words typos are corrected to: names (one-word treatment, disease and subtype
+    terms) and the domain's own long words, never the English words of longer names
+    ("frequently" is not a typo of the "frequency" of low frequency ultrasound)."""
+    names: Iterable[str] = (
+        *(term.words for term in _lexicon(kb) if " " not in term.words),
+        *(key for key in (*DISEASES, *SUBTYPES, *SCOPE_TERMS) if " " not in key),
+        *SPELLED,
     )
-    return tuple(sorted({w for p in phrases for w in normalise(p).split() if len(w) >= 5}))
+    return tuple(sorted({w for w in names if len(w) >= 5}))
+
+
+_INFLECTIONS = frozenset({"s", "es", "ed", "d", "ing", "er", "ers", "ly", "al", "ment"})
+
+
+def _inflection(word: str, match: str) -> bool:
+    short, long = sorted((word, match), key=len)
+    return long.startswith(short) and long[len(short) :] in _INFLECTIONS
 
 
 def _correct(text: str, kb: KnowledgeBase) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -193,8 +199,8 @@ def _correct(text: str, kb: KnowledgeBase) -> tuple[str, tuple[tuple[str, str], 
         if len(word) < 5 or word in known or not word.isalpha():
             continue
         match = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
-        if match and (word.startswith(match[0]) or match[0].startswith(word)):
-            continue  # an inflection ("treated" is not a typo of "treat")
+        if match and _inflection(word, match[0]):
+            continue  # "treated" is not a typo of "treat", nor "block" of "blocker"
         if match:
             corrections.append((word, match[0]))
             words[index] = match[0]
@@ -242,7 +248,8 @@ def _treatments(
             found.append((match.start(), term.words, term.ids))
             if term.cls and term.cls not in classes:
                 classes.append(term.cls)
-            masked = masked[: match.start()] + "#" * len(term.words) + masked[match.end() :]
+            span = match.end() - match.start()
+            masked = masked[: match.start()] + "#" * span + masked[match.end() :]
     found.sort()
     routed = _LEVEL_WORDS.sub(" ", masked)
     routes = [(m.start(), ROUTES[w]) for w in ROUTES for m in _pattern(w).finditer(routed)]
@@ -394,12 +401,13 @@ class _Roles:
     unavailable: list[tuple[str, ...]]  # cannot be had or used ("X isn't practical")
 
 
-def _context(text: str, named: list[_Named]) -> _Roles:
+def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     """Split the treatments named into the subjects of the question and the context."""
     roles = _Roles([], [], [], [])
     for item in named:
-        position, words, ids = item
-        before, after = text[:position], text[position + len(words) :]
+        position, _, ids = item
+        end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
+        before, after = text[:position], text[end:]
         response = next(
             (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
         ) or next((r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None)
@@ -488,7 +496,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     kb = kb or load_knowledge()
     text, corrections = _correct(normalise(question), kb)
     named, classes, masked = _treatments(text, kb)
-    roles = _context(text, named)
+    roles = _context(text, masked, named)
     subjects = roles.subjects
     diseases = _first(text, DISEASES)
     autoimmune = [d for d in diseases if d != "other"]
@@ -528,6 +536,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         subtype=subtype,
     )
     unanswered = tuple(topic for topic, words in NOT_IN_SOURCES.items() if _has(text, words))
+    general = tuple(topic for topic, words in GENERAL_ONLY.items() if _has(text, words))
     return Query(
         text=question,
         norm=text,
@@ -555,6 +564,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         conditions=tuple(conditions),
         features=features,
         unanswered=unanswered,
+        general_only=general,
         unknown_drugs=_unknown_drugs(masked),
         corrections=corrections,
     )

@@ -21,6 +21,7 @@ __all__ = [
     "DISEASES",
     "DRUG_SUFFIXES",
     "FEATURES",
+    "GENERAL_ONLY",
     "NOT_CALCINOSIS_CUTIS",
     "NOT_IN_CATALOG",
     "NOT_IN_SOURCES",
@@ -30,6 +31,7 @@ __all__ = [
     "RULE_FACTS",
     "RULE_SCOPES",
     "SCOPE_TERMS",
+    "SPELLED",
     "STRONG_SCOPE_TERMS",
     "SUBTYPES",
     "SUBTYPE_CONDITIONS",
@@ -119,6 +121,9 @@ ALIASES: dict[str, str] = {
     "surgery": "surgical-excision",
     "surgical": "surgical-excision",
     "excision": "surgical-excision",
+    "excise": "surgical-excision",
+    "excised": "surgical-excision",
+    "surgically removed": "surgical-excision",
     "removal": "surgical-excision",
     "laser": "co2-laser",
     "shock wave": "eswt",
@@ -145,6 +150,11 @@ ALIASES: dict[str, str] = {
     "underlying disease": "treat-underlying-disease",
     "underlying dm": "treat-underlying-disease",
     "underlying ssc": "treat-underlying-disease",
+    "underlying dermatomyositis": "treat-underlying-disease",
+    "underlying systemic sclerosis": "treat-underlying-disease",
+    "underlying scleroderma": "treat-underlying-disease",
+    "underlying autoimmune disease": "treat-underlying-disease",
+    "underlying connective tissue disease": "treat-underlying-disease",
     "immunosuppressive therapy": "treat-underlying-disease",
     "immunosuppression": "treat-underlying-disease",
     "calcium phosphate product": "correct-calcium-phosphate",
@@ -521,12 +531,41 @@ NOT_IN_SOURCES: dict[str, tuple[str, ...]] = {
     "cost or insurance": ("cost", "costs", "price", "expensive", "cheap", "insurance", "afford"),
     "diet": ("diet", "dietary", "food", "foods", "eat"),
     "drug interactions": ("interaction", "interactions", "interact"),
+    "laboratory monitoring": (
+        "blood tests",
+        "lab tests",
+        "laboratory monitoring",
+        "drug monitoring",
+        "monitoring is needed",
+        "need monitoring",
+    ),
     "driving or work": ("driving", "drive"),
     "alcohol": ("alcohol",),
     "vaccination": ("vaccine", "vaccines", "vaccination"),
     "imaging follow-up": ("x ray", "xray", "radiograph", "ct scan", "mri"),
 }
 
+# The domain's long words that typos are corrected to (with the one-word names of the
+# catalog, diseases and subtypes): never an ordinary English word.
+SPELLED: tuple[str, ...] = (
+    "thiosulfate",
+    "thiosulphate",
+    "metabisulfite",
+    "calcinosis",
+    "calciphylaxis",
+    "dermatomyositis",
+    "scleroderma",
+    "sclerosis",
+    "iontophoresis",
+    "lithotripsy",
+    "extravasation",
+    "immunoglobulin",
+    "intralesional",
+    "intravenous",
+    "bisphosphonates",
+    "juvenile",
+    "raynaud",
+)
 # Agents the sources never mention that a question may ask about by name.
 NOT_IN_CATALOG: tuple[str, ...] = (
     "vitamin k",
@@ -551,6 +590,10 @@ NOT_IN_CATALOG: tuple[str, ...] = (
     "baricitinib",
     "ruxolitinib",
 )
+# Topics the sources touch only in general terms: said so, with the nearest passages.
+GENERAL_ONLY: dict[str, tuple[str, ...]] = {
+    "combining treatments": ("combine", "combined with", "combining", "together with"),
+}
 # Endings of drug names (INN stems): a word ending so that the catalog does not know
 # is a drug the sources do not discuss.
 DRUG_SUFFIXES: tuple[str, ...] = (
