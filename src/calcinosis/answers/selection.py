@@ -83,7 +83,14 @@ def _stems(text: str) -> set[str]:
 def by_words(d: Draft, found: list[Passage]) -> list[Passage]:
     """Passages that fit first, then those sharing most words (stems) with the question."""
     asked = _stems(d.query.norm)
-    return sorted(found, key=lambda p: (not d.fits(p.applies_to), -len(asked & _stems(p.text))))
+    return sorted(
+        found,
+        key=lambda p: (
+            not d.fits(p.applies_to),
+            p.provenance.source == "ai-answer-dm",  # the peer-reviewed sources first
+            -len(asked & _stems(p.text)),
+        ),
+    )
 
 
 def subtype_management(d: Draft, section: str | None = None, count: int = 3) -> bool:
