@@ -153,6 +153,7 @@ class Draft:
         ``pattern``, the sentence of it that matches."""
         self.quoted.add(passage.id)
         who = prefix or SOURCE_NAMES.get(passage.provenance.source, passage.provenance.source)
+        who += self._subject(passage)
         about = self.about(passage.applies_to) if about is None else about
         together = self._together(passage)
         if together:
@@ -161,6 +162,17 @@ class Draft:
         words = f'"{body}"' if passage.quoted else body
         tail = f" ({about})" if about else ""
         return f"{who[0].upper()}{who[1:]}: {words}{tail} {self.cite(passage.provenance)}."
+
+    def _subject(self, passage: Passage) -> str:
+        """', on diltiazem' when the sentence does not name what it is about ("May have a
+        preventive effect")."""
+        if not passage.treatments or len(passage.treatments) > 3:
+            return ""
+        text = passage.text.lower()
+        names = [self.kb.treatments[t].name for t in passage.treatments]
+        if any(n.lower() in text or n.split()[-1].lower() in text for n in names):
+            return ""
+        return " on " + " and ".join(n.lower() for n in names)
 
     def _together(self, passage: Passage) -> str:
         """A figure for several treatments at once, when one was asked, says so."""
