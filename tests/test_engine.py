@@ -87,7 +87,7 @@ def test_a_plan_explains_itself(kb: KnowledgeBase) -> None:
     dm = plan_for(kb, data | {"underlying_disease": "dermatomyositis"})
     assert dm["disagreements"][0]["followed"] == "management-topic"
     # the sources' other disagreements about this plan's options are shown, both cited
-    about = {d["summary"].split(":")[0] for d in plan["disagreements"]}
+    about = {d["summary"].split(" (")[0].split(":")[0] for d in plan["disagreements"]}
     assert {"Warfarin", "Diltiazem", "Colchicine", "Minocycline"} <= about
     assert all(len(d["citations"]) >= 2 for d in plan["disagreements"])
     numbers = {c["n"] for c in plan["citations"]}
@@ -279,7 +279,7 @@ def test_the_plan_says_where_the_sources_are_silent(data: dict[str, Any]) -> Non
     plan = recommend_document(patient, kb)
     silent = " ".join(plan["sources_silent"])
     if "pregnancy" in patient.conditions:
-        assert "No source addresses pregnancy" in silent
+        assert "The sources are silent on pregnancy" in silent
     if {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(patient.conditions) and (
         patient.subtype in ("dystrophic", "idiopathic", "iatrogenic")
     ):

@@ -152,7 +152,7 @@ def fit(context: Context, applies: AppliesTo) -> Fit:
         wanted = _join(_DISEASE_WORDS[d] for d in applies.diseases if d != "any")
         if covered is None:  # "unknown"
             if not reasons:  # another subtype already says it all
-                reasons.append(f"about {wanted}; the underlying disease is not given")
+                reasons.append(f"about {wanted}; the underlying disease is not known")
         elif not covered & diseases:
             reasons.append(f"about {wanted}; here {_PATIENT_DISEASE_WORDS[context.disease]}")
         else:

@@ -190,6 +190,11 @@ def offer_local_therapy(b: Builder) -> str | None:
     """Topical or intralesional sodium thiosulfate first (Grade 2C), by lesion size."""
     p = b.patient
     if not p.local_therapy_accessible:
+        if b.treat:
+            b.warnings.append(
+                "Local sodium thiosulfate is not offered: it cannot be accessed for this "
+                "patient, so systemic therapy comes first."
+            )
         return "local therapy not accessible: skipped"
     widespread = p.lesions.distribution == "widespread"
     size = p.lesions.largest_cm
@@ -497,7 +502,12 @@ def plan_iatrogenic(b: Builder) -> str | None:
         "observation",
         "alternative" if symptomatic else "first-line",
         5,
-        "Observation is a reasonable initial approach for asymptomatic lesions: they may "
+        (
+            "These lesions are symptomatic; observation is the approach for asymptomatic ones: "
+            if symptomatic
+            else ""
+        )
+        + "Observation is a reasonable initial approach for asymptomatic lesions: they may "
         "resolve spontaneously within six months.",
         "management-topic-iatrogenic-observation",
     )
@@ -583,9 +593,17 @@ def apply_prior_responses(b: Builder) -> str | None:
                             "Local therapy failed before, so systemic therapy comes first."
                         )
         elif prior.treatment in b.options and b.options[prior.treatment].stance != "avoid":
+            systemic = (
+                b.kb.treatments[prior.treatment].kind == "drug" and prior.treatment not in LOCAL
+            )
             b.options[prior.treatment].warnings.append(
-                f"{prior.response.capitalize()} response when tried before; responders are often "
-                "maintained on treatment for months to years."
+                f"{prior.response.capitalize()} response when tried before"
+                + (
+                    "; patients who respond to systemic therapy are often maintained on it "
+                    "for months to years."
+                    if systemic
+                    else "."
+                )
             )
     return "; ".join(notes) or None
 
@@ -684,9 +702,9 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
                 "lung function)"
             )
         b.silences.append(
-            f"No source addresses {words} in choosing a treatment for calcinosis cutis"
-            f"{extra}. The plan does not account for it: check each option's safety in "
-            f"{words} elsewhere."
+            f"The sources are silent on {words}: none addresses it in choosing a treatment "
+            f"for calcinosis cutis{extra}. The plan does not account for it: check each "
+            f"option's safety in {words} elsewhere."
         )
         noted.append(condition)
     kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
@@ -706,6 +724,15 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             "No source reports treatment of calcinosis cutis in infants for this subtype."
         )
     return ", ".join(noted) or None
+
+
+_SOURCE_WORDS = {
+    "traineau-2020": "the review",
+    "traineau-2020-abstract": "the review's abstract",
+    "management-topic": "the management topic",
+    "nowaczyk-2021": "the local-therapies review",
+    "ai-answer-dm": "the AI-generated answer",
+}
 
 
 def show_disagreements_about_options(b: Builder) -> str | None:
@@ -729,12 +756,17 @@ def show_disagreements_about_options(b: Builder) -> str | None:
                 # the note of the source that is not the review explains the pair best
                 ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
                 note = next((n for x in ordered for n in x.notes if n), "")
-                summary = f"{b.kb.treatments[option].name}: " + (
+                where = "; ".join(
+                    f"{_SOURCE_WORDS.get(x.source, x.source)}, {x.location}" for x in ordered
+                )
+                summary = f"{b.kb.treatments[option].name} ({where}): " + (
                     note.rstrip(".") + "." if note else "the sources disagree."
                 )
                 same = next((d for d in b.disagreements if d["summary"] == summary), None)
                 if same is not None:
-                    same["cites"] += b.cite(statement.id, other_id)
+                    cites = same["cites"]
+                    if isinstance(cites, list):
+                        cites.extend(b.cite(statement.id, other_id))
                     continue
                 b.disagreements.append(
                     {"summary": summary, "followed": None, "cites": b.cite(statement.id, other_id)}
@@ -808,6 +840,39 @@ def _medication_warning(b: Builder, treatment: str) -> str:
     )
 
 
+def promote_when_no_first_line(b: Builder) -> str | None:
+    """If the rules and the history leave no first-line treatment, promote the best
+    remaining usual option that nothing cautions against, and say why."""
+    p = b.patient
+    if p.subtype != "dystrophic" or not b.treat:
+        return None
+    if any(o.stance == "first-line" and o.id not in MANAGEMENT for o in b.options.values()):
+        return None
+    candidates = sorted(
+        (
+            o
+            for o in b.options.values()
+            if o.stance == "alternative"
+            and o.id in (*USUAL, "surgical-excision")
+            and not findings_for(b.kb, p, o.id)
+        ),
+        key=lambda o: (o.id not in ("diltiazem", "colchicine", "minocycline"), o.rank),
+    )
+    if not candidates:
+        b.warnings.append(
+            "No option is first-line for this patient: the usual ones are ruled out or "
+            "cautioned against. Choose among the alternatives with the patient."
+        )
+        return "no first-line option"
+    chosen = candidates[0]
+    chosen.stance = "first-line"
+    chosen.rationale.append(
+        "Promoted to first-line: the options the sources prefer for this patient are ruled "
+        "out or were not tolerated."
+    )
+    return f"{chosen.id} promoted to first-line"
+
+
 def note_current_medications(b: Builder) -> str | None:
     """A patient already taking an option, or something to avoid, is told so."""
     notes = []
@@ -841,6 +906,7 @@ FINAL: tuple[Step, ...] = (
     apply_prior_responses,
     offer_when_exhausted,
     enforce_safety,
+    promote_when_no_first_line,
     note_current_medications,
     show_disagreements_about_options,
     note_what_sources_do_not_cover,

@@ -30,7 +30,7 @@ __all__ = ["EvidenceLine", "evidence_lines", "pooled_summary"]
 
 # Sources whose printed figures are evidence lines (the review's own are its arms).
 FIGURE_SOURCES = ("management-topic", "nowaczyk-2021")
-OUTCOME_UNITS = ("patients", "lesions", "digits")
+OUTCOME_UNITS = ("patients", "lesions", "digits", "cases")  # cases: a unit not stated
 # A printed figure is a response figure when its label says so; the others (sample
 # sizes, subgroups, recurrences, adverse events, durations) are context or not evidence
 # of response at all.
@@ -149,6 +149,10 @@ def _arm_line(kb: KnowledgeBase, arm: Arm, context: Context) -> EvidenceLine:
     )
 
 
+def _join_names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _is_outcome(figure: Figure) -> bool:
     label = figure.label.lower() + " "
     return (
@@ -242,6 +246,9 @@ def _statement_line(
     ]
     if about:
         text = f"({', '.join(about)}) {text}"
+    if len(statement.treatments) > 1:
+        names = _join_names([kb.treatments[t].name.lower() for t in statement.treatments])
+        text += f" (for {names} together)"
     arm = next((a for a in kb.arms if a.id == statement.about_arm), None)
     if arm is not None:
         same = f"the cohort of {study_label(kb.studies[arm.study])} in the review"

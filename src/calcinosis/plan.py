@@ -116,24 +116,43 @@ _TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
 }
 
 
-def grade_label(grading: dict[str, Any]) -> str:
-    """How a grade reads: who gave it, on which scale."""
+def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
+    """How a grade reads: who gave it, on which scale, and, for a patient, for whom it
+    was given when that is another population."""
     if grading["assigned_by"] == "patient":
         return "not graded: this patient's own past response"
     if grading["assigned_by"] == "precaution":
         return f"a precaution the source states without a grade ({grading['source_label']})"
     if grading["assigned_by"] == "tool":
         return "not graded by any source (level 5, grade D assigned by this tool)"
+    moved = 0
+
+    def scope(applies: AppliesTo) -> str:
+        nonlocal moved
+        if context is None or not fit(context, applies).extrapolated:
+            return ""
+        moved += 1
+        return f", for {applies.describe()}"
+
     if grading["system"].startswith("GRADE"):
-        text = f"Grade {grading['grade']} (GRADE, {grading['source_label']})"
+        text = (
+            f"Grade {grading['grade']} (GRADE, {grading['source_label']}"
+            f"{scope(grading['applies_to'])})"
+        )
         also = grading.get("also")
         if also:
-            text += f"; review: level {also['level'] or '-'}, grade {also['grade']} (CEBM)"
-        return text
-    return (
-        f"level {grading['level'] or '-'}, grade {grading['grade']} (CEBM, "
-        f"{grading['source_label']})"
-    )
+            text += (
+                f"; review: level {also['level'] or '-'}, grade {also['grade']} (CEBM"
+                f"{scope(also['applies_to'])})"
+            )
+    else:
+        text = (
+            f"level {grading['level'] or '-'}, grade {grading['grade']} (CEBM, "
+            f"{grading['source_label']}{scope(grading['applies_to'])})"
+        )
+    if moved:
+        text += ": both extrapolated here" if moved > 1 else ": extrapolated here"
+    return text
 
 
 @cache
@@ -233,8 +252,8 @@ class _Citations:
         """One number per passage; a citation without a quote joins one of its place."""
         place = (provenance.source, provenance.location)
         if provenance.quote is None:
-            for (source, location, _), item in self.items.items():
-                if (source, location) == place:
+            for (source_id, location, _), item in self.items.items():
+                if (source_id, location) == place:
                     return item.n
         key = (provenance.source, provenance.location, provenance.quote or "")
         bare = (provenance.source, provenance.location, "")
@@ -265,11 +284,15 @@ def _regimens(
         found = fit(context, applies_to_regimen(regimen))
         label = None
         if regimen.population == "adult" and context.age_group == "child":
-            label = "adult dose: not for a child as such"
+            label = (
+                "adult dose: not for a child as such"
+                if entry.kind == "drug"
+                else "as used in adults"
+            )
         elif regimen.population == "child":
             label = "reported in children"
         elif regimen.population == "adult":
-            label = "adult dose"
+            label = "adult dose" if entry.kind == "drug" else "as used in adults"
         preferred = any(
             word in (regimen.setting or "") for word in ("typical", "initial", "general")
         )
@@ -346,9 +369,7 @@ def _option_document(
             source = kb.sources[option.cites[0].source]
             grading = _PRECAUTION | {"source_label": short_label(source)}
     applicability = fit(context, grading["applies_to"])
-    label = grade_label(grading)
-    if applicability.extrapolated and grading["assigned_by"] == "source":
-        label += f", given for {applicability.applies_to.describe()}: extrapolated here"
+    label = grade_label(grading, context)
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
@@ -417,6 +438,20 @@ def _pct(value: float | None) -> str:
 EVIDENCE_LINES_SHOWN = 4
 
 
+def _title(subtype: str) -> str:
+    return "calciphylaxis" if subtype == "calciphylaxis" else f"{subtype} calcinosis cutis"
+
+
+def _shown_regimens(regimens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first regimen, and a source's starting regimen when it is another one."""
+    shown = regimens[:1]
+    for regimen in regimens[1:]:
+        setting = regimen.get("setting") or ""
+        if "initial" in setting and regimen["for_this_patient"] and len(shown) < 2:
+            shown.append(regimen)
+    return shown
+
+
 def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
     """One option as text: grade and whom it is about, rationale, evidence, regimen."""
     refs = "".join(f"[{n}]" for n in option["citations"])
@@ -457,8 +492,7 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
         if pooled["extrapolated"]:
             text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
         lines.append(wrap.fill(text))
-    if option.get("regimens"):
-        regimen = option["regimens"][0]
+    for regimen in _shown_regimens(option.get("regimens") or []):
         label = f" ({regimen['label']})" if regimen.get("label") else ""
         setting = f", {regimen['setting']}" if regimen.get("setting") else ""
         lines.append(
@@ -477,10 +511,11 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
 def render_text(document: dict[str, Any], width: int = 88) -> str:
     """A plan document as text for a terminal: first-line first, citations last."""
     wrap = textwrap.TextWrapper(width=width, subsequent_indent="      ")
-    lines = [f"Treatment plan: {document['subtype']} calcinosis cutis"]
+    lines = [f"Treatment plan: {_title(document['subtype'])}"]
     if document["critical"]:
         lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
     lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
+    lines.extend(wrap.fill(f"?  {item}") for item in document.get("sources_silent", []))
     groups: list[tuple[str, list[dict[str, Any]]]] = [
         (title, [o for o in document["options"] if o["stance"] == stance])
         for stance, title in (
@@ -500,10 +535,6 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         lines.append(title)
         for option in chosen:
             lines.extend(_option_text(option, wrap))
-    if document.get("sources_silent"):
-        lines.append("")
-        lines.append("WHERE THE SOURCES ARE SILENT")
-        lines.extend(wrap.fill(f"  - {item}") for item in document["sources_silent"])
     if document["disagreements"]:
         lines.append("")
         lines.append("WHERE THE SOURCES DISAGREE")
