@@ -36,7 +36,6 @@ class Citations:
                 "label": short_label(source),
                 "source": source.id,
                 "kind": citation_kind(source),
-                "seed_file": source.seed_file,
                 "location": provenance.location,
                 "quote": provenance.quote,
                 "reference": reference(source),
