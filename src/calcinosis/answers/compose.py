@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from calcinosis.answers.blocks import nearest, safety_lines
+from calcinosis.answers.blocks import nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS
 from calcinosis.answers.query import Query
+from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
@@ -83,6 +84,45 @@ def _unaddressed(d: Draft) -> bool:
     return True
 
 
+_SUBTYPE_NAMES = {
+    "metastatic": "metastatic calcinosis cutis",
+    "idiopathic": "idiopathic calcinosis cutis",
+    "iatrogenic": "iatrogenic calcinosis cutis",
+    "calciphylaxis": "calciphylaxis",
+}
+
+
+def _other_subtype(d: Draft) -> bool:
+    """"Does the (dystrophic) recommendation for X apply in calciphylaxis?": when no
+    record about X names the asked subtype, the answer is no, and that subtype's own
+    management follows (never the dystrophic grade, nor reviews that excluded it)."""
+    query = d.query
+    p = query.proposition
+    subtype = query.subtype
+    if (
+        subtype not in _SUBTYPE_NAMES
+        or subtype == "iatrogenic"  # the topic lets dystrophic treatments be tried there
+        or p is None
+        or p.predicate not in ("recommended", "effective", "first-line")
+        or not query.treatments
+    ):
+        return False
+    treatments = p.treatments or query.treatments
+    if passages_about(d, treatments, pattern=rf"\b{subtype}"):
+        return False  # a record speaks to it: the verdict quotes it
+    names = " and ".join(d.name(t).lower() for t in treatments[:2])
+    d.lead(
+        f"No, not for this subtype: the sources' recommendations and grades for {names} "
+        f"are about dystrophic calcinosis cutis (mostly in systemic sclerosis and "
+        f"dermatomyositis), and none of them addresses {_SUBTYPE_NAMES[subtype]}, "
+        "which the management topic treats differently."
+    )
+    if subtype == "calciphylaxis":
+        d.lead("Calciphylaxis is life-threatening: its management is urgent.")
+    subtype_management(d, count=3)
+    return True
+
+
 def kb_statements(d: Draft) -> tuple[Statement, ...]:
     return d.kb.statements
 
@@ -109,7 +149,9 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     if not query.in_scope:
         return _refusal(query, kb)
     d = Draft(kb, query)
-    if not _unaddressed(d):
+    if _other_subtype(d):
+        pass
+    elif not _unaddressed(d):
         COMPOSERS[query.intent](d)
         for intent in query.also:
             COMPOSERS[intent](d)
