@@ -679,3 +679,80 @@ def test_api_and_page(client: TestClient) -> None:
     assert page.select(".citations li")
     refused = BeautifulSoup(client.get("/ask?q=capital+of+France").text, "html.parser")
     assert refused.find(id="answer")["data-in-scope"] == "false"
+
+
+# ------------------------------------------------------------- blind round 3q classes
+@pytest.mark.parametrize(
+    "question",
+    [
+        "scrotal calcinosis tx",
+        "subepidermal calcified nodule treatment",
+        "tumoral calcinosis",
+    ],
+)
+def test_idiopathic_forms_get_the_idiopathic_answer(kb: KnowledgeBase, question: str) -> None:
+    answer = answer_question(question, kb)
+    assert answer["understood"]["subtype"] == "idiopathic"
+    assert not answer["answer"].startswith("The sources do not answer")
+    assert "surgical excision" in answer["answer"]
+    assert "not necessary in asymptomatic" in answer["answer"]
+
+
+def test_a_dystrophic_grade_asked_of_calciphylaxis_is_no(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "dialysis pt with calciphylaxis ulcers - does the grade 2C topical thiosulfate "
+        "recommendation apply?",
+        kb,
+    )
+    assert answer["answer"].startswith("No, not for this subtype")
+    assert "multi-interventional" in answer["answer"]
+    assert "urgent" in answer["answer"]
+    assert all(c["source"] != "nowaczyk-2021" for c in answer["citations"])
+
+
+def test_iatrogenic_symptoms_not_stated_observes_first(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "NICU baby with a calcified lump after calcium gluconate extravasation, what is the "
+        "treatment?",
+        kb,
+    )
+    assert "First-line for iatrogenic calcinosis cutis in a child" in answer["answer"]
+    assert re.search(r"algorithm gives it: observation", answer["answer"])
+
+
+@pytest.mark.parametrize(
+    ("question", "distribution"),
+    [
+        (
+            "8 yo with JDM, lots of calcinotic nodules on both legs and buttocks, what to start?",
+            "widespread",
+        ),
+        ("adult DM with calcinosis all over the arms, first-line?", "widespread"),
+        ("first-line for one small nodule on the elbow in SSc?", "localized"),
+        ("localized calcinosis in dermatomyositis, first-line?", "localized"),
+    ],
+)
+def test_extent_in_words_reaches_the_profile(
+    kb: KnowledgeBase, question: str, distribution: str
+) -> None:
+    from calcinosis.answers.draft import Draft
+    from calcinosis.answers.plans import _profile
+
+    profile, _ = _profile(Draft(kb, understand(question, kb)))
+    assert profile["lesions"]["distribution"] == distribution
+    assert "symptomatic" not in profile  # symptoms not stated: not assumed
+
+
+def test_widespread_lesions_lead_with_systemic_therapy(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "8 yo with JDM, lots of calcinotic nodules on both legs and buttocks, what to start?", kb
+    )
+    lead = answer["answer"].split("First-line", 1)[1]
+    assert "sodium thiosulfate" not in lead.split("[", 1)[0]
+
+
+def test_citations_carry_no_file_names(kb: KnowledgeBase) -> None:
+    answer = answer_question("Does minocycline work in limited SSc?", kb)
+    assert answer["citations"]
+    assert all("seed_file" not in c for c in answer["citations"])
+    assert ".txt" not in json.dumps(answer)

@@ -93,7 +93,7 @@ _SUBTYPE_NAMES = {
 
 
 def _other_subtype(d: Draft) -> bool:
-    """"Does the (dystrophic) recommendation for X apply in calciphylaxis?": when no
+    """ "Does the (dystrophic) recommendation for X apply in calciphylaxis?": when no
     record about X names the asked subtype, the answer is no, and that subtype's own
     management follows (never the dystrophic grade, nor reviews that excluded it)."""
     query = d.query

@@ -132,13 +132,18 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     profile: dict[str, Any] = {
         "age_years": age,
         "subtype": q.subtype or "dystrophic",
-        "symptomatic": not q.has("asymptomatic"),
         "conditions": list(q.conditions),
         "medications": [m for m in q.medications if m in d.kb.therapy_ids()],
         "prior_treatments": [
             {"treatment": t, "response": r} for t, r in q.prior if t in d.kb.therapy_ids()
         ],
     }
+    # only what the question says: symptoms not stated stay unknown (the engine then
+    # says what it assumed, and observes iatrogenic lesions first)
+    if q.has("asymptomatic"):
+        profile["symptomatic"] = False
+    elif q.has("symptomatic") or q.has("ulceration") or q.has("inflammation"):
+        profile["symptomatic"] = True
     local = {"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"}
     if local & set(q.unavailable):
         profile["local_therapy_accessible"] = False
@@ -174,6 +179,8 @@ def _lesions(d: Draft) -> dict[str, Any]:
         lesions["distribution"] = "widespread"
     if q.has("single"):
         lesions |= {"count": 1, "distribution": "localized"}
+    elif q.has("localized") and not q.has("widespread"):
+        lesions["distribution"] = "localized"
     if q.lesion_cm is not None:
         lesions["largest_cm"] = q.lesion_cm
     return lesions
@@ -222,7 +229,11 @@ def first_line(d: Draft) -> None:
             "Guidelines and expert recommendations",
             "This answer assumes " + " and ".join(assumed) + ".",
         )
-    for note in (plan.get("assumptions") or [])[:3]:
+    notes = plan.get("assumptions") or []
+    if profile.get("lesions", {}).get("distribution") == "widespread":
+        # local therapy is impractical for widespread lesions: no size note about it
+        notes = [n for n in notes if not n.startswith("Lesion size not given")]
+    for note in notes[:3]:
         d.add("Guidelines and expert recommendations", f"{note.rstrip('.')}.")
     for option in first:
         d.add(

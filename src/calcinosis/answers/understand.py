@@ -521,9 +521,13 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
     clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
     in_scope, reason = _scope(text, clinical)
-    if intent == "unknown" and not treatments and (
-        (subtype and subtype != "dystrophic")
-        or (subtype and re.search(r" (treat\w*|therap\w*|manag\w*) ", text))
+    if (
+        intent == "unknown"
+        and not treatments
+        and (
+            (subtype and subtype != "dystrophic")
+            or (subtype and re.search(r" (treat\w*|therap\w*|manag\w*) ", text))
+        )
     ):
         # "scrotal calcinosis tx", "tumoral calcinosis": a subtype named with no
         # other question asks how that subtype is managed
