@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 
 from calcinosis.answers import answer_question, render_answer, understand
 from calcinosis.answers.cues import INTENTS
+from calcinosis.answers.draft import Draft
 from calcinosis.answers.passages import _index, passages, search
+from calcinosis.answers.plans import _profile
 from calcinosis.answers.vocabulary import ALIASES, CLASSES
 from calcinosis.cli import main
 from calcinosis.evidence import KnowledgeBase
@@ -735,9 +737,6 @@ def test_iatrogenic_symptoms_not_stated_observes_first(kb: KnowledgeBase) -> Non
 def test_extent_in_words_reaches_the_profile(
     kb: KnowledgeBase, question: str, distribution: str
 ) -> None:
-    from calcinosis.answers.draft import Draft
-    from calcinosis.answers.plans import _profile
-
     profile, _ = _profile(Draft(kb, understand(question, kb)))
     assert profile["lesions"]["distribution"] == distribution
     assert "symptomatic" not in profile  # symptoms not stated: not assumed

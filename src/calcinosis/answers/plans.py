@@ -229,11 +229,7 @@ def first_line(d: Draft) -> None:
             "Guidelines and expert recommendations",
             "This answer assumes " + " and ".join(assumed) + ".",
         )
-    notes = plan.get("assumptions") or []
-    if profile.get("lesions", {}).get("distribution") == "widespread":
-        # local therapy is impractical for widespread lesions: no size note about it
-        notes = [n for n in notes if not n.startswith("Lesion size not given")]
-    for note in notes[:3]:
+    for note in _notes(plan, profile)[:3]:
         d.add("Guidelines and expert recommendations", f"{note.rstrip('.')}.")
     for option in first:
         d.add(
@@ -275,6 +271,15 @@ def first_line(d: Draft) -> None:
         about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
         if about & shown:  # only a disagreement about the options given
             d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+
+
+def _notes(plan: dict[str, Any], profile: dict[str, Any]) -> list[str]:
+    """The engine's assumptions, less a lesion-size note for widespread lesions (local
+    therapy is impractical for them whatever their size)."""
+    notes = list(plan.get("assumptions") or [])
+    if profile.get("lesions", {}).get("distribution") == "widespread":
+        notes = [n for n in notes if not n.startswith("Lesion size not given")]
+    return notes
 
 
 def _statements_cited(d: Draft, citations: list[dict[str, Any]]) -> set[str]:
