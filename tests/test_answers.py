@@ -416,7 +416,7 @@ def test_subtype_passages_lead_for_a_subtype_other_than_dystrophic(kb: Knowledge
     # 004 Iatrogenic: "Observation without intervention is a reasonable initial approach for
     # asymptomatic lesions because of the potential for spontaneous resolution within six months"
     answer = answer_question("Should an asymptomatic iatrogenic lesion be treated?", kb)
-    assert answer["answer"].startswith("Not necessarily")
+    assert answer["answer"].startswith("No: not when it is asymptomatic")
     assert "spontaneous resolution within six months" in answer["answer"]
 
 
@@ -468,7 +468,7 @@ def test_yes_and_no_come_from_the_records(kb: KnowledgeBase) -> None:
     # 004: "Clinical follow-up without intervention ... is a reasonable option for calcinosis
     # cutis that is asymptomatic, nonprogressive ..."
     lumps = answer_question("does asymptomatic calcinosis need treatment?", kb)
-    assert lumps["answer"].startswith("Not necessarily")
+    assert lumps["answer"].startswith("No: not when it is asymptomatic")
 
 
 # ---------------------------------------------------------- 4. applicability
@@ -755,3 +755,22 @@ def test_citations_carry_no_file_names(kb: KnowledgeBase) -> None:
     assert answer["citations"]
     assert all("seed_file" not in c for c in answer["citations"])
     assert ".txt" not in json.dumps(answer)
+
+
+def test_outcome_yes_no_questions_lead_with_the_answer(kb: KnowledgeBase) -> None:
+    eswl = answer_question("does ESWL get rid of calcinosis deposits completely?", kb)
+    assert eswl["answer"].startswith("No") and "0 of 7" in eswl["answer"]
+    size = answer_question("does lesion size matter for topical sts?", kb)
+    assert size["answer"].startswith("Yes")
+    treat = answer_question("do i have to treat calcinosis in a DM pt if its asymptomatic?", kb)
+    assert treat["answer"].startswith("No")
+
+
+def test_a_comparison_says_no_head_to_head_study_first(kb: KnowledgeBase) -> None:
+    answer = answer_question("diltiazem vs minocycline for calcinosis, which is better?", kb)
+    assert answer["answer"].startswith("No study compares diltiazem and minocycline")
+
+
+def test_a_slash_names_both_treatments(kb: KnowledgeBase) -> None:
+    answer = answer_question("success rate of surgical excision / microdrilling in SSc?", kb)
+    assert "27/28" in answer["answer"] and "22 of 28" in answer["answer"]

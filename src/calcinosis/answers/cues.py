@@ -371,6 +371,8 @@ Predicate = Literal[
     "causes",
     "effective",
     "needs-treatment",
+    "size-matters",
+    "complete-response",
 ]
 
 # What a yes/no question claims about its treatment, in order of precedence.
@@ -386,7 +388,31 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
     ),
     (
         "needs-treatment",
-        (r" need\w* (any )?(treatment|to be treated|therapy)", r" (be|get) treated "),
+        (
+            r" need\w* (any )?(treatment|to be treated|therapy)",
+            r" (be|get) treated ",
+            r" (have|has|need|needs|got) to (be )?treat",
+            r" must (i|we|you|they) treat",
+            r" (should|do) (i|we|you) (even )?(treat|bother)",
+        ),
+    ),
+    (
+        "size-matters",
+        (
+            r" (lesion |deposit |nodule )?size (matter|count|make|affect|influence|chang)",
+            r" (does|do|is) (the )?(lesion |deposit )?size",
+            r" (larger|bigger|smaller|small|large) (lesions?|deposits?|nodules?) "
+            r"(respond|do|work|resolve)",
+        ),
+    ),
+    (
+        "complete-response",
+        (
+            r" (get rid of|clear|remove|eliminate|dissolve|resolve)\w* .*(completely|entirely"
+            r"|fully|totally)",
+            r" complete (response|resolution|remission|clearance)",
+            r" (completely|entirely|fully|totally) (resolv|clear|dissolv|disappear|go away)",
+        ),
     ),
     (
         "first-line",

@@ -286,10 +286,17 @@ def _comparison(d: Draft) -> None:
         ]
         if sum(covered) >= 2:
             comparative.append(passage)
-    if comparative:
+    names = " and ".join(label.lower() for label, _ in pairs)
+    if comparative and any(p.kind == "finding" for p in comparative):
+        lead_passages(d, comparative, 1)
+    elif comparative:
+        # an expert preference is not a comparison: say that no study made one first
+        d.lead(
+            f"No study compares {names} head to head; the figures below come from "
+            "different patients and cannot rank them. The sources' stated preference:"
+        )
         lead_passages(d, comparative, 1)
     else:
-        names = " and ".join(label.lower() for label, _ in pairs)
         d.lead(f"No source compares {names} directly; what each has, side by side:")
     for label, treatments in pairs:
         line = table4_line(d, treatments[0]) or grade_line(d, treatments[0])

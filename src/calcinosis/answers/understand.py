@@ -106,6 +106,8 @@ def normalise(text: str) -> str:
     number words as digits, abbreviations spelled out ("pts", "w", "7yo", "62F")."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"\by/o\b", " year old ", text)
+    text = re.sub(r"\band/or\b", " or ", text)
+    text = re.sub(r"(?<=[a-z]) ?/ ?(?=[a-z])", " or ", text)  # "excision / microdrilling"
     text = re.sub(r"[^a-z0-9.]+", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
     text = re.sub(r"\b(\d+)([a-z]+)\b", r"\1 \2", text)

@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
-from calcinosis.answers.passages import whole_passage
+from calcinosis.answers.passages import arm_provenance, whole_passage
 from calcinosis.answers.query import Proposition
 from calcinosis.answers.vocabulary import CONDITIONS
 from calcinosis.applicability import applies_to_row
 from calcinosis.models import Contraindication
 from calcinosis.plan import grading_for
+from calcinosis.synthesis import study_units
 
 __all__ = ["verdict"]
 
@@ -288,10 +289,54 @@ def _needs_treatment(d: Draft) -> str | None:
     fitting = [f for f in found if d.fits(f.applies_to)] or found
     if not fitting:
         return None
-    return "Not necessarily. " + d.quote(fitting[0], 2)
+    word = "No: not when it is asymptomatic." if d.query.has("asymptomatic") else "Not necessarily."
+    return f"{word} " + d.quote(fitting[0], 2)
+
+
+_SIZE = (
+    r"lesion size|<\s*0\.2 cm|≤\s*2 cm|very small lesions|small calcium deposits|"
+    r"larger (lesions|calcium deposits)|smaller (lesions|deposits)"
+)
+
+
+def _size_matters(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Does lesion size matter for X?": yes when a record ties X's response to size."""
+    found = passages_about(d, p.treatments or (treatment,), pattern=_SIZE)
+    if not found:
+        return None
+    figures = re.compile(r"\d+ (treated )?lesions|\d+ of \d+ lesions|<\s*0\.2|≤\s*2 cm")
+    found.sort(key=lambda passage: not figures.search(passage.text))  # the counts first
+    lines = [d.quote(passage, 2, pattern=_SIZE) for passage in found[:2]]
+    return "Yes. " + " ".join(lines)
+
+
+def _complete_response(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Does X clear the deposits completely?": the review's arms that report complete
+    response; no when none of them had one."""
+    arms = list(d.kb.arms_for(p.treatments or (treatment,)))
+    complete, _ = study_units(d.kb, arms, "complete")
+    if not complete:
+        return None
+    x, n = sum(u.x for u in complete), sum(u.n for u in complete)
+    name = d.name(treatment).lower()
+    by_study = {a.study: a for a in arms}
+    cites = d.cite(*(arm_provenance(by_study[u.study]) for u in complete))
+    labels = ", ".join(f"{u.label} {u.x}/{u.n}" for u in complete)
+    if x == 0:
+        return (
+            f"No: in the review's study arms that report it, no patient had a complete "
+            f"response to {name} ({labels}: complete response in 0 of {n}) {cites}; "
+            "partial responses are what was reported."
+        )
+    return (
+        f"Sometimes, not usually: complete response to {name} in {x} of {n} patients in "
+        f"the review's study arms that report it ({labels}) {cites}."
+    )
 
 
 _HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
+    "size-matters": _size_matters,
+    "complete-response": _complete_response,
     "promotes-calcification": _promotes,
     "safe-with": _safe_with,
     "usable-at-age": _usable_at_age,
