@@ -774,3 +774,8 @@ def test_a_comparison_says_no_head_to_head_study_first(kb: KnowledgeBase) -> Non
 def test_a_slash_names_both_treatments(kb: KnowledgeBase) -> None:
     answer = answer_question("success rate of surgical excision / microdrilling in SSc?", kb)
     assert "27/28" in answer["answer"] and "22 of 28" in answer["answer"]
+
+
+def test_a_study_with_two_populations_names_each(kb: KnowledgeBase) -> None:
+    answer = answer_question("does warfarin work for calcinosis?", kb)
+    assert "Berger 1987 0/5 (2 adults, SSc; 3 children, DM or SSc)" in _text(answer)

@@ -150,6 +150,16 @@ def _arm_who(arm: Arm) -> str:
     return f"{who}, {disease}"
 
 
+def _study_who(arms: Sequence[Arm]) -> str:
+    """Whom a study's arms are about, each arm its own population when they differ
+    (Berger 1987: "2 adults, SSc; 3 children, DM or SSc"); "" for a single arm."""
+    if len({(a.population, a.disease) for a in arms}) < 2:
+        return ""
+    return "; ".join(
+        f"{count} {_arm_who(a)}" if (count := a.patients or a.n) else _arm_who(a) for a in arms
+    )
+
+
 def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     """The review's arms for a treatment (or class): the asked age group first, the
     rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
@@ -175,7 +185,8 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
         patients = f", {arm.patients} patients" if unit_word and arm.patients else ""
         parts.append(
             f"{unit.label} {unit.x}/{unit.n}{f' {unit_word}' if unit_word else ''}"
-            f" ({_arm_who(arm)}{patients})"
+            f" ({_study_who([a for a in main if a.study == unit.study]) or _arm_who(arm)}"
+            f"{patients})"
         )
     x, n = sum(u.x for u in units), sum(u.n for u in units)
     where = "in children" if mine and group == "child" else "in adults" if mine else ""
