@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from calcinosis.models import Arm, Regimen, Statement, Table4Row
@@ -76,14 +77,7 @@ class AppliesTo:
 
     def describe(self) -> str:
         """In words, e.g. 'dystrophic calcinosis in adults with systemic sclerosis'."""
-        what = f"{_join(self.subtypes)} calcinosis" if self.subtypes else "calcinosis cutis"
-        who = {"adult": "adults", "child": "children", "any": "patients"}[self.population]
-        text = what
-        if self.diseases:
-            text += f" in {who} with " + _join(_DISEASE_WORDS[d] for d in self.diseases)
-        elif self.population != "any":
-            text += f" in {who}"
-        return text
+        return _describe(self)
 
     def document(self) -> dict[str, object]:
         return {
@@ -92,6 +86,18 @@ class AppliesTo:
             "population": self.population,
             "text": self.describe(),
         }
+
+
+@cache
+def _describe(applies: AppliesTo) -> str:
+    what = f"{_join(applies.subtypes)} calcinosis" if applies.subtypes else "calcinosis cutis"
+    who = {"adult": "adults", "child": "children", "any": "patients"}[applies.population]
+    text = what
+    if applies.diseases:
+        text += f" in {who} with " + _join(_DISEASE_WORDS[d] for d in applies.diseases)
+    elif applies.population != "any":
+        text += f" in {who}"
+    return text
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class Fit:
         }
 
 
+@cache
 def fit(context: Context, applies: AppliesTo) -> Fit:
     """Direct when nothing about the context falls outside the record's population."""
     reasons: list[str] = []

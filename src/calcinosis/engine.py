@@ -735,43 +735,51 @@ _SOURCE_WORDS = {
 }
 
 
+@cache
+def _conflicts(kb: KnowledgeBase) -> Mapping[str, tuple[tuple[Statement, Statement], ...]]:
+    """For each treatment, the pairs of statements that disagree and are both about it."""
+    statements = _statements(kb)
+    found: dict[str, list[tuple[Statement, Statement]]] = {}
+    for statement in kb.statements:
+        for other_id in statement.conflicts_with:
+            other = statements[other_id]
+            for treatment in sorted(set(statement.treatments) & set(other.treatments)):
+                found.setdefault(treatment, []).append((statement, other))
+    return {treatment: tuple(pairs) for treatment, pairs in found.items()}
+
+
 def show_disagreements_about_options(b: Builder) -> str | None:
     """Where two sources disagree about an option of this plan, show both."""
-    statements = _statements(b.kb)
     seen: set[tuple[str, str]] = set()
     shown = []
     for option in sorted(b.options):
-        for statement in b.kb.statements:
-            if option not in statement.treatments:
+        for statement, other in _conflicts(b.kb).get(option, ()):
+            pair = (min(statement.id, other.id), max(statement.id, other.id))
+            if pair in seen:
                 continue
-            for other_id in statement.conflicts_with:
-                other = statements[other_id]
-                pair = (min(statement.id, other_id), max(statement.id, other_id))
-                if option not in other.treatments or pair in seen:
-                    continue
-                ai = {statement.source, other.source} & {"ai-answer-dm"}
-                if ai and b.patient.underlying_disease not in DM:
-                    continue  # the AI answer is about dermatomyositis
-                seen.add(pair)
-                # the note of the source that is not the review explains the pair best
-                ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
-                note = next((n for x in ordered for n in x.notes if n), "")
-                where = "; ".join(
-                    f"{_SOURCE_WORDS.get(x.source, x.source)}, {x.location}" for x in ordered
-                )
-                summary = f"{b.kb.treatments[option].name} ({where}): " + (
-                    note.rstrip(".") + "." if note else "the sources disagree."
-                )
-                same = next((d for d in b.disagreements if d["summary"] == summary), None)
-                if same is not None:
-                    cites = same["cites"]
-                    if isinstance(cites, list):
-                        cites.extend(b.cite(statement.id, other_id))
-                    continue
-                b.disagreements.append(
-                    {"summary": summary, "followed": None, "cites": b.cite(statement.id, other_id)}
-                )
-                shown.append(option)
+            ai = {statement.source, other.source} & {"ai-answer-dm"}
+            if ai and b.patient.underlying_disease not in DM:
+                continue  # the AI answer is about dermatomyositis
+            seen.add(pair)
+            # the note of the source that is not the review explains the pair best
+            ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
+            note = next((n for x in ordered for n in x.notes if n), "")
+            where = "; ".join(
+                f"{_SOURCE_WORDS.get(x.source, x.source)}, {x.location}" for x in ordered
+            )
+            summary = f"{b.kb.treatments[option].name} ({where}): " + (
+                note.rstrip(".") + "." if note else "the sources disagree."
+            )
+            same = next((d for d in b.disagreements if d["summary"] == summary), None)
+            if same is not None:
+                cites = same["cites"]
+                if isinstance(cites, list):
+                    cites.extend(b.cite(statement.id, other.id))
+                continue
+            b.disagreements.append(
+                {"summary": summary, "followed": None, "cites": b.cite(statement.id, other.id)}
+            )
+            shown.append(option)
     return ", ".join(dict.fromkeys(shown)) or None
 
 

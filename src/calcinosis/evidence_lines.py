@@ -12,7 +12,7 @@ on its uncertainty.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from calcinosis.applicability import (
@@ -291,17 +291,20 @@ def _records(kb: KnowledgeBase, treatment: str) -> tuple[tuple[Arm, ...], tuple[
     return kb.arms_for([treatment]), statements
 
 
+@lru_cache(maxsize=8192)
 def evidence_lines(
     kb: KnowledgeBase, treatment: str, context: Context, largest_cm: float | None = None
-) -> list[EvidenceLine]:
-    """Every evidence line for a treatment, the most applicable to this context first."""
+) -> tuple[EvidenceLine, ...]:
+    """Every evidence line for a treatment, the most applicable to this context first.
+
+    Cached: a context (subtype, disease, age group) recurs across patients."""
     arms, statements = _records(kb, treatment)
     lines = [_arm_line(kb, arm, context) for arm in arms]
     for statement in statements:
         line = _statement_line(kb, statement, context, largest_cm)
         if line is not None:
             lines.append(line)
-    return sorted(lines, key=lambda line: line.rank)
+    return tuple(sorted(lines, key=lambda line: line.rank))
 
 
 def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
@@ -332,6 +335,13 @@ def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
 
 
 def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict[str, Any] | None:
+    """The pooled summary as a fresh document (the cached one is never handed out)."""
+    summary = _pooled_summary(kb, treatment, context)
+    return None if summary is None else dict(summary)
+
+
+@lru_cache(maxsize=4096)
+def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict[str, Any] | None:
     """The random-effects estimate with k, n, CI, crude count and a plain sentence.
 
     ``None`` unless at least two studies could be pooled: one study is its own line.

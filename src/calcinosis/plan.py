@@ -243,34 +243,41 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     }
 
 
+@cache
+def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
+    """How a source reads (label, kind, reference, reference text), once per source."""
+    source = kb.sources[source_id]
+    return short_label(source), citation_kind(source), reference(source), reference_text(source)
+
+
 class _Citations:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.items: dict[tuple[str, str, str], Citation] = {}
+        self.places: dict[tuple[str, str], int] = {}
 
     def number(self, provenance: Provenance) -> int:
         """One number per passage; a citation without a quote joins one of its place."""
         place = (provenance.source, provenance.location)
-        if provenance.quote is None:
-            for (source_id, location, _), item in self.items.items():
-                if (source_id, location) == place:
-                    return item.n
+        if provenance.quote is None and place in self.places:
+            return self.places[place]
         key = (provenance.source, provenance.location, provenance.quote or "")
         bare = (provenance.source, provenance.location, "")
         if key not in self.items and bare in self.items:  # the place, now with its words
             self.items[key] = replace(self.items.pop(bare), quote=provenance.quote)
         if key not in self.items:
-            source = self.kb.sources[provenance.source]
+            label, kind, ref, text = _source_view(self.kb, provenance.source)
             self.items[key] = Citation(
                 len(self.items) + 1,
-                short_label(source),
-                source.id,
-                citation_kind(source),
-                reference(source),
-                reference_text(source),
+                label,
+                provenance.source,
+                kind,
+                dict(ref),
+                text,
                 provenance.location,
                 provenance.quote,
             )
+            self.places.setdefault(place, self.items[key].n)
         return self.items[key].n
 
 
