@@ -779,3 +779,13 @@ def test_a_slash_names_both_treatments(kb: KnowledgeBase) -> None:
 def test_a_study_with_two_populations_names_each(kb: KnowledgeBase) -> None:
     answer = answer_question("does warfarin work for calcinosis?", kb)
     assert "Berger 1987 0/5 (2 adults, SSc; 3 children, DM or SSc)" in _text(answer)
+
+
+def test_an_extrapolated_grade_names_its_option(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "adult DM pt with widespread calcinosis, too many lesions to inject - what systemic "
+        "options?",
+        kb,
+    )
+    assert "That grade is extrapolated" not in answer["answer"]
+    assert "The grade of minocycline is extrapolated" in answer["answer"]

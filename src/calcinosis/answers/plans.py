@@ -220,10 +220,7 @@ def first_line(d: Draft) -> None:
         f"First-line for {_context_words(d)}, as the management topic's algorithm gives it: "
         f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
     )
-    for option in [o for o in first if o.get("extrapolated")][:1]:
-        why = "; ".join(option.get("extrapolation") or [])
-        text = (option.get("applies_to") or {}).get("text", "another population")
-        d.lead(f"That grade is extrapolated from {text}: {why}.")
+    _extrapolation_lead(d, first)
     if assumed:
         d.add(
             "Guidelines and expert recommendations",
@@ -271,6 +268,20 @@ def first_line(d: Draft) -> None:
         about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
         if about & shown:  # only a disagreement about the options given
             d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+
+
+def _extrapolation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
+    """Whose grade is extrapolated, when only some first-line options' are."""
+    extrapolated = [o for o in first if o.get("extrapolated")]
+    for option in extrapolated[:1]:
+        why = "; ".join(option.get("extrapolation") or [])
+        text = (option.get("applies_to") or {}).get("text", "another population")
+        # say whose grade it is: the others' rows name this patient's disease
+        whose = "That grade" if len(first) == 1 else f"The grade of {option['name'].lower()}"
+        if len(first) > len(extrapolated):
+            others = [o["name"].lower() for o in first if not o.get("extrapolated")]
+            why += f" (the grades of {' and '.join(others)} are given for this disease)"
+        d.lead(f"{whose} is extrapolated from {text}: {why}.")
 
 
 def _notes(plan: dict[str, Any], profile: dict[str, Any]) -> list[str]:
