@@ -789,3 +789,10 @@ def test_an_extrapolated_grade_names_its_option(kb: KnowledgeBase) -> None:
     )
     assert "That grade is extrapolated" not in answer["answer"]
     assert "The grade of minocycline is extrapolated" in answer["answer"]
+
+
+def test_a_general_question_is_not_about_one_patient(kb: KnowledgeBase) -> None:
+    general = answer_question("should i use low dose warfarin for calcinosis cutis?", kb)
+    assert general["patient_specific"] is False
+    assert "one patient" not in _text(general)
+    assert answer_question("should i give my patient warfarin?", kb)["patient_specific"]

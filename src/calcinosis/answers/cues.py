@@ -484,9 +484,10 @@ PATIENT_CUES: tuple[str, ...] = (
     r" our patient",
     r" \d+ (year|month) old",
     r" \d+ yo ",
-    r" should i ",
-    r" can i ",
-    r" do i ",
+    # "should I / can I / do I" only with someone to do it to: a general question is not
+    # about one patient ("should i use low dose warfarin?")
+    r" (should|can|do) i .*\b(him|her|them|patient|pt|son|daughter|baby|child|infant)\b",
+    r" (she|he) (has|is|had) ",
     r" for him ",
     r" for her ",
     r" my (child|son|daughter|kid)",
