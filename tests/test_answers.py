@@ -796,3 +796,14 @@ def test_a_general_question_is_not_about_one_patient(kb: KnowledgeBase) -> None:
     assert general["patient_specific"] is False
     assert "one patient" not in _text(general)
     assert answer_question("should i give my patient warfarin?", kb)["patient_specific"]
+
+
+def test_no_citation_quotes_just_an_author_name(kb: KnowledgeBase) -> None:
+    for question in (
+        "How effective is minocycline for calcinosis in limited cutaneous SSc?",
+        "colchicine dose for a child with calcinosis?",
+        "can a 7 year old take minocycline for calcinosis?",
+    ):
+        for citation in answer_question(question, kb)["citations"]:
+            quote = citation["quote"] or ""
+            assert not re.fullmatch(r"[…\w\s,]{0,30}et al\.?", quote), (question, quote)

@@ -49,12 +49,21 @@ _SOURCE_REFS = re.compile(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]|\s\(algorithm 1\)")
 _AI_REFS = re.compile(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
 
 
+# A full stop that ends an abbreviation, not a sentence ("Robertson et al. reported").
+_NO_STOP = re.compile(r"(\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bapprox|\bFig|\bno)\.$", re.IGNORECASE)
+
+
 def _split(text: str) -> list[str]:
     """Sentences (and clauses after a semicolon), never cut inside parentheses."""
     parts, depth, start = [], 0, 0
     for index, char in enumerate(text):
         depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
-        if char in ".;" and depth <= 0 and text[index + 1 : index + 2] == " ":
+        if (
+            char in ".;"
+            and depth <= 0
+            and text[index + 1 : index + 2] == " "
+            and not (char == "." and _NO_STOP.search(text[: index + 1]))
+        ):
             parts.append(text[start : index + 1].strip())
             start = index + 1
     parts.append(text[start:].strip())
