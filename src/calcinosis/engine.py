@@ -114,7 +114,9 @@ def assess_underlying_disease(b: Builder) -> str | None:
         if p.underlying_disease == "unknown":
             b.assumptions.append(
                 "Underlying disease not given: the algorithm for autoimmune connective tissue "
-                "disease is used, without disease-specific options."
+                "disease is used, without disease-specific options. Dystrophic calcinosis "
+                "most often occurs with autoimmune connective tissue disease (particularly "
+                "systemic sclerosis and dermatomyositis): look for one."
             )
         return None
     cites = ["management-topic-two-questions", "management-topic-treat-underlying-disease"]
@@ -452,7 +454,9 @@ def treat_metabolic_cause(b: Builder) -> str | None:
     why = (
         "Metastatic calcinosis results from a defect of calcium or phosphorus metabolism, most "
         "often chronic renal failure: treatment corrects the calcium-phosphate product and the "
-        "underlying defect. Calcinosis-directed drugs are not first-line."
+        "underlying defect. Calcinosis-directed drugs are not first-line. The topic refers "
+        "to the management of mineral and bone disorders in chronic kidney disease (in "
+        "adults, and in children), reviewed separately."
     )
     b.offer(
         "correct-calcium-phosphate",
@@ -521,6 +525,12 @@ def plan_iatrogenic(b: Builder) -> str | None:
         "months with 10 or 25%).",
         "management-topic-iatrogenic-symptomatic",
     )
+    size = b.patient.lesions.largest_cm
+    if size is not None and size > 2:
+        b.options["sodium-thiosulfate-topical"].warnings.append(
+            f"Largest lesion {size:g} cm: in a series of 80 lesions, topical therapy resolved "
+            "all lesions under 0.2 cm and fewer of the larger ones."
+        )
     if b.patient.symptomatic is None:
         b.assumptions.append(
             "Symptoms not given: observation first, topical sodium thiosulfate "
@@ -593,6 +603,15 @@ def apply_prior_responses(b: Builder) -> str | None:
                             "Local therapy failed before, so systemic therapy comes first."
                         )
         elif prior.treatment in b.options and b.options[prior.treatment].stance != "avoid":
+            option = b.options[prior.treatment]
+            if option.stance in ("alternative", "adjunct") and option.id not in MANAGEMENT:
+                option.stance = "first-line"
+                option.rationale.append(
+                    f"It worked before for this patient ({prior.response} response): first-line "
+                    "to continue or resume."
+                )
+            option.rank -= 30  # a treatment that worked comes first among its peers
+            notes.append(f"{prior.treatment}: {prior.response} response, kept first")
             systemic = (
                 b.kb.treatments[prior.treatment].kind == "drug" and prior.treatment not in LOCAL
             )
@@ -770,7 +789,16 @@ def show_disagreements_about_options(b: Builder) -> str | None:
             summary = f"{b.kb.treatments[option].name} ({where}): " + (
                 note.rstrip(".") + "." if note else "the sources disagree."
             )
-            same = next((d for d in b.disagreements if d["summary"] == summary), None)
+            same = next(
+                (
+                    d
+                    for d in b.disagreements
+                    if str(d["summary"]).startswith(b.kb.treatments[option].name + " (")
+                    and str(d["summary"]).endswith(note.rstrip(".") + ".")
+                    and note
+                ),
+                None,
+            )
             if same is not None:
                 cites = same["cites"]
                 if isinstance(cites, list):

@@ -298,6 +298,8 @@ def _regimens(
             )
         elif regimen.population == "child":
             label = "reported in children"
+        elif context.age_group == "child" and entry.kind == "drug" and "/kg" not in regimen.text:
+            label = "not a children's dose: the sources give this for calcinosis in general"
         elif regimen.population == "adult":
             label = "adult dose" if entry.kind == "drug" else "as used in adults"
         preferred = any(
@@ -508,7 +510,7 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
     if option.get("dose_note"):
         lines.append(wrap.fill(f"    ! {option['dose_note']}"))
     if option.get("adverse_effects"):
-        effects = "; ".join(a["text"] for a in option["adverse_effects"])
+        effects = "; ".join(dict.fromkeys(a["text"] for a in option["adverse_effects"]))
         refs = "".join(f"[{n}]" for n in sorted({a["citation"] for a in option["adverse_effects"]}))
         lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
     lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
