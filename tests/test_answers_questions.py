@@ -367,8 +367,10 @@ def test_key_facts_are_grounded_in_the_sources(record: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------ the blind review's round 1
-BLIND = Path(__file__).parent / "fixtures" / "questions_blind_round1.yaml"
-BLIND_CASES: list[dict[str, Any]] = yaml.safe_load(BLIND.read_text(encoding="utf-8"))
+BLIND_ROUNDS = sorted((Path(__file__).parent / "fixtures").glob("questions_blind_round*.yaml"))
+BLIND_CASES: list[dict[str, Any]] = [
+    case for path in BLIND_ROUNDS for case in yaml.safe_load(path.read_text(encoding="utf-8"))
+]
 
 
 def _starts(answer: str, word: str) -> bool:
