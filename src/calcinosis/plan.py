@@ -31,8 +31,8 @@ __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for",
 Stance = Literal["first-line", "alternative", "adjunct", "avoid"]
 STANCES: tuple[Stance, ...] = ("first-line", "alternative", "adjunct", "avoid")
 DISCLAIMER = (
-    "This plan supports, and does not replace, clinical judgement: check it against the "
-    "patient in front of you and the cited sources."
+    "calcinosis supports, and does not replace, clinical judgement: check what it says "
+    "against the patient in front of you and the cited sources."
 )
 
 
