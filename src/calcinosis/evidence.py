@@ -30,6 +30,7 @@ from calcinosis.models import (
     Table4Row,
     Treatment,
 )
+from calcinosis.references import reference_text
 
 __all__ = [
     "KNOWLEDGE_DIR",
@@ -317,7 +318,7 @@ def arm_document(kb: KnowledgeBase, arm: Arm) -> dict[str, Any]:
         "level": arm.level,
         "source": arm.source,
         "location": arm.provenance.location,
-        "seed_file": source.seed_file,
+        "reference_text": reference_text(source),
         "printed": arm.printed.model_dump(exclude_none=True) if arm.printed else None,
         "notes": list(arm.notes),
     }
