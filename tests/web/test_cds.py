@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 import uuid
@@ -444,3 +445,19 @@ def test_every_service_id_is_callable(trusted: TestClient) -> None:
         body["hook"] = service.hook
         body["context"].setdefault("draftOrders", {"resourceType": "Bundle", "entry": []})
         assert call(trusted, f"/cds-services/{service.id}", body) == {"cards": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (PATIENT_VIEW, "ssc_adult_warfarin_patient_view"),
+        (ORDER_SIGN, "order_diltiazem"),
+        (ORDER_SIGN, "order_warfarin_for_calcinosis"),
+    ],
+)
+def test_cards_speak_in_references(trusted: TestClient, path: str, name: str) -> None:
+    """Cards name sources as references, never a file name or the word "seed"."""
+    cards = call(trusted, path, fixture(name))["cards"]
+    assert cards
+    text = json.dumps(cards)
+    assert re.search(r"\bseeds?\b|\d{3}_[0-9a-f]{16}\.txt", text, re.I) is None
