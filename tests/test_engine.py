@@ -288,3 +288,14 @@ def test_the_plan_says_where_the_sources_are_silent(data: dict[str, Any]) -> Non
         assert any(
             "Minocycline" in w and "whatever it is prescribed for" in w for w in plan["warnings"]
         )
+
+
+@PROPERTY
+@given(data=profiles)
+def test_the_ai_answer_is_never_the_only_basis_for_an_option(data: dict[str, Any]) -> None:
+    kb = load_knowledge()
+    plan = recommend_document(parse_patient(data, kb.therapy_ids()), kb)
+    kinds = {c["n"]: c["kind"] for c in plan["citations"]}
+    for option in plan["options"]:
+        if option["stance"] in OFFERED:
+            assert any(kinds[n] != "ai-generated" for n in option["citations"]), option["id"]
