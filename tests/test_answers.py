@@ -307,8 +307,11 @@ def test_the_size_of_the_warfarin_trial_is_a_count(kb: KnowledgeBase) -> None:
 def test_diltiazem_in_heart_block_leads_with_the_caution(kb: KnowledgeBase) -> None:
     # 004: "Risk for adverse effects of diltiazem may be greatest in patients with reduced
     # ventricular function or cardiac conduction abnormalities."
+    # The plans avoid it there (the safer reading): the answer leads with that, then the
+    # source's own words, which state a risk, not a contraindication.
     answer = answer_question("Is diltiazem safe in heart block?", kb)
-    assert answer["answer"].startswith("Caution")
+    assert answer["answer"].startswith("No, not advised (the safer reading of the source)")
+    assert "not a contraindication" in answer["answer"]
     assert "cardiac conduction abnormalities" in answer["answer"]
     assert "atrioventricular block" in answer["answer"]
 

@@ -285,7 +285,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" what (do|would) you (suggest|recommend|advise)",
             r" (which|what) (systemic )?(drug|treatment|therapy|medication|option) (for|should"
             r"|to|is best|would)",
-            r" need\w* (any )?(treatment|to be treated|therapy)",
+            r" need\w* (any )?(treatment|to be treated|therapy|treating)",
             r" (be|get) treated ",
             r" how (do|should|would|can) (i|you|we) (treat|manage|approach)",
             r" how (is|are) .*(treated|managed)",
@@ -389,7 +389,7 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
     (
         "needs-treatment",
         (
-            r" need\w* (any )?(treatment|to be treated|therapy)",
+            r" need\w* (any )?(treatment|to be treated|therapy|treating)",
             r" (be|get) treated ",
             r" (have|has|need|needs|got) to (be )?treat",
             r" must (i|we|you|they) treat",
@@ -445,6 +445,7 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" consider",
             r" an option ",
             r" good idea ",
+            r" make\w* sense",
             r" (used|given|tried|an option) (for|in) ",
             r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
         ),

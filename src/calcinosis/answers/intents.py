@@ -185,16 +185,16 @@ def _dose(d: Draft) -> None:
     for _, treatments in groups(d, 3):
         for treatment in treatments[:3]:
             line = dose_lines(d, treatment)
-            if line:
-                any_dose = True
-                d.lead(line)
             against = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
-            if against:
+            if against:  # what the sources say against it comes before any dose
                 rule = against[0]
                 d.lead(
                     f'{d.name(treatment)}: "{sentences(rule.provenance.quote or rule.text, 1)}" '
                     f"{d.cite(rule.provenance)}."
                 )
+            if line:
+                any_dose = True
+                d.lead(line)
             safety_lines(d, treatment)
     for passage in passages_about(
         d, d.query.treatments, pattern=r"regimen|not standardi|dosing|heterogeneous"
@@ -202,11 +202,12 @@ def _dose(d: Draft) -> None:
         if not d.shown(passage) and passage.kind not in ("regimen",):
             d.add("Dose and regimen", d.quote(passage, 1, pattern=r"regimen|standardi|dosing"))
     if not any_dose:
+        names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
         not_answered(
             d,
-            "No source gives a dose for "
-            + " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
-            + ".",
+            f"No source gives a dose for {names}."
+            if names
+            else "No treatment was recognised in the question, so no dose can be given.",
         )
 
 

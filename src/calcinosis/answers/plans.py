@@ -140,10 +140,7 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     }
     # only what the question says: symptoms not stated stay unknown (the engine then
     # says what it assumed, and observes iatrogenic lesions first)
-    if q.has("asymptomatic"):
-        profile["symptomatic"] = False
-    elif q.has("symptomatic") or q.has("ulceration") or q.has("inflammation"):
-        profile["symptomatic"] = True
+    profile |= _symptoms(d)
     local = {"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"}
     if local & set(q.unavailable):
         profile["local_therapy_accessible"] = False
@@ -155,7 +152,7 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         profile |= {
             "progressive": False,
             "internal_involvement": False,
-            "patient_concerned": False,
+            "patient_concerned": profile.get("patient_concerned", False),
         }
         assumed.append("no internal involvement and little concern to the patient")
     for feature in ("inflammation", "ulceration", "raynaud"):
@@ -167,6 +164,21 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     if q.disease:
         profile["underlying_disease"] = q.disease
     return profile, assumed
+
+
+def _symptoms(d: Draft) -> dict[str, Any]:
+    """Only what the question says about symptoms, progression and the patient's wish."""
+    q = d.query
+    said: dict[str, Any] = {}
+    if q.has("asymptomatic"):
+        said["symptomatic"] = False
+    elif q.has("symptomatic") or q.has("ulceration") or q.has("inflammation"):
+        said["symptomatic"] = True
+    if q.has("nonprogressive"):
+        said["progressive"] = False
+    if q.has("wants-treatment"):
+        said["patient_concerned"] = True
+    return said
 
 
 def _lesions(d: Draft) -> dict[str, Any]:

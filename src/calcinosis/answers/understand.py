@@ -361,6 +361,16 @@ def _scope(text: str, named: bool) -> tuple[bool, str | None]:
 
 
 # -------------------------------------------------------- intent and proposition
+DOSE_IS_CONTEXT = (
+    r" worth ",
+    r" reasonable ",
+    r" make\w* sense",
+    r" should (i|we|you) ",
+    r" recommend",
+    r" (try|trying|start|starting) ",
+)
+
+
 def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
     for intent, cues in INTENT_CUES:
         if not _matches(text, cues):
@@ -371,6 +381,8 @@ def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
             continue  # "what proportion of lesions resolve with X" asks about X
         if intent == "what-not-to-use" and treatments and yes_no:
             continue
+        if intent == "dose" and yes_no and _matches(text, DOSE_IS_CONTEXT):
+            continue  # "is low-dose X worth trying?" asks whether, not how much
         if intent == "first-line" and treatments:
             strong = tuple(c for c in cues if c not in WEAK_FIRST_LINE)
             if not _matches(text, strong):

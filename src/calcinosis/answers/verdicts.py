@@ -114,7 +114,7 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
     rules = firing_rules(d, treatment)
     harms = [r for r in rules if r.stance == "avoid"]
     if harms:
-        return _harm(d, harms[0], p.object)
+        return _harm(d, harms[0], p.object, decisive=True)
     yes = _affirm(d, p, treatment) if p.predicate == "recommended" else None
     cautions = [r for r in rules if r.stance == "caution"]
     if yes and cautions:  # a yes that a caution for this patient qualifies
@@ -127,7 +127,7 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
 _AFFIRMING = re.compile(
     r"we suggest|is an additional (primary or adjunctive )?(treatment )?option|is the "
     r"treatment of choice|is a reasonable (option|initial approach)|is generally preferred|"
-    r"should be considered|is suggested|was suggested",
+    r"should be considered|may be considered|is suggested|was suggested",
     re.I,
 )
 _CONDITIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -167,14 +167,23 @@ def _avoided(d: Draft, p: Proposition, treatment: str) -> str | None:
     return _outside_subtype(d, p)
 
 
-def _harm(d: Draft, rule: Contraindication, condition: str | None = None) -> str:
+def _harm(
+    d: Draft, rule: Contraindication, condition: str | None = None, decisive: bool = False
+) -> str:
     """'No.' when the source says it must not be used; otherwise its caution in its
-    own words, with the adverse effects that go with the condition asked about."""
+    own words, with the adverse effects that go with the condition asked about.
+    ``decisive``: the question asks whether to use it, and the plans avoid it, so the
+    answer leads with that (the safer reading), then the source's words."""
     quote = _rule_quote(rule)
     if _DEFINITE_NO.search(quote):
         return f"No. {quote} {d.cite(rule.provenance)}."
     source = SOURCE_NAMES[rule.provenance.source]
-    text = f'Caution: {source} says "{quote}" {d.cite(rule.provenance)}'
+    lead = (
+        "No, not advised (the safer reading of the source): "
+        if decisive and rule.stance == "avoid"
+        else "Caution: "
+    )
+    text = f'{lead}{source} says "{quote}" {d.cite(rule.provenance)}'
     words = {w.split()[-1] for w in CONDITIONS.get(condition or "", ())}
     for treatment in d.query.treatments[:1]:
         related = [
@@ -208,7 +217,7 @@ def _safe_with(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"{NOT_ANSWERED} No source gives a rule for {d.name(treatment).lower()} "
             f"with {p.object.replace('-', ' ')}; what they report on its safety follows."
         )
-    return _harm(d, rules[0], p.object)
+    return _harm(d, rules[0], p.object, decisive=True)
 
 
 def _usable_at_age(d: Draft, p: Proposition, treatment: str) -> str | None:
