@@ -498,7 +498,9 @@ PATIENT_CUES: tuple[str, ...] = (
 # ``prior_treatments`` responses): before the treatment, then after it.
 PRIOR_BEFORE: dict[str, str] = {
     r" (failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
-    r"respond to|did not respond to|unresponsive to|refractory to|despite) $": "none",
+    r"respond to|did not respond to|unresponsive to|refractory to|despite|no better after"
+    r"( \w+){0,4}|not better after( \w+){0,4}|no improvement (with|after|on)( \w+){0,4})"
+    r" $": "none",
     r" (intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
     r" (partial response to|some response to) $": "partial",
 }

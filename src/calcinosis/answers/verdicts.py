@@ -217,6 +217,16 @@ def _safe_with(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"{NOT_ANSWERED} No source gives a rule for {d.name(treatment).lower()} "
             f"with {p.object.replace('-', ' ')}; what they report on its safety follows."
         )
+    # "is there a higher risk with X in Y?" asks about the risk, not whether to give it
+    asks_risk = " risk" in d.query.norm and " safe" not in d.query.norm
+    if asks_risk and rules[0].stance in ("avoid", "caution"):
+        source = SOURCE_NAMES[rules[0].provenance.source]
+        return (
+            f'Yes: {source} says "{_rule_quote(rules[0])}" {d.cite(rules[0].provenance)}; '
+            "this tool's plans do not offer it then."
+            if rules[0].stance == "avoid"
+            else f'Yes: {source} says "{_rule_quote(rules[0])}" {d.cite(rules[0].provenance)}.'
+        )
     return _harm(d, rules[0], p.object, decisive=True)
 
 

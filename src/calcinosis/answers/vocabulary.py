@@ -245,6 +245,13 @@ SUBTYPES: dict[str, str] = {
     "dystrophic": "dystrophic",
     "metastatic": "metastatic",
     "metabolic calcinosis": "metastatic",
+    # the calcium-phosphate defect that defines metastatic calcinosis (004)
+    "high phosphate": "metastatic",
+    "raised phosphate": "metastatic",
+    "elevated phosphate": "metastatic",
+    "hyperphosphatemia": "metastatic",
+    "hyperphosphataemia": "metastatic",
+    "high calcium phosphate product": "metastatic",
     "idiopathic": "idiopathic",
     "tumoral calcinosis": "idiopathic",
     "scrotal": "idiopathic",
