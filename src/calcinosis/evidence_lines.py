@@ -213,24 +213,8 @@ def _statement_line(
 ) -> EvidenceLine | None:
     outcomes = [f for f in statement.figures if _is_outcome(f)]
     if not outcomes and statement.outcome is not None:
-        return EvidenceLine(
-            source=statement.source,
-            kind="source-report",
-            text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: "
-            f"{statement.outcome} (no counts given)",
-            unit="patients",
-            x=None,
-            n=None,
-            complete=None,
-            patients=None,
-            study=None,
-            arm=statement.about_arm,
-            design=None,
-            fit=fit(context, _statement_applies(kb, statement)),
-            size_note=None,
-            provenance=Provenance(
-                source=statement.source, location=statement.location, quote=statement.quote
-            ),
+        return _source_line(
+            kb, statement, context, "source-report", f"{statement.outcome} (no counts given)"
         )
     if not outcomes:
         return None
@@ -259,20 +243,46 @@ def _statement_line(
             same += f", which counts {_plural(arm.n, arm.unit)}"
         text += f" ({same})"
     first = outcomes[0]
-    return EvidenceLine(
-        source=statement.source,
-        kind="source-figures",
-        text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: {text}",
+    return _source_line(
+        kb,
+        statement,
+        context,
+        "source-figures",
+        text,
         unit=unit,
         x=first.x,
         n=first.n or (sample.x if sample else None),
+        size_note=_size_note(outcomes, largest_cm),
+    )
+
+
+def _source_line(
+    kb: KnowledgeBase,
+    statement: Statement,
+    context: Context,
+    kind: str,
+    text: str,
+    *,
+    unit: str = "patients",
+    x: int | None = None,
+    n: int | None = None,
+    size_note: str | None = None,
+) -> EvidenceLine:
+    """A line that a source other than the review's arms reports."""
+    return EvidenceLine(
+        source=statement.source,
+        kind=kind,
+        text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: {text}",
+        unit=unit,
+        x=x,
+        n=n,
         complete=None,
         patients=None,
         study=None,
         arm=statement.about_arm,
         design=None,
         fit=fit(context, _statement_applies(kb, statement)),
-        size_note=_size_note(outcomes, largest_cm),
+        size_note=size_note,
         provenance=Provenance(
             source=statement.source, location=statement.location, quote=statement.quote
         ),

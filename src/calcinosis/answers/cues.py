@@ -8,7 +8,7 @@ space); the first intent of :data:`INTENT_CUES` with a matching cue wins.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "ALSO_INTENTS",
@@ -49,24 +49,7 @@ Intent = Literal[
     "unknown",
 ]
 
-INTENTS: tuple[Intent, ...] = (
-    "efficacy",
-    "dose",
-    "adverse-effects",
-    "contraindication",
-    "level-or-grade",
-    "comparison",
-    "time-to-response",
-    "relapse",
-    "epidemiology",
-    "mechanism",
-    "what-not-to-use",
-    "first-line",
-    "study-size",
-    "overview",
-    "patient-specific",
-    "unknown",
-)
+INTENTS: tuple[Intent, ...] = get_args(Intent)
 
 # What is asked, in order of precedence: the first intent with a matching cue wins
 # ("How many patients were in the warfarin trial?" is a study-size question even
