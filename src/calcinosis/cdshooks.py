@@ -37,6 +37,7 @@ from calcinosis.fhir import (
 )
 from calcinosis.models import Contraindication
 from calcinosis.patient import Patient, parse_patient
+from calcinosis.plan import DISCLAIMER
 from calcinosis.references import reference_text
 from calcinosis.safety import findings_for
 
@@ -213,10 +214,10 @@ def _card(
         "uuid": str(uuidlib.uuid4()),
         "summary": summary,
         "indicator": indicator,
-        "detail": detail,
+        "detail": f"{detail}\n\n*{ctx.kb.version_line()}. {DISCLAIMER}*",
         "source": {
             "label": "calcinosis: evidence-based decision support for calcinosis cutis",
-            "url": f"{ctx.public_url}/evidence",
+            "url": f"{ctx.public_url}/about",
             "topic": {
                 "code": kind,
                 "system": f"{ctx.public_url}/cds-card-kinds",

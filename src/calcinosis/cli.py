@@ -43,7 +43,7 @@ def _emit_json(document: Any) -> None:
 
 
 def _footer(kb: KnowledgeBase) -> str:
-    return f"\nEvidence version {kb.version}. {DISCLAIMER}\n"
+    return f"\n{kb.version_line()}. {DISCLAIMER}\n"
 
 
 def _kb(args: argparse.Namespace) -> KnowledgeBase:
@@ -391,7 +391,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         sys.stdout.write(f"\n=== {title}\n$ calcinosis {' '.join(argv)}\n\n")
         sys.stdout.flush()
         _dispatch(argv)
-    sys.stdout.write(f"\nEvidence version {kb.version}.\n")
+    sys.stdout.write(f"\n{kb.version_line()}.\n")
     return 0
 
 

@@ -77,6 +77,15 @@ class KnowledgeBase:
     findings: tuple[Finding, ...]
     classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
+    @property
+    def released(self) -> str:
+        """The release date of this evidence version (ISO 8601)."""
+        return self.manifest.released.isoformat()
+
+    def version_line(self) -> str:
+        """'Evidence version 1.0.0+abc, released 2026-12-01' for every text output."""
+        return f"Evidence version {self.version}, released {self.released}"
+
     def therapy_ids(self) -> frozenset[str]:
         """Treatments a patient can take or have tried (not the management steps)."""
         return frozenset(t.id for t in self.treatments.values() if t.kind != "management")

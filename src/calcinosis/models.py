@@ -8,6 +8,7 @@ The files themselves live in ``knowledge/``; loading is in ``evidence.py``.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,6 +74,7 @@ class Manifest(Record):
 
     name: str
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    released: date = Field(description="The day this version of the evidence was released")
     description: str
     files: list[str]
 

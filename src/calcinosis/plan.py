@@ -436,6 +436,7 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
         "trace": plan.trace,
         "citations": [c.__dict__ for c in sorted(citations.items.values(), key=lambda c: c.n)],
         "evidence_version": plan.evidence_version,
+        "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
     }
 
@@ -564,5 +565,8 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
             )
         )
     lines.append("")
-    lines.append(f"Evidence version {document['evidence_version']}. {document['disclaimer']}")
+    lines.append(
+        f"Evidence version {document['evidence_version']}, released "
+        f"{document['evidence_released']}. {document['disclaimer']}"
+    )
     return "\n".join(lines) + "\n"

@@ -155,6 +155,7 @@ def pool_document(
         "left_out": left_out,
         "notes": notes,
         "evidence_version": kb.version,
+        "evidence_released": kb.released,
     }
     if result is not None:
         document.update(

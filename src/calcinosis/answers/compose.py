@@ -52,6 +52,7 @@ def _refusal(query: Query, kb: KnowledgeBase) -> dict[str, Any]:
         "patient_specific": False,
         "understood": query.document(),
         "evidence_version": kb.version,
+        "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
     }
 
@@ -175,6 +176,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         "patient_specific": query.patient_specific,
         "understood": query.document(),
         "evidence_version": kb.version,
+        "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
     }
 
@@ -197,5 +199,8 @@ def render_answer(document: Mapping[str, Any], width: int = 88) -> str:
                 )
             )
         lines.append("")
-    lines.append(f"Evidence version {document['evidence_version']}. {document['disclaimer']}")
+    lines.append(
+        f"Evidence version {document['evidence_version']}, released "
+        f"{document['evidence_released']}. {document['disclaimer']}"
+    )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from calcinosis.evidence import KnowledgeBase, arm_document
 from calcinosis.patient import Patient, parse_patient
 from calcinosis.synthesis import pool_document
 from calcinosis.tables import arm_level_rules, table_rows
+from calcinosis.transparency import about_document
 
 __all__ = ["router"]
 
@@ -133,6 +134,16 @@ def treatment_entry(
     return kb.treatments[treatment].model_dump(mode="json")
 
 
+@router.get(
+    "/about",
+    summary="Transparency: HTI-1 source attributes, the basis, limitations, validation",
+)
+async def about(request: Request) -> dict[str, Any]:
+    """The same document as the ``/about`` page."""
+    return about_document(_kb(request), request.app.state.settings.public_url)
+
+
 @router.get("/health", summary="Liveness and the evidence version")
 async def health(request: Request) -> dict[str, str]:
-    return {"status": "ok", "evidence_version": _kb(request).version}
+    kb = _kb(request)
+    return {"status": "ok", "evidence_version": kb.version, "evidence_released": kb.released}

@@ -106,6 +106,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                 "title": title,
                 "detail": detail,
                 "evidence_version": request.app.state.kb.version,
+                "evidence_released": request.app.state.kb.released,
                 "disclaimer": DISCLAIMER,
             },
             status_code=exc.status_code,
@@ -126,7 +127,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class SecurityHeaders:
-    """Plain ASGI middleware: the security headers on every HTTP response."""
+    """Plain ASGI middleware: the security headers on every HTTP response, and the
+    evidence version and its release date (list-shaped documents carry them only here)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,6 +143,10 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                kb = getattr(scope["app"].state, "kb", None) if "app" in scope else None
+                if kb is not None:
+                    headers.setdefault("Calcinosis-Evidence-Version", kb.version)
+                    headers.setdefault("Calcinosis-Evidence-Released", kb.released)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -167,6 +167,7 @@ def feedback_page(request: Request) -> HTMLResponse:
         "cards": store.card_counts(),
         "feedback": store.feedback_counts(),
         "evidence_version": request.app.state.kb.version,
+        "evidence_released": request.app.state.kb.released,
         "disclaimer": DISCLAIMER,
     }
     return templates.TemplateResponse(request, "feedback.html", context)

@@ -19,6 +19,7 @@ from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
 from calcinosis.synthesis import pool_document
 from calcinosis.tables import table_rows
+from calcinosis.transparency import about_document
 from calcinosis.web.forms import BOOL_FIELDS, MAX_PRIOR, form_field, profile_from_query
 from calcinosis.web.forms import query_from_items as share_query
 from calcinosis.web.graphics import algorithm_svg, evidence_map_svg
@@ -37,7 +38,11 @@ def _kb(request: Request) -> KnowledgeBase:
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     kb = _kb(request)
-    context |= {"evidence_version": kb.version, "disclaimer": DISCLAIMER}
+    context |= {
+        "evidence_version": kb.version,
+        "evidence_released": kb.released,
+        "disclaimer": DISCLAIMER,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -180,6 +185,12 @@ def algorithm_page(request: Request) -> HTMLResponse:
         for subtype, chain in STEPS.items()
     }
     return _page(request, "algorithm.html", steps=steps)
+
+
+@router.get("/about", response_class=HTMLResponse)
+def about_page(request: Request) -> HTMLResponse:
+    about = about_document(_kb(request), request.app.state.settings.public_url)
+    return _page(request, "about.html", about=about)
 
 
 @router.get("/algorithm.svg")
