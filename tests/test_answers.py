@@ -784,7 +784,7 @@ def test_a_slash_names_both_treatments(kb: KnowledgeBase) -> None:
 
 def test_a_study_with_two_populations_names_each(kb: KnowledgeBase) -> None:
     answer = answer_question("does warfarin work for calcinosis?", kb)
-    assert "Berger 1987 0/5 (2 adults, SSc; 3 children, DM or SSc)" in _text(answer)
+    assert "Berger 1987 0/5, 0% (2 adults, SSc; 3 children, DM or SSc)" in _text(answer)
 
 
 def test_an_extrapolated_grade_names_its_option(kb: KnowledgeBase) -> None:

@@ -382,10 +382,8 @@ def _starts(answer: str, word: str) -> bool:
 
 # Known gaps, reported in the issue notes: strict, so a fix makes the test fail until the
 # entry is removed.
-BLIND_GAPS = {
-    "r5q-13-inflamed-colchicine-vs-diltiazem": "a 'is X preferred over Y' question does not "
-    "lead with Yes although the topic says it is preferred",
-}
+# Known gaps of the blind sets, each a strict xfail (none at present).
+BLIND_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

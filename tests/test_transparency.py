@@ -66,9 +66,10 @@ def test_used_answers_match_what_the_engine_does(kb: KnowledgeBase, element: Any
         base = _plan(kb, profile)
         for name in element.fields:
             for value in VARIANTS[name]:
+                changed_to = value
                 if name == "conditions":
-                    value = sorted(set(profile.get("conditions", [])) | set(value))
-                variant = dict(profile) | {name: value}
+                    changed_to = sorted(set(profile.get("conditions", [])) | set(value))
+                variant = dict(profile) | {name: changed_to}
                 if _plan(kb, variant) != base:
                     changed += 1
     if element.used:

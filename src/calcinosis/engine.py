@@ -701,6 +701,7 @@ CONDITIONS_READ = frozenset(
 )
 _CONDITION_WORDS = {
     "pregnancy": "pregnancy",
+    "breastfeeding": "breastfeeding",
     "interstitial-lung-disease": "interstitial lung disease",
 }
 

@@ -255,6 +255,7 @@ _CONDITION_TEXT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
     ("chronic-kidney-disease", _words("chronic kidney disease", "ckd")),
     ("pregnancy", _words("pregnancy", "pregnant")),
+    ("breastfeeding", _words("breastfeeding", "breast feeding", "lactating", "lactation")),
 )
 _RAYNAUD_TEXT: Final = re.compile(r"raynaud", re.IGNORECASE)
 _ROUTES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (

@@ -45,6 +45,7 @@ Condition = Literal[
     "chronic-kidney-disease",
     "end-stage-kidney-disease",
     "pregnancy",
+    "breastfeeding",
 ]
 Response = Literal["none", "partial", "complete", "intolerant"]
 

@@ -15,7 +15,13 @@ from functools import cache
 from typing import Any
 
 from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences
-from calcinosis.answers.passages import Passage, arm_provenance, passages, search
+from calcinosis.answers.passages import (
+    Passage,
+    arm_provenance,
+    passages,
+    search,
+    statement_provenance,
+)
 from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
 from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
 from calcinosis.evidence import KnowledgeBase, study_label
@@ -183,8 +189,9 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
         arm = by_study[unit.study]
         unit_word = "digits" if "digits" in unit.units else ""
         patients = f", {arm.patients} patients" if unit_word and arm.patients else ""
+        share = f", {unit.x / unit.n:.0%}" if unit.n else ""
         parts.append(
-            f"{unit.label} {unit.x}/{unit.n}{f' {unit_word}' if unit_word else ''}"
+            f"{unit.label} {unit.x}/{unit.n}{f' {unit_word}' if unit_word else ''}{share}"
             f" ({_study_who([a for a in main if a.study == unit.study]) or _arm_who(arm)}"
             f"{patients})"
         )
@@ -256,7 +263,7 @@ def study_lines(d: Draft) -> list[str]:
                 lines.append(
                     f"{SOURCE_NAMES[statement.source][:1].upper()}"
                     f"{SOURCE_NAMES[statement.source][1:]} on the same cohort: "
-                    f'"{sentences(statement.quote, 2)}" {d.cite(_provenance(statement))}.'
+                    f'"{sentences(statement.quote, 2)}" {d.cite(statement_provenance(statement))}.'
                 )
     return lines
 
@@ -282,7 +289,7 @@ def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
             verdict = "a lesion this size" if fits_size else f"not a {size:g} cm lesion"
             parts.append(
                 f"{figure.label}: {figure.x} of {figure.n} {figure.unit} ({scope}, so "
-                f"{verdict}) {d.cite(_provenance(statement))}"
+                f"{verdict}) {d.cite(statement_provenance(statement))}"
             )
     if not parts:
         return None
@@ -495,7 +502,7 @@ def disagreements(d: Draft, treatments: Sequence[str]) -> None:
                     d.add(
                         "Where the sources disagree",
                         f"Within {SOURCE_NAMES[statement.source]}: {note.rstrip('.')} "
-                        f"{d.cite(_provenance(statement), _provenance(other))}.",
+                        f"{d.cite(statement_provenance(statement), statement_provenance(other))}.",
                     )
                 continue
             first, second = sorted((statement, other), key=lambda s: s.source != "traineau-2020")
@@ -503,13 +510,9 @@ def disagreements(d: Draft, treatments: Sequence[str]) -> None:
                 "Where the sources disagree",
                 f"On {', '.join(d.name(t).lower() for t in sorted(shared))}: "
                 f'{SOURCE_NAMES[first.source]}, "{sentences(first.quote, 1, 200)}" '
-                f"{d.cite(_provenance(first))}, versus {SOURCE_NAMES[second.source]}, "
-                f'"{sentences(second.quote, 1, 200)}" {d.cite(_provenance(second))}.',
+                f"{d.cite(statement_provenance(first))}, versus {SOURCE_NAMES[second.source]}, "
+                f'"{sentences(second.quote, 1, 200)}" {d.cite(statement_provenance(second))}.',
             )
-
-
-def _provenance(statement: Statement) -> Provenance:
-    return Provenance(source=statement.source, location=statement.location, quote=statement.quote)
 
 
 # ---------------------------------------------------------------- nearest

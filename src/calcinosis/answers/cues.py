@@ -111,7 +111,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"|effect|response|better)",
             r" time to (response|improvement|resolution|effect|work)",
             r" onset of (action|response|effect)",
-            r" how many (months|weeks|days|treatments|sessions|injections)",
+            r" how many (\S+ ){0,3}(months|weeks|days|treatments|sessions|injections"
+            r"|applications|procedures|courses)",
+            r" before (i|we|you|one|they|she|he) (should |would |will |can |might )?(see|notice"
+            r"|expect|get)",
         ),
     ),
     (
@@ -134,7 +137,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" complications? ",
             r" risks? (of|with|from) ",
             r" scarring ",
-            r" scars? ",
+            r" (leave|leaves|left|cause|causes|caused|risk of) (a |any )?scars? ",
             r" tolerab",
             r" tolerance ",
             r" what harm",
@@ -341,7 +344,7 @@ WEAK_FIRST_LINE: tuple[str, ...] = (
 # auxiliary, or asks whether something is worth it.
 YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
-    r"|must|any good|worth|ok|okay|safe)\b",
+    r"|must|any good|worth|ok|okay|safe|reasonable|appropriate|advisable|a good idea)\b",
 )
 
 Predicate = Literal[
@@ -356,6 +359,7 @@ Predicate = Literal[
     "needs-treatment",
     "size-matters",
     "complete-response",
+    "preferred-over",
 ]
 
 # What a yes/no question claims about its treatment, in order of precedence.
@@ -396,6 +400,10 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" complete (response|resolution|remission|clearance)",
             r" (completely|entirely|fully|totally) (resolv|clear|dissolv|disappear|go away)",
         ),
+    ),
+    (
+        "preferred-over",
+        (r" preferred (over|to) ", r" (preferable|preferred) (than|to) ", r" favou?red over "),
     ),
     (
         "first-line",

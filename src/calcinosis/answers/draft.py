@@ -117,11 +117,20 @@ class Draft:
         self.leads: list[str] = []
         self.sections: dict[str, list[str]] = {}
         self.quoted: set[str] = set()  # passage ids already shown
+        # treatments the lead has said "No" to for this question (not for this patient, or
+        # not to be used): no dose or favourable passage of theirs is put forward after it
+        self.ruled_out: set[str] = set()
 
     # -------------------------------------------------------------- writing
+    def _repeats(self, sentence: str) -> bool:
+        """The sentence quotes a passage the lead has quoted already (the same words are
+        printed in two places of a source, or reached by two routes)."""
+        quoted: list[str] = re.findall(r'"([^"]{40,})"', sentence)
+        return bool(quoted) and all(any(q in lead for lead in self.leads) for q in quoted)
+
     def lead(self, sentence: str | None) -> None:
         """A sentence of the direct answer (taken out of any section it was in)."""
-        if sentence and sentence not in self.leads:
+        if sentence and sentence not in self.leads and not self._repeats(sentence):
             self.leads.append(sentence)
             for lines in self.sections.values():
                 if sentence in lines:
@@ -131,7 +140,7 @@ class Draft:
         if not sentence:
             return
         lines = self.sections.setdefault(section, [])
-        if sentence not in lines and sentence not in self.leads:
+        if sentence not in lines and sentence not in self.leads and not self._repeats(sentence):
             lines.append(sentence)
 
     def cite(self, *provenances: Provenance | None, claim: str | None = None) -> str:

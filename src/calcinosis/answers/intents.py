@@ -28,7 +28,7 @@ from calcinosis.answers.blocks import (
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
 from calcinosis.answers.draft import Draft, sentences
-from calcinosis.answers.plans import first_line, what_not_to_use
+from calcinosis.answers.plans import first_line, instead, what_not_to_use
 from calcinosis.answers.selection import (
     by_words,
     groups,
@@ -47,6 +47,7 @@ from calcinosis.answers.topics import (
     time_to_response,
 )
 from calcinosis.answers.verdicts import verdict
+from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
 
 __all__ = ["COMPOSERS", "groups"]
 
@@ -67,7 +68,8 @@ def _treatment_sections(d: Draft, treatments: tuple[str, ...], label: str) -> No
     findings(d, treatments)
     for treatment in treatments[:3]:
         safety_lines(d, treatment)
-        dose_lines(d, treatment)
+        if treatment not in d.ruled_out:
+            dose_lines(d, treatment)
     disagreements(d, treatments)
 
 
@@ -81,6 +83,15 @@ def _efficacy(d: Draft) -> None:
     other, the figure of another source that covers most of what was asked."""
     said = verdict(d)
     d.lead(said)
+    if said and said.startswith("No") and d.query.patient_specific:
+        instead(d)
+    for words, ids in d.query.mentions:
+        if MEMBER_OF_CLASS.get(words) in ids:
+            name = _lower(d.name(MEMBER_OF_CLASS[words]))
+            d.lead(
+                f"The sources do not answer this directly. They do not name {words}; they "
+                f"speak only of its class, {name}."
+            )
     recommended = d.query.proposition and d.query.proposition.predicate == "recommended"
     if _matches_when(d) or (recommended and not said):
         # "when should X be used?", "should I use X?": the sources' indications first
@@ -125,6 +136,8 @@ _FEATURE_WORDS = {
 def _feature_passages(d: Draft) -> None:
     """What the sources say about the treatment for the features the question gives
     ("ulcerated", "small", "on the fingers")."""
+    if d.ruled_out & set(d.query.treatments):
+        return  # after "No" for this patient, no passage in favour of it
     for feature, pattern in _FEATURE_WORDS.items():
         if not d.query.has(feature):
             continue
@@ -147,6 +160,14 @@ def _named_source_conclusions(d: Draft) -> None:
         d.lead(d.quote(passage, 2))
 
 
+def _lower(name: str) -> str:
+    """'JAK inhibitors' stays so; 'Colchicine' becomes 'colchicine'."""
+    return " ".join(w if w[:2].isupper() else w.lower() for w in name.split())
+
+
+_FIGURE = r"\d+ (of \d+|percent|%)|\d+%|\d+/\d+"
+
+
 def _efficacy_of(
     d: Draft, index: int, label: str, treatments: tuple[str, ...], *, lead: bool
 ) -> None:
@@ -167,6 +188,8 @@ def _efficacy_of(
             d.lead(grade_line(d, treatments[0]))
         else:
             d.add("Guidelines and expert recommendations", grade_line(d, treatments[0]))
+    if arms is None and not by_words(d, passages_about(d, treatments, pattern=_FIGURE)):
+        d.lead(f"No source reports a response rate for {_lower(label)} in calcinosis cutis.")
     if not lead or (index and line and arms):
         d.add("Guidelines and expert recommendations", line)
         d.add("Research evidence", arms)
@@ -235,6 +258,8 @@ def _adverse(d: Draft) -> None:
 def _contraindication(d: Draft) -> None:
     lead = verdict(d)
     d.lead(lead)
+    if lead and lead.startswith("No"):
+        instead(d)
     if not d.query.treatments:
         what_not_to_use(d)
         return

@@ -19,9 +19,17 @@ from functools import cache
 
 from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_statement
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Arm, Claim, Contraindication, Provenance, Regimen
+from calcinosis.models import Arm, Claim, Contraindication, Provenance, Regimen, Statement
 
-__all__ = ["Passage", "arm_provenance", "fill_quote", "passages", "search", "whole_passage"]
+__all__ = [
+    "Passage",
+    "arm_provenance",
+    "fill_quote",
+    "passages",
+    "search",
+    "statement_provenance",
+    "whole_passage",
+]
 
 # Whom a catalog claim is about when no statement carries the same quote: by source,
 # and for the management topic by the heading its location starts under.
@@ -127,6 +135,11 @@ def _quotes_by_location(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, .
     for arm in kb.arms:
         add(arm_provenance(arm))
     return {key: tuple(dict.fromkeys(values)) for key, values in found.items()}
+
+
+def statement_provenance(statement: Statement) -> Provenance:
+    """Where a statement comes from, its quote filled."""
+    return Provenance(source=statement.source, location=statement.location, quote=statement.quote)
 
 
 def arm_provenance(arm: Arm) -> Provenance:

@@ -12,6 +12,7 @@ from calcinosis.answers.blocks import (
     rule_applies,
 )
 from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.passages import passages
 from calcinosis.answers.selection import not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
@@ -19,7 +20,7 @@ from calcinosis.engine import recommend_document
 from calcinosis.models import Contraindication, Provenance
 from calcinosis.patient import parse_patient
 
-__all__ = ["first_line", "what_not_to_use"]
+__all__ = ["first_line", "instead", "what_not_to_use"]
 
 
 _AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
@@ -127,7 +128,7 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         assumed.append(
             "a child (age not given)" if q.population == "child" else "an adult (age not given)"
         )
-    if q.subtype is None:
+    if q.subtype is None and not q.reading:
         assumed.append("dystrophic calcinosis (no subtype named)")
     profile: dict[str, Any] = {
         "age_years": age,
@@ -164,6 +165,37 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     if q.disease:
         profile["underlying_disease"] = q.disease
     return profile, assumed
+
+
+def instead(d: Draft) -> None:
+    """After a "No" about a treatment: what the plans offer this question's patient
+    instead (the engine's plan for the question as a profile, the asked treatment left
+    out), so that a negative answer does not stop short."""
+    profile, _ = _profile(d)
+    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    asked = set(d.query.treatments)
+    offered = [
+        o
+        for o in plan["options"]
+        if o["stance"] in ("first-line", "alternative")
+        and o["id"] not in asked
+        and o["id"] != "treat-underlying-disease"
+    ]
+    if not offered:
+        return
+    first = [o["name"].lower() for o in offered if o["stance"] == "first-line"]
+    others = [o["name"].lower() for o in offered if o["stance"] == "alternative"][:4]
+    parts = []
+    if first:
+        parts.append(f"first-line {' or '.join(first)}")
+    if others:
+        parts.append(f"alternatives {', '.join(others)}")
+    d.add(
+        "Guidelines and expert recommendations",
+        f"What this tool's plan offers instead for {_context_words(d)}: "
+        + "; ".join(parts)
+        + " (open the assessment for the whole plan and its grades).",
+    )
 
 
 def _symptoms(d: Draft) -> dict[str, Any]:
@@ -219,6 +251,7 @@ def first_line(d: Draft) -> None:
     underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
     first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
     d.lead(verdict(d))
+    _reading_lead(d)
     subtype_management(d, count=2)
     for option in underlying:
         d.lead(
@@ -233,6 +266,7 @@ def first_line(d: Draft) -> None:
         f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
     )
     _extrapolation_lead(d, first)
+    _removal_lead(d, options, first, cited)
     if assumed:
         d.add(
             "Guidelines and expert recommendations",
@@ -280,6 +314,56 @@ def first_line(d: Draft) -> None:
         about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
         if about & shown:  # only a disagreement about the options given
             d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+
+
+_READING_PASSAGES = {
+    "metastatic": ("answers-topic-metastatic-cause", "management-topic-calciphylaxis"),
+    "dystrophic": ("answers-topic-dystrophic-other-causes",),
+}
+
+
+def _reading_lead(d: Draft) -> None:
+    """Say how the question was read when its subtype or disease came from other words
+    (dialysis, a raised phosphate, a scar), with the passage that reads it so; in kidney
+    failure, name calciphylaxis as the other diagnosis the topic manages differently."""
+    q = d.query
+    if not q.reading:
+        return
+    subtype = q.subtype or "dystrophic"
+    by_id = {p.id: p for p in passages(d.kb)}
+    found = [by_id[i] for i in _READING_PASSAGES.get(subtype, ()) if i in by_id]
+    what = f"{subtype} calcinosis cutis"
+    if subtype == "dystrophic":
+        what += " after an injury, without an autoimmune connective tissue disease"
+    d.lead(f"Read as {what}: the question names {q.reading} and no autoimmune disease.")
+    if found:
+        d.lead(d.quote(found[0], 2, about=""))
+    for passage in found[1:]:
+        d.add(
+            "Guidelines and expert recommendations",
+            d.quote(
+                passage, 2, prefix="If it is calciphylaxis instead, the management topic", about=""
+            ),
+        )
+
+
+_REMOVAL = ("surgical-excision",)
+
+
+def _removal_lead(
+    d: Draft, options: list[dict[str, Any]], first: list[dict[str, Any]], cited: Any
+) -> None:
+    """When the patient wants the lesion out, say where surgery stands in this plan."""
+    if not d.query.has("wants-treatment"):
+        return
+    for option in options:
+        if option["id"] in _REMOVAL and option not in first and option["stance"] != "avoid":
+            d.lead(
+                f"The patient wants it removed: {option['name'].lower()} is "
+                f"{'an ' + option['stance'] if option['stance'] == 'alternative' else 'an adjunct'}"
+                f" here. {option['rationale']} {cited(option['citations'])}."
+            )
+            return
 
 
 def _extrapolation_lead(d: Draft, first: list[dict[str, Any]]) -> None:

@@ -45,6 +45,9 @@ class Proposition:
             "causes": f"causes {self.object or 'this effect'}",
             "effective": "works",
             "needs-treatment": "needs treatment",
+            "size-matters": "works differently by lesion size",
+            "complete-response": "clears the deposits completely",
+            "preferred-over": f"is preferred over {self.object or 'the other'}",
         }[self.predicate]
         return f"{subject} {words}"
 
@@ -72,6 +75,8 @@ class Query:
     lesion_cm: float | None = None  # the largest lesion, when the question gives its size
     disease: str | None = None  # patient-profile vocabulary ("systemic-sclerosis")
     subtype: str | None = None
+    # why the subtype or disease was read from other words ("dialysis": metastatic)
+    reading: str | None = None
     proposition: Proposition | None = None
     in_scope: bool = True
     out_of_scope: str | None = None  # what the question is about instead
@@ -116,6 +121,7 @@ class Query:
             "lesion_cm": self.lesion_cm,
             "disease": self.disease,
             "subtype": self.subtype,
+            "reading": self.reading,
             "proposition": proposition,
             "patient_specific": self.patient_specific,
             "conditions": list(self.conditions),

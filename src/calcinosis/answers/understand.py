@@ -336,6 +336,46 @@ def _lesion_cm(text: str) -> float | None:
     return max(sizes) if sizes else None
 
 
+_PHOSPHATE = re.compile(
+    r" (?:serum |plasma )?phosphate (?:level |of |is |was |at |=)?(\d{1,2}(?:\.\d+)?)"
+    r" ?(mmol|mg)?"
+)
+_PHOSPHATE_UPPER = {"mg": 4.5, "mmol": 1.45}  # upper limits of normal, mg/dL and mmol/L
+
+
+def _phosphate_high(text: str) -> bool:
+    """A phosphate value above the usual upper limit ("phos 8", "phosphate 2.1 mmol/L");
+    without a unit, only a value no mmol/L reading could be (over 4.5) counts."""
+    for value, unit in _PHOSPHATE.findall(text):
+        if float(value) > _PHOSPHATE_UPPER.get(unit or "mg", 4.5):
+            return True
+    return False
+
+
+_TRAUMA_WORDS = tuple(
+    w
+    for w, d in DISEASES.items()
+    if d == "other" and ("scar" in w or "trauma" in w or "lacerat" in w or "injur" in w)
+)
+_KIDNEY = frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"})
+_WHAT_TO_DO = frozenset({"first-line", "patient-specific", "unknown"})
+
+
+def _reading(
+    text: str, subtype: str | None, disease: str | None, conditions: list[str], intent: Intent
+) -> tuple[str | None, str | None]:
+    """The subtype the question implies without naming it, and why: a raised phosphate,
+    or kidney failure in a question about what to do, with no autoimmune disease named,
+    is metastatic calcinosis (004: its most common cause is chronic renal failure)."""
+    if subtype is not None or disease not in (None, "other"):
+        return subtype, None
+    if _phosphate_high(text):
+        return "metastatic", "a raised phosphate"
+    if _KIDNEY & set(conditions) and intent in _WHAT_TO_DO and disease is None:
+        return "metastatic", "kidney failure or dialysis"
+    return None, None
+
+
 def _population(text: str, age: float | None, disease: str | None) -> AgeGroup | None:
     if age is not None:
         return "child" if age < _ADULT_AGE else "adult"
@@ -371,6 +411,9 @@ DOSE_IS_CONTEXT = (
 )
 
 
+_DOSE_NAMED = re.compile(r" (low|high|standard|full|usual|higher|lower) dose ")
+
+
 def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
     for intent, cues in INTENT_CUES:
         if not _matches(text, cues):
@@ -383,14 +426,16 @@ def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
             continue
         if intent == "dose" and yes_no and _matches(text, DOSE_IS_CONTEXT):
             continue  # "is low-dose X worth trying?" asks whether, not how much
+        if intent == "dose" and yes_no and not _matches(_DOSE_NAMED.sub(" ", text), cues):
+            continue  # "does low dose X help?": the dose names the drug, it is not asked
         if intent == "first-line" and treatments:
             strong = tuple(c for c in cues if c not in WEAK_FIRST_LINE)
             if not _matches(text, strong):
                 continue
-        if intent in ("efficacy", "first-line") and mentions >= 2 and " or " in text:
-            return "comparison"
+        if intent in ("efficacy", "first-line") and mentions >= 2 and " or " in text and not yes_no:
+            return "comparison"  # "X or Y for ...?"; but "X or Y - reasonable?" asks of both
         return intent
-    if mentions >= 2 and " or " in text:
+    if mentions >= 2 and " or " in text and not yes_no:
         return "comparison"
     return "efficacy" if treatments else "unknown"
 
@@ -415,16 +460,29 @@ class _Roles:
     unavailable: list[tuple[str, ...]]  # cannot be had or used ("X isn't practical")
 
 
+_COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
+_ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
+# route words (and the words joining them) just before a class name: "failed topical and
+# IL STS" is "failed STS" by both routes
+_LEADING_ROUTES = re.compile(rf"(?: (?:{_ROUTE_WORDS})(?: (?:and|or|nor|then|plus))?)+ $")
+
+
 def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
-    """Split the treatments named into the subjects of the question and the context."""
+    """Split the treatments named into the subjects of the question and the context.
+    A treatment joined to the one before ("failed topical and IL STS") shares its role."""
     roles = _Roles([], [], [], [])
+    last_end, last_response = -1, None
     for item in named:
         position, _, ids = item
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
         before, after = text[:position], text[end:]
+        before = _LEADING_ROUTES.sub(" ", before)
         response = next(
             (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
         ) or next((r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None)
+        if response is None and last_response and _COORDINATED.match(text[last_end:position]):
+            response = last_response
+        last_end, last_response = max(end, position), response
         if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER):
             roles.unavailable.append(ids)
         elif response:
@@ -442,15 +500,21 @@ def _yes_no(question: str, kb: KnowledgeBase) -> bool:
     return any(_matches(_correct(normalise(c), kb)[0], YES_NO_START) for c in clauses if c.strip())
 
 
+_COUNTED_DOSES = re.compile(r" how many (\S+ ){0,3}(injections|treatments|sessions|applications) ")
+
+
 def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
     """The other intents asked, in the order the question asks them."""
     found: list[tuple[int, Intent]] = []
+    text = _DOSE_NAMED.sub(" ", text)  # "low dose warfarin" names the drug, asks no dose
     for intent, cues in ALSO_INTENTS.items():
         if intent == primary:
             continue
         positions = [m.start() for p in _compiled(cues) for m in p.finditer(text)]
         if positions:
             found.append((min(positions), intent))
+    if primary == "time-to-response" and _COUNTED_DOSES.search(text):
+        found.append((len(text), "dose"))  # "how many injections before...": the schedule
     return tuple(intent for _, intent in sorted(found))
 
 
@@ -533,6 +597,9 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     else:
         named = []
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
+    subtype, reading = _reading(text, subtype, disease, conditions, intent)
+    if disease == "other" and subtype in (None, "dystrophic") and _has(text, _TRAUMA_WORDS):
+        reading = "an injury or a scar (traumatic dystrophic calcinosis)"
     clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
     in_scope, reason = _scope(text, clinical)
     if (
@@ -582,6 +649,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         lesion_cm=_lesion_cm(text),
         disease=disease,
         subtype=subtype,
+        reading=reading,
         proposition=proposition,
         in_scope=in_scope and bool(question.strip()),
         out_of_scope=reason,

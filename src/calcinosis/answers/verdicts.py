@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
-from calcinosis.answers.passages import arm_provenance, whole_passage
+from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
 from calcinosis.answers.query import Proposition
 from calcinosis.answers.vocabulary import CONDITIONS
 from calcinosis.applicability import applies_to_row
@@ -107,8 +107,54 @@ def _outside_subtype(d: Draft, p: Proposition) -> str | None:
     return " ".join(lines) or None
 
 
+def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Will X dissolve a 4 cm lesion?": the figure a source gives for lesions of that
+    size decides; none responding is a "probably not", with what the topic offers for a
+    discrete symptomatic lesion instead."""
+    size = d.query.lesion_cm
+    if size is None:
+        return None
+    for statement in d.kb.statements:
+        if not set(statement.treatments) & set(p.treatments or (treatment,)):
+            continue
+        for figure in statement.figures:
+            fits = (figure.max_cm is not None and size <= figure.max_cm) or (
+                figure.over_cm is not None and size > figure.over_cm
+            )
+            if not fits or figure.x is None or not figure.n:
+                continue
+            scope = (
+                f"lesions up to {figure.max_cm:g} cm"
+                if figure.max_cm is not None
+                else f"lesions over {figure.over_cm:g} cm"
+            )
+            provenance = statement_provenance(statement)
+            counts = f"{figure.x} of {figure.n} {figure.unit} ({scope}) {d.cite(provenance)}"
+            if figure.x == 0:
+                text = (
+                    f"Probably not at {size:g} cm: in the series the sources give, "
+                    f"{figure.label.lower()}: {counts}."
+                )
+                surgery = passages_about(d, ["surgical-excision"], pattern=r"discrete, symptom")
+                if surgery:
+                    d.quoted.add(surgery[0].id)
+                    text += (
+                        " For a discrete, symptomatic lesion, the management topic: "
+                        f'"{sentence_with(surgery[0].text, r"discrete, symptom")}" '
+                        f"{d.cite(surgery[0].provenance)}."
+                    )
+                return text
+            if figure.x == figure.n:
+                return f"In the one series the sources give for lesions this size, yes: {counts}."
+    return None
+
+
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
-    found = _outside_subtype(d, p) or _against(d, treatment, p.predicate == "effective")
+    found = (
+        _outside_subtype(d, p)
+        or _against(d, treatment, p.predicate == "effective")
+        or _by_size(d, p, treatment)
+    )
     if found:
         return found
     rules = firing_rules(d, treatment)
@@ -164,7 +210,41 @@ def _avoided(d: Draft, p: Proposition, treatment: str) -> str | None:
     harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
     if harms:
         return _harm(d, harms[0])
-    return _outside_subtype(d, p)
+    outside = _outside_subtype(d, p)
+    # the "should not" is about another subtype: it does not say to avoid it here
+    return f"No, not on that ground. {outside}" if outside else None
+
+
+def _preferred(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Is X preferred over Y for ...?": a sentence that prefers one to the other
+    decides, with the condition it is given for."""
+    others = [t for t in d.query.treatments if t not in (p.treatments or (treatment,))]
+    if not others:
+        return None
+    names = {t: re.escape(d.name(t).split()[0].lower()) for t in (treatment, *others)}
+    pattern = rf"(preferred|favou?red) over ({'|'.join(names.values())})"
+    for passage in passages_about(d, [treatment, *others], pattern=pattern):
+        text = passage.text.lower()
+        subject, other = names[treatment], names[others[0]]
+        match = re.search(rf"\b{subject}\b.*?(preferred|favou?red) over {other}", text)
+        reverse = re.search(rf"\b{other}\b.*?(preferred|favou?red) over {subject}", text)
+        if not match and not reverse:
+            continue
+        whole = whole_passage(d.kb, passage)
+        required = [feats for cue, feats in _CONDITIONS if re.search(cue, whole)]
+        present = all(any(d.query.has(f) for f in feats) for feats in required)
+        sentence = sentence_with(passage.text, pattern)
+        source = SOURCE_NAMES[passage.provenance.source]
+        d.quoted.add(passage.id)
+        about = d.about(passage.applies_to)
+        tail = f" ({about})" if about else ""
+        said = f'{source} says "{sentence}"{tail} {d.cite(passage.provenance)}'
+        if reverse and not match:
+            return f"No: {said}."
+        if required and not present:
+            return f"Only in the situation it names: {said}."
+        return f"Yes: {said}."
+    return None
 
 
 def _harm(
@@ -364,6 +444,7 @@ _HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
     "recommended": _effective,
     "effective": _effective,
     "causes": _causes,
+    "preferred-over": _preferred,
 }
 
 
@@ -376,4 +457,11 @@ def verdict(d: Draft) -> str | None:
         return _needs_treatment(d)
     if p.treatment is None:
         return None
-    return _HANDLERS[p.predicate](d, p, p.treatment)
+    said = _HANDLERS[p.predicate](d, p, p.treatment)
+    if said and said.startswith("No") and p.predicate in _RULING_OUT:
+        d.ruled_out.update(p.treatments or (p.treatment,))
+    return said
+
+
+# predicates whose "No" says the treatment is not for this question's patient
+_RULING_OUT = frozenset({"usable-at-age", "safe-with", "recommended", "effective"})

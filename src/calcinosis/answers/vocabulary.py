@@ -22,6 +22,7 @@ __all__ = [
     "DRUG_SUFFIXES",
     "FEATURES",
     "GENERAL_ONLY",
+    "MEMBER_OF_CLASS",
     "NOT_CALCINOSIS_CUTIS",
     "NOT_IN_CATALOG",
     "NOT_IN_SOURCES",
@@ -51,6 +52,12 @@ ABBREVIATIONS: dict[str, str] = {
     "mos": "months",
     "f": "female",
     "m": "male",
+    "b4": "before",
+    "hd": "hemodialysis",
+    "phos": "phosphate",
+    "phosphorus": "phosphate",
+    "po4": "phosphate",
+    "fx": "effects",
 }
 
 
@@ -118,6 +125,10 @@ CLASSES: dict[str, ClassTerm] = {
 
 # Single catalog entries under words the catalog does not list.
 ALIASES: dict[str, str] = {
+    # the sources speak of JAK inhibitors as a class only (the AI-generated answer)
+    "jaki": "jak-inhibitors",
+    "jakis": "jak-inhibitors",
+    **dict.fromkeys(("tofacitinib", "baricitinib", "ruxolitinib"), "jak-inhibitors"),
     "surgery": "surgical-excision",
     "surgical": "surgical-excision",
     "excision": "surgical-excision",
@@ -233,6 +244,16 @@ DISEASES: dict[str, str] = {
     "trauma": "other",
     "traumatic": "other",
     "injury": "other",
+    # calcinosis in a scar or at the site of an injury: traumatic dystrophic calcinosis
+    "laceration": "other",
+    "old scar": "other",
+    "surgical scar": "other",
+    "burn scar": "other",
+    "in a scar": "other",
+    "in the scar": "other",
+    "scar tissue": "other",
+    "post traumatic": "other",
+    "posttraumatic": "other",
     "panniculitis": "other",
     "porphyria": "other",
     "genodermatosis": "other",
@@ -319,7 +340,14 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
         "ventricular dysfunction",
         "cardiomyopathy",
     ),
-    "pregnancy": ("pregnant", "pregnancy", "breastfeeding", "breast feeding", "lactation"),
+    "pregnancy": ("pregnant", "pregnancy"),
+    "breastfeeding": (
+        "breastfeeding",
+        "breast feeding",
+        "lactation",
+        "lactating",
+        "nursing mother",
+    ),
     "chronic-kidney-disease": (
         "chronic kidney disease",
         "ckd",
@@ -330,6 +358,8 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     ),
     "end-stage-kidney-disease": (
         "dialysis",
+        "hemodialysis",
+        "haemodialysis",
         "end stage kidney",
         "end stage renal",
         "esrd",
@@ -387,6 +417,13 @@ FEATURES: dict[str, tuple[str, ...]] = {
     # what the patient wants: treatment desired (the idiopathic algorithm's question)
     "wants-treatment": (
         "wants it removed",
+        "wants it out",
+        "want it out",
+        "wants them out",
+        "wants it excised",
+        "wants excision",
+        "wants surgery",
+        "wants it cut out",
         "wants them removed",
         "wants removal",
         "want it removed",
@@ -416,6 +453,12 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "one small deposit",
         "only one",
         "a lump",
+        "a nodule",
+        "a calcified nodule",
+        "a calcified lump",
+        "a hard nodule",
+        "a hard lump",
+        "a deposit",
     ),
     "localized": ("localized", "localised", "local lesion", "confined to", "limited to"),
     "active": (
@@ -672,6 +715,10 @@ SPELLED: tuple[str, ...] = (
     "juvenile",
     "raynaud",
 )
+# Drugs the sources name only by their class: said so when a question names them.
+MEMBER_OF_CLASS: dict[str, str] = dict.fromkeys(
+    ("tofacitinib", "baricitinib", "ruxolitinib"), "jak-inhibitors"
+)
 # Agents the sources never mention that a question may ask about by name.
 NOT_IN_CATALOG: tuple[str, ...] = (
     "vitamin k",
@@ -692,9 +739,6 @@ NOT_IN_CATALOG: tuple[str, ...] = (
     "methylprednisolone",
     "hydroxychloroquine",
     "apremilast",
-    "tofacitinib",
-    "baricitinib",
-    "ruxolitinib",
 )
 # Topics the sources touch only in general terms: said so, with the nearest passages.
 GENERAL_ONLY: dict[str, tuple[str, ...]] = {
