@@ -66,8 +66,9 @@ def reference_text(source: Source) -> str:
     if len(names) > 3 or "et al." in source.authors:
         authors += ", et al"
     where = f"{source.journal} {source.year}"
-    if source.citation and source.citation[:1].isdigit() and ";" not in source.citation:
-        where += f";{source.citation}"
+    citation = source.citation or ""
+    if citation[:1].isdigit() and ";" not in citation and not citation.startswith(str(source.year)):
+        where += f";{citation}"  # volume(issue):pages; a date ("2021 Jun 24") adds nothing
     text = f"{authors}. {title}. {where}."
     if source.doi:
         text += f" doi:{source.doi}."

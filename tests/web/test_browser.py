@@ -174,3 +174,11 @@ def test_pages_render_with_their_pictures(server: str, page: Page, path: str) ->
         width = image.evaluate("element => element.naturalWidth")
         assert width > 0, image.get_attribute("src")
     _shot(page, path.strip("/").replace("/", "-"))
+
+
+def test_the_transparency_page_fits_a_phone(server: str, page: Page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server + "/about")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator("#validation table tbody tr").count() >= 9
+    _shot(page, "about-phone")

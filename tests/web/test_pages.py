@@ -42,7 +42,8 @@ def options(page: BeautifulSoup, stance: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/evidence", "/algorithm", "/treatments/diltiazem", "/?" + urlencode(SSC)]
+    "path",
+    ["/", "/evidence", "/algorithm", "/about", "/treatments/diltiazem", "/?" + urlencode(SSC)],
 )
 def test_every_page_is_accessible_and_self_contained(
     client: TestClient, kb: KnowledgeBase, path: str

@@ -75,6 +75,7 @@ def test_pages_speak_in_references(tmp_path: Path) -> None:
         "/treatments/sodium-thiosulfate-topical",
         "/evidence",
         "/algorithm",
+        "/about",
         "/ask?q=" + "does+warfarin+work",
     ]
     with TestClient(create_app(settings)) as client:
