@@ -493,7 +493,7 @@ def test_iv_thiosulfate_advice_is_not_carried_into_calciphylaxis(kb: KnowledgeBa
     lead = answer["answer"]
     assert not lead.startswith("No")
     assert "calciphylaxis, and cisplatin toxicity" in lead
-    assert "not calciphylaxis, and does not apply here" in lead
+    assert "in systemic sclerosis and dermatomyositis; it says nothing about calciphylaxis" in lead
     for sentence in re.split(r"(?<=\.)\s", _text(answer)):
         if "Should not be recommended" in sentence:
             assert "calciphylaxis" in sentence or "not apply" in sentence, sentence

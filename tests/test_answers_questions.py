@@ -420,16 +420,16 @@ def test_blind_round1_case(
     failures += [
         f"answer lacks /{rx}/"
         for rx in expect.get("answer_mentions", [])
-        if not re.search(rx, answer, re.I)
+        if not re.search(rx, answer, re.I | re.S)
     ]
     failures += [
         f"text lacks /{rx}/"
         for rx in expect.get("text_mentions", [])
-        if not re.search(rx, text, re.I)
+        if not re.search(rx, text, re.I | re.S)
     ]
     failures += [
         f"text has /{rx}/"
         for rx in expect.get("text_must_not_mention", [])
-        if re.search(rx, text, re.I)
+        if re.search(rx, text, re.I | re.S)
     ]
     assert not failures, f"{case['id']}: {'; '.join(failures)}\n{answer}"

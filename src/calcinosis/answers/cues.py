@@ -112,7 +112,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" time to (response|improvement|resolution|effect|work)",
             r" onset of (action|response|effect)",
             r" how many (\S+ ){0,3}(months|weeks|days|treatments|sessions|injections"
-            r"|applications|procedures|courses)",
+            r"|applications|procedures|courses|shots|rounds)",
             r" before (i|we|you|one|they|she|he) (should |would |will |can |might )?(see|notice"
             r"|expect|get)",
         ),
@@ -226,6 +226,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" better than ",
             r" (better|worse|more|less) \w+ than ",
             r" which is better",
+            r" better ",  # "X or Y better?" (a comparison needs two treatments named)
             r" more effective than ",
             r" rather than ",
             r" as (well|good|effective) as ",
@@ -360,6 +361,7 @@ Predicate = Literal[
     "size-matters",
     "complete-response",
     "preferred-over",
+    "can-observe",
 ]
 
 # What a yes/no question claims about its treatment, in order of precedence.
@@ -371,6 +373,17 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r"|the |further |vascular )?(calcification|calcinosis|calcium deposit)",
             r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
             r" worse",
+        ),
+    ),
+    (
+        "can-observe",
+        (
+            r" (just )?(leave|leaving) (it|them|this|these|alone)",
+            r" (just )?(watch|observe|monitor)( it| them| and wait)? ",
+            r" do nothing",
+            r" wait and see",
+            r" (not|no) (treat|treatment|need to treat)",
+            r" without (treatment|treating)",
         ),
     ),
     (
@@ -498,7 +511,9 @@ PRIOR_BEFORE: dict[str, str] = {
 
 PRIOR_AFTER: dict[str, str] = {
     r"^ (failed|did not work|didn t work|didnt work|has not worked|hasn t worked|no response"
-    r"|not worked|was ineffective)": "none",
+    r"|not worked|was ineffective|did nothing|didn t help|did not help|didnt help|no effect"
+    r"|made no difference|not helping|wasn t helping|stopped working|was useless|no change"
+    r"|no improvement|without improvement|without benefit|without success)": "none",
     r"^ (was not tolerated|not tolerated|caused side effects)": "intolerant",
 }
 

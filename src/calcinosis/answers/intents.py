@@ -105,6 +105,15 @@ def _efficacy(d: Draft) -> None:
         subtype_management(d, count=1)
     _named_source_conclusions(d)
     _feature_passages(d)
+    if d.ruled_out and d.query.subtype not in (None, "dystrophic"):
+        # ruled out for this subtype: its evidence from dystrophic calcinosis is not put
+        # forward as if it were about this patient
+        d.add(
+            "Research evidence",
+            "The evidence on it in the sources is about dystrophic calcinosis cutis; ask "
+            "about it without the subtype to see it.",
+        )
+        return
     for index, (label, treatments) in enumerate(groups(d, 3)):
         _efficacy_of(d, index, label, treatments, lead=not said)
     d.lead(size_line(d, d.query.treatments))

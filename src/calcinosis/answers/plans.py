@@ -130,6 +130,11 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         )
     if q.subtype is None and not q.reading:
         assumed.append("dystrophic calcinosis (no subtype named)")
+    if q.lesion_count is not None and q.lesion_count >= MANY_LESIONS and not q.has("localized"):
+        assumed.append(
+            f"that {q.lesion_count} lesions are too many to treat one by one (no source gives "
+            "a number)"
+        )
     profile: dict[str, Any] = {
         "age_years": age,
         "subtype": q.subtype or "dystrophic",
@@ -190,12 +195,17 @@ def instead(d: Draft) -> None:
         parts.append(f"first-line {' or '.join(first)}")
     if others:
         parts.append(f"alternatives {', '.join(others)}")
-    d.add(
-        "Guidelines and expert recommendations",
+    d.lead(
         f"What this tool's plan offers instead for {_context_words(d)}: "
         + "; ".join(parts)
-        + " (open the assessment for the whole plan and its grades).",
+        + " (open the assessment for the whole plan and its grades)."
     )
+
+
+# How many lesions this tool takes as too many to treat one by one (a reading of the
+# topic's "the number or extent of lesions makes local therapy impractical"; no source
+# gives a number), stated in the answer whenever it is used.
+MANY_LESIONS = 10
 
 
 def _symptoms(d: Draft) -> dict[str, Any]:
@@ -227,6 +237,10 @@ def _lesions(d: Draft) -> dict[str, Any]:
         lesions["distribution"] = "localized"
     if q.lesion_cm is not None:
         lesions["largest_cm"] = q.lesion_cm
+    if q.lesion_count is not None:
+        lesions["count"] = q.lesion_count
+        if q.lesion_count >= MANY_LESIONS and "distribution" not in lesions:
+            lesions["distribution"] = "widespread"  # said in the answer's assumptions
     return lesions
 
 

@@ -48,6 +48,7 @@ class Proposition:
             "size-matters": "works differently by lesion size",
             "complete-response": "clears the deposits completely",
             "preferred-over": f"is preferred over {self.object or 'the other'}",
+            "can-observe": "can be observed without treatment",
         }[self.predicate]
         return f"{subject} {words}"
 
@@ -73,6 +74,7 @@ class Query:
     age_years: float | None = None
     weight_kg: float | None = None
     lesion_cm: float | None = None  # the largest lesion, when the question gives its size
+    lesion_count: int | None = None  # how many lesions, when the question counts them
     disease: str | None = None  # patient-profile vocabulary ("systemic-sclerosis")
     subtype: str | None = None
     # why the subtype or disease was read from other words ("dialysis": metastatic)
@@ -119,6 +121,7 @@ class Query:
             "age_years": self.age_years,
             "weight_kg": self.weight_kg,
             "lesion_cm": self.lesion_cm,
+            "lesion_count": self.lesion_count,
             "disease": self.disease,
             "subtype": self.subtype,
             "reading": self.reading,

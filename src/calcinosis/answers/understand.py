@@ -179,6 +179,7 @@ def _vocabulary(kb: KnowledgeBase) -> tuple[str, ...]:
     names: Iterable[str] = (
         *(term.words for term in _lexicon(kb) if " " not in term.words),
         *(key for key in (*DISEASES, *SUBTYPES, *SCOPE_TERMS) if " " not in key),
+        *(w for words in CONDITIONS.values() for w in words if " " not in w),
         *SPELLED,
     )
     return tuple(sorted({w for w in names if len(w) >= 5}))
@@ -376,6 +377,34 @@ def _reading(
     return None, None
 
 
+# the forms of the disease, not of the lesions: "diffuse cutaneous SSc", "limited scleroderma"
+_DISEASE_FORM = re.compile(
+    r" (?:diffuse|limited|localized|localised)(?: cutaneous)? (?P<disease>scleroderma|ssc"
+    r"|systemic sclerosis|morphea)"
+)
+_EF = re.compile(r" (?:lv)?(?:ef|ejection fraction)(?: of| is| was| at| =)? (\d{1,2}) ")
+_EF_REDUCED_BELOW = 50  # a measured ejection fraction under 50% is a reduced one
+
+
+def _measured_conditions(text: str) -> list[str]:
+    """Conditions a measurement names ("EF 30%": reduced ventricular function)."""
+    found = []
+    if any(int(v) < _EF_REDUCED_BELOW for v in _EF.findall(text)):
+        found.append("reduced-ventricular-function")
+    return found
+
+
+_COUNT = re.compile(
+    r" (?:>|over|more than|at least|about|around|~)? ?(\d{1,3}) \+? ?(?:\w+ ){0,2}"
+    r"(?:nodules|lesions|deposits|bumps|lumps|spots|areas|plaques)"
+)
+
+
+def _lesion_count(text: str) -> int | None:
+    counts = [int(c) for c in _COUNT.findall(text)]
+    return max(counts) if counts else None
+
+
 def _population(text: str, age: float | None, disease: str | None) -> AgeGroup | None:
     if age is not None:
         return "child" if age < _ADULT_AGE else "adult"
@@ -385,10 +414,20 @@ def _population(text: str, age: float | None, disease: str | None) -> AgeGroup |
     return "child" if groups == ["child"] else "adult" if groups == ["adult"] else None
 
 
+_AS_COMPARED = re.compile(
+    r" (?:like|as (?:in|for|with|it does (?:for|in))|similar to|same as|unlike|compared (?:to|with)"
+    r"|the way it does (?:for|in)|as it does (?:for|in)) (?:it does (?:for|in) )?(?:\w+ ){0,2}"
+    r"(?:calcinosis cutis|calcinosis|skin calcinosis|cutaneous calcinosis)\b.*$"
+)
+
+
 def _scope(text: str, named: bool) -> tuple[bool, str | None]:
     """In scope: calcinosis cutis named, or a treatment, subtype, disease or clinical
     intent named and no other condition; out: another calcification, or a topic."""
-    strong = _has(text, STRONG_SCOPE_TERMS) is not None
+    # "calcific tendinitis - will STS dissolve it like calcinosis cutis?": calcinosis cutis
+    # named only as the thing compared with is not what is asked about
+    asked = _AS_COMPARED.sub(" ", text)
+    strong = _has(asked, STRONG_SCOPE_TERMS) is not None
     for label, words in NOT_CALCINOSIS_CUTIS.items():
         if not strong and _has(text, words):
             return False, label
@@ -500,7 +539,9 @@ def _yes_no(question: str, kb: KnowledgeBase) -> bool:
     return any(_matches(_correct(normalise(c), kb)[0], YES_NO_START) for c in clauses if c.strip())
 
 
-_COUNTED_DOSES = re.compile(r" how many (\S+ ){0,3}(injections|treatments|sessions|applications) ")
+_COUNTED_DOSES = re.compile(
+    r" how many (\S+ ){0,3}(injections|treatments|sessions|applications|shots|rounds|doses) "
+)
 
 
 def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
@@ -587,7 +628,9 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     age = _age(text)
     population = _population(text, age, disease)
     conditions = _first(text, {w: c for c, words in CONDITIONS.items() for w in words})
-    features = frozenset(f for f, words in FEATURES.items() if _affirmed(text, words))
+    featured = _DISEASE_FORM.sub(r" \g<disease> ", text)  # "diffuse SSc" is no lesion spread
+    features = frozenset(f for f, words in FEATURES.items() if _affirmed(featured, words))
+    conditions += [c for c in _measured_conditions(text) if c not in conditions]
     yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
     if subjects or intent not in ("first-line", "unknown"):
@@ -647,6 +690,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         age_years=age,
         weight_kg=_weight(text),
         lesion_cm=_lesion_cm(text),
+        lesion_count=_lesion_count(text),
         disease=disease,
         subtype=subtype,
         reading=reading,

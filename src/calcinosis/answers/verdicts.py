@@ -87,6 +87,10 @@ def _outside_subtype(d: Draft, p: Proposition) -> str | None:
     if subtype is None or subtype == "dystrophic" or p.treatment is None:
         return None
     treatments = p.treatments or (p.treatment,)
+    if subtype == "calciphylaxis" and p.predicate != "avoided":
+        local = _local_trauma(d, treatments)
+        if local:
+            return local
     avoid = [
         r
         for t in treatments
@@ -101,8 +105,8 @@ def _outside_subtype(d: Draft, p: Proposition) -> str | None:
         rule = avoid[0]
         lines.append(
             f'The "{_rule_quote(rule)}" of {SOURCE_NAMES[rule.provenance.source]} is about '
-            f"dystrophic calcinosis cutis, not {subtype}, and does not apply here "
-            f"{d.cite(rule.provenance)}."
+            f"dystrophic calcinosis cutis in systemic sclerosis and dermatomyositis; it says "
+            f"nothing about {subtype} {d.cite(rule.provenance)}."
         )
     return " ".join(lines) or None
 
@@ -112,6 +116,8 @@ def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
     size decides; none responding is a "probably not", with what the topic offers for a
     discrete symptomatic lesion instead."""
     size = d.query.lesion_cm
+    if size is None and d.query.has("small"):
+        return _small(d, p, treatment)
     if size is None:
         return None
     for statement in d.kb.statements:
@@ -147,6 +153,55 @@ def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
             if figure.x == figure.n:
                 return f"In the one series the sources give for lesions this size, yes: {counts}."
     return None
+
+
+_TRAUMA = r"local tissue trauma"
+
+
+def _local_trauma(d: Draft, treatments: tuple[str, ...]) -> str | None:
+    """An injection or a procedure in calciphylaxis: the topic's management avoids local
+    tissue trauma, and no source reports it there; the safer reading is not to."""
+    local = [
+        t
+        for t in treatments
+        if d.kb.treatments[t].route == "intralesional" or d.kb.treatments[t].kind == "procedure"
+    ]
+    if not local or len(local) < len(treatments):  # only a question about a local one
+        return None
+    found = passages_about(d, ["calciphylaxis-care"], pattern=_TRAUMA)
+    if not found:
+        return None
+    passage = found[0]
+    d.quoted.add(passage.id)
+    names = " and ".join(d.name(t).lower() for t in local)
+    return (
+        "No, not advised (the safer reading of the source): the management topic's care "
+        f'of calciphylaxis includes "{sentence_with(passage.text, _TRAUMA)}" '
+        f"{d.cite(passage.provenance)}, and no source reports {names} in calciphylaxis. "
+        "What follows about it is evidence from dystrophic calcinosis, not calciphylaxis."
+    )
+
+
+def _small(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Does X work on tiny lesions?" with no size given: the figure a source gives for
+    the smallest lesions it reports on, with that size, when every such lesion responded."""
+    best = None
+    for statement in d.kb.statements:
+        if not set(statement.treatments) & set(p.treatments or (treatment,)):
+            continue
+        for figure in statement.figures:
+            if figure.max_cm is None or figure.x is None or not figure.n or figure.x != figure.n:
+                continue
+            if best is None or figure.max_cm < best[1].max_cm:  # type: ignore[operator]
+                best = (statement, figure)
+    if best is None:
+        return None
+    statement, figure = best
+    return (
+        f"Yes, for small lesions, in the series the sources give: {figure.label.lower()}: "
+        f"{figure.x} of {figure.n} {figure.unit} (lesions up to {figure.max_cm:g} cm) "
+        f"{d.cite(statement_provenance(statement))}."
+    )
 
 
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
@@ -392,6 +447,31 @@ def _needs_treatment(d: Draft) -> str | None:
     return f"{word} " + d.quote(fitting[0], 2)
 
 
+def _can_observe(d: Draft) -> str | None:
+    """ "Can we just leave it?": yes when the source's conditions for follow-up without
+    intervention are what the question says (asymptomatic, not bothering the patient)."""
+    found = passages_about(
+        d, ["observation"], pattern=r"asymptomatic|not necessary|reasonable (option|initial)"
+    )
+    subtype = d.query.subtype or "dystrophic"
+    mine = [f for f in found if subtype in f.applies_to.subtypes]
+    fitting = [f for f in mine if d.fits(f.applies_to)] or mine
+    fitting = fitting or [f for f in found if not f.applies_to.subtypes]
+    if not fitting:
+        return None
+    q = d.query
+    if q.has("asymptomatic") and not q.has("wants-treatment") and not q.has("symptomatic"):
+        word = "Yes: follow-up without treatment is reasonable when it causes no symptoms."
+    elif q.has("symptomatic") or q.has("wants-treatment"):
+        word = (
+            "Not as the sources put it: they keep observation for lesions that cause no "
+            "symptoms and do not bother the patient."
+        )
+    else:
+        word = "Yes, if it causes no symptoms and does not bother the patient."
+    return f"{word} " + d.quote(fitting[0], 2)
+
+
 _SIZE = (
     r"lesion size|<\s*0\.2 cm|≤\s*2 cm|very small lesions|small calcium deposits|"
     r"larger (lesions|calcium deposits)|smaller (lesions|deposits)"
@@ -455,6 +535,8 @@ def verdict(d: Draft) -> str | None:
         return None
     if p.predicate == "needs-treatment":
         return _needs_treatment(d)
+    if p.predicate == "can-observe":
+        return _can_observe(d)
     if p.treatment is None:
         return None
     said = _HANDLERS[p.predicate](d, p, p.treatment)
