@@ -202,7 +202,7 @@ def test_lay_words_sizes_and_weights_are_read(kb: KnowledgeBase) -> None:
     lumps = understand(
         "hard chalky lumps on her elbows with dermatomyositis, what can be done?", kb
     )
-    assert lumps.in_scope and lumps.intent == "first-line"
+    assert lumps.in_scope and lumps.intent in ("first-line", "patient-specific")
     assert understand("IL STS for a 1 cm nodule?", kb).treatments == (
         "sodium-thiosulfate-intralesional",
     )

@@ -20,11 +20,13 @@ __all__ = [
     "PREDICATE_CUES",
     "PRIOR_AFTER",
     "PRIOR_BEFORE",
+    "PRIOR_LIST_AFTER",
     "SOURCE_CUES",
     "UNAVAILABLE_AFTER",
     "UNAVAILABLE_BEFORE",
     "WEAK_FIRST_LINE",
     "WHEN_CUES",
+    "YES_NO_END",
     "YES_NO_START",
     "Intent",
     "Predicate",
@@ -263,6 +265,14 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" preferred (treatment|therapy|initial|option)",
             r" start with ",
             r" what (next|now|else)",
+            r" now what",
+            r" (any )?(thoughts|ideas|suggestions|advice|recs|recommendations) ",
+            r" treat( it| them| this| these)? $",
+            r" what to do",
+            r" how to proceed",
+            r" (add|adding) (something|anything|another|a second)",
+            r" (keep going|continue|carry on) or (switch|stop|change)",
+            r" (switch|change) (to|treatment|therapy|drugs?)",
             r" what can (be|i|we|you) (do|done)",
             r" next (step|option|line|treatment)",
             r" second[ -]line",
@@ -325,7 +335,10 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
     "relapse": (r" relaps", r" recur", r" come(s)? back"),
-    "time-to-response": (r" how (long|soon|quickly) ",),
+    "time-to-response": (
+        r" how (long|soon|quickly) ",
+        r" how many (\S+ ){0,3}(sessions|treatments|injections|shots|rounds) ",
+    ),
     "level-or-grade": (r" levels? of evidence", r" grade ", r" strength of "),
 }
 
@@ -346,6 +359,11 @@ WEAK_FIRST_LINE: tuple[str, ...] = (
 YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
     r"|must|any good|worth|ok|okay|safe|reasonable|appropriate|advisable|a good idea)\b",
+)
+
+# ... or closes with the word asked about ("cardizem ok?", "minocycline safe here?")
+YES_NO_END = (
+    r" (ok|okay|safe|fine|alright|reasonable|appropriate|an option|allowed)( here| now)? $",
 )
 
 Predicate = Literal[
@@ -484,6 +502,9 @@ WHEN_CUES: tuple[str, ...] = (
 
 # Questions about one patient.
 PATIENT_CUES: tuple[str, ...] = (
+    r" patient (?!s )",  # one patient ("pt w/ HFrEF ..."), not "patients with SSc"
+    r" (a|an|this|my|our|the) (man|woman|guy|lady|kid|boy|girl|baby|infant|neonate|child)\b",
+    r" (she|he|her|his|him) ",
     r" my patient",
     r" this patient",
     r" our patient",
@@ -507,14 +528,35 @@ PRIOR_BEFORE: dict[str, str] = {
     r" $": "none",
     r" (intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
     r" (partial response to|some response to) $": "partial",
+    # tried, with no outcome said: neither the subject nor a failure ("tried X", "s/p X")
+    r" (tried|trialed|trialled|status post|was on|were on|been on|has had|had had|used to"
+    r" take|previously on|prior) $": "tried",
 }
+
+_PARTIAL = (
+    r"^( (x|times) ?\d+)?( for \d+ \w+)? (helped a bit|helped a little|helped somewhat|partly"
+    r" helped|partially helped|partial(ly)?|some improvement|some response|modest improvement"
+    r"|plateaued|(with|w) (partial|some|modest|minimal|slight) (improvement|response|benefit))"
+)
+_ALL_FAILED = (
+    r"^ ?,? (none|nothing|neither|none of them|none of these) (helped|worked|did anything"
+    r"|made a difference)|^ ?,? (all|both) (failed|did not work|didn t work)|^ ?,? to no avail"
+)
 
 PRIOR_AFTER: dict[str, str] = {
     r"^ (failed|did not work|didn t work|didnt work|has not worked|hasn t worked|no response"
     r"|not worked|was ineffective|did nothing|didn t help|did not help|didnt help|no effect"
-    r"|made no difference|not helping|wasn t helping|stopped working|was useless|no change"
-    r"|no improvement|without improvement|without benefit|without success)": "none",
+    r"|made no difference|not helping|wasn t helping|stopped working|was useless"
+    r"|no change(?! yet)|no improvement(?! yet)|without improvement|without benefit"
+    r"|without success|w o benefit)": "none",
     r"^ (was not tolerated|not tolerated|caused side effects)": "intolerant",
+    _PARTIAL: "partial",
+}
+
+# Words after a list of treatments that say how all of them went ("tried X, Y and Z, none
+# helped"): the response given to every treatment of the list.
+PRIOR_LIST_AFTER: dict[str, str] = {
+    _ALL_FAILED: "none",
 }
 
 # Words around a treatment that say it cannot be had or used here ("when topical STS
@@ -534,6 +576,8 @@ UNAVAILABLE_AFTER: tuple[str, ...] = (
 MEDICATION_CUES: tuple[str, ...] = (
     r" (already|currently|presently|now|is|s|chronically) (on|taking|takes|receiving|using) $",
     r" (takes|taking|receiving) $",
+    r" (patient|pt|she|he|who is|who s|been|while|and|but|also|still|remains|remaining) on $",
+    r"^ on $",
 )
 
 # Words that negate a feature named just after them ("no ulcers", "not painful").

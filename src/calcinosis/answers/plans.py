@@ -130,6 +130,12 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         )
     if q.subtype is None and not q.reading:
         assumed.append("dystrophic calcinosis (no subtype named)")
+    tried = [d.name(t).lower() for t, r in q.prior if r == "tried" and t in d.kb.treatments]
+    if tried:
+        assumed.append(
+            f"nothing about how {' and '.join(tried)} went (tried, outcome not said; still "
+            "offered if the plan offers it)"
+        )
     if q.lesion_count is not None and q.lesion_count >= MANY_LESIONS and not q.has("localized"):
         assumed.append(
             f"that {q.lesion_count} lesions are too many to treat one by one (no source gives "
@@ -141,7 +147,9 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
         "conditions": list(q.conditions),
         "medications": [m for m in q.medications if m in d.kb.therapy_ids()],
         "prior_treatments": [
-            {"treatment": t, "response": r} for t, r in q.prior if t in d.kb.therapy_ids()
+            {"treatment": t, "response": r}
+            for t, r in q.prior
+            if t in d.kb.therapy_ids() and r != "tried"  # tried, outcome not said
         ],
     }
     # only what the question says: symptoms not stated stay unknown (the engine then

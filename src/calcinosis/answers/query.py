@@ -63,7 +63,8 @@ class Query:
     also: tuple[Intent, ...] = ()  # other intents asked, in the order asked
     treatments: tuple[str, ...] = ()  # catalog ids, in the order the question names them
     medications: tuple[str, ...] = ()  # what the patient already takes ("already on X")
-    prior: tuple[tuple[str, str], ...] = ()  # (treatment, none|partial|intolerant) tried before
+    # (treatment, none|partial|complete|intolerant|tried) tried before; "tried": outcome not said
+    prior: tuple[tuple[str, str], ...] = ()
     unavailable: tuple[str, ...] = ()  # cannot be had or used here ("X isn't practical")
     source: str | None = None  # the source the question names ("what does the review say")
     studies: tuple[str, ...] = ()  # included studies the question names ("Balin 2012")

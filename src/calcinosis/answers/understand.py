@@ -26,10 +26,12 @@ from calcinosis.answers.cues import (
     PREDICATE_CUES,
     PRIOR_AFTER,
     PRIOR_BEFORE,
+    PRIOR_LIST_AFTER,
     SOURCE_CUES,
     UNAVAILABLE_AFTER,
     UNAVAILABLE_BEFORE,
     WEAK_FIRST_LINE,
+    YES_NO_END,
     YES_NO_START,
     Intent,
     Predicate,
@@ -96,6 +98,18 @@ _AGES = (
     (re.compile(r" (\d{1,3}) years? of age "), 1.0),
     (re.compile(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
     (re.compile(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
+    (re.compile(r" (\d{1,2}) ?(?:weeks?|wks?|wk) ?old "), 1 / 52),
+    (
+        re.compile(
+            r" (?:infant|baby|child|boy|girl|toddler|neonate|newborn) (?:aged? )?(\d{1,2})"
+            r" ?(?:months?|mo) "
+        ),
+        1 / 12,
+    ),
+    (
+        re.compile(r" (?:infant|baby|neonate|newborn) (?:aged? )?(\d{1,2}) ?(?:weeks?|wks?|wk) "),
+        1 / 52,
+    ),
 )
 _ADULT_AGE = 18
 _LEVEL_WORDS = re.compile(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|ia|ii|iii|i) ")
@@ -106,6 +120,10 @@ def normalise(text: str) -> str:
     number words as digits, abbreviations spelled out ("pts", "w", "7yo", "62F")."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"\by/o\b", " year old ", text)
+    text = re.sub(r"\bw/o\b", " without ", text)
+    text = re.sub(r"\bw/", " with ", text)
+    text = re.sub(r"\bs/p\b", " status post ", text)
+    text = re.sub(r"\bf/u\b", " follow up ", text)
     text = re.sub(r"\band/or\b", " or ", text)
     text = re.sub(r"(?<=[a-z]) ?/ ?(?=[a-z])", " or ", text)  # "excision / microdrilling"
     text = re.sub(r"[^a-z0-9.]+", " ", text)
@@ -255,10 +273,33 @@ def _treatments(
             masked = masked[: match.start()] + "#" * span + masked[match.end() :]
     found.sort()
     routed = _LEVEL_WORDS.sub(" ", masked)
-    routes = [(m.start(), ROUTES[w]) for w in ROUTES for m in _pattern(w).finditer(routed)]
+    spans = [(m.start(), m.end(), ROUTES[w]) for w in ROUTES for m in _pattern(w).finditer(routed)]
+    mentions = [(p, p + len(masked[p:]) - len(masked[p:].lstrip("#"))) for p, _, _ in found]
+    routes = [
+        (start, route) for start, end, route in spans if _attached(routed, start, end, mentions)
+    ]
     if routes:
         found = _apply_routes(found, routes, kb)
     return found, classes, masked
+
+
+_ROUTE_GAP = re.compile(
+    rf"^(?: (?:and|or|nor|vs|versus|then|plus|{'|'.join(re.escape(w) for w in ROUTES)}))* ?$"
+)
+
+
+def _attached(text: str, start: int, end: int, mentions: list[tuple[int, int]]) -> bool:
+    """A route word belongs to a treatment named next to it ("topical or IL STS", "STS
+    IV"), not to anything else the question says ("IV calcium ... topical STS")."""
+    if mentions and start >= max(e for _, e in mentions) and _ROUTE_GAP.match(text[end:]):
+        return True  # "STS in a kid - topical or injected?": the routes close the question
+    for m_start, m_end in mentions:
+        if m_start >= end and _ROUTE_GAP.match(text[end:m_start]):
+            return True
+        gap = re.sub(r"^ (?:by|via|as an?|given)(?= |$)", "", text[m_end:start])
+        if start >= m_end and _ROUTE_GAP.match(gap):
+            return True
+    return False
 
 
 def _apply_routes(
@@ -499,6 +540,11 @@ class _Roles:
     unavailable: list[tuple[str, ...]]  # cannot be had or used ("X isn't practical")
 
 
+# "for 6 mo", "x 3 months", "x2": a duration or a count between a treatment and its outcome
+_DURATION = re.compile(
+    r"^ (?:for |over |x ?|times )?(?:about |around )?\d+ ?(?:months?|mos?|weeks?|wks?|years?"
+    r"|yrs?|days?|times|x|doses?|injections?|sessions?)?(?: now)?(?= )"
+)
 _COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
@@ -511,17 +557,41 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     A treatment joined to the one before ("failed topical and IL STS") shares its role."""
     roles = _Roles([], [], [], [])
     last_end, last_response = -1, None
+    responses: list[str | None] = []
+    joined: list[bool] = []  # joined to the treatment before it ("X, Y and Z")
     for item in named:
         position, _, ids = item
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
-        before, after = text[:position], text[end:]
+        before, after = text[:position], _DURATION.sub("", text[end:])
         before = _LEADING_ROUTES.sub(" ", before)
-        response = next(
+        said_before = next(
             (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
-        ) or next((r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None)
-        if response is None and last_response and _COORDINATED.match(text[last_end:position]):
+        )
+        said_after = next(
+            (r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None
+        )
+        listed = next(
+            (r for pattern, r in PRIOR_LIST_AFTER.items() if re.search(pattern, after)), None
+        )
+        # "tried X for 6 mo w/o benefit": the outcome said after beats a bare "tried"
+        response = (
+            said_after or said_before if said_before in (None, "tried") else said_before
+        ) or listed
+        is_joined = last_end >= 0 and bool(_COORDINATED.match(text[last_end:position]))
+        if response is None and last_response and is_joined:
             response = last_response
+        if listed:  # the outcome of the whole list: every treatment joined before it too
+            for index in range(len(responses) - 1, -1, -1):
+                responses[index] = listed
+                if not joined[index]:
+                    break
+        responses.append(response)
+        joined.append(is_joined)
         last_end, last_response = max(end, position), response
+    for item, response in zip(named, responses, strict=True):
+        position, _, ids = item
+        end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
+        before, after = _LEADING_ROUTES.sub(" ", text[:position]), text[end:]
         if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER):
             roles.unavailable.append(ids)
         elif response:
@@ -536,7 +606,11 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
 def _yes_no(question: str, kb: KnowledgeBase) -> bool:
     """A clause of the question opens with an auxiliary ("..., worth trying?")."""
     clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s", question)
-    return any(_matches(_correct(normalise(c), kb)[0], YES_NO_START) for c in clauses if c.strip())
+    return any(
+        _matches(_correct(normalise(c), kb)[0], YES_NO_START + YES_NO_END)
+        for c in clauses
+        if c.strip()
+    )
 
 
 _COUNTED_DOSES = re.compile(
@@ -633,6 +707,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     conditions += [c for c in _measured_conditions(text) if c not in conditions]
     yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
+    if not subjects and (roles.prior or roles.medications) and intent == "efficacy":
+        intent = "first-line"  # "tried X, Y and Z, none helped": what now, not whether X works
     if subjects or intent not in ("first-line", "unknown"):
         # what the patient takes or took is context, unless the question is about it
         named = subjects or named
@@ -641,6 +717,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         named = []
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
     subtype, reading = _reading(text, subtype, disease, conditions, intent)
+    if subtype is None and disease not in (None, "other"):
+        subtype = "dystrophic"  # calcinosis in an autoimmune disease is dystrophic (004)
     if disease == "other" and subtype in (None, "dystrophic") and _has(text, _TRAUMA_WORDS):
         reading = "an injury or a scar (traumatic dystrophic calcinosis)"
     clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
