@@ -503,6 +503,9 @@ WHEN_CUES: tuple[str, ...] = (
 # Questions about one patient.
 PATIENT_CUES: tuple[str, ...] = (
     r" patient (?!s )",  # one patient ("pt w/ HFrEF ..."), not "patients with SSc"
+    r" history of ",
+    r" (start|starting|give|giving|try|trying|add|adding|switch to|begin|repeat) (\S+ )?$",
+    r" (keep going|continue|carry on|add something|add anything) ",
     r" (a|an|this|my|our|the) (man|woman|guy|lady|kid|boy|girl|baby|infant|neonate|child)\b",
     r" (she|he|her|his|him) ",
     r" my patient",
@@ -521,6 +524,10 @@ PATIENT_CUES: tuple[str, ...] = (
 
 # Words around a treatment that say it was tried before, and how it went (the profile's
 # ``prior_treatments`` responses): before the treatment, then after it.
+_TRIED = (
+    r"(?<!never)(?<!not)(?<!haven t)(?<!hasn t)(?<!didn t)(?<!not yet) (tried|trialed|trialled"
+    r"|status post|was on|were on|been on|has had|had had|used to take|previously on|prior) $"
+)
 PRIOR_BEFORE: dict[str, str] = {
     r" (failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
     r"respond to|did not respond to|unresponsive to|refractory to|despite|no better after"
@@ -529,8 +536,7 @@ PRIOR_BEFORE: dict[str, str] = {
     r" (intolerant of|intolerant to|could not tolerate|couldn t tolerate|stopped) $": "intolerant",
     r" (partial response to|some response to) $": "partial",
     # tried, with no outcome said: neither the subject nor a failure ("tried X", "s/p X")
-    r" (tried|trialed|trialled|status post|was on|were on|been on|has had|had had|used to"
-    r" take|previously on|prior) $": "tried",
+    _TRIED: "tried",
 }
 
 _PARTIAL = (

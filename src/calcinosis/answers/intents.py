@@ -27,7 +27,7 @@ from calcinosis.answers.blocks import (
     table4_line,
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
-from calcinosis.answers.draft import Draft, sentences
+from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentences
 from calcinosis.answers.plans import first_line, instead, what_not_to_use
 from calcinosis.answers.selection import (
     by_words,
@@ -47,7 +47,7 @@ from calcinosis.answers.topics import (
     time_to_response,
 )
 from calcinosis.answers.verdicts import verdict
-from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
+from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 
 __all__ = ["COMPOSERS", "groups"]
 
@@ -169,6 +169,35 @@ def _named_source_conclusions(d: Draft) -> None:
         d.lead(d.quote(passage, 2))
 
 
+def _class_evidence(d: Draft, treatments: tuple[str, ...]) -> None:
+    """A drug with no data of its own: what the sources say of its class, by name
+    ("tumor necrosis factor inhibitors might be useful..." for adalimumab), labelled."""
+    for treatment in treatments[:1]:
+        for cls in d.kb.treatments[treatment].classes:
+            term = CLASSES.get(cls)
+            if term is None:
+                continue
+            words = "|".join(re.escape(w) for w in (*term.phrases, term.label.lower()))
+            members = [m for m in d.kb.classes.get(cls, ()) if m != treatment]
+            found = [
+                p
+                for p in passages_about(d, members, pattern=rf"\b({words}|tumou?r necrosis)")
+                if p.direction != "against" and not d.shown(p)
+            ]
+            found.sort(key=lambda p: not d.fits(p.applies_to))
+            for passage in found[:2]:
+                d.lead(
+                    d.quote(
+                        passage,
+                        2,
+                        prefix=f"Of its class, {term.label}, "
+                        + SOURCE_NAMES.get(passage.provenance.source, ""),
+                    )
+                )
+            if found:
+                return
+
+
 def _lower(name: str) -> str:
     """'JAK inhibitors' stays so; 'Colchicine' becomes 'colchicine'."""
     return " ".join(w if w[:2].isupper() else w.lower() for w in name.split())
@@ -192,13 +221,18 @@ def _efficacy_of(
         found = by_words(d, passages_about(d, treatments))
         found = [p for p in found if p.kind not in ("regimen", "adverse-effect", "rule")]
         if found and not d.shown(found[0]) and lead:
-            d.lead(d.quote(found[0], 2))
+            if d.fits(found[0].applies_to):
+                d.lead(d.quote(found[0], 2))
+            else:  # about another population: not the lead of this answer
+                d.add("Guidelines and expert recommendations", d.quote(found[0], 2))
         if index == 0 and lead:
             d.lead(grade_line(d, treatments[0]))
         else:
             d.add("Guidelines and expert recommendations", grade_line(d, treatments[0]))
     if arms is None and not by_words(d, passages_about(d, treatments, pattern=_FIGURE)):
         d.lead(f"No source reports a response rate for {_lower(label)} in calcinosis cutis.")
+        if lead:
+            _class_evidence(d, treatments)
     if not lead or (index and line and arms):
         d.add("Guidelines and expert recommendations", line)
         d.add("Research evidence", arms)
@@ -270,6 +304,11 @@ def _contraindication(d: Draft) -> None:
     if lead and lead.startswith("No"):
         instead(d)
     if not d.query.treatments:
+        if d.query.conditions or d.query.patient_specific:
+            # "SSc pt with AV block, what systemic options are safe?": the plan for this
+            # patient, whose safety rules have already left out what the condition forbids
+            first_line(d)
+            return
         what_not_to_use(d)
         return
     for treatment in d.query.treatments[:3]:

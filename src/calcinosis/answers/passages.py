@@ -236,6 +236,8 @@ def passages(kb: KnowledgeBase) -> tuple[Passage, ...]:
             )
         )
     for pid, treatment, claim, kind in _claims(kb):
+        if claim.provenance.location.startswith("References"):
+            continue  # a reference list's title is where a claim comes from, not evidence
         provenance = fill_quote(kb, claim.provenance, claim.text)
         quote = provenance.quote
         applies = statement_applies.get(

@@ -104,7 +104,11 @@ def what_not_to_use(d: Draft) -> None:
         + "."
     )
     for line in dict.fromkeys(risks):
-        d.add("Safety", f"A risk stated by the sources, not a prohibition: {line}.")
+        d.add(
+            "Safety",
+            "A risk the sources state rather than a prohibition (this tool's plans take the "
+            f"safer reading and avoid it for these patients): {line}.",
+        )
     for entry in d.kb.treatments.values():
         if d.query.treatments and entry.id not in d.query.treatments:
             continue
@@ -314,6 +318,13 @@ def first_line(d: Draft) -> None:
             + ".",
         )
     avoid = [o for o in options if o["stance"] == "avoid"]
+    harms = [o for o in avoid if o.get("avoid_reason") == "harm"]
+    if harms and d.query.intent == "contraindication":  # "what is safe?": what is not, first
+        names = ", ".join(o["name"].lower() for o in harms[:5])
+        d.lead(
+            f"Not offered for this patient, for its safety rules: {names} "
+            f"{cited(n for o in harms[:5] for n in o['citations'])}."
+        )
     if avoid:
         d.add(
             "Safety",

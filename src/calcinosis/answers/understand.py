@@ -494,24 +494,40 @@ DOSE_IS_CONTEXT = (
 _DOSE_NAMED = re.compile(r" (low|high|standard|full|usual|higher|lower) dose ")
 
 
+_WORKS_FIRST = re.compile(
+    r" (does|do|will|would|can) (it|they|this|that|\S+) (really |actually )?(work|help)"
+)
+
+
+def _not_this(
+    intent: Intent, cues: tuple[str, ...], text: str, treatments: bool, yes_no: bool
+) -> bool:
+    """A cue matched, but the question is not asking this ("low dose X" is no dose question)."""
+    if intent == "epidemiology" and treatments:
+        return True  # "what proportion of lesions resolve with X" asks about X
+    if intent == "what-not-to-use" and treatments and yes_no:
+        return True
+    if intent == "dose" and yes_no and _matches(text, DOSE_IS_CONTEXT):
+        return True  # "is low-dose X worth trying?" asks whether, not how much
+    if intent == "dose" and yes_no and not _matches(_DOSE_NAMED.sub(" ", text), cues):
+        return True  # "does low dose X help?": the dose names the drug, it is not asked
+    if intent == "first-line" and treatments:
+        strong = tuple(c for c in cues if c not in WEAK_FIRST_LINE)
+        return not _matches(text, strong)
+    return False
+
+
 def _intent(text: str, mentions: int, treatments: bool, yes_no: bool) -> Intent:
+    works = _WORKS_FIRST.search(text)
     for intent, cues in INTENT_CUES:
-        if not _matches(text, cues):
+        if not _matches(text, cues) or (intent == "comparison" and mentions < 2):
             continue
-        if intent == "comparison" and mentions < 2:
+        if intent == "time-to-response" and treatments and works:
+            first = min(m.start() for p in _compiled(cues) for m in p.finditer(text))
+            if works.start() < first:
+                return "efficacy"  # "does it work? how many sessions": efficacy, then time
+        if _not_this(intent, cues, text, treatments, yes_no):
             continue
-        if intent == "epidemiology" and treatments:
-            continue  # "what proportion of lesions resolve with X" asks about X
-        if intent == "what-not-to-use" and treatments and yes_no:
-            continue
-        if intent == "dose" and yes_no and _matches(text, DOSE_IS_CONTEXT):
-            continue  # "is low-dose X worth trying?" asks whether, not how much
-        if intent == "dose" and yes_no and not _matches(_DOSE_NAMED.sub(" ", text), cues):
-            continue  # "does low dose X help?": the dose names the drug, it is not asked
-        if intent == "first-line" and treatments:
-            strong = tuple(c for c in cues if c not in WEAK_FIRST_LINE)
-            if not _matches(text, strong):
-                continue
         if intent in ("efficacy", "first-line") and mentions >= 2 and " or " in text and not yes_no:
             return "comparison"  # "X or Y for ...?"; but "X or Y - reasonable?" asks of both
         return intent
@@ -543,8 +559,20 @@ class _Roles:
 # "for 6 mo", "x 3 months", "x2": a duration or a count between a treatment and its outcome
 _DURATION = re.compile(
     r"^ (?:for |over |x ?|times )?(?:about |around )?\d+ ?(?:months?|mos?|weeks?|wks?|years?"
-    r"|yrs?|days?|times|x|doses?|injections?|sessions?)?(?: now)?(?= )"
+    r"|yrs?|days?|times|x|doses?|injections?|sessions?|cycles?|courses?|infusions?|mg)?"
+    r"(?: now)?(?= )"
 )
+
+
+def _skip_durations(after: str) -> str:
+    """ "240 for 6 mo w/o benefit": the dose and the duration before the outcome."""
+    while True:
+        shorter = _DURATION.sub("", after, count=1)
+        if shorter == after:
+            return after
+        after = shorter
+
+
 _COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
@@ -562,7 +590,7 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     for item in named:
         position, _, ids = item
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
-        before, after = text[:position], _DURATION.sub("", text[end:])
+        before, after = text[:position], _skip_durations(text[end:])
         before = _LEADING_ROUTES.sub(" ", before)
         said_before = next(
             (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
@@ -660,10 +688,15 @@ def _proposition(
     conditions: list[str],
     disease: str | None,
     subtype: str | None,
+    intent: Intent = "unknown",
+    age_limited: bool = False,
 ) -> Proposition | None:
+    subject = treatments[0] if treatments else None
+    if not yes_no and subject and age is not None and age_limited and intent == "efficacy":
+        # "minocycline in an 8 yo?": whether it can be used at that age, for a drug with one
+        return Proposition(subject, "usable-at-age", f"{age:g} years", treatments)
     if not yes_no:
         return None
-    subject = treatments[0] if treatments else None
     predicate = _predicate(text)
     if predicate is None:  # a yes/no question about something no predicate names: no yes/no
         return None
@@ -734,7 +767,12 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         # "scrotal calcinosis tx", "tumoral calcinosis": a subtype named with no
         # other question asks how that subtype is managed
         intent = "first-line"
-    patient = age is not None or _matches(text, PATIENT_CUES)
+    # one patient: an age, a patient named, or a history (tried, taking, a condition) with
+    # findings, asked about as a case ("dcSSc w/ ILD, fingertip ulcers, thoughts?")
+    described = bool(roles.prior or roles.medications) or (
+        bool(conditions) and bool(features) and intent in ("first-line", "unknown")
+    )
+    patient = age is not None or _matches(text, PATIENT_CUES) or described
     if patient and intent in ("first-line", "unknown"):
         intent = "patient-specific"
     implied = SUBTYPE_CONDITIONS.get(subtype or "", frozenset())
@@ -747,7 +785,21 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         conditions=[c for c in conditions if c not in implied],
         disease=disease,
         subtype=subtype,
+        intent=intent,
+        age_limited=bool(named)
+        and age is not None
+        and any(
+            rule.rule.startswith("age-under-") and age < int(rule.rule.rsplit("-", 1)[1])
+            for t in named[0][2]
+            for rule in kb.treatments[t].contraindications
+        ),
     )
+    if (
+        proposition is not None
+        and proposition.predicate in ("safe-with", "usable-at-age")
+        and intent in ("efficacy", "unknown")
+    ):
+        intent = "contraindication"  # "cardizem ok?" with heart failure: a safety question
     unanswered = tuple(topic for topic, words in NOT_IN_SOURCES.items() if _has(text, words))
     general = tuple(topic for topic, words in GENERAL_ONLY.items() if _has(text, words))
     return Query(
@@ -768,7 +820,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         age_years=age,
         weight_kg=_weight(text),
         lesion_cm=_lesion_cm(text),
-        lesion_count=_lesion_count(text),
+        lesion_count=_lesion_count(text) or (1 if "single" in features else None),
         disease=disease,
         subtype=subtype,
         reading=reading,

@@ -260,6 +260,8 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 def _avoided(d: Draft, p: Proposition, treatment: str) -> str | None:
     against = _against(d, treatment)
+    if against and against.startswith(NOT_ANSWERED):
+        return against  # given for another condition: no source says to stop it
     if against:
         return "Yes, " + against.split(" ", 1)[1][0].lower() + against.split(" ", 1)[1][1:]
     harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
@@ -297,8 +299,30 @@ def _preferred(d: Draft, p: Proposition, treatment: str) -> str | None:
         if reverse and not match:
             return f"No: {said}."
         if required and not present:
-            return f"Only in the situation it names: {said}."
+            return f"Yes, for the patients it names: {said}."
         return f"Yes: {said}."
+    return _rather_than_systemic(d, p, treatment, others[0])
+
+
+_SYSTEMIC_ROUTES = frozenset({"systemic", "oral", "intravenous", "infusion", "subcutaneous"})
+
+
+def _rather_than_systemic(d: Draft, p: Proposition, treatment: str, other: str) -> str | None:
+    """ "Is (local) X preferred over (systemic) Y?": the topic's "X ... rather than
+    systemic therapy" decides it."""
+    mine, theirs = d.kb.treatments[treatment], d.kb.treatments[other]
+    if mine.route not in ("topical", "intralesional") or theirs.route not in _SYSTEMIC_ROUTES:
+        return None
+    for passage in passages_about(d, p.treatments or (treatment,), pattern=r"rather than systemic"):
+        sentence = sentence_with(passage.text, r"rather than systemic")
+        d.quoted.add(passage.id)
+        about = d.about(passage.applies_to)
+        tail = f" ({about})" if about else ""
+        return (
+            f"Yes, as initial treatment: {SOURCE_NAMES[passage.provenance.source]} says "
+            f'"{sentence}"{tail} {d.cite(passage.provenance)}; {d.name(other).lower()} is '
+            "systemic therapy."
+        )
     return None
 
 
@@ -437,6 +461,13 @@ def _causes(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 
 def _needs_treatment(d: Draft) -> str | None:
+    subtype = d.query.subtype
+    if subtype in ("metastatic", "calciphylaxis"):
+        # the topic manages both by treating their cause: "yes", in its words
+        care = "correct-calcium-phosphate" if subtype == "metastatic" else "calciphylaxis-care"
+        found = [p for p in passages_about(d, [care]) if subtype in p.applies_to.subtypes]
+        if found:
+            return "Yes: the cause is treated. " + d.quote(found[0], 2)
     found = passages_about(
         d, ["observation"], pattern=r"asymptomatic|not necessary|not all patients"
     )
