@@ -434,7 +434,7 @@ def _context_words(d: Draft) -> str:
     if subtype == "calciphylaxis":
         return "calciphylaxis"
     text = f"{subtype} calcinosis cutis"
-    if q.disease == "other":
+    if q.disease in ("other", "none"):
         return f"{text} without an autoimmune connective tissue disease"
     if q.disease:
         text += f" in {q.disease.replace('-', ' ')}"

@@ -156,16 +156,29 @@ def epidemiology(d: Draft) -> None:
         d.add("Research evidence", d.quote(passage, 1))
 
 
+_CLASS_ONLY_WORDS = 8  # "Diltiazem, a calcium channel blocker" names a class, says no action
+
+
 def mechanism(d: Draft) -> None:
     lead = verdict(d)
     d.lead(lead)
     if lead:
         return
     if d.query.treatments:
-        first = d.query.mentions[0][1] if d.query.mentions else d.query.treatments
-        found = passages_about(d, first, kinds=("mechanism",))
-        found = found or passages_about(d, d.query.treatments, pattern=_MECHANISM)
-        pattern = None
+        # each treatment asked about ("how does STS work? and why would diltiazem help"),
+        # one mechanism passage each, in the order asked
+        groups = [ids for _, ids in d.query.mentions] or [d.query.treatments]
+        said = False
+        for ids in list(dict.fromkeys(groups))[:3]:
+            own = passages_about(d, ids, kinds=("mechanism",)) or passages_about(
+                d, ids, pattern=_MECHANISM
+            )
+            # a sentence that says how it acts before one that only names its class
+            own.sort(key=lambda p: len(p.text.split()) < _CLASS_ONLY_WORDS)
+            said = lead_passages(d, [p for p in own if not d.shown(p)], 1) or said
+        if not said:
+            not_answered(d)
+        return
     else:
         found = by_words(d, passages_about(d, (), pattern=_CAUSES))
         pattern = _CAUSES

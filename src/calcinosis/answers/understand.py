@@ -409,11 +409,11 @@ def _reading(
     """The subtype the question implies without naming it, and why: a raised phosphate,
     or kidney failure in a question about what to do, with no autoimmune disease named,
     is metastatic calcinosis (004: its most common cause is chronic renal failure)."""
-    if subtype is not None or disease not in (None, "other"):
+    if subtype is not None or disease not in (None, "other", "none"):
         return subtype, None
     if _phosphate_high(text):
         return "metastatic", "a raised phosphate"
-    if _KIDNEY & set(conditions) and intent in _WHAT_TO_DO and disease is None:
+    if _KIDNEY & set(conditions) and intent in _WHAT_TO_DO and disease in (None, "none"):
         return "metastatic", "kidney failure or dialysis"
     return None, None
 
@@ -444,6 +444,26 @@ _COUNT = re.compile(
 def _lesion_count(text: str) -> int | None:
     counts = [int(c) for c in _COUNT.findall(text)]
     return max(counts) if counts else None
+
+
+_NO_CTD = re.compile(
+    r" (?:no|without|not|never had|denies) (?:known |underlying |history of |hx of )?"
+    r"(?:ctd|connective tissue disease|autoimmune(?: disease)?|rheumatic disease"
+    r"|rheumatologic disease)"
+)
+
+
+def _disease(text: str) -> str | None:
+    """The underlying disease: one autoimmune disease named, else "other" for another
+    cause; two named decide nothing; "no CTD" overrides diseases named as data."""
+    diseases = _first(text, DISEASES)
+    autoimmune = [d for d in diseases if d != "other"]
+    disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
+    if not autoimmune and diseases:
+        disease = "other"
+    if _NO_CTD.search(text):  # "no CTD at all ... does the SSc/DM data apply?"
+        disease = "other" if "other" in diseases else "none"
+    return disease
 
 
 def _population(text: str, age: float | None, disease: str | None) -> AgeGroup | None:
@@ -724,11 +744,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     named, classes, masked = _treatments(text, kb)
     roles = _context(text, masked, named)
     subjects = roles.subjects
-    diseases = _first(text, DISEASES)
-    autoimmune = [d for d in diseases if d != "other"]
-    disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
-    if not autoimmune and diseases:
-        disease = "other"
+    disease = _disease(text)
     subtypes = _first(text, SUBTYPES)
     explicit = [s for s in subtypes if s != "dystrophic"] or subtypes
     subtype = explicit[0] if explicit else None
@@ -750,9 +766,14 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         named = []
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
     subtype, reading = _reading(text, subtype, disease, conditions, intent)
-    if subtype is None and disease not in (None, "other"):
+    if subtype is None and disease not in (None, "other", "none"):
         subtype = "dystrophic"  # calcinosis in an autoimmune disease is dystrophic (004)
-    if disease == "other" and subtype in (None, "dystrophic") and _has(text, _TRAUMA_WORDS):
+    if (
+        disease in ("other", "none")
+        and subtype in (None, "dystrophic")
+        and _has(text, _TRAUMA_WORDS)
+    ):
+        disease = "other"
         reading = "an injury or a scar (traumatic dystrophic calcinosis)"
     clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
     in_scope, reason = _scope(text, clinical)
