@@ -7,6 +7,7 @@ signed it; fresh tokens are signed with that private key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -692,8 +694,12 @@ def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.server_close()
 
 
+def fetch(url: str) -> dict[str, Any]:
+    return asyncio.run(fetch_jwks_httpx(url))
+
+
 def test_fetch_jwks_httpx_reads_a_jwks(jwks_server: str) -> None:
-    assert fetch_jwks_httpx(f"{jwks_server}/jwks") == PUBLIC_JWKS
+    assert fetch(f"{jwks_server}/jwks") == PUBLIC_JWKS
 
 
 @pytest.mark.parametrize(
@@ -712,7 +718,7 @@ def test_fetch_jwks_httpx_reads_a_jwks(jwks_server: str) -> None:
 )
 def test_fetch_jwks_httpx_refuses(jwks_server: str, path: str, reason: str) -> None:
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(f"{jwks_server}{path}")
+        fetch(f"{jwks_server}{path}")
     assert caught.value.reason == reason
 
 
@@ -721,7 +727,7 @@ def test_fetch_jwks_httpx_connection_refused(jwks_server: str) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(f"http://127.0.0.1:{port}/jwks")
+        fetch(f"http://127.0.0.1:{port}/jwks")
     assert caught.value.reason == "jwks fetch failed"
 
 
@@ -736,7 +742,7 @@ def test_fetch_jwks_httpx_connection_refused(jwks_server: str) -> None:
 )
 def test_fetch_jwks_httpx_refuses_unsafe_urls_without_connecting(url: str) -> None:
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(url)
+        fetch(url)
     assert caught.value.reason == "jku not allowed"
 
 
@@ -905,34 +911,34 @@ def test_load_trust_missing_file(tmp_path: Path) -> None:
 # --- the replay cache ---------------------------------------------------------------
 
 
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
 def test_replay_cache_forgets_after_expiry(clock: Clock) -> None:
     cache = ReplayCache(clock=clock)
-    cache.check_and_remember(ISS, "a", NOW + 10)
-    with pytest.raises(AuthError, match="replayed"):
-        cache.check_and_remember(ISS, "a", NOW + 10)
-    cache.check_and_remember(RSA_ISS, "a", NOW + 10)  # per issuer
+    assert cache.claim(ISS, "a", at(NOW + 10)) is True
+    assert cache.claim(ISS, "a", at(NOW + 10)) is False
+    assert cache.claim(RSA_ISS, "a", at(NOW + 10)) is True  # per issuer
     assert len(cache) == 2
     clock.advance(10)
-    cache.check_and_remember(ISS, "a", NOW + 20)
+    assert cache.claim(ISS, "a", at(NOW + 20)) is True
     assert len(cache) == 1
-    cache.check_and_remember(ISS, "past", NOW - 1)  # already expired: nothing to remember
+    assert cache.claim(ISS, "past", at(NOW - 1)) is True  # already expired: not remembered
     assert len(cache) == 1
-    with pytest.raises(ValueError, match="finite"):
-        cache.check_and_remember(ISS, "nan", float("nan"))
 
 
 def test_replay_cache_bounded_refuses_rather_than_forgets(clock: Clock) -> None:
     cache = ReplayCache(max_entries=3, clock=clock)
-    cache.check_and_remember(ISS, "short", NOW + 5)
-    cache.check_and_remember(ISS, "long-1", NOW + 100)
-    cache.check_and_remember(ISS, "long-2", NOW + 100)
+    cache.claim(ISS, "short", at(NOW + 5))
+    cache.claim(ISS, "long-1", at(NOW + 100))
+    cache.claim(ISS, "long-2", at(NOW + 100))
     with pytest.raises(AuthError, match="replay cache full"):
-        cache.check_and_remember(ISS, "new", NOW + 100)
+        cache.claim(ISS, "new", at(NOW + 100))
     for jti in ("short", "long-1", "long-2"):  # still remembered
-        with pytest.raises(AuthError, match="replayed"):
-            cache.check_and_remember(ISS, jti, NOW + 100)
+        assert cache.claim(ISS, jti, at(NOW + 100)) is False
     clock.advance(5)  # "short" expires: its place is free
-    cache.check_and_remember(ISS, "new", NOW + 100)
+    assert cache.claim(ISS, "new", at(NOW + 100)) is True
     assert len(cache) == 3
     with pytest.raises(ValueError, match="max_entries"):
         ReplayCache(max_entries=0)
@@ -948,12 +954,10 @@ def test_replay_cache_is_thread_safe(clock: Clock) -> None:
     def work() -> None:
         barrier.wait()
         for jti in jtis:
-            try:
-                cache.check_and_remember(ISS, jti, NOW + 60)
-            except AuthError:
-                replayed.append(jti)
-            else:
+            if cache.claim(ISS, jti, at(NOW + 60)):
                 accepted.append(jti)
+            else:
+                replayed.append(jti)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:

@@ -35,6 +35,8 @@ ISSUER = PARTS["payload"]["iss"]
 BASE = "http://testserver"
 PATIENT_VIEW = "/cds-services/calcinosis-patient-view"
 ORDER_SIGN = "/cds-services/calcinosis-order-sign"
+ADMIN_TOKEN = "test-admin-token-" + "0123456789abcdef" * 2
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def vector(name: str) -> Any:
@@ -74,18 +76,25 @@ def bearer(audience: str, **changes: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(audience, **changes)}"}
 
 
-@pytest.fixture
-def trusted(tmp_path: Path) -> Iterator[TestClient]:
+def trusted_client(tmp_path: Path, fhir_servers: list[str] | None = None) -> TestClient:
+    """The app trusting the example issuer (which may name ``fhir_servers``)."""
     issuers = tmp_path / "issuers.json"
-    issuers.write_text(json.dumps({"issuers": [{"iss": ISSUER, "jwks": PARTS["jwks_public"]}]}))
+    entry = {"iss": ISSUER, "jwks": PARTS["jwks_public"], "fhir_servers": fhir_servers or []}
+    issuers.write_text(json.dumps({"issuers": [entry]}))
     settings = Settings.from_env(
         env={
             "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.db",
             "CALCINOSIS_PUBLIC_URL": BASE,
             "CALCINOSIS_CDS_ISSUERS": str(issuers),
+            "CALCINOSIS_ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
-    with TestClient(create_app(settings), base_url=BASE) as client:
+    return TestClient(create_app(settings), base_url=BASE)
+
+
+@pytest.fixture
+def trusted(tmp_path: Path) -> Iterator[TestClient]:
+    with trusted_client(tmp_path) as client:
         yield client
 
 
@@ -169,7 +178,7 @@ def test_the_sample_feedback_is_accepted_and_counted(trusted: TestClient, name: 
     path = PATIENT_VIEW + "/feedback"
     response = trusted.post(path, json=vector(name), headers=bearer(BASE + path))
     assert response.status_code == 200
-    counts = trusted.get("/api/cds/feedback").json()["feedback"]
+    counts = trusted.get("/api/cds/feedback", headers=ADMIN).json()["feedback"]
     outcome = vector(name)["feedback"][0]["outcome"]
     assert [row["outcome"] for row in counts] == [outcome]
 
@@ -299,9 +308,7 @@ def fhir_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_missing_prefetch_is_fetched_from_the_fhir_server(
-    trusted: TestClient, fhir_server: str
-) -> None:
+def test_missing_prefetch_is_fetched_from_the_fhir_server(tmp_path: Path, fhir_server: str) -> None:
     source = fixture("ssc_adult_warfarin_patient_view")
     FakeFhir.resources = {
         "Patient": source["prefetch"]["patient"],
@@ -319,7 +326,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(
         "scope": "patient/*.read",
         "subject": "calcinosis",
     }
-    cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    with trusted_client(tmp_path, [fhir_server]) as trusted:
+        cards = call(trusted, PATIENT_VIEW, body)["cards"]
     assert cards[0]["source"]["topic"]["code"] == "first-line"
     assert {path.split("?")[0] for path, _ in FakeFhir.seen} == {
         f"/fhir/Patient/{source['context']['patientId']}",
@@ -428,13 +436,13 @@ def test_the_feedback_page_counts_by_card_kind(trusted: TestClient) -> None:
     )
     counts = {
         (r["kind"], r["outcome"], r["override_reason"]): r["count"]
-        for r in trusted.get("/api/cds/feedback").json()["feedback"]
+        for r in trusted.get("/api/cds/feedback", headers=ADMIN).json()["feedback"]
     }
     assert counts == {
         ("first-line", "accepted", None): 1,
         ("avoid-current-medication", "overridden", "other-indication"): 1,
     }
-    page = BeautifulSoup(trusted.get("/admin/feedback").text, "html.parser")
+    page = BeautifulSoup(trusted.get("/admin/feedback", headers=ADMIN).text, "html.parser")
     rows = page.select("#feedback tbody tr")
     assert len(rows) == 2
 
