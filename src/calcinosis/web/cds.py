@@ -30,13 +30,15 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from calcinosis.cdsauth import (
@@ -74,8 +76,21 @@ router = APIRouter(tags=["cds-hooks"])
 Model = TypeVar("Model", bound=BaseModel)
 
 
+_CPU_THREADS = 2  # CDS parsing and mapping at once; more would only fight for the GIL
+
+
 class CdsUnauthorizedError(Exception):
     """Answered as a bare 401."""
+
+
+async def _off_loop(request: Request, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a thread of the CDS pool (``_CPU_THREADS``), off the event
+    loop and apart from the thread pool of the other routes."""
+    state = request.app.state
+    limiter = getattr(state, "cds_cpu_limiter", None)
+    if limiter is None:  # created in the event loop, on first use
+        limiter = state.cds_cpu_limiter = CapacityLimiter(_CPU_THREADS)
+    return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
 
 
 def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> TokenVerifier:
@@ -268,7 +283,9 @@ async def call_service(
     limits = _limits(settings)
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
-        body = await run_in_threadpool(_parse, raw, CdsRequest, limits, check_request_limits)
+        body: CdsRequest = await _off_loop(
+            request, _parse, raw, CdsRequest, limits, check_request_limits
+        )
     except _RefusedError as refused:
         return refused.response
     if body.hook != service.hook:
@@ -287,8 +304,14 @@ async def call_service(
             timeout=settings.cds.fetch_timeout,
             max_bytes=settings.cds.fetch_max_bytes,
         )
-        answer = await run_in_threadpool(
-            respond, service, body, fetched, state.kb, settings.public_url, limits=limits
+        answer: dict[str, Any] = await _off_loop(
+            request,
+            partial(respond, limits=limits),
+            service,
+            body,
+            fetched,
+            state.kb,
+            settings.public_url,
         )
     except PrefetchMissingError as exc:
         log.warning("CDS prefetch not fetched: %s", exc.reason)
@@ -347,8 +370,8 @@ async def feedback(
     settings: Settings = request.app.state.settings
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
-        body = await run_in_threadpool(
-            _parse, raw, FeedbackBody, _limits(settings), _check_feedback
+        body: FeedbackBody = await _off_loop(
+            request, _parse, raw, FeedbackBody, _limits(settings), _check_feedback
         )
     except _RefusedError as refused:
         return refused.response
