@@ -46,6 +46,7 @@ from calcinosis.fhir import (
 from calcinosis.limits import (
     InputLimitError,
     InputLimits,
+    JsonTooDeepError,
     TooLargeError,
     check_fhir_input,
     loads_bounded,
@@ -284,9 +285,10 @@ def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, 
         try:
             decoded[key] = loads_bounded(body, limits.max_json_depth)
             check_fhir_input(decoded[key], f"prefetch.{key}", limits)
-        except ValueError as exc:
-            reason = "JSON too deep" if "deeper" in str(exc) else "not JSON"
-            raise PrefetchMissingError(reason) from None
+        except JsonTooDeepError:
+            raise PrefetchMissingError("JSON too deep") from None
+        except ValueError:
+            raise PrefetchMissingError("not JSON") from None
         except InputLimitError:
             raise PrefetchMissingError("beyond the input limits") from None
     return decoded

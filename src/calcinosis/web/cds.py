@@ -37,7 +37,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
@@ -430,7 +430,8 @@ def feedback_counts(request: Request) -> Response | dict[str, Any]:
         response.headers.update(_refusal_headers(status))
         return response
     store = request.app.state.store
-    return {"cards": store.card_counts(), "feedback": store.feedback_counts()}
+    counts = {"cards": store.card_counts(), "feedback": store.feedback_counts()}
+    return JSONResponse(counts, headers=_NO_STORE)
 
 
 @router.get("/admin/feedback", response_class=HTMLResponse, include_in_schema=False)
