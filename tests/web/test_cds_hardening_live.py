@@ -16,6 +16,7 @@ import copy
 import json
 import select
 import socket
+import sqlite3
 import statistics
 import sys
 import threading
@@ -664,7 +665,7 @@ def test_50000_conditions_with_raised_limits_are_mapped_off_the_event_loop(
     condition = body["prefetch"]["conditions"]["entry"][0]["resource"]
     body["prefetch"]["conditions"] = bundle_of(50_000, condition)
     data = json.dumps(body).encode()
-    with serve_process(env) as (base, _process):
+    with serve_process(env) as (base, process):
         for path in ("/api/cds/feedback", "/admin/feedback"):  # no CALCINOSIS_ADMIN_TOKEN
             assert httpx.get(base + path, headers=ADMIN, trust_env=False).status_code == 403
 
@@ -677,14 +678,15 @@ def test_50000_conditions_with_raised_limits_are_mapped_off_the_event_loop(
 
         caller = threading.Thread(target=big_call, daemon=True)
         caller.start()
-        loaded = latencies(base, 6.0)
+        loaded = latencies(base, 5.0)
         still_mapping = caller.is_alive()
         p50, p99 = percentiles(loaded)
         measured(
             f"/api/health while 50,000 Conditions ({len(data) / MB:.0f} MB, limits raised) "
             f"are parsed and mapped: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-            f"max {max(loaded) * 1000:.0f} ms over {len(loaded)} calls in 6 s"
+            f"max {max(loaded) * 1000:.0f} ms over {len(loaded)} calls in 5 s"
         )
+        process.kill()  # not worth waiting for: the mapping has half a minute to go
     caller.join(timeout=15)
     assert still_mapping, "the big call finished early: the measurement was not under load"
     assert p50 < 0.1 and max(loaded) < 10
@@ -828,20 +830,22 @@ def test_forged_tokens_naming_a_slow_jku_issuer_delay_no_other_route(
 
 
 # ------------------------------------------------- 5. replay protection that is durable
-def test_a_token_replayed_after_a_restart_or_on_another_instance_is_refused(
+def test_a_token_replayed_after_a_restart_is_refused_with_a_durable_claim(
     tmp_path: Path, serve_process: Serve
 ) -> None:
-    """With a durable claim_jti on the store (faked: a shared SQLite file), a token used
-    once is refused after a restart and by a second instance."""
-    public = "https://cds.example.test"  # one audience for every instance
+    """With a durable claim_jti on the store (faked: a SQLite file every process started
+    by durable_serve.py shares), a token used once is refused after a restart. (Two app
+    instances sharing one claim: test_cds.py, in process.)"""
+    public = "https://cds.example.test"  # one audience for both processes
     issuers = tmp_path / "issuers.json"
     entry = {"iss": ISS, "jwks": PARTS["jwks_public"]}
     issuers.write_text(json.dumps({"issuers": [entry]}), encoding="utf-8")
+    jti_db = tmp_path / "jti.sqlite"
     env = {
         "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
         "CALCINOSIS_PUBLIC_URL": public,
         "CALCINOSIS_CDS_ISSUERS": str(issuers),
-        "CALCINOSIS_TEST_JTI_DB": str(tmp_path / "jti.sqlite"),
+        "CALCINOSIS_TEST_JTI_DB": str(jti_db),
     }
     command = [sys.executable, str(Path(__file__).with_name("durable_serve.py"))]
 
@@ -851,14 +855,12 @@ def test_a_token_replayed_after_a_restart_or_on_another_instance_is_refused(
             base + PATIENT_VIEW, json=SOURCE, headers=headers, timeout=30, trust_env=False
         ).status_code
 
-    first = f"Bearer {token(public + PATIENT_VIEW)}"
+    used = f"Bearer {token(public + PATIENT_VIEW)}"
     with serve_process(env, command=command) as (base, _process):
-        assert call(base, first) == 200
-        assert call(base, first) == 401
-    with serve_process(env, command=command) as (base, _process):  # restarted
-        assert call(base, first) == 401
+        assert call(base, used) == 200
+        assert call(base, used) == 401
+    with serve_process(env, command=command) as (base, _process):  # restarted: memory gone
+        assert call(base, used) == 401
         assert call(base, f"Bearer {token(public + PATIENT_VIEW)}") == 200
-        with serve_process(env, command=command) as (other, _other_process):  # two at once
-            second = f"Bearer {token(public + PATIENT_VIEW)}"
-            assert call(other, second) == 200
-            assert call(base, second) == 401
+    with sqlite3.connect(jti_db) as connection:  # the durable claim was the one asked
+        assert connection.execute("SELECT count(*) FROM jti").fetchone() == (2,)
