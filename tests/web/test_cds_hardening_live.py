@@ -572,7 +572,7 @@ def test_a_50000_entry_bundle_is_refused_naming_the_field(live: Live) -> None:
         f"{statistics.median(refused) * 1000:.0f} ms (median of {len(refused)}); "
         f"/api/health meanwhile: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
     )
-    assert len(refused) == 8 and p99 < 1.0  # two CPUs saturated; before: frozen for seconds
+    assert len(refused) == 8 and p99 < 1.5  # two CPUs saturated; before: frozen for seconds
 
 
 def test_over_long_strings_and_too_many_prefetch_keys_are_refused(live: Live) -> None:
@@ -638,7 +638,7 @@ def test_bundles_at_the_limits_are_mapped_off_the_event_loop(live: Live) -> None
         f"{len(took)} calls): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {max(loaded) * 1000:.1f} ms over {len(loaded)} calls"
     )
-    assert took and p99 < 1.0  # two CPUs saturated; before: frozen for each whole mapping
+    assert took and p99 < 1.5  # two CPUs saturated; before: frozen for each whole mapping
 
 
 def test_50000_conditions_with_raised_limits_are_mapped_off_the_event_loop(
