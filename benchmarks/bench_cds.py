@@ -76,7 +76,7 @@ def main() -> int:
                     {
                         "iss": parts["payload"]["iss"],
                         "aud": base + PATH,
-                        "exp": now + 600,
+                        "exp": now + 300,  # the longest lifetime the service accepts
                         "iat": now,
                         "jti": str(uuid.uuid4()),
                     },

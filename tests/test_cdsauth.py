@@ -7,6 +7,7 @@ signed it; fresh tokens are signed with that private key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from calcinosis.cdsauth import (
     TrustConfig,
     fetch_jwks_httpx,
     load_trust,
+    loopback_fhir_server_url,
 )
 from calcinosis.settings import SettingsError
 
@@ -309,6 +312,27 @@ REFUSED: list[Any] = [
     pytest.param(lambda: sign(claims(exp=float("nan"))), "bad exp", id="nan-exp"),
     pytest.param(lambda: sign(claims(exp=float("inf"))), "bad exp", id="infinite-exp"),
     pytest.param(lambda: sign(claims(iat=float("nan"))), "bad iat", id="nan-iat"),
+    pytest.param(lambda: sign(claims(exp=1e308)), "bad exp", id="exp-1e308"),
+    pytest.param(lambda: sign(claims(exp=-1)), "bad exp", id="negative-exp"),
+    pytest.param(lambda: sign(claims(iat=-300, exp=0)), "bad iat", id="negative-iat"),
+    pytest.param(lambda: sign(claims(exp=None)), "bad exp", id="null-exp"),
+    pytest.param(
+        lambda: sign(claims(exp=int(NOW) + 100 * 365 * 86_400)),
+        "lifetime too long",
+        id="exp-100-years-ahead",
+    ),
+    pytest.param(lambda: sign(claims(iat=1)), "lifetime too long", id="iat-1"),
+    pytest.param(
+        lambda: sign(claims(iat=int(NOW) - 1, exp=int(NOW) + 300)),
+        "lifetime too long",
+        id="lifetime-301-s",
+    ),
+    pytest.param(
+        lambda: sign(claims(iat=int(NOW) + 31, exp=int(NOW) + 331)),
+        "exp too far ahead",
+        id="exp-beyond-lifetime-and-skew",
+    ),
+    pytest.param(lambda: sign(claims(jti="j" * 256)), "bad jti", id="jti-too-long"),
     pytest.param(lambda: sign(claims(aud={"url": AUD})), "bad audience", id="object-aud"),
     pytest.param(
         lambda: garbage_signature({"alg": "ES384", "kid": KID}, claims(iss=[ISS])),
@@ -692,8 +716,12 @@ def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.server_close()
 
 
+def fetch(url: str) -> dict[str, Any]:
+    return asyncio.run(fetch_jwks_httpx(url))
+
+
 def test_fetch_jwks_httpx_reads_a_jwks(jwks_server: str) -> None:
-    assert fetch_jwks_httpx(f"{jwks_server}/jwks") == PUBLIC_JWKS
+    assert fetch(f"{jwks_server}/jwks") == PUBLIC_JWKS
 
 
 @pytest.mark.parametrize(
@@ -712,7 +740,7 @@ def test_fetch_jwks_httpx_reads_a_jwks(jwks_server: str) -> None:
 )
 def test_fetch_jwks_httpx_refuses(jwks_server: str, path: str, reason: str) -> None:
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(f"{jwks_server}{path}")
+        fetch(f"{jwks_server}{path}")
     assert caught.value.reason == reason
 
 
@@ -721,7 +749,7 @@ def test_fetch_jwks_httpx_connection_refused(jwks_server: str) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(f"http://127.0.0.1:{port}/jwks")
+        fetch(f"http://127.0.0.1:{port}/jwks")
     assert caught.value.reason == "jwks fetch failed"
 
 
@@ -736,7 +764,7 @@ def test_fetch_jwks_httpx_connection_refused(jwks_server: str) -> None:
 )
 def test_fetch_jwks_httpx_refuses_unsafe_urls_without_connecting(url: str) -> None:
     with pytest.raises(AuthError) as caught:
-        fetch_jwks_httpx(url)
+        fetch(url)
     assert caught.value.reason == "jku not allowed"
 
 
@@ -905,34 +933,34 @@ def test_load_trust_missing_file(tmp_path: Path) -> None:
 # --- the replay cache ---------------------------------------------------------------
 
 
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
 def test_replay_cache_forgets_after_expiry(clock: Clock) -> None:
     cache = ReplayCache(clock=clock)
-    cache.check_and_remember(ISS, "a", NOW + 10)
-    with pytest.raises(AuthError, match="replayed"):
-        cache.check_and_remember(ISS, "a", NOW + 10)
-    cache.check_and_remember(RSA_ISS, "a", NOW + 10)  # per issuer
+    assert cache.claim(ISS, "a", at(NOW + 10)) is True
+    assert cache.claim(ISS, "a", at(NOW + 10)) is False
+    assert cache.claim(RSA_ISS, "a", at(NOW + 10)) is True  # per issuer
     assert len(cache) == 2
     clock.advance(10)
-    cache.check_and_remember(ISS, "a", NOW + 20)
+    assert cache.claim(ISS, "a", at(NOW + 20)) is True
     assert len(cache) == 1
-    cache.check_and_remember(ISS, "past", NOW - 1)  # already expired: nothing to remember
+    assert cache.claim(ISS, "past", at(NOW - 1)) is True  # already expired: not remembered
     assert len(cache) == 1
-    with pytest.raises(ValueError, match="finite"):
-        cache.check_and_remember(ISS, "nan", float("nan"))
 
 
 def test_replay_cache_bounded_refuses_rather_than_forgets(clock: Clock) -> None:
     cache = ReplayCache(max_entries=3, clock=clock)
-    cache.check_and_remember(ISS, "short", NOW + 5)
-    cache.check_and_remember(ISS, "long-1", NOW + 100)
-    cache.check_and_remember(ISS, "long-2", NOW + 100)
+    cache.claim(ISS, "short", at(NOW + 5))
+    cache.claim(ISS, "long-1", at(NOW + 100))
+    cache.claim(ISS, "long-2", at(NOW + 100))
     with pytest.raises(AuthError, match="replay cache full"):
-        cache.check_and_remember(ISS, "new", NOW + 100)
+        cache.claim(ISS, "new", at(NOW + 100))
     for jti in ("short", "long-1", "long-2"):  # still remembered
-        with pytest.raises(AuthError, match="replayed"):
-            cache.check_and_remember(ISS, jti, NOW + 100)
+        assert cache.claim(ISS, jti, at(NOW + 100)) is False
     clock.advance(5)  # "short" expires: its place is free
-    cache.check_and_remember(ISS, "new", NOW + 100)
+    assert cache.claim(ISS, "new", at(NOW + 100)) is True
     assert len(cache) == 3
     with pytest.raises(ValueError, match="max_entries"):
         ReplayCache(max_entries=0)
@@ -948,12 +976,10 @@ def test_replay_cache_is_thread_safe(clock: Clock) -> None:
     def work() -> None:
         barrier.wait()
         for jti in jtis:
-            try:
-                cache.check_and_remember(ISS, jti, NOW + 60)
-            except AuthError:
-                replayed.append(jti)
-            else:
+            if cache.claim(ISS, jti, at(NOW + 60)):
                 accepted.append(jti)
+            else:
+                replayed.append(jti)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
@@ -963,3 +989,250 @@ def test_replay_cache_is_thread_safe(clock: Clock) -> None:
     assert sorted(accepted) == sorted(jtis)
     assert len(replayed) == 7 * len(jtis)
     assert len(cache) == len(jtis)
+
+
+# --- issue 11: lifetime caps, pluggable replay claim, non-blocking JWKS, fhir_servers ----
+
+
+def test_a_token_of_exactly_the_maximum_lifetime_is_accepted(verifier: TokenVerifier) -> None:
+    payload = claims(iat=int(NOW), exp=int(NOW) + 300)
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+
+
+def test_the_lifetime_cap_is_configurable(trust: TrustConfig, clock: Clock) -> None:
+    verifier = TokenVerifier(trust, clock=clock, max_lifetime=60)
+    assert refused(verifier, f"Bearer {sign(claims(exp=int(NOW) + 61))}") == "lifetime too long"
+    verifier.verify(f"Bearer {sign(claims(exp=int(NOW) + 60))}", AUD)
+    with pytest.raises(ValueError, match="max_lifetime"):
+        TokenVerifier(trust, max_lifetime=0)
+    with pytest.raises(ValueError, match="jwks_backoff"):
+        TokenVerifier(trust, jwks_backoff=10, jwks_max_backoff=5)
+
+
+class SharedClaims:
+    """A fake durable claim_jti (one table shared by several verifiers)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], datetime] = {}
+        self.error: Exception | None = None
+
+    def __call__(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        if self.error is not None:
+            raise self.error
+        if (issuer, jti) in self.rows:
+            return False
+        self.rows[(issuer, jti)] = expires_at
+        return True
+
+
+def test_a_pluggable_claim_is_shared_by_two_verifiers(trust: TrustConfig, clock: Clock) -> None:
+    shared = SharedClaims()
+    first = TokenVerifier(trust, clock=clock, claim=shared)
+    second = TokenVerifier(trust, clock=clock, claim=shared)  # another instance, or a restart
+    payload = claims(exp=int(NOW) + 120)
+    token = f"Bearer {sign(payload)}"
+    assert first.verify(token, AUD) == payload
+    assert refused(second, token) == "replayed"
+    assert refused(first, token) == "replayed"
+    assert shared.rows == {(ISS, payload["jti"]): at(NOW + 120 + 30)}  # exp + leeway, UTC
+
+
+def test_a_failing_claim_refuses_the_call(
+    trust: TrustConfig, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = SharedClaims()
+    shared.error = OSError("database is down")
+    verifier = TokenVerifier(trust, clock=clock, claim=shared)
+    assert refused(verifier, f"Bearer {sign()}") == "replay check failed"
+    assert "replay check failed: OSError" in caplog.text and "database" not in caplog.text
+
+
+def test_the_in_memory_replay_cache_is_bounded(trust: TrustConfig, clock: Clock) -> None:
+    verifier = TokenVerifier(trust, clock=clock, replay_max_entries=2)
+    for _ in range(2):
+        verifier.verify(f"Bearer {sign()}", AUD)
+    assert refused(verifier, f"Bearer {sign()}") == "replay cache full"
+    clock.advance(300 + 30)  # every entry has expired: room again, never refused for good
+    fresh = claims(iat=int(clock.now), exp=int(clock.now) + 60)
+    verifier.verify(f"Bearer {sign(fresh)}", AUD)
+
+
+class SlowFetcher:
+    """An async fetcher: each fetch takes ``seconds`` of the (fake) clock and of real time."""
+
+    def __init__(self, clock: Clock, seconds: float, fail: bool = False) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.fail = fail
+        self.calls = 0
+
+    async def __call__(self, url: str) -> dict[str, Any]:
+        self.calls += 1
+        await asyncio.sleep(0.05)
+        self.clock.advance(self.seconds)
+        if self.fail:
+            raise AuthError("jwks fetch timed out")
+        result: dict[str, Any] = PUBLIC_JWKS
+        return result
+
+
+def test_concurrent_calls_share_one_jwks_fetch(jku_trust: TrustConfig, clock: Clock) -> None:
+    fetcher = SlowFetcher(clock, seconds=1)
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock)
+
+    async def many() -> list[Any]:
+        tokens = [jku_token() for _ in range(50)]
+        calls = [verifier.verify_async(token, AUD) for token in tokens]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(many())
+    assert fetcher.calls == 1
+    assert all(isinstance(outcome, dict) for outcome in outcomes)
+
+
+def test_forged_tokens_start_one_fetch_per_back_off_window(
+    jku_trust: TrustConfig, clock: Clock
+) -> None:
+    """The back-off counts from when the failed fetch ENDED, doubles with each failure
+    (the breaker), and forged tokens meanwhile cost no fetch at all."""
+    fetcher = SlowFetcher(clock, seconds=10, fail=True)
+    verifier = TokenVerifier(
+        jku_trust, fetch_jwks=fetcher, clock=clock, jwks_backoff=5, jwks_max_backoff=12
+    )
+
+    async def forged(count: int) -> list[str]:
+        calls = [verifier.verify_async(jku_token(kid=str(uuid.uuid4())), AUD) for _ in range(count)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        return [o.reason if isinstance(o, AuthError) else repr(o) for o in outcomes]
+
+    assert set(asyncio.run(forged(20))) == {"jwks fetch timed out"}  # 20 callers, one fetch
+    assert fetcher.calls == 1  # it began at NOW and ended at NOW + 10
+    clock.now = NOW + 10 + 4.9  # a back-off stamped at the start would have ended at NOW + 5
+    assert set(asyncio.run(forged(20))) == {"jwks unavailable"}
+    assert fetcher.calls == 1
+    clock.now = NOW + 10 + 5  # the window ends: one probe
+    assert set(asyncio.run(forged(5))) == {"jwks fetch timed out"}
+    assert fetcher.calls == 2  # ended at NOW + 25; the second failure doubles it: 10 s
+    clock.now = NOW + 25 + 9.9
+    assert set(asyncio.run(forged(5))) == {"jwks unavailable"}
+    clock.now = NOW + 25 + 10
+    asyncio.run(forged(1))
+    assert fetcher.calls == 3  # ended at NOW + 45; doubled again, capped at 12 s
+    clock.now = NOW + 45 + 11.9
+    assert set(asyncio.run(forged(5))) == {"jwks unavailable"}
+    fetcher.fail = False
+    clock.now = NOW + 45 + 12
+    payload = claims(iss=JKU_ISS, iat=int(clock.now), exp=int(clock.now) + 60)
+    token = f"Bearer {sign(payload, headers={'kid': KID})}"
+    assert asyncio.run(verifier.verify_async(token, AUD)) == payload  # the issuer is back
+    assert fetcher.calls == 4
+
+
+def test_stale_forgeries_never_fetch(jku_trust: TrustConfig, clock: Clock) -> None:
+    """Times are checked before any key is fetched."""
+    fetcher = FakeFetcher()
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock)
+    for payload in (claims(iss=JKU_ISS, exp=int(NOW) - 60), claims(iss=JKU_ISS, exp=1e308)):
+        refused(verifier, f"Bearer {sign(payload)}")
+    assert fetcher.urls == []
+
+
+def test_verify_is_refused_inside_an_event_loop(verifier: TokenVerifier) -> None:
+    async def inside() -> None:
+        verifier.verify(f"Bearer {sign()}", AUD)
+
+    with pytest.raises(RuntimeError, match="verify_async"):
+        asyncio.run(inside())
+
+
+@pytest.mark.parametrize(
+    ("listed", "named", "used"),
+    [
+        pytest.param(
+            "https://ehr.example.org/fhir",
+            "https://ehr.example.org/fhir",
+            "https://ehr.example.org:443/fhir",
+            id="exact",
+        ),
+        pytest.param(
+            "https://ehr.example.org/fhir",
+            "https://EHR.example.org:443/fhir/",
+            "https://ehr.example.org:443/fhir",
+            id="case-default-port-trailing-slash",
+        ),
+        pytest.param(
+            "https://ehr.example.org/fhir",
+            "https://ehr.example.org/fhir/tenant-1",
+            "https://ehr.example.org:443/fhir/tenant-1",
+            id="under-the-prefix",
+        ),
+        pytest.param(
+            "https://ehr.example.org",
+            "https://ehr.example.org/r4",
+            "https://ehr.example.org:443/r4",
+            id="root",
+        ),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/fhirx", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/", None),
+        pytest.param("https://ehr.example.org/fhir", "http://ehr.example.org/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org:8443/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://evil.example/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://u:p@ehr.example.org/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org@evil/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/fhir/../x", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/fhir/%2e%2e", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/fhir?x=1", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org/fhir#x", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org\\@x/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.example.org//fhir", None),
+        pytest.param("https://ehr.example.org/fhir", " https://ehr.example.org/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "https://ehr.exämple.org/fhir", None),
+        pytest.param("https://ehr.example.org/fhir", "ftp://ehr.example.org/fhir", None),
+        pytest.param(
+            "http://127.0.0.1:8080/fhir",
+            "http://127.0.0.1:8080/fhir/x",
+            "http://127.0.0.1:8080/fhir/x",
+            id="loopback",
+        ),
+        pytest.param("http://127.0.0.1:8080/fhir", "http://127.0.0.1:8081/fhir", None),
+    ],
+)
+def test_fhir_servers_match_exactly(
+    tmp_path: Path, listed: str, named: object, used: str | None
+) -> None:
+    entry = {"iss": ISS, "jwks": PUBLIC_JWKS, "fhir_servers": [listed]}
+    issuer = load_trust(write_trust(tmp_path, [entry])).issuers[ISS]
+    assert issuer.fhir_server_url(named) == used
+
+
+def test_an_issuer_without_fhir_servers_names_none(trust: TrustConfig) -> None:
+    assert trust.issuers[ISS].fhir_servers == ()
+    assert trust.issuers[ISS].fhir_server_url("https://fhir-ehr.example.com/fhir") is None
+    assert trust.issuers[ISS].fhir_server_url(None) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://ehr.example.org/fhir",  # http only on loopback
+        "https://u:p@ehr.example.org/fhir",
+        "https://ehr.example.org/fhir?tenant=1",
+        "https://ehr.example.org/fhir#x",
+        "https://ehr.example.org/%66hir",
+        "https://ehr.example.org/a/../fhir",
+        "ehr.example.org/fhir",
+        "",
+    ],
+)
+def test_load_trust_refuses_bad_fhir_servers(tmp_path: Path, url: str) -> None:
+    entry = {"iss": ISS, "jwks": PUBLIC_JWKS, "fhir_servers": [url]}
+    with pytest.raises(SettingsError, match=r"issuers\[0\]\.fhir_servers\[0\]"):
+        load_trust(write_trust(tmp_path, [entry]))
+
+
+def test_insecure_mode_allows_only_loopback_fhir_servers() -> None:
+    assert loopback_fhir_server_url("http://127.0.0.1:9/fhir") == "http://127.0.0.1:9/fhir"
+    assert loopback_fhir_server_url("http://localhost/r4/") == "http://localhost:80/r4"
+    assert loopback_fhir_server_url("https://[::1]:8443/fhir") == "https://[::1]:8443/fhir"
+    for url in ("http://10.0.0.1/fhir", "http://ehr.example.org/fhir", "http://u:p@127.0.0.1/"):
+        assert loopback_fhir_server_url(url) is None

@@ -5,8 +5,13 @@ CDS Hooks 2.0 ("Trusting CDS Clients"): each call carries
 key. The service trusts only the issuers listed in the file named by
 ``CALCINOSIS_CDS_ISSUERS``::
 
-    {"issuers": [{"iss": "https://ehr.example.org/", "jwks": {"keys": [...]}},
+    {"issuers": [{"iss": "https://ehr.example.org/", "jwks": {"keys": [...]},
+                  "fhir_servers": ["https://ehr.example.org/fhir"]},
                  {"iss": "https://other.example.org/", "jku": "https://other.example.org/jwks"}]}
+
+``fhir_servers`` lists the FHIR base URLs the issuer's calls may name as
+``fhirServer`` (:meth:`Issuer.fhir_server_url`); missing prefetch is fetched
+from nowhere else, so the access token goes nowhere else.
 
 :class:`TokenVerifier` accepts a token only if all of these hold:
 
@@ -17,6 +22,11 @@ key. The service trusts only the issuers listed in the file named by
   the key's type must match the family (EC for ES*, RSA for RS*/PS*), so a
   public key can never be used as an HMAC secret;
 - ``iss`` is an allow-listed issuer;
+- the times, checked before any key is fetched: ``exp`` and ``iat`` are numbers
+  of seconds between 0 and 10^10; ``exp`` is live, ``iat`` not in the future,
+  ``nbf`` (if any) reached, each with ``leeway`` seconds of clock skew; and
+  neither ``exp - iat`` nor ``exp - now`` exceeds ``max_lifetime`` (plus the
+  leeway for the second), so no token lives longer than a few minutes;
 - the key is found by ``kid`` in that issuer's JWKS: the inline ``jwks``, or
   the one fetched from the issuer's configured ``jku`` (cached for
   ``jwks_ttl`` seconds; on an unknown ``kid`` it is fetched again at most
@@ -24,13 +34,18 @@ key. The service trusts only the issuers listed in the file named by
   the configured one exactly; the service never fetches a URL from a token.
   For an issuer with an inline JWKS nothing is fetched and a ``jku`` header
   is ignored. A token without ``kid`` is accepted only when the issuer's
-  JWKS holds exactly one key;
+  JWKS holds exactly one key. Fetches never block the event loop (async
+  httpx), there is at most one in flight per URL (every caller waits for the
+  same one), and after a failed fetch no other starts for ``jwks_backoff``
+  seconds counted from when it *ended*, doubling with each consecutive
+  failure up to ``jwks_max_backoff`` (a circuit breaker: open while backing
+  off, one probe when the window ends);
 - the signature verifies; ``aud`` equals the expected audience (the
   service's public URL plus the request path; a list containing it is
-  accepted, RFC 7519 §4.1.3); ``exp`` is present and live, ``iat`` present
-  and not in the future, ``nbf`` (if any) reached, each with ``leeway``
-  seconds of clock skew; ``jti`` is a non-empty string not seen before from
-  that issuer (:class:`ReplayCache`, remembered until ``exp`` + leeway).
+  accepted, RFC 7519 §4.1.3); ``jti`` is a non-empty string of at most 255
+  characters that ``claim(iss, jti, expires_at)`` accepts as new. ``claim``
+  is pluggable (a durable, shared store's ``claim_jti``); the default is
+  the bounded in-memory :class:`ReplayCache`.
 
 Every refusal is an :class:`AuthError` whose ``reason`` is a short, fixed
 phrase for logs and tests; the HTTP layer answers a bare 401. Neither the
@@ -39,15 +54,18 @@ token nor its claims ever appear in an exception message or a log line.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import inspect
 import ipaddress
 import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -60,17 +78,22 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from calcinosis.errors import CalcinosisError
+from calcinosis.limits import TooLargeError, loads_bounded, read_capped
 from calcinosis.settings import SettingsError
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "AuthError",
+    "ClaimJti",
+    "FhirServer",
     "Issuer",
+    "JwksFetcher",
     "ReplayCache",
     "TokenVerifier",
     "TrustConfig",
     "fetch_jwks_httpx",
     "load_trust",
+    "loopback_fhir_server_url",
 ]
 
 _log = logging.getLogger(__name__)
@@ -86,10 +109,17 @@ _MIN_RSA_BITS = 2048
 _LOOPBACK_HOSTS = frozenset({"localhost"})
 _MAX_TOKEN_CHARS = 16_384
 _REFETCH_INTERVAL = 60.0  # seconds between JWKS refetches caused by an unknown kid
-_FAILED_FETCH_BACKOFF = 5.0  # seconds without fetching after a failed JWKS fetch
 _JWKS_MAX_BYTES = 64 * 1024
-_JWKS_CONNECT_TIMEOUT = 2.0
-_JWKS_TOTAL_TIMEOUT = 5.0
+_JWKS_MAX_DEPTH = 16
+_CONNECT_TIMEOUT = 2.0
+_MAX_TIMESTAMP = 1e10  # seconds since 1970: year 2286; anything later is absurd
+_MAX_JTI_CHARS = 255
+_MAX_URL_CHARS = 2_048
+
+# The durable replay check: True when (issuer, jti) is claimed now, False when it was
+# claimed before. ``expires_at`` is when the claim may be forgotten.
+ClaimJti = Callable[[str, str, datetime], bool]
+JwksFetcher = Callable[[str], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
 class AuthError(CalcinosisError):
@@ -105,12 +135,85 @@ class AuthError(CalcinosisError):
 
 
 @dataclass(frozen=True)
+class FhirServer:
+    """A FHIR base URL an issuer may name: scheme, host and port exact, path a prefix."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # "" or "/fhir": no trailing slash
+
+    def matches(self, other: FhirServer) -> bool:
+        return (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port) and (
+            other.path == self.path or other.path.startswith(self.path + "/")
+        )
+
+    def url(self, path: str) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+
+@dataclass(frozen=True)
 class Issuer:
     """One trusted CDS client: exactly one of ``jwks`` (inline) and ``jku`` is set."""
 
     iss: str
     jwks: dict[str, Any] | None
     jku: str | None
+    fhir_servers: tuple[FhirServer, ...] = ()
+
+    def fhir_server_url(self, url: object) -> str | None:
+        """The URL to fetch prefetch from for the ``fhirServer`` ``url``, or None.
+
+        ``url`` must parse strictly (:func:`_split_fhir_url`: no credentials,
+        query, fragment, percent-escapes or dot segments) and fall under one of
+        ``fhir_servers``. The URL returned is rebuilt from the listed entry's
+        scheme, host and port, so that no parser difference can send the
+        access token elsewhere.
+        """
+        wanted = _split_fhir_url(url)
+        if wanted is None:
+            return None
+        for allowed in self.fhir_servers:
+            if allowed.matches(wanted):
+                return allowed.url(wanted.path)
+        return None
+
+
+def loopback_fhir_server_url(url: object) -> str | None:
+    """``--insecure-cds`` (development): any loopback ``fhirServer``, nothing else."""
+    wanted = _split_fhir_url(url)
+    if wanted is None or not _is_loopback(wanted.host):
+        return None
+    return wanted.url(wanted.path)
+
+
+def _split_fhir_url(url: object) -> FhirServer | None:
+    """A strictly parsed http(s) base URL, or None.
+
+    Refused: anything but ASCII printable characters, a backslash, ``@``
+    (credentials), ``%`` (escapes), ``?`` or ``#``; a scheme other than http(s);
+    no host; a bad port; empty, ``.`` or ``..`` path segments.
+    """
+    if not isinstance(url, str) or not url or len(url) > _MAX_URL_CHARS:
+        return None
+    if any(not "!" <= character <= "~" for character in url) or any(c in url for c in "\\@%?#"):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host or parts.username is not None:
+        return None
+    path = parts.path.rstrip("/")
+    if path and (
+        not path.startswith("/") or any(s in ("", ".", "..") for s in path[1:].split("/"))
+    ):
+        return None
+    return FhirServer(scheme, host, port or (443 if scheme == "https" else 80), path)
 
 
 @dataclass(frozen=True)
@@ -135,6 +238,7 @@ class _IssuerModel(BaseModel):
     iss: StrictStr = Field(min_length=1)
     jwks: _JwksModel | None = None
     jku: StrictStr | None = None
+    fhir_servers: list[StrictStr] = Field(default_factory=list, max_length=100)
 
 
 class _TrustFileModel(BaseModel):
@@ -254,16 +358,40 @@ def load_trust(path: str | Path) -> TrustConfig:
             raise fail(here, "exactly one of 'jwks' and 'jku' is required")
         if entry.iss in issuers:
             raise fail(f"{here}.iss", "duplicate issuer")
+        servers = _fhir_servers(entry.fhir_servers, f"{here}.fhir_servers", fail)
         if entry.jku is not None:
             problem = _jku_problem(entry.jku)
             if problem is not None:
                 raise fail(f"{here}.jku", problem)
-            issuers[entry.iss] = Issuer(iss=entry.iss, jwks=None, jku=entry.jku)
+            issuers[entry.iss] = Issuer(
+                iss=entry.iss, jwks=None, jku=entry.jku, fhir_servers=servers
+            )
         elif entry.jwks is not None:
             issuers[entry.iss] = Issuer(
-                iss=entry.iss, jwks={"keys": _checked_keys(entry.jwks, here, fail)}, jku=None
+                iss=entry.iss,
+                jwks={"keys": _checked_keys(entry.jwks, here, fail)},
+                jku=None,
+                fhir_servers=servers,
             )
     return TrustConfig(issuers=MappingProxyType(issuers))
+
+
+def _fhir_servers(
+    urls: list[str], here: str, fail: Callable[[str, str], SettingsError]
+) -> tuple[FhirServer, ...]:
+    servers = []
+    for k, url in enumerate(urls):
+        server = _split_fhir_url(url)
+        if server is None:
+            raise fail(
+                f"{here}[{k}]",
+                "must be an http(s) base URL without credentials, query, fragment, "
+                "percent-escapes or dot segments",
+            )
+        if server.scheme != "https" and not _is_loopback(server.host):
+            raise fail(f"{here}[{k}]", "must be https (http only for 127.0.0.1/localhost)")
+        servers.append(server)
+    return tuple(servers)
 
 
 def _checked_keys(
@@ -287,13 +415,16 @@ def _checked_keys(
 
 
 class ReplayCache:
-    """The ``(iss, jti)`` pairs already used, each remembered until its expiry.
+    """The in-memory default replay check: ``(iss, jti)`` pairs, each until it expires.
 
-    Thread-safe. The caller passes the time after which a replay could no
-    longer be accepted anyway (:class:`TokenVerifier` passes ``exp + leeway``).
-    The size is bounded: when full, expired entries are evicted first; if it
-    is still full, new tokens are refused ("replay cache full") rather than
-    forgetting live entries, which would re-open the door to replays.
+    Thread-safe; :meth:`claim` has the signature of a durable store's
+    ``claim_jti``. It does not survive a restart and is not shared between
+    instances (configure a durable store for that). Its size is bounded: expired
+    entries are pruned on every claim; if it is still full of live entries, new
+    tokens are refused ("replay cache full") rather than forgetting live ones,
+    which would re-open the door to replays. With the token lifetime cap every
+    entry expires within minutes, so a full cache refuses new calls for minutes,
+    never for good.
     """
 
     def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] = time.time) -> None:
@@ -315,23 +446,25 @@ class ReplayCache:
             if self._expiry.get(key) == expiry:
                 del self._expiry[key]
 
-    def check_and_remember(self, iss: str, jti: str, exp: float) -> None:
-        """Remember ``(iss, jti)`` until ``exp``; AuthError("replayed") if it is live already."""
-        if not math.isfinite(exp):
-            raise ValueError("exp must be a finite number")
-        key = (iss, jti)
+    def claim(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        """True if ``(issuer, jti)`` is new (remembered until ``expires_at``), False if seen."""
+        until = expires_at.timestamp()
+        if not math.isfinite(until):
+            raise ValueError("expires_at must be a finite time")
+        key = (issuer, jti)
         with self._lock:
             now = self._clock()
             self._evict_expired(now)
             if key in self._expiry:
-                raise AuthError("replayed")
-            if exp <= now:
-                return  # could not be replayed: any later use is refused as expired
+                return False
+            if until <= now:
+                return True  # could not be replayed: any later use is refused as expired
             if len(self._expiry) >= self._max_entries:
                 _log.warning("CDS Hooks replay cache is full; refusing new tokens")
                 raise AuthError("replay cache full")
-            self._expiry[key] = exp
-            heapq.heappush(self._heap, (exp, key))
+            self._expiry[key] = until
+            heapq.heappush(self._heap, (until, key))
+            return True
 
 
 # --- fetching JWKS ---------------------------------------------------------------------
@@ -346,49 +479,60 @@ def _checked_jwks(document: object) -> list[dict[str, Any]]:
     return keys
 
 
-def fetch_jwks_httpx(url: str) -> dict[str, Any]:
-    """GET a JWKS: https (or loopback http), no redirects, 64 KiB at most.
+async def fetch_jwks_httpx(
+    url: str, *, timeout: float = 5.0, max_bytes: int = _JWKS_MAX_BYTES
+) -> dict[str, Any]:
+    """GET a JWKS without blocking: https (or loopback http), no redirects, 64 KiB at most.
 
-    Timeouts: 2 s to connect, 5 s in all (checked between received chunks,
-    each read itself bounded by 5 s). The answer must be a JSON object with
-    a ``keys`` list; anything else is an AuthError.
+    ``timeout`` bounds the whole fetch (connect, headers and body; 2 s at most to
+    connect). The answer is read uncompressed (``Accept-Encoding: identity``) and
+    streamed against the cap; it must be a JSON object with a ``keys`` list, nested
+    16 levels at most; anything else is an AuthError. Proxy variables and netrc
+    files of the environment are not used.
     """
     if _jku_problem(url) is not None:
         raise AuthError("jku not allowed")
-    deadline = time.monotonic() + _JWKS_TOTAL_TIMEOUT
-    timeout = httpx.Timeout(_JWKS_TOTAL_TIMEOUT, connect=_JWKS_CONNECT_TIMEOUT)
-    body = bytearray()
+    limits = httpx.Timeout(timeout, connect=min(_CONNECT_TIMEOUT, timeout))
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
     try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        async with (
+            asyncio.timeout(timeout),
+            httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False) as client,
+            client.stream("GET", url, headers=headers) as response,
         ):
             if response.status_code != httpx.codes.OK:
                 raise AuthError("jwks fetch failed")
+            if response.headers.get("content-encoding", "identity").lower() != "identity":
+                raise AuthError("jwks fetch failed")
             declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > _JWKS_MAX_BYTES:
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise AuthError("jwks too large")
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > _JWKS_MAX_BYTES:
-                    raise AuthError("jwks too large")
-                if time.monotonic() > deadline:
-                    raise AuthError("jwks fetch timed out")
-    except httpx.HTTPError:
+            body = await read_capped(response.aiter_raw(), max_bytes)
+    except TooLargeError:
+        raise AuthError("jwks too large") from None
+    except TimeoutError:
+        raise AuthError("jwks fetch timed out") from None
+    except (httpx.HTTPError, httpx.InvalidURL, OSError):
         raise AuthError("jwks fetch failed") from None
     try:
-        document = json.loads(bytes(body))
-    except (ValueError, RecursionError):
+        document = loads_bounded(body, _JWKS_MAX_DEPTH)
+    except ValueError:
         raise AuthError("bad jwks") from None
     _checked_jwks(document)
     result: dict[str, Any] = document
     return result
 
 
-@dataclass(frozen=True)
-class _CachedJwks:
-    keys: list[dict[str, Any]]
-    fetched_at: float
+@dataclass
+class _JwksState:
+    """What is known of one jku: its keys and the fetches' history (guarded by a lock)."""
+
+    keys: list[dict[str, Any]] | None = None
+    fetched_at: float = -math.inf  # when the last successful fetch ended
+    ended_at: float = -math.inf  # when the last fetch ended, whatever its outcome
+    failures: int = 0  # consecutive failed fetches
+    retry_at: float = -math.inf  # no fetch before (the breaker is open until then)
+    in_flight: asyncio.Task[list[dict[str, Any]]] | None = field(default=None, repr=False)
 
 
 # --- verification ------------------------------------------------------------------
@@ -408,16 +552,31 @@ def _parse_authorization(authorization: str | None) -> str:
     return token
 
 
-def _is_number(value: object) -> bool:
-    """A finite JSON number (JSON parsers accept NaN and 1e999, which compare oddly)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _is_timestamp(value: object) -> bool:
+    """Seconds since 1970 between 0 and 10^10 (JSON parsers accept NaN and 1e999, and a
+    finite 1e308 is as absurd)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= _MAX_TIMESTAMP
+    )
 
 
 class TokenVerifier:
-    """Verifies CDS clients' JWTs against a :class:`TrustConfig`. Thread-safe.
+    """Verifies CDS clients' JWTs against a :class:`TrustConfig`.
 
+    :meth:`verify_async` is what the service awaits: it never blocks the event
+    loop (JWKS fetches are async; a pluggable ``claim`` runs in a thread).
+    :meth:`verify` runs it to completion for synchronous callers (tests, tools).
+    State is shared safely between threads and event loops.
+
+    ``fetch_jwks`` may be a coroutine function or a plain function (tests); it
+    defaults to :func:`fetch_jwks_httpx` with ``jwks_timeout``. ``claim``
+    defaults to a :class:`ReplayCache` of ``replay_max_entries``.
     ``verify_exp=False`` exists only so the tests can check the CDS Hooks
-    specification's example token, whose ``exp`` lies in 2015; the service
+    specification's example token, whose ``exp`` lies in 2015 and which lives
+    three years: it turns off the expiry and the lifetime checks. The service
     never sets it.
     """
 
@@ -425,10 +584,15 @@ class TokenVerifier:
         self,
         trust: TrustConfig,
         *,
-        fetch_jwks: Callable[[str], dict[str, Any]] | None = None,
-        replay: ReplayCache | None = None,
+        fetch_jwks: JwksFetcher | None = None,
+        claim: ClaimJti | None = None,
         leeway: float = 30.0,
+        max_lifetime: float = 300.0,
         jwks_ttl: float = 300.0,
+        jwks_timeout: float = 5.0,
+        jwks_backoff: float = 5.0,
+        jwks_max_backoff: float = 300.0,
+        replay_max_entries: int = 100_000,
         clock: Callable[[], float] = time.time,
         verify_exp: bool = True,
     ) -> None:
@@ -436,18 +600,44 @@ class TokenVerifier:
             raise ValueError("leeway must not be negative")
         if jwks_ttl <= 0:
             raise ValueError("jwks_ttl must be positive")
+        if max_lifetime <= 0:
+            raise ValueError("max_lifetime must be positive")
+        if not 0 < jwks_backoff <= jwks_max_backoff:
+            raise ValueError("jwks_backoff must be positive and at most jwks_max_backoff")
         self._trust = trust
-        self._fetch = fetch_jwks if fetch_jwks is not None else fetch_jwks_httpx
-        self._replay = replay if replay is not None else ReplayCache(clock=clock)
+        self._fetch: JwksFetcher = (
+            fetch_jwks
+            if fetch_jwks is not None
+            else lambda url: fetch_jwks_httpx(url, timeout=jwks_timeout)
+        )
+        # The in-memory default is called directly; a pluggable claim runs in a thread.
+        self._memory = ReplayCache(replay_max_entries, clock=clock) if claim is None else None
+        self._claim = claim
         self._leeway = leeway
+        self._max_lifetime = max_lifetime
         self._jwks_ttl = jwks_ttl
+        self._backoff = jwks_backoff
+        self._max_backoff = jwks_max_backoff
         self._clock = clock
         self._verify_exp = verify_exp
         self._lock = threading.Lock()
-        self._jwks_cache: dict[str, _CachedJwks] = {}
-        self._failed_at: dict[str, float] = {}  # last failed fetch per URL
+        self._jwks: dict[str, _JwksState] = {}
+
+    @property
+    def trust(self) -> TrustConfig:
+        return self._trust
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
+        """:meth:`verify_async`, run to completion; not for use inside an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop running: the expected case
+        else:
+            raise RuntimeError("TokenVerifier.verify called in an event loop: await verify_async")
+        return asyncio.run(self.verify_async(authorization, audience))
+
+    async def verify_async(self, authorization: str | None, audience: str) -> dict[str, Any]:
         """The verified claims of the call's JWT, or AuthError.
 
         ``audience`` is the URL the call was made to: the service's public
@@ -456,7 +646,7 @@ class TokenVerifier:
         if not audience:
             raise ValueError("audience must be the service URL")
         try:
-            return self._verify(authorization, audience)
+            return await self._verify(authorization, audience)
         except AuthError as error:
             _log.info("CDS Hooks JWT refused: %s", error.reason)
             raise
@@ -464,7 +654,7 @@ class TokenVerifier:
             _log.warning("CDS Hooks JWT refused: unexpected %s", type(error).__name__)
             raise AuthError("invalid token") from None
 
-    def _verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
+    async def _verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
         token = _parse_authorization(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -480,75 +670,69 @@ class TokenVerifier:
         issuer = self._trust.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise AuthError("unknown issuer")
-        key = self._public_key(issuer, header, alg)
-        try:
-            claims = jwt.decode(
-                token,
-                key=key,
-                algorithms=[alg],
-                audience=audience,
-                issuer=issuer.iss,
-                options={
-                    "require": ["iss", "aud", "exp", "iat", "jti"],
-                    "strict_aud": False,
-                    # Times are checked below, against the injectable clock.
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
-            )
-        except jwt.InvalidSignatureError:
-            raise AuthError("bad signature") from None
-        except jwt.InvalidAudienceError:
-            raise AuthError("bad audience") from None
-        except jwt.MissingRequiredClaimError as error:
-            raise AuthError(f"missing {error.claim}") from None
-        except jwt.exceptions.InvalidJTIError:
-            raise AuthError("bad jti") from None
-        except jwt.InvalidIssuerError:
-            raise AuthError("unknown issuer") from None
-        except jwt.InvalidAlgorithmError:
-            raise AuthError("algorithm not allowed") from None
-        except jwt.InvalidKeyError:
-            raise AuthError("bad key") from None
-        except jwt.PyJWTError:
-            raise AuthError("invalid token") from None
-        self._check_times_and_replay(claims)
+        self._check_times(unverified)  # before any key is fetched: stale forgeries cost nothing
+        key = self._load_key(await self._public_key(issuer, header), alg)
+        claims = _decode(token, key, alg, audience, issuer.iss)
+        self._check_times(claims)
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
+            raise AuthError("bad jti")
+        await self._claim_once(claims["iss"], jti, float(claims["exp"]) + self._leeway)
         return claims
 
-    def _check_times_and_replay(self, claims: dict[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
+        if "exp" not in claims:
+            raise AuthError("missing exp")
+        if "iat" not in claims:
+            raise AuthError("missing iat")
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
-        if not _is_number(exp):
+        if not _is_timestamp(exp):
             raise AuthError("bad exp")
-        if not _is_number(iat):
+        if not _is_timestamp(iat):
             raise AuthError("bad iat")
-        if self._verify_exp and exp <= now - self._leeway:
-            raise AuthError("expired")
+        if self._verify_exp:
+            if exp <= now - self._leeway:
+                raise AuthError("expired")
+            if exp - iat > self._max_lifetime:
+                raise AuthError("lifetime too long")
+            if exp - now > self._max_lifetime + self._leeway:
+                raise AuthError("exp too far ahead")
         if iat > now + self._leeway:
             raise AuthError("iat in the future")
-        if nbf is not None and (not _is_number(nbf) or nbf > now + self._leeway):
+        if nbf is not None and (not _is_timestamp(nbf) or nbf > now + self._leeway):
             raise AuthError("not yet valid")
-        jti = claims["jti"]
-        if not isinstance(jti, str) or not jti:
-            raise AuthError("bad jti")
-        self._replay.check_and_remember(claims["iss"], jti, float(exp) + self._leeway)
+
+    async def _claim_once(self, iss: str, jti: str, until: float) -> None:
+        expires_at = datetime.fromtimestamp(until, tz=UTC)
+        try:
+            if self._claim is not None:  # a database call: off the event loop
+                fresh = await asyncio.to_thread(self._claim, iss, jti, expires_at)
+            elif self._memory is not None:
+                fresh = self._memory.claim(iss, jti, expires_at)
+            else:  # pragma: no cover - one of the two is always set
+                raise AuthError("replay check failed")
+        except AuthError:
+            raise
+        except Exception as error:  # the replay check failed: refuse, say so in one line
+            _log.warning("CDS Hooks replay check failed: %s", type(error).__name__)
+            raise AuthError("replay check failed") from None
+        if fresh is not True:
+            raise AuthError("replayed")
 
     # --- keys -------------------------------------------------------------------
 
-    def _public_key(self, issuer: Issuer, header: Mapping[str, Any], alg: str) -> Any:
+    async def _public_key(self, issuer: Issuer, header: Mapping[str, Any]) -> dict[str, Any] | None:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise AuthError("malformed")
         if issuer.jwks is not None:
-            jwk = self._select(_checked_jwks(issuer.jwks), kid)
-        elif issuer.jku is not None:
+            return self._select(_checked_jwks(issuer.jwks), kid)
+        if issuer.jku is not None:
             if "jku" in header and header["jku"] != issuer.jku:
                 raise AuthError("jku not allowed")
-            jwk = self._select_fetched(issuer.jku, kid)
-        else:
-            raise AuthError("unknown issuer")
-        return self._load_key(jwk, alg)
+            return await self._select_fetched(issuer.jku, kid)
+        raise AuthError("unknown issuer")
 
     @staticmethod
     def _select(keys: list[dict[str, Any]], kid: str | None) -> dict[str, Any] | None:
@@ -561,37 +745,55 @@ class TokenVerifier:
             raise AuthError("ambiguous kid")
         return matches[0] if matches else None
 
-    def _select_fetched(self, url: str, kid: str | None) -> dict[str, Any] | None:
+    async def _select_fetched(self, url: str, kid: str | None) -> dict[str, Any] | None:
         """The key from the JWKS at ``url``: cached for ``jwks_ttl`` seconds, fetched
-        again on an unknown kid at most once per minute, and not again for a few
-        seconds after a failed fetch (refused tokens must not make us hammer it)."""
+        again on an unknown kid at most once a minute, and never while the breaker is
+        open (refused tokens must not make us hammer the issuer)."""
         now = self._clock()
         with self._lock:
-            cached = self._jwks_cache.get(url)
-            failed_at = self._failed_at.get(url)
-        may_fetch = failed_at is None or now - failed_at >= _FAILED_FETCH_BACKOFF
-        if cached is None or now - cached.fetched_at >= self._jwks_ttl:
-            if not may_fetch:
-                raise AuthError("jwks unavailable")
-            cached = self._refresh(url, now)
-        jwk = self._select(cached.keys, kid)
-        if jwk is None and may_fetch and now - cached.fetched_at >= _REFETCH_INTERVAL:
-            jwk = self._select(self._refresh(url, now).keys, kid)
-        return jwk
+            state = self._jwks.setdefault(url, _JwksState())
+            keys, fetched_at, ended_at = state.keys, state.fetched_at, state.ended_at
+            backing_off = now < state.retry_at and state.in_flight is None
+        fresh = keys is not None and now - fetched_at < self._jwks_ttl
+        if fresh and keys is not None:
+            jwk = self._select(keys, kid)
+            if jwk is not None or backing_off or now - ended_at < _REFETCH_INTERVAL:
+                return jwk
+        elif backing_off:
+            raise AuthError("jwks unavailable")
+        return self._select(await self._fetch_once(url), kid)
 
-    def _refresh(self, url: str, now: float) -> _CachedJwks:
-        try:
-            cached = _CachedJwks(keys=_checked_jwks(self._fetch(url)), fetched_at=now)
-        except Exception as error:  # any fetcher failure refuses the call, nothing more
-            with self._lock:
-                self._failed_at[url] = now
-            if isinstance(error, AuthError):
-                raise
-            raise AuthError("jwks fetch failed") from None
+    async def _fetch_once(self, url: str) -> list[dict[str, Any]]:
+        """The JWKS at ``url`` fetched now, by one fetch shared by every caller waiting."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            self._jwks_cache[url] = cached
-            self._failed_at.pop(url, None)
-        return cached
+            state = self._jwks.setdefault(url, _JwksState())
+            task = state.in_flight
+            if task is None or task.done() or task.get_loop() is not loop:
+                task = loop.create_task(self._fetch_and_record(url, state))
+                task.add_done_callback(_retrieve)
+                state.in_flight = task
+        return await asyncio.shield(task)  # a caller who gives up leaves the fetch to others
+
+    async def _fetch_and_record(self, url: str, state: _JwksState) -> list[dict[str, Any]]:
+        try:
+            answer = self._fetch(url)
+            document = await answer if inspect.isawaitable(answer) else answer
+            keys = _checked_jwks(document)
+        except Exception as error:  # any fetcher failure refuses the call, nothing more
+            ended = self._clock()
+            with self._lock:
+                state.failures += 1
+                delay = min(self._backoff * 2 ** min(state.failures - 1, 32), self._max_backoff)
+                state.ended_at, state.retry_at, state.in_flight = ended, ended + delay, None
+            reason = error.reason if isinstance(error, AuthError) else "jwks fetch failed"
+            _log.warning("CDS Hooks JWKS fetch failed (%s); next attempt in %.0f s", reason, delay)
+            raise AuthError(reason) from None
+        ended = self._clock()
+        with self._lock:
+            state.keys, state.fetched_at, state.ended_at = keys, ended, ended
+            state.failures, state.retry_at, state.in_flight = 0, -math.inf, None
+        return keys
 
     @staticmethod
     def _load_key(jwk: Mapping[str, Any] | None, alg: str) -> Any:
@@ -615,3 +817,46 @@ class TokenVerifier:
         elif not isinstance(key, EllipticCurvePublicKey):
             raise AuthError("bad key")
         return key
+
+
+def _decode(token: str, key: Any, alg: str, audience: str, iss: str) -> dict[str, Any]:
+    """The claims of a token whose signature verifies with ``key``, or AuthError."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key,
+            algorithms=[alg],
+            audience=audience,
+            issuer=iss,
+            options={
+                "require": ["iss", "aud", "exp", "iat", "jti"],
+                "strict_aud": False,
+                # Times are checked by _check_times, against the injectable clock.
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise AuthError("bad signature") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError("bad audience") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise AuthError(f"missing {error.claim}") from None
+    except jwt.exceptions.InvalidJTIError:
+        raise AuthError("bad jti") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError("unknown issuer") from None
+    except jwt.InvalidAlgorithmError:
+        raise AuthError("algorithm not allowed") from None
+    except jwt.InvalidKeyError:
+        raise AuthError("bad key") from None
+    except jwt.PyJWTError:
+        raise AuthError("invalid token") from None
+    return claims
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a shared fetch's outcome as seen, even when every waiter has gone."""
+    if not task.cancelled():
+        task.exception()

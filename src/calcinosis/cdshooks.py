@@ -8,13 +8,21 @@
   orders in a patient with calcinosis, from the engine's own safety rules.
   Warfarin and intravenous sodium thiosulfate have other legitimate uses: they
   fire only when the order's reason points to calcinosis cutis.
-* Missing prefetch is fetched from ``fhirServer`` with ``fhirAuthorization``
-  (httpx, bounded timeouts); without them the service answers 412.
+* Missing prefetch is fetched (:func:`fetch_missing`) from ``fhirServer`` with
+  ``fhirAuthorization``, but only from a URL the caller's issuer lists
+  (``web/cds.py`` vets it): async httpx, no redirects, uncompressed, one total
+  deadline for every fetch of a call, a size cap enforced while streaming. Every
+  failure, whatever its cause, is the same :class:`PrefetchMissingError` and so
+  the same 412 answer: nothing about the network can be learnt from it.
+* Cards are built by :func:`respond`, a plain function that the routes run off the
+  event loop (it parses what was fetched, checks its limits and maps the FHIR).
+  Text from the EHR is escaped before it goes into a card's markdown.
 * Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid as uuidlib
 from collections.abc import Mapping
@@ -35,6 +43,16 @@ from calcinosis.fhir import (
     medication_ids,
     resources,
 )
+from calcinosis.limits import (
+    InputLimitError,
+    InputLimits,
+    JsonTooDeepError,
+    TooLargeError,
+    check_fhir_input,
+    loads_bounded,
+    markdown_text,
+    read_capped,
+)
 from calcinosis.models import Contraindication
 from calcinosis.patient import Patient, parse_patient
 from calcinosis.plan import DISCLAIMER
@@ -44,12 +62,15 @@ from calcinosis.safety import findings_for
 __all__ = [
     "OVERRIDE_REASONS",
     "PREFETCH",
+    "PREFETCH_FAILED",
     "SERVICES",
     "CdsRequest",
     "PrefetchMissingError",
     "Service",
+    "check_request_limits",
     "discovery",
-    "handle",
+    "fetch_missing",
+    "respond",
 ]
 
 Indicator = Literal["info", "warning", "critical"]
@@ -131,8 +152,23 @@ class CdsRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
+PREFETCH_FAILED = (
+    "Prefetch is missing and could not be fetched from the FHIR server "
+    "(give the prefetch, or a fhirServer this client is trusted to name and fhirAuthorization)."
+)
+
+
 class PrefetchMissingError(CalcinosisError):
-    """Prefetch is missing and cannot be fetched: the service answers 412."""
+    """Prefetch is missing and cannot be fetched: the service answers 412.
+
+    The message is always :data:`PREFETCH_FAILED`, whatever went wrong, so that the
+    answer says nothing about the network (closed port, timeout, size, content);
+    ``reason`` is a short fixed phrase for the server log.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(PREFETCH_FAILED)
 
 
 def discovery() -> dict[str, Any]:
@@ -168,34 +204,94 @@ def _fill(template: str, context: Mapping[str, Any]) -> str:
     return _TEMPLATE.sub(value, template)
 
 
-async def gather_prefetch(
-    request: CdsRequest, service: Service, client: httpx.AsyncClient
-) -> dict[str, Any]:
-    """The prefetch, with what the client did not send fetched from its FHIR server."""
-    prefetch = dict(request.prefetch or {})
-    missing = [key for key in service.prefetch if key not in prefetch]
+def check_request_limits(data: Mapping[str, Any], limits: InputLimits) -> None:
+    """InputLimitError naming the field when a request's FHIR input is beyond a limit.
+
+    At most ``max_prefetch_keys`` prefetch members; in ``prefetch`` and ``context``,
+    no JSON array longer than ``max_entries`` (a Bundle's ``entry``, a list of
+    resources, codings) and no string the mapper reads longer than ``max_string_chars``.
+    """
+    prefetch = data.get("prefetch")
+    if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
+        raise InputLimitError("prefetch", f"more than {limits.max_prefetch_keys} members")
+    for member in ("prefetch", "context"):
+        check_fhir_input(data.get(member), member, limits)
+
+
+async def fetch_missing(
+    request: CdsRequest,
+    service: Service,
+    client: httpx.AsyncClient,
+    *,
+    server: str | None,
+    timeout: float,
+    max_bytes: int,
+) -> dict[str, bytes]:
+    """The raw answers for the prefetch members the client did not send.
+
+    ``server`` is the FHIR base URL to use, already vetted against the caller's
+    trust entry (None: the request named none, or one it may not name; nothing is
+    contacted). All fetches of the call share one deadline of ``timeout`` seconds
+    (connect, headers and body); each answer must be a 200, uncompressed, of at
+    most ``max_bytes``, read as a stream and cut at the cap. Any failure raises
+    :class:`PrefetchMissingError`.
+    """
+    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
     if not missing:
-        return prefetch
+        return {}
     token = (request.fhirAuthorization or {}).get("access_token")
-    if not request.fhirServer or not isinstance(token, str) or not token:
+    if server is None:
         raise PrefetchMissingError(
-            f"prefetch {', '.join(missing)} missing and no FHIR server access"
+            "fhirServer not allowed" if request.fhirServer else "no fhirServer"
         )
-    base = request.fhirServer.rstrip("/")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
-    for key in missing:
-        url = f"{base}/{_fill(service.prefetch[key], request.context)}"
+    if not isinstance(token, str) or not token or len(token) > 8_192:
+        raise PrefetchMissingError("no usable access token")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/fhir+json",
+        "Accept-Encoding": "identity",
+    }
+    urls = {key: f"{server}/{_fill(service.prefetch[key], request.context)}" for key in missing}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    answers: dict[str, bytes] = {}
+    try:
+        async with asyncio.timeout_at(deadline):
+            for key, url in urls.items():
+                left = max(deadline - loop.time(), 0.001)
+                limits = httpx.Timeout(left, connect=min(2.0, left))
+                async with client.stream("GET", url, headers=headers, timeout=limits) as response:
+                    if response.status_code != httpx.codes.OK:
+                        raise PrefetchMissingError(f"status {response.status_code}")
+                    encoding = response.headers.get("content-encoding", "identity")
+                    if encoding.lower() != "identity":
+                        raise PrefetchMissingError("compressed answer")
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > max_bytes:
+                        raise PrefetchMissingError("too large")
+                    answers[key] = await read_capped(response.aiter_raw(), max_bytes)
+    except TimeoutError:
+        raise PrefetchMissingError("timed out") from None
+    except TooLargeError:
+        raise PrefetchMissingError("too large") from None
+    except (httpx.HTTPError, httpx.InvalidURL, OSError):
+        raise PrefetchMissingError("connection failed") from None
+    return answers
+
+
+def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key, body in raw.items():
         try:
-            response = await client.get(url, headers=headers)
-        except httpx.HTTPError:
-            raise PrefetchMissingError(f"the FHIR server did not answer for {key}") from None
-        if response.status_code != 200:
-            raise PrefetchMissingError(f"the FHIR server answered {response.status_code} for {key}")
-        try:
-            prefetch[key] = response.json()
+            decoded[key] = loads_bounded(body, limits.max_json_depth)
+            check_fhir_input(decoded[key], f"prefetch.{key}", limits)
+        except JsonTooDeepError:
+            raise PrefetchMissingError("JSON too deep") from None
         except ValueError:
-            raise PrefetchMissingError(f"the FHIR server sent no JSON for {key}") from None
-    return prefetch
+            raise PrefetchMissingError("not JSON") from None
+        except InputLimitError:
+            raise PrefetchMissingError("beyond the input limits") from None
+    return decoded
 
 
 # ----------------------------------------------------------------------- cards
@@ -317,7 +413,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
         detail = (
             f"Calcinosis cutis is on record, but {missing} cannot be read from it safely. "
             "Complete the assessment to get an evidence-based plan.\n\n"
-            + "\n".join(f"- {note}" for note in found.notes)
+            + "\n".join(f"- {markdown_text(note)}" for note in found.notes)
         )
         return [
             _card(
@@ -339,7 +435,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 "assessment-incomplete",
                 "Calcinosis cutis on record: complete the assessment for a plan",
                 "info",
-                f"The record could not be read as a patient profile ({exc}).",
+                f"The record could not be read as a patient profile ({markdown_text(exc)}).",
                 links=[_assessment_link(ctx, found.profile)],
             )
         ]
@@ -445,7 +541,7 @@ def _order_cards(
                 "Some draft orders could not be checked for calcinosis safety",
                 "warning",
                 "These draft orders could not be read, so they were not checked: "
-                + "; ".join(unreadable)
+                + "; ".join(markdown_text(name) for name in unreadable)
                 + ". Check them by hand against the calcinosis plan.",
             )
         )
@@ -465,15 +561,21 @@ def _draft_orders(request: CdsRequest, service: Service) -> list[dict[str, Any]]
     return orders
 
 
-async def handle(
+def respond(
     service: Service,
     request: CdsRequest,
+    fetched: Mapping[str, bytes],
     kb: KnowledgeBase,
     public_url: str,
-    client: httpx.AsyncClient,
+    *,
+    limits: InputLimits,
 ) -> dict[str, Any]:
-    """The response (``{"cards": [...]}``) of one service call."""
-    prefetch = await gather_prefetch(request, service, client)
+    """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
+
+    ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
+    the depth limit and checked against ``limits`` here (PrefetchMissingError if not).
+    """
+    prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
     found = findings_from_fhir(
         prefetch.get("patient"), prefetch.get("conditions"), prefetch.get("medications"), kb=kb
     )

@@ -353,6 +353,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "!! WARNING: --insecure-cds: CDS Hooks calls are accepted WITHOUT authentication.\n"
             "!! Anyone who can reach this server can call its CDS services. Development only:\n"
             "!! never use it with real patient data. Configure CALCINOSIS_CDS_ISSUERS instead.\n"
+            "!! Missing prefetch is fetched only from a loopback fhirServer (127.0.0.1, ::1,\n"
+            "!! localhost), with the fhirAuthorization token the request carries.\n"
             + "!" * 78
             + "\n\n"
         )

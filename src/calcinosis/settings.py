@@ -4,8 +4,9 @@
 directory) or PostgreSQL. ``CALCINOSIS_PUBLIC_URL``: the base URL the server is
 reached at (default ``http://{host}:{port}``); CDS Hooks tokens must be
 issued for it. ``CALCINOSIS_CDS_ISSUERS``: the JSON file of trusted CDS
-clients. Unsafe or malformed values are
-refused at start-up with one line naming the variable.
+clients. ``CALCINOSIS_ADMIN_TOKEN`` and the ``CALCINOSIS_CDS_*`` limits: see
+:class:`CdsLimits` (issue 11). Unsafe or malformed values are refused at
+start-up with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from calcinosis.errors import CalcinosisError
 
-__all__ = ["Settings", "SettingsError", "default_database_url"]
+__all__ = ["CdsLimits", "Settings", "SettingsError", "default_database_url"]
 
 _DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 
@@ -34,6 +35,84 @@ def default_database_url() -> str:
     return f"sqlite:///{directory / 'calcinosis.db'}"
 
 
+# --- issue 11: CDS Hooks trust and limits ----------------------------------------------
+
+
+class CdsLimits(BaseModel):
+    """The limits of the CDS Hooks service, each read from its environment variable.
+
+    Sizes are in bytes, times in seconds. ``CALCINOSIS_CDS_MAX_ENTRIES`` bounds every
+    JSON array of the FHIR input (a Bundle's entries, a list of resources, codings);
+    ``CALCINOSIS_CDS_MAX_STRING_CHARS`` every string the FHIR mapper reads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_body_bytes: int = 5_000_000  # CALCINOSIS_CDS_MAX_BODY_BYTES: a CDS request body
+    max_json_depth: int = 64  # CALCINOSIS_CDS_MAX_JSON_DEPTH: nesting of any JSON read
+    max_prefetch_keys: int = 16  # CALCINOSIS_CDS_MAX_PREFETCH_KEYS
+    max_entries: int = 1_000  # CALCINOSIS_CDS_MAX_ENTRIES: items of any array of FHIR input
+    max_string_chars: int = 4_096  # CALCINOSIS_CDS_MAX_STRING_CHARS: strings the mapper reads
+    fetch_timeout: float = 5.0  # CALCINOSIS_CDS_FETCH_TIMEOUT: all FHIR fetches of one call
+    fetch_max_bytes: int = 5_000_000  # CALCINOSIS_CDS_FETCH_MAX_BYTES: one FHIR answer
+    token_max_lifetime: float = 300.0  # CALCINOSIS_CDS_TOKEN_MAX_LIFETIME: exp - iat, exp - now
+    clock_skew: float = 30.0  # CALCINOSIS_CDS_CLOCK_SKEW: leeway on exp, iat and nbf
+    replay_max_entries: int = 100_000  # CALCINOSIS_CDS_REPLAY_MAX_ENTRIES: in-memory jti cache
+    jwks_timeout: float = 5.0  # CALCINOSIS_CDS_JWKS_TIMEOUT: one jku fetch, in all
+    jwks_backoff: float = 5.0  # CALCINOSIS_CDS_JWKS_BACKOFF: after a failed fetch (doubles)
+    jwks_max_backoff: float = 300.0  # CALCINOSIS_CDS_JWKS_MAX_BACKOFF: the breaker's longest
+
+
+# (field, variable, type, lowest, highest)
+_CDS_VARIABLES: tuple[tuple[str, str, type[int] | type[float], float, float], ...] = (
+    ("max_body_bytes", "CALCINOSIS_CDS_MAX_BODY_BYTES", int, 1_024, 100_000_000),
+    ("max_json_depth", "CALCINOSIS_CDS_MAX_JSON_DEPTH", int, 8, 200),
+    ("max_prefetch_keys", "CALCINOSIS_CDS_MAX_PREFETCH_KEYS", int, 3, 1_000),
+    ("max_entries", "CALCINOSIS_CDS_MAX_ENTRIES", int, 1, 1_000_000),
+    ("max_string_chars", "CALCINOSIS_CDS_MAX_STRING_CHARS", int, 64, 1_000_000),
+    ("fetch_timeout", "CALCINOSIS_CDS_FETCH_TIMEOUT", float, 0.1, 120),
+    ("fetch_max_bytes", "CALCINOSIS_CDS_FETCH_MAX_BYTES", int, 1_024, 100_000_000),
+    ("token_max_lifetime", "CALCINOSIS_CDS_TOKEN_MAX_LIFETIME", float, 10, 3_600),
+    ("clock_skew", "CALCINOSIS_CDS_CLOCK_SKEW", float, 0, 300),
+    ("replay_max_entries", "CALCINOSIS_CDS_REPLAY_MAX_ENTRIES", int, 100, 10_000_000),
+    ("jwks_timeout", "CALCINOSIS_CDS_JWKS_TIMEOUT", float, 0.1, 60),
+    ("jwks_backoff", "CALCINOSIS_CDS_JWKS_BACKOFF", float, 0.1, 3_600),
+    ("jwks_max_backoff", "CALCINOSIS_CDS_JWKS_MAX_BACKOFF", float, 0.1, 86_400),
+)
+_ADMIN_TOKEN_MIN_CHARS = 32
+
+
+def _issue11_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """``cds`` (CdsLimits) and ``admin_token`` from the environment, or a SettingsError."""
+    values: dict[str, float] = {}
+    for name, variable, kind, lowest, highest in _CDS_VARIABLES:
+        raw = env.get(variable)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            value: float = kind(raw.strip())
+        except ValueError:
+            raise SettingsError(
+                f"{variable}: must be {'an integer' if kind is int else 'a number'}, got {raw!r}"
+            ) from None
+        if not lowest <= value <= highest:  # also refuses nan
+            raise SettingsError(f"{variable}: must be between {lowest:g} and {highest:g}")
+        values[name] = value
+    cds = CdsLimits.model_validate(values)
+    if cds.jwks_max_backoff < cds.jwks_backoff:
+        raise SettingsError("CALCINOSIS_CDS_JWKS_MAX_BACKOFF: must not be below the back-off")
+    token = env.get("CALCINOSIS_ADMIN_TOKEN") or None
+    if token is not None and (
+        len(token) < _ADMIN_TOKEN_MIN_CHARS
+        or not all("!" <= character <= "~" for character in token)
+    ):
+        raise SettingsError(
+            f"CALCINOSIS_ADMIN_TOKEN: must be at least {_ADMIN_TOKEN_MIN_CHARS} printable "
+            "ASCII characters without spaces (e.g. `openssl rand -hex 32`)"
+        )
+    return {"cds": cds, "admin_token": SecretStr(token) if token is not None else None}
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -43,6 +122,9 @@ class Settings(BaseModel):
     public_url: str
     cds_issuers: str | None = None  # CALCINOSIS_CDS_ISSUERS: the trusted CDS clients (JSON file)
     insecure_cds: bool = False  # --insecure-cds: CDS Hooks without authentication (development)
+    # --- issue 11, CDS Hooks trust and limits (kept together; see CdsLimits below) ---
+    cds: CdsLimits = CdsLimits()
+    admin_token: SecretStr | None = None  # CALCINOSIS_ADMIN_TOKEN: the feedback views' credential
 
     @classmethod
     def from_env(
@@ -81,6 +163,7 @@ class Settings(BaseModel):
             public_url=public_url,
             cds_issuers=issuers,
             insecure_cds=insecure_cds,
+            **_issue11_settings(env),
         )
 
     @property

@@ -28,15 +28,28 @@ def free_port() -> int:
 def running_server(env: Environment) -> Iterator[str]:
     """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
     yields its base URL."""
+    with running_server_process(env) as (base, _process):
+        yield base
+
+
+@contextmanager
+def running_server_process(
+    env: Environment, *, command: list[str] | None = None, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`running_server`, yielding the process too. ``command`` runs instead of the
+    console script (its arguments are followed by ``serve --port ...``); ``log``
+    receives the server's standard error."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     extra = env(base) if callable(env) else env
     script = Path(sys.executable).parent / "calcinosis"
+    argv = [*(command or [str(script)]), "serve", "--port", str(port), "--log-level", "warning"]
+    stderr = log.open("ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+        argv,
         env=os.environ | dict(extra),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     try:
         deadline = time.monotonic() + 30
@@ -48,13 +61,25 @@ def running_server(env: Environment) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still finishing a long request: stop it now
+            process.kill()
+            process.wait(timeout=10)
+        if log is not None and not isinstance(stderr, int):
+            stderr.close()
 
 
 @pytest.fixture(scope="session")
 def serve() -> Callable[[Environment], AbstractContextManager[str]]:
     """A real server in a second process: ``with serve(env) as base_url: ...``."""
     return running_server
+
+
+@pytest.fixture(scope="session")
+def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
+    """A real server, with its process: ``with serve_process(env, log=...) as (url, p):``."""
+    return running_server_process

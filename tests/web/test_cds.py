@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import jwt
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from calcinosis.cdshooks import SERVICES, CdsRequest
-from calcinosis.settings import Settings
+from calcinosis.settings import Settings, SettingsError
+from calcinosis.storage import Store
 from calcinosis.web.app import create_app
 
 VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
@@ -35,6 +38,8 @@ ISSUER = PARTS["payload"]["iss"]
 BASE = "http://testserver"
 PATIENT_VIEW = "/cds-services/calcinosis-patient-view"
 ORDER_SIGN = "/cds-services/calcinosis-order-sign"
+ADMIN_TOKEN = "test-admin-token-" + "0123456789abcdef" * 2
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def vector(name: str) -> Any:
@@ -74,18 +79,25 @@ def bearer(audience: str, **changes: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(audience, **changes)}"}
 
 
-@pytest.fixture
-def trusted(tmp_path: Path) -> Iterator[TestClient]:
+def trusted_client(tmp_path: Path, fhir_servers: list[str] | None = None) -> TestClient:
+    """The app trusting the example issuer (which may name ``fhir_servers``)."""
     issuers = tmp_path / "issuers.json"
-    issuers.write_text(json.dumps({"issuers": [{"iss": ISSUER, "jwks": PARTS["jwks_public"]}]}))
+    entry = {"iss": ISSUER, "jwks": PARTS["jwks_public"], "fhir_servers": fhir_servers or []}
+    issuers.write_text(json.dumps({"issuers": [entry]}))
     settings = Settings.from_env(
         env={
             "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.db",
             "CALCINOSIS_PUBLIC_URL": BASE,
             "CALCINOSIS_CDS_ISSUERS": str(issuers),
+            "CALCINOSIS_ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
-    with TestClient(create_app(settings), base_url=BASE) as client:
+    return TestClient(create_app(settings), base_url=BASE)
+
+
+@pytest.fixture
+def trusted(tmp_path: Path) -> Iterator[TestClient]:
+    with trusted_client(tmp_path) as client:
         yield client
 
 
@@ -169,7 +181,7 @@ def test_the_sample_feedback_is_accepted_and_counted(trusted: TestClient, name: 
     path = PATIENT_VIEW + "/feedback"
     response = trusted.post(path, json=vector(name), headers=bearer(BASE + path))
     assert response.status_code == 200
-    counts = trusted.get("/api/cds/feedback").json()["feedback"]
+    counts = trusted.get("/api/cds/feedback", headers=ADMIN).json()["feedback"]
     outcome = vector(name)["feedback"][0]["outcome"]
     assert [row["outcome"] for row in counts] == [outcome]
 
@@ -299,9 +311,7 @@ def fhir_server() -> Iterator[str]:
         server.server_close()
 
 
-def test_missing_prefetch_is_fetched_from_the_fhir_server(
-    trusted: TestClient, fhir_server: str
-) -> None:
+def test_missing_prefetch_is_fetched_from_the_fhir_server(tmp_path: Path, fhir_server: str) -> None:
     source = fixture("ssc_adult_warfarin_patient_view")
     FakeFhir.resources = {
         "Patient": source["prefetch"]["patient"],
@@ -319,7 +329,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(
         "scope": "patient/*.read",
         "subject": "calcinosis",
     }
-    cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    with trusted_client(tmp_path, [fhir_server]) as trusted:
+        cards = call(trusted, PATIENT_VIEW, body)["cards"]
     assert cards[0]["source"]["topic"]["code"] == "first-line"
     assert {path.split("?")[0] for path, _ in FakeFhir.seen} == {
         f"/fhir/Patient/{source['context']['patientId']}",
@@ -428,13 +439,13 @@ def test_the_feedback_page_counts_by_card_kind(trusted: TestClient) -> None:
     )
     counts = {
         (r["kind"], r["outcome"], r["override_reason"]): r["count"]
-        for r in trusted.get("/api/cds/feedback").json()["feedback"]
+        for r in trusted.get("/api/cds/feedback", headers=ADMIN).json()["feedback"]
     }
     assert counts == {
         ("first-line", "accepted", None): 1,
         ("avoid-current-medication", "overridden", "other-indication"): 1,
     }
-    page = BeautifulSoup(trusted.get("/admin/feedback").text, "html.parser")
+    page = BeautifulSoup(trusted.get("/admin/feedback", headers=ADMIN).text, "html.parser")
     rows = page.select("#feedback tbody tr")
     assert len(rows) == 2
 
@@ -461,3 +472,146 @@ def test_cards_speak_in_references(trusted: TestClient, path: str, name: str) ->
     assert cards
     text = json.dumps(cards)
     assert re.search(r"\bseeds?\b|\d{3}_[0-9a-f]{16}\.txt", text, re.I) is None
+
+
+# ------------------------------------------------------------------ issue 11
+def test_a_durable_claim_on_the_store_is_shared_by_two_app_instances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's claim_jti (added by the storage branch; faked here) is the replay
+    check when it exists: a token used on one instance is refused by the other."""
+    claimed: dict[tuple[str, str], datetime] = {}
+
+    def claim_jti(_store: Store, issuer: str, jti: str, expires_at: datetime) -> bool:
+        if (issuer, jti) in claimed:
+            return False
+        claimed[(issuer, jti)] = expires_at
+        return True
+
+    monkeypatch.setattr(Store, "claim_jti", claim_jti, raising=False)
+    headers = bearer(BASE + PATIENT_VIEW)
+    body = fixture("no_calcinosis")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with trusted_client(tmp_path / "a") as first, trusted_client(tmp_path / "b") as second:
+        assert first.post(PATIENT_VIEW, json=body, headers=headers).status_code == 200
+        assert second.post(PATIENT_VIEW, json=body, headers=headers).status_code == 401
+    assert len(claimed) == 1
+    ((issuer, _jti), expires_at) = next(iter(claimed.items()))
+    assert issuer == ISSUER and expires_at.tzinfo is not None
+
+
+def test_an_unexpected_error_is_a_problem_with_the_security_headers(
+    trusted: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded " + "x" * 10_000)
+
+    monkeypatch.setattr("calcinosis.web.cds.respond", explode)
+    caplog.set_level(logging.ERROR, logger="calcinosis.web")
+    response = trusted.post(
+        PATIENT_VIEW, json=fixture("no_calcinosis"), headers=bearer(BASE + PATIENT_VIEW)
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "The server could not answer this request."
+    for name in ("content-security-policy", "x-content-type-options", "x-frame-options"):
+        assert name in response.headers
+    assert [r.getMessage() for r in caplog.records] == [
+        f"internal error on POST {PATIENT_VIEW}: RecursionError"
+    ]
+
+
+def test_the_feedback_views_are_refused_without_a_configured_admin_token(
+    client: TestClient,
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer anything"}):
+        api = client.get("/api/cds/feedback", headers=headers)
+        assert api.status_code == 403
+        assert api.headers["content-type"] == "application/problem+json"
+        assert client.get("/admin/feedback", headers=headers).status_code == 403
+
+
+def test_the_feedback_views_need_the_right_admin_token(trusted: TestClient) -> None:
+    wrong = ADMIN_TOKEN[:-1] + ("x" if ADMIN_TOKEN[-1] != "x" else "y")
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {wrong}"},
+        {"Authorization": f"Basic {ADMIN_TOKEN}"},
+    ):
+        api = trusted.get("/api/cds/feedback", headers=headers)
+        assert (api.status_code, api.headers["www-authenticate"]) == (401, "Bearer")
+        page = trusted.get("/admin/feedback", headers=headers)
+        assert page.status_code == 401 and "admin credential" in page.text
+    api = trusted.get("/api/cds/feedback", headers=ADMIN)
+    assert (api.status_code, api.headers["cache-control"]) == (200, "no-store")
+    assert (
+        trusted.get(
+            "/admin/feedback", headers={"Authorization": f"bearer {ADMIN_TOKEN}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_insecure_cds_fetches_only_from_loopback_fhir_servers(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(404)
+
+    settings = Settings.from_env(
+        env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/i.db"}, insecure_cds=True
+    )
+    body = fixture("no_calcinosis")
+    del body["prefetch"]
+    body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer"}
+    with TestClient(create_app(settings, fhir_transport=httpx.MockTransport(answer))) as client:
+        for server in (
+            "https://ehr.example.org/fhir",
+            "http://10.0.0.1/fhir",
+            "http://u:p@127.0.0.1/",
+        ):
+            response = client.post(PATIENT_VIEW, json=body | {"fhirServer": server})
+            assert response.status_code == 412
+        assert asked == []
+        response = client.post(PATIENT_VIEW, json=body | {"fhirServer": "http://127.0.0.1:9/fhir"})
+        assert response.status_code == 412  # the fake answers 404
+        assert asked == [
+            f"http://127.0.0.1:9/fhir/Patient/{fixture('no_calcinosis')['context']['patientId']}"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CALCINOSIS_CDS_MAX_BODY_BYTES", "lots"),
+        ("CALCINOSIS_CDS_MAX_BODY_BYTES", "10"),
+        ("CALCINOSIS_CDS_FETCH_TIMEOUT", "nan"),
+        ("CALCINOSIS_CDS_FETCH_TIMEOUT", "1000"),
+        ("CALCINOSIS_CDS_MAX_JSON_DEPTH", "5000"),
+        ("CALCINOSIS_CDS_TOKEN_MAX_LIFETIME", "86400"),
+        ("CALCINOSIS_CDS_JWKS_MAX_BACKOFF", "1"),
+        ("CALCINOSIS_ADMIN_TOKEN", "short"),
+        ("CALCINOSIS_ADMIN_TOKEN", "x" * 31 + " with a space"),
+    ],
+)
+def test_unsafe_limits_are_refused_at_start_up(tmp_path: Path, variable: str, value: str) -> None:
+    env = {"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/s.db", variable: value}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env=env)
+    assert str(caught.value).startswith(f"{variable}: ") and "\n" not in str(caught.value)
+    assert value not in str(caught.value) or variable != "CALCINOSIS_ADMIN_TOKEN"
+
+
+def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+        "CALCINOSIS_CDS_MAX_ENTRIES": "50",
+        "CALCINOSIS_CDS_FETCH_TIMEOUT": "2.5",
+        "CALCINOSIS_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    settings = Settings.from_env(env=env)
+    assert (settings.cds.max_entries, settings.cds.fetch_timeout) == (50, 2.5)
+    assert settings.cds.max_body_bytes == 5_000_000  # the defaults for the rest
+    assert settings.admin_token is not None and ADMIN_TOKEN not in repr(settings)

@@ -22,6 +22,7 @@ import pytest
 VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 PARTS = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
+ADMIN_TOKEN = "live-admin-token-" + "fedcba9876543210" * 2
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ def base(
             "CALCINOSIS_DATABASE_URL": f"sqlite:///{folder}/db.sqlite",
             "CALCINOSIS_PUBLIC_URL": url,
             "CALCINOSIS_CDS_ISSUERS": str(issuers),
+            "CALCINOSIS_ADMIN_TOKEN": ADMIN_TOKEN,
         }
 
     with serve(env) as served:
@@ -100,7 +102,10 @@ def test_patient_view_feedback_and_replay(base: str) -> None:
         post(base, path + "/feedback", feedback, signed(base + path + "/feedback")).status_code
         == 200
     )
-    counts = httpx.get(base + "/api/cds/feedback", trust_env=False).json()["feedback"]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    counts = httpx.get(base + "/api/cds/feedback", headers=admin, trust_env=False).json()[
+        "feedback"
+    ]
     assert counts == [
         {
             "service": "calcinosis-patient-view",

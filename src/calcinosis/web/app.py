@@ -118,12 +118,48 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unauthorized(request: Request, exc: Exception) -> Response:
-    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    # Connection: close: an unauthenticated body is not read, now or on a reused connection.
+    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(500, "Internal error", "The server could not answer this request.")
+
+
+class Unexpected:
+    """Plain ASGI middleware, inside :class:`SecurityHeaders`: any exception that
+    escapes the app (RecursionError, a bug) becomes a problem+json 500 that carries the
+    security headers, with one log line (the exception's type), never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error(
+                "internal error on %s %s: %s",
+                scope.get("method"),
+                scope.get("path"),
+                type(exc).__name__,
+            )
+            if not started:
+                response = problem(
+                    500, "Internal error", "The server could not answer this request."
+                )
+                await response(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -214,22 +250,27 @@ def create_app(
     ``fhir_transport`` replaces the network for the FHIR fetches of the CDS services
     (tests use it so that a generated ``fhirServer`` is never contacted).
     """
+    from calcinosis.web import api, cds, pages  # noqa: PLC0415 - routes need these helpers
 
-    verifier = None
+    trust = None
     if settings.cds_issuers:
-        from calcinosis.cdsauth import TokenVerifier, load_trust  # noqa: PLC0415
+        from calcinosis.cdsauth import load_trust  # noqa: PLC0415
 
-        verifier = TokenVerifier(load_trust(settings.cds_issuers))  # refuses bad config now
+        trust = load_trust(settings.cds_issuers)  # refuses bad config now
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.kb = load_knowledge()
         app.state.store = Store(settings.database_url)
-        app.state.cds_verifier = verifier
-        app.state.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(5.0, connect=2.0),
+        # The store's durable claim_jti, when it has one, is the replay check.
+        app.state.cds_verifier = (
+            cds.make_verifier(trust, settings, app.state.store) if trust is not None else None
+        )
+        app.state.http = httpx.AsyncClient(  # each fetch sets its own share of the deadline
+            timeout=httpx.Timeout(settings.cds.fetch_timeout, connect=2.0),
             follow_redirects=False,
+            trust_env=False,  # no proxy variables or netrc: the token goes to the listed server
             transport=fhir_transport,
         )
         yield
@@ -248,16 +289,14 @@ def create_app(
         redoc_url=None,
     )
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Unexpected)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer has them
     app.openapi = _openapi_with_catalog(app)  # type: ignore[method-assign]
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CalcinosisError, _calcinosis_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-
-    from calcinosis.web import api, cds, pages  # noqa: PLC0415 - routes need these helpers
-
     app.add_exception_handler(cds.CdsUnauthorizedError, _unauthorized)
     app.include_router(api.router)
     app.include_router(cds.router)
