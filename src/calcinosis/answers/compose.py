@@ -20,6 +20,7 @@ from calcinosis.answers.intents import COMPOSERS
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
+from calcinosis.answers.verdicts import verdict
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
 from calcinosis.plan import DISCLAIMER
@@ -153,6 +154,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     if _other_subtype(d):
         pass
     elif not _unaddressed(d):
+        d.lead(verdict(d))  # a yes/no the sources decide leads, whatever else is asked
         COMPOSERS[query.intent](d)
         for intent in query.also:
             COMPOSERS[intent](d)

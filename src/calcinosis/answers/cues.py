@@ -169,7 +169,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" pathophysiolog",
             r" pathogenesis",
             r" what causes ",
-            r" (the )?same (thing )?as ",
+            r"(?<!managed)(?<!treated)(?<!handled) (the )?same (thing )?as ",
             r" difference between ",
             r" different from ",
             r" caused by ",
@@ -331,6 +331,8 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" effective",
         r" response",
         r" success",
+        r" how well ",
+        r" (does|do|will|would) (it|they|this|that) work",
     ),
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
@@ -380,6 +382,7 @@ Predicate = Literal[
     "complete-response",
     "preferred-over",
     "can-observe",
+    "managed-like",
 ]
 
 # What a yes/no question claims about its treatment, in order of precedence.
@@ -391,6 +394,14 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r"|the |further |vascular )?(calcification|calcinosis|calcium deposit)",
             r" make\w* (the |my |her |his )?(calcification|calcinosis|calcium deposits?|it)"
             r" worse",
+        ),
+    ),
+    (
+        "managed-like",
+        (
+            r" (managed|treated|handled|approached) (the )?same (way )?(as|like) ",
+            r" same (treatment|management|approach|algorithm) as ",
+            r" (treat|manage) (it|them|this) (like|as) ",
         ),
     ),
     (
@@ -526,7 +537,8 @@ PATIENT_CUES: tuple[str, ...] = (
 # ``prior_treatments`` responses): before the treatment, then after it.
 _TRIED = (
     r"(?<!never)(?<!not)(?<!haven t)(?<!hasn t)(?<!didn t)(?<!not yet) (tried|trialed|trialled"
-    r"|status post|was on|were on|been on|has had|had had|used to take|previously on|prior) $"
+    r"|status post|was on|were on|been on|has had|had had|used to take|previously on|prior"
+    r"|did|used|applied|received|was given|got) $"
 )
 PRIOR_BEFORE: dict[str, str] = {
     r" (failed|failing|after failing|no response to|not responding to|didn t respond to|didnt "
@@ -570,6 +582,9 @@ PRIOR_LIST_AFTER: dict[str, str] = {
 UNAVAILABLE_BEFORE: tuple[str, ...] = (
     r" (no access to|can t access|cannot access|can t get|cannot get|unable to get|unable to "
     r"access|without access to) $",
+    r" (nobody|no one|noone|nobody here|no one here) (here |locally )?(does|do|offers|can do"
+    r"|performs|gives) $",
+    r" (we|they) (don t|do not|can t|cannot) (do|offer|give|get) $",
 )
 
 UNAVAILABLE_AFTER: tuple[str, ...] = (

@@ -380,6 +380,8 @@ def _comparison(d: Draft) -> None:
         d.lead(arms)
         for treatment in treatments[:2]:
             safety_lines(d, treatment)
+            if treatment not in d.ruled_out:
+                dose_lines(d, treatment)  # what choosing one would mean: its usual regimen
     d.lead(size_line(d, d.query.treatments))
     disagreements(d, d.query.treatments)
 

@@ -293,6 +293,7 @@ def first_line(d: Draft) -> None:
     )
     _extrapolation_lead(d, first)
     _removal_lead(d, options, first, cited)
+    _current_medications(d, first)
     if assumed:
         d.add(
             "Guidelines and expert recommendations",
@@ -378,6 +379,35 @@ def _reading_lead(d: Draft) -> None:
                 passage, 2, prefix="If it is calciphylaxis instead, the management topic", about=""
             ),
         )
+
+
+def _current_medications(d: Draft, first: list[dict[str, Any]]) -> None:
+    """What the patient already takes, against what the plan puts first: a first-line
+    drug of the same class is named, and that no source addresses taking both."""
+    for medication in d.query.medications:
+        entry = d.kb.treatments.get(medication)
+        if entry is None:
+            continue
+        same = [
+            o["name"].lower()
+            for o in first
+            if o["id"] != medication
+            and set(entry.classes) & set(d.kb.treatments[o["id"]].classes)
+            and o["id"] in d.kb.treatments
+        ]
+        text = f"Already taking {entry.name.lower()}"
+        if medication in {o["id"] for o in first}:
+            text += ", which is itself a first-line option here"
+        if same:
+            shared = sorted(
+                set(entry.classes) & {c for o in first for c in d.kb.treatments[o["id"]].classes}
+            )
+            words = ", ".join(c.replace("-", " ") for c in shared)
+            text += (
+                f": {' and '.join(same)} is of the same class ({words}); no source addresses "
+                "giving both, so check before adding it"
+            )
+        d.lead(text + ".")
 
 
 _REMOVAL = ("surgical-excision",)

@@ -49,6 +49,7 @@ class Proposition:
             "complete-response": "clears the deposits completely",
             "preferred-over": f"is preferred over {self.object or 'the other'}",
             "can-observe": "can be observed without treatment",
+            "managed-like": "is managed like the other",
         }[self.predicate]
         return f"{subject} {words}"
 

@@ -280,7 +280,23 @@ def _treatments(
     ]
     if routes:
         found = _apply_routes(found, routes, kb)
+    # "nobody here does IL injections" after "topical STS": the injection is the same class's
+    named = {t for _, _, ids in found for t in ids}
+    for match in _INJECTIONS.finditer(routed):
+        members = {
+            m
+            for t in named
+            for c in kb.treatments[t].classes
+            for m in _members(kb, c)
+            if kb.treatments[m].route == "intralesional"
+        }
+        if len(members) == 1 and not members & named:
+            found.append((match.start(), "intralesional", tuple(members)))
+    found.sort()
     return found, classes, masked
+
+
+_INJECTIONS = re.compile(r"(?<= )(?:il|intralesional|intradermal) (?:injections?|shots?)(?= )")
 
 
 _ROUTE_GAP = re.compile(
@@ -453,6 +469,16 @@ _NO_CTD = re.compile(
 )
 
 
+_HEALTHY = re.compile(
+    r" (?:otherwise )?healthy (?:\d+ ?(?:year old|yo)|man|woman|guy|adult|patient)?"
+    r"| no (?:pmh|medical history|past medical history)"
+)
+_TRAUMA = re.compile(
+    r" (?:scar|scars|laceration|lacerations|accident|injury|injuries|injured|trauma|traumatic"
+    r"|burn|burns|fracture|wound|crush|blunt|fell|fall|hit by|kicked|bitten)(?= )"
+)
+
+
 def _disease(text: str) -> str | None:
     """The underlying disease: one autoimmune disease named, else "other" for another
     cause; two named decide nothing; "no CTD" overrides diseases named as data."""
@@ -461,7 +487,8 @@ def _disease(text: str) -> str | None:
     disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
     if not autoimmune and diseases:
         disease = "other"
-    if _NO_CTD.search(text):  # "no CTD at all ... does the SSc/DM data apply?"
+    if _NO_CTD.search(text) or (not autoimmune and _HEALTHY.search(text)):
+        # "no CTD at all ... does the SSc/DM data apply?", "healthy 30yo"
         disease = "other" if "other" in diseases else "none"
     return disease
 
@@ -578,7 +605,9 @@ class _Roles:
 
 # "for 6 mo", "x 3 months", "x2": a duration or a count between a treatment and its outcome
 _DURATION = re.compile(
-    r"^ (?:for |over |x ?|times )?(?:about |around )?\d+ ?(?:months?|mos?|weeks?|wks?|years?"
+    r"^ (?:bid|tid|qid|qd|daily|twice daily|once daily|nightly|weekly|monthly|cream|gel"
+    r"|ointment|compounded|\d+ ?percent)(?= )"
+    r"|^ (?:for |over |x ?|times )?(?:about |around )?\d+ ?(?:months?|mos?|weeks?|wks?|years?"
     r"|yrs?|days?|times|x|doses?|injections?|sessions?|cycles?|courses?|infusions?|mg)?"
     r"(?: now)?(?= )"
 )
@@ -664,6 +693,35 @@ def _yes_no(question: str, kb: KnowledgeBase) -> bool:
 _COUNTED_DOSES = re.compile(
     r" how many (\S+ ){0,3}(injections|treatments|sessions|applications|shots|rounds|doses) "
 )
+
+
+def _settle(
+    intent: Intent, proposition: Proposition | None, masked: str, treatments: bool
+) -> tuple[Intent, tuple[Intent, ...]]:
+    """The intent once the proposition is known, and the other intents asked."""
+    predicate = proposition.predicate if proposition is not None else None
+    if predicate in ("safe-with", "usable-at-age") and intent in ("efficacy", "unknown"):
+        intent = "contraindication"  # "cardizem ok?" with heart failure: a safety question
+    if predicate == "managed-like":
+        intent = "first-line"  # "is calciphylaxis managed like dystrophic?": how it is managed
+    also = _also(masked, intent) if treatments else ()
+    if "efficacy" in also and intent in _AFTER_EFFICACY and _asks_first(masked, "efficacy"):
+        # "how well does it work and does it come back?": the efficacy first, then the rest
+        intent, also = "efficacy", (intent, *(a for a in also if a != "efficacy"))
+    return intent, also
+
+
+_AFTER_EFFICACY = frozenset({"relapse", "adverse-effects", "time-to-response", "level-or-grade"})
+
+
+def _asks_first(text: str, intent: Intent) -> bool:
+    """Whether ``intent``'s cue comes before every other intent's cue in the question."""
+    starts = {
+        name: min((m.start() for p in _compiled(cues) for m in p.finditer(text)), default=10**6)
+        for name, cues in ALSO_INTENTS.items()
+    }
+    mine = starts.get(intent, 10**6)
+    return mine < 10**6 and all(mine <= v for k, v in starts.items() if k != intent)
 
 
 def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
@@ -765,13 +823,15 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     else:
         named = []
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
+    if disease is None and intent in _WHAT_TO_DO and _TRAUMA.search(text):
+        disease = "other"  # "a calcified lump in an old knee scar after a bike accident"
     subtype, reading = _reading(text, subtype, disease, conditions, intent)
     if subtype is None and disease not in (None, "other", "none"):
         subtype = "dystrophic"  # calcinosis in an autoimmune disease is dystrophic (004)
     if (
         disease in ("other", "none")
         and subtype in (None, "dystrophic")
-        and _has(text, _TRAUMA_WORDS)
+        and (_has(text, _TRAUMA_WORDS) or _TRAUMA.search(text))
     ):
         disease = "other"
         reading = "an injury or a scar (traumatic dystrophic calcinosis)"
@@ -815,19 +875,14 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
             for rule in kb.treatments[t].contraindications
         ),
     )
-    if (
-        proposition is not None
-        and proposition.predicate in ("safe-with", "usable-at-age")
-        and intent in ("efficacy", "unknown")
-    ):
-        intent = "contraindication"  # "cardizem ok?" with heart failure: a safety question
+    intent, also = _settle(intent, proposition, masked, bool(treatments))
     unanswered = tuple(topic for topic, words in NOT_IN_SOURCES.items() if _has(text, words))
     general = tuple(topic for topic, words in GENERAL_ONLY.items() if _has(text, words))
     return Query(
         text=question,
         norm=text,
         intent=intent,
-        also=_also(masked, intent) if treatments else (),
+        also=also,
         treatments=tuple(treatments),
         medications=tuple(dict.fromkeys(t for ids in roles.medications for t in ids)),
         prior=tuple(roles.prior),

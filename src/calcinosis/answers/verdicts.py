@@ -478,6 +478,24 @@ def _needs_treatment(d: Draft) -> str | None:
     return f"{word} " + d.quote(fitting[0], 2)
 
 
+def _managed_like(d: Draft) -> str | None:
+    """ "Is calciphylaxis managed the same as dystrophic calcinosis?": no, when the topic
+    gives the named subtype a management of its own (in its words)."""
+    subtype = d.query.subtype
+    if subtype in (None, "dystrophic"):
+        return None
+    found = [
+        p
+        for p in passages_about(d, (), sources=("management-topic",))
+        if p.applies_to.subtypes == (subtype,) and p.kind in ("recommendation", "summary")
+    ]
+    if not found:
+        return None
+    return f"No: the management topic manages {subtype} on its own terms. " + d.quote(
+        found[0], 2, about=""
+    )
+
+
 def _can_observe(d: Draft) -> str | None:
     """ "Can we just leave it?": yes when the source's conditions for follow-up without
     intervention are what the question says (asymptomatic, not bothering the patient)."""
@@ -568,6 +586,8 @@ def verdict(d: Draft) -> str | None:
         return _needs_treatment(d)
     if p.predicate == "can-observe":
         return _can_observe(d)
+    if p.predicate == "managed-like":
+        return _managed_like(d)
     if p.treatment is None:
         return None
     said = _HANDLERS[p.predicate](d, p, p.treatment)
