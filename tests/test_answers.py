@@ -133,7 +133,10 @@ def test_treatments_are_recognised(kb: KnowledgeBase, question: str, treatments:
         ("treatment of iatrogenic calcinosis", {"intent": "first-line", "subtype": "iatrogenic"}),
         ("how much colchicine", {"intent": "dose"}),
         ("side effects of minocycline", {"intent": "adverse-effects"}),
-        ("colchicine for calcinosis: dose + side effects?", {"also": ["dose"]}),
+        (
+            "colchicine for calcinosis: dose + side effects?",
+            {"intent": "dose", "also": ["adverse-effects"]},
+        ),
         (
             "best evidence-based option for widespread calcinosis in SSc when topical STS "
             "isn't practical?",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences
+from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences, unit_flag
 from calcinosis.answers.passages import (
     Passage,
     arm_provenance,
@@ -263,7 +263,8 @@ def study_lines(d: Draft) -> list[str]:
                 lines.append(
                     f"{SOURCE_NAMES[statement.source][:1].upper()}"
                     f"{SOURCE_NAMES[statement.source][1:]} on the same cohort: "
-                    f'"{sentences(statement.quote, 2)}" {d.cite(statement_provenance(statement))}.'
+                    f'"{sentences(statement.quote, 2)}"{unit_flag(d.kb, statement.quote)} '
+                    f"{d.cite(statement_provenance(statement))}."
                 )
     return lines
 

@@ -17,10 +17,11 @@ from urllib.parse import urlencode
 from calcinosis.answers.blocks import nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS
+from calcinosis.answers.plans import reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
-from calcinosis.answers.verdicts import verdict
+from calcinosis.answers.verdicts import safety_first, verdict
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
 from calcinosis.plan import DISCLAIMER
@@ -65,7 +66,11 @@ def _unaddressed(d: Draft) -> bool:
     reasons += [
         f"the sources speak of {topic} only in general terms" for topic in query.general_only
     ]
-    if query.unknown_drugs and not query.treatments:
+    if (
+        query.unknown_drugs
+        and not query.treatments
+        and query.intent not in ("first-line", "patient-specific")  # "on nifedipine, what next?"
+    ):
         reasons.append(
             f"{' and '.join(query.unknown_drugs)} "
             f"{'is' if len(query.unknown_drugs) == 1 else 'are'} not among the treatments "
@@ -154,7 +159,10 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     if _other_subtype(d):
         pass
     elif not _unaddressed(d):
-        d.lead(verdict(d))  # a yes/no the sources decide leads, whatever else is asked
+        # a yes/no the sources decide leads, whatever else is asked; else a rule that says
+        # a treatment asked about harms this patient
+        d.lead(verdict(d) or safety_first(d))
+        reading_lead(d)  # "read as traumatic dystrophic calcinosis: ...", whatever is asked
         COMPOSERS[query.intent](d)
         for intent in query.also:
             COMPOSERS[intent](d)

@@ -342,6 +342,7 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" how many (\S+ ){0,3}(sessions|treatments|injections|shots|rounds) ",
     ),
     "level-or-grade": (r" levels? of evidence", r" grade ", r" strength of "),
+    "mechanism": (r" how (does|do) (it|they|\S+) work", r" mechanism", r" mode of action"),
 }
 
 # First-line cues that, when a treatment is named, ask about that treatment's

@@ -101,6 +101,19 @@ def _flagged(kb: KnowledgeBase) -> tuple[str, ...]:
     return tuple(flagged)
 
 
+def unit_flag(kb: KnowledgeBase, text: str) -> str:
+    """' (this tool's audit flags "≤1.2 g per day" as a unit error: ...)' for a passage
+    that states an audit-flagged figure, so that it is never repeated unflagged."""
+    for finding in kb.findings:
+        if finding.kind != "unit":
+            continue
+        for figure in re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]:
+            if figure in text:
+                why = finding.summary.rstrip(".")
+                return f' (this tool\'s audit flags "{figure}" as a unit error: {why})'
+    return ""
+
+
 def quotable(kb: KnowledgeBase, text: str) -> bool:
     """A passage stating an audit-flagged figure is never quoted as fact."""
     return not any(figure in text for figure in _flagged(kb))

@@ -20,7 +20,7 @@ from calcinosis.engine import recommend_document
 from calcinosis.models import Contraindication, Provenance
 from calcinosis.patient import parse_patient
 
-__all__ = ["first_line", "instead", "what_not_to_use"]
+__all__ = ["first_line", "instead", "reading_lead", "what_not_to_use"]
 
 
 _AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
@@ -277,7 +277,7 @@ def first_line(d: Draft) -> None:
     underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
     first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
     d.lead(verdict(d))
-    _reading_lead(d)
+    reading_lead(d)
     subtype_management(d, count=2)
     for option in underlying:
         d.lead(
@@ -356,7 +356,7 @@ _READING_PASSAGES = {
 }
 
 
-def _reading_lead(d: Draft) -> None:
+def reading_lead(d: Draft) -> None:
     """Say how the question was read when its subtype or disease came from other words
     (dialysis, a raised phosphate, a scar), with the passage that reads it so; in kidney
     failure, name calciphylaxis as the other diagnosis the topic manages differently."""

@@ -479,6 +479,12 @@ _TRAUMA = re.compile(
 )
 
 
+_NOT_SUBTYPE = re.compile(
+    r" (?:not|no|without|isn t|is not|ruled out|excluded|negative for)(?: a| an)?"
+    r" (?:calciphylaxis|metastatic|idiopathic|iatrogenic|dystrophic)(?: calcinosis)?(?= )"
+)
+
+
 def _disease(text: str) -> str | None:
     """The underlying disease: one autoimmune disease named, else "other" for another
     cause; two named decide nothing; "no CTD" overrides diseases named as data."""
@@ -705,9 +711,10 @@ def _settle(
     if predicate == "managed-like":
         intent = "first-line"  # "is calciphylaxis managed like dystrophic?": how it is managed
     also = _also(masked, intent) if treatments else ()
-    if "efficacy" in also and intent in _AFTER_EFFICACY and _asks_first(masked, "efficacy"):
-        # "how well does it work and does it come back?": the efficacy first, then the rest
-        intent, also = "efficacy", (intent, *(a for a in also if a != "efficacy"))
+    if also and intent in ALSO_INTENTS and _asks_first(masked, also[0]):
+        # two questions in one ("how well does it work and does it come back?", "how does
+        # STS work and what are the side effects?"): the one asked first leads
+        intent, also = also[0], (intent, *also[1:])
     return intent, also
 
 
@@ -803,7 +810,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     roles = _context(text, masked, named)
     subjects = roles.subjects
     disease = _disease(text)
-    subtypes = _first(text, SUBTYPES)
+    subtypes = _first(_NOT_SUBTYPE.sub(" ", text), SUBTYPES)  # "not calciphylaxis" names none
     explicit = [s for s in subtypes if s != "dystrophic"] or subtypes
     subtype = explicit[0] if explicit else None
     age = _age(text)

@@ -23,7 +23,7 @@ from calcinosis.models import Contraindication
 from calcinosis.plan import grading_for
 from calcinosis.synthesis import study_units
 
-__all__ = ["verdict"]
+__all__ = ["safety_first", "verdict"]
 
 _DEFINITE_NO = re.compile(r"should not|must not|no (clinical|objective) improvement|preclude", re.I)
 _HEDGED_NO = re.compile(r"seems? ineffective|seemed ineffective", re.I)
@@ -575,6 +575,40 @@ _HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
     "causes": _causes,
     "preferred-over": _preferred,
 }
+
+
+def safety_first(d: Draft) -> str | None:
+    """A treatment asked about that a rule says harms this question's patient (TNF
+    inhibitors in SSc, minocycline under nine): that leads, whatever was asked."""
+    names = []
+    rule = None
+    for treatment in d.query.treatments[:4]:
+        harms = [
+            r for r in firing_rules(d, treatment) if r.stance == "avoid" and r.reason == "harm"
+        ]
+        if harms:
+            names.append(d.name(treatment).lower())
+            rule = rule or harms[0]
+    if rule is None:
+        return None
+    d.ruled_out.update(t for t in d.query.treatments if d.name(t).lower() in names)
+    said = (
+        f"Not advised for this patient ({' and '.join(names)}; the safer reading of the source): "
+    )
+    if (
+        rule.provenance.location.startswith("References")
+        or "; References" in rule.provenance.location
+    ):
+        # the rule rests on a cited report: quote the sentence that draws the conclusion
+        against = [
+            p
+            for p in passages_about(d, d.query.treatments, kinds=("conclusion",))
+            if p.direction == "against"
+        ]
+        if against:
+            return said + d.quote(against[0], 1, about="")
+    source = SOURCE_NAMES[rule.provenance.source]
+    return said + f'{source} says "{_rule_quote(rule)}" {d.cite(rule.provenance)}.'
 
 
 def verdict(d: Draft) -> str | None:

@@ -194,6 +194,8 @@ ALIASES: dict[str, str] = {
     "cardizem": "diltiazem",
     # clinicians' short forms
     "dilt": "diltiazem",
+    "rtx": "rituximab",
+    "ritux": "rituximab",
     "diltz": "diltiazem",
     "colch": "colchicine",
     "mino": "minocycline",
