@@ -403,7 +403,7 @@ def test_insecure_cds_accepts_calls_without_a_token(tmp_path: Path) -> None:
     settings = Settings.from_env(
         env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/i.db"}, insecure_cds=True
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
         assert client.get("/cds-services").status_code == 200
 
 

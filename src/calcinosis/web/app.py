@@ -1,9 +1,11 @@
 """The web application: pages for clinicians, a JSON API for programs.
 
 ``create_app(settings)`` builds the FastAPI app: the knowledge base is loaded
-and the database migrated at start-up; every response carries the security
+and the database migrated at start-up (``calcinosis serve`` does both before it
+binds the port, and hands them in); every response carries the security
 headers; every error is an ``application/problem+json`` document (RFC 9457)
-naming the field at fault, never a traceback.
+naming the field at fault, never a traceback. Request bodies and ``Host``
+headers are checked before any route sees them (``limits.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import __version__
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
-from calcinosis.evidence import load_knowledge
+from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
+from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
 
 __all__ = ["create_app", "problem"]
 
@@ -91,10 +94,11 @@ def _wants_json(request: Request) -> bool:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
-    titles = {404: "Not found", 405: "Method not allowed"}
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-    if not _wants_json(request) and hasattr(request.app.state, "kb"):
+    page = not _wants_json(request) and exc.status_code != 413  # a 413 is always a document
+    if page and hasattr(request.app.state, "kb"):
         from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
         from calcinosis.web.pages import templates  # noqa: PLC0415
 
@@ -207,12 +211,19 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(
-    settings: Settings, *, fhir_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    fhir_transport: httpx.AsyncBaseTransport | None = None,
+    kb: KnowledgeBase | None = None,
+    store: Store | None = None,
 ) -> FastAPI:
     """The application, configured by ``settings``.
 
     ``fhir_transport`` replaces the network for the FHIR fetches of the CDS services
-    (tests use it so that a generated ``fhirServer`` is never contacted).
+    (tests use it so that a generated ``fhirServer`` is never contacted). ``kb`` and
+    ``store``, when given, are used instead of loading and opening them at start-up
+    (``calcinosis serve`` opens them first, so that a failure is one line); the app
+    closes the store when it stops.
     """
 
     verifier = None
@@ -224,8 +235,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.kb = load_knowledge()
-        app.state.store = Store(settings.database_url)
+        from calcinosis.web.server import open_store  # noqa: PLC0415 - server imports this
+
+        app.state.kb = kb if kb is not None else load_knowledge()
+        app.state.store = store if store is not None else open_store(settings.database_url)
         app.state.cds_verifier = verifier
         app.state.http = httpx.AsyncClient(
             timeout=httpx.Timeout(5.0, connect=2.0),
@@ -248,6 +261,10 @@ def create_app(
         redoc_url=None,
     )
 
+    # The last added is the outermost: the security headers on every answer, the Host
+    # checked first, then the body's size, before any route reads a byte of it.
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, by_prefix=settings.body_limits)
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings), public_url=settings.public_url)
     app.add_middleware(SecurityHeaders)
     app.openapi = _openapi_with_catalog(app)  # type: ignore[method-assign]
 
