@@ -347,12 +347,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
 
     from calcinosis.web import server  # noqa: PLC0415
-    from calcinosis.web.app import create_app  # noqa: PLC0415
 
-    kb = load_knowledge()
     store = server.open_store(settings.database_url)
     try:
-        app = create_app(settings, kb=kb, store=store)
+        from calcinosis.web.app import create_app  # noqa: PLC0415
+
+        app = create_app(settings, kb=load_knowledge(), store=store)
         sockets = server.bind_sockets(args.host, args.port)
     except BaseException:
         store.close()

@@ -25,15 +25,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: Environment) -> Iterator[str]:
-    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
-    yields its base URL."""
+def server_process(env: Environment, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``) and
+    ``args`` after its own; yields its base URL and the process."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     extra = env(base) if callable(env) else env
     script = Path(sys.executable).parent / "calcinosis"
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+        [str(script), "serve", "--port", str(port), "--log-level", "warning", *args],
         env=os.environ | dict(extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -48,13 +48,27 @@ def running_server(env: Environment) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def running_server(env: Environment) -> Iterator[str]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
+    yields its base URL."""
+    with server_process(env) as (base, _process):
+        yield base
 
 
 @pytest.fixture(scope="session")
 def serve() -> Callable[[Environment], AbstractContextManager[str]]:
     """A real server in a second process: ``with serve(env) as base_url: ...``."""
     return running_server
+
+
+@pytest.fixture(scope="session")
+def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
+    """A real server and its process: ``with serve_process(env, *args) as (url, process)``."""
+    return server_process

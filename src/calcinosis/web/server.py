@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import h11
-from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from calcinosis.errors import CalcinosisError
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
-from calcinosis.web.app import SECURITY_HEADERS
 from calcinosis.web.limits import problem_body
+
+if TYPE_CHECKING:  # the app (FastAPI) is imported once the database is open
+    from fastapi import FastAPI
 
 __all__ = [
     "HeadTimeoutH11Protocol",
@@ -107,6 +108,8 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 
 def _raw_problem(status: int, reason: str, detail: str) -> bytes:
+    from calcinosis.web.app import SECURITY_HEADERS  # noqa: PLC0415 - loaded by then
+
     body = problem_body(status, reason, detail)
     head = [
         f"HTTP/1.1 {status} {reason}",
