@@ -102,24 +102,26 @@ class Answer:
         return json.loads(self.body)
 
 
-def _read_answer(sock: socket.socket, timeout: float) -> Answer | None:
-    """One HTTP/1.1 response from ``sock`` (None if none came within ``timeout``)."""
+def _read_answer(sock: socket.socket, timeout: float, most: int = 4 * MIB) -> Answer | None:
+    """One HTTP/1.1 response from ``sock`` (None if none came within ``timeout``); a body
+    over ``most`` bytes is cut there."""
     sock.settimeout(timeout)
-    data = b""
+    data = bytearray()
     try:
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(65536)
             if not chunk:
                 return None
             data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, _, rest = bytes(data).partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
+        length = min(int(headers.get("content-length", "0")), most)
+        body = bytearray(rest)
         while len(body) < length:
             chunk = sock.recv(65536)
             if not chunk:
@@ -127,7 +129,7 @@ def _read_answer(sock: socket.socket, timeout: float) -> Answer | None:
             body += chunk
     except (TimeoutError, ConnectionError):
         return None
-    return Answer(status, headers, body)
+    return Answer(status, headers, bytes(body))
 
 
 def _closed(sock: socket.socket, timeout: float = 2.0) -> bool:
