@@ -13,6 +13,7 @@ The figures (RSS, p99, close time) are printed; run with ``-s`` to see them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -192,9 +193,10 @@ def post_raw(
         return answer
 
 
-def assert_problem(answer: Answer | httpx.Response, status: int) -> dict[str, Any]:
-    """A problem document with ``status`` and the security headers."""
-    code = answer.status_code if isinstance(answer, httpx.Response) else answer.status
+def assert_problem(answer: Any, status: int) -> dict[str, Any]:
+    """A problem document with ``status`` and the security headers (``answer``: an Answer,
+    or an httpx or test-client response)."""
+    code = answer.status if isinstance(answer, Answer) else answer.status_code
     assert code == status, answer
     headers = answer.headers
     assert headers["content-type"].split(";")[0] == PROBLEM_JSON
@@ -565,7 +567,12 @@ def startup_failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
         processes = {name: _serve(env, *args) for name, (env, args, _) in cases.items()}
         results = {}
         for name, process in processes.items():
-            out, err = process.communicate(timeout=120)
+            try:
+                out, err = process.communicate(timeout=120)
+            except subprocess.TimeoutExpired:  # it started: stop it, and the test fails
+                process.kill()
+                out, err = process.communicate()
+                err = f"still serving after 120 s\n{err}"
             results[name] = (process.returncode, out, err, cases[name][2])
     return results
 
@@ -593,6 +600,183 @@ def test_an_unreadable_issuers_file_is_one_line(tmp_path: Path) -> None:
             "CALCINOSIS_CDS_ISSUERS": str(issuers),
         }
     )
-    _, err = process.communicate(timeout=120)
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
     assert process.returncode == 2 and len(err.strip().splitlines()) == 1
     assert "cannot be read" in err
+
+
+# ------------------------------------------------------------------- in process
+def test_computing_routes_run_in_the_thread_pool() -> None:
+    """Only /api/health (and the CDS services, which await FHIR fetches) may run on the
+    event loop: every other route of the API and the pages is a plain function."""
+    from fastapi.routing import APIRoute  # noqa: PLC0415
+
+    from calcinosis.web import api, pages  # noqa: PLC0415
+
+    routes = [r for r in [*api.router.routes, *pages.router.routes] if isinstance(r, APIRoute)]
+    assert len(routes) > 20
+    on_the_loop = sorted(
+        route.path for route in routes if asyncio.iscoroutinefunction(route.endpoint)
+    )
+    assert on_the_loop == ["/api/health"]
+
+
+def _settings(tmp_path: Path, **env: str) -> Any:
+    from calcinosis.settings import Settings  # noqa: PLC0415
+
+    return Settings.from_env(env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/db"} | env)
+
+
+def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        CALCINOSIS_MAX_BODY_BYTES="2_000_000",
+        CALCINOSIS_BODY_LIMITS="/cds-services=4194304, /api/answers=2048",
+        CALCINOSIS_HEADER_TIMEOUT="2.5",
+        CALCINOSIS_KEEP_ALIVE_TIMEOUT="7",
+        CALCINOSIS_ALLOWED_HOSTS="Cds.Internal:8000, 10.0.0.5:8000",
+    )
+    assert settings.max_body_bytes == 2_000_000
+    assert settings.body_limits == (("/cds-services", 4194304), ("/api/answers", 2048))
+    assert settings.header_timeout == 2.5 and settings.keep_alive_timeout == 7
+    assert settings.allowed_hosts == ("cds.internal:8000", "10.0.0.5:8000")
+    defaults = _settings(tmp_path)
+    assert (defaults.max_body_bytes, defaults.header_timeout) == (LIMIT, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CALCINOSIS_MAX_BODY_BYTES", "-1"),
+        ("CALCINOSIS_MAX_BODY_BYTES", "1MB"),
+        ("CALCINOSIS_BODY_LIMITS", "/api"),
+        ("CALCINOSIS_BODY_LIMITS", "/api=0"),
+        ("CALCINOSIS_HEADER_TIMEOUT", "inf"),
+        ("CALCINOSIS_HEADER_TIMEOUT", "soon"),
+        ("CALCINOSIS_KEEP_ALIVE_TIMEOUT", "0"),
+        ("CALCINOSIS_ALLOWED_HOSTS", "https://example.org"),
+    ],
+)
+def test_a_malformed_limit_names_its_variable(tmp_path: Path, name: str, value: str) -> None:
+    from calcinosis.settings import SettingsError  # noqa: PLC0415
+
+    with pytest.raises(SettingsError, match=name) as raised:
+        _settings(tmp_path, **{name: value})
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),  # noqa: S104 - refused, the point
+        ("192.168.1.10", False),
+        ("example.org", False),
+    ],
+)
+def test_insecure_cds_is_for_loopback_only(tmp_path: Path, host: str, allowed: bool) -> None:
+    from calcinosis.settings import Settings, SettingsError  # noqa: PLC0415
+
+    env = {"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/db"}
+    if allowed:
+        assert Settings.from_env(host, 8000, env, insecure_cds=True).insecure_cds
+    else:
+        with pytest.raises(SettingsError, match="--insecure-cds is for a loopback --host"):
+            Settings.from_env(host, 8000, env, insecure_cds=True)
+    assert not Settings.from_env(host, 8000, env).insecure_cds  # without it, any host
+
+
+def test_the_allowed_hosts(tmp_path: Path) -> None:
+    from calcinosis.settings import Settings  # noqa: PLC0415
+    from calcinosis.web.limits import allowed_hosts  # noqa: PLC0415
+
+    env = {"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/db"}
+    public = env | {"CALCINOSIS_PUBLIC_URL": "https://cds.example.org"}
+    assert allowed_hosts(Settings.from_env("0.0.0.0", 8000, public)) == {  # noqa: S104
+        "cds.example.org",
+        "cds.example.org:443",
+    }
+    assert allowed_hosts(Settings.from_env("127.0.0.1", 8000, env)) == {
+        "127.0.0.1:8000",
+        "localhost:8000",
+        "[::1]:8000",
+    }
+
+
+def test_a_limit_by_path_prefix(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from calcinosis.web.app import create_app  # noqa: PLC0415
+
+    settings = _settings(tmp_path, CALCINOSIS_BODY_LIMITS="/api/answers=64")
+    question = {"question": "What dose of diltiazem is used for calcinosis cutis in SSc?"}
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
+        refused = client.post("/api/answers", json=question)
+        document = assert_problem(refused, 413)
+        assert "64 bytes" in document["detail"] and refused.headers["connection"] == "close"
+        assert client.post("/api/answers", json={"question": "diltiazem dose?"}).is_success
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+            yield b'{"question": "'
+            yield b"a" * 100
+            yield b'"}'
+
+        streamed = client.post(
+            "/api/answers", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert_problem(streamed, 413)
+        profile = {"age_years": 50, "subtype": "dystrophic", "medications": ["warfarin"]}
+        assert client.post("/api/recommendations", json=profile).is_success
+
+
+@pytest.mark.parametrize("field_name", ["conditions", "medications", "prior_treatments"])
+def test_51_entries_are_refused_naming_the_list(client: Any, field_name: str) -> None:
+    entries: dict[str, Any] = {
+        "conditions": "pregnancy",
+        "medications": "warfarin",
+        "prior_treatments": {"treatment": "warfarin", "response": "none"},
+    }
+    profile = {"age_years": 50, "subtype": "dystrophic", field_name: [entries[field_name]] * 51}
+    document = assert_problem(client.post("/api/recommendations", json=profile), 422)
+    assert [error["field"] for error in document["errors"]] == [field_name]
+    assert "at most 50 items" in document["detail"]
+    profile[field_name] = profile[field_name][:50]
+    assert client.post("/api/recommendations", json=profile).is_success
+
+
+def test_the_assessment_page_refuses_51_medications_beside_the_field(client: Any) -> None:
+    query = [("subtype", "dystrophic"), ("age_years", "50")]
+    query += [("medications", f"drug-{i}") for i in range(51)]
+    response = client.get("/", params=query)
+    assert response.status_code == 422
+    assert "at most 50 items" in response.text
+
+
+def test_long_ids_and_questions_are_refused(client: Any) -> None:
+    long_id = {"age_years": 50, "subtype": "dystrophic", "medications": ["x" * 65]}
+    document = assert_problem(client.post("/api/recommendations", json=long_id), 422)
+    assert document["errors"][0]["field"] == "medications[0]"
+    document = assert_problem(client.post("/api/answers", json={"question": "a" * 1001}), 422)
+    assert document["errors"][0]["field"] == "question"
+
+
+def test_many_unknown_fields_are_one_error(client: Any) -> None:
+    profile: dict[str, Any] = {"age_years": 50, "subtype": "dystrophic"}
+    profile |= {f"k{i}": 0 for i in range(10_000)}
+    document = assert_problem(client.post("/api/recommendations", json=profile), 422)
+    assert document["errors"] == [{"field": "k0", "message": "Extra inputs are not permitted"}]
+    nested = {"age_years": 50, "subtype": "dystrophic", "lesions": {f"k{i}": 0 for i in range(99)}}
+    document = assert_problem(client.post("/api/recommendations", json=nested), 422)
+    assert [error["field"] for error in document["errors"]] == ["lesions.k0"]
+    few = {"age_years": 50, "subtype": "dystrophic", "a": 1, "b": 2}  # few: all reported
+    document = assert_problem(client.post("/api/recommendations", json=few), 422)
+    assert [error["field"] for error in document["errors"]] == ["a", "b"]
+    question = {"question": "dose?"} | {f"k{i}": 0 for i in range(100)}
+    document = assert_problem(client.post("/api/answers", json=question), 422)
+    assert [error["field"] for error in document["errors"]] == ["k0"]

@@ -152,7 +152,7 @@ async def feedback(
 
 
 @router.get("/api/cds/feedback", tags=["api"], summary="CDS card feedback, counted")
-async def feedback_counts(request: Request) -> dict[str, Any]:
+def feedback_counts(request: Request) -> dict[str, Any]:
     store = request.app.state.store
     return {"cards": store.card_counts(), "feedback": store.feedback_counts()}
 
