@@ -367,6 +367,20 @@ def test_a_request_without_host_is_refused(served: Served) -> None:
     assert_problem(_get(served, "/api/health", None, version="1.0"), 400)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * 20_000],  # bad; 16 KiB and more
+    ids=["not HTTP", "an endless head"],
+)
+def test_a_bad_request_head_is_a_problem_document(served: Served, head: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = _read_answer(sock, timeout=5)
+        assert answer is not None
+        assert_problem(answer, 400)
+        assert _closed(sock)
+
+
 @pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "LOCALHOST", "calcinosis.test"])
 def test_redirects_are_built_on_the_public_url(served: Served, name: str) -> None:
     """The served names (the public URL's, and loopback's on the bound port) are answered;

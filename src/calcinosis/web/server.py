@@ -9,8 +9,8 @@ The HTTP protocol is uvicorn's h11 protocol with a deadline for the request head
 a client that has not sent a complete request head within ``header_timeout``
 seconds of the connection (or of the end of the previous response) is answered
 408 and disconnected (slowloris). uvicorn's keep-alive timeout only covers a
-connection that sends nothing at all. The 400 that h11 gives a malformed or
-oversized request head (16 KiB at most) is a problem document like every other.
+connection that sends nothing at all. The 400 that h11 gives a malformed request
+head, or one still incomplete after 16 KiB, is a problem document like every other.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class HeadTimeoutH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        """h11 could not parse the request head (or it was over 16 KiB)."""
+        """h11 could not parse the request head (or it was incomplete after 16 KiB)."""
         self._stop_head_timer()
         self.transport.write(_raw_problem(400, "Bad Request", "The request is not valid HTTP."))
         self.transport.close()
