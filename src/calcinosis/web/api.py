@@ -35,7 +35,9 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 @lru_cache(maxsize=512)
-def _pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
+def pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
+    """The pooled document, computed once per knowledge base (it costs a model fit);
+    shared: never mutate it."""
     return pool_document(kb, treatment, outcome, method)  # type: ignore[arg-type]
 
 
@@ -117,7 +119,7 @@ def pool(
     kb = _kb(request)
     if treatment not in kb.pool_choices():
         raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
-    return _pooled(kb, treatment, outcome, method)
+    return pooled(kb, treatment, outcome, method)
 
 
 @router.get("/treatments", summary="The treatment catalog")
