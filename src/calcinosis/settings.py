@@ -10,6 +10,7 @@ refused at start-up with one line naming the variable.
 HTTP limits (issue 11): ``CALCINOSIS_MAX_BODY_BYTES`` (request bodies, default
 1 MiB), ``CALCINOSIS_BODY_LIMITS`` (per path prefix, ``/prefix=BYTES,...``),
 ``CALCINOSIS_HEADER_TIMEOUT`` (seconds to send a request head, default 10),
+``CALCINOSIS_BODY_TIMEOUT`` (seconds to send a request body, default 30),
 ``CALCINOSIS_KEEP_ALIVE_TIMEOUT`` (idle keep-alive seconds, default 5) and
 ``CALCINOSIS_ALLOWED_HOSTS`` (``Host`` values accepted besides the public URL's).
 """
@@ -95,6 +96,8 @@ def _http_limits(env: Mapping[str, str]) -> dict[str, Any]:
         limits["body_limits"] = tuple(prefixes.items())
     if text := env.get("CALCINOSIS_HEADER_TIMEOUT"):
         limits["header_timeout"] = _seconds("CALCINOSIS_HEADER_TIMEOUT", text)
+    if text := env.get("CALCINOSIS_BODY_TIMEOUT"):
+        limits["body_timeout"] = _seconds("CALCINOSIS_BODY_TIMEOUT", text)
     if text := env.get("CALCINOSIS_KEEP_ALIVE_TIMEOUT"):
         limits["keep_alive_timeout"] = _positive_int(
             "CALCINOSIS_KEEP_ALIVE_TIMEOUT", text, "seconds"
@@ -126,6 +129,7 @@ class Settings(BaseModel):
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # CALCINOSIS_MAX_BODY_BYTES
     body_limits: tuple[tuple[str, int], ...] = ()  # CALCINOSIS_BODY_LIMITS: (path prefix, bytes)
     header_timeout: float = 10.0  # CALCINOSIS_HEADER_TIMEOUT: seconds to send a request head
+    body_timeout: float = 30.0  # CALCINOSIS_BODY_TIMEOUT: seconds to send a request body
     keep_alive_timeout: int = 5  # CALCINOSIS_KEEP_ALIVE_TIMEOUT: idle keep-alive seconds
     allowed_hosts: tuple[str, ...] = ()  # CALCINOSIS_ALLOWED_HOSTS: more accepted Host values
     # --- end of HTTP limits ------------------------------------------------------------------

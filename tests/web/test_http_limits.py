@@ -36,6 +36,7 @@ import pytest
 
 LIMIT = 1_048_576  # the default body limit
 HEAD_TIMEOUT = 3.0  # CALCINOSIS_HEADER_TIMEOUT for the server under test (default 10)
+BODY_TIMEOUT = 4.0  # CALCINOSIS_BODY_TIMEOUT for the server under test (default 30)
 MIB = 1 << 20
 PROBLEM_JSON = "application/problem+json"
 
@@ -67,6 +68,7 @@ def served(
             "CALCINOSIS_DATABASE_URL": f"sqlite:///{folder}/db.sqlite",
             "CALCINOSIS_PUBLIC_URL": url.replace("127.0.0.1", "calcinosis.test"),
             "CALCINOSIS_HEADER_TIMEOUT": str(HEAD_TIMEOUT),
+            "CALCINOSIS_BODY_TIMEOUT": str(BODY_TIMEOUT),
         }
 
     with serve_process(env) as (base, process):
@@ -455,6 +457,38 @@ def test_slowloris_is_cut_off_at_the_header_timeout(served: Served) -> None:
     assert len(healthy) == 10 and max(healthy) < 1.0
 
 
+def test_a_body_sent_a_byte_a_second_is_cut_off_at_the_body_timeout(served: Served) -> None:
+    """The slow POST: the head at once, then the body a byte a second."""
+    body = json.dumps({"age_years": 50, "subtype": "dystrophic", "sex": "female"}).encode()
+    head = (
+        f"POST /api/recommendations HTTP/1.1\r\nHost: {served.host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        sent = 0
+        for byte in body:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            sent += 1
+            if select.select([sock], [], [], 1.0)[0] or time.monotonic() - started > 15:
+                break
+        answer = _read_answer(sock, timeout=5)
+        elapsed = time.monotonic() - started
+        assert answer is not None, f"not cut off after {elapsed:.1f} s ({sent} bytes sent)"
+        assert_problem(answer, 408)
+        assert _closed(sock)
+    print(
+        f"\nslow body (a byte a second, body timeout {BODY_TIMEOUT:g} s): closed after "
+        f"{elapsed:.2f} s, {sent} of {len(body)} bytes sent"
+    )
+    assert BODY_TIMEOUT - 0.5 <= elapsed <= BODY_TIMEOUT + 1.5
+    assert httpx.get(served.base + "/api/health", trust_env=False).status_code == 200
+
+
 # ------------------------------------------------------------------- start-up
 def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """`calcinosis serve` on a free port, with no CALCINOSIS_* variable but ``env``."""
@@ -650,15 +684,18 @@ def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
         CALCINOSIS_MAX_BODY_BYTES="2_000_000",
         CALCINOSIS_BODY_LIMITS="/cds-services=4194304, /api/answers=2048",
         CALCINOSIS_HEADER_TIMEOUT="2.5",
+        CALCINOSIS_BODY_TIMEOUT="12",
         CALCINOSIS_KEEP_ALIVE_TIMEOUT="7",
         CALCINOSIS_ALLOWED_HOSTS="Cds.Internal:8000, 10.0.0.5:8000",
     )
     assert settings.max_body_bytes == 2_000_000
     assert settings.body_limits == (("/cds-services", 4194304), ("/api/answers", 2048))
     assert settings.header_timeout == 2.5 and settings.keep_alive_timeout == 7
+    assert settings.body_timeout == 12.0
     assert settings.allowed_hosts == ("cds.internal:8000", "10.0.0.5:8000")
     defaults = _settings(tmp_path)
     assert (defaults.max_body_bytes, defaults.header_timeout) == (LIMIT, 10.0)
+    assert (defaults.body_timeout, defaults.keep_alive_timeout, defaults.body_limits) == (30, 5, ())
 
 
 @pytest.mark.parametrize(
@@ -670,6 +707,7 @@ def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
         ("CALCINOSIS_BODY_LIMITS", "/api=0"),
         ("CALCINOSIS_HEADER_TIMEOUT", "inf"),
         ("CALCINOSIS_HEADER_TIMEOUT", "soon"),
+        ("CALCINOSIS_BODY_TIMEOUT", "-3"),
         ("CALCINOSIS_KEEP_ALIVE_TIMEOUT", "0"),
         ("CALCINOSIS_ALLOWED_HOSTS", "https://example.org"),
     ],

@@ -5,11 +5,12 @@ migrates) the database and binds the listening sockets before uvicorn starts, so
 start-up failure is one line on stderr and exit 2, never a traceback
 (:class:`StartupError`).
 
-The HTTP protocol is uvicorn's h11 protocol with a deadline for the request head:
-a client that has not sent a complete request head within ``header_timeout``
-seconds of the connection (or of the end of the previous response) is answered
-408 and disconnected (slowloris). uvicorn's keep-alive timeout only covers a
-connection that sends nothing at all. The 400 that h11 gives a malformed request
+The HTTP protocol is uvicorn's h11 protocol with deadlines: a client that has not
+sent a complete request head within ``header_timeout`` seconds of the connection (or
+of the end of the previous response) is answered 408 and disconnected (slowloris),
+and so is one whose body is not complete within ``body_timeout`` seconds of its head
+(slow POST). uvicorn's keep-alive timeout only covers a kept-alive connection that
+sends nothing at all. The 400 that h11 gives a malformed request
 head, or one still incomplete after 16 KiB, is a problem document like every other.
 """
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # the app (FastAPI) is imported once the database is open
     from fastapi import FastAPI
 
 __all__ = [
-    "HeadTimeoutH11Protocol",
+    "DeadlineH11Protocol",
     "StartupError",
     "bind_sockets",
     "open_store",
@@ -121,61 +122,76 @@ def _raw_problem(status: int, reason: str, detail: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
-class HeadTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with a deadline for each request head."""
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, with a deadline for each request head and body.
+
+    While h11 awaits a request head (``IDLE``) the head deadline runs, from the
+    connection or the end of the previous answer; while it awaits the body
+    (``SEND_BODY``) the body deadline runs, from the end of the head. Past either, the
+    connection is closed, after a 408 if no answer has begun."""
 
     header_timeout: ClassVar[float] = 10.0
-    _head_timer: asyncio.TimerHandle | None = None
+    body_timeout: ClassVar[float] = 30.0
+    _deadline: asyncio.TimerHandle | None = None
+    _deadline_for: type[h11.IDLE] | type[h11.SEND_BODY] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._watch_head()
+        self._watch()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        self._watch_head()
+        self._watch()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._watch_head()
+        self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._stop()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
         """h11 could not parse the request head (or it was incomplete after 16 KiB)."""
-        self._stop_head_timer()
+        self._stop()
         self.transport.write(_raw_problem(400, "Bad Request", "The request is not valid HTTP."))
         self.transport.close()
 
-    def _watch_head(self) -> None:
-        """A timer runs while a request head is awaited (h11's IDLE), from its start."""
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-            self._stop_head_timer()
-        elif self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+    def _watch(self) -> None:
+        state = self.conn.their_state
+        if self.transport.is_closing() or state not in (h11.IDLE, h11.SEND_BODY):
+            self._stop()
             return
-        if self.conn.trailing_data[0] and self.conn.our_state is h11.IDLE:
-            detail = f"The request head was not complete within {self.header_timeout:g} s."
+        if self._deadline is not None and self._deadline_for is state:
+            return  # still awaiting the same part: the deadline does not move
+        self._stop()
+        limit = self.header_timeout if state is h11.IDLE else self.body_timeout
+        self._deadline_for = state
+        self._deadline = self.loop.call_later(limit, self._timed_out, state)
+
+    def _stop(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self._deadline_for = None
+
+    def _timed_out(self, state: type[h11.IDLE] | type[h11.SEND_BODY]) -> None:
+        self._deadline = self._deadline_for = None
+        if self.transport.is_closing() or self.conn.their_state is not state:
+            return
+        if state is h11.IDLE:
+            if self.conn.trailing_data[0] and self.conn.our_state is h11.IDLE:
+                detail = f"The request head was not complete within {self.header_timeout:g} s."
+                self.transport.write(_raw_problem(408, "Request Timeout", detail))
+        elif self.cycle is not None and not self.cycle.response_started:
+            detail = f"The request body was not complete within {self.body_timeout:g} s."
             self.transport.write(_raw_problem(408, "Request Timeout", detail))
         self.transport.close()
 
 
-def protocol_class(header_timeout: float) -> type[HeadTimeoutH11Protocol]:
-    """The protocol with its head deadline set (uvicorn takes a class, not a factory)."""
-    return type(
-        "CalcinosisH11Protocol", (HeadTimeoutH11Protocol,), {"header_timeout": header_timeout}
-    )
+def protocol_class(header_timeout: float, body_timeout: float) -> type[DeadlineH11Protocol]:
+    """The protocol with its deadlines set (uvicorn takes a class, not a factory)."""
+    deadlines = {"header_timeout": header_timeout, "body_timeout": body_timeout}
+    return type("CalcinosisH11Protocol", (DeadlineH11Protocol,), deadlines)
 
 
 def run(app: FastAPI, settings: Settings, sockets: list[socket.socket], log_level: str) -> None:
@@ -186,7 +202,7 @@ def run(app: FastAPI, settings: Settings, sockets: list[socket.socket], log_leve
         app,
         host=settings.host,
         port=settings.port,
-        http=protocol_class(settings.header_timeout),
+        http=protocol_class(settings.header_timeout, settings.body_timeout),
         lifespan="on",
         log_level=log_level,
         access_log=False,
