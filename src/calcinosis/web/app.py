@@ -32,6 +32,7 @@ from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
 from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
+from calcinosis.web.server import open_store
 
 __all__ = ["create_app", "problem"]
 
@@ -235,8 +236,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        from calcinosis.web.server import open_store  # noqa: PLC0415 - server imports this
-
         app.state.kb = kb if kb is not None else load_knowledge()
         app.state.store = store if store is not None else open_store(settings.database_url)
         app.state.cds_verifier = verifier

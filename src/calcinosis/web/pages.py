@@ -180,7 +180,7 @@ def ask_page(request: Request, q: str = "") -> HTMLResponse:
     """A question box; the answer below it, with its citations."""
     from calcinosis.answers import answer_question  # noqa: PLC0415
 
-    question = q.strip()[:1000]
+    question = q.strip()[: api.MAX_QUESTION_LENGTH]
     answer = answer_question(question, _kb(request)) if question else None
     return _page(request, "ask.html", question=question, result=answer)
 

@@ -1,7 +1,7 @@
 """Serving over HTTP: everything that can fail is done before the port is bound.
 
-``calcinosis serve`` reads the settings, loads the knowledge base, opens (and
-migrates) the database and binds the listening sockets before uvicorn starts, so a
+``calcinosis serve`` reads the settings, opens (and migrates) the database, loads
+the knowledge base and binds the listening sockets before uvicorn starts, so a
 start-up failure is one line on stderr and exit 2, never a traceback
 (:class:`StartupError`).
 
@@ -10,8 +10,8 @@ sent a complete request head within ``header_timeout`` seconds of the connection
 of the end of the previous response) is answered 408 and disconnected (slowloris),
 and so is one whose body is not complete within ``body_timeout`` seconds of its head
 (slow POST). uvicorn's keep-alive timeout only covers a kept-alive connection that
-sends nothing at all. The 400 that h11 gives a malformed request
-head, or one still incomplete after 16 KiB, is a problem document like every other.
+sends nothing at all. The 400 that h11 gives a malformed request head, or one still
+incomplete after 16 KiB, is a problem document like every other.
 """
 
 from __future__ import annotations
