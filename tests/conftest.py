@@ -14,6 +14,7 @@ from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
+BASE_URL = "http://127.0.0.1:8000"  # the default public URL: the Host the app answers
 
 
 @pytest.fixture(scope="session")
@@ -43,5 +44,5 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """The app in process, with its own SQLite database."""
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url=BASE_URL) as test_client:
         yield test_client

@@ -84,7 +84,7 @@ def test_a_plan_record_keeps_ids_and_stances_only(url: str) -> None:
 
 def test_the_app_serves_and_audits_on_either_database(url: str) -> None:
     settings = Settings.from_env(env={"CALCINOSIS_DATABASE_URL": url})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
         response = client.post(
             "/api/recommendations", json={"age_years": 40, "subtype": "metastatic"}
         )

@@ -340,13 +340,23 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------- serve
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 - the server only when serving
-
-    from calcinosis.settings import Settings  # noqa: PLC0415
-    from calcinosis.web.app import create_app  # noqa: PLC0415
+    """Everything that can fail is done before the port is bound: the settings, the
+    knowledge base, the database and the sockets; a failure is one line and exit 2."""
+    from calcinosis.settings import Settings  # noqa: PLC0415 - the server only when serving
 
     settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
-    app = create_app(settings)
+
+    from calcinosis.web import server  # noqa: PLC0415
+
+    store = server.open_store(settings.database_url)
+    try:
+        from calcinosis.web.app import create_app  # noqa: PLC0415
+
+        app = create_app(settings, kb=load_knowledge(), store=store)
+        sockets = server.bind_sockets(args.host, args.port)
+    except BaseException:
+        store.close()
+        raise
     if settings.insecure_cds:
         sys.stderr.write(
             "\n" + "!" * 78 + "\n"
@@ -360,19 +370,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     elif not settings.cds_issuers:
         sys.stderr.write("calcinosis: no CALCINOSIS_CDS_ISSUERS: CDS Hooks calls will be refused\n")
-    shown = settings.database_url.split("@")[-1]  # never print a password
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
-        f"(public URL {settings.public_url}; database {shown})\n"
+        f"(public URL {settings.public_url}; database {server.shown_url(settings.database_url)})\n"
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
-        server_header=False,
-    )
+    server.run(app, settings, sockets, args.log_level)
     return 0
 
 

@@ -4,6 +4,11 @@ Strict: unknown fields, wrong types, out-of-range values, unknown enum values
 and unknown treatment identifiers are rejected with a :class:`ProfileError`
 naming the field (and the valid choices). What a clinician may not know is
 optional (``None``); the engine says which assumption it made for each.
+
+Bounded: each list holds at most ``MAX_LIST_ITEMS`` (50) entries and each
+treatment identifier at most ``MAX_ID_LENGTH`` (64) characters, and an object
+with more keys than the model has fields reports only its first unknown one, so
+that no profile costs more than a few errors to refuse.
 """
 
 from __future__ import annotations
@@ -12,20 +17,33 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from calcinosis.errors import ProfileError
 
 __all__ = [
     "CONDITIONS",
     "DISEASES",
+    "MAX_ID_LENGTH",
+    "MAX_LIST_ITEMS",
     "SUBTYPES",
     "Lesions",
     "Patient",
     "PriorTreatment",
+    "one_unknown_field",
     "parse_patient",
     "parse_patient_json",
 ]
+
+MAX_LIST_ITEMS = 50  # conditions, medications, prior_treatments: each at most this many
+MAX_ID_LENGTH = 64  # a treatment identifier (the longest is about half of it)
 
 Subtype = Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
 Disease = Literal[
@@ -54,8 +72,23 @@ DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
 CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
 
 
+def one_unknown_field(data: object, fields: Collection[str]) -> object:
+    """``data`` with, when it has more keys than ``fields``, only the first of its
+    unknown keys kept: one error to report instead of one per key."""
+    if isinstance(data, dict) and len(data) > len(fields):
+        unknown = next(key for key in data if key not in fields)
+        kept = {key: value for key, value in data.items() if key in fields}
+        return kept | {unknown: data[unknown]}
+    return data
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: object) -> object:
+        return one_unknown_field(data, cls.model_fields)
 
 
 def _integral(value: object) -> object:
@@ -72,8 +105,11 @@ class Lesions(_Strict):
     digital: bool | None = None
 
 
+TreatmentId = Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+
+
 class PriorTreatment(_Strict):
-    treatment: str
+    treatment: TreatmentId
     response: Response
 
 
@@ -95,9 +131,9 @@ class Patient(_Strict):
     inflammation: bool | None = None
     ulceration: bool | None = None
     raynaud: bool | None = None
-    conditions: list[Condition] = []
-    medications: list[str] = []
-    prior_treatments: list[PriorTreatment] = []
+    conditions: list[Condition] = Field(default=[], max_length=MAX_LIST_ITEMS)
+    medications: list[TreatmentId] = Field(default=[], max_length=MAX_LIST_ITEMS)
+    prior_treatments: list[PriorTreatment] = Field(default=[], max_length=MAX_LIST_ITEMS)
     local_therapy_accessible: bool = True
 
     def prior(self, treatment: str) -> PriorTreatment | None:

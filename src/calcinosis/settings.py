@@ -7,13 +7,23 @@ issued for it. ``CALCINOSIS_CDS_ISSUERS``: the JSON file of trusted CDS
 clients. ``CALCINOSIS_ADMIN_TOKEN`` and the ``CALCINOSIS_CDS_*`` limits: see
 :class:`CdsLimits` (issue 11). Unsafe or malformed values are refused at
 start-up with one line naming the variable.
+
+HTTP limits (issue 11): ``CALCINOSIS_MAX_BODY_BYTES`` (request bodies, default
+1 MiB), ``CALCINOSIS_BODY_LIMITS`` (per path prefix, ``/prefix=BYTES,...``),
+``CALCINOSIS_HEADER_TIMEOUT`` (seconds to send a request head, default 10),
+``CALCINOSIS_BODY_TIMEOUT`` (seconds to send a request body, default 30),
+``CALCINOSIS_KEEP_ALIVE_TIMEOUT`` (idle keep-alive seconds, default 5) and
+``CALCINOSIS_ALLOWED_HOSTS`` (``Host`` values accepted besides the public URL's).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
@@ -21,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from calcinosis.errors import CalcinosisError
 
-__all__ = ["CdsLimits", "Settings", "SettingsError", "default_database_url"]
+__all__ = ["CdsLimits", "Settings", "SettingsError", "default_database_url", "is_loopback"]
 
 _DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 
@@ -113,6 +123,78 @@ def _issue11_settings(env: Mapping[str, str]) -> dict[str, object]:
     return {"cds": cds, "admin_token": SecretStr(token) if token is not None else None}
 
 
+# --- HTTP limits (issue 11) ------------------------------------------------------------------
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _positive_int(name: str, text: str, unit: str = "bytes") -> int:
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise SettingsError(f"{name}: must be a whole number of {unit}, got {text!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive, got {text!r}")
+    return value
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise SettingsError(f"{name}: must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name}: must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _http_limits(env: Mapping[str, str]) -> dict[str, Any]:
+    """The HTTP limits from the environment; a malformed value is one line naming it."""
+    limits: dict[str, Any] = {}
+    if text := env.get("CALCINOSIS_MAX_BODY_BYTES"):
+        limits["max_body_bytes"] = _positive_int("CALCINOSIS_MAX_BODY_BYTES", text)
+    if text := env.get("CALCINOSIS_BODY_LIMITS"):
+        prefixes: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            prefix, sep, size = item.partition("=")
+            prefix = prefix.strip()
+            if not sep or not prefix.startswith("/"):
+                raise SettingsError(
+                    f"CALCINOSIS_BODY_LIMITS: expected /path/prefix=BYTES, got {item!r}"
+                )
+            prefixes[prefix] = _positive_int(f"CALCINOSIS_BODY_LIMITS ({prefix})", size)
+        limits["body_limits"] = tuple(prefixes.items())
+    if text := env.get("CALCINOSIS_HEADER_TIMEOUT"):
+        limits["header_timeout"] = _seconds("CALCINOSIS_HEADER_TIMEOUT", text)
+    if text := env.get("CALCINOSIS_BODY_TIMEOUT"):
+        limits["body_timeout"] = _seconds("CALCINOSIS_BODY_TIMEOUT", text)
+    if text := env.get("CALCINOSIS_KEEP_ALIVE_TIMEOUT"):
+        limits["keep_alive_timeout"] = _positive_int(
+            "CALCINOSIS_KEEP_ALIVE_TIMEOUT", text, "seconds"
+        )
+    if text := env.get("CALCINOSIS_ALLOWED_HOSTS"):
+        hosts = tuple(h.strip().lower() for h in text.split(",") if h.strip())
+        for host in hosts:
+            if any(c in host for c in "/@?# ") or host.startswith(("http:", "https:")):
+                raise SettingsError(
+                    f"CALCINOSIS_ALLOWED_HOSTS: expected host or host:port, got {host!r}"
+                )
+        limits["allowed_hosts"] = hosts
+    return limits
+
+
+# --- end of HTTP limits ----------------------------------------------------------------------
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -125,6 +207,14 @@ class Settings(BaseModel):
     # --- issue 11, CDS Hooks trust and limits (kept together; see CdsLimits below) ---
     cds: CdsLimits = CdsLimits()
     admin_token: SecretStr | None = None  # CALCINOSIS_ADMIN_TOKEN: the feedback views' credential
+    # --- HTTP limits (issue 11; read by _http_limits above) ---------------------------------
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # CALCINOSIS_MAX_BODY_BYTES
+    body_limits: tuple[tuple[str, int], ...] = ()  # CALCINOSIS_BODY_LIMITS: (path prefix, bytes)
+    header_timeout: float = 10.0  # CALCINOSIS_HEADER_TIMEOUT: seconds to send a request head
+    body_timeout: float = 30.0  # CALCINOSIS_BODY_TIMEOUT: seconds to send a request body
+    keep_alive_timeout: int = 5  # CALCINOSIS_KEEP_ALIVE_TIMEOUT: idle keep-alive seconds
+    allowed_hosts: tuple[str, ...] = ()  # CALCINOSIS_ALLOWED_HOSTS: more accepted Host values
+    # --- end of HTTP limits ------------------------------------------------------------------
 
     @classmethod
     def from_env(
@@ -153,6 +243,11 @@ class Settings(BaseModel):
             )
         if parts.query or parts.fragment:
             raise SettingsError("CALCINOSIS_PUBLIC_URL: must have no query or fragment")
+        if insecure_cds and not is_loopback(host):
+            raise SettingsError(
+                f"--insecure-cds is for a loopback --host only (127.0.0.0/8, ::1, localhost), "
+                f"not {host!r}"
+            )
         issuers = env.get("CALCINOSIS_CDS_ISSUERS") or None
         if issuers is not None and not Path(issuers).is_file():
             raise SettingsError(f"CALCINOSIS_CDS_ISSUERS: no such file {issuers!r}")
@@ -164,6 +259,7 @@ class Settings(BaseModel):
             cds_issuers=issuers,
             insecure_cds=insecure_cds,
             **_issue11_settings(env),
+            **_http_limits(env),
         )
 
     @property

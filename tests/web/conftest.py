@@ -25,19 +25,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: Environment) -> Iterator[str]:
-    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
-    yields its base URL."""
-    with running_server_process(env) as (base, _process):
-        yield base
-
-
-@contextmanager
-def running_server_process(
-    env: Environment, *, command: list[str] | None = None, log: Path | None = None
+def server_process(
+    env: Environment,
+    *args: str,
+    command: list[str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """:func:`running_server`, yielding the process too. ``command`` runs instead of the
-    console script (its arguments are followed by ``serve --port ...``); ``log``
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``) and
+    ``args`` after its own; yields its base URL and the process. ``command`` runs instead
+    of the console script (its arguments are followed by ``serve --port ...``); ``log``
     receives the server's standard error."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -46,7 +42,7 @@ def running_server_process(
     argv = [*(command or [str(script)]), "serve", "--port", str(port), "--log-level", "warning"]
     stderr = log.open("ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        argv,
+        [*argv, *args],
         env=os.environ | dict(extra),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -73,6 +69,14 @@ def running_server_process(
             stderr.close()
 
 
+@contextmanager
+def running_server(env: Environment) -> Iterator[str]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
+    yields its base URL."""
+    with server_process(env) as (base, _process):
+        yield base
+
+
 @pytest.fixture(scope="session")
 def serve() -> Callable[[Environment], AbstractContextManager[str]]:
     """A real server in a second process: ``with serve(env) as base_url: ...``."""
@@ -81,5 +85,5 @@ def serve() -> Callable[[Environment], AbstractContextManager[str]]:
 
 @pytest.fixture(scope="session")
 def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
-    """A real server, with its process: ``with serve_process(env, log=...) as (url, p):``."""
-    return running_server_process
+    """A real server and its process: ``with serve_process(env, *args, log=...) as (url, p)``."""
+    return server_process

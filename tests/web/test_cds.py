@@ -414,7 +414,7 @@ def test_insecure_cds_accepts_calls_without_a_token(tmp_path: Path) -> None:
     settings = Settings.from_env(
         env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/i.db"}, insecure_cds=True
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
         assert client.get("/cds-services").status_code == 200
 
 
@@ -566,7 +566,8 @@ def test_insecure_cds_fetches_only_from_loopback_fhir_servers(tmp_path: Path) ->
     body = fixture("no_calcinosis")
     del body["prefetch"]
     body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer"}
-    with TestClient(create_app(settings, fhir_transport=httpx.MockTransport(answer))) as client:
+    app = create_app(settings, fhir_transport=httpx.MockTransport(answer))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         for server in (
             "https://ehr.example.org/fhir",
             "http://10.0.0.1/fhir",

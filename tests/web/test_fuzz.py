@@ -118,7 +118,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     """
     tmp = tmp_path_factory.mktemp("fuzz")
     settings_ = Settings.from_env(
-        env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db"}, insecure_cds=True
+        env={
+            "CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp}/fuzz.db",
+            "CALCINOSIS_PUBLIC_URL": "http://testserver",  # the Host schemathesis sends
+        },
+        insecure_cds=True,
     )
     # CDS calls run unauthenticated here so that the fuzzer reaches the services (the 401s
     # are tested in test_cds.py), and a generated fhirServer is never contacted: every FHIR

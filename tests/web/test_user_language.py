@@ -78,7 +78,7 @@ def test_pages_speak_in_references(tmp_path: Path) -> None:
         "/about",
         "/ask?q=" + "does+warfarin+work",
     ]
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
         for path in paths:
             response = client.get(path)
             assert response.status_code == 200, path

@@ -6,14 +6,14 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.engine import recommend_document
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document
-from calcinosis.patient import Patient, parse_patient
+from calcinosis.patient import Patient, one_unknown_field, parse_patient
 from calcinosis.synthesis import pool_document
 from calcinosis.tables import arm_level_rules, table_rows
 from calcinosis.transparency import about_document
@@ -21,6 +21,7 @@ from calcinosis.transparency import about_document
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["api"])
+MAX_QUESTION_LENGTH = 1000  # characters, as `calcinosis ask` and the /ask page
 
 PROBLEM = {
     "description": "A problem document (RFC 9457) naming the field at fault",
@@ -34,7 +35,9 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 @lru_cache(maxsize=512)
-def _pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
+def pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
+    """The pooled document, computed once per knowledge base (it costs a model fit);
+    shared: never mutate it."""
     return pool_document(kb, treatment, outcome, method)  # type: ignore[arg-type]
 
 
@@ -43,7 +46,7 @@ def _pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dic
     summary="A treatment plan for a patient profile",
     responses={400: PROBLEM, 422: PROBLEM},
 )
-async def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
+def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
     """The same document as ``calcinosis recommend --format json``."""
     kb = _kb(request)
     checked = parse_patient(patient.model_dump(), kb.therapy_ids())
@@ -56,7 +59,12 @@ class Question(BaseModel):
     """A clinical question in plain language."""
 
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=1000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_LENGTH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: object) -> object:
+        return one_unknown_field(data, cls.model_fields)
 
 
 @router.post(
@@ -64,7 +72,7 @@ class Question(BaseModel):
     summary="Answer a clinical question from the evidence base",
     responses={400: PROBLEM, 422: PROBLEM},
 )
-async def answers(body: Question, request: Request) -> dict[str, Any]:
+def answers(body: Question, request: Request) -> dict[str, Any]:
     """The same document as ``calcinosis ask --format json``."""
     return answer_question(body.question, _kb(request))
 
@@ -74,7 +82,7 @@ async def answers(body: Question, request: Request) -> dict[str, Any]:
     summary="Every study arm of the review, with provenance",
     responses={404: PROBLEM, 422: PROBLEM},
 )
-async def arms(
+def arms(
     request: Request,
     treatment: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
@@ -93,7 +101,7 @@ def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[di
 
 
 @router.get("/evidence/audit", summary="Published figures that disagree with the counts")
-async def audit_items(request: Request) -> list[dict[str, Any]]:
+def audit_items(request: Request) -> list[dict[str, Any]]:
     return [item.document() for item in audit(_kb(request))]
 
 
@@ -111,11 +119,11 @@ def pool(
     kb = _kb(request)
     if treatment not in kb.pool_choices():
         raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
-    return _pooled(kb, treatment, outcome, method)
+    return pooled(kb, treatment, outcome, method)
 
 
 @router.get("/treatments", summary="The treatment catalog")
-async def treatments(request: Request) -> list[dict[str, Any]]:
+def treatments(request: Request) -> list[dict[str, Any]]:
     kb = _kb(request)
     return [entry.model_dump(mode="json") for entry in kb.treatments.values()]
 
@@ -138,7 +146,7 @@ def treatment_entry(
     "/about",
     summary="Transparency: HTI-1 source attributes, the basis, limitations, validation",
 )
-async def about(request: Request) -> dict[str, Any]:
+def about(request: Request) -> dict[str, Any]:
     """The same document as the ``/about`` page."""
     return about_document(_kb(request), request.app.state.settings.public_url)
 

@@ -1,9 +1,11 @@
 """The web application: pages for clinicians, a JSON API for programs.
 
 ``create_app(settings)`` builds the FastAPI app: the knowledge base is loaded
-and the database migrated at start-up; every response carries the security
+and the database migrated at start-up (``calcinosis serve`` does both before it
+binds the port, and hands them in); every response carries the security
 headers; every error is an ``application/problem+json`` document (RFC 9457)
-naming the field at fault, never a traceback.
+naming the field at fault, never a traceback. Request bodies and ``Host``
+headers are checked before any route sees them (``limits.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import __version__
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
-from calcinosis.evidence import load_knowledge
+from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
+from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
+from calcinosis.web.server import open_store
 
 __all__ = ["create_app", "problem"]
 
@@ -91,10 +95,11 @@ def _wants_json(request: Request) -> bool:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
-    titles = {404: "Not found", 405: "Method not allowed"}
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-    if not _wants_json(request) and hasattr(request.app.state, "kb"):
+    page = not _wants_json(request) and exc.status_code != 413  # a 413 is always a document
+    if page and hasattr(request.app.state, "kb"):
         from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
         from calcinosis.web.pages import templates  # noqa: PLC0415
 
@@ -242,13 +247,23 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+_NO_LIMIT = 2**62
+
+
 def create_app(
-    settings: Settings, *, fhir_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    fhir_transport: httpx.AsyncBaseTransport | None = None,
+    kb: KnowledgeBase | None = None,
+    store: Store | None = None,
 ) -> FastAPI:
     """The application, configured by ``settings``.
 
     ``fhir_transport`` replaces the network for the FHIR fetches of the CDS services
-    (tests use it so that a generated ``fhirServer`` is never contacted).
+    (tests use it so that a generated ``fhirServer`` is never contacted). ``kb`` and
+    ``store``, when given, are used instead of loading and opening them at start-up
+    (``calcinosis serve`` opens them first, so that a failure is one line); the app
+    closes the store when it stops.
     """
     from calcinosis.web import api, cds, pages  # noqa: PLC0415 - routes need these helpers
 
@@ -261,8 +276,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.kb = load_knowledge()
-        app.state.store = Store(settings.database_url)
+        app.state.kb = kb if kb is not None else load_knowledge()
+        app.state.store = store if store is not None else open_store(settings.database_url)
         # The store's durable claim_jti, when it has one, is the replay check.
         app.state.cds_verifier = (
             cds.make_verifier(trust, settings, app.state.store) if trust is not None else None
@@ -289,8 +304,16 @@ def create_app(
         redoc_url=None,
     )
 
+    # The last added is the outermost: the security headers on every answer, the Host
+    # checked first, then the body's size, before any route reads a byte of it; an
+    # unexpected error inside is a problem document that still gets the headers.
     app.add_middleware(Unexpected)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer has them
+    # the CDS routes authenticate first and then apply CALCINOSIS_CDS_MAX_BODY_BYTES
+    # themselves (a stranger's body is never read at all): no generic limit there
+    body_limits = settings.body_limits or (("/cds-services", _NO_LIMIT),)
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, by_prefix=body_limits)
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings), public_url=settings.public_url)
+    app.add_middleware(SecurityHeaders)
     app.openapi = _openapi_with_catalog(app)  # type: ignore[method-assign]
 
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +18,9 @@ from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
-from calcinosis.synthesis import pool_document
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
+from calcinosis.web import api
 from calcinosis.web.forms import BOOL_FIELDS, MAX_PRIOR, form_field, profile_from_query
 from calcinosis.web.forms import query_from_items as share_query
 from calcinosis.web.graphics import algorithm_svg, evidence_map_svg
@@ -116,7 +117,7 @@ def treatment_page(
     _treatment_or_404(kb, treatment)
     entry = kb.treatments[treatment]
     arms = [arm_document(kb, arm) for arm in kb.arms_for([treatment])]
-    pooled = pool_document(kb, treatment) if arms else None
+    pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
     statements = [s for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
     rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
@@ -133,20 +134,26 @@ def treatment_page(
     )
 
 
-@router.get("/treatments/{treatment}/forest.svg")
-def forest_svg(request: Request, treatment: Annotated[str, PathParam(max_length=64)]) -> Response:
+@lru_cache(maxsize=128)
+def _forest(kb: KnowledgeBase, treatment: str) -> bytes | None:
+    """The forest plot's SVG, drawn once per knowledge base (matplotlib is slow)."""
     from calcinosis.forest import render_forest  # noqa: PLC0415 - matplotlib on demand
     from calcinosis.synthesis import pool_treatment  # noqa: PLC0415
 
-    kb = _kb(request)
-    _treatment_or_404(kb, treatment)
     result, _, _ = pool_treatment(kb, treatment)
     if result is None:
+        return None
+    return render_forest(result, f"{kb.treatments[treatment].name}: any response", "svg")
+
+
+@router.get("/treatments/{treatment}/forest.svg")
+def forest_svg(request: Request, treatment: Annotated[str, PathParam(max_length=64)]) -> Response:
+    kb = _kb(request)
+    _treatment_or_404(kb, treatment)
+    svg = _forest(kb, treatment)
+    if svg is None:
         raise HTTPException(404, f"no arm of {treatment!r} reports a response to plot")
-    return Response(
-        render_forest(result, f"{kb.treatments[treatment].name}: any response", "svg"),
-        media_type=SVG,
-    )
+    return Response(svg, media_type=SVG)
 
 
 @router.get("/evidence", response_class=HTMLResponse)
@@ -173,7 +180,7 @@ def ask_page(request: Request, q: str = "") -> HTMLResponse:
     """A question box; the answer below it, with its citations."""
     from calcinosis.answers import answer_question  # noqa: PLC0415
 
-    question = q.strip()[:1000]
+    question = q.strip()[: api.MAX_QUESTION_LENGTH]
     answer = answer_question(question, _kb(request)) if question else None
     return _page(request, "ask.html", question=question, result=answer)
 
