@@ -203,6 +203,7 @@ async def gather_prefetch(
 class Context:
     kb: KnowledgeBase
     public_url: str
+    plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
 
 
 def _card(
@@ -344,6 +345,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
             )
         ]
     plan = recommend_document(patient, ctx.kb)
+    ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
     options = {o["id"]: o for o in plan["options"]}
     for treatment in patient.medications:
@@ -471,13 +473,16 @@ async def handle(
     kb: KnowledgeBase,
     public_url: str,
     client: httpx.AsyncClient,
+    *,
+    plans: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The response (``{"cards": [...]}``) of one service call."""
+    """The response (``{"cards": [...]}``) of one service call; the plans it was
+    built from are appended to ``plans`` (for the audit record)."""
     prefetch = await gather_prefetch(request, service, client)
     found = findings_from_fhir(
         prefetch.get("patient"), prefetch.get("conditions"), prefetch.get("medications"), kb=kb
     )
-    ctx = Context(kb, public_url)
+    ctx = Context(kb, public_url, [] if plans is None else plans)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
     else:

@@ -4,12 +4,18 @@
 directory) or PostgreSQL. ``CALCINOSIS_PUBLIC_URL``: the base URL the server is
 reached at (default ``http://{host}:{port}``); CDS Hooks tokens must be
 issued for it. ``CALCINOSIS_CDS_ISSUERS``: the JSON file of trusted CDS
-clients. Unsafe or malformed values are
-refused at start-up with one line naming the variable.
+clients. Storage (README, "Storage guarantees and faults"):
+``CALCINOSIS_STORAGE_WRITE_TIMEOUT`` (seconds a request waits for its audit
+record to be committed, default 5), ``CALCINOSIS_STORAGE_BUSY_TIMEOUT``
+(seconds a write waits for a lock another process holds, default 2; less than
+the write timeout), ``CALCINOSIS_FEEDBACK_MAX_ITEMS`` (feedback items per CDS
+Hooks feedback call, default 100). Unsafe or malformed values are refused at
+start-up with one line naming the variable.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +35,19 @@ class SettingsError(CalcinosisError):
     """A configuration value the service refuses to start with."""
 
 
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not low < value <= high:
+        raise SettingsError(f"{name}: must be more than {low:g} and at most {high:g}, got {raw!r}")
+    return value
+
+
 def default_database_url() -> str:
     directory = Path(user_data_dir("calcinosis", appauthor=False))
     return f"sqlite:///{directory / 'calcinosis.db'}"
@@ -43,6 +62,9 @@ class Settings(BaseModel):
     public_url: str
     cds_issuers: str | None = None  # CALCINOSIS_CDS_ISSUERS: the trusted CDS clients (JSON file)
     insecure_cds: bool = False  # --insecure-cds: CDS Hooks without authentication (development)
+    storage_write_timeout: float = 5.0  # CALCINOSIS_STORAGE_WRITE_TIMEOUT, seconds
+    storage_busy_timeout: float = 2.0  # CALCINOSIS_STORAGE_BUSY_TIMEOUT, seconds
+    feedback_max_items: int = 100  # CALCINOSIS_FEEDBACK_MAX_ITEMS
 
     @classmethod
     def from_env(
@@ -74,6 +96,18 @@ class Settings(BaseModel):
         issuers = env.get("CALCINOSIS_CDS_ISSUERS") or None
         if issuers is not None and not Path(issuers).is_file():
             raise SettingsError(f"CALCINOSIS_CDS_ISSUERS: no such file {issuers!r}")
+        write_timeout = _number(env, "CALCINOSIS_STORAGE_WRITE_TIMEOUT", 5.0, 0.0, 300.0)
+        busy_timeout = _number(env, "CALCINOSIS_STORAGE_BUSY_TIMEOUT", 2.0, 0.0, 300.0)
+        if busy_timeout >= write_timeout:
+            raise SettingsError(
+                "CALCINOSIS_STORAGE_BUSY_TIMEOUT: must be less than "
+                f"CALCINOSIS_STORAGE_WRITE_TIMEOUT ({busy_timeout:g} >= {write_timeout:g})"
+            )
+        max_items = _number(env, "CALCINOSIS_FEEDBACK_MAX_ITEMS", 100, 0, 100_000)
+        if max_items != int(max_items):
+            raise SettingsError(
+                f"CALCINOSIS_FEEDBACK_MAX_ITEMS: must be a whole number, got {max_items:g}"
+            )
         return cls(
             host=host,
             port=port,
@@ -81,6 +115,9 @@ class Settings(BaseModel):
             public_url=public_url,
             cds_issuers=issuers,
             insecure_cds=insecure_cds,
+            storage_write_timeout=write_timeout,
+            storage_busy_timeout=busy_timeout,
+            feedback_max_items=int(max_items),
         )
 
     @property

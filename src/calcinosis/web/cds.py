@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from calcinosis.cdsauth import AuthError, TokenVerifier
 from calcinosis.cdshooks import SERVICES, CdsRequest, PrefetchMissingError, discovery, handle
 from calcinosis.web.app import problem
+from calcinosis.web.records import record_answer, record_feedback
 
 __all__ = ["CdsUnauthorizedError", "router"]
 
@@ -86,14 +87,14 @@ async def call_service(
             errors=[{"field": "hook", "message": f"expected {service.hook!r}"}],
         )
     state = request.app.state
+    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
     try:
-        answer = await handle(service, body, state.kb, state.settings.public_url, state.http)
+        answer = await handle(
+            service, body, state.kb, state.settings.public_url, state.http, plans=plans
+        )
     except PrefetchMissingError as exc:
         return problem(412, "Precondition failed", str(exc))
-    for card in answer["cards"]:
-        state.store.record_card(
-            card["uuid"], service.id, card["source"]["topic"]["code"], card["indicator"]
-        )
+    await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
     return answer
 
 
@@ -137,17 +138,8 @@ async def feedback(
 ) -> Response:
     if service_id not in SERVICES:
         return problem(404, "Not found", f"unknown CDS service {service_id!r}")
-    store = request.app.state.store
-    for item in body.feedback:
-        reason = item.overrideReason.reason if item.overrideReason else None
-        code = (reason.code or reason.display) if reason else None
-        store.record_feedback(
-            service_id,
-            item.card[:64],
-            item.outcome,
-            code[:128] if code else None,
-            item.outcomeTimestamp,
-        )
+    state = request.app.state  # bounded, checked, committed (413/422/503 otherwise)
+    await record_feedback(state.store, service_id, body.feedback, state.settings.feedback_max_items)
     return Response(status_code=200)
 
 
