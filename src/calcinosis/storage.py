@@ -414,7 +414,7 @@ class Store:
         self._pending = 0
         self._closing = False
         self._state: tuple[float, str | None] | None = None  # (when, None or the reason)
-        self._last_prune = 0.0
+        self._last_prune = time.monotonic()
         self._jti_since_prune = False
         self._migrated = False
         self._sqlite = url.startswith("sqlite")

@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -25,15 +26,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: Environment) -> Iterator[str]:
-    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
-    yields its base URL."""
+def running_server_process(
+    env: Environment, *, args: Sequence[str] = (), prefix: Sequence[str] = ()
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``) and
+    ``args`` after ``serve``, run under ``prefix`` (e.g. ``setpriv ...``); yields its
+    base URL and its process once it answers ``/api/health`` (any status: a server
+    whose storage is degraded is up, and says so with a 503)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     extra = env(base) if callable(env) else env
     script = Path(sys.executable).parent / "calcinosis"
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(script), "serve", "--port", str(port), "--log-level", "warning"],
+        [*prefix, str(script), "serve", "--port", str(port), "--log-level", "warning", *args],
         env=os.environ | dict(extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -44,17 +49,33 @@ def running_server(env: Environment) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(f"{base}/api/health", timeout=1):  # noqa: S310
                     break
+            except urllib.error.HTTPError:
+                break  # it answers
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def running_server(env: Environment) -> Iterator[str]:
+    """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``);
+    yields its base URL."""
+    with running_server_process(env) as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="session")
 def serve() -> Callable[[Environment], AbstractContextManager[str]]:
     """A real server in a second process: ``with serve(env) as base_url: ...``."""
     return running_server
+
+
+@pytest.fixture(scope="session")
+def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
+    """``with serve_process(env, args=..., prefix=...) as (base_url, process): ...``"""
+    return running_server_process
