@@ -569,6 +569,8 @@ class Store:
         return bool(result[0])
 
     def _jti_statement(self) -> Executable:
+        """INSERT one jti; an existing key is taken over only when it has expired.
+        RETURNING gives the key when it was inserted or taken over: the claim won."""
         table = JtiRecord.__table__
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).values(key=bindparam("k"), expires_at=bindparam("e"))
@@ -578,6 +580,14 @@ class Store:
             where=table.c.expires_at < bindparam("now"),
         ).returning(table.c.key)
         return upsert
+
+    def _claim(self, connection: Connection, rows: list[Row]) -> None:
+        # One statement per claim, in the batch's transaction: a second claim of the
+        # same key in the batch sees the first. (A multi-row INSERT measured no faster.)
+        now = int(time.time())
+        for row in rows:
+            found = connection.execute(self._jti_upsert, row.values | {"now": now}).first()
+            row.result = found is not None
 
     # ------------------------------------------------------------ health
     def _health_known(self) -> tuple[bool, str | None]:
@@ -705,10 +715,7 @@ class Store:
                 [v | {"kind": kinds.get(v["card"], "unknown")} for v in values],
             )
         if "jti" in grouped:
-            now = int(time.time())
-            for row in grouped["jti"]:
-                found = connection.execute(self._jti_upsert, row.values | {"now": now}).first()
-                row.result = found is not None
+            self._claim(connection, grouped["jti"])
             self._jti_since_prune = True
         if "probe" in grouped:
             changed = connection.execute(
