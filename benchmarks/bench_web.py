@@ -301,6 +301,7 @@ def start_server(port: int, database: Path, source: Path | None = None) -> subpr
 def export_revision(revision: str, target: Path) -> Path:
     """The ``src`` tree of a git revision, exported (read-only for the repository)."""
     root = Path(__file__).resolve().parents[1]
+    target.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(  # noqa: S603 - git, on this repository
         ["git", "-C", str(root), "archive", "--format=tar", revision, "src"],  # noqa: S607
         check=True,
