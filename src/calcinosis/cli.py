@@ -339,6 +339,18 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- serve
+def _freeze_long_lived() -> None:
+    """Load the knowledge base now and keep it (and the imported modules) out of the
+    garbage collector's full passes: each pass over them paused every request for
+    100-300 ms, and a request that waits for its audit commit holds its plan long
+    enough to make such passes frequent."""
+    import gc  # noqa: PLC0415
+
+    load_knowledge()
+    gc.collect()
+    gc.freeze()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - the server only when serving
 
@@ -347,6 +359,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
     app = create_app(settings)
+    _freeze_long_lived()
     if settings.insecure_cds:
         sys.stderr.write(
             "\n" + "!" * 78 + "\n"

@@ -92,6 +92,8 @@ HEALTH_FRESH = 2.0  # a write outcome younger than this answers health() without
 MAX_PENDING = 10_000  # rows queued at most; beyond, writes are refused at once
 JTI_MAX_AHEAD = timedelta(days=1)  # a jti is kept until its token expires, at most this long
 JTI_PRUNE_EVERY = 60.0  # seconds between deletions of expired jtis
+CHECKPOINT_EVERY = 0.5  # seconds at least between two SQLite WAL checkpoints
+WAL_RESTART_FRAMES = 4000  # WAL pages (about 16 MB) past which the writer starts it over
 
 PLAN_DETAIL = "The audit record could not be written; no plan was served."
 CARD_DETAIL = "The audit record could not be written; no card was served."
@@ -374,6 +376,8 @@ def _sqlite_connect(busy_timeout: float) -> Any:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        cursor.execute("PRAGMA journal_size_limit=16777216")  # a restarted WAL shrinks back
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
@@ -393,6 +397,9 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)
 
 
 class Store:
@@ -445,8 +452,45 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin)
         self._writes = self.engine.execution_options(calcinosis_write=True)
         self._jti_upsert = self._jti_statement()
+        self._connection: Connection | None = None  # the writer thread's own
+        self._wrote = threading.Event()  # set after each committed batch
+        self._wal_full = False
+        self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
+        self._checkpointer: threading.Thread | None = None
+        if self._sqlite:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_forever, name="wal-checkpointer", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_forever(self) -> None:
+        """Copy the WAL into the database file (and fsync both) off the commit path: an
+        automatic checkpoint runs inside the commit that crosses 1000 pages and held
+        that batch for over 100 ms. PASSIVE: it never blocks the writer. Under steady
+        writes it never catches up with the last frames, so the WAL would only grow:
+        past WAL_RESTART_FRAMES the writer itself checkpoints the few frames left
+        between two batches, and its next transaction starts the WAL over."""
+        while not self._stopped.is_set():
+            if not self._wrote.wait(timeout=1.0):
+                continue
+            self._wrote.clear()
+            try:
+                raw = self.engine.raw_connection()  # autocommit: no BEGIN around it
+                try:
+                    cursor = raw.cursor()
+                    _busy, frames, _done = cursor.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchone()
+                    cursor.close()
+                    if frames >= WAL_RESTART_FRAMES:
+                        self._wal_full = True  # the writer finishes it between two batches
+                finally:
+                    raw.close()
+            except Exception as exc:  # the next one will try again
+                log.debug("WAL checkpoint failed: %s", describe(exc))
+            self._stopped.wait(timeout=CHECKPOINT_EVERY)
 
     # ------------------------------------------------------------ queueing
     def _enqueue(
@@ -647,9 +691,25 @@ class Store:
                 batch.finish()
                 self._inflight = None
             self._maybe_prune()
+            if self._wal_full:
+                self._wal_full = False
+                self._checkpoint_here()
+
+    def _checkpoint_here(self) -> None:
+        connection = self._connection
+        if connection is None or connection.in_transaction():
+            return
+        try:
+            dbapi = connection.connection.dbapi_connection
+            if dbapi is not None:
+                dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the checkpointer asks again
+            log.debug("WAL checkpoint failed: %s", describe(exc))
 
     def _set_state(self, reason: str | None) -> None:
         self._state = (time.monotonic(), reason)
+        if reason is None and self._sqlite:
+            self._wrote.set()
 
     def _write_rows(self, rows: list[Row]) -> None:
         try:
@@ -688,15 +748,31 @@ class Store:
                 self._set_state(None)
 
     def _transaction(self, rows: list[Row]) -> None:
-        connection = self._writes.connect()
-        try:
-            with connection.begin():
-                self._apply(connection, rows)
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError):
-            connection.invalidate()  # e.g. opened read-only: reopen once the fault is gone
-            raise
-        finally:
-            connection.close()
+        """One transaction on the writer's own connection (kept between batches: no pool
+        checkout or ping per batch). After a database error the connection is dropped,
+        so that the next batch opens a new one (e.g. once a read-only file is writable
+        again); a connection found dead is replaced once, at once (PostgreSQL restarted)."""
+        for attempt in (1, 2):
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = self._writes.connect()
+            try:
+                with connection.begin():
+                    self._apply(connection, rows)
+                return
+            except sa_exc.DBAPIError as exc:
+                if exc.connection_invalidated or isinstance(exc, _CONNECTION_ERRORS):
+                    self._drop_connection()
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.invalidate()
+                connection.close()
 
     def _apply(self, connection: Connection, rows: list[Row]) -> None:
         grouped: dict[str, list[Row]] = {}
@@ -809,6 +885,11 @@ class Store:
             self._closing = True
             self._lock.notify()
         self._writer.join(timeout=self.write_timeout + self.busy_timeout + 1)
+        self._stopped.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=self.write_timeout)
+        if not self._writer.is_alive():
+            self._drop_connection()
         self.engine.dispose()
 
 
