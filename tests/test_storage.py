@@ -436,3 +436,21 @@ def test_a_jti_claim_in_the_event_loop(url: str) -> None:
 
     assert sorted(asyncio.run(both())) == [False, False, False, False, True]
     store.close()
+
+
+def test_the_wal_stays_bounded_under_steady_writes(
+    sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints run off the commit path; under writes that never pause, the writer
+    still starts the WAL over once it is long."""
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 64)
+    monkeypatch.setattr(storage, "CHECKPOINT_EVERY", 0.01)
+    store = Store(f"sqlite:///{sqlite_file}")
+    wal = sqlite_file.with_name(sqlite_file.name + "-wal")
+    largest = 0
+    for _ in range(3000):
+        store.record_plan(PLAN, "api")
+        largest = max(largest, wal.stat().st_size)
+    assert store.plan_count() == 3000
+    assert largest < 4_000_000  # without restarts: about 3000 pages (12 MB)
+    store.close()
