@@ -1,6 +1,7 @@
 """Throughput and latency of the web service, measured over real HTTP on loopback.
 
 Run: .venv/bin/python benchmarks/bench_web.py [--requests 3000] [--seconds 10] [--concurrency 12]
+     [--baseline REF [--repeat 2]]
 
 Starts ``calcinosis serve`` as a second process on 127.0.0.1 (a free port, its
 own temporary SQLite database), waits for ``GET /api/health``, then drives it
@@ -14,6 +15,14 @@ five subtypes), then briefly ``GET /api/evidence/tables/4`` and ``GET /``.
 Goal (``POST /api/recommendations``, 2 cores): at least 500 requests/s with
 p99 under 50 ms. Client and server share the machine, so the load generator's
 own CPU use is printed too.
+
+Every 200 of ``POST /api/recommendations`` is answered only once its audit record
+is committed (issue 11); the script counts the audit rows against the 200s
+("records lost", which must be 0). ``--baseline REF`` measures, in the same run and
+alternately (``--repeat`` times each), a server built from the source of the git
+revision REF (``git archive``, run with ``PYTHONPATH``; e.g. the commit before issue
+11, whose writes were fire-and-forget), and prints the throughput and latency
+ratios of the current code to it.
 
 Nothing but 127.0.0.1 is ever contacted; the server is always stopped. The
 exit status is 1 when the goal is missed.
@@ -275,12 +284,35 @@ def audit_records(database: Path) -> int | None:
     return int(row[0])
 
 
-def start_server(port: int, database: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, database: Path, source: Path | None = None) -> subprocess.Popen[bytes]:
+    """``calcinosis serve``; with ``source``, the package found there (an older revision)."""
     env = dict(os.environ)
     env["CALCINOSIS_DATABASE_URL"] = f"sqlite:///{database}"
     env.pop("CALCINOSIS_PUBLIC_URL", None)
-    command = [str(SCRIPT), "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
+    serve = ["serve", "--host", HOST, "--port", str(port), "--log-level", "warning"]
+    command = [str(SCRIPT), *serve]
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+        launcher = "import sys; from calcinosis.cli import main; sys.exit(main())"
+        command = [sys.executable, "-c", launcher, *serve]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 - our own CLI
+
+
+def export_revision(revision: str, target: Path) -> Path:
+    """The ``src`` tree of a git revision, exported (read-only for the repository)."""
+    root = Path(__file__).resolve().parents[1]
+    target.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(  # noqa: S603 - git, on this repository
+        ["git", "-C", str(root), "archive", "--format=tar", revision, "src"],  # noqa: S607
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(  # noqa: S603
+        ["tar", "-x", "-C", str(target)],  # noqa: S607
+        input=archive,
+        check=True,
+    )
+    return target / "src"
 
 
 def wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -422,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="cap per run (default 10)")
     parser.add_argument("--concurrency", type=int, default=12, help="connections (default 12)")
     parser.add_argument("--warmup", type=int, default=300, help="requests before measuring")
+    parser.add_argument(
+        "--baseline", metavar="REF", help="also measure the git revision REF, alternately"
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each with --baseline")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ahead of the server's lines
 
@@ -443,48 +479,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     def get_page(client: httpx2.AsyncClient, index: int) -> Awaitable[httpx2.Response]:
         return client.get("/")
 
-    port = free_port()
-    base_url = f"http://{HOST}:{port}"
     print(
         f"calcinosis web benchmark: {os.cpu_count()} CPUs, {args.concurrency} connections, "
         f"{len(PROFILES)} profiles ({', '.join(subtypes)})"
     )
+    sends: dict[str, Send] = {
+        "POST /api/recommendations": post_plan,
+        "GET /api/evidence/tables/4": get_table,
+        "GET /": get_page,
+    }
+
     with tempfile.TemporaryDirectory(prefix="calcinosis-bench-") as tmp:
-        database = Path(tmp) / "bench.db"
-        server = start_server(port, database)
-        try:
-            wait_until_healthy(base_url, server, timeout_s=60)
-            print(f"server pid {server.pid} on {base_url}; peak RSS at start-up: ", end="")
-            start_rss = proc_peak_rss_mib(server.pid)
-            print(f"{start_rss:.0f} MiB" if start_rss is not None else "unreadable")
-            common = {"concurrency": args.concurrency, "warmup": args.warmup}
-            plans = measure(
-                "POST /api/recommendations",
-                base_url,
-                server.pid,
-                post_plan,
-                requests=args.requests,
-                seconds=args.seconds,
-                **common,
-            )
-            report(plans)
-            for name, send in (("GET /api/evidence/tables/4", get_table), ("GET /", get_page)):
-                report(
-                    measure(
-                        name,
-                        base_url,
-                        server.pid,
-                        send,
-                        requests=max(1, args.requests // 3),
-                        seconds=max(1.0, args.seconds / 3),
-                        **common,
+        folder = Path(tmp)
+        plans = plans_run("current: committed before 200", None, folder, args, sends, others=True)
+        if args.baseline:
+            source = export_revision(args.baseline, folder / "baseline")
+            current_runs = [plans]
+            baseline_runs = []
+            for _ in range(args.repeat):
+                baseline_runs.append(
+                    plans_run(
+                        f"baseline {args.baseline}", source, folder, args, sends, others=False
                     )
                 )
-            peak = proc_peak_rss_mib(server.pid)
-            print(f"\nserver peak RSS: {f'{peak:.0f} MiB' if peak is not None else 'unreadable'}")
-            print(f"audit records written: {audit_records(database)}")
-        finally:
-            stop_server(server)
+                if len(current_runs) < args.repeat:
+                    current_runs.append(
+                        plans_run(
+                            "current: committed before 200", None, folder, args, sends, others=False
+                        )
+                    )
+            compare(current_runs, baseline_runs, args.baseline)
 
     p99 = percentile(plans.latencies_ms, 0.99)
     met = plans.rps >= GOAL_RPS and p99 < GOAL_P99_MS and plans.errors == 0
@@ -494,6 +518,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({plans.rps:,.0f} requests/s, p99 {p99:.1f} ms)"
     )
     return 0 if met else 1
+
+
+def plans_run(
+    label: str,
+    source: Path | None,
+    tmp: Path,
+    args: argparse.Namespace,
+    sends: dict[str, Send],
+    *,
+    others: bool,
+) -> Phase:
+    """One server: the POST phase (and, with ``others``, the GET phases)."""
+    common = {"concurrency": args.concurrency, "warmup": args.warmup}
+    port = free_port()
+    base_url = f"http://{HOST}:{port}"
+    database = tmp / f"bench-{port}.db"
+    server = start_server(port, database, source)
+    try:
+        wait_until_healthy(base_url, server, timeout_s=60)
+        print(f"\n[{label}] server pid {server.pid} on {base_url}; peak RSS at start-up: ", end="")
+        start_rss = proc_peak_rss_mib(server.pid)
+        print(f"{start_rss:.0f} MiB" if start_rss is not None else "unreadable")
+        plans = measure(
+            f"POST /api/recommendations [{label}]",
+            base_url,
+            server.pid,
+            sends["POST /api/recommendations"],
+            requests=args.requests,
+            seconds=args.seconds,
+            **common,
+        )
+        written = audit_records(database)  # at once: what a crash now would keep
+        served = len(plans.latencies_ms) - plans.errors + args.warmup
+        report(plans)
+        lost = served - written if written is not None else None
+        print(
+            f"  audit records committed when the last answer arrived: {written} for "
+            f"{served} plans answered 200 (records lost: {lost})"
+        )
+        if others:
+            for name in ("GET /api/evidence/tables/4", "GET /"):
+                report(
+                    measure(
+                        name,
+                        base_url,
+                        server.pid,
+                        sends[name],
+                        requests=max(1, args.requests // 3),
+                        seconds=max(1.0, args.seconds / 3),
+                        **common,
+                    )
+                )
+        peak = proc_peak_rss_mib(server.pid)
+        print(f"server peak RSS: {f'{peak:.0f} MiB' if peak is not None else 'unreadable'}")
+        return plans
+    finally:
+        stop_server(server)
+
+
+def compare(current: list[Phase], baseline: list[Phase], revision: str) -> None:
+    """Medians over the runs of each, and the ratios current / baseline."""
+
+    def summary(runs: list[Phase]) -> tuple[float, float, float]:
+        rps = sorted(run.rps for run in runs)[len(runs) // 2]
+        p50 = sorted(percentile(run.latencies_ms, 0.50) for run in runs)[len(runs) // 2]
+        p99 = sorted(percentile(run.latencies_ms, 0.99) for run in runs)[len(runs) // 2]
+        return rps, p50, p99
+
+    now, then = summary(current), summary(baseline)
+    print(f"\ncommitted before 200 vs baseline {revision} (median of {len(current)} runs each)")
+    print(f"  {'':12} {'requests/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"  {'baseline':12} {then[0]:12,.0f} {then[1]:8.1f} {then[2]:8.1f}")
+    print(f"  {'current':12} {now[0]:12,.0f} {now[1]:8.1f} {now[2]:8.1f}")
+    print(
+        f"  ratio        {now[0] / then[0]:12.2f} {now[1] / then[1]:8.2f} {now[2] / then[2]:8.2f}"
+        "  (current / baseline)"
+    )
 
 
 if __name__ == "__main__":

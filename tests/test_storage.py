@@ -7,16 +7,34 @@ CI, where a missing server is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import sqlite3
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
+from calcinosis import storage
 from calcinosis.settings import Settings, SettingsError
-from calcinosis.storage import Base, Store
+from calcinosis.storage import (
+    Base,
+    FieldValueError,
+    Row,
+    StorageError,
+    Store,
+    card_row,
+    describe,
+    feedback_row,
+    plan_row,
+)
 from calcinosis.web.app import create_app
 
 POSTGRES = os.environ.get("CALCINOSIS_TEST_POSTGRES_URL")
@@ -66,6 +84,8 @@ def test_migrations_create_the_schema(url: str) -> None:
         "options",
         "trace",
     }
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"plan_audit", "cds_card", "cds_feedback", "cds_jti", "storage_probe"} <= tables
     Store(url).close()  # migrating twice is a no-op
     store.close()
 
@@ -129,3 +149,308 @@ def test_queued_records_survive_a_clean_shutdown(url: str) -> None:
     again = Store(url)
     assert again.plan_count() == 250
     again.close()
+
+
+# --------------------------------------------------------------- the guarantee
+def test_a_write_returns_once_its_row_is_committed(url: str) -> None:
+    store = Store(url)
+    other = create_engine(url)  # another connection sees it at once: committed
+    with other.connect() as connection:
+        for expected in (1, 2, 3):
+            store.record_plan(PLAN, "api")
+            assert connection.scalar(text("SELECT count(*) FROM plan_audit")) == expected
+            connection.rollback()
+    other.dispose()
+    store.close()
+
+
+def test_concurrent_writers_share_batches(url: str) -> None:
+    store = Store(url)
+
+    async def many() -> None:
+        await asyncio.gather(*(store.awrite([plan_row(PLAN, "api")]) for _ in range(300)))
+
+    asyncio.run(many())
+    assert store.plan_count() == 300
+    store.close()
+
+
+def _bad_row(url: str) -> Row:
+    """A row its column refuses, which skipped the checks: too long for PostgreSQL's
+    varchar(64); on SQLite (which stores any length) a NULL where none is allowed."""
+    if url.startswith("postgresql"):
+        row = feedback_row("svc", "card-bad", "accepted", None, None)
+        row.values["outcome_timestamp"] = "9" * 100
+        return row
+    row = plan_row(PLAN, "api")
+    row.values["channel"] = None
+    return row
+
+
+def test_one_bad_row_loses_no_other_row_of_its_batch(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(url)
+    good = [plan_row(PLAN, "api") for _ in range(5)]
+    good += [feedback_row("svc", f"card-{n}", "accepted", None, "t") for n in range(5)]
+    bad = _bad_row(url)
+    bad.values["evidence_version" if "channel" in bad.values else "service"] = "SECRET-p-42"
+    rows = [*good[:5], bad, *good[5:]]
+    with pytest.raises(StorageError) as failure:
+        store.write(rows)  # one batch: its rows are enqueued together
+    assert failure.value.reason.startswith(("a value does not fit", "a value breaks"))
+    assert all(row.error is None for row in good) and bad.error is not None
+    assert store.plan_count() == 5
+    assert sum(r["count"] for r in store.feedback_counts()) == 5
+    assert store.health() is None  # a bad value is not a storage fault
+    assert "SECRET-p-42" not in caplog.text and "INSERT" not in caplog.text
+    assert "retrying one by one" in caplog.text
+    store.close()
+
+
+def test_columns_are_checked_before_rows_are_queued() -> None:
+    with pytest.raises(FieldValueError) as too_long:
+        feedback_row("svc", "c", "accepted", None, "x" * 65)
+    assert too_long.value.column == "outcome_timestamp" and too_long.value.limit == 64
+    with pytest.raises(FieldValueError, match="card: must not contain NUL"):
+        feedback_row("svc", "a\x00b", "accepted", None, None)
+    with pytest.raises(FieldValueError, match="override_reason: must be valid Unicode"):
+        feedback_row("svc", "c", "overridden", "\ud800", None)
+    with pytest.raises(FieldValueError, match="kind: at most 64"):
+        card_row("u", "svc", "k" * 65, "info")
+    assert feedback_row("svc", "c" * 64, "overridden", "r" * 128, "t" * 64).error is None
+
+
+def test_plan_rows_keep_no_patient_words() -> None:
+    row = plan_row(PLAN | {"options": [{"id": "warfarin", "stance": "avoid", "x": "58 y"}]}, "api")
+    assert row.values["trace"] == [{"step": "decide_whether_to_treat", "fired": True}]
+    assert row.values["options"] == [{"id": "warfarin", "stance": "avoid"}]
+    assert row.values["created_at"].microsecond == 0
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Path:
+    return tmp_path / "locked.db"
+
+
+def test_a_write_not_confirmed_in_time_is_an_error_and_never_written_later(
+    sqlite_file: Path,
+) -> None:
+    """A held lock keeps the writer on batch A; B, queued behind it, times out and is
+    dropped before it reaches the database; A is committed once the lock goes."""
+    store = Store(f"sqlite:///{sqlite_file}", write_timeout=5, busy_timeout=3)
+    other = sqlite3.connect(sqlite_file, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    first = threading.Thread(target=store.record_plan, args=(PLAN | {"subtype": "a"}, "api"))
+    first.start()
+    time.sleep(0.3)  # the writer is now waiting for the lock, with A
+    with pytest.raises(StorageError, match=r"did not confirm the write within 0\.2 s"):
+        store.write([plan_row(PLAN | {"subtype": "b"}, "api")], timeout=0.2)
+    other.execute("ROLLBACK")
+    other.close()
+    first.join()
+    assert [r.subtype for r in store.recent_plans()] == ["a"]
+    store.close()
+
+
+def test_a_lock_past_the_busy_timeout_fails_the_write_and_health(sqlite_file: Path) -> None:
+    store = Store(f"sqlite:///{sqlite_file}", write_timeout=5, busy_timeout=0.2)
+    other = sqlite3.connect(sqlite_file, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StorageError, match=r"locked by another process \(SQLITE_BUSY\)"):
+        store.record_plan(PLAN, "api")
+    assert store.health() == "the database is locked by another process (SQLITE_BUSY)"
+    other.execute("ROLLBACK")
+    other.close()
+    store.record_plan(PLAN, "api")
+    assert store.health() is None
+    assert store.plan_count() == 1
+    store.close()
+
+
+def test_a_store_starts_degraded_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://nobody@/db?host={tmp_path}/nowhere&port=1"
+    store = Store(url, write_timeout=2, busy_timeout=1)
+    reason = store.health()
+    assert reason is not None and reason.startswith("the database server cannot be reached")
+    with pytest.raises(StorageError) as failure:
+        store.record_plan(PLAN, "api")
+    assert failure.value.detail == "The audit record could not be written; no plan was served."
+    store.close()
+
+
+def test_health_after_the_writer_stopped(url: str) -> None:
+    store = Store(url)
+    assert store.health() is None
+    store.close()
+    assert store.health() == "the audit writer has stopped"
+    with pytest.raises(StorageError, match="the store is closed"):
+        store.record_plan(PLAN, "api")
+
+
+def test_describe_names_the_fault_without_values() -> None:
+    error = sqlite3.OperationalError("attempt to write a readonly database")
+    error.sqlite_errorname = "SQLITE_READONLY_DIRECTORY"  # type: ignore[attr-defined]
+    wrapped = OperationalError("INSERT INTO x VALUES (?)", ("p-42",), error)
+    assert describe(wrapped) == "the database is read-only (SQLITE_READONLY_DIRECTORY)"
+    assert describe(ValueError("p-42")) == "database error (ValueError)"
+
+
+# ------------------------------------------------------------------- settings
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CALCINOSIS_STORAGE_WRITE_TIMEOUT": "soon"}, "must be a number"),
+        ({"CALCINOSIS_STORAGE_WRITE_TIMEOUT": "0"}, "must be more than 0"),
+        ({"CALCINOSIS_STORAGE_WRITE_TIMEOUT": "nan"}, "must be more than 0"),
+        ({"CALCINOSIS_STORAGE_BUSY_TIMEOUT": "5"}, "must be less than"),
+        ({"CALCINOSIS_FEEDBACK_MAX_ITEMS": "0"}, "must be more than 0"),
+        ({"CALCINOSIS_FEEDBACK_MAX_ITEMS": "2.5"}, "must be a whole number"),
+    ],
+)
+def test_storage_settings_are_checked(env: dict[str, str], message: str) -> None:
+    name = next(iter(env))
+    if "BUSY" in name:
+        name = "CALCINOSIS_STORAGE_BUSY_TIMEOUT"
+    with pytest.raises(SettingsError, match=f"{name}: {message}"):
+        Settings.from_env(env=env)
+
+
+def test_storage_settings_defaults_and_values() -> None:
+    default = Settings.from_env(env={})
+    assert (default.storage_write_timeout, default.storage_busy_timeout) == (5.0, 2.0)
+    assert default.feedback_max_items == 100
+    chosen = Settings.from_env(
+        env={
+            "CALCINOSIS_STORAGE_WRITE_TIMEOUT": "10",
+            "CALCINOSIS_STORAGE_BUSY_TIMEOUT": "0.5",
+            "CALCINOSIS_FEEDBACK_MAX_ITEMS": "20",
+        }
+    )
+    assert (chosen.storage_write_timeout, chosen.storage_busy_timeout) == (10.0, 0.5)
+    assert chosen.feedback_max_items == 20
+
+
+# ------------------------------------------------------------- the jti cache
+SOON = timedelta(minutes=5)
+
+
+def test_a_jti_is_claimed_once(url: str) -> None:
+    store = Store(url)
+    expires = datetime.now(UTC) + SOON
+    assert store.claim_jti("https://ehr.example", "abc", expires) is True
+    assert store.claim_jti("https://ehr.example", "abc", expires) is False
+    assert store.claim_jti("https://other.example", "abc", expires) is True  # per issuer
+    assert store.claim_jti("https://ehr.example", "abd", expires) is True
+    assert store.claim_jti("a|b", "c", expires) is True  # no ambiguity across the join
+    assert store.claim_jti("a", "b|c", expires) is True
+    store.close()
+
+
+def test_a_jti_claimed_by_one_instance_is_refused_by_another(url: str) -> None:
+    first, second = Store(url), Store(url)
+    expires = datetime.now(UTC) + SOON
+    assert first.claim_jti("iss", "shared", expires) is True
+    assert second.claim_jti("iss", "shared", expires) is False
+    first.close()
+    second.close()
+
+
+def test_claimed_jtis_survive_a_restart(url: str) -> None:
+    store = Store(url)
+    expires = datetime.now(UTC) + SOON
+    assert store.claim_jti("iss", "durable", expires) is True
+    store.close()
+    again = Store(url)
+    assert again.claim_jti("iss", "durable", expires) is False
+    again.close()
+
+
+def test_concurrent_claims_of_one_jti_have_one_winner(url: str) -> None:
+    stores = [Store(url), Store(url)]
+    expires = datetime.now(UTC) + SOON
+    results: list[tuple[int, bool]] = []
+    lock = threading.Lock()
+
+    def claim(index: int) -> None:
+        for n in range(40):
+            won = stores[index % 2].claim_jti("iss", f"race-{n}", expires)
+            with lock:
+                results.append((n, won))
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = Counter(n for n, won in results if won)
+    assert winners == dict.fromkeys(range(40), 1)
+    for store in stores:
+        store.close()
+
+
+def test_expired_jtis_are_pruned_and_may_be_claimed_again(url: str) -> None:
+    store = Store(url)
+    now = datetime.now(UTC)
+    assert store.claim_jti("iss", "old", now - timedelta(seconds=5)) is True
+    assert store.claim_jti("iss", "live", now + SOON) is True
+    assert store.jti_count() == 2
+    assert store.claim_jti("iss", "old", now + SOON) is True  # expired: claimable again
+    assert store.prune_jtis(now + timedelta(minutes=10)) == 2
+    assert store.jti_count() == 0
+    store.close()
+
+
+def test_the_writer_prunes_expired_jtis(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "JTI_PRUNE_EVERY", 0.0)
+    store = Store(url)
+    now = datetime.now(UTC)
+    for n in range(5):
+        store.claim_jti("iss", f"gone-{n}", now - timedelta(seconds=5))
+    store.claim_jti("iss", "kept", now + SOON)
+    deadline = time.monotonic() + 5
+    while store.jti_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.jti_count() == 1
+    store.close()
+
+
+def test_a_jti_claim_checks_its_arguments(url: str) -> None:
+    store = Store(url)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.claim_jti("iss", "j", datetime.now() + SOON)  # naive: refused
+    with pytest.raises(ValueError, match="more than 1 day"):
+        store.claim_jti("iss", "j", datetime.now(UTC) + timedelta(days=2))
+    with pytest.raises(ValueError, match="must not be empty"):
+        store.claim_jti("", "j", datetime.now(UTC) + SOON)
+    assert store.jti_count() == 0
+    store.close()
+
+
+def test_a_jti_claim_in_the_event_loop(url: str) -> None:
+    store = Store(url)
+    expires = datetime.now(UTC) + SOON
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(*(store.aclaim_jti("i", "j", expires) for _ in range(5))))
+
+    assert sorted(asyncio.run(both())) == [False, False, False, False, True]
+    store.close()
+
+
+def test_the_wal_stays_bounded_under_steady_writes(
+    sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints run off the commit path; under writes that never pause, the writer
+    still starts the WAL over once it is long."""
+    monkeypatch.setattr(storage, "WAL_RESTART_FRAMES", 64)
+    monkeypatch.setattr(storage, "CHECKPOINT_EVERY", 0.01)
+    store = Store(f"sqlite:///{sqlite_file}")
+    wal = sqlite_file.with_name(sqlite_file.name + "-wal")
+    largest = 0
+    for _ in range(3000):
+        store.record_plan(PLAN, "api")
+        largest = max(largest, wal.stat().st_size)
+    assert store.plan_count() == 3000
+    assert largest < 4_000_000  # without restarts: about 3000 pages (12 MB)
+    store.close()

@@ -299,6 +299,7 @@ def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, 
 class Context:
     kb: KnowledgeBase
     public_url: str
+    plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
 
 
 def _card(
@@ -440,6 +441,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
             )
         ]
     plan = recommend_document(patient, ctx.kb)
+    ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
     options = {o["id"]: o for o in plan["options"]}
     for treatment in patient.medications:
@@ -569,17 +571,19 @@ def respond(
     public_url: str,
     *,
     limits: InputLimits,
+    plans: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
 
     ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
     the depth limit and checked against ``limits`` here (PrefetchMissingError if not).
+    The plans the cards were built from are appended to ``plans`` (for the audit record).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
     found = findings_from_fhir(
         prefetch.get("patient"), prefetch.get("conditions"), prefetch.get("medications"), kb=kb
     )
-    ctx = Context(kb, public_url)
+    ctx = Context(kb, public_url, [] if plans is None else plans)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
     else:

@@ -339,6 +339,18 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- serve
+def _freeze_long_lived() -> None:
+    """Load the knowledge base now and keep it (and the imported modules) out of the
+    garbage collector's full passes: each pass over them paused every request for
+    100-300 ms, and a request that waits for its audit commit holds its plan long
+    enough to make such passes frequent."""
+    import gc  # noqa: PLC0415
+
+    load_knowledge()
+    gc.collect()
+    gc.freeze()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Everything that can fail is done before the port is bound: the settings, the
     knowledge base, the database and the sockets; a failure is one line and exit 2."""
@@ -348,7 +360,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from calcinosis.web import server  # noqa: PLC0415
 
-    store = server.open_store(settings.database_url)
+    store = server.open_store(
+        settings.database_url,
+        write_timeout=settings.storage_write_timeout,
+        busy_timeout=settings.storage_busy_timeout,
+    )
     try:
         from calcinosis.web.app import create_app  # noqa: PLC0415
 
@@ -357,6 +373,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except BaseException:
         store.close()
         raise
+    _freeze_long_lived()
     if settings.insecure_cds:
         sys.stderr.write(
             "\n" + "!" * 78 + "\n"

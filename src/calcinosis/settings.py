@@ -14,6 +14,14 @@ HTTP limits (issue 11): ``CALCINOSIS_MAX_BODY_BYTES`` (request bodies, default
 ``CALCINOSIS_BODY_TIMEOUT`` (seconds to send a request body, default 30),
 ``CALCINOSIS_KEEP_ALIVE_TIMEOUT`` (idle keep-alive seconds, default 5) and
 ``CALCINOSIS_ALLOWED_HOSTS`` (``Host`` values accepted besides the public URL's).
+
+Storage (README, "Storage guarantees and faults"):
+``CALCINOSIS_STORAGE_WRITE_TIMEOUT`` (seconds a request waits for its audit
+record to be committed, default 5), ``CALCINOSIS_STORAGE_BUSY_TIMEOUT``
+(seconds a write waits for a lock another process holds, default 2; less than
+the write timeout), ``CALCINOSIS_FEEDBACK_MAX_ITEMS`` (feedback items per CDS
+Hooks feedback call, default 100). Unsafe or malformed values are refused at
+start-up with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -38,6 +46,19 @@ _DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psyc
 
 class SettingsError(CalcinosisError):
     """A configuration value the service refuses to start with."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not low < value <= high:
+        raise SettingsError(f"{name}: must be more than {low:g} and at most {high:g}, got {raw!r}")
+    return value
 
 
 def default_database_url() -> str:
@@ -215,6 +236,9 @@ class Settings(BaseModel):
     keep_alive_timeout: int = 5  # CALCINOSIS_KEEP_ALIVE_TIMEOUT: idle keep-alive seconds
     allowed_hosts: tuple[str, ...] = ()  # CALCINOSIS_ALLOWED_HOSTS: more accepted Host values
     # --- end of HTTP limits ------------------------------------------------------------------
+    storage_write_timeout: float = 5.0  # CALCINOSIS_STORAGE_WRITE_TIMEOUT, seconds
+    storage_busy_timeout: float = 2.0  # CALCINOSIS_STORAGE_BUSY_TIMEOUT, seconds
+    feedback_max_items: int = 100  # CALCINOSIS_FEEDBACK_MAX_ITEMS
 
     @classmethod
     def from_env(
@@ -251,6 +275,18 @@ class Settings(BaseModel):
         issuers = env.get("CALCINOSIS_CDS_ISSUERS") or None
         if issuers is not None and not Path(issuers).is_file():
             raise SettingsError(f"CALCINOSIS_CDS_ISSUERS: no such file {issuers!r}")
+        write_timeout = _number(env, "CALCINOSIS_STORAGE_WRITE_TIMEOUT", 5.0, 0.0, 300.0)
+        busy_timeout = _number(env, "CALCINOSIS_STORAGE_BUSY_TIMEOUT", 2.0, 0.0, 300.0)
+        if busy_timeout >= write_timeout:
+            raise SettingsError(
+                "CALCINOSIS_STORAGE_BUSY_TIMEOUT: must be less than "
+                f"CALCINOSIS_STORAGE_WRITE_TIMEOUT ({busy_timeout:g} >= {write_timeout:g})"
+            )
+        max_items = _number(env, "CALCINOSIS_FEEDBACK_MAX_ITEMS", 100, 0, 100_000)
+        if max_items != int(max_items):
+            raise SettingsError(
+                f"CALCINOSIS_FEEDBACK_MAX_ITEMS: must be a whole number, got {max_items:g}"
+            )
         return cls(
             host=host,
             port=port,
@@ -260,6 +296,9 @@ class Settings(BaseModel):
             insecure_cds=insecure_cds,
             **_issue11_settings(env),
             **_http_limits(env),
+            storage_write_timeout=write_timeout,
+            storage_busy_timeout=busy_timeout,
+            feedback_max_items=int(max_items),
         )
 
     @property

@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -27,14 +28,18 @@ def free_port() -> int:
 @contextmanager
 def server_process(
     env: Environment,
-    *args: str,
+    *more: str,
+    args: Sequence[str] = (),
+    prefix: Sequence[str] = (),
     command: list[str] | None = None,
     log: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`calcinosis serve` on 127.0.0.1 with ``env`` added (or ``env(base_url)``) and
-    ``args`` after its own; yields its base URL and the process. ``command`` runs instead
-    of the console script (its arguments are followed by ``serve --port ...``); ``log``
-    receives the server's standard error."""
+    ``more`` and ``args`` after its own, run under ``prefix`` (e.g. ``setpriv ...``);
+    ``command`` runs instead of the console script (its arguments are followed by
+    ``serve --port ...``); ``log`` receives the server's standard error. Yields its base
+    URL and its process once it answers ``/api/health`` (any status: a server whose
+    storage is degraded is up, and says so with a 503)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     extra = env(base) if callable(env) else env
@@ -42,7 +47,7 @@ def server_process(
     argv = [*(command or [str(script)]), "serve", "--port", str(port), "--log-level", "warning"]
     stderr = log.open("ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [*argv, *args],
+        [*prefix, *argv, *more, *args],
         env=os.environ | dict(extra),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -53,6 +58,8 @@ def server_process(
             try:
                 with urllib.request.urlopen(f"{base}/api/health", timeout=1):  # noqa: S310
                     break
+            except urllib.error.HTTPError:
+                break  # it answers
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
@@ -87,3 +94,6 @@ def serve() -> Callable[[Environment], AbstractContextManager[str]]:
 def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
     """A real server and its process: ``with serve_process(env, *args, log=...) as (url, p)``."""
     return server_process
+
+
+running_server_process = server_process  # the name some tests import

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calcinosis.answers import answer_question
@@ -14,6 +15,7 @@ from calcinosis.engine import recommend_document
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document
 from calcinosis.patient import Patient, one_unknown_field, parse_patient
+from calcinosis.storage import plan_row
 from calcinosis.synthesis import pool_document
 from calcinosis.tables import arm_level_rules, table_rows
 from calcinosis.transparency import about_document
@@ -44,14 +46,16 @@ def pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict
 @router.post(
     "/recommendations",
     summary="A treatment plan for a patient profile",
-    responses={400: PROBLEM, 422: PROBLEM},
+    responses={400: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
 def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
-    """The same document as ``calcinosis recommend --format json``."""
+    """The same document as ``calcinosis recommend --format json``, answered once its
+    audit record is committed (503 when it cannot be). A plain ``def``: the engine and
+    the wait for the commit run in the thread pool, never on the event loop."""
     kb = _kb(request)
     checked = parse_patient(patient.model_dump(), kb.therapy_ids())
     plan = recommend_document(checked, kb)
-    request.app.state.store.record_plan(plan, "api")
+    request.app.state.store.write([plan_row(plan, "api")])
     return plan
 
 
@@ -151,7 +155,17 @@ def about(request: Request) -> dict[str, Any]:
     return about_document(_kb(request), request.app.state.settings.public_url)
 
 
-@router.get("/health", summary="Liveness and the evidence version")
-async def health(request: Request) -> dict[str, str]:
+@router.get(
+    "/health",
+    summary="Whether the service can serve plans (storage writable), and the evidence version",
+    responses={503: {"description": "Degraded: the storage cannot write (the reason in one line)"}},
+)
+async def health(request: Request) -> Any:
+    """200 ``{"status": "ok"}`` when audit records can be written now; otherwise 503
+    ``{"status": "degraded", "storage": "<reason>"}``."""
     kb = _kb(request)
-    return {"status": "ok", "evidence_version": kb.version, "evidence_released": kb.released}
+    versions = {"evidence_version": kb.version, "evidence_released": kb.released}
+    reason = await request.app.state.store.ahealth()
+    if reason is None:
+        return {"status": "ok", **versions}
+    return JSONResponse({"status": "degraded", "storage": reason, **versions}, status_code=503)

@@ -30,7 +30,7 @@ from calcinosis import __version__
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
-from calcinosis.storage import Store
+from calcinosis.storage import StorageError, Store
 from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
 from calcinosis.web.server import open_store
 
@@ -120,6 +120,47 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    """503: the record could not be committed, so nothing is served as if it had been."""
+    assert isinstance(exc, StorageError)  # noqa: S101 - registered for this type
+    log.warning("503 on %s %s: %s", request.method, request.url.path, exc.reason)
+    headers = {"Retry-After": "5"}
+    if not _wants_json(request) and hasattr(request.app.state, "kb"):
+        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
+        from calcinosis.web.pages import templates  # noqa: PLC0415
+
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "status": 503,
+                "title": "Service unavailable",
+                "detail": exc.detail,
+                "evidence_version": request.app.state.kb.version,
+                "evidence_released": request.app.state.kb.released,
+                "disclaimer": DISCLAIMER,
+            },
+            status_code=503,
+            headers=headers,
+        )
+    response = problem(503, "Service unavailable", exc.detail)
+    response.headers.update(headers)
+    return response
+
+
+async def _refused_field(request: Request, exc: Exception) -> Response:
+    from calcinosis.web.records import RefusedFieldError  # noqa: PLC0415
+
+    assert isinstance(exc, RefusedFieldError)  # noqa: S101 - registered for this type
+    title = "Too many items" if exc.status == 413 else "Invalid request"
+    return problem(
+        exc.status,
+        title,
+        f"{exc.field}: {exc.message}",
+        errors=[{"field": exc.field, "message": exc.message}],
+    )
 
 
 async def _unauthorized(request: Request, exc: Exception) -> Response:
@@ -277,7 +318,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.kb = kb if kb is not None else load_knowledge()
-        app.state.store = store if store is not None else open_store(settings.database_url)
+        app.state.store = (
+            store
+            if store is not None
+            else open_store(
+                settings.database_url,
+                write_timeout=settings.storage_write_timeout,
+                busy_timeout=settings.storage_busy_timeout,
+            )
+        )
         # The store's durable claim_jti, when it has one, is the replay check.
         app.state.cds_verifier = (
             cds.make_verifier(trust, settings, app.state.store) if trust is not None else None
@@ -318,8 +367,14 @@ def create_app(
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(CalcinosisError, _calcinosis_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+    from calcinosis.web.records import RefusedFieldError  # noqa: PLC0415
+
+    app.add_exception_handler(RefusedFieldError, _refused_field)
+
     app.add_exception_handler(cds.CdsUnauthorizedError, _unauthorized)
     app.include_router(api.router)
     app.include_router(cds.router)

@@ -68,6 +68,7 @@ from calcinosis.limits import (
 )
 from calcinosis.settings import Settings
 from calcinosis.web.app import problem
+from calcinosis.web.records import record_answer, record_feedback
 
 __all__ = ["CdsUnauthorizedError", "make_verifier", "router"]
 
@@ -295,6 +296,7 @@ async def call_service(
             f"hook: {body.hook!r} does not match the service's {service.hook!r}",
             errors=[{"field": "hook", "message": f"expected {service.hook!r}"}],
         )
+    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
     try:
         fetched = await fetch_missing(
             body,
@@ -306,7 +308,7 @@ async def call_service(
         )
         answer: dict[str, Any] = await _off_loop(
             request,
-            partial(respond, limits=limits),
+            partial(respond, limits=limits, plans=plans),
             service,
             body,
             fetched,
@@ -316,10 +318,7 @@ async def call_service(
     except PrefetchMissingError as exc:
         log.warning("CDS prefetch not fetched: %s", exc.reason)
         return problem(412, "Precondition failed", str(exc))
-    for card in answer["cards"]:
-        state.store.record_card(
-            card["uuid"], service.id, card["source"]["topic"]["code"], card["indicator"]
-        )
+    await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
     return answer
 
 
@@ -375,17 +374,8 @@ async def feedback(
         )
     except _RefusedError as refused:
         return refused.response
-    store = request.app.state.store
-    for item in body.feedback:
-        reason = item.overrideReason.reason if item.overrideReason else None
-        code = (reason.code or reason.display) if reason else None
-        store.record_feedback(
-            service_id,
-            item.card[:64],
-            item.outcome,
-            code[:128] if code else None,
-            item.outcomeTimestamp[:64] if item.outcomeTimestamp else None,
-        )
+    state = request.app.state  # bounded, checked, committed (413/422/503 otherwise)
+    await record_feedback(state.store, service_id, body.feedback, state.settings.feedback_max_items)
     return Response(status_code=200)
 
 

@@ -18,6 +18,7 @@ from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
+from calcinosis.storage import plan_row
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
@@ -63,7 +64,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
             )
         else:
             plan = recommend_document(patient, kb)
-            request.app.state.store.record_plan(plan, "web")
+            request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
     values: dict[str, list[str]] = {}
     for key, value in items:
         values.setdefault(key, []).append(value)

@@ -59,14 +59,14 @@ def shown_url(url: str) -> str:
     return f"{scheme}://{user}@{location}" if user else f"{scheme}://{location}"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, write_timeout: float = 5.0, busy_timeout: float = 2.0) -> Store:
     """The store at ``url``, migrated; any failure is a one-line :class:`StartupError`."""
     from alembic.util.exc import CommandError  # noqa: PLC0415 - only when opening
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
     where = f"cannot open the database {shown_url(url)}"
     try:
-        return Store(url)
+        return Store(url, write_timeout=write_timeout, busy_timeout=busy_timeout)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         name = f" ({exc.filename})" if exc.filename else ""
