@@ -642,6 +642,13 @@ class Store:
             return True, state[1]
         return False, None
 
+    @property
+    def unavailable_at_start(self) -> str | None:
+        """Why the database could not be migrated when the store opened, or None."""
+        if self._migrated or self._state is None:
+            return None
+        return self._state[1]
+
     def health(self) -> str | None:
         """None when the store can write now, else the reason in one line."""
         known, reason = self._health_known()

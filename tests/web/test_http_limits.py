@@ -542,14 +542,14 @@ def _startup_cases(tmp: Path, taken: int) -> dict[str, tuple[dict[str, str], lis
         "a directory as the database": (
             {"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp}"},
             [],
-            "unable to open database file",
+            "the database file cannot be opened",
         ),
         "a garbage file": (
             {"CALCINOSIS_DATABASE_URL": f"sqlite:///{garbage}"},
             [],
             "file is not a database",
         ),
-        "PostgreSQL down": ({"CALCINOSIS_DATABASE_URL": dead}, [], "Connection refused"),
+        "PostgreSQL down": ({"CALCINOSIS_DATABASE_URL": dead}, [], "the database server cannot be reached"),
         "bad database scheme": (
             {"CALCINOSIS_DATABASE_URL": "mysql://x/y"},
             [],

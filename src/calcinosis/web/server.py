@@ -17,6 +17,7 @@ incomplete after 16 KiB, is a problem document like every other.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,8 +66,11 @@ def open_store(url: str, *, write_timeout: float = 5.0, busy_timeout: float = 2.
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
     where = f"cannot open the database {shown_url(url)}"
+    quiet = logging.getLogger("calcinosis.storage")  # the one line is ours, below
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
-        return Store(url, write_timeout=write_timeout, busy_timeout=busy_timeout)
+        store = Store(url, write_timeout=write_timeout, busy_timeout=busy_timeout)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         name = f" ({exc.filename})" if exc.filename else ""
@@ -76,6 +80,15 @@ def open_store(url: str, *, write_timeout: float = 5.0, busy_timeout: float = 2.
         raise StartupError(f"{where}: {_one_line(str(cause))}") from None
     except CommandError as exc:
         raise StartupError(f"{where}: {_one_line(str(exc))}") from None
+    finally:
+        quiet.setLevel(level)
+    unavailable = store.unavailable_at_start
+    if unavailable is not None:
+        # `calcinosis serve` does not start a server that cannot keep its audit trail;
+        # a store that loses its database later answers 503 and says so in /api/health
+        store.close()
+        raise StartupError(f"{where}: {unavailable}")
+    return store
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
