@@ -549,7 +549,11 @@ def _startup_cases(tmp: Path, taken: int) -> dict[str, tuple[dict[str, str], lis
             [],
             "file is not a database",
         ),
-        "PostgreSQL down": ({"CALCINOSIS_DATABASE_URL": dead}, [], "the database server cannot be reached"),
+        "PostgreSQL down": (
+            {"CALCINOSIS_DATABASE_URL": dead},
+            [],
+            "the database server cannot be reached",
+        ),
         "bad database scheme": (
             {"CALCINOSIS_DATABASE_URL": "mysql://x/y"},
             [],
