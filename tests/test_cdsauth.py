@@ -1047,6 +1047,20 @@ def test_a_failing_claim_refuses_the_call(
     assert "replay check failed: OSError" in caplog.text and "database" not in caplog.text
 
 
+def test_a_replay_store_that_cannot_be_written_is_a_storage_error_not_a_401(
+    trust: TrustConfig, clock: Clock
+) -> None:
+    # the durable claim raises StorageError when the database cannot be written: the call
+    # is answered 503 "try again" (the app's handler), not 401 "bad credentials"
+    from calcinosis.storage import StorageError  # noqa: PLC0415
+
+    shared = SharedClaims()
+    shared.error = StorageError("the database is read-only (SQLITE_READONLY)")
+    verifier = TokenVerifier(trust, clock=clock, claim=shared)
+    with pytest.raises(StorageError):
+        verifier.verify(f"Bearer {sign()}", AUD)
+
+
 def test_the_in_memory_replay_cache_is_bounded(trust: TrustConfig, clock: Clock) -> None:
     verifier = TokenVerifier(trust, clock=clock, replay_max_entries=2)
     for _ in range(2):

@@ -651,6 +651,8 @@ class TokenVerifier:
             _log.info("CDS Hooks JWT refused: %s", error.reason)
             raise
         except Exception as error:  # fail closed: a surprise is a refusal, not a 500
+            if getattr(error, "retryable", False):
+                raise  # the replay store could not be written: answered 503, not 401
             _log.warning("CDS Hooks JWT refused: unexpected %s", type(error).__name__)
             raise AuthError("invalid token") from None
 
@@ -715,6 +717,8 @@ class TokenVerifier:
         except AuthError:
             raise
         except Exception as error:  # the replay check failed: refuse, say so in one line
+            if getattr(error, "retryable", False):
+                raise  # the store is down (a 503 "try again"), not a bad token
             _log.warning("CDS Hooks replay check failed: %s", type(error).__name__)
             raise AuthError("replay check failed") from None
         if fresh is not True:

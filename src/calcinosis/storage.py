@@ -169,6 +169,8 @@ class StorageError(CalcinosisError):
     """Rows were not written (or not confirmed in time). ``reason`` is one line for
     the log and the health check (no row contents); ``detail`` is for the client."""
 
+    retryable = True  # a 503 with Retry-After: the client may try again (a CDS call too)
+
     def __init__(self, reason: str, detail: str = PLAN_DETAIL) -> None:
         self.reason = reason
         self.detail = detail
