@@ -8,6 +8,7 @@ CI, where a missing server is a failure.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import re
 import sqlite3
@@ -88,6 +89,31 @@ def test_migrations_create_the_schema(url: str) -> None:
     assert {"plan_audit", "cds_card", "cds_feedback", "cds_jti", "storage_probe"} <= tables
     Store(url).close()  # migrating twice is a no-op
     store.close()
+
+
+def _migrate_in_a_process(url: str) -> str:
+    try:
+        storage.migrate(url)
+    except Exception as exc:  # reported to the test, which fails on it
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+def test_servers_starting_at_once_on_a_new_database_all_migrate(url: str) -> None:
+    """Six processes upgrade the same empty database at the same moment: all succeed
+    (the upgrade waits for a lock), and the schema is made once. Without the lock, on
+    SQLite every round failed with "table plan_audit already exists"."""
+    context = multiprocessing.get_context("spawn")
+    for _ in range(2):
+        with context.Pool(6) as pool:
+            results = pool.map(_migrate_in_a_process, [url] * 6)
+        assert results == ["ok"] * 6, results
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            probes = connection.execute(text("SELECT count(*) FROM storage_probe")).scalar()
+        engine.dispose()
+        assert len(versions) == 1 and probes == 1
 
 
 def test_a_plan_record_keeps_ids_and_stances_only(url: str) -> None:
