@@ -383,17 +383,7 @@ def _starts(answer: str, word: str) -> bool:
 # Known gaps, reported in the issue notes: strict, so a fix makes the test fail until the
 # entry is removed.
 # Known gaps of the blind sets, each a strict xfail (none at present).
-BLIND_GAPS: dict[str, str] = {
-    "r10q-05-surgery-large-hip-mass": "a yes/no on surgery for a large discrete lesion does "
-    "not lead with Yes",
-    "r10q-08-tnf-ssc-ild": "after 'not advised', rituximab is not named among what is offered",
-    "r10q-19-calciphylaxis-iv-sts-dose": "a dose question on IV STS in calciphylaxis does not "
-    "give the topic's calciphylaxis care",
-    "r10q-24-balin-colchicine-disagreement": "the topic's '1.2 g per day' is quoted (flagged as "
-    "a unit error); the reviewer's check forbids the figure",
-    "r10q-25-rituximab-jdm-bader-meunier": "a named study's regimen, result and relapse are not "
-    "all in the lead",
-}
+BLIND_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

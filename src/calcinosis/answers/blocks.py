@@ -14,7 +14,14 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from calcinosis.answers.draft import SOURCE_NAMES, Draft, quotable, sentences, unit_flag
+from calcinosis.answers.citations import redact
+from calcinosis.answers.draft import (
+    SOURCE_NAMES,
+    Draft,
+    quotable,
+    sentences,
+    unit_flag,
+)
 from calcinosis.answers.passages import (
     Passage,
     arm_provenance,
@@ -25,7 +32,7 @@ from calcinosis.answers.passages import (
 from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
 from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
 from calcinosis.evidence import KnowledgeBase, study_label
-from calcinosis.models import Arm, Contraindication, Provenance, Statement, Table4Row
+from calcinosis.models import Arm, Contraindication, Provenance, Statement, Study, Table4Row
 from calcinosis.patient import Patient
 from calcinosis.plan import grading_for
 from calcinosis.safety import findings_for
@@ -257,16 +264,48 @@ def study_lines(d: Draft) -> list[str]:
                 f"{study_label(study)} ({study.design}), {d.name(arm.treatment).lower()}: "
                 f"{counts} ({_arm_who(arm)}) {d.cite(arm_provenance(arm))}."
             )
-        ids = {a.id for a in arms}
+        by_id = {a.id: a for a in arms}
         for statement in d.kb.statements:
-            if statement.about_arm in ids and statement.source != "traineau-2020":
+            if statement.about_arm in by_id and statement.source != "traineau-2020":
+                quote = redact(d.kb, sentences(statement.quote, 2))
+                source = SOURCE_NAMES[statement.source]
                 lines.append(
-                    f"{SOURCE_NAMES[statement.source][:1].upper()}"
-                    f"{SOURCE_NAMES[statement.source][1:]} on the same cohort: "
-                    f'"{sentences(statement.quote, 2)}"{unit_flag(d.kb, statement.quote)} '
+                    f"{source[:1].upper()}{source[1:]} on the same cohort: "
+                    f'"{quote}"{unit_flag(d.kb, statement.quote)} '
                     f"{d.cite(statement_provenance(statement))}."
                 )
+                if statement.conflicts_with:
+                    lines.append(_same_cohort(by_id[statement.about_arm], statement))
     return lines
+
+
+def _same_cohort(arm: Arm, statement: Statement) -> str:
+    """Two sources' counts for one cohort, side by side, and what can be said about
+    which is right: "which is right?" is answered with what can be known."""
+    source = SOURCE_NAMES[statement.source]
+    complete = next((f for f in statement.figures if "complete" in f.label.lower()), None)
+    partial = next((f for f in statement.figures if "partial" in f.label.lower()), None)
+    total = next((f.n for f in statement.figures if f.n), None)
+    unknown = "this tool cannot say which is right without the original report"
+    if (
+        complete is None
+        or complete.x is None
+        or not total
+        or arm.responders_any is None
+        or arm.n is None
+    ):
+        return f"The sources disagree on this cohort; neither explains why, and {unknown}."
+    responders = complete.x + (partial.x or 0 if partial else 0)
+    review = f"{arm.responders_any} of {arm.n} in the review"
+    topic = f"{responders} of {total} in {source}"
+    if responders == arm.responders_any and total != arm.n:
+        return (
+            f"The sources disagree on this cohort only in how many patients were treated: "
+            f"{arm.responders_any} responders in both ({complete.x} complete), out of "
+            f"{arm.n} in the review and {total} in {source}. Neither explains the "
+            f"difference, and {unknown}."
+        )
+    return f"The sources disagree on this cohort: {review}, {topic}; {unknown}."
 
 
 def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
@@ -453,7 +492,15 @@ def dose_lines(d: Draft, treatment: str) -> str | None:
     if not regimens:
         return None
     group = d.context.age_group
-    regimens.sort(key=lambda r: (group is not None and r.population not in (group, "any"),))
+    # a study the question names first ("what regimen did Bader-Meunier use?"), then the
+    # asked age group's
+    named = [label_words(d.kb.studies[s]) for s in d.query.studies]
+    regimens.sort(
+        key=lambda r: (
+            not any(words in (r.setting or "").lower() for words in named),
+            group is not None and r.population not in (group, "any"),
+        )
+    )
     parts = []
     for regimen in regimens[:6]:
         setting = regimen.setting or ""
@@ -476,6 +523,11 @@ def dose_lines(d: Draft, treatment: str) -> str | None:
             sentence += " No source gives a paediatric dose; the doses above are for adults."
     d.add("Dose and regimen", sentence)
     return sentence
+
+
+def label_words(study: Study) -> str:
+    """The first author's name as a regimen's setting gives it ("bader-meunier")."""
+    return study_label(study).split()[0].lower()
 
 
 # ---------------------------------------------------------- disagreements

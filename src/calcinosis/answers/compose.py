@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from calcinosis.answers.blocks import nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS
-from calcinosis.answers.plans import reading_lead
+from calcinosis.answers.plans import instead, reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
@@ -161,11 +161,18 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     elif not _unaddressed(d):
         # a yes/no the sources decide leads, whatever else is asked; else a rule that says
         # a treatment asked about harms this patient
-        d.lead(verdict(d) or safety_first(d))
+        said = verdict(d)
+        harmful = None if said else safety_first(d)
+        d.lead(said or harmful)
+        if harmful and (query.patient_specific or query.prior):
+            instead(d)  # a patient for whom it is not advised: what is offered instead
         reading_lead(d)  # "read as traumatic dystrophic calcinosis: ...", whatever is asked
         COMPOSERS[query.intent](d)
         for intent in query.also:
             COMPOSERS[intent](d)
+        # a subtype other than dystrophic: its own management, whatever was asked (a dose
+        # question in calciphylaxis still needs the topic's calciphylaxis care)
+        subtype_management(d, "Guidelines and expert recommendations", count=2)
         if "Nearest passages" not in d.sections:
             nearest(d, "Related passages", 2)
     if query.patient_specific:

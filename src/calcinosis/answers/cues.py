@@ -333,6 +333,8 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" success",
         r" how well ",
         r" (does|do|will|would) (it|they|this|that) work",
+        r" (did|has|have) (it|they|this|that) (work|help)",
+        r" (did|do|does) (it|they) (respond|improve)",
     ),
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
@@ -482,6 +484,9 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" make\w* sense",
             r" (used|given|tried|an option) (for|in) ",
             r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
+            # the act a clinician asks leave for: "can i refer for excision?"
+            r" (can|could|may|should|shall) (i|we|you) (refer|send|do|perform|offer|go ahead"
+            r"|proceed|book|schedule|operate|excise|cut out|remove|inject|treat)",
         ),
     ),
     (
@@ -532,6 +537,9 @@ PATIENT_CUES: tuple[str, ...] = (
     r" for him ",
     r" for her ",
     r" my (child|son|daughter|kid)",
+    # someone for whom everything failed ("ssc + ild, failed everything, thinking humira?")
+    r" (failed|tried|refractory to|resistant to|exhausted) (everything|all )",
+    r" nothing (has )?(worked|helped)",
 )
 
 # Words around a treatment that say it was tried before, and how it went (the profile's

@@ -8,9 +8,8 @@ record is extrapolated (``applicability.fit``).
 from __future__ import annotations
 
 import re
-from functools import cache
 
-from calcinosis.answers.citations import Citations
+from calcinosis.answers.citations import Citations, flagged_figures
 from calcinosis.answers.passages import Passage
 from calcinosis.answers.query import Query
 from calcinosis.applicability import AppliesTo, Context, fit
@@ -91,32 +90,25 @@ def sentence_with(text: str, pattern: str) -> str:
     return sentences(text, 1)
 
 
-@cache
-def _flagged(kb: KnowledgeBase) -> tuple[str, ...]:
-    """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
-    flagged: list[str] = []
-    for finding in kb.findings:
-        if finding.kind == "unit":
-            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
-    return tuple(flagged)
-
-
 def unit_flag(kb: KnowledgeBase, text: str) -> str:
-    """' (this tool's audit flags "≤1.2 g per day" as a unit error: ...)' for a passage
-    that states an audit-flagged figure, so that it is never repeated unflagged."""
+    """' (the dose printed here is omitted, [...]: this tool's audit flags it as a unit
+    error: ...)' for a passage that states an audit-flagged figure (see :func:`redact`)."""
     for finding in kb.findings:
         if finding.kind != "unit":
             continue
         for figure in re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]:
             if figure in text:
                 why = finding.summary.rstrip(".")
-                return f' (this tool\'s audit flags "{figure}" as a unit error: {why})'
+                return (
+                    " (the dose printed there is left out, […]: this tool's audit flags it "
+                    f"as a unit error: {why})"
+                )
     return ""
 
 
 def quotable(kb: KnowledgeBase, text: str) -> bool:
     """A passage stating an audit-flagged figure is never quoted as fact."""
-    return not any(figure in text for figure in _flagged(kb))
+    return not any(figure in text for figure in flagged_figures(kb))
 
 
 class Draft:

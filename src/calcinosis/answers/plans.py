@@ -16,7 +16,7 @@ from calcinosis.answers.passages import passages
 from calcinosis.answers.selection import not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
-from calcinosis.engine import recommend_document
+from calcinosis.engine import USUAL, recommend_document
 from calcinosis.models import Contraindication, Provenance
 from calcinosis.patient import parse_patient
 
@@ -122,6 +122,28 @@ def what_not_to_use(d: Draft) -> None:
                 )
 
 
+def _prior(d: Draft, assumed: list[str]) -> list[dict[str, str]]:
+    """The question's treatments tried, as the profile's ``prior_treatments``; "failed
+    everything" read as the topic's usual options, each failed (and said so)."""
+    q = d.query
+    prior = [
+        {"treatment": t, "response": r}
+        for t, r in q.prior
+        if t in d.kb.therapy_ids() and r != "tried"  # tried, outcome not said
+    ]
+    if q.has("exhausted"):
+        named = {x["treatment"] for x in prior}
+        usual = [t for t in USUAL if t not in named and t in d.kb.treatments]
+        prior += [{"treatment": t, "response": "none"} for t in usual]
+        if usual:
+            assumed.append(
+                "that the options tried and failed are the usual ones ("
+                + ", ".join(d.name(t).lower() for t in usual)
+                + ")"
+            )
+    return prior
+
+
 def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     """The question as a patient for the engine, and what had to be assumed."""
     q = d.query
@@ -145,16 +167,13 @@ def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
             f"that {q.lesion_count} lesions are too many to treat one by one (no source gives "
             "a number)"
         )
+    prior = _prior(d, assumed)
     profile: dict[str, Any] = {
         "age_years": age,
         "subtype": q.subtype or "dystrophic",
         "conditions": list(q.conditions),
         "medications": [m for m in q.medications if m in d.kb.therapy_ids()],
-        "prior_treatments": [
-            {"treatment": t, "response": r}
-            for t, r in q.prior
-            if t in d.kb.therapy_ids() and r != "tried"  # tried, outcome not said
-        ],
+        "prior_treatments": prior,
     }
     # only what the question says: symptoms not stated stay unknown (the engine then
     # says what it assumed, and observes iatrogenic lesions first)
@@ -188,9 +207,10 @@ def instead(d: Draft) -> None:
     """After a "No" about a treatment: what the plans offer this question's patient
     instead (the engine's plan for the question as a profile, the asked treatment left
     out), so that a negative answer does not stop short."""
-    profile, _ = _profile(d)
+    profile, assumed = _profile(d)
     plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
     asked = set(d.query.treatments)
+    exhausted = [a for a in assumed if a.startswith("that the options tried and failed")]
     offered = [
         o
         for o in plan["options"]
@@ -210,6 +230,7 @@ def instead(d: Draft) -> None:
     d.lead(
         f"What this tool's plan offers instead for {_context_words(d)}: "
         + "; ".join(parts)
+        + (f", assuming {exhausted[0]}" if exhausted else "")
         + " (open the assessment for the whole plan and its grades)."
     )
 

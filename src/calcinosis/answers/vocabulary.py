@@ -604,6 +604,29 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "dozens",
         "everywhere",
     ),
+    # every usual option tried and failed ("failed everything"): read as the topic's
+    # usual options (local STS, diltiazem, colchicine, minocycline), and said so
+    "exhausted": (
+        "failed everything",
+        "tried everything",
+        "refractory to everything",
+        "resistant to everything",
+        "nothing has worked",
+        "nothing worked",
+        "nothing has helped",
+        "nothing helped",
+        "failed all",
+        "failed all the usual",
+        "failed the usual",
+        "exhausted all",
+        "exhausted options",
+        "exhausted the options",
+        "exhausted treatment options",
+        "options exhausted",
+        "out of options",
+        "run out of options",
+        "ran out of options",
+    ),
 }
 
 # What calcinosis cutis is called; a question naming one of these is in scope.
