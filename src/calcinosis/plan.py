@@ -24,7 +24,7 @@ from calcinosis.applicability import (
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import evidence_lines, pooled_summary
 from calcinosis.models import Provenance, Table4Row, normalise_level
-from calcinosis.references import citation_kind, reference, reference_text, short_label
+from calcinosis.references import citation_kind, redact, reference, reference_text, short_label
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
 
@@ -275,7 +275,7 @@ class _Citations:
                 dict(ref),
                 text,
                 provenance.location,
-                provenance.quote,
+                redact(self.kb, provenance.quote),  # a dose printed in the wrong unit: cut
             )
             self.places.setdefault(place, self.items[key].n)
         return self.items[key].n

@@ -6,11 +6,23 @@ references, never file names; an AI-generated answer is always labelled as such.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from calcinosis.models import Source
 
-__all__ = ["citation_kind", "reference", "reference_text", "short_label"]
+if TYPE_CHECKING:
+    from calcinosis.evidence import KnowledgeBase
+
+__all__ = [
+    "citation_kind",
+    "flagged_figures",
+    "redact",
+    "reference",
+    "reference_text",
+    "short_label",
+]
 
 _SHORT = {
     "traineau-2020": "Traineau et al., J Am Acad Dermatol 2020 (systematic review)",
@@ -74,4 +86,25 @@ def reference_text(source: Source) -> str:
         text += f" doi:{source.doi}."
     if source.pmid:
         text += f" PMID: {source.pmid}."
+    return text
+
+
+@cache
+def flagged_figures(kb: KnowledgeBase) -> tuple[str, ...]:
+    """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
+    flagged: list[str] = []
+    for finding in kb.findings:
+        if finding.kind == "unit":
+            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
+    return tuple(flagged)
+
+
+def redact(kb: KnowledgeBase, text: str | None) -> str | None:
+    """The passage with every audit-flagged figure (a dose published with the wrong
+    unit, e.g. colchicine in grams where milligrams were meant) cut out as "[…]": a
+    dose that would harm is never shown, even flagged; the answer says why next to the quote."""
+    if not text:
+        return text
+    for figure in flagged_figures(kb):
+        text = text.replace(figure, "[…]")
     return text

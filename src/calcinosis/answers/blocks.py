@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from calcinosis.answers.citations import redact
 from calcinosis.answers.draft import (
     SOURCE_NAMES,
     Draft,
@@ -35,6 +34,7 @@ from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm, Contraindication, Provenance, Statement, Study, Table4Row
 from calcinosis.patient import Patient
 from calcinosis.plan import grading_for
+from calcinosis.references import redact
 from calcinosis.safety import findings_for
 from calcinosis.synthesis import study_units
 

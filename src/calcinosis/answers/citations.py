@@ -9,36 +9,14 @@ location that carries it (:func:`~calcinosis.answers.passages.fill_quote`).
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 from calcinosis.answers.passages import fill_quote
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Provenance
-from calcinosis.references import citation_kind, reference, reference_text, short_label
+from calcinosis.references import citation_kind, redact, reference, reference_text, short_label
 
-__all__ = ["Citations", "flagged_figures", "redact"]
-
-
-@cache
-def flagged_figures(kb: KnowledgeBase) -> tuple[str, ...]:
-    """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
-    flagged: list[str] = []
-    for finding in kb.findings:
-        if finding.kind == "unit":
-            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
-    return tuple(flagged)
-
-
-def redact(kb: KnowledgeBase, text: str | None) -> str | None:
-    """The passage with every audit-flagged figure (a dose published with the wrong
-    unit, e.g. colchicine in grams where milligrams were meant) cut out as "[…]": a
-    dose that would harm is never shown, even flagged; ``unit_flag`` (in draft) says why."""
-    if not text:
-        return text
-    for figure in flagged_figures(kb):
-        text = text.replace(figure, "[…]")
-    return text
+__all__ = ["Citations"]
 
 
 class Citations:

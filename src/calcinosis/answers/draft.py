@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
-from calcinosis.answers.citations import Citations, flagged_figures
+from calcinosis.answers.citations import Citations
 from calcinosis.answers.passages import Passage
 from calcinosis.answers.query import Query
 from calcinosis.applicability import AppliesTo, Context, fit
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Provenance
+from calcinosis.references import flagged_figures
 
 __all__ = [
     "NOT_ANSWERED",

@@ -16,8 +16,10 @@ from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document
+from calcinosis.models import Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
+from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
@@ -119,7 +121,7 @@ def treatment_page(
     entry = kb.treatments[treatment]
     arms = [arm_document(kb, arm) for arm in kb.arms_for([treatment])]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
-    statements = [s for s in kb.statements if treatment in s.treatments]
+    statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
     rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
     return _page(
@@ -133,6 +135,16 @@ def treatment_page(
         table4=rows,
         has_forest=bool(pooled and pooled["k"]),
     )
+
+
+def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
+    """A statement whose quote prints a dose the audit flags as a unit error, with that
+    dose cut out ("[…]") and the reason next to its place: never shown as a dose."""
+    quote = redact(kb, statement.quote)
+    if quote == statement.quote:
+        return statement
+    where = f"{statement.location}; a dose printed in the wrong unit is left out ([…])"
+    return statement.model_copy(update={"quote": quote, "location": where})
 
 
 @lru_cache(maxsize=128)
