@@ -816,3 +816,77 @@ def test_no_citation_quotes_just_an_author_name(kb: KnowledgeBase) -> None:
         for citation in answer_question(question, kb)["citations"]:
             quote = citation["quote"] or ""
             assert not re.fullmatch(r"[…\w\s,]{0,30}et al\.?", quote), (question, quote)
+
+
+# ---------------------------------------------------------------- session 3 classes
+@pytest.mark.parametrize(
+    ("words", "treatment"),
+    [
+        ("cellcept", "mycophenolate-mofetil"),
+        ("MMF", "mycophenolate-mofetil"),
+        ("mtx", "methotrexate"),
+        ("privigen", "ivig"),
+        ("inflectra", "infliximab"),
+        ("truxima", "rituximab"),
+        ("calan", "verapamil"),
+        ("kenalog", "intralesional-corticosteroids"),
+    ],
+)
+def test_brand_names_and_short_forms_are_understood(
+    kb: KnowledgeBase, words: str, treatment: str
+) -> None:
+    understood = answer_question(f"{words} for calcinosis cutis?", kb)["understood"]
+    assert understood["treatments"] == [treatment]
+
+
+@pytest.mark.parametrize("words", ["methotrexate", "mycophenolate", "prednisone", "xeljanz"])
+def test_what_only_the_ai_answer_speaks_of_is_said_first(kb: KnowledgeBase, words: str) -> None:
+    # 002 is the only source that names these (the seeds' README: "claims about ...
+    # immunosuppressants, JAK inhibitors"); its claims are never read as evidence
+    lead = answer_question(f"does {words} help calcinosis in dermatomyositis?", kb)["answer"]
+    if words == "xeljanz":  # a brand of a drug the sources name only by its class
+        assert lead.startswith("The sources do not answer this directly.")
+    else:
+        assert lead.startswith("Only the AI-generated answer (not peer-reviewed) speaks of")
+
+
+def test_a_drug_ruled_out_for_an_exhausted_patient_names_what_remains(kb: KnowledgeBase) -> None:
+    # 001: TNF inhibitors "should be carefully scrutinized in SSc because of reports of
+    # severe exacerbation of pulmonary fibrosis"; 004 lists other drug therapies (rituximab
+    # among them) once the usual options are exhausted
+    answer = answer_question(
+        "scleroderma + ILD + calcinosis, failed everything, thinking humira or remicade?", kb
+    )
+    lead = answer["answer"]
+    assert lead.startswith("Not advised for this patient")
+    assert "rituximab" in lead
+    assert "assuming that the options tried and failed are the usual" in lead
+    assert answer["understood"]["features"] == ["exhausted"]
+
+
+def test_asking_leave_to_refer_for_surgery_is_a_yes_no(kb: KnowledgeBase) -> None:
+    # 004: "Surgical removal is an additional option for discrete, symptomatic areas"
+    lead = answer_question(
+        "DM pt, single 4 cm painful calcinotic mass on the thigh. can i refer for excision?", kb
+    )["answer"]
+    assert lead.startswith("Yes: the management topic says")
+    assert "discrete, symptomatic" in lead
+
+
+def test_a_calciphylaxis_question_carries_its_own_management(kb: KnowledgeBase) -> None:
+    # 004: calciphylaxis "Management consists of a multi-interventional approach involving
+    # wound care, pain control, prompt treatment of infection..."
+    text = render_answer(
+        answer_question("calciphylaxis on dialysis: what IV sodium thiosulfate dose?", kb)
+    )
+    assert "wound care, pain control, prompt treatment of" in " ".join(text.split())
+
+
+def test_on_a_drug_is_taking_it_and_a_lone_yes_no_is_about_it(kb: KnowledgeBase) -> None:
+    understood = answer_question(
+        "12yo JDM, ulcerated calcinosis on elbows, on MTX + pred, dose of minocycline?", kb
+    )["understood"]
+    assert understood["treatments"] == ["minocycline"]
+    assert understood["medications"] == ["methotrexate"]  # "pred": prednisone or -olone
+    data = answer_question("data on colchicine for calcinosis?", kb)["understood"]
+    assert data["treatments"] == ["colchicine"] and data["medications"] == []

@@ -16,12 +16,14 @@ from urllib.parse import urlencode
 
 from calcinosis.answers.blocks import nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
-from calcinosis.answers.intents import COMPOSERS
+from calcinosis.answers.intents import COMPOSERS, lower_name
+from calcinosis.answers.passages import passages
 from calcinosis.answers.plans import instead, reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
 from calcinosis.answers.verdicts import safety_first, verdict
+from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
 from calcinosis.plan import DISCLAIMER
@@ -149,6 +151,25 @@ def _for_your_patient(d: Draft) -> None:
     )
 
 
+_PEER_REVIEWED = "the review, the management topic and the review of local therapies"
+
+
+def only_ai_answer(d: Draft) -> None:
+    """A treatment asked about that only the AI-generated answer speaks of (methotrexate,
+    JAK inhibitors, PRP): said first, so that its claims are never read as evidence."""
+    if any(words in MEMBER_OF_CLASS for words, _ in d.query.mentions):
+        return  # "tofacitinib": the composer says the sources name only its class
+    for treatment in d.query.treatments[:3]:
+        sources = {p.provenance.source for p in passages(d.kb) if treatment in p.treatments}
+        studied = any(a.treatment == treatment for a in d.kb.arms)
+        if sources == {"ai-answer-dm"} and not studied:
+            d.lead(
+                f"Only the AI-generated answer (not peer-reviewed) speaks of "
+                f"{lower_name(d.name(treatment))}; none of the peer-reviewed sources "
+                f"({_PEER_REVIEWED}) reports it for calcinosis cutis."
+            )
+
+
 def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:
     """Answer a clinical question from the evidence base, with numbered citations."""
     kb = kb or load_knowledge()
@@ -164,6 +185,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         said = verdict(d)
         harmful = None if said else safety_first(d)
         d.lead(said or harmful)
+        only_ai_answer(d)
         if harmful and (query.patient_specific or query.prior):
             instead(d)  # a patient for whom it is not advised: what is offered instead
         reading_lead(d)  # "read as traumatic dystrophic calcinosis: ...", whatever is asked

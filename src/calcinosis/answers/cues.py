@@ -608,6 +608,12 @@ MEDICATION_CUES: tuple[str, ...] = (
     r" (takes|taking|receiving) $",
     r" (patient|pt|she|he|who is|who s|been|while|and|but|also|still|remains|remaining) on $",
     r"^ on $",
+    # "on" just before a drug is taking it ("calcinosis on elbows, on MTX + pred"), except
+    # where it is "about" ("data on colchicine", "based on")
+    r"(?<! based)(?<! data)(?<! evidence)(?<! studies)(?<! study)(?<! information)"
+    r"(?<! info)(?<! literature)(?<! trials)(?<! trial)(?<! reports)(?<! report)(?<! focus)"
+    r"(?<! depends)(?<! depend)(?<! effect)(?<! effects)(?<! review)(?<! research)"
+    r"(?<! guidance)(?<! advice)(?<! say)(?<! says) on $",
 )
 
 # Words that negate a feature named just after them ("no ulcers", "not painful").

@@ -49,7 +49,7 @@ from calcinosis.answers.topics import (
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 
-__all__ = ["COMPOSERS", "groups"]
+__all__ = ["COMPOSERS", "groups", "lower_name"]
 
 
 _COMPARATIVE = r"preferred over|rather than|compared with|in contrast|versus|than|instead"
@@ -87,7 +87,7 @@ def _efficacy(d: Draft) -> None:
         instead(d)
     for words, ids in d.query.mentions:
         if MEMBER_OF_CLASS.get(words) in ids:
-            name = _lower(d.name(MEMBER_OF_CLASS[words]))
+            name = lower_name(d.name(MEMBER_OF_CLASS[words]))
             d.lead(
                 f"The sources do not answer this directly. They do not name {words}; they "
                 f"speak only of its class, {name}."
@@ -198,7 +198,7 @@ def _class_evidence(d: Draft, treatments: tuple[str, ...]) -> None:
                 return
 
 
-def _lower(name: str) -> str:
+def lower_name(name: str) -> str:
     """'JAK inhibitors' stays so; 'Colchicine' becomes 'colchicine'."""
     return " ".join(w if w[:2].isupper() else w.lower() for w in name.split())
 
@@ -230,7 +230,7 @@ def _efficacy_of(
         else:
             d.add("Guidelines and expert recommendations", grade_line(d, treatments[0]))
     if arms is None and not by_words(d, passages_about(d, treatments, pattern=_FIGURE)):
-        d.lead(f"No source reports a response rate for {_lower(label)} in calcinosis cutis.")
+        d.lead(f"No source reports a response rate for {lower_name(label)} in calcinosis cutis.")
         if lead:
             _class_evidence(d, treatments)
     if not lead or (index and line and arms):

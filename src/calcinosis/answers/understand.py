@@ -605,6 +605,7 @@ class _Roles:
 
     subjects: list[_Named]
     medications: list[tuple[str, ...]]  # already taken ("already on X")
+    taken: list[_Named]  # the same, as named (the subject of "on X for acne: okay?")
     prior: list[tuple[str, str]]  # tried before, and how it went ("X failed")
     unavailable: list[tuple[str, ...]]  # cannot be had or used ("X isn't practical")
 
@@ -638,7 +639,7 @@ _LEADING_ROUTES = re.compile(rf"(?: (?:{_ROUTE_WORDS})(?: (?:and|or|nor|then|plu
 def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     """Split the treatments named into the subjects of the question and the context.
     A treatment joined to the one before ("failed topical and IL STS") shares its role."""
-    roles = _Roles([], [], [], [])
+    roles = _Roles([], [], [], [], [])
     last_end, last_response = -1, None
     responses: list[str | None] = []
     joined: list[bool] = []  # joined to the treatment before it ("X, Y and Z")
@@ -681,6 +682,7 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
             roles.prior += [(t, response) for t in ids]
         elif _matches(before, MEDICATION_CUES):
             roles.medications.append(ids)
+            roles.taken.append(item)
         else:
             roles.subjects.append(item)
     return roles
@@ -809,6 +811,9 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     named, classes, masked = _treatments(text, kb)
     roles = _context(text, masked, named)
     subjects = roles.subjects
+    if not subjects and roles.taken and not roles.prior and _yes_no(question, kb):
+        # "7 yo on minocycline for acne: okay?": the yes/no is about what is taken
+        subjects = roles.taken
     disease = _disease(text)
     subtypes = _first(_NOT_SUBTYPE.sub(" ", text), SUBTYPES)  # "not calciphylaxis" names none
     explicit = [s for s in subtypes if s != "dystrophic"] or subtypes

@@ -214,6 +214,47 @@ ALIASES: dict[str, str] = {
     "didronel": "etidronate",
     "cytoxan": "cyclophosphamide",
     "norvasc": "amlodipine",
+    "calan": "verapamil",
+    "isoptin": "verapamil",
+    "dynacin": "minocycline",
+    "minolira": "minocycline",
+    "mitigare": "colchicine",
+    "gloperba": "colchicine",
+    "cellcept": "mycophenolate-mofetil",
+    "myfortic": "mycophenolate-mofetil",
+    "mmf": "mycophenolate-mofetil",
+    "mycophenolate": "mycophenolate-mofetil",
+    "mtx": "methotrexate",
+    "trexall": "methotrexate",
+    "otrexup": "methotrexate",
+    "rasuvo": "methotrexate",
+    "privigen": "ivig",
+    "gamunex": "ivig",
+    "octagam": "ivig",
+    "gammagard": "ivig",
+    "deltasone": "prednisone",
+    "rocephin": "ceftriaxone",
+    "amphojel": "aluminium-hydroxide",
+    "truxima": "rituximab",
+    "ruxience": "rituximab",
+    "riabni": "rituximab",
+    "inflectra": "infliximab",
+    "renflexis": "infliximab",
+    "avsola": "infliximab",
+    "amjevita": "adalimumab",
+    "hadlima": "adalimumab",
+    "hyrimoz": "adalimumab",
+    "endoxan": "cyclophosphamide",
+    "intralesional triamcinolone": "intralesional-corticosteroids",
+    "triamcinolone injection": "intralesional-corticosteroids",
+    "triamcinolone injections": "intralesional-corticosteroids",
+    "kenalog": "intralesional-corticosteroids",
+    "steroid shot": "intralesional-corticosteroids",
+    "steroid shots": "intralesional-corticosteroids",
+    # JAK inhibitors by brand: the class, and the answer says the sources name only it
+    "xeljanz": "jak-inhibitors",
+    "olumiant": "jak-inhibitors",
+    "jakafi": "jak-inhibitors",
 }
 
 # Route words that pick a member of a class (matched to the catalog's ``route``).
@@ -852,7 +893,8 @@ SPELLED: tuple[str, ...] = (
 )
 # Drugs the sources name only by their class: said so when a question names them.
 MEMBER_OF_CLASS: dict[str, str] = dict.fromkeys(
-    ("tofacitinib", "baricitinib", "ruxolitinib"), "jak-inhibitors"
+    ("tofacitinib", "baricitinib", "ruxolitinib", "xeljanz", "olumiant", "jakafi"),
+    "jak-inhibitors",
 )
 # Agents the sources never mention that a question may ask about by name.
 NOT_IN_CATALOG: tuple[str, ...] = (
