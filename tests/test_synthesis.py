@@ -100,3 +100,18 @@ def test_every_treatment_with_arms_pools_with_every_method(kb: KnowledgeBase, me
 def test_unknown_treatment(kb: KnowledgeBase) -> None:
     with pytest.raises(UnknownChoiceError, match="unknown treatment 'aspirin'"):
         pool_document(kb, "aspirin")
+
+
+def test_the_method_said_is_the_method_used_when_the_glmm_cannot_be_fitted(
+    kb: KnowledgeBase,
+) -> None:
+    # the sodium thiosulfate class: arms 0/3, 0/5, 5/5, 3/3, 0/4 (every study at 0% or
+    # 100%), where the binomial-normal likelihood has no finite maximum
+    document = pool_document(kb, "sodium-thiosulfate")
+    assert {(a["x"], a["n"]) for a in document["arms"]} >= {(0, 5), (5, 5), (3, 3)}
+    assert all(a["x"] in (0, a["n"]) for a in document["arms"]) and document["pooled"]
+    assert document["method"] == "dl"
+    assert any("DerSimonian-Laird" in note for note in document["notes"])
+    mixed = pool_document(kb, "diltiazem")  # 3/12, 9/14, 0/12: the GLMM fits
+    assert mixed["method"] == "glmm"
+    assert not any("DerSimonian-Laird" in note for note in mixed["notes"])

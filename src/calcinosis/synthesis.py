@@ -160,7 +160,7 @@ def pool_document(
     if result is not None:
         document.update(
             {
-                "method": result.method if not result.pooled else method,
+                "method": result.method,  # "dl" when the GLMM fell back (all 0% or 100%)
                 "pooled": result.pooled,
                 "estimate": _rounded(result.estimate),
                 "ci": _pair(result.ci),
@@ -171,6 +171,11 @@ def pool_document(
                 "converged": result.converged,
             }
         )
+        if method == "glmm" and result.pooled and result.method == "dl":
+            notes.append(
+                "The binomial-normal model (GLMM) cannot be fitted when every study is at 0% "
+                "or 100%: DerSimonian-Laird on the logit scale was used instead."
+            )
         if result.method == "combined":
             notes.append(
                 "Every arm is at 0% (or every arm at 100%): no random-effects estimate exists, "
