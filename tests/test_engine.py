@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calcinosis.engine import STEPS, recommend_document
+from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
 from calcinosis.safety import RULES, findings_for
@@ -299,3 +300,85 @@ def test_the_ai_answer_is_never_the_only_basis_for_an_option(data: dict[str, Any
     for option in plan["options"]:
         if option["stance"] in OFFERED:
             assert any(kinds[n] != "ai-generated" for n in option["citations"]), option["id"]
+
+
+# ------------------------------------------------- conditions the sources do not address
+_WIDESPREAD_SSC = {
+    "age_years": 31,
+    "sex": "female",
+    "subtype": "dystrophic",
+    "underlying_disease": "systemic-sclerosis",
+    "symptomatic": True,
+    "inflammation": True,
+    "ulceration": True,
+    "lesions": {"distribution": "widespread"},
+}
+
+
+def _first_line(plan: dict[str, Any]) -> set[str]:
+    return {o["id"] for o in plan["options"] if o["stance"] == "first-line"}
+
+
+def test_in_pregnancy_no_systemic_drug_is_first_line_and_each_drug_says_why(
+    kb: KnowledgeBase,
+) -> None:
+    # 004 and 001 are silent on pregnancy; without it the algorithm puts colchicine and
+    # minocycline first for widespread inflamed lesions ("Colchicine or minocycline is
+    # generally preferred over diltiazem ... inflammation or ulceration")
+    usual = plan_for(kb, _WIDESPREAD_SSC)
+    assert {"colchicine", "minocycline"} <= _first_line(usual)
+    pregnant = plan_for(kb, _WIDESPREAD_SSC | {"conditions": ["pregnancy"]})
+    systemic = {t for t in _first_line(pregnant) if kb.treatments[t].kind == "drug"} - {
+        "sodium-thiosulfate-topical",
+        "sodium-thiosulfate-intralesional",
+    }
+    assert systemic == set()
+    by_id = {o["id"]: o for o in pregnant["options"]}
+    for treatment in ("colchicine", "minocycline"):
+        assert by_id[treatment]["stance"] == "alternative"
+        assert any("in pregnancy" in w for w in by_id[treatment]["warnings"])
+    assert any("No systemic drug is ranked first-line" in w for w in pregnant["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("condition", "words"),
+    [("end-stage-kidney-disease", "end-stage kidney disease"), ("breastfeeding", "breastfeeding")],
+)
+def test_in_kidney_disease_and_breastfeeding_the_order_stands_and_each_drug_is_warned(
+    kb: KnowledgeBase, condition: str, words: str
+) -> None:
+    plan = plan_for(kb, _WIDESPREAD_SSC | {"conditions": [condition]})
+    assert {"colchicine", "minocycline"} <= _first_line(plan)
+    for option in plan["options"]:
+        drug = kb.treatments.get(option["id"])
+        if option["stance"] != "avoid" and drug is not None and drug.kind == "drug":
+            assert any(f"in {words}" in w for w in option["warnings"]), option["id"]
+        elif drug is not None and drug.kind == "procedure":
+            assert not any(f"in {words}" in w for w in option["warnings"]), option["id"]
+
+
+def test_a_condition_no_rule_reads_is_accepted_and_said_to_be_unread(kb: KnowledgeBase) -> None:
+    plan = plan_for(kb, _WIDESPREAD_SSC | {"conditions": ["atrial-fibrillation"]})
+    assert any("Not known to this tool: atrial fibrillation" in s for s in plan["sources_silent"])
+    assert _first_line(plan) == _first_line(plan_for(kb, _WIDESPREAD_SSC))
+
+
+@pytest.mark.parametrize(
+    ("condition", "meant"),
+    [
+        ("pregnacy", "pregnancy"),
+        ("heart-failure", "reduced-ventricular-function"),
+        ("av-block", "cardiac-conduction-abnormality"),
+        ("on-dialysis", "end-stage-kidney-disease"),
+        ("renal-failure", "chronic-kidney-disease"),
+        ("lung-fibrosis", "interstitial-lung-disease"),
+    ],
+)
+def test_a_condition_that_looks_like_one_a_rule_reads_is_refused_naming_it(
+    kb: KnowledgeBase, condition: str, meant: str
+) -> None:
+    # a typo or a synonym must never switch a safety rule off silently
+    with pytest.raises(ProfileError) as error:
+        parse_patient(_WIDESPREAD_SSC | {"conditions": [condition]}, kb.therapy_ids())
+    assert error.value.field == "conditions[0]"
+    assert f"did you mean {meant!r}?" in error.value.message

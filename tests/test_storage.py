@@ -478,5 +478,8 @@ def test_the_wal_stays_bounded_under_steady_writes(
         store.record_plan(PLAN, "api")
         largest = max(largest, wal.stat().st_size)
     assert store.plan_count() == 3000
-    assert largest < 4_000_000  # without restarts: about 3000 pages (12 MB)
+    # without restarts: about 3000 pages (12 MB); with them, under 4 MB on a quiet machine.
+    # The checkpointer is a thread: on a loaded 2-core machine it runs late, so the bound
+    # is half the unbounded size, which a WAL that never restarts cannot meet.
+    assert largest < 6_000_000
     store.close()

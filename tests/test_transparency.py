@@ -32,6 +32,7 @@ VARIANTS: dict[str, list[Any]] = {
     "sex": ["female", "male", "other", "unknown"],
     "age_years": [3, 8, 12, 40, 85],
     "conditions": [[c] for c in CONDITIONS],
+    "other_conditions": [["atrial-fibrillation"], ["osteoporosis"]],
 }
 
 

@@ -289,14 +289,20 @@ def offer_systemic_therapy(b: Builder) -> str | None:
             ["management-topic-systemic-alternatives", "management-topic-diltiazem-common"],
         ),
         "colchicine": (
-            "Colchicine is preferred over diltiazem when inflammation or ulceration is prominent.",
+            "Colchicine is preferred over diltiazem here: inflammation or ulceration is prominent."
+            if inflamed
+            else "The management topic prefers colchicine over diltiazem when inflammation or "
+            "ulceration is prominent, which is not said of this patient.",
             [
                 "management-topic-systemic-alternatives",
                 "management-topic-colchicine-minocycline-inflammation",
             ],
         ),
         "minocycline": (
-            "Minocycline is preferred over diltiazem when inflammation or ulceration is prominent.",
+            "Minocycline is preferred over diltiazem here: inflammation or ulceration is prominent."
+            if inflamed
+            else "The management topic prefers minocycline over diltiazem when inflammation or "
+            "ulceration is prominent, which is not said of this patient.",
             [
                 "management-topic-systemic-alternatives",
                 "management-topic-colchicine-minocycline-inflammation",
@@ -326,7 +332,9 @@ def offer_systemic_therapy(b: Builder) -> str | None:
         # presenting with prominent inflammation or ulceration": diltiazem comes after.
         own: Stance = "alternative" if inflamed and treatment == "diltiazem" else stance
         b.offer(treatment, own, rank, f"{base} {why}", *cites)
-    if p.inflammation is None and p.ulceration is None:
+    failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+    still = [t for t in order if t not in failed]
+    if p.inflammation is None and p.ulceration is None and "diltiazem" in still and len(still) > 1:
         b.assumptions.append(
             "Inflammation and ulceration not given: diltiazem is ordered before colchicine and "
             "minocycline (these are preferred when inflammation or ulceration is prominent)."
@@ -727,6 +735,14 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             f"option's safety in {words} elsewhere."
         )
         noted.append(condition)
+    for condition in p.other_conditions:
+        words = condition.replace("-", " ")
+        b.silences.append(
+            f"Not known to this tool: {words}. No source addresses it in choosing a treatment "
+            f"for calcinosis cutis, and no rule of this plan reads it: check each option's "
+            f"safety in {words} elsewhere."
+        )
+        noted.append(condition)
     kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
     if kidney and p.subtype in ("dystrophic", "idiopathic", "iatrogenic"):
         b.warnings.append(
@@ -924,6 +940,57 @@ def note_current_medications(b: Builder) -> str | None:
     return "; ".join(notes) or None
 
 
+# Conditions no source addresses that change whether or how a drug may be given: every
+# drug option says so. In pregnancy no systemic drug is ranked first-line on this tool's
+# word (the safer reading where the sources are silent, said in the plan); in
+# breastfeeding and kidney disease the algorithm's order stands, each drug warned.
+UNADDRESSED_FOR_DRUGS = {
+    "pregnancy": "pregnancy",
+    "breastfeeding": "breastfeeding",
+    "chronic-kidney-disease": "kidney disease",
+    "end-stage-kidney-disease": "end-stage kidney disease",
+}
+_NOT_FIRST_LINE_IN = frozenset({"pregnancy"})
+_LOCAL_ROUTES = frozenset({"topical", "intralesional"})
+
+
+def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
+    """Pregnancy, breastfeeding, kidney disease: no source gives the safety or the dose of
+    any drug here. Each drug option carries that warning; in pregnancy a systemic drug
+    that would be first-line becomes an alternative, so that none is offered first
+    unchecked."""
+    p = b.patient
+    said = [UNADDRESSED_FOR_DRUGS[c] for c in p.conditions if c in UNADDRESSED_FOR_DRUGS]
+    if not said:
+        return None
+    words = " or ".join(dict.fromkeys(said))
+    check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
+    withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)
+    demoted = []
+    for option in b.options.values():
+        entry = b.kb.treatments.get(option.id)
+        if entry is None or entry.kind != "drug" or option.stance == "avoid":
+            continue
+        option.warnings.append(
+            f"No source addresses {entry.name.lower()} in {words}: check {check} in {words} "
+            "before using it."
+        )
+        if withheld and option.stance == "first-line" and entry.route not in _LOCAL_ROUTES:
+            option.stance = "alternative"
+            option.rationale.append(
+                f"Not ranked first-line here: no source addresses its use in {withheld}."
+            )
+            demoted.append(option.id)
+    if demoted:
+        b.warnings.append(
+            f"No systemic drug is ranked first-line for this patient: the sources do not "
+            f"address the safety of any of them in {withheld}, and this tool takes the safer "
+            "reading. Choose with the patient, with a source that covers it (the drugs' "
+            "labels, a specialist)."
+        )
+    return f"{words}: " + (", ".join(demoted) + " not first-line" if demoted else "warned")
+
+
 def ensure_an_offer(b: Builder) -> str | None:
     """Every plan offers at least one step, even when everything else is ruled out."""
     if any(option.stance != "avoid" for option in b.options.values()):
@@ -947,6 +1014,7 @@ FINAL: tuple[Step, ...] = (
     note_current_medications,
     show_disagreements_about_options,
     note_what_sources_do_not_cover,
+    qualify_drugs_where_sources_are_silent,
     ensure_an_offer,
 )
 STEPS: dict[str, tuple[Step, ...]] = {

@@ -13,7 +13,9 @@ that no profile costs more than a few errors to refuse.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal
 
@@ -106,6 +108,63 @@ class Lesions(_Strict):
 
 
 TreatmentId = Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+OtherCondition = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+_CONDITION_WORD = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Words that say an unknown condition may be one a safety rule reads: refused, naming the
+# condition meant, never taken as "another condition" (which no rule reads).
+_MEANS_KNOWN: tuple[tuple[str, str], ...] = (
+    ("heart-failure", "reduced-ventricular-function"),
+    ("chf", "reduced-ventricular-function"),
+    ("hfref", "reduced-ventricular-function"),
+    ("cardiomyopathy", "reduced-ventricular-function"),
+    ("ejection", "reduced-ventricular-function"),
+    ("ventric", "reduced-ventricular-function"),
+    ("block", "cardiac-conduction-abnormality"),
+    ("conduction", "cardiac-conduction-abnormality"),
+    ("sick-sinus", "cardiac-conduction-abnormality"),
+    ("bradycard", "cardiac-conduction-abnormality"),
+    ("dialysis", "end-stage-kidney-disease"),
+    ("eskd", "end-stage-kidney-disease"),
+    ("esrd", "end-stage-kidney-disease"),
+    ("kidney", "chronic-kidney-disease"),
+    ("renal", "chronic-kidney-disease"),
+    ("ckd", "chronic-kidney-disease"),
+    ("lung", "interstitial-lung-disease"),
+    ("pulmonary-fibrosis", "interstitial-lung-disease"),
+    ("ild", "interstitial-lung-disease"),
+    ("pregnan", "pregnancy"),
+    ("breast", "breastfeeding"),
+    ("lactat", "breastfeeding"),
+    ("nursing", "breastfeeding"),
+)
+
+
+def _sort_conditions(data: dict[str, Any]) -> dict[str, Any]:
+    """``conditions`` the tool knows stay; another well-formed one ("atrial-fibrillation")
+    moves to ``other_conditions``, so that a comorbidity no rule reads does not refuse
+    the whole profile. One that looks like a misspelt known condition is refused, naming
+    the one meant: a typo must never silently switch a safety rule off."""
+    conditions = data.get("conditions")
+    if not isinstance(conditions, list):
+        return data
+    known, other = [], list(data.get("other_conditions") or [])
+    for index, condition in enumerate(conditions):
+        if not isinstance(condition, str) or condition in CONDITIONS:
+            known.append(condition)
+            continue
+        near = difflib.get_close_matches(condition, CONDITIONS, n=1, cutoff=0.75) or [
+            known for word, known in _MEANS_KNOWN if word in condition
+        ][:1]
+        if near or not _CONDITION_WORD.match(condition) or len(condition) > 64:
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ProfileError(
+                f"conditions[{index}]",
+                f"unknown condition {condition!r}{hint} (another condition: lower-case words "
+                "joined by hyphens, e.g. 'atrial-fibrillation')",
+                list(CONDITIONS),
+            )
+        other.append(condition)
+    return data | {"conditions": known, "other_conditions": other}
 
 
 class PriorTreatment(_Strict):
@@ -132,6 +191,12 @@ class Patient(_Strict):
     ulceration: bool | None = None
     raynaud: bool | None = None
     conditions: list[Condition] = Field(default=[], max_length=MAX_LIST_ITEMS)
+    other_conditions: list[OtherCondition] = Field(
+        default=[],
+        max_length=MAX_LIST_ITEMS,
+        description="Conditions this tool does not know ('atrial-fibrillation'): accepted, "
+        "and the plan says that no source addresses them and that it does not account for them",
+    )
     medications: list[TreatmentId] = Field(default=[], max_length=MAX_LIST_ITEMS)
     prior_treatments: list[PriorTreatment] = Field(default=[], max_length=MAX_LIST_ITEMS)
     local_therapy_accessible: bool = True
@@ -165,6 +230,7 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
     """Validate a decoded profile; unknown treatment ids are rejected by name."""
     if not isinstance(data, dict):
         raise ProfileError("patient", "must be a JSON object")
+    data = _sort_conditions(data)
     try:
         patient = Patient.model_validate(data)
     except ValidationError as exc:

@@ -36,7 +36,7 @@ from calcinosis.patient import Patient
 from calcinosis.plan import grading_for
 from calcinosis.references import redact
 from calcinosis.safety import findings_for
-from calcinosis.synthesis import study_units
+from calcinosis.synthesis import StudyUnit, study_units
 
 __all__ = [
     "arm_provenance",
@@ -173,6 +173,20 @@ def _study_who(arms: Sequence[Arm]) -> str:
     )
 
 
+def _total(units: Sequence[StudyUnit], outcome: str) -> tuple[str, str]:
+    """What the counts count (patients, digits) and their total, said with its unit: a
+    digit count never reads as patients ("12 of 15 digits", not "12 of 15 responded")."""
+    x, n = sum(u.x for u in units), sum(u.n for u in units)
+    digits = ["digits" in u.units for u in units]
+    counted = "digits" if all(digits) else "patients" if not any(digits) else "patients or digits"
+    total = f"{x} of {n} {counted} responded ({outcome})"
+    if all(digits):
+        total += "; how many patients improved is not reported"
+    elif any(digits):
+        total += "; patients and digits counted together, as the review tabulates them"
+    return counted, total
+
+
 def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     """The review's arms for a treatment (or class): the asked age group first, the
     rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
@@ -202,11 +216,12 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
             f" ({_study_who([a for a in main if a.study == unit.study]) or _arm_who(arm)}"
             f"{patients})"
         )
-    x, n = sum(u.x for u in units), sum(u.n for u in units)
+    n = sum(u.n for u in units)
     where = "in children" if mine and group == "child" else "in adults" if mine else ""
+    counted, total = _total(units, outcome)
     text = (
         f"{label}, the review's study arms{f' {where}' if where else ''} (dystrophic calcinosis "
-        f"in DM or SSc): {'; '.join(parts)}: {x} of {n} responded ({outcome})"
+        f"in DM or SSc): {'; '.join(parts)}: {total}"
     )
     if complete:
         text += (
@@ -219,7 +234,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
             estimate, low, high = pooled
             text += (
                 f"; this tool's random-effects pooled estimate {estimate:.0%} (95% CI "
-                f"{low:.0%}–{high:.0%}, {len(units)} studies, {n} patients) is uncertain: the "
+                f"{low:.0%}–{high:.0%}, {len(units)} studies, {n} {counted}) is uncertain: the "
                 "studies are few and small, and the review itself did not pool"
             )
     reasons = {r for a in main for r in fit(d.context, applies_to_arm(a)).reasons}
@@ -320,20 +335,23 @@ def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
         for figure in statement.figures:
             if figure.max_cm is None and figure.over_cm is None:
                 continue
+            fits_size = d.query.size_in(figure.max_cm, figure.over_cm)
             if figure.max_cm is not None:
-                fits_size = size <= figure.max_cm
                 scope = f"lesions up to {figure.max_cm:g} cm"
             else:
-                fits_size = size > (figure.over_cm or 0)
                 scope = f"lesions over {figure.over_cm:g} cm"
-            verdict = "a lesion this size" if fits_size else f"not a {size:g} cm lesion"
+            if d.query.lesion_bound:
+                asked = d.query.size_words()
+                verdict = "lesions this size" if fits_size else f"not lesions {asked}"
+            else:
+                verdict = "a lesion this size" if fits_size else f"not a {size:g} cm lesion"
             parts.append(
                 f"{figure.label}: {figure.x} of {figure.n} {figure.unit} ({scope}, so "
                 f"{verdict}) {d.cite(statement_provenance(statement))}"
             )
     if not parts:
         return None
-    return f"By lesion size (the question gives {size:g} cm): " + "; ".join(parts) + "."
+    return f"By lesion size (the question gives {d.query.size_words()}): " + "; ".join(parts) + "."
 
 
 # ----------------------------------------------------------- other sources

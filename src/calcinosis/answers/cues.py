@@ -60,8 +60,11 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
     (
         "study-size",
         (
+            # not "how many patients got better": that is a response rate
             r" how many (patients|people|subjects|participants|children|adults|cases|studies"
-            r"|trials|individuals|lesions|digits|women|men)\b(?! (develop|get|have))",
+            r"|trials|individuals|lesions|digits|women|men)\b(?! (develop|get|have|got|improv"
+            r"|respond|resolv|clear|heal|benefit|did well|were cured|went into|had (a |any )?"
+            r"(response|improvement|resolution|benefit)|saw|showed|achiev))",
             r" number of (patients|studies|participants|subjects)",
             r" sample size",
             r" how (large|big) (was|were|is) ",
@@ -276,7 +279,9 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" what can (be|i|we|you) (do|done)",
             r" next (step|option|line|treatment)",
             r" second[ -]line",
-            r" (failed|failing|after) .*(what|which|next|now)",
+            # "failed X, what now?", not "after an extravasation, now painful"
+            r" (failed|failing|after) .*( what | which | next (step|option|line|treatment|move)"
+            r"| now what )",
             r" what (should|do|can|would) (i|we|you) (start|give|use|try|do|prescribe|offer"
             r"|suggest|recommend)",
             r" what (do|would) you (suggest|recommend|advise)",
@@ -335,6 +340,8 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" (does|do|will|would) (it|they|this|that) work",
         r" (did|has|have) (it|they|this|that) (work|help)",
         r" (did|do|does) (it|they) (respond|improve)",
+        r" how many (\S+ ){0,2}(improved|responded|got better|benefited|resolved|cleared"
+        r"|healed|did well|were cured)",
     ),
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),

@@ -53,6 +53,9 @@ _AI_REFS = re.compile(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
 _NO_STOP = re.compile(r"(\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bapprox|\bFig|\bno)\.$", re.IGNORECASE)
 
 
+_HEDGE = re.compile(r" (however|but|although|though|yet|except|whereas|while)\b", re.I)
+
+
 def _split(text: str) -> list[str]:
     """Sentences (and clauses after a semicolon), never cut inside parentheses."""
     parts, depth, start = [], 0, 0
@@ -63,6 +66,9 @@ def _split(text: str) -> list[str]:
             and depth <= 0
             and text[index + 1 : index + 2] == " "
             and not (char == "." and _NO_STOP.search(text[: index + 1]))
+            # "...may be attempted; however, data ... are lacking": a hedge stays with
+            # the claim it qualifies
+            and not (char == ";" and _HEDGE.match(text, index + 1))
         ):
             parts.append(text[start : index + 1].strip())
             start = index + 1

@@ -27,7 +27,7 @@ from calcinosis.answers.blocks import (
     table4_line,
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
-from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.plans import first_line, instead, what_not_to_use
 from calcinosis.answers.selection import (
     by_words,
@@ -214,7 +214,12 @@ def _efficacy_of(
     subtype = d.query.subtype
     for passage in subtype_passages(d, treatments)[:1]:
         if not d.shown(passage):
-            d.lead(d.quote(passage, 2, pattern=rf"\b{subtype}", about=f"it names {subtype}"))
+            # the sentence naming the subtype, and the next one when it opens the passage
+            # ("...may be attempted; however, data are lacking. Topical STS has been suggested
+            # based upon case reports...")
+            opens = sentences(passage.text, 1) == sentence_with(passage.text, rf"\b{subtype}")
+            pattern = None if opens else rf"\b{subtype}"
+            d.lead(d.quote(passage, 2, pattern=pattern, about=f"it names {subtype}"))
     line = table4_line(d, treatments[0])
     arms = arms_line(d, treatments, label)
     if not line:

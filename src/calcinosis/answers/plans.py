@@ -277,6 +277,29 @@ def _lesions(d: Draft) -> dict[str, Any]:
     return lesions
 
 
+_PROCEDURES = ("surgical-excision", "microdrilling", "co2-laser", "eswt")
+
+
+def _discrete_lead(d: Draft, options: list[dict[str, Any]], cited: Any) -> None:
+    """One discrete, symptomatic lesion: the procedures the plan offers for it (the
+    topic's "additional primary or adjunctive treatment option for discrete, symptomatic
+    areas"), with their warnings for this patient, in the lead, not among alternatives."""
+    if not (d.query.has("single") and d.query.has("symptomatic")):
+        return
+    offered = [o for o in options if o["id"] in _PROCEDURES and o["stance"] == "alternative"]
+    if not offered:
+        return
+    names = ", ".join(o["name"].lower() for o in offered)
+    warnings = list(dict.fromkeys(w for o in offered for w in o.get("warnings") or []))
+    text = (
+        f"For one discrete, symptomatic lesion, the plan also offers {names} "
+        f"{cited(n for o in offered for n in o['citations'])}."
+    )
+    if warnings:
+        text += " For this patient: " + " ".join(warnings)
+    d.lead(text)
+
+
 def first_line(d: Draft) -> None:
     profile, assumed = _profile(d)
     plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
@@ -313,6 +336,7 @@ def first_line(d: Draft) -> None:
         f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
     )
     _extrapolation_lead(d, first)
+    _discrete_lead(d, options, cited)
     _removal_lead(d, options, first, cited)
     _current_medications(d, first)
     if assumed:

@@ -76,6 +76,8 @@ class Query:
     age_years: float | None = None
     weight_kg: float | None = None
     lesion_cm: float | None = None  # the largest lesion, when the question gives its size
+    # "over"/"under" when the size is a bound ("deposits >2 cm", "smaller than 1 cm")
+    lesion_bound: Literal["over", "under"] | None = None
     lesion_count: int | None = None  # how many lesions, when the question counts them
     disease: str | None = None  # patient-profile vocabulary ("systemic-sclerosis")
     subtype: str | None = None
@@ -98,6 +100,23 @@ class Query:
 
     def has(self, feature: str) -> bool:
         return feature in self.features
+
+    def size_in(self, max_cm: float | None = None, over_cm: float | None = None) -> bool:
+        """Whether the lesions asked about fall in a source's size range (lesions up to
+        ``max_cm``, or over ``over_cm``): "deposits >2 cm" are over 2 cm, not up to it."""
+        size = self.lesion_cm
+        if size is None:
+            return False
+        if max_cm is not None:
+            return size < max_cm if self.lesion_bound == "over" else size <= max_cm
+        if over_cm is not None:
+            return size >= over_cm if self.lesion_bound == "over" else size > over_cm
+        return False
+
+    def size_words(self) -> str:
+        """ "over 2 cm", "2 cm": the size as the question gives it."""
+        size = f"{self.lesion_cm:g} cm"
+        return f"{self.lesion_bound} {size}" if self.lesion_bound else size
 
     def document(self) -> dict[str, object]:
         """The ``understood`` object of the ``ask`` JSON."""
@@ -123,6 +142,7 @@ class Query:
             "age_years": self.age_years,
             "weight_kg": self.weight_kg,
             "lesion_cm": self.lesion_cm,
+            "lesion_bound": self.lesion_bound,
             "lesion_count": self.lesion_count,
             "disease": self.disease,
             "subtype": self.subtype,

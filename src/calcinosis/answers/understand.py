@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
 
 from calcinosis.answers.cues import (
     ALSO_INTENTS,
@@ -115,6 +116,9 @@ _ADULT_AGE = 18
 _LEVEL_WORDS = re.compile(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|ia|ii|iii|i) ")
 
 
+_ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third"}
+
+
 def normalise(text: str) -> str:
     """Lower case, ASCII, words separated by single spaces, padded with a space;
     number words as digits, abbreviations spelled out ("pts", "w", "7yo", "62F")."""
@@ -128,6 +132,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"(?<=[a-z]) ?/ ?(?=[a-z])", " or ", text)  # "excision / microdrilling"
     text = re.sub(r"[^a-z0-9.]+", " ", text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
+    text = re.sub(r"\b(1st|2nd|3rd)\b", lambda m: _ORDINALS[m.group(1)], text)  # "1st line"
     text = re.sub(r"\b(\d+)([a-z]+)\b", r"\1 \2", text)
     words = [ABBREVIATIONS.get(w, _NUMBER_WORDS.get(w, w)) for w in text.split()]
     return " " + " ".join(words) + " "
@@ -394,6 +399,36 @@ def _lesion_cm(text: str) -> float | None:
     return max(sizes) if sizes else None
 
 
+_NUMBER_CM = r"\d{1,3}(?:\.\d+)?\s?(?:cm|mm|centimet\w*|millimet\w*)"
+_OVER = re.compile(
+    r"(?:>|≥|=>|>=|\bover|\blarger than|\bbigger than|\bmore than|\bgreater than|\bexceeding"
+    r"|\babove|\bat least|\bbeyond)\s*"
+    + _NUMBER_CM
+    + r"|"
+    + _NUMBER_CM
+    + r"\s*(?:\+|or (?:more|larger|bigger|greater|above)|and (?:up|above|over|larger))",
+    re.I,
+)
+_UNDER = re.compile(
+    r"(?:<|≤|=<|<=|\bunder|\bsmaller than|\bless than|\bbelow|\bup to|\bat most)\s*"
+    + _NUMBER_CM
+    + r"|"
+    + _NUMBER_CM
+    + r"\s*(?:or (?:less|smaller|under|below))",
+    re.I,
+)
+
+
+def _lesion_bound(question: str) -> Literal["over", "under"] | None:
+    """Whether the size given is a lower or an upper bound ("deposits >2 cm")."""
+    over, under = _OVER.search(question), _UNDER.search(question)
+    if over and not under:
+        return "over"
+    if under and not over:
+        return "under"
+    return None
+
+
 _PHOSPHATE = re.compile(
     r" (?:serum |plasma )?phosphate (?:level |of |is |was |at |=)?(\d{1,2}(?:\.\d+)?)"
     r" ?(mmol|mg)?"
@@ -401,9 +436,22 @@ _PHOSPHATE = re.compile(
 _PHOSPHATE_UPPER = {"mg": 4.5, "mmol": 1.45}  # upper limits of normal, mg/dL and mmol/L
 
 
+_PHOSPHATE_WORDS = r"(?:phosphate|phosphates|phos|phosphorus|phosphorous|po4)"
+_PHOSPHATE_SAID_HIGH = re.compile(
+    rf" {_PHOSPHATE_WORDS}(?: level| levels)?(?: is| was| are| of| still)? (?:through the roof"
+    r"|sky high|off the charts|very high|really high|high|raised|elevated|markedly elevated"
+    r"|massively elevated|huge|uncontrolled)"
+    rf"| (?:very |markedly |really |severely |uncontrolled )?(?:high|raised|elevated|sky high)"
+    rf" (?:serum )?{_PHOSPHATE_WORDS}"
+)
+
+
 def _phosphate_high(text: str) -> bool:
-    """A phosphate value above the usual upper limit ("phos 8", "phosphate 2.1 mmol/L");
-    without a unit, only a value no mmol/L reading could be (over 4.5) counts."""
+    """A phosphate value above the usual upper limit ("phos 8", "phosphate 2.1 mmol/L"),
+    or one said to be high ("phosphate through the roof"); without a unit, only a value
+    no mmol/L reading could be (over 4.5) counts."""
+    if _PHOSPHATE_SAID_HIGH.search(text):
+        return True
     for value, unit in _PHOSPHATE.findall(text):
         if float(value) > _PHOSPHATE_UPPER.get(unit or "mg", 4.5):
             return True
@@ -419,6 +467,13 @@ _KIDNEY = frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"})
 _WHAT_TO_DO = frozenset({"first-line", "patient-specific", "unknown"})
 
 
+_LESIONS_DESCRIBED = re.compile(
+    r" (?:calcinosis(?: cutis)?|calcified|calcium) (?:nodules?|lesions?|deposits?|lumps?|bumps?)"
+    r" (?:on|in|over|of|at)| (?:nodules?|lesions?|deposits?) (?:on|in|over) (?:the |her |his )?"
+    r"(?:fingertips?|fingers?|hands?|arms?|legs?|elbows?|knees?|buttocks?|thighs?|skin)"
+)
+
+
 def _reading(
     text: str, subtype: str | None, disease: str | None, conditions: list[str], intent: Intent
 ) -> tuple[str | None, str | None]:
@@ -429,7 +484,12 @@ def _reading(
         return subtype, None
     if _phosphate_high(text):
         return "metastatic", "a raised phosphate"
-    if _KIDNEY & set(conditions) and intent in _WHAT_TO_DO and disease in (None, "none"):
+    described = _LESIONS_DESCRIBED.search(text) is not None  # a patient's lesions, not a drug
+    if (
+        _KIDNEY & set(conditions)
+        and (intent in _WHAT_TO_DO or described)
+        and disease in (None, "none")
+    ):
         return "metastatic", "kidney failure or dialysis"
     return None, None
 
@@ -908,6 +968,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         age_years=age,
         weight_kg=_weight(text),
         lesion_cm=_lesion_cm(text),
+        lesion_bound=_lesion_bound(question) if _lesion_cm(text) is not None else None,
         lesion_count=_lesion_count(text) or (1 if "single" in features else None),
         disease=disease,
         subtype=subtype,

@@ -17,7 +17,7 @@ from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, rom
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
 from calcinosis.answers.query import Proposition
-from calcinosis.answers.vocabulary import CONDITIONS
+from calcinosis.answers.vocabulary import CONDITIONS, DISEASES
 from calcinosis.applicability import applies_to_row
 from calcinosis.models import Contraindication
 from calcinosis.plan import grading_for
@@ -124,9 +124,7 @@ def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
         if not set(statement.treatments) & set(p.treatments or (treatment,)):
             continue
         for figure in statement.figures:
-            fits = (figure.max_cm is not None and size <= figure.max_cm) or (
-                figure.over_cm is not None and size > figure.over_cm
-            )
+            fits = d.query.size_in(figure.max_cm, figure.over_cm)
             if not fits or figure.x is None or not figure.n:
                 continue
             scope = (
@@ -138,8 +136,9 @@ def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
             counts = f"{figure.x} of {figure.n} {figure.unit} ({scope}) {d.cite(provenance)}"
             if figure.x == 0:
                 text = (
-                    f"Probably not at {size:g} cm: in the series the sources give, "
-                    f"{figure.label.lower()}: {counts}."
+                    f"Probably not for lesions {d.query.size_words()}: in the series the "
+                    f"sources give, none of {figure.n} {figure.unit} ({scope}) responded "
+                    f"(0 of {figure.n}) {d.cite(provenance)}."
                 )
                 surgery = passages_about(d, ["surgical-excision"], pattern=r"discrete, symptom")
                 if surgery:
@@ -217,6 +216,7 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
     if harms:
         return _harm(d, harms[0], p.object, decisive=True)
     yes = _affirm(d, p, treatment) if p.predicate == "recommended" else None
+    yes = yes or _used_in(d, p, treatment)
     cautions = [r for r in rules if r.stance == "caution"]
     if yes and cautions:  # a yes that a caution for this patient qualifies
         yes += " " + _harm(d, cautions[0], p.object)
@@ -256,6 +256,60 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
                 f"{d.cite(passage.provenance)}."
             )
     return None
+
+
+_EVER_USED = re.compile(
+    r" (ever|been) (used|tried|given|reported)| (used|tried|given|reported) (for|in) (that|this"
+    r"|it|them|these|those|such)"
+)
+_USED_VERBS = (
+    r"(appeared to be of benefit|of benefit|has been used|have been used|was used"
+    r"|were used|improved|effective|resolution|beneficial)"
+)
+
+
+def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Is X ever used for that (lupus panniculitis)?": a passage reporting X used, or
+    of benefit, in the disease the question names answers yes, as reported."""
+    if not _EVER_USED.search(d.query.norm):
+        return None
+    words = [w for w in DISEASES if f" {w} " in d.query.norm]
+    words = sorted(words, key=len, reverse=True)
+    # "lupus panniculitis": the words as the question says them, before any single word
+    phrase = (
+        re.search(
+            r" ((?:\w+ )?(?:" + "|".join(map(re.escape, words)) + r")(?: \w+)?) ", d.query.norm
+        )
+        if words
+        else None
+    )
+    candidates = [m for m in (phrase.group(1) if phrase else None, *words) if m]
+    for passage in passages_about(d, p.treatments or (treatment,), pattern=_USED_VERBS):
+        text = passage.text.lower()
+        for disease in candidates:
+            if disease in text and len(disease) > 3:
+                sentence = sentence_with(passage.text, re.escape(disease))
+                d.quoted.add(passage.id)
+                said = (
+                    f"Yes, as reported: {SOURCE_NAMES[passage.provenance.source]} says "
+                    f'"{sentence}" {d.cite(passage.provenance)}.'
+                )
+                return said + _how_strong(d, p.treatments or (treatment,))
+    return None
+
+
+def _how_strong(d: Draft, treatments: tuple[str, ...]) -> str:
+    """' The management topic: "Efficacy data for X are limited to case reports..."': the
+    sources' own word on how strong the evidence is, when they give one."""
+    pattern = r"limited to (small )?case (reports|series)|primarily limited to"
+    for passage in passages_about(d, treatments, pattern=pattern):
+        d.quoted.add(passage.id)
+        source = SOURCE_NAMES[passage.provenance.source]
+        return (
+            f' {source[:1].upper()}{source[1:]}: "{sentence_with(passage.text, pattern)}" '
+            f"{d.cite(passage.provenance)}."
+        )
+    return ""
 
 
 def _avoided(d: Draft, p: Proposition, treatment: str) -> str | None:
