@@ -382,3 +382,15 @@ def test_a_condition_that_looks_like_one_a_rule_reads_is_refused_naming_it(
         parse_patient(_WIDESPREAD_SSC | {"conditions": [condition]}, kb.therapy_ids())
     assert error.value.field == "conditions[0]"
     assert f"did you mean {meant!r}?" in error.value.message
+
+
+@pytest.mark.parametrize("disease", ["other", "none"])
+def test_dystrophic_calcinosis_without_autoimmune_disease_says_the_evidence_is_extrapolated(
+    kb: KnowledgeBase, disease: str
+) -> None:
+    # 004: "Dystrophic calcinosis cutis most often occurs in association with autoimmune
+    # connective tissue disease"; its treatment data and the review's are about those
+    profile = _WIDESPREAD_SSC | {"underlying_disease": disease}
+    silent = plan_for(kb, profile)["sources_silent"]
+    assert any("none addresses dystrophic calcinosis from another cause" in s for s in silent)
+    assert not any("another cause" in s for s in plan_for(kb, _WIDESPREAD_SSC)["sources_silent"])

@@ -462,7 +462,8 @@ def treat_metabolic_cause(b: Builder) -> str | None:
     why = (
         "Metastatic calcinosis results from a defect of calcium or phosphorus metabolism, most "
         "often chronic renal failure: treatment corrects the calcium-phosphate product and the "
-        "underlying defect. Calcinosis-directed drugs are not first-line. The topic refers "
+        "underlying defect. The sources recommend no calcinosis-directed drug for it (the "
+        "drugs studied for dystrophic calcinosis are not offered here). The topic refers "
         "to the management of mineral and bone disorders in chronic kidney disease (in "
         "adults, and in children), reviewed separately."
     )
@@ -743,6 +744,14 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             f"safety in {words} elsewhere."
         )
         noted.append(condition)
+    if p.subtype == "dystrophic" and p.underlying_disease in ("other", "none"):
+        b.silences.append(
+            "The sources' treatment evidence for dystrophic calcinosis is about autoimmune "
+            "connective tissue disease (mostly systemic sclerosis and dermatomyositis); none "
+            "addresses dystrophic calcinosis from another cause (trauma, a scar, "
+            "panniculitis...), so every option here is extrapolated from it."
+        )
+        noted.append("dystrophic calcinosis without autoimmune disease")
     kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
     if kidney and p.subtype in ("dystrophic", "idiopathic", "iatrogenic"):
         b.warnings.append(
