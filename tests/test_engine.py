@@ -394,3 +394,34 @@ def test_dystrophic_calcinosis_without_autoimmune_disease_says_the_evidence_is_e
     silent = plan_for(kb, profile)["sources_silent"]
     assert any("none addresses dystrophic calcinosis from another cause" in s for s in silent)
     assert not any("another cause" in s for s in plan_for(kb, _WIDESPREAD_SSC)["sources_silent"])
+
+
+_FEW_SMALL_SSC = {
+    "age_years": 55,
+    "subtype": "dystrophic",
+    "underlying_disease": "systemic-sclerosis",
+    "symptomatic": True,
+    "lesions": {"count": 3, "largest_cm": 0.8, "distribution": "localized"},
+}
+
+
+def test_intralesional_sts_failing_puts_systemic_therapy_before_topical(kb: KnowledgeBase) -> None:
+    # 004: systemic therapy is for "patients who do not respond to or cannot access topical
+    # or intralesional sodium thiosulfate"; topical "may be most beneficial for very small
+    # lesions", so after injections failed it is not the step up
+    failed = {
+        "prior_treatments": [{"treatment": "sodium-thiosulfate-intralesional", "response": "none"}]
+    }
+    plan = plan_for(kb, _FEW_SMALL_SSC | failed)
+    stances = {o["id"]: o["stance"] for o in plan["options"]}
+    assert stances["sodium-thiosulfate-topical"] == "alternative"
+    assert stances["diltiazem"] == "first-line"
+
+
+def test_topical_sts_failing_keeps_intralesional_first(kb: KnowledgeBase) -> None:
+    # intralesional injection is the step up from topical therapy for lesions up to ~2 cm
+    # (004: "resolution of 13 of 13 lesions ≤2 cm")
+    failed = {"prior_treatments": [{"treatment": "sodium-thiosulfate-topical", "response": "none"}]}
+    stances = {o["id"]: o["stance"] for o in plan_for(kb, _FEW_SMALL_SSC | failed)["options"]}
+    assert stances["sodium-thiosulfate-intralesional"] == "first-line"
+    assert stances["diltiazem"] == "first-line"

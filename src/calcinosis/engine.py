@@ -611,6 +611,19 @@ def apply_prior_responses(b: Builder) -> str | None:
                         b.options[treatment].rationale.append(
                             "Local therapy failed before, so systemic therapy comes first."
                         )
+                # the topic: systemic therapy "for ... patients who do not respond to ...
+                # topical or intralesional sodium thiosulfate". Intralesional injection
+                # failing is local therapy failing: topical (the topic's choice for very
+                # small lesions) stays, after systemic therapy. Topical failing is not:
+                # intralesional injection is the step up (lesions up to about 2 cm).
+                for other in LOCAL if prior.treatment == "sodium-thiosulfate-intralesional" else ():
+                    option = b.options.get(other)
+                    if other != prior.treatment and option and option.stance == "first-line":
+                        option.stance = "alternative"
+                        option.rationale.append(
+                            f"{name} did not work before: local therapy has failed, so "
+                            "systemic therapy comes first and this is an alternative."
+                        )
         elif prior.treatment in b.options and b.options[prior.treatment].stance != "avoid":
             option = b.options[prior.treatment]
             if option.stance in ("alternative", "adjunct") and option.id not in MANAGEMENT:
@@ -736,14 +749,14 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
             f"option's safety in {words} elsewhere."
         )
         noted.append(condition)
-    for condition in p.other_conditions:
-        words = condition.replace("-", " ")
+    for other in p.other_conditions:
+        words = other.replace("-", " ")
         b.silences.append(
             f"Not known to this tool: {words}. No source addresses it in choosing a treatment "
             f"for calcinosis cutis, and no rule of this plan reads it: check each option's "
             f"safety in {words} elsewhere."
         )
-        noted.append(condition)
+        noted.append(other)
     if p.subtype == "dystrophic" and p.underlying_disease in ("other", "none"):
         b.silences.append(
             "The sources' treatment evidence for dystrophic calcinosis is about autoimmune "

@@ -152,9 +152,10 @@ def _sort_conditions(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(condition, str) or condition in CONDITIONS:
             known.append(condition)
             continue
-        near = difflib.get_close_matches(condition, CONDITIONS, n=1, cutoff=0.75) or [
-            known for word, known in _MEANS_KNOWN if word in condition
-        ][:1]
+        near = (
+            difflib.get_close_matches(condition, CONDITIONS, n=1, cutoff=0.75)
+            or [known for word, known in _MEANS_KNOWN if word in condition][:1]
+        )
         if near or not _CONDITION_WORD.match(condition) or len(condition) > 64:
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ProfileError(
