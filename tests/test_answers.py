@@ -890,3 +890,50 @@ def test_on_a_drug_is_taking_it_and_a_lone_yes_no_is_about_it(kb: KnowledgeBase)
     assert understood["medications"] == ["methotrexate"]  # "pred": prednisone or -olone
     data = answer_question("data on colchicine for calcinosis?", kb)["understood"]
     assert data["treatments"] == ["colchicine"] and data["medications"] == []
+
+
+def test_spontaneous_resolution_is_answered_for_the_form_the_source_names(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: "subepidermal calcified nodules often spontaneously resolve when the nodule
+    # ulcerates and eliminates calcium transepidermally"
+    yes = answer_question("do subepidermal calcified nodules go away on their own?", kb)
+    assert yes["understood"]["proposition"]["predicate"] == "resolves-alone"
+    assert yes["answer"].startswith("Yes, often:") and "transepidermally" in yes["answer"]
+    other = answer_question("does scrotal calcinosis go away on its own?", kb)["answer"]
+    assert other.startswith("Only for one form, as the sources put it:")
+    dystrophic = answer_question("does SSc calcinosis go away on its own?", kb)["answer"]
+    assert dystrophic.startswith("The sources do not answer this directly.")
+
+
+def test_lots_of_inflammation_is_not_lots_of_lesions(kb: KnowledgeBase) -> None:
+    inflamed = answer_question(
+        "can i start minocin in an 8 yo w JDM calcinosis? lots of inflammation around the nodules",
+        kb,
+    )["understood"]
+    assert "widespread" not in inflamed["features"] and "inflammation" in inflamed["features"]
+    many = answer_question("lots of nodules on both legs in JDM, what now?", kb)["understood"]
+    assert "widespread" in many["features"]
+
+
+def test_how_often_lesions_clear_asks_for_a_response_rate(kb: KnowledgeBase) -> None:
+    # 004: topical STS "resolution of all 53 treated lesions <0.2 cm"
+    answer = answer_question(
+        "topical sts for really tiny (<2 mm) calcinosis spots - how often do they clear?", kb
+    )
+    assert answer["understood"]["intent"] == "efficacy"
+    assert "53 of 53 lesions" in answer["answer"]
+    dose = answer_question("how often should topical STS be applied?", kb)["understood"]
+    assert dose["intent"] == "dose"
+
+
+def test_no_arm_in_the_disease_asked_is_said_first(kb: KnowledgeBase) -> None:
+    # 001 Table 2: the bisphosphonate arms are in DM (mostly juvenile), and Balin 2012
+    # does not say its patients' disease
+    lead = answer_question("any evidence for bisphosphonates in scleroderma calcinosis?", kb)
+    assert lead["answer"].startswith(
+        "No direct evidence: no study arm in the review is of bisphosphonates in systemic "
+        "sclerosis; of its 6 arms, 5 in DM and 1 from Balin 2012"
+    )
+    diltiazem = answer_question("does diltiazem work in SSc calcinosis?", kb)["answer"]
+    assert not diltiazem.startswith("No direct evidence")  # Vayssairat 1998 is in SSc

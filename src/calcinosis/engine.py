@@ -490,7 +490,9 @@ def plan_idiopathic(b: Builder) -> str | None:
         5,
         ("If the lesions stop troubling the patient: " if wants else "")
         + "Treatment is not necessary in asymptomatic patients who are not bothered by the "
-        "condition.",
+        "condition. Of one form the topic adds that subepidermal calcified nodules often "
+        "resolve spontaneously, when the nodule ulcerates and eliminates its calcium "
+        "through the skin.",
         "management-topic-idiopathic",
     )
     b.offer(

@@ -246,7 +246,9 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" how much ",
             r" regimens? ",
             r" mg ",
-            r" how often (should|do|to|is|are|can) ",
+            # "how often do I apply it", not "how often do they clear" (a response rate)
+            r" how often (should|do|to|is|are|can) (?!(\S+ ){0,3}(clear|resolve|respond|improve"
+            r"|work|heal|go away|disappear|recur|relapse|come back))",
             r" how frequently ",
             r" how many times ",
             r" concentration",
@@ -342,6 +344,7 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" (did|do|does) (it|they) (respond|improve)",
         r" how many (\S+ ){0,2}(improved|responded|got better|benefited|resolved|cleared"
         r"|healed|did well|were cured)",
+        r" how often (\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear)",
     ),
     "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
@@ -379,6 +382,7 @@ YES_NO_END = (
 )
 
 Predicate = Literal[
+    "resolves-alone",
     "promotes-calcification",
     "safe-with",
     "usable-at-age",
@@ -397,6 +401,17 @@ Predicate = Literal[
 
 # What a yes/no question claims about its treatment, in order of precedence.
 PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
+    (
+        "resolves-alone",
+        (
+            r" (go|goes|going) away (on (its|their) own|by (itself|themselves)|spontaneously)",
+            r" (resolve|resolves|regress|regresses|clear|clears|disappear|disappears|shrink"
+            r"|shrinks)( up)? (on (its|their) own|by (itself|themselves)|spontaneously"
+            r"|without treatment)",
+            r" spontaneous(ly)? (resolution|resolve|regression|regress|clear|disappear)",
+            r" self (resolv|limit)",
+        ),
+    ),
     (
         "promotes-calcification",
         (

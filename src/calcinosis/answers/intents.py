@@ -48,6 +48,7 @@ from calcinosis.answers.topics import (
 )
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
+from calcinosis.evidence import study_label
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 
@@ -114,9 +115,11 @@ def _efficacy(d: Draft) -> None:
             "about it without the subtype to see it.",
         )
         return
+    d.lead(size_line(d, d.query.treatments))  # the size asked: its figures first
     for index, (label, treatments) in enumerate(groups(d, 3)):
+        if index == 0 and not said:
+            d.lead(_no_arm_in_disease(d, treatments, label))
         _efficacy_of(d, index, label, treatments, lead=not said)
-    d.lead(size_line(d, d.query.treatments))
     if not said:
         figures = [
             p
@@ -204,6 +207,38 @@ def lower_name(name: str) -> str:
 
 
 _FIGURE = r"\d+ (of \d+|percent|%)|\d+%|\d+/\d+"
+
+
+_ARM_DISEASE = {
+    "systemic-sclerosis": ("SSc", "systemic sclerosis"),
+    "dermatomyositis": ("DM", "dermatomyositis"),
+    "juvenile-dermatomyositis": ("DM", "dermatomyositis"),
+}
+
+
+def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str | None:
+    """ "Any evidence for bisphosphonates in scleroderma?": when no arm is of the disease
+    asked about, that is the answer's first words, before any figure from another one."""
+    asked = _ARM_DISEASE.get(d.query.disease or "")
+    arms = d.kb.arms_for(treatments)
+    if asked is None or not arms:
+        return None
+    code, words = asked
+    if any(a.disease in (code, "DM/SSc") for a in arms):
+        return None
+    known = sorted({a.disease for a in arms if a.disease != "unspecified"})
+    unsaid = sorted(
+        {study_label(d.kb.studies[a.study]) for a in arms if a.disease == "unspecified"}
+    )
+    parts = [f"{sum(a.disease == k for a in arms)} in {k}" for k in known]
+    if unsaid:
+        count = sum(a.disease == "unspecified" for a in arms)
+        parts.append(f"{count} from {', '.join(unsaid)}, whose patients' disease is not said")
+    return (
+        f"No direct evidence: no study arm in the review is of {lower_name(label)} in {words}; "
+        f"of its {len(arms)} arms, {' and '.join(parts)}. What follows is extrapolated from "
+        "them."
+    )
 
 
 def _efficacy_of(

@@ -17,7 +17,7 @@ from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, rom
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
 from calcinosis.answers.query import Proposition
-from calcinosis.answers.vocabulary import CONDITIONS, DISEASES
+from calcinosis.answers.vocabulary import CONDITIONS, DISEASES, SUBTYPES
 from calcinosis.applicability import applies_to_row
 from calcinosis.models import Contraindication
 from calcinosis.plan import grading_for
@@ -550,6 +550,37 @@ def _managed_like(d: Draft) -> str | None:
     )
 
 
+_SPONTANEOUS = r"spontaneous(ly)? resol|resolves? spontaneously|spontaneous resolution"
+
+
+def _resolves_alone(d: Draft) -> str | None:
+    """ "Do subepidermal calcified nodules go away on their own?": yes, often, when a
+    passage about the question's subtype says they resolve spontaneously; for another
+    subtype the sources say nothing of the kind, and the answer says so."""
+    subtype = d.query.subtype or "dystrophic"
+    found = [
+        p for p in passages_about(d, (), pattern=_SPONTANEOUS) if subtype in p.applies_to.subtypes
+    ]
+    if not found:
+        return (
+            f"{NOT_ANSWERED} No source reports spontaneous resolution of {subtype} calcinosis "
+            "cutis."
+        )
+    passage = found[0]
+    d.quoted.add(passage.id)
+    sentence = sentence_with(passage.text, _SPONTANEOUS)
+    said = (
+        f'{SOURCE_NAMES[passage.provenance.source]} says "{sentence}" {d.cite(passage.provenance)}.'
+    )
+    # a sentence about one form of the subtype ("subepidermal calcified nodules") answers
+    # only a question about that form
+    forms = [w for w, s in SUBTYPES.items() if s == subtype and w != subtype and " " in w]
+    named = [w for w in forms if w in sentence.lower()]
+    if named and not any(w in d.query.norm for w in named):
+        return f"Only for one form, as the sources put it: {said}"
+    return f"Yes, often: {said}"
+
+
 def _can_observe(d: Draft) -> str | None:
     """ "Can we just leave it?": yes when the source's conditions for follow-up without
     intervention are what the question says (asymptomatic, not bothering the patient)."""
@@ -670,12 +701,9 @@ def verdict(d: Draft) -> str | None:
     p = d.query.proposition
     if p is None:
         return None
-    if p.predicate == "needs-treatment":
-        return _needs_treatment(d)
-    if p.predicate == "can-observe":
-        return _can_observe(d)
-    if p.predicate == "managed-like":
-        return _managed_like(d)
+    about_the_lesions = _ABOUT_THE_LESIONS.get(p.predicate)
+    if about_the_lesions is not None:
+        return about_the_lesions(d)
     if p.treatment is None:
         return None
     said = _HANDLERS[p.predicate](d, p, p.treatment)
@@ -683,6 +711,14 @@ def verdict(d: Draft) -> str | None:
         d.ruled_out.update(p.treatments or (p.treatment,))
     return said
 
+
+# predicates about the lesions rather than a treatment
+_ABOUT_THE_LESIONS: dict[str, Callable[[Draft], str | None]] = {
+    "needs-treatment": _needs_treatment,
+    "can-observe": _can_observe,
+    "resolves-alone": _resolves_alone,
+    "managed-like": _managed_like,
+}
 
 # predicates whose "No" says the treatment is not for this question's patient
 _RULING_OUT = frozenset({"usable-at-age", "safe-with", "recommended", "effective"})

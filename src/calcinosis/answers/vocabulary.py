@@ -629,8 +629,24 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "generalised",
         "universal",
         "numerous",
-        "lots of",
-        "a lot of",
+        # "lots of nodules", not "lots of inflammation around the nodules"
+        *(
+            f"{many} {thing}"
+            for many in ("lots of", "a lot of", "loads of", "tons of")
+            for thing in (
+                "nodules",
+                "lesions",
+                "deposits",
+                "calcinosis",
+                "calcinotic",
+                "calcified",
+                "calcium deposits",
+                "lumps",
+                "bumps",
+                "spots",
+                "areas",
+            )
+        ),
         "all over",
         "too many",
         "so many",
