@@ -33,6 +33,7 @@ __all__ = [
     "DISEASES",
     "MAX_ID_LENGTH",
     "MAX_LIST_ITEMS",
+    "RESPONSES",
     "SUBTYPES",
     "Lesions",
     "Patient",
@@ -70,6 +71,7 @@ Response = Literal["none", "partial", "complete", "intolerant"]
 SUBTYPES: tuple[str, ...] = Subtype.__args__  # type: ignore[attr-defined]
 DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
 CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
+RESPONSES: tuple[str, ...] = Response.__args__  # type: ignore[attr-defined]
 
 
 def one_unknown_field(data: object, fields: Collection[str]) -> object:
@@ -169,6 +171,13 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
         patient = Patient.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
+        if error["type"] == "missing" and error["loc"][-1:] == ("response",):
+            # Never assumed: "none" would say the treatment failed and move the plan on.
+            raise ProfileError(
+                _path(error["loc"]),
+                "required with a treatment tried: how did the patient respond to it?",
+                RESPONSES,
+            ) from None
         raise ProfileError(_path(error["loc"]), _message(error)) from None
     choices = sorted(treatment_ids)
     for index, medication in enumerate(patient.medications):

@@ -114,6 +114,23 @@ def test_validation_messages_sit_beside_the_field(client: TestClient) -> None:
     assert page.find("select", id="prior_2_treatment")["aria-invalid"] == "true"
 
 
+def test_a_treatment_tried_without_its_response_is_refused_beside_that_field(
+    client: TestClient,
+) -> None:
+    """No silent "none": it would say the treatment failed and move the plan on."""
+    tried = [*SSC, ("prior_2_treatment", "sodium-thiosulfate-intralesional")]
+    page = soup(client, "/?" + urlencode(tried), 422)
+    field = page.find("select", id="prior_2_response")
+    assert field["aria-invalid"] == "true"
+    assert field.find("option", selected=True) is None  # nothing chosen for the clinician
+    message = page.find(id=field["aria-describedby"]).get_text()
+    assert "how did the patient respond" in message and "partial" in message
+    assert page.find(id="plan") is None
+    # with its response, the same row is accepted and read as entered
+    page = soup(client, "/?" + urlencode([*tried, ("prior_2_response", "partial")]))
+    assert "sodium-thiosulfate-intralesional" in options(page, "first-line")
+
+
 def test_print_view_is_the_plan_alone(client: TestClient) -> None:
     page = soup(client, "/print?" + urlencode(SSC))
     assert page.find("form") is None and page.find("nav") is None

@@ -107,8 +107,12 @@ def profile_from_query(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any]
     for index in range(1, MAX_PRIOR + 1):
         treatment = _one(values, f"prior_{index}_treatment")
         if treatment:
-            response = _one(values, f"prior_{index}_response") or "none"
-            prior.append({"treatment": treatment, "response": response})
+            # No default: a treatment tried without its response is refused beside the
+            # response field (a silent "none" would say it failed and move the plan on).
+            entry = {"treatment": treatment}
+            if response := _one(values, f"prior_{index}_response"):
+                entry["response"] = response
+            prior.append(entry)
             rows.append(index)
     if prior:
         profile["prior_treatments"] = prior
