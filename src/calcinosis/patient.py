@@ -137,6 +137,15 @@ class Patient(_Strict):
     medications: list[TreatmentId] = Field(default=[], max_length=MAX_LIST_ITEMS)
     prior_treatments: list[PriorTreatment] = Field(default=[], max_length=MAX_LIST_ITEMS)
     local_therapy_accessible: bool = True
+    weight_kg: float | None = Field(
+        default=None, gt=0, le=400, description="Body weight in kg: per-kg doses are worked out"
+    )
+    height_cm: float | None = Field(
+        default=None,
+        ge=20,
+        le=250,
+        description="Body height in cm: with the weight, per-m2 doses are worked out",
+    )
 
     def prior(self, treatment: str) -> PriorTreatment | None:
         """The last recorded response to a treatment, if it was tried."""

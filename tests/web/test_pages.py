@@ -110,7 +110,11 @@ def test_validation_messages_sit_beside_the_field(client: TestClient) -> None:
     assert page.find(id="plan") is None
     page = soup(client, "/?subtype=dystrophic&age_years=40&lesions_largest_cm=-1", 422)
     assert page.find("input", id="lesions_largest_cm")["aria-invalid"] == "true"
-    page = soup(client, "/?subtype=dystrophic&age_years=40&prior_2_treatment=aspirin", 422)
+    page = soup(
+        client,
+        "/?subtype=dystrophic&age_years=40&prior_2_treatment=aspirin&prior_2_response=none",
+        422,
+    )
     assert page.find("select", id="prior_2_treatment")["aria-invalid"] == "true"
 
 
