@@ -58,6 +58,7 @@ def _entry(option: dict[str, Any]) -> dict[str, Any]:
         "name": option["name"],
         "strength": option["strength"]["label"],
         "notation": option["strength"]["notation"],
+        "explanation": option["strength"]["explanation"],
         "reason": option["reason"],
         "citations": option["citations"],
     }
