@@ -23,10 +23,11 @@ def print_sheet(plan: dict[str, Any]) -> dict[str, Any]:
         rows = option.get("regimens") or []
         chosen = [r for r in rows if r["group"] == "starting"] or rows[:1]
         regimens += [{"option": option["name"]} | r for r in chosen]
-        for effect in option.get("adverse_effects") or []:
-            watch.setdefault(effect["text"], {"option": option["name"]} | effect)
-        for warning in option["warnings"]:
-            watch.setdefault(warning, {"option": option["name"], "text": warning, "citation": None})
+        items = [*(option.get("adverse_effects") or [])]
+        items += [{"text": warning, "citation": None} for warning in option["warnings"]]
+        for item in items:
+            entry = watch.setdefault(item["text"], {"names": []} | item)
+            entry["names"].append(option["name"])
     summary = plan["summary"]
     used = {n for entry in summary["first_line"] for n in entry["citations"]}
     used |= {w["citation"] for w in summary["judge_response"]}
@@ -37,9 +38,11 @@ def print_sheet(plan: dict[str, Any]) -> dict[str, Any]:
         if citation["n"] in used:
             place = (citation["reference_text"] or citation["label"], citation["location"])
             notes.setdefault(place, []).append(citation["n"])
+    for entry in watch.values():
+        entry["option"] = " and ".join(entry.pop("names"))
     return {
         "regimens": regimens,
-        "watch": list(watch.values()),
+        "watch": sorted(watch.values(), key=lambda entry: -len(entry["option"])),
         "notes": [
             {"numbers": numbers, "reference": reference.rstrip("."), "location": location}
             for (reference, location), numbers in notes.items()
