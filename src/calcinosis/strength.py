@@ -19,17 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CEBM_GRADES", "CERTAINTY_WORDS", "GRADE_LETTERS", "GRADE_NUMBERS", "strength"]
+__all__ = [
+    "CEBM_EXPLAINED",
+    "CEBM_GRADES",
+    "CEBM_LEVELS",
+    "GRADE_EXPLAINED",
+    "GRADE_LETTERS",
+    "GRADE_NUMBERS",
+    "strength",
+]
 
 GRADE_NUMBERS = {"1": "recommended", "2": "suggested"}
 GRADE_LETTERS = {"A": "high", "B": "moderate", "C": "low"}
 CEBM_GRADES = {"A": "high", "B": "moderate", "C": "low", "D": "very low"}
-CERTAINTY_WORDS = {
-    "high": "consistent randomised trials: further research is unlikely to change the picture",
-    "moderate": "consistent smaller trials or cohort studies",
-    "low": "case series, poor-quality cohort studies or case reports",
-    "very low": "expert opinion, or studies that disagree with one another",
-}
 GRADE_EXPLAINED = {
     "1": "1 = a strong recommendation ('we recommend')",
     "2": "2 = a weak recommendation ('we suggest')",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
@@ -343,3 +344,19 @@ def test_the_algorithm_diagram_is_the_engine(client: TestClient) -> None:
     page = soup(client, "/algorithm")
     listed = [code.get_text() for code in page.select("main li code")]
     assert listed == [step.__name__ for chain in STEPS.values() for step in chain]
+
+
+def test_the_about_page_explains_the_scales_and_the_map_is_never_green(
+    client: TestClient,
+) -> None:
+    page = soup(client, "/about")
+    section = " ".join(page.find(id="strength").get_text().split())
+    assert "2 = a weak recommendation ('we suggest'): suggested" in section
+    assert "C = low-quality evidence: low certainty" in section
+    assert "grade B = consistent level 2 or 3 studies" in section
+    svg = client.get("/evidence/map.svg").text
+    colours = {c.lower() for c in re.findall(r"#[0-9a-fA-F]{6}\b", svg)}
+    rgb = [(int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for c in colours]
+    greens = [(r, g, b) for r, g, b in rgb if g > r + 40 and g > b + 40]
+    assert greens == []
+    assert "#b2182b" in colours  # warfarin, IV sodium thiosulfate: recommended against

@@ -21,6 +21,14 @@ from calcinosis.handout import handout_document
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
 from calcinosis.storage import plan_row
+from calcinosis.strength import (
+    CEBM_EXPLAINED,
+    CEBM_GRADES,
+    CEBM_LEVELS,
+    GRADE_EXPLAINED,
+    GRADE_LETTERS,
+    GRADE_NUMBERS,
+)
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
@@ -297,7 +305,15 @@ def algorithm_page(request: Request) -> HTMLResponse:
 @router.get("/about", response_class=HTMLResponse)
 def about_page(request: Request) -> HTMLResponse:
     about = about_document(_kb(request), request.app.state.settings.public_url)
-    return _page(request, "about.html", about=about)
+    scales = {
+        "grade_explained": GRADE_EXPLAINED,
+        "grade_letters": GRADE_LETTERS,
+        "grade_numbers": GRADE_NUMBERS,
+        "cebm_levels": CEBM_LEVELS,
+        "cebm_explained": CEBM_EXPLAINED,
+        "cebm_grades": CEBM_GRADES,
+    }
+    return _page(request, "about.html", about=about, strength=scales)
 
 
 @router.get("/algorithm.svg")
