@@ -299,7 +299,11 @@ def test_the_handout_speaks_plainly_from_the_same_plan(client: TestClient) -> No
     page = soup(client, "/handout?" + urlencode(SSC))
     text = " ".join(page.get_text().split())
     assert "deposits of calcium in the skin" in text
-    assert "To start with: Intralesional sodium thiosulfate" in text
+    assert "To start with (your clinician will tell you which of these apply to you)" in text
+    assert [h.get_text() for h in page.select("h3")] == [
+        "Intralesional sodium thiosulfate",
+        "Topical sodium thiosulfate",
+    ]
     assert "It is injected into the lesions." in text
     assert "Improvement may be evident within one to four treatments." in text
     assert "Warfarin does not treat calcinosis" in text and "do not stop it" in text
