@@ -39,11 +39,13 @@ def test_text_is_readable_and_ends_with_the_reminder(capsys: pytest.CaptureFixtu
     assert code == 0
     headings = [line for line in out.splitlines() if line.isupper() and not line[0].isspace()]
     assert headings == [
+        "IN SHORT",
         "FIRST-LINE",
         "ALTERNATIVES",
         "AVOID: HARMFUL FOR THIS PATIENT",
         "AVOID: DOES NOT WORK FOR CALCINOSIS",
         "WHERE THE SOURCES DISAGREE",
+        "ASSUMPTIONS MADE",  # the weight, for diltiazem's per-kg dose
         "CITATIONS",
     ]
     assert "does not replace, clinical judgement" in out.splitlines()[-1]

@@ -134,6 +134,7 @@ def _all_quotes(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
     quotes += [(t.id, t.provenance.source, t.provenance.quote) for t in kb.totals]
     for entry in kb.treatments.values():
         claims = [*entry.mechanism, *entry.regimens, *entry.adverse_effects, *entry.notes]
+        claims += [entry.time_to_response] if entry.time_to_response else []
         quotes += [(entry.id, c.provenance.source, c.provenance.quote) for c in claims]
         quotes += [
             (entry.id, r.provenance.source, r.provenance.quote) for r in entry.contraindications

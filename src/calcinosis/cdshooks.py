@@ -78,7 +78,12 @@ PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
     "medications": "MedicationRequest?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}"
+    "&code=http://loinc.org|29463-7,http://loinc.org|8302-2&_sort=-date",
 }
+# Read when the client sends them, or fetched along with a required member; never a
+# reason for a 412: body weight and height only work out per-kg and per-m2 doses.
+OPTIONAL_PREFETCH = frozenset({"observations"})
 OVERRIDE_SYSTEM = "https://calcinosis.invalid/cds-override-reasons"
 OVERRIDE_REASONS = [
     {
@@ -237,7 +242,7 @@ async def fetch_missing(
     :class:`PrefetchMissingError`.
     """
     missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
-    if not missing:
+    if not [key for key in missing if key not in OPTIONAL_PREFETCH]:
         return {}
     token = (request.fhirAuthorization or {}).get("access_token")
     if server is None:
@@ -258,40 +263,67 @@ async def fetch_missing(
     try:
         async with asyncio.timeout_at(deadline):
             for key, url in urls.items():
-                left = max(deadline - loop.time(), 0.001)
-                limits = httpx.Timeout(left, connect=min(2.0, left))
-                async with client.stream("GET", url, headers=headers, timeout=limits) as response:
-                    if response.status_code != httpx.codes.OK:
-                        raise PrefetchMissingError(f"status {response.status_code}")
-                    encoding = response.headers.get("content-encoding", "identity")
-                    if encoding.lower() != "identity":
-                        raise PrefetchMissingError("compressed answer")
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
-                        raise PrefetchMissingError("too large")
-                    answers[key] = await read_capped(response.aiter_raw(), max_bytes)
+                if key in OPTIONAL_PREFETCH:
+                    continue
+                answers[key] = await _get(client, url, headers, deadline - loop.time(), max_bytes)
     except TimeoutError:
         raise PrefetchMissingError("timed out") from None
     except TooLargeError:
         raise PrefetchMissingError("too large") from None
     except (httpx.HTTPError, httpx.InvalidURL, OSError):
         raise PrefetchMissingError("connection failed") from None
+    for key in [key for key in urls if key in OPTIONAL_PREFETCH]:
+        try:
+            async with asyncio.timeout_at(deadline):
+                answers[key] = await _get(
+                    client, urls[key], headers, deadline - loop.time(), max_bytes
+                )
+        except (PrefetchMissingError, TimeoutError, TooLargeError, httpx.HTTPError, OSError):
+            continue  # optional: the plan is made without it
     return answers
+
+
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], left: float, max_bytes: int
+) -> bytes:
+    """One FHIR answer: a 200, uncompressed, at most ``max_bytes`` (read as a stream)."""
+    left = max(left, 0.001)
+    limits = httpx.Timeout(left, connect=min(2.0, left))
+    async with client.stream("GET", url, headers=headers, timeout=limits) as response:
+        if response.status_code != httpx.codes.OK:
+            raise PrefetchMissingError(f"status {response.status_code}")
+        encoding = response.headers.get("content-encoding", "identity")
+        if encoding.lower() != "identity":
+            raise PrefetchMissingError("compressed answer")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise PrefetchMissingError("too large")
+        return await read_capped(response.aiter_raw(), max_bytes)
 
 
 def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, Any]:
     decoded: dict[str, Any] = {}
     for key, body in raw.items():
         try:
-            decoded[key] = loads_bounded(body, limits.max_json_depth)
-            check_fhir_input(decoded[key], f"prefetch.{key}", limits)
-        except JsonTooDeepError:
-            raise PrefetchMissingError("JSON too deep") from None
-        except ValueError:
-            raise PrefetchMissingError("not JSON") from None
-        except InputLimitError:
-            raise PrefetchMissingError("beyond the input limits") from None
+            decoded[key] = _decode_one(key, body, limits)
+        except PrefetchMissingError:
+            if key not in OPTIONAL_PREFETCH:
+                raise
+            decoded.pop(key, None)  # optional: the plan is made without it
     return decoded
+
+
+def _decode_one(key: str, body: bytes, limits: InputLimits) -> Any:
+    try:
+        value = loads_bounded(body, limits.max_json_depth)
+        check_fhir_input(value, f"prefetch.{key}", limits)
+    except JsonTooDeepError:
+        raise PrefetchMissingError("JSON too deep") from None
+    except ValueError:
+        raise PrefetchMissingError("not JSON") from None
+    except InputLimitError:
+        raise PrefetchMissingError("beyond the input limits") from None
+    return value
 
 
 # ----------------------------------------------------------------------- cards
@@ -581,7 +613,11 @@ def respond(
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
     found = findings_from_fhir(
-        prefetch.get("patient"), prefetch.get("conditions"), prefetch.get("medications"), kb=kb
+        prefetch.get("patient"),
+        prefetch.get("conditions"),
+        prefetch.get("medications"),
+        observations=prefetch.get("observations"),
+        kb=kb,
     )
     ctx = Context(kb, public_url, [] if plans is None else plans)
     if service.hook == "patient-view":

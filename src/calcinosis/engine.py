@@ -878,7 +878,10 @@ def enforce_safety(b: Builder) -> str | None:
 
 
 def _medication_warning(b: Builder, treatment: str) -> str:
-    """What a current medication that the plan avoids means, by the reason it is avoided."""
+    """What a current medication that the plan avoids means, by the reason it is avoided.
+
+    Each says first what the finding is about (treating calcinosis, or this patient
+    whatever the drug is for), so that "avoid" is not read as "stop the drug"."""
     name = b.kb.treatments[treatment].name
     findings = [
         f.rule for f in findings_for(b.kb, b.patient, treatment) if f.rule.stance == "avoid"
@@ -887,33 +890,33 @@ def _medication_warning(b: Builder, treatment: str) -> str:
     if everywhere:
         rule = everywhere[0]
         return (
-            f"The patient takes {name}, which applies whatever it is prescribed for: "
-            f"{rule.text.rstrip('.')}. Review it with its prescriber now."
+            f"Current medication: {name}. This finding is about this patient, whatever it "
+            f"is prescribed for: {rule.text.rstrip('.')}. Review it with its prescriber now."
         )
     prior = b.patient.prior(treatment)
     if not findings and prior is not None and prior.response == "intolerant":
         return (
-            f"The patient takes {name}, recorded as not tolerated before: check why it is "
+            f"Current medication: {name}, recorded as not tolerated before: check why it is "
             "being taken, with its prescriber."
         )
     reason = findings[0].reason if findings else "harm"
+    extra = " ".join(rule.text for rule in findings[1:])
     if reason == "ineffective" and b.patient.subtype in ("calciphylaxis", "metastatic"):
-        extra = " ".join(rule.text for rule in findings[1:])
         return (
-            f"The patient takes {name}. It does not treat calcinosis cutis (see AVOID). "
+            f"Current medication: {name}. This finding is about treating calcinosis: "
+            f"{name.lower()} does not treat calcinosis cutis (see Avoid, not effective). "
             f"{extra} In {b.patient.subtype} calcinosis, review it with its prescriber."
         ).replace("  ", " ")
     if reason == "ineffective":
-        extra = " ".join(rule.text for rule in findings[1:])
         return (
-            f"The patient takes {name}. It does not treat calcinosis cutis (the sources "
-            f"advise against using it for calcinosis; see AVOID). {extra} If it is "
-            "prescribed for another reason, do not stop it on this account: weigh it with "
-            "its prescriber."
+            f"Current medication: {name}. This finding is about treating calcinosis only: "
+            f"{name.lower()} does not treat calcinosis cutis (the sources advise against "
+            f"using it for calcinosis; see Avoid, not effective). {extra} If it is prescribed "
+            "for another reason, keep it on this account and ask its prescriber."
         ).replace("  ", " ")
     return (
-        f"The patient takes {name}, which this plan says to avoid for calcinosis cutis "
-        "(see AVOID). Any other indication is for its prescriber to weigh."
+        f"Current medication: {name}. This plan says to avoid it for calcinosis cutis "
+        "(see Avoid). Any other indication is for its prescriber to weigh."
     )
 
 
@@ -1088,6 +1091,8 @@ def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
         Context.of(patient.subtype, patient.underlying_disease, patient.age_years),
         patient.lesions.largest_cm,
         builder.silences,
+        patient.weight_kg,
+        patient.height_cm,
     )
 
 

@@ -202,6 +202,8 @@ def _cross_check(kb: KnowledgeBase) -> None:
         )
     for entry in kb.treatments.values():
         claims = [*entry.mechanism, *entry.regimens, *entry.adverse_effects, *entry.notes]
+        if entry.time_to_response is not None:
+            claims.append(entry.time_to_response)
         sources = [claim.provenance.source for claim in claims]
         sources += [rule.provenance.source for rule in entry.contraindications]
         _refs("treatments.yaml", entry.id, "provenance.source", sources, kb.sources)

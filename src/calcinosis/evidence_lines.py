@@ -26,7 +26,13 @@ from calcinosis.applicability import (
 from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm, Figure, Provenance, Statement
 
-__all__ = ["EvidenceLine", "evidence_lines", "pooled_summary"]
+__all__ = [
+    "VERY_UNCERTAIN_WIDTH",
+    "EvidenceLine",
+    "complete_words",
+    "evidence_lines",
+    "pooled_summary",
+]
 
 # Sources whose printed figures are evidence lines (the review's own are its arms).
 FIGURE_SOURCES = ("management-topic", "nowaczyk-2021")
@@ -317,9 +323,21 @@ def evidence_lines(
     return tuple(sorted(lines, key=lambda line: line.rank))
 
 
+VERY_UNCERTAIN_WIDTH = 0.5  # an interval wider than 50 points says "very uncertain"
+
+
+def complete_words(complete: dict[str, int], unit: str = "patients") -> str:
+    """Complete responses, said so that none reported and none counted differ."""
+    if not complete["k"]:
+        return "complete responses not reported"
+    if complete["x"] == 0:
+        return f"no complete responses reported (0 of {_plural(complete['n'], unit)})"
+    return f"complete response in {complete['x']} of {_plural(complete['n'], unit)}"
+
+
 def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
     width = high - low
-    if width > 0.5:
+    if width > VERY_UNCERTAIN_WIDTH:
         words = "very uncertain: the true response rate could be almost anywhere in it"
     elif width > 0.25:
         words = "uncertain"
@@ -327,8 +345,8 @@ def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
         words = "fairly precise for so few patients"
     return (
         f"A random-effects estimate pooled by this tool (the review did not pool) is "
-        f"{100 * estimate:.0f}% (95% CI {100 * low:.0f}%-{100 * high:.0f}%), from {k} small "
-        f"studies: {words}."
+        f"{100 * estimate:.0f}% (95% CI {100 * low:.0f}%-{100 * high:.0f}%; k = {k} small "
+        f"studies): {words}."
     )
 
 
@@ -394,13 +412,20 @@ def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict
     )
     if left:
         sentence += f" Not counted, as they report no 'any response' figure: {', '.join(left)}."
+    reporting = [arm for arm in arms if arm.responders_complete is not None]
     return {
         "method": document["method"],
         "k": document["k"],
         "n": document["n"],
         "estimate": document["estimate"],
         "ci": document["ci"],
+        "very_uncertain": high - low > VERY_UNCERTAIN_WIDTH,
         "crude": {"x": document["x"], "n": document["n"], "proportion": round(crude, 6)},
+        "complete": {
+            "x": sum(arm.responders_complete or 0 for arm in reporting),
+            "n": sum(arm.n or 0 for arm in reporting),
+            "k": len(reporting),
+        },
         "uncertainty": sentence,
         "by_population": by_population,
         **Fit(applies, bool(reasons), tuple(reasons)).document(),

@@ -117,6 +117,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
@@ -147,6 +148,7 @@ _MODELS: Final[dict[str, type[BaseModel]]] = {
     "MedicationRequest": MedicationRequest,
     "MedicationStatement": MedicationStatement,
     "Medication": Medication,
+    "Observation": Observation,
 }
 _ELISION: Final = "..."
 
@@ -959,18 +961,91 @@ def _read_conditions(
     return calcinosis, calciphylaxis, diseases, found
 
 
+# --------------------------------------------------------- body weight and height
+LOINC: Final = "http://loinc.org"
+UCUM: Final = "http://unitsofmeasure.org"
+# LOINC code -> (profile field, {UCUM code or unit text: factor to kg or cm}, range)
+_MEASURES: Final[dict[str, tuple[str, dict[str, float], tuple[float, float]]]] = {
+    "29463-7": (
+        "weight_kg",
+        {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237},
+        (0.3, 400.0),
+    ),
+    "8302-2": (
+        "height_cm",
+        {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": 2.54, "in": 2.54},
+        (20.0, 250.0),
+    ),
+}
+_OBSERVATION_FINAL: Final = ("final", "amended", "corrected")
+
+
+def _measure(data: Mapping[str, Any], notes: list[str]) -> tuple[str, float, str] | None:
+    """(profile field, value in kg or cm, when) of a body weight or height Observation."""
+    label = _name(data)
+    codes = [c for c in _codes(_concept(data.get("code")), LOINC) if c in _MEASURES]
+    if not codes:
+        notes.append(f"{label}: not a body weight (LOINC 29463-7) or height (8302-2); ignored.")
+        return None
+    field, factors, (low, high) = _MEASURES[codes[0]]
+    if _str(data.get("status")) not in _OBSERVATION_FINAL:
+        notes.append(f"{label}: status {data.get('status')}; not used.")
+        return None
+    quantity = _concept(data.get("valueQuantity"))
+    value = quantity.get("value")
+    unit = _str(quantity.get("code")) or _str(quantity.get("unit"))
+    if quantity.get("system") not in (None, UCUM):
+        unit = _str(quantity.get("unit"))
+    if isinstance(value, bool) or not isinstance(value, int | float) or unit not in factors:
+        notes.append(f"{label}: no value in a unit this service converts ({unit}); not used.")
+        return None
+    converted = float(value) * factors[unit]
+    if not low <= converted <= high:
+        notes.append(f"{label}: {value} {unit} is out of range for {field}; not used.")
+        return None
+    when = _str(data.get("effectiveDateTime")) or _str(data.get("issued")) or ""
+    return field, round(converted, 1), when
+
+
+def _body_measures(
+    value: object, patient_id: str | None, notes: list[str], profile: dict[str, Any]
+) -> None:
+    """The latest valid body weight and height of the patient, converted to kg and cm."""
+    latest: dict[str, tuple[str, float]] = {}
+    for resource in _collect(value, notes, "observations"):
+        data = _parse(resource, notes)
+        if data is None or data.get("resourceType") != "Observation":
+            continue
+        subject = _reference_id(data.get("subject"), "Patient")
+        if patient_id is not None and subject is not None and subject != patient_id:
+            notes.append(f"{_name(data)}: for another patient (Patient/{subject}); ignored.")
+            continue
+        found = _measure(data, notes)
+        if found is not None:
+            field, measured, when = found
+            if field not in latest or when > latest[field][0]:
+                latest[field] = (when, measured)
+    for field, (when, measured) in sorted(latest.items()):
+        profile[field] = measured
+        notes.append(f"{field} {measured:g} from an Observation{f' of {when}' if when else ''}.")
+
+
 def findings_from_fhir(
     patient: object,
     conditions: object,
     medications: object,
     *,
+    observations: object = None,
     today: date | None = None,
     kb: KnowledgeBase | None = None,
 ) -> FhirFindings:
-    """Read the prefetched Patient, Conditions and medications (see the module docstring)."""
+    """Read the prefetched Patient, Conditions, medications and body weight and height
+    Observations (see the module docstring)."""
     notes: list[str] = []
     profile: dict[str, Any] = {}
     patient_id = _patient(patient, notes, today or date.today(), profile)
+    if observations is not None:
+        _body_measures(observations, patient_id, notes, profile)
     calcinosis, calciphylaxis, diseases, found = _read_conditions(conditions, patient_id, notes)
     disease = _underlying(diseases, notes)
     if disease is not None:

@@ -22,6 +22,7 @@ __all__ = [
     "Contraindication",
     "Design",
     "Disease",
+    "DoseRate",
     "Figure",
     "Finding",
     "Manifest",
@@ -205,11 +206,43 @@ class Claim(Record):
     provenance: Provenance
 
 
+class DoseRate(Record):
+    """A dose the source gives per kilogram of body weight or per square metre of body
+    surface area, as numbers, so that it can be worked out for one patient. Only what the
+    regimen's own text says: never a maximum that the source does not give."""
+
+    low: float = Field(gt=0)
+    high: float | None = Field(default=None, gt=0)
+    unit: Literal["mg", "g"]
+    per: Literal["kg", "m2"]
+    interval: str = Field(description="as the source gives it, e.g. 'per day', 'per dose'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DoseRate:
+        if self.high is not None and self.high < self.low:
+            raise ValueError(f"high={self.high} is below low={self.low}")
+        return self
+
+
 class Regimen(Claim):
     setting: str | None = Field(default=None, description="e.g. 'adults', 'typical'")
     population: AgeGroup = Field(
         default="any", description="Whom the dose is given for: adults, children, or anyone"
     )
+    basis: Literal["source", "study"] = Field(
+        default="study",
+        description="source: the regimen a source gives as its own (typical, initial, most "
+        "often prescribed); study: as reported in a study or series",
+    )
+    dose: DoseRate | None = Field(
+        default=None, description="the per-kg or per-m2 figure of the text, as numbers"
+    )
+
+    @model_validator(mode="after")
+    def _dose_in_text(self) -> Regimen:
+        if self.dose is not None and f"/{self.dose.per}" not in self.text.replace(" ", ""):
+            raise ValueError(f"a dose per {self.dose.per} needs '/{self.dose.per}' in its text")
+        return self
 
 
 class Contraindication(Record):
@@ -226,6 +259,9 @@ class Contraindication(Record):
         default="harm", description="Does not work for calcinosis, or harms this patient"
     )
     text: str
+    gist: str | None = Field(
+        default=None, description="why, in a few words, for the plan's summary (same passage)"
+    )
     provenance: Provenance
 
 
@@ -243,6 +279,9 @@ class Treatment(Record):
     adverse_effects: list[Claim] = []
     contraindications: list[Contraindication] = []
     notes: list[Claim] = []
+    time_to_response: Claim | None = Field(
+        default=None, description="when a response may be seen, as a source says it"
+    )
 
 
 class Figure(Record):

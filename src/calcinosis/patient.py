@@ -35,6 +35,7 @@ __all__ = [
     "DISEASES",
     "MAX_ID_LENGTH",
     "MAX_LIST_ITEMS",
+    "RESPONSES",
     "SUBTYPES",
     "Lesions",
     "Patient",
@@ -72,6 +73,7 @@ Response = Literal["none", "partial", "complete", "intolerant"]
 SUBTYPES: tuple[str, ...] = Subtype.__args__  # type: ignore[attr-defined]
 DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
 CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
+RESPONSES: tuple[str, ...] = Response.__args__  # type: ignore[attr-defined]
 
 
 def one_unknown_field(data: object, fields: Collection[str]) -> object:
@@ -201,6 +203,15 @@ class Patient(_Strict):
     medications: list[TreatmentId] = Field(default=[], max_length=MAX_LIST_ITEMS)
     prior_treatments: list[PriorTreatment] = Field(default=[], max_length=MAX_LIST_ITEMS)
     local_therapy_accessible: bool = True
+    weight_kg: float | None = Field(
+        default=None, gt=0, le=400, description="Body weight in kg: per-kg doses are worked out"
+    )
+    height_cm: float | None = Field(
+        default=None,
+        ge=20,
+        le=250,
+        description="Body height in cm: with the weight, per-m2 doses are worked out",
+    )
 
     def prior(self, treatment: str) -> PriorTreatment | None:
         """The last recorded response to a treatment, if it was tried."""
@@ -236,6 +247,13 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
         patient = Patient.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
+        if error["type"] == "missing" and error["loc"][-1:] == ("response",):
+            # Never assumed: "none" would say the treatment failed and move the plan on.
+            raise ProfileError(
+                _path(error["loc"]),
+                "required with a treatment tried: how did the patient respond to it?",
+                RESPONSES,
+            ) from None
         raise ProfileError(_path(error["loc"]), _message(error)) from None
     choices = sorted(treatment_ids)
     for index, medication in enumerate(patient.medications):

@@ -21,10 +21,13 @@ from calcinosis.applicability import (
     applies_to_statement,
     fit,
 )
+from calcinosis.dosing import worked_dose
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.evidence_lines import evidence_lines, pooled_summary
-from calcinosis.models import Provenance, Table4Row, normalise_level
+from calcinosis.evidence_lines import complete_words, evidence_lines, pooled_summary
+from calcinosis.models import Provenance, Regimen, Table4Row, normalise_level
 from calcinosis.references import citation_kind, redact, reference, reference_text, short_label
+from calcinosis.strength import strength
+from calcinosis.summary import option_reason, plan_summary
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
 
@@ -76,6 +79,8 @@ class Plan:
     context: Context = field(default_factory=Context)
     largest_cm: float | None = None
     silences: list[str] = field(default_factory=list)
+    weight_kg: float | None = None
+    height_cm: float | None = None
 
 
 @cache
@@ -281,10 +286,20 @@ class _Citations:
         return self.items[key].n
 
 
+REGIMEN_GROUPS = {
+    "starting": "Starting regimen the sources give",
+    "reported": "As reported in studies",
+    "other-age-group": "For another age group",
+}
+
+
 def _regimens(
-    kb: KnowledgeBase, option: Option, citations: _Citations, context: Context
+    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
 ) -> list[dict[str, Any]]:
-    """The regimens for this patient's age group first; others labelled with whom for."""
+    """The starting regimen the sources give for this patient's age group first (per-kg
+    and per-m2 ones worked out for this patient), then the studies' regimens, then those
+    for another age group, each labelled."""
+    context = plan.context
     entry = kb.treatments[option.id]
     rows = []
     for index, regimen in enumerate(entry.regimens):
@@ -302,19 +317,27 @@ def _regimens(
             label = "not a children's dose: the sources give this for calcinosis in general"
         elif regimen.population == "adult":
             label = "adult dose" if entry.kind == "drug" else "as used in adults"
-        preferred = any(
-            word in (regimen.setting or "") for word in ("typical", "initial", "general")
+        other = found.extrapolated
+        group = (
+            "other-age-group" if other else "starting" if regimen.basis == "source" else "reported"
         )
         rows.append(
             (
-                _regimen_rank(regimen.population, context),
-                index - (1000 if preferred else 0),
+                (int(other), int(regimen.basis != "source"), _regimen_rank(regimen, context)),
+                index,
                 {
                     "text": regimen.text,
                     "setting": regimen.setting,
                     "population": regimen.population,
-                    "for_this_patient": not found.extrapolated,
+                    "for_this_patient": not other,
                     "label": label,
+                    "basis": regimen.basis,
+                    "group": group,
+                    "for_weight": (
+                        None
+                        if regimen.dose is None
+                        else worked_dose(regimen.dose, plan.weight_kg, plan.height_cm)
+                    ),
                     "citation": citations.number(regimen.provenance),
                 },
             )
@@ -322,11 +345,11 @@ def _regimens(
     return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
 
 
-def _regimen_rank(population: str, context: Context) -> int:
+def _regimen_rank(regimen: Regimen, context: Context) -> int:
     """This age group's own regimens first, then those for any age, then the others."""
-    if context.age_group is not None and population == context.age_group:
+    if context.age_group is not None and regimen.population == context.age_group:
         return 0
-    return 1 if population == "any" else 2
+    return 1 if regimen.population == "any" else 2
 
 
 def _paediatric_note(kb: KnowledgeBase, option: Option, context: Context) -> str | None:
@@ -398,8 +421,16 @@ def _option_document(
         "citations": numbers,
         "warnings": list(option.warnings),
     }
+    details["strength"] = strength(grading, option.stance, details["avoid_reason"])
+    details["reason"] = option_reason(kb, details)
     if option.stance == "avoid":
         return details
+    timing = entry.time_to_response
+    details["time_to_response"] = (
+        None
+        if timing is None
+        else {"text": timing.text, "citation": citations.number(timing.provenance)}
+    )
     also = grading["also"]
     details["review_grading"] = (
         {k: also[k] for k in ("level", "grade", "direction")} if also else None
@@ -410,7 +441,7 @@ def _option_document(
         for line in evidence_lines(kb, option.id, context, plan.largest_cm)
     ]
     details["pooled"] = pooled_summary(kb, option.id, context)
-    details["regimens"] = _regimens(kb, option, citations, context)
+    details["regimens"] = _regimens(kb, option, citations, plan)
     details["dose_note"] = _paediatric_note(kb, option, context)
     details["adverse_effects"] = [
         {"text": a.text, "citation": citations.number(a.provenance)} for a in entry.adverse_effects
@@ -422,13 +453,14 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
     """The plan as the ``recommend --format json`` contract."""
     citations = _Citations(kb)
     options = [_option_document(kb, option, citations, plan) for option in plan.options]
-    return {
+    document = {
         "subtype": plan.subtype,
         "critical": plan.critical,
+        "summary": {},
         "options": options,
         "warnings": plan.warnings,
         "sources_silent": plan.silences,
-        "assumptions": plan.assumptions,
+        "assumptions": [*plan.assumptions, *_dose_assumptions(options)],
         "disagreements": [
             d | {"citations": sorted({citations.number(p) for p in d.pop("cites", [])})}
             for d in (dict(item) for item in plan.disagreements)
@@ -439,6 +471,26 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
         "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
     }
+    document["summary"] = plan_summary(document)
+    return document
+
+
+def _dose_assumptions(options: list[dict[str, Any]]) -> list[str]:
+    """A per-kg or per-m2 dose that could not be worked out says what was missing."""
+    missing: dict[str, list[str]] = {}
+    for option in options:
+        for regimen in option.get("regimens") or []:
+            needs = (regimen["for_weight"] or {}).get("needs")
+            if needs and regimen["for_this_patient"]:
+                missing.setdefault(needs, [])
+                if option["name"] not in missing[needs]:
+                    missing[needs].append(option["name"])
+    return [
+        f"{needs.capitalize()} not given: the per-{'kg' if needs == 'weight' else 'm²'} "
+        f"doses of {', '.join(names)} are shown as the sources give them, not worked out "
+        "for this patient."
+        for needs, names in missing.items()
+    ]
 
 
 def _pct(value: float | None) -> str:
@@ -453,19 +505,29 @@ def _title(subtype: str) -> str:
 
 
 def _shown_regimens(regimens: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first regimen, and a source's starting regimen when it is another one."""
-    shown = regimens[:1]
-    for regimen in regimens[1:]:
-        setting = regimen.get("setting") or ""
-        if "initial" in setting and regimen["for_this_patient"] and len(shown) < 2:
-            shown.append(regimen)
-    return shown
+    """The starting regimens the sources give for this patient (or, when there is none,
+    the first one)."""
+    starting = [r for r in regimens if r.get("group") == "starting"]
+    return starting[:3] or regimens[:1]
+
+
+def _regimen_line(regimen: dict[str, Any]) -> str:
+    label = f" ({regimen['label']})" if regimen.get("label") else ""
+    setting = f", {regimen['setting']}" if regimen.get("setting") else ""
+    text = f"    Regimen: {regimen['text']}{label}{setting} [{regimen['citation']}]"
+    worked = regimen.get("for_weight")
+    if worked and worked["amount"]:
+        text += f"; for this patient: {worked['amount']} ({worked['arithmetic']})"
+    elif worked:
+        text += f"; give the {worked['needs']} to work it out for this patient"
+    return text
 
 
 def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
     """One option as text: grade and whom it is about, rationale, evidence, regimen."""
     refs = "".join(f"[{n}]" for n in option["citations"])
     lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
+    lines.append(wrap.fill(f"    Strength: {option['strength']['label']}"))
     if option.get("extrapolated"):
         lines.append(
             wrap.fill(
@@ -497,16 +559,22 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
         crude = pooled["crude"]
         text = (
             f"    Across {pooled['k']} studies: {crude['x']} of {crude['n']} patients "
-            f"responded ({_pct(crude['proportion'])}). {pooled['uncertainty']}"
+            f"responded (any response, {_pct(crude['proportion'])}); "
+            f"{complete_words(pooled['complete'])}. {pooled['uncertainty']}"
         )
         if pooled["extrapolated"]:
             text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
         lines.append(wrap.fill(text))
-    for regimen in _shown_regimens(option.get("regimens") or []):
-        label = f" ({regimen['label']})" if regimen.get("label") else ""
-        setting = f", {regimen['setting']}" if regimen.get("setting") else ""
+    regimens = option.get("regimens") or []
+    shown = _shown_regimens(regimens)
+    lines.extend(wrap.fill(_regimen_line(regimen)) for regimen in shown)
+    reported = [r for r in regimens if r not in shown and r.get("group") == "reported"]
+    if reported:
         lines.append(
-            wrap.fill(f"    Regimen: {regimen['text']}{label}{setting} [{regimen['citation']}]")
+            wrap.fill(
+                f"    and {len(reported)} more as reported in studies (calcinosis recommend "
+                "--format json: regimens)"
+            )
         )
     if option.get("dose_note"):
         lines.append(wrap.fill(f"    ! {option['dose_note']}"))
@@ -518,6 +586,28 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
     return lines
 
 
+def _names(entries: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e['name']} ({e['strength']})" for e in entries)
+
+
+def _summary_text(summary: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+    """The plan's summary: start with, then, judge the response, avoid."""
+    lines = [wrap.fill(f"  !! {item}") for item in summary["critical"]]
+    if summary["first_line"]:
+        lines.append(wrap.fill(f"  Start with: {_names(summary['first_line'])}"))
+    for item in summary["judge_response"]:
+        lines.append(wrap.fill(f"  When: {item['name']}: {item['text']} [{item['citation']}]"))
+    if summary["next"]:
+        more = f"; and {summary['next_more']} more" if summary["next_more"] else ""
+        lines.append(wrap.fill(f"  Next, if it does not help: {_names(summary['next'])}{more}"))
+    if summary["also"]:
+        lines.append(wrap.fill(f"  Also: {_names(summary['also'])}"))
+    for group in summary["avoid"]:
+        items = " ".join(f"{e['name']}: {e['reason']}" for e in group["options"])
+        lines.append(wrap.fill(f"  Avoid, {group['title'].lower()}: {items}"))
+    return lines
+
+
 def render_text(document: dict[str, Any], width: int = 88) -> str:
     """A plan document as text for a terminal: first-line first, citations last."""
     wrap = textwrap.TextWrapper(width=width, subsequent_indent="      ")
@@ -526,6 +616,7 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
     lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
     lines.extend(wrap.fill(f"?  {item}") for item in document.get("sources_silent", []))
+    lines.extend(["", "IN SHORT", *_summary_text(document["summary"], wrap)])
     groups: list[tuple[str, list[dict[str, Any]]]] = [
         (title, [o for o in document["options"] if o["stance"] == stance])
         for stance, title in (

@@ -68,6 +68,15 @@ def test_every_plan_served_is_audited_without_patient_data(client: TestClient) -
             422,
             "prior_treatments[0].treatment",
         ),
+        (
+            {
+                "age_years": 58,
+                "subtype": "dystrophic",
+                "prior_treatments": [{"treatment": "sodium-thiosulfate-intralesional"}],
+            },
+            422,
+            "prior_treatments[0].response",
+        ),
         ({"subtype": "dystrophic"}, 422, "age_years"),
         ({"age_years": 7, "subtype": "dystrophic", "extra": 1}, 422, "extra"),
         ([1, 2, 3], 422, "body"),

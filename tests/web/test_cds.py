@@ -19,6 +19,7 @@ from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import jwt
@@ -27,6 +28,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from calcinosis.cdshooks import SERVICES, CdsRequest
+from calcinosis.fhir import findings_from_fhir
 from calcinosis.settings import Settings, SettingsError
 from calcinosis.storage import Store
 from calcinosis.web.app import create_app
@@ -288,6 +290,8 @@ class FakeFhir(BaseHTTPRequestHandler):
             body = self.resources["Condition"]
         elif self.path.startswith("/fhir/MedicationRequest"):
             body = self.resources["MedicationRequest"]
+        elif self.path.startswith("/fhir/Observation"):
+            body = self.resources.get("Observation")
         data = json.dumps(body).encode()
         self.send_response(200 if body is not None else 404)
         self.send_header("Content-Type", "application/fhir+json")
@@ -336,6 +340,7 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(tmp_path: Path, fhir_s
         f"/fhir/Patient/{source['context']['patientId']}",
         "/fhir/Condition",
         "/fhir/MedicationRequest",
+        "/fhir/Observation",  # optional: this fake has none (404), and the plan is made
     }
     assert all(auth == "Bearer opaque-token" for _, auth in FakeFhir.seen)
 
@@ -616,3 +621,72 @@ def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
     assert (settings.cds.max_entries, settings.cds.fetch_timeout) == (50, 2.5)
     assert settings.cds.max_body_bytes == 5_000_000  # the defaults for the rest
     assert settings.admin_token is not None and ADMIN_TOKEN not in repr(settings)
+
+
+def _observation(code: str, value: float, unit: str, when: str, **more: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"{code}-{when}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": "Patient/ssc-adult-1"},
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
+    } | more
+
+
+def test_body_weight_and_height_come_from_observations_converted(
+    tmp_path: Path, fhir_server: str
+) -> None:
+    """LOINC 29463-7 in [lb_av] and 8302-2 in [in_i], the latest valid one of each, reach
+    the profile in kg and cm; an impossible value and an unfinished one are not used."""
+    source = fixture("ssc_adult_warfarin_patient_view")
+    observations = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": _observation("29463-7", 150, "[lb_av]", "2026-01-02")},
+            {"resource": _observation("29463-7", 61, "kg", "2025-05-01")},  # older
+            {"resource": _observation("29463-7", 9000, "kg", "2026-03-01")},  # impossible
+            {"resource": _observation("8302-2", 64, "[in_i]", "2026-01-02")},
+            {"resource": _observation("8302-2", 170, "cm", "2026-02-01", status="preliminary")},
+        ],
+    }
+    FakeFhir.resources = {
+        "Patient": source["prefetch"]["patient"],
+        "Condition": source["prefetch"]["conditions"],
+        "MedicationRequest": source["prefetch"]["medications"],
+        "Observation": observations,
+    }
+    FakeFhir.seen = []
+    body = copy.deepcopy(source)
+    del body["prefetch"]
+    body["fhirServer"] = fhir_server
+    body["fhirAuthorization"] = {"access_token": "opaque-token", "token_type": "Bearer"}
+    with trusted_client(tmp_path, [fhir_server]) as trusted:
+        cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    link = next(link["url"] for card in cards for link in card.get("links", []))
+    query = dict(parse_qsl(urlsplit(link).query))
+    assert query["weight_kg"] == "68"  # 150 lb x 0.45359237 = 68.04 kg, to 0.1 kg
+    assert query["height_cm"] == "162.6"  # 64 in x 2.54 = 162.56 cm
+    found = findings_from_fhir(
+        source["prefetch"]["patient"],
+        source["prefetch"]["conditions"],
+        source["prefetch"]["medications"],
+        observations=observations,
+    )
+    assert found.profile["weight_kg"] == 68.0 and found.profile["height_cm"] == 162.6
+    assert any("out of range" in note for note in found.notes)
+    assert any("preliminary" in note for note in found.notes)
+    # sent as prefetch, the same Observations are read without a FHIR server
+    body = copy.deepcopy(source)
+    body["prefetch"]["observations"] = observations
+    with trusted_client(tmp_path, []) as trusted:
+        cards = call(trusted, PATIENT_VIEW, body)["cards"]
+    link = next(link["url"] for card in cards for link in card.get("links", []))
+    assert "weight_kg=68" in link

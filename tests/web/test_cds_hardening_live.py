@@ -298,6 +298,7 @@ def test_prefetch_is_fetched_from_a_listed_fhir_server_with_the_token(live: Live
         "Patient",
         "Condition",
         "MedicationRequest",
+        "Observation",  # the optional body weight and height, from the same listed server
     }
     assert {authorization for _, authorization in seen} == {f"Bearer {ACCESS_TOKEN}"}
 

@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 __all__ = [
     "BOOL_FIELDS",
     "MAX_PRIOR",
+    "RESPONSE_LABELS",
     "form_field",
     "profile_from_query",
     "query_from_items",
+    "readable",
 ]
 
 BOOL_FIELDS = (
@@ -32,8 +34,26 @@ BOOL_FIELDS = (
     "raynaud",
 )
 TEXT_FIELDS = ("sex", "subtype", "underlying_disease")
+NUMBER_FIELDS = ("age_years", "weight_kg", "height_cm")
 MAX_PRIOR = 4
 _TRUE, _FALSE = ("yes", "true", "1"), ("no", "false", "0")
+
+
+RESPONSE_LABELS = {
+    "none": "No response",
+    "partial": "Partial response",
+    "complete": "Complete response",
+    "intolerant": "Not tolerated",
+}
+_WORDS = {"unknown": "Not known", "none": "None"}
+
+
+def readable(slug: str) -> str:
+    """A code as a clinician reads it: 'systemic-sclerosis' -> 'Systemic sclerosis'."""
+    if slug in _WORDS:
+        return _WORDS[slug]
+    text = slug.replace("-", " ")
+    return text[:1].upper() + text[1:]
 
 
 def _number(text: str) -> float | int | str:
@@ -69,14 +89,21 @@ def _one(values: dict[str, list[str]], key: str) -> str | None:
 
 def _scalars(values: dict[str, list[str]]) -> dict[str, Any]:
     profile: dict[str, Any] = {}
-    if (age := _one(values, "age_years")) is not None:
-        profile["age_years"] = _number(age)
+    for key in NUMBER_FIELDS:
+        if (text := _one(values, key)) is not None:
+            profile[key] = _number(text)
     for key in TEXT_FIELDS:
         if (text := _one(values, key)) is not None:
             profile[key] = text
     for key in (*BOOL_FIELDS, "local_therapy_accessible"):
         if (text := _one(values, key)) is not None and (flag := _tri(text)) is not None:
             profile[key] = flag
+    # The form asks "is it adequately controlled?"; the profile (and older links, CDS
+    # cards) say disease_active, "not adequately controlled": the same fact, inverted.
+    if (text := _one(values, "disease_controlled")) is not None and (
+        controlled := _tri(text)
+    ) is not None:
+        profile["disease_active"] = (not controlled) if isinstance(controlled, bool) else text
     for key in ("conditions", "medications"):
         chosen = [v.strip() for v in values.get(key, []) if v.strip()]
         if chosen:
@@ -107,8 +134,12 @@ def profile_from_query(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any]
     for index in range(1, MAX_PRIOR + 1):
         treatment = _one(values, f"prior_{index}_treatment")
         if treatment:
-            response = _one(values, f"prior_{index}_response") or "none"
-            prior.append({"treatment": treatment, "response": response})
+            # No default: a treatment tried without its response is refused beside the
+            # response field (a silent "none" would say it failed and move the plan on).
+            entry = {"treatment": treatment}
+            if response := _one(values, f"prior_{index}_response"):
+                entry["response"] = response
+            prior.append(entry)
             rows.append(index)
     if prior:
         profile["prior_treatments"] = prior
@@ -126,6 +157,8 @@ def form_field(profile_field: str, prior_rows: Sequence[int] = ()) -> str:
         return "prior_1_treatment"
     if profile_field.startswith("lesions."):
         return "lesions_" + profile_field.removeprefix("lesions.")
+    if profile_field == "disease_active":
+        return "disease_controlled"
     return re.sub(r"\[\d+\]$", "", profile_field)
 
 

@@ -18,11 +18,15 @@ from matplotlib.figure import Figure
 
 from calcinosis.engine import FINAL, STEPS
 from calcinosis.evidence import KnowledgeBase
+from calcinosis.strength import CEBM_GRADES
 from calcinosis.synthesis import pool_document
 
 __all__ = ["algorithm_svg", "evidence_map_svg"]
 
-_GRADE_COLOURS = {"A": "#1b7837", "B": "#5aae61", "C": "#e08214", "D": "#b2182b"}
+# Colour says the certainty of a grade "for" (blues, darker = more certain); a treatment
+# the review recommends against is red whatever its grade: never green for "do not use".
+_GRADE_COLOURS = {"A": "#08306b", "B": "#2171b5", "C": "#6baed6", "D": "#9ecae1"}
+_AGAINST = "#b2182b"
 
 
 @cache
@@ -46,7 +50,7 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     labels = []
     for y, (doc, basis, row, name) in enumerate(rows):
         low, high = doc["ci"]
-        colour = _GRADE_COLOURS[row.grade]
+        colour = _AGAINST if row.direction == "against" else _GRADE_COLOURS[row.grade]
         axes.plot([100 * low, 100 * high], [y, y], color=colour, lw=1.6, alpha=0.8)
         axes.scatter(
             [100 * doc["estimate"]],
@@ -67,8 +71,8 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     axes.set_xlabel("Response (%), with 95% CI; dot area proportional to patients")
     axes.grid(axis="x", alpha=0.3)
     for grade, colour in _GRADE_COLOURS.items():
-        axes.scatter([], [], color=colour, label=f"review grade {grade}")
-    axes.scatter([], [], color="#555555", marker="X", label="recommended against")
+        axes.scatter([], [], color=colour, label=f"grade {grade} ({CEBM_GRADES[grade]} certainty)")
+    axes.scatter([], [], color=_AGAINST, marker="X", label="recommended against: do not use")
     axes.legend(loc="lower right", fontsize=8, frameon=True)
     axes.set_title(
         "Evidence map: response, patients and grade of every treatment in the review", fontsize=10

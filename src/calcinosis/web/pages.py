@@ -16,23 +16,67 @@ from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document
+from calcinosis.evidence_lines import complete_words
+from calcinosis.handout import handout_document
 from calcinosis.models import Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import DISCLAIMER
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
+from calcinosis.strength import (
+    CEBM_EXPLAINED,
+    CEBM_GRADES,
+    CEBM_LEVELS,
+    GRADE_EXPLAINED,
+    GRADE_LETTERS,
+    GRADE_NUMBERS,
+)
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
-from calcinosis.web.forms import BOOL_FIELDS, MAX_PRIOR, form_field, profile_from_query
+from calcinosis.web.forms import (
+    BOOL_FIELDS,
+    MAX_PRIOR,
+    RESPONSE_LABELS,
+    form_field,
+    profile_from_query,
+    readable,
+)
 from calcinosis.web.forms import query_from_items as share_query
 from calcinosis.web.graphics import algorithm_svg, evidence_map_svg
+from calcinosis.web.printout import print_sheet
 
 __all__ = ["router", "templates"]
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals |= {"readable": readable, "complete_words": complete_words}
 SVG = "image/svg+xml"
+# The fields under "more details": the group opens when one of them was given.
+MORE_FIELDS = (
+    "sex",
+    "height_cm",
+    "progressive",
+    "internal_involvement",
+    "patient_concerned",
+    "lesions_digital",
+    "inflammation",
+    "ulceration",
+    "raynaud",
+    "local_therapy_accessible",
+    "conditions",
+    "medications",
+    *(f"prior_{i}_{part}" for i in range(1, MAX_PRIOR + 1) for part in ("treatment", "response")),
+)
+FIELD_LABELS = {
+    "subtype": "subtype",
+    "age_years": "age",
+    "weight_kg": "weight",
+    "height_cm": "height",
+    "disease_controlled": "disease control",
+    "lesions_largest_cm": "largest lesion",
+    "lesions_count": "number of lesions",
+}
 
 
 def _kb(request: Request) -> KnowledgeBase:
@@ -46,6 +90,7 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
         "evidence_version": kb.version,
         "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
+        "base_url": request.app.state.settings.public_url,
     }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
@@ -56,6 +101,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     submitted = {key for key, _ in items}
     errors: dict[str, str] = {}
     plan = None
+    extra: dict[str, Any] = {}
     if "subtype" in submitted or "age_years" in submitted:
         profile, prior_rows = profile_from_query(items)
         try:
@@ -67,11 +113,19 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
         else:
             plan = recommend_document(patient, kb)
             request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
+            if template == "handout.html":
+                extra["handout"] = handout_document(kb, patient, plan)
+            if template == "print.html":
+                extra["sheet"] = print_sheet(plan)
     values: dict[str, list[str]] = {}
     for key, value in items:
         values.setdefault(key, []).append(value)
+    if "disease_controlled" not in values and (active := values.get("disease_active")):
+        flip = {"yes": "no", "no": "yes", "true": "no", "false": "yes"}
+        values["disease_controlled"] = [flip.get(active[-1].strip().lower(), "unknown")]
     therapies = sorted(kb.therapy_ids(), key=lambda tid: kb.treatments[tid].name.lower())
     query = share_query(items)
+    given = {k for k, v in values.items() if any(x.strip() not in ("", "unknown") for x in v)}
     return _page(
         request,
         template,
@@ -86,8 +140,41 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
         bool_fields=BOOL_FIELDS,
         max_prior=MAX_PRIOR,
         therapies=[(tid, kb.treatments[tid].name) for tid in therapies],
+        medications=[
+            (tid, kb.treatments[tid].name) for tid in therapies if kb.treatments[tid].kind == "drug"
+        ],
+        response_labels=RESPONSE_LABELS,
+        more_open=bool(errors.keys() & set(MORE_FIELDS)) or bool(given & set(MORE_FIELDS)),
+        field_labels=FIELD_LABELS,
+        profile_line=_profile_line(plan, values),
         names={tid: entry.name for tid, entry in kb.treatments.items()},
+        **extra,
     )
+
+
+def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> str:
+    """What was entered, in a few words, on the folded form's summary line."""
+    if plan is None:
+        return ""
+
+    def one(key: str) -> str:
+        found = [v.strip() for v in values.get(key, []) if v.strip() not in ("", "unknown")]
+        return found[-1] if found else ""
+
+    parts = [readable(plan["subtype"]).lower()]
+    if age := one("age_years"):
+        parts.append(f"{age} years")
+    if weight := one("weight_kg"):
+        parts.append(f"{weight} kg")
+    if (disease := one("underlying_disease")) and disease not in ("none", "unknown"):
+        parts.append(readable(disease).lower())
+    if size := one("lesions_largest_cm"):
+        parts.append(f"largest lesion {size} cm")
+    if extent := one("lesions_distribution"):
+        parts.append(extent)
+    if medications := values.get("medications"):
+        parts.append("takes " + ", ".join(m.replace("-", " ") for m in medications))
+    return "; ".join(parts)
 
 
 @router.get("/favicon.ico")
@@ -103,8 +190,14 @@ def assessment(request: Request) -> HTMLResponse:
 
 @router.get("/print", response_class=HTMLResponse)
 def print_view(request: Request) -> HTMLResponse:
-    """The plan alone, laid out for the chart."""
+    """The plan on one page for the chart: summary, regimen, what to watch for, notes."""
     return _assessment(request, "print.html")
+
+
+@router.get("/handout", response_class=HTMLResponse)
+def handout(request: Request) -> HTMLResponse:
+    """The same plan in plain words for the patient."""
+    return _assessment(request, "handout.html")
 
 
 def _treatment_or_404(kb: KnowledgeBase, treatment: str) -> None:
@@ -134,6 +227,7 @@ def treatment_page(
         sources=sources,
         table4=rows,
         has_forest=bool(pooled and pooled["k"]),
+        complete=_complete_counts(arms),
     )
 
 
@@ -145,6 +239,19 @@ def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
         return statement
     where = f"{statement.location}; a dose printed in the wrong unit is left out ([…])"
     return statement.model_copy(update={"quote": quote, "location": where})
+
+
+def _complete_counts(arms: list[dict[str, Any]]) -> dict[str, int] | None:
+    """Complete responses over the arms that report both counts (None without arms)."""
+    counted = [a for a in arms if a["n"] and a["responders_any"] is not None]
+    if not counted:
+        return None
+    reporting = [a for a in counted if a["responders_complete"] is not None]
+    return {
+        "x": sum(a["responders_complete"] for a in reporting),
+        "n": sum(a["n"] for a in reporting),
+        "k": len(reporting),
+    }
 
 
 @lru_cache(maxsize=128)
@@ -210,7 +317,15 @@ def algorithm_page(request: Request) -> HTMLResponse:
 @router.get("/about", response_class=HTMLResponse)
 def about_page(request: Request) -> HTMLResponse:
     about = about_document(_kb(request), request.app.state.settings.public_url)
-    return _page(request, "about.html", about=about)
+    scales = {
+        "grade_explained": GRADE_EXPLAINED,
+        "grade_letters": GRADE_LETTERS,
+        "grade_numbers": GRADE_NUMBERS,
+        "cebm_levels": CEBM_LEVELS,
+        "cebm_explained": CEBM_EXPLAINED,
+        "cebm_grades": CEBM_GRADES,
+    }
+    return _page(request, "about.html", about=about, strength=scales)
 
 
 @router.get("/algorithm.svg")
