@@ -932,8 +932,49 @@ def test_no_arm_in_the_disease_asked_is_said_first(kb: KnowledgeBase) -> None:
     # does not say its patients' disease
     lead = answer_question("any evidence for bisphosphonates in scleroderma calcinosis?", kb)
     assert lead["answer"].startswith(
-        "No direct evidence: no study arm in the review is of bisphosphonates in systemic "
+        "No study arm in the review is known to be of bisphosphonates in systemic "
         "sclerosis; of its 6 arms, 5 in DM and 1 from Balin 2012"
     )
+    ivig = answer_question("IVIG for calcinosis in systemic sclerosis?", kb)["answer"]
+    assert ivig.startswith("No direct evidence: no study arm in the review is of intravenous")
+    # Table 4 counts DM patients among those given IV STS (DM 4, SSc 3), arms unspecified
+    iv = answer_question("IV sodium thiosulfate in DM calcinosis: any data?", kb)["answer"]
+    assert "No direct evidence" not in iv and "known to be" not in iv
     diltiazem = answer_question("does diltiazem work in SSc calcinosis?", kb)["answer"]
     assert not diltiazem.startswith("No direct evidence")  # Vayssairat 1998 is in SSc
+
+
+def test_what_the_patient_cannot_have_is_left_out_of_the_plan(kb: KnowledgeBase) -> None:
+    # 004 lists other drug therapies once the usual options are exhausted; surgery is one
+    # of the remaining options, but not for a patient who cannot have it
+    answer = answer_question(
+        "nothings worked - failed topical + IL STS, diltiazem, colchicine and mino, and she is "
+        "not a surgical candidate (DM). what now?",
+        kb,
+    )
+    assert answer["understood"]["unavailable"] == ["surgical-excision"]
+    lead = answer["answer"]
+    assert lead.startswith("Left out, as the question says it cannot be had: surgical excision.")
+    assert "rituximab" in lead and "First-line for" not in lead
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        ("minocin ok for a 15 yo with JDM calcinosis and inflamed ulcerated nodules?", "Yes"),
+        ("minocin ok for a 7 yo with JDM calcinosis?", "No."),
+        ("IV sodium thiosulfate for DM calcinosis (not calciphylaxis) - recommended?", "No."),
+    ],
+)
+def test_a_yes_no_asked_after_the_drug_is_answered_yes_or_no(
+    kb: KnowledgeBase, question: str, starts: str
+) -> None:
+    # 004: minocycline "should not be used for children under the age of nine years";
+    # 001 Table 4: intravenous sodium thiosulfate "Should not be recommended (IV)"
+    assert answer_question(question, kb)["answer"].startswith(starts)
+
+
+def test_regimens_asked_of_two_treatments_are_a_dose_question(kb: KnowledgeBase) -> None:
+    answer = answer_question("topical vs IL STS - what concentrations and how often?", kb)
+    assert answer["understood"]["intent"] == "dose"
+    assert "150 to 250 mg/mL" in answer["answer"] and "25%" in answer["answer"]

@@ -23,6 +23,7 @@ __all__ = [
     "PRIOR_LIST_AFTER",
     "SOURCE_CUES",
     "UNAVAILABLE_AFTER",
+    "UNAVAILABLE_AROUND",
     "UNAVAILABLE_BEFORE",
     "WEAK_FIRST_LINE",
     "WHEN_CUES",
@@ -346,7 +347,14 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r"|healed|did well|were cured)",
         r" how often (\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear)",
     ),
-    "dose": (r" dos(e|es|age|ing) ", r" regimens? ", r" how much "),
+    "dose": (
+        r" dos(e|es|age|ing) ",
+        r" regimens? ",
+        r" how much ",
+        r" (what|which) (concentration|strength|percent|mg)",
+        r" concentrations? ",
+        r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear))",
+    ),
     "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
     "relapse": (r" relaps", r" recur", r" come(s)? back"),
     "time-to-response": (
@@ -374,11 +382,15 @@ WEAK_FIRST_LINE: tuple[str, ...] = (
 YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
     r"|must|any good|worth|ok|okay|safe|reasonable|appropriate|advisable|a good idea)\b",
+    # "minocin ok for a 15 yo ...?", "cardizem safe in heart block?"
+    r"^ \S+( \S+){0,2} (ok|okay|safe|fine|alright|reasonable|appropriate|allowed) (for|in|with"
+    r"|at|to use|to give) ",
 )
 
 # ... or closes with the word asked about ("cardizem ok?", "minocycline safe here?")
 YES_NO_END = (
-    r" (ok|okay|safe|fine|alright|reasonable|appropriate|an option|allowed)( here| now)? $",
+    r" (ok|okay|safe|fine|alright|reasonable|appropriate|an option|allowed|recommended|advised"
+    r"|indicated|worth it|worth trying|useful|effective)( here| now)? $",
 )
 
 Predicate = Literal[
@@ -619,9 +631,22 @@ UNAVAILABLE_BEFORE: tuple[str, ...] = (
 )
 
 UNAVAILABLE_AFTER: tuple[str, ...] = (
-    r"^ (isn t|is not|isnt|was not|wasn t|not) (practical|possible|available|feasible|accessible)",
-    r"^ (impractical|unavailable)",
-    r"^ (can t|cannot|could not|couldn t) be (used|applied|accessed|obtained|had)",
+    r"^ (isn t|is not|isnt|was not|wasn t|not) (practical|possible|available|feasible|accessible"
+    r"|an option)",
+    r"^ (impractical|unavailable|not an option|is out|out of the question)",
+    r"^ (can t|cannot|could not|couldn t) be (used|applied|accessed|obtained|had|done)",
+)
+# ... and around it: "she is not a surgical candidate", "unfit for surgery", "declines
+# surgery" (the words before, the words after)
+UNAVAILABLE_AROUND: tuple[tuple[str, str], ...] = (
+    (r" (not|never) (a|an)( good| suitable| fit)? $", r"^ candidate"),
+    (r" (poor|bad|no|unsuitable) $", r"^ candidate"),
+    (r" (unfit|not fit|too frail|too sick|unsuitable|not suitable) for $", ""),
+    (
+        r" (declines|declined|refuses|refused|won t have|will not have|doesn t want|does not"
+        r" want|can t have|cannot have|can t undergo|cannot undergo) $",
+        "",
+    ),
 )
 
 # Words before a treatment that make it a current medication, not the one asked about.

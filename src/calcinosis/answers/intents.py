@@ -226,7 +226,12 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
     code, words = asked
     if any(a.disease in (code, "DM/SSc") for a in arms):
         return None
+    rows = [r for r in d.kb.table4 if set(r.treatments) & set(treatments)]
+    if any(code in r.diseases for r in rows):
+        return None  # Table 4 counts patients with the disease (IV STS: DM 4, SSc 3)
     known = sorted({a.disease for a in arms if a.disease != "unspecified"})
+    if not known:
+        return None  # no arm says its disease: nothing to set against the question
     unsaid = sorted(
         {study_label(d.kb.studies[a.study]) for a in arms if a.disease == "unspecified"}
     )
@@ -234,10 +239,14 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
     if unsaid:
         count = sum(a.disease == "unspecified" for a in arms)
         parts.append(f"{count} from {', '.join(unsaid)}, whose patients' disease is not said")
+    opening = (
+        f"No study arm in the review is known to be of {lower_name(label)} in {words}"
+        if unsaid
+        else f"No direct evidence: no study arm in the review is of {lower_name(label)} in {words}"
+    )
     return (
-        f"No direct evidence: no study arm in the review is of {lower_name(label)} in {words}; "
-        f"of its {len(arms)} arms, {' and '.join(parts)}. What follows is extrapolated from "
-        "them."
+        f"{opening}; of its {len(arms)} arms, {' and '.join(parts)}. What follows is "
+        "extrapolated from them."
     )
 
 

@@ -300,6 +300,50 @@ def _discrete_lead(d: Draft, options: list[dict[str, Any]], cited: Any) -> None:
     d.lead(text)
 
 
+def _first_line_lead(
+    d: Draft, first: list[dict[str, Any]], gone: list[dict[str, Any]], cited: Any
+) -> None:
+    """ "First-line for ...: X (grade)", or, when what the question rules out leaves no
+    first-line option, what the plan offers instead."""
+    names = " or ".join(o["name"].lower() for o in first)
+    grades = "; ".join(
+        dict.fromkeys(str(o.get("grade_label") or f"grade {o['grade']}") for o in first)
+    )
+    if gone:
+        d.lead(
+            "Left out, as the question says it cannot be had: "
+            + ", ".join(o["name"].lower() for o in gone)
+            + "."
+        )
+    if first and all(o["stance"] == "alternative" for o in first):
+        d.lead(
+            f"No option is first-line for {_context_words(d)} once that is left out; what the "
+            f"plan offers: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+        )
+    else:
+        d.lead(
+            f"First-line for {_context_words(d)}, as the management topic's algorithm gives "
+            f"it: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+        )
+
+
+Options = list[dict[str, Any]]
+
+
+def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Options]:
+    """The plan's options without what the question says cannot be had ("not a surgical
+    candidate"), what was left out, the first-line ones (or, when nothing first-line is
+    left, the first alternatives) and the underlying-disease step."""
+    gone = [o for o in planned if o["id"] in d.query.unavailable and o["stance"] != "avoid"]
+    options = [o for o in planned if o not in gone]
+    first = [o for o in options if o["stance"] == "first-line"]
+    underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
+    first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
+    if gone and not [o for o in first if o["id"] != "treat-underlying-disease"]:
+        first = [o for o in options if o["stance"] == "alternative"][:4]
+    return options, gone, first, underlying
+
+
 def first_line(d: Draft) -> None:
     profile, assumed = _profile(d)
     plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
@@ -316,10 +360,7 @@ def first_line(d: Draft) -> None:
             )
         )
 
-    options = plan["options"]
-    first = [o for o in options if o["stance"] == "first-line"]
-    underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
-    first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
+    options, gone, first, underlying = _leading(d, plan["options"])
     d.lead(verdict(d))
     reading_lead(d)
     subtype_management(d, count=2)
@@ -327,14 +368,7 @@ def first_line(d: Draft) -> None:
         d.lead(
             f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
         )
-    names = " or ".join(o["name"].lower() for o in first)
-    grades = "; ".join(
-        dict.fromkeys(str(o.get("grade_label") or f"grade {o['grade']}") for o in first)
-    )
-    d.lead(
-        f"First-line for {_context_words(d)}, as the management topic's algorithm gives it: "
-        f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
-    )
+    _first_line_lead(d, first, gone, cited)
     _extrapolation_lead(d, first)
     _discrete_lead(d, options, cited)
     _removal_lead(d, options, first, cited)

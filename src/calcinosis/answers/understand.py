@@ -30,6 +30,7 @@ from calcinosis.answers.cues import (
     PRIOR_LIST_AFTER,
     SOURCE_CUES,
     UNAVAILABLE_AFTER,
+    UNAVAILABLE_AROUND,
     UNAVAILABLE_BEFORE,
     WEAK_FIRST_LINE,
     YES_NO_END,
@@ -736,7 +737,8 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
         position, _, ids = item
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
         before, after = _LEADING_ROUTES.sub(" ", text[:position]), text[end:]
-        if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER):
+        around = any(re.search(b, before) and re.search(a, after) for b, a in UNAVAILABLE_AROUND)
+        if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER) or around:
             roles.unavailable.append(ids)
         elif response:
             roles.prior += [(t, response) for t in ids]
@@ -773,6 +775,9 @@ def _settle(
     if predicate == "managed-like":
         intent = "first-line"  # "is calciphylaxis managed like dystrophic?": how it is managed
     also = _also(masked, intent) if treatments else ()
+    if intent == "comparison" and "dose" in also:
+        # "topical vs IL STS - what concentrations and how often?": each one's regimen
+        intent, also = "dose", tuple(i for i in also if i != "dose")
     if also and intent in ALSO_INTENTS and _asks_first(masked, also[0]):
         # two questions in one ("how well does it work and does it come back?", "how does
         # STS work and what are the side effects?"): the one asked first leads

@@ -454,9 +454,13 @@ def _usable_at_age(d: Draft, p: Proposition, treatment: str) -> str | None:
         if age is not None and age < limit:
             return f"No. {quote} {d.cite(rule.provenance)}."
         if age is not None:
+            harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
+            if harms:  # another rule of this patient's decides
+                return _harm(d, harms[0])
             return (
-                f'The age limit the sources give is {limit} years ("{quote}") '
-                f"{d.cite(rule.provenance)}; at {age:g} years it does not apply."
+                f"Yes, as far as age goes: the only age limit the sources give is {limit} "
+                f'years ("{quote}") {d.cite(rule.provenance)}; at {age:g} years it does not '
+                "apply."
             )
         return f"Not under {limit} years: {quote} {d.cite(rule.provenance)}."
     harms = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
