@@ -437,7 +437,9 @@ def test_an_over_long_outcome_timestamp_on_postgres_loses_no_other_row(
                 items[0]["card"] = value
             else:
                 items[1]["outcomeTimestamp"] = value
-            return httpx.post(f"{base}{PATIENT_VIEW}/feedback", json={"feedback": items})
+            return httpx.post(
+                f"{base}{PATIENT_VIEW}/feedback", json={"feedback": items}, timeout=30
+            )
 
         with ThreadPoolExecutor(4) as pool:
             good = [pool.submit(traffic, base, tally, expect=200, rounds=6) for _ in range(3)]
