@@ -425,3 +425,15 @@ def test_topical_sts_failing_keeps_intralesional_first(kb: KnowledgeBase) -> Non
     stances = {o["id"]: o["stance"] for o in plan_for(kb, _FEW_SMALL_SSC | failed)["options"]}
     assert stances["sodium-thiosulfate-intralesional"] == "first-line"
     assert stances["diltiazem"] == "first-line"
+
+
+def test_surgery_is_never_promoted_to_first_line_for_widespread_lesions(kb: KnowledgeBase) -> None:
+    # 004: surgery is "for discrete, symptomatic areas of calcinosis cutis"
+    usual = ["sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional", "diltiazem"]
+    failed = [{"treatment": t, "response": "none"} for t in [*usual, "colchicine", "minocycline"]]
+    dm = _WIDESPREAD_SSC | {"underlying_disease": "dermatomyositis", "prior_treatments": failed}
+    plan = plan_for(kb, dm)
+    assert "surgical-excision" not in _first_line(plan)
+    labels = {o["id"]: o["strength"]["label"] for o in plan["options"]}
+    assert labels["ceftriaxone"] == "not graded: named by a source, ungraded"
+    assert labels["treat-underlying-disease"] == "not graded: a step of the sources' algorithm"

@@ -935,6 +935,8 @@ def promote_when_no_first_line(b: Builder) -> str | None:
             if o.stance == "alternative"
             and o.id in (*USUAL, "surgical-excision")
             and not findings_for(b.kb, p, o.id)
+            # surgery is for discrete areas, never first-line for widespread lesions
+            and not (o.id == "surgical-excision" and p.lesions.distribution == "widespread")
         ),
         key=lambda o: (o.id not in ("diltiazem", "colchicine", "minocycline"), o.rank),
     )

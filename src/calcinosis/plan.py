@@ -421,7 +421,13 @@ def _option_document(
         "citations": numbers,
         "warnings": list(option.warnings),
     }
-    details["strength"] = strength(grading, option.stance, details["avoid_reason"])
+    catalog = kb.treatments.get(option.id)
+    details["strength"] = strength(
+        grading,
+        option.stance,
+        details["avoid_reason"],
+        step=catalog is None or catalog.kind == "management",
+    )
     details["reason"] = option_reason(kb, details)
     if option.stance == "avoid":
         return details

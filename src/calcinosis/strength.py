@@ -75,7 +75,11 @@ def _grade_notation(grade: str) -> tuple[str, str]:
 
 
 def strength(
-    grading: dict[str, Any], stance: str, avoid_reason: str | None = None
+    grading: dict[str, Any],
+    stance: str,
+    avoid_reason: str | None = None,
+    *,
+    step: bool = True,
 ) -> dict[str, Any]:
     """The certainty and direction of one option, with the source's notation.
 
@@ -98,12 +102,19 @@ def strength(
         certainty = CEBM_GRADES.get(str(grading["grade"]))
         direction = "may be considered"
     elif by == "tool":
+        # a management step (observation, treating the underlying disease) is one of the
+        # algorithm's; a treatment no source grades is only named, with its data
         notation = "not graded by any source"
-        explanation = (
-            "No source grades it: it is a step of the sources' algorithm, which this tool "
-            "places at level 5, grade D (expert opinion) by the CEBM 2009 rule."
+        what = (
+            "it is a step of the sources' algorithm"
+            if step
+            else "a source names it, with limited or no efficacy data"
         )
-        direction = "a step of the sources' algorithm"
+        explanation = (
+            f"No source grades it: {what}; this tool places it at level 5, grade D (expert "
+            "opinion) by the CEBM 2009 rule."
+        )
+        direction = "a step of the sources' algorithm" if step else "named by a source, ungraded"
     else:
         notation = "not graded"
         explanation = (
