@@ -978,3 +978,60 @@ def test_regimens_asked_of_two_treatments_are_a_dose_question(kb: KnowledgeBase)
     answer = answer_question("topical vs IL STS - what concentrations and how often?", kb)
     assert answer["understood"]["intent"] == "dose"
     assert "150 to 250 mg/mL" in answer["answer"] and "25%" in answer["answer"]
+
+
+def test_a_part_the_sources_speak_of_only_in_general_does_not_sink_the_rest(
+    kb: KnowledgeBase,
+) -> None:
+    # 001 Results: IVIG "5/8 (62%)" partial response (Galimberti) and 0/7 (Fredi)
+    answer = answer_question(
+        "IVIG for DM calcinosis - response rate? and is it worth combining w/ prednisone?", kb
+    )["answer"]
+    assert not answer.startswith("The sources do not answer this directly.")
+    assert "Galimberti 2015 5/8" in answer
+    assert "On the other part of the question: the sources speak of combining" in answer
+    alone = answer_question("is it worth combining IVIG with prednisone?", kb)["answer"]
+    assert alone.startswith("The sources do not answer this directly.")
+
+
+def test_diseases_ruled_out_are_not_named_and_lupus_panniculitis_is_its_own(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: diltiazem "has appeared to be of benefit ... systemic lupus erythematosus [20],
+    # lupus panniculitis [21]"
+    answer = answer_question(
+        "calcinosis in lupus panniculitis (not SSc or DM) - is there any data for diltiazem?", kb
+    )
+    assert answer["understood"]["disease"] == "other"
+    assert answer["understood"]["subtype"] == "dystrophic"
+    assert (
+        answer["answer"].startswith("Yes, as reported:")
+        and "lupus panniculitis" in answer["answer"]
+    )
+
+
+def test_following_the_dystrophic_algorithm_in_calciphylaxis_is_a_no(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "pt on HD with calciphylaxis (not dystrophic calcinosis) - do I just follow the "
+        "topical/IL STS-first algorithm?",
+        kb,
+    )["answer"]
+    assert answer.startswith("No: the management topic manages calciphylaxis on its own terms.")
+    assert "avoidance of local tissue trauma" in answer
+
+
+def test_local_sts_rather_than_oral_drugs_is_a_yes_for_few_lesions(kb: KnowledgeBase) -> None:
+    # 004: "we suggest topical or intralesional sodium thiosulfate as initial treatment
+    # rather than systemic therapy (Grade 2C)"
+    few = answer_question(
+        "few small (<1 cm) symptomatic lesions in limited SSc - should topical/IL STS be first "
+        "line rather than oral meds?",
+        kb,
+    )["answer"]
+    assert few.startswith("Yes, as initial treatment:")
+    many = answer_question(
+        "widespread calcinosis all over in SSc - should IL STS be first line rather than oral "
+        "meds?",
+        kb,
+    )["answer"]
+    assert many.startswith("Not for widespread lesions:")

@@ -9,6 +9,7 @@ records. The document carries the query as ``understood``.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +62,17 @@ def _refusal(query: Query, kb: KnowledgeBase) -> dict[str, Any]:
     }
 
 
+_PARTS = re.compile(r"\?|;|\s[-–—]+\s|\.\s")
+
+
+def _other_part_answerable(d: Draft) -> bool:
+    """A question in several parts ("IVIG for DM calcinosis - response rate? and is it
+    worth combining w/ prednisone?") whose first part names a treatment the sources
+    speak of: that part is answered, and the unanswerable part is said so after it."""
+    parts = [p for p in _PARTS.split(d.query.text) if len(p.split()) >= 2]
+    return len(parts) >= 2 and bool(d.query.treatments) and not d.query.unknown_drugs
+
+
 def _unaddressed(d: Draft) -> bool:
     """Topics no source addresses, and drugs no source names: say so, show the nearest."""
     query = d.query
@@ -68,6 +80,10 @@ def _unaddressed(d: Draft) -> bool:
     reasons += [
         f"the sources speak of {topic} only in general terms" for topic in query.general_only
     ]
+    if reasons and not query.unanswered and _other_part_answerable(d):
+        # only a general-terms part: answer the rest, and say so of that part at the end
+        d.deferred.append("On the other part of the question: " + "; ".join(reasons) + ".")
+        return False
     if (
         query.unknown_drugs
         and not query.treatments
@@ -163,11 +179,17 @@ def only_ai_answer(d: Draft) -> None:
         sources = {p.provenance.source for p in passages(d.kb) if treatment in p.treatments}
         studied = any(a.treatment == treatment for a in d.kb.arms)
         if sources == {"ai-answer-dm"} and not studied:
-            d.lead(
+            said = (
                 f"Only the AI-generated answer (not peer-reviewed) speaks of "
                 f"{lower_name(d.name(treatment))}; none of the peer-reviewed sources "
                 f"({_PEER_REVIEWED}) reports it for calcinosis cutis."
             )
+            # first when it is what was asked about; after the answer when it is a second
+            # treatment ("IVIG ... and with prednisone?")
+            if treatment == d.query.treatments[0]:
+                d.lead(said)
+            else:
+                d.deferred.append(said)
 
 
 def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:
@@ -197,6 +219,8 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         subtype_management(d, "Guidelines and expert recommendations", count=2)
         if "Nearest passages" not in d.sections:
             nearest(d, "Related passages", 2)
+        for line in d.deferred:
+            d.lead(line)
     if query.patient_specific:
         _for_your_patient(d)
     if not d.leads:

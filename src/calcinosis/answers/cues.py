@@ -439,6 +439,9 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" (managed|treated|handled|approached) (the )?same (way )?(as|like) ",
             r" same (treatment|management|approach|algorithm) as ",
             r" (treat|manage) (it|them|this) (like|as) ",
+            # "do I just follow the topical/IL STS-first algorithm?"
+            r" (follow|use|apply|go by) the (\S+ ){0,5}(algorithm|approach|pathway|protocol"
+            r"|guideline|plan)",
         ),
     ),
     (
@@ -539,6 +542,7 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" shrink",
             r" reduc",
             r" evidence",
+            r" (any|some) (data|reports?|experience) ",
         ),
     ),
 )

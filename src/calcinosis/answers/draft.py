@@ -132,6 +132,7 @@ class Draft:
         # treatments the lead has said "No" to for this question (not for this patient, or
         # not to be used): no dose or favourable passage of theirs is put forward after it
         self.ruled_out: set[str] = set()
+        self.deferred: list[str] = []  # said after the answer ("on the other part: ...")
 
     # -------------------------------------------------------------- writing
     def _repeats(self, sentence: str) -> bool:

@@ -464,6 +464,7 @@ _TRAUMA_WORDS = tuple(
     for w, d in DISEASES.items()
     if d == "other" and ("scar" in w or "trauma" in w or "lacerat" in w or "injur" in w)
 )
+_OTHER_CAUSES = tuple(w for w, d in DISEASES.items() if d == "other" and w not in _TRAUMA_WORDS)
 _KIDNEY = frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"})
 _WHAT_TO_DO = frozenset({"first-line", "patient-specific", "unknown"})
 
@@ -546,10 +547,19 @@ _NOT_SUBTYPE = re.compile(
 )
 
 
+_DISEASE_WORDS = "|".join(sorted((re.escape(w) for w in DISEASES), key=len, reverse=True))
+# "(not SSc or DM)", "no scleroderma": diseases ruled out name none
+_NOT_DISEASE = re.compile(
+    rf" (?:not|no|without|never had|isn t|is not|ruled out|negative for)(?: a| an| any)?"
+    rf" (?:{_DISEASE_WORDS})(?:(?: or| nor| and|,)? (?:{_DISEASE_WORDS}))*(?= )"
+)
+
+
 def _disease(text: str) -> str | None:
     """The underlying disease: one autoimmune disease named, else "other" for another
-    cause; two named decide nothing; "no CTD" overrides diseases named as data."""
-    diseases = _first(text, DISEASES)
+    cause; two named decide nothing; "no CTD" overrides diseases named as data; a
+    disease ruled out ("not SSc or DM") is not named."""
+    diseases = _first(_NOT_DISEASE.sub(" ", text), DISEASES)
     autoimmune = [d for d in diseases if d != "other"]
     disease = autoimmune[0] if len(autoimmune) == 1 else None  # two named: neither alone
     if not autoimmune and diseases:
@@ -869,6 +879,28 @@ def _proposition(
     return Proposition(subject, predicate, obj, treatments)
 
 
+def _subtype_and_disease(
+    text: str, subtype: str | None, disease: str | None, conditions: list[str], intent: Intent
+) -> tuple[str | None, str | None, str | None]:
+    """The subtype and disease once read from the words around them, and why."""
+    subtype, reading = _reading(text, subtype, disease, conditions, intent)
+    if subtype is None and disease not in (None, "other", "none"):
+        subtype = "dystrophic"  # calcinosis in an autoimmune disease is dystrophic (004)
+    if (
+        disease in ("other", "none")
+        and subtype in (None, "dystrophic")
+        and (_has(text, _TRAUMA_WORDS) or _TRAUMA.search(text))
+    ):
+        disease = "other"
+        reading = "an injury or a scar (traumatic dystrophic calcinosis)"
+    elif subtype is None and disease == "other" and _has(text, _OTHER_CAUSES):
+        # "lupus panniculitis", "porphyria": the topic's less common causes of dystrophic
+        # calcinosis cutis
+        subtype = "dystrophic"
+        reading = "a cause of dystrophic calcinosis other than autoimmune disease"
+    return subtype, disease, reading
+
+
 def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     """Read a question into a typed query; nothing is retrieved."""
     kb = kb or load_knowledge()
@@ -902,16 +934,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     treatments = list(dict.fromkeys(t for _, _, ids in named for t in ids))
     if disease is None and intent in _WHAT_TO_DO and _TRAUMA.search(text):
         disease = "other"  # "a calcified lump in an old knee scar after a bike accident"
-    subtype, reading = _reading(text, subtype, disease, conditions, intent)
-    if subtype is None and disease not in (None, "other", "none"):
-        subtype = "dystrophic"  # calcinosis in an autoimmune disease is dystrophic (004)
-    if (
-        disease in ("other", "none")
-        and subtype in (None, "dystrophic")
-        and (_has(text, _TRAUMA_WORDS) or _TRAUMA.search(text))
-    ):
-        disease = "other"
-        reading = "an injury or a scar (traumatic dystrophic calcinosis)"
+    subtype, disease, reading = _subtype_and_disease(text, subtype, disease, conditions, intent)
     clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
     in_scope, reason = _scope(text, clinical)
     if (

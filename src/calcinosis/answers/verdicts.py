@@ -260,7 +260,8 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 _EVER_USED = re.compile(
     r" (ever|been) (used|tried|given|reported)| (used|tried|given|reported) (for|in) (that|this"
-    r"|it|them|these|those|such)"
+    r"|it|them|these|those|such)| (any|some) (data|evidence|reports?|experience) (for|on|with"
+    r"|about|of) "
 )
 _USED_VERBS = (
     r"(appeared to be of benefit|of benefit|has been used|have been used|was used"
@@ -476,8 +477,31 @@ def _usable_at_age(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 
 def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
-    """Answered by the first-line composer, which runs the engine for the context."""
-    return None
+    """ "Should topical/IL STS be first line rather than oral meds?": the topic's
+    "... as initial treatment rather than systemic therapy" decides it for local
+    sodium thiosulfate (unless the lesions are widespread, where it offers systemic
+    therapy); any other first-line question is answered by the first-line composer,
+    which runs the engine for the context."""
+    asked = p.treatments or (treatment,)
+    if not all(d.kb.treatments[t].route in ("topical", "intralesional") for t in asked):
+        return None
+    pattern = r"rather than systemic"
+    found = passages_about(d, asked, pattern=pattern)
+    if not found:
+        return None
+    passage = found[0]
+    d.quoted.add(passage.id)
+    said = (
+        f'{SOURCE_NAMES[passage.provenance.source]} says "{sentence_with(passage.text, pattern)}"'
+        f" {d.cite(passage.provenance)}"
+    )
+    if d.query.has("widespread"):
+        return (
+            "Not for widespread lesions: the management topic offers systemic therapy when "
+            "the number or extent of lesions makes local therapy impractical; for the "
+            f"others, {said}."
+        )
+    return f"Yes, as initial treatment: {said}."
 
 
 def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:

@@ -314,6 +314,9 @@ DISEASES: dict[str, str] = {
     "post traumatic": "other",
     "posttraumatic": "other",
     "panniculitis": "other",
+    # the topic names it apart from systemic lupus ("lupus panniculitis [21]")
+    "lupus panniculitis": "other",
+    "lupus profundus": "other",
     "porphyria": "other",
     "genodermatosis": "other",
     "genodermatoses": "other",
