@@ -745,10 +745,25 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
                 "fibrosis in systemic sclerosis, and rituximab's favourable outcomes on SSc "
                 "lung function)"
             )
+        if condition in UNADDRESSED_FOR_DRUGS:
+            done = (
+                "The plan warns on every drug option"
+                + (" and ranks no systemic drug first-line" if condition == "pregnancy" else "")
+                + f": check each option's safety in {words} elsewhere."
+            )
+        elif condition == "interstitial-lung-disease":
+            done = (
+                "The plan's only rule that touches the lungs is the TNF-inhibitor caution in "
+                f"systemic sclerosis: check each option's safety in {words} elsewhere."
+            )
+        else:
+            done = (
+                "The plan does not account for it: check each option's safety in "
+                f"{words} elsewhere."
+            )
         b.silences.append(
             f"The sources are silent on {words}: none addresses it in choosing a treatment "
-            f"for calcinosis cutis{extra}. The plan does not account for it: check each "
-            f"option's safety in {words} elsewhere."
+            f"for calcinosis cutis{extra}. {done}"
         )
         noted.append(condition)
     for other in p.other_conditions:
