@@ -1035,3 +1035,27 @@ def test_local_sts_rather_than_oral_drugs_is_a_yes_for_few_lesions(kb: Knowledge
         kb,
     )["answer"]
     assert many.startswith("Not for widespread lesions:")
+
+
+def test_the_yes_of_a_two_part_question_is_the_clause_it_answers(kb: KnowledgeBase) -> None:
+    # 001: CO2 laser, Bottomley 1996, 5/6 SSc patients improved; its adverse events
+    answer = answer_question(
+        "co2 laser for fingertip calcinosis in SSc - does it work and what are the risks?", kb
+    )
+    assert answer["understood"]["proposition"]["predicate"] == "effective"
+    assert "adverse-effects" in [answer["understood"]["intent"], *answer["understood"]["also"]]
+    assert "Bottomley 1996 5/6" in answer["answer"]
+    assert not answer["answer"].startswith("The sources do not answer this directly.")
+
+
+def test_whether_a_nodule_has_to_be_excised_is_whether_it_needs_treatment(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: "Treatment of idiopathic calcinosis cutis is not necessary in asymptomatic
+    # patients who are not bothered by the condition"
+    lead = answer_question(
+        "6 yo with a subepidermal calcified nodule on the cheek, not bothering him - does it "
+        "have to be excised?",
+        kb,
+    )["answer"]
+    assert lead.startswith("No: not when it is asymptomatic.")

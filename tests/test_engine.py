@@ -334,10 +334,15 @@ def test_in_pregnancy_no_systemic_drug_is_first_line_and_each_drug_says_why(
     }
     assert systemic == set()
     by_id = {o["id"]: o for o in pregnant["options"]}
-    for treatment in ("colchicine", "minocycline"):
-        assert by_id[treatment]["stance"] == "alternative"
-        assert any("in pregnancy" in w for w in by_id[treatment]["warnings"])
+    assert by_id["colchicine"]["stance"] == "alternative"
+    assert any("in pregnancy" in w for w in by_id["colchicine"]["warnings"])
     assert any("No systemic drug is ranked first-line" in w for w in pregnant["warnings"])
+    # 004 bars minocycline under nine for permanent tooth discoloration; no source speaks
+    # of pregnancy, and the tool's safer reading withholds it there, saying it is its own
+    assert by_id["minocycline"]["stance"] == "avoid"
+    assert "its own reading, not a source's" in by_id["minocycline"]["rationale"]
+    assert by_id["minocycline"]["avoid_reason"] == "harm"
+    assert by_id["minocycline"]["strength"]["label"].startswith("harmful for this patient")
 
 
 @pytest.mark.parametrize(
@@ -437,3 +442,17 @@ def test_surgery_is_never_promoted_to_first_line_for_widespread_lesions(kb: Know
     labels = {o["id"]: o["strength"]["label"] for o in plan["options"]}
     assert labels["ceftriaxone"] == "not graded: named by a source, ungraded"
     assert labels["treat-underlying-disease"] == "not graded: a step of the sources' algorithm"
+
+
+def test_local_injection_is_not_promoted_to_first_line_for_widespread_lesions(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: systemic therapy "for patients in whom the number or extent of lesions makes
+    # local therapy impractical"; when the usual drugs failed, what is left is no reason
+    # to inject twenty lesions first
+    failed = [
+        {"treatment": t, "response": "none"}
+        for t in ("sodium-thiosulfate-topical", "diltiazem", "colchicine", "minocycline")
+    ]
+    plan = plan_for(kb, _WIDESPREAD_SSC | {"prior_treatments": failed})
+    assert "sodium-thiosulfate-intralesional" not in _first_line(plan)

@@ -950,8 +950,11 @@ def promote_when_no_first_line(b: Builder) -> str | None:
             if o.stance == "alternative"
             and o.id in (*USUAL, "surgical-excision")
             and not findings_for(b.kb, p, o.id)
-            # surgery is for discrete areas, never first-line for widespread lesions
-            and not (o.id == "surgical-excision" and p.lesions.distribution == "widespread")
+            # surgery is for discrete areas, and local injection impractical for many
+            # lesions: neither is promoted to first-line for widespread lesions
+            and not (
+                o.id in ("surgical-excision", *LOCAL) and p.lesions.distribution == "widespread"
+            )
         ),
         key=lambda o: (o.id not in ("diltiazem", "colchicine", "minocycline"), o.rank),
     )
@@ -998,6 +1001,27 @@ _NOT_FIRST_LINE_IN = frozenset({"pregnancy"})
 _LOCAL_ROUTES = frozenset({"topical", "intralesional"})
 
 
+def _withhold_in_pregnancy(b: Builder) -> None:
+    """A drug a source bars while the teeth develop (minocycline under nine: permanent
+    tooth discoloration) is not offered in pregnancy either. No source addresses it:
+    this is the tool's own, safer reading, and the plan says so."""
+    for option in list(b.options.values()):
+        entry = b.kb.treatments.get(option.id)
+        if entry is None or option.stance == "avoid":
+            continue
+        for rule in entry.contraindications:
+            if rule.rule.startswith("age-under-") and "tooth" in rule.text:
+                b.avoid(
+                    option.id,
+                    f"No source addresses {entry.name.lower()} in pregnancy. The management "
+                    f"topic bars it in children under {rule.rule.rsplit('-', 1)[1]} because "
+                    "of permanent tooth discoloration; this tool takes the safer reading and "
+                    "does not offer it in pregnancy (its own reading, not a source's).",
+                    [rule.provenance],
+                )
+                break
+
+
 def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     """Pregnancy, breastfeeding, kidney disease: no source gives the safety or the dose of
     any drug here. Each drug option carries that warning; in pregnancy a systemic drug
@@ -1011,6 +1035,8 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
     withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)
     demoted = []
+    if "pregnancy" in p.conditions:
+        _withhold_in_pregnancy(b)
     for option in b.options.values():
         entry = b.kb.treatments.get(option.id)
         if entry is None or entry.kind != "drug" or option.stance == "avoid":

@@ -587,10 +587,20 @@ def disagreements(d: Draft, treatments: Sequence[str]) -> None:
 
 
 # ---------------------------------------------------------------- nearest
+_RULED_OUT_WORDS = re.compile(
+    r" (?:not|no|without|isn t|is not|ruled out|excluded|negative for)(?: a| an| any)?"
+    r" (?:calciphylaxis|metastatic|idiopathic|iatrogenic|dystrophic|ssc|dm|scleroderma"
+    r"|dermatomyositis|systemic sclerosis)(?: (?:or|nor|and) (?:ssc|dm|scleroderma"
+    r"|dermatomyositis|renal|kidney))*(?= )"
+)
+
+
 def nearest(d: Draft, section: str, limit: int = 3) -> int:
     """The passages nearest to the question (BM25), about its treatments if it names any."""
     query = d.query
-    text = " ".join([query.norm, *(t.replace("-", " ") for t in query.treatments)])
+    # what the question rules out ("not calciphylaxis") is not what it is about
+    asked = _RULED_OUT_WORDS.sub(" ", query.norm)
+    text = " ".join([asked, *(t.replace("-", " ") for t in query.treatments)])
     found = search(d.kb, text, limit + 6, query.treatments)
     if not found and query.treatments:
         found = passages_about(d, query.treatments)

@@ -355,7 +355,13 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" concentrations? ",
         r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear))",
     ),
-    "adverse-effects": (r" side effects? ", r" adverse ", r" complications? ", r" toxicit"),
+    "adverse-effects": (
+        r" side effects? ",
+        r" adverse ",
+        r" complications? ",
+        r" toxicit",
+        r" (what are|what s|any) (the )?(risks|downsides|harms)",
+    ),
     "relapse": (r" relaps", r" recur", r" come(s)? back"),
     "time-to-response": (
         r" how (long|soon|quickly) ",
@@ -461,6 +467,7 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" need\w* (any )?(treatment|to be treated|therapy|treating)",
             r" (be|get) treated ",
             r" (have|has|need|needs|got) to (be )?treat",
+            r" (have|has|need|needs|got) to (be )?(excised|removed|cut out|operated|taken out)",
             r" must (i|we|you|they) treat",
             r" (should|do) (i|we|you) (even )?(treat|bother)",
         ),

@@ -760,14 +760,22 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     return roles
 
 
+def _yes_no_clauses(question: str, kb: KnowledgeBase) -> list[str]:
+    """The clauses of the question that open with an auxiliary ("..., worth trying?"),
+    normalised: what a yes or a no answers."""
+    clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s|\band (?=what|how|which|when)", question)
+    found = []
+    for clause in clauses:
+        if clause.strip():
+            words = _correct(normalise(clause), kb)[0]
+            if _matches(words, YES_NO_START + YES_NO_END):
+                found.append(words)
+    return found
+
+
 def _yes_no(question: str, kb: KnowledgeBase) -> bool:
     """A clause of the question opens with an auxiliary ("..., worth trying?")."""
-    clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s", question)
-    return any(
-        _matches(_correct(normalise(c), kb)[0], YES_NO_START + YES_NO_END)
-        for c in clauses
-        if c.strip()
-    )
+    return bool(_yes_no_clauses(question, kb))
 
 
 _COUNTED_DOSES = re.compile(
@@ -852,6 +860,7 @@ def _proposition(
     subtype: str | None,
     intent: Intent = "unknown",
     age_limited: bool = False,
+    yes_no_clauses: tuple[str, ...] = (),
 ) -> Proposition | None:
     subject = treatments[0] if treatments else None
     if not yes_no and subject and age is not None and age_limited and intent == "efficacy":
@@ -859,7 +868,10 @@ def _proposition(
         return Proposition(subject, "usable-at-age", f"{age:g} years", treatments)
     if not yes_no:
         return None
-    predicate = _predicate(text)
+    # "does it work and what are the risks?": the predicate of the clause a yes answers
+    predicate = next(
+        (found for found in (_predicate(c) for c in yes_no_clauses) if found), None
+    ) or _predicate(text)
     if predicate is None:  # a yes/no question about something no predicate names: no yes/no
         return None
     obj: str | None = None
@@ -959,6 +971,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     implied = SUBTYPE_CONDITIONS.get(subtype or "", frozenset())
     proposition = _proposition(
         yes_no=yes_no,
+        yes_no_clauses=tuple(_yes_no_clauses(question, kb)),
         text=text,
         treatments=named[0][2] if named else (),
         age=age,

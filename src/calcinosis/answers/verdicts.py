@@ -426,6 +426,8 @@ def _safe_with(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"{p.object.removeprefix('unlisted:')}; what they report on its safety follows."
         )
     rules = firing_rules(d, treatment)
+    if not rules and p.object == d.query.disease:
+        return None  # "... in SSc: what are the risks?": its evidence in SSc answers it
     if not rules:
         return (
             f"{NOT_ANSWERED} No source gives a rule for {d.name(treatment).lower()} "
