@@ -1059,3 +1059,33 @@ def test_whether_a_nodule_has_to_be_excised_is_whether_it_needs_treatment(
         kb,
     )["answer"]
     assert lead.startswith("No: not when it is asymptomatic.")
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        ("Is diltiazem the right tx for metastatic calcinosis cutis from CKD w/ high phos?", "No"),
+        (
+            "few small (<1 cm) lesions on fingertips in lcSSc - first line? and what's the grade?",
+            "First-line",
+        ),
+        (
+            "Does vitamin K2 (menaquinone) supplementation help SSc calcinosis?",
+            "The sources do not answer",
+        ),
+        (
+            "post-traumatic calcinosis cutis on the knee, no CTD - should I start diltiazem?",
+            "Not on the sources' evidence",
+        ),
+    ],
+)
+def test_round_16_classes(kb: KnowledgeBase, question: str, starts: str) -> None:
+    assert answer_question(question, kb)["answer"].startswith(starts)
+
+
+def test_a_treatment_asked_next_is_not_one_that_failed(kb: KnowledgeBase) -> None:
+    understood = answer_question(
+        "adult DM, calcinosis failed IL STS, dilt, colch and mino. IVIG next? anything else?", kb
+    )["understood"]
+    assert understood["treatments"] == ["ivig"]
+    assert "ivig" not in [p["treatment"] for p in understood["prior_treatments"]]

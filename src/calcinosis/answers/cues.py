@@ -528,6 +528,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" make\w* sense",
             r" (used|given|tried|an option) (for|in) ",
             r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
+            r" (the )?(right|correct|best|appropriate|proper) (tx|treatment|therapy|choice|drug"
+            r"|option|approach) ",
             # the act a clinician asks leave for: "can i refer for excision?"
             r" (can|could|may|should|shall) (i|we|you) (refer|send|do|perform|offer|go ahead"
             r"|proceed|book|schedule|operate|excise|cut out|remove|inject|treat)",

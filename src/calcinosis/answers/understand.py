@@ -700,6 +700,7 @@ def _skip_durations(after: str) -> str:
         after = shorter
 
 
+_NEXT = re.compile(r"^ (next|now|instead|then|as (the )?next( step| option)?|after that)\b")
 _COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
@@ -733,6 +734,8 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
             said_after or said_before if said_before in (None, "tried") else said_before
         ) or listed
         is_joined = last_end >= 0 and bool(_COORDINATED.match(text[last_end:position]))
+        if _NEXT.match(text[end:]):
+            is_joined = False  # "failed IL STS, dilt, colch and mino. IVIG next?": asked
         if response is None and last_response and is_joined:
             response = last_response
         if listed:  # the outcome of the whole list: every treatment joined before it too
@@ -793,6 +796,9 @@ def _settle(
     if predicate == "managed-like":
         intent = "first-line"  # "is calciphylaxis managed like dystrophic?": how it is managed
     also = _also(masked, intent) if treatments else ()
+    if intent == "level-or-grade" and not treatments and _matches(masked, _FIRST_LINE_CUES):
+        # "first line? and what's the grade of that rec?": the first-line plan, with grades
+        intent = "first-line"
     if intent == "comparison" and "dose" in also:
         # "topical vs IL STS - what concentrations and how often?": each one's regimen
         intent, also = "dose", tuple(i for i in also if i != "dose")
@@ -803,6 +809,7 @@ def _settle(
     return intent, also
 
 
+_FIRST_LINE_CUES = next(cues for name, cues in INTENT_CUES if name == "first-line")
 _AFTER_EFFICACY = frozenset({"relapse", "adverse-effects", "time-to-response", "level-or-grade"})
 
 

@@ -203,9 +203,29 @@ def _small(d: Draft, p: Proposition, treatment: str) -> str | None:
     )
 
 
+def _outside_disease(d: Draft, p: Proposition, treatment: str) -> str | None:
+    """ "Post-traumatic calcinosis, no CTD: should I start diltiazem?": a drug whose
+    evidence is all about autoimmune connective tissue disease, asked of dystrophic
+    calcinosis from another cause: not on the sources' evidence, said so."""
+    if d.query.disease not in ("other", "none") or d.query.subtype not in (None, "dystrophic"):
+        return None
+    if d.kb.treatments[treatment].kind != "drug" or p.predicate != "recommended":
+        return None
+    named = [w for w, c in DISEASES.items() if c == "other" and f" {w} " in d.query.norm]
+    if any(w in passage.text.lower() for passage in passages_about(d, [treatment]) for w in named):
+        return None  # a source reports it in that cause (diltiazem in lupus panniculitis)
+    return (
+        f"Not on the sources' evidence: what they report on {d.name(treatment).lower()} is "
+        "about dystrophic calcinosis in autoimmune connective tissue disease (mostly systemic "
+        "sclerosis and dermatomyositis); none is about calcinosis from another cause, so "
+        "any use here is extrapolated."
+    )
+
+
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
     found = (
         _outside_subtype(d, p)
+        or _outside_disease(d, p, treatment)
         or _against(d, treatment, p.predicate == "effective")
         or _by_size(d, p, treatment)
     )

@@ -917,6 +917,9 @@ MEMBER_OF_CLASS: dict[str, str] = dict.fromkeys(
 )
 # Agents the sources never mention that a question may ask about by name.
 NOT_IN_CATALOG: tuple[str, ...] = (
+    "vitamin k2",
+    "vitamin k 2",
+    "menaquinone",
     "vitamin k",
     "vitamin d",
     "calcium supplements",
