@@ -7,17 +7,16 @@ docstrings), so neither can drift from the code or the data.
 
 from __future__ import annotations
 
-import io
 import textwrap
 import xml.etree.ElementTree as ET
 from functools import cache
 
-import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from calcinosis.engine import FINAL, STEPS
 from calcinosis.evidence import KnowledgeBase
+from calcinosis.forest import write_svg
 from calcinosis.strength import CEBM_GRADES
 from calcinosis.synthesis import pool_document
 
@@ -77,10 +76,7 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     axes.set_title(
         "Evidence map: response, patients and grade of every treatment in the review", fontsize=10
     )
-    buffer = io.BytesIO()
-    with mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buffer.getvalue()
+    return write_svg(figure, bbox_inches="tight")
 
 
 def _title(name: str) -> str:
