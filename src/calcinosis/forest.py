@@ -49,14 +49,13 @@ _METHOD_NAMES = {
 }
 _METHOD_SHORT = {"glmm": "GLMM", "dl": "DL", "reml": "REML", "pm": "PM"}
 _SVG_LOCK = threading.Lock()  # rcParams are global: one SVG written at a time
-_SVG_PARAMS = {"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}
 
 
 def write_svg(figure: Figure, **savefig: Any) -> bytes:
     """``figure`` as SVG bytes: reproducible ids (a fixed hash salt), no date, text kept as
     text. ``rcParams`` are global, so the change is made under ``_SVG_LOCK``, here only."""
     buffer = io.BytesIO()
-    with _SVG_LOCK, mpl.rc_context(_SVG_PARAMS):
+    with _SVG_LOCK, mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, **savefig)
     return buffer.getvalue()
 
