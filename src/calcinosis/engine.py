@@ -52,7 +52,6 @@ class Builder:
         self.silences: list[str] = []
         self.critical = False
         self.treat = True  # does the calcinosis warrant treatment?
-        self.local_first = False  # is local sodium thiosulfate the first-line step?
 
     def cite(self, *statement_ids: str) -> list[Provenance]:
         statements = _statements(self.kb)
@@ -93,13 +92,6 @@ class Builder:
             option.rationale.append(why)
             option.cites.extend(cites)
             option.personal = option.personal and personal
-
-    def demote(self, treatment: str, warning: str) -> None:
-        option = self.options.get(treatment)
-        if option is None or option.stance in ("avoid", "adjunct"):
-            return
-        option.stance = "alternative" if option.stance == "first-line" else "adjunct"
-        option.warnings.append(warning)
 
 
 Step = Callable[[Builder], str | None]
@@ -208,7 +200,6 @@ def offer_local_therapy(b: Builder) -> str | None:
     discrete_large = large and not widespread and p.symptomatic is True
     first = b.treat and not widespread and not discrete_large
     stance: Stance = "first-line" if first else "alternative"
-    b.local_first = first
     why = (
         "Suggested as initial treatment rather than systemic therapy (Grade 2C), for its "
         "limited evidence of efficacy and relative safety."

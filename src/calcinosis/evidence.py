@@ -90,14 +90,6 @@ class KnowledgeBase:
         """Treatments a patient can take or have tried (not the management steps)."""
         return frozenset(t.id for t in self.treatments.values() if t.kind != "management")
 
-    def study_by_reference(self, reference: int) -> Study:
-        for study in self.studies.values():
-            if study.reference == reference:
-                return study
-        raise UnknownChoiceError(
-            "reference", reference, [str(s.reference) for s in self.studies.values()]
-        )
-
     def pool_choices(self) -> list[str]:
         """Treatment ids that have arms, and classes with arms: what can be pooled."""
         with_arms = {arm.treatment for arm in self.arms}

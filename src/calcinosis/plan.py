@@ -286,6 +286,7 @@ class _Citations:
         return self.items[key].n
 
 
+# The regimen groups in the order they are shown, with their titles (the pages' headings).
 REGIMEN_GROUPS = {
     "starting": "Starting regimen the sources give",
     "reported": "As reported in studies",

@@ -242,6 +242,8 @@ def test_a_weight_gives_a_dose_for_this_patient(client: TestClient) -> None:
     assert "the source's figure: 2 to 4 mg/kg per day" in dose
     reported = [li.get_text() for li in diltiazem.select(".regimens-reported li")]
     assert any("up to 480 mg per day" in r for r in reported)
+    headings = [ul.find_previous_sibling("h4").get_text() for ul in diltiazem.select("ul.regimens")]
+    assert headings[:2] == ["Starting regimen the sources give", "As reported in studies"]
     assumptions = page.select_one(".assumptions").get_text()
     assert "Weight not given" not in assumptions
     # without a weight, the plan says what it could not work out

@@ -20,7 +20,7 @@ from calcinosis.evidence_lines import complete_words
 from calcinosis.handout import handout_document
 from calcinosis.models import Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
-from calcinosis.plan import DISCLAIMER
+from calcinosis.plan import DISCLAIMER, REGIMEN_GROUPS
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.strength import (
@@ -50,7 +50,11 @@ __all__ = ["router", "templates"]
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals |= {"readable": readable, "complete_words": complete_words}
+templates.env.globals |= {
+    "readable": readable,
+    "complete_words": complete_words,
+    "regimen_groups": REGIMEN_GROUPS,
+}
 SVG = "image/svg+xml"
 # The fields under "more details": the group opens when one of them was given.
 MORE_FIELDS = (
