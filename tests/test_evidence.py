@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge, patients_by_disease
+from calcinosis.evidence import (
+    KNOWLEDGE_DIR,
+    KnowledgeBase,
+    arm_document,
+    load_knowledge,
+    patients_by_disease,
+)
 from source_documents import source_path
 
 # Hand-read from seed 001 (Tables 1-3 and the results text), independently of
@@ -222,9 +230,26 @@ def test_arm_document_has_the_contract_fields(kb: KnowledgeBase) -> None:
     assert document["study"] == "berger-1987" and document["design"] == "rct"
 
 
-def test_version_is_stable_and_content_addressed(kb: KnowledgeBase) -> None:
-    assert kb.version.startswith(kb.manifest.version + "+")
-    assert load_knowledge() is kb
+def test_version_is_stable_and_content_addressed(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """The version is the manifest's plus a hash of the files' bytes: the same files give
+    the same version wherever they are; one byte changed gives another; put back, the first."""
+    assert re.fullmatch(re.escape(kb.manifest.version) + r"\+[0-9a-f]{12}", kb.version)
+    assert load_knowledge() is kb  # loaded once
+    copy = tmp_path / "copy"
+    shutil.copytree(KNOWLEDGE_DIR, copy)
+    assert load_knowledge(copy).version == kb.version  # another place, the same content
+    arms = copy / "arms.yaml"
+    original = arms.read_bytes()
+    changed = tmp_path / "changed"
+    shutil.copytree(copy, changed)
+    (changed / "arms.yaml").write_bytes(original + b"# one more line\n")  # same records
+    edited = load_knowledge(changed)
+    assert edited.arms == kb.arms
+    assert edited.version.startswith(kb.manifest.version + "+") and edited.version != kb.version
+    restored = tmp_path / "restored"
+    shutil.copytree(changed, restored)
+    (restored / "arms.yaml").write_bytes(original)
+    assert load_knowledge(restored).version == kb.version
 
 
 @pytest.mark.parametrize(

@@ -915,7 +915,11 @@ def test_never_a_crash(
     for item in found:
         order_reasons(item)
         is_calcinosis_reason(item)
-    parse_patient(complete(result.profile), kb.therapy_ids())
+    patient = parse_patient(complete(result.profile), kb.therapy_ids())
+    # whatever came in, the findings agree with themselves and the profile is a valid one
+    assert result.profile.get("subtype") == result.subtype
+    assert patient.subtype == (result.subtype or "dystrophic")
+    assert set(patient.medications) <= kb.therapy_ids()
 
 
 # ------------------------------------------------------------------ reasons for orders

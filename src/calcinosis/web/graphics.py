@@ -136,7 +136,11 @@ def algorithm_svg() -> bytes:
         own = [step for step in steps if step not in FINAL]
         for row, step in enumerate(own):
             y = top + row * (box_h + gap)
-            group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
+            group = ET.SubElement(
+                svg,
+                "g",
+                attrib={"class": "step", "data-step": step.__name__, "data-column": subtype},
+            )
             ET.SubElement(
                 group,
                 "rect",
@@ -186,7 +190,11 @@ def algorithm_svg() -> bytes:
     caption.text = "Then, on every path:"
     for row, step in enumerate(FINAL):
         y = final_top + row * 40
-        group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
+        group = ET.SubElement(
+            svg,
+            "g",
+            attrib={"class": "step", "data-step": step.__name__, "data-column": "every-path"},
+        )
         ET.SubElement(
             group,
             "rect",
