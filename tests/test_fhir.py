@@ -394,7 +394,7 @@ def test_official_order_contexts(name: str) -> None:
     assert not result.has_calcinosis
     assert result.unmapped_medications == (amoxicillin,)
     assert has_note(result, "NutritionOrder", "not a medication")
-    assert has_note(result, "dosageInstruction.0.dose")
+    assert has_note(result, "dosageInstruction[0].dose")
 
 
 # ------------------------------------------------------------------ age and sex
@@ -862,7 +862,7 @@ def test_nested_slips_are_repaired_and_noted() -> None:
     result = findings(item)
     assert result.has_calcinosis
     assert has_note(result, "code.coding read as a list of one")
-    assert has_note(result, "unknown element note.0.author ignored")
+    assert has_note(result, "unknown element note[0].author ignored")
 
 
 def test_modifier_extensions_are_not_read() -> None:

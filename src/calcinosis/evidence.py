@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from calcinosis.errors import KnowledgeError, UnknownChoiceError
+from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.models import (
     Arm,
     Finding,
@@ -142,8 +142,9 @@ def _validate_records(name: str, data: Any, schema: type[M]) -> list[M]:
             record = schema.model_validate(raw)
         except ValidationError as exc:
             error = exc.errors()[0]
-            loc = ".".join(str(part) for part in error["loc"]) or None
-            raise KnowledgeError(name, label, loc, error["msg"]) from None
+            raise KnowledgeError(
+                name, label, field_path(error["loc"]) or None, error["msg"]
+            ) from None
         key = getattr(record, "id", None)
         if isinstance(key, str):
             if key in seen:
@@ -221,7 +222,7 @@ def _load(directory: Path) -> KnowledgeBase:
         manifest = Manifest.model_validate(manifest_data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = ".".join(str(part) for part in error["loc"]) or None
+        loc = field_path(error["loc"]) or None
         raise KnowledgeError("manifest.yaml", None, loc, error["msg"]) from None
     digest = hashlib.sha256()
     loaded: dict[str, list[Any]] = {}

@@ -122,6 +122,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
+from calcinosis.errors import field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 
 __all__ = [
@@ -455,7 +456,7 @@ def _first_error(exc: Exception) -> str:
         errors = exc.errors()
         if errors:
             error = errors[0]
-            where = ".".join(str(part) for part in error["loc"]) or "resource"
+            where = field_path(error["loc"], "resource")
             more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
             return f"{where}: {error['msg']}{more}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -488,7 +489,7 @@ def _repair(data: dict[str, Any], error: Mapping[str, Any]) -> str | None:
     last = loc[-1] if loc else None
     if not (repairable and isinstance(node, dict) and isinstance(last, str) and last in node):
         return None
-    path = ".".join(str(part) for part in loc)
+    path = field_path(loc)
     if kind == "extra_forbidden":
         del node[last]
         return f"unknown element {path} ignored (not FHIR R4)"

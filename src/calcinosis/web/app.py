@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import __version__
-from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
+from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.storage import StorageError, Store
@@ -58,12 +58,10 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path")]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+def _field(loc: Sequence[int | str]) -> str:
+    """FastAPI's location without its leading ``body``, ``query`` or ``path``."""
+    inside = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
+    return field_path(inside, "body")
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

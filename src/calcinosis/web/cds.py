@@ -57,6 +57,7 @@ from calcinosis.cdshooks import (
     fetch_missing,
     respond,
 )
+from calcinosis.errors import field_path
 from calcinosis.limits import (
     InputLimitError,
     InputLimits,
@@ -196,13 +197,6 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
         raise _RefusedError(problem(400, "Incomplete request", "The body was cut off.")) from None
 
 
-def _path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
 def _parse(
     raw: bytes,
     model: type[Model],
@@ -228,7 +222,7 @@ def _parse(
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        fields = [{"field": _path(e["loc"]), "message": e["msg"]} for e in errors]
+        fields = [{"field": field_path(e["loc"], "body"), "message": e["msg"]} for e in errors]
         first = fields[0]
         response = problem(
             422, "Invalid request", f"{first['field']}: {first['message']}", errors=fields
