@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from calcinosis import DISCLAIMER
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence import KnowledgeBase
@@ -55,7 +56,6 @@ from calcinosis.limits import (
 )
 from calcinosis.models import Contraindication
 from calcinosis.patient import Patient, parse_patient
-from calcinosis.plan import DISCLAIMER
 from calcinosis.references import reference_text
 from calcinosis.safety import findings_for
 

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from tabulate import tabulate
 
-from calcinosis import __version__
+from calcinosis import DISCLAIMER, __version__
 from calcinosis.audit import audit
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
@@ -26,7 +26,6 @@ from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_ro
 
 __all__ = ["main"]
 
-DISCLAIMER = "calcinosis supports, and does not replace, clinical judgement."
 _DEMO_PATIENT = Path(__file__).parent / "examples" / "ssc_digital_raynaud_on_warfarin.json"
 
 

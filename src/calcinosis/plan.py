@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
+from calcinosis import DISCLAIMER
 from calcinosis.applicability import (
     AppliesTo,
     Context,
@@ -33,10 +34,6 @@ __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for",
 
 Stance = Literal["first-line", "alternative", "adjunct", "avoid"]
 STANCES: tuple[Stance, ...] = ("first-line", "alternative", "adjunct", "avoid")
-DISCLAIMER = (
-    "calcinosis supports, and does not replace, clinical judgement: check what it says "
-    "against the patient in front of you and the cited sources."
-)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calcinosis import __version__
+from calcinosis import DISCLAIMER, __version__
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
@@ -98,7 +98,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     page = not _wants_json(request) and exc.status_code != 413  # a 413 is always a document
     if page and hasattr(request.app.state, "kb"):
-        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
         from calcinosis.web.pages import templates  # noqa: PLC0415
 
         return templates.TemplateResponse(
@@ -126,7 +125,6 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
     log.warning("503 on %s %s: %s", request.method, request.url.path, exc.reason)
     headers = {"Retry-After": "5"}
     if not _wants_json(request) and hasattr(request.app.state, "kb"):
-        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
         from calcinosis.web.pages import templates  # noqa: PLC0415
 
         return templates.TemplateResponse(
@@ -342,10 +340,7 @@ def create_app(
     app = FastAPI(
         title="calcinosis",
         version=__version__,
-        description=(
-            "Evidence-based decision support for the treatment of calcinosis cutis. "
-            "It supports, and does not replace, clinical judgement."
-        ),
+        description=f"Evidence-based decision support for calcinosis cutis. {DISCLAIMER}",
         lifespan=lifespan,
         docs_url=None,  # the Swagger UI loads scripts from a CDN: not here
         redoc_url=None,

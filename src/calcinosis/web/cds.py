@@ -41,6 +41,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
+from calcinosis import DISCLAIMER
 from calcinosis.cdsauth import (
     AuthError,
     Issuer,
@@ -420,7 +421,6 @@ def feedback_counts(request: Request) -> Response | dict[str, Any]:
 
 @router.get("/admin/feedback", response_class=HTMLResponse, include_in_schema=False)
 def feedback_page(request: Request) -> HTMLResponse:
-    from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
     from calcinosis.web.pages import templates  # noqa: PLC0415
 
     kb = request.app.state.kb

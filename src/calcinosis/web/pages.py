@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from calcinosis import DISCLAIMER
 from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
@@ -20,7 +21,7 @@ from calcinosis.evidence_lines import complete_words
 from calcinosis.handout import handout_document
 from calcinosis.models import Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
-from calcinosis.plan import DISCLAIMER, REGIMEN_GROUPS
+from calcinosis.plan import REGIMEN_GROUPS
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.strength import (
