@@ -16,7 +16,12 @@ from calcinosis.evidence import (
     arm_document,
     load_knowledge,
     patients_by_disease,
+    responders,
+    response_figure,
 )
+from calcinosis.models import Arm
+from calcinosis.synthesis import study_units
+from calcinosis.tables import table_rows
 from source_documents import source_path
 
 # Hand-read from seed 001 (Tables 1-3 and the results text), independently of
@@ -304,3 +309,51 @@ def test_a_missing_file_is_named(knowledge_copy: Callable[..., Path]) -> None:
     (directory / "table4.yaml").unlink()
     with pytest.raises(KnowledgeError, match=r"^table4\.yaml: file is missing$"):
         load_knowledge(directory)
+
+
+def _arm(kb: KnowledgeBase, arm_id: str, **changes: object) -> Arm:
+    arm = next(a for a in kb.arms if a.id == arm_id)
+    return arm.model_copy(update={"id": f"{arm_id}-variant", **changes})
+
+
+def test_responders_the_one_rule_for_nulls(kb: KnowledgeBase) -> None:
+    """An arm counts when it reports n (at least 1) and the outcome's count; a null is
+    left out with its reason, never read as 0 nor taken from the other outcome."""
+    both = _arm(kb, "balin-2012-diltiazem", n=14, responders_any=9, responders_complete=0)
+    no_any = _arm(kb, "balin-2012-diltiazem", n=7, responders_any=None, responders_complete=1)
+    no_n = _arm(kb, "balin-2012-diltiazem", n=None, responders_any=2, responders_complete=1)
+    empty = _arm(kb, "balin-2012-diltiazem", n=0, responders_any=0, responders_complete=0)
+    count = responders([both, no_any, no_n, empty], "any")
+    assert (count.outcome, count.x, count.n, count.k) == ("any", 9, 14, 1)
+    assert count.left_out == (
+        (no_any.id, "responders_any not reported (null)"),
+        (no_n.id, "n not reported (null)"),
+        (empty.id, "n is 0"),
+    )
+    complete = responders([both, no_any, no_n, empty], "complete")
+    assert (complete.x, complete.n, complete.arms) == (1, 21, (both.id, no_any.id))
+    assert responders([no_n], "any").k == 0 and responders([], "complete").x == 0
+    # a study's figure: any response when one arm reports it (the other arm left out),
+    # else complete responses only, else none
+    assert response_figure([both, no_any]) == responders([both, no_any], "any")
+    only_complete = response_figure([no_any, no_n])
+    assert only_complete is not None and only_complete.outcome == "complete"
+    assert (only_complete.x, only_complete.n) == (1, 7)
+    assert response_figure([no_n, empty]) is None
+
+
+def test_every_count_of_responders_follows_the_rule(kb: KnowledgeBase) -> None:
+    """Pooling, the level rules, Table 4's range and the audit all count with it:
+    Aggarwal 2017 reports complete responses only (any response NA) in both its arms."""
+    arms = kb.arms_for(["rituximab"])
+    units, left_out = study_units(kb, arms, "any")
+    assert "aggarwal-2017" not in {unit.study for unit in units}
+    assert {item["arm"] for item in left_out} >= {
+        "aggarwal-2017-rituximab-adult",
+        "aggarwal-2017-rituximab-child",
+    }
+    complete, _ = study_units(kb, arms, "complete")
+    aggarwal = next(unit for unit in complete if unit.study == "aggarwal-2017")
+    assert (aggarwal.x, aggarwal.n) == (2, 29)  # 1 of 7 adults and 1 of 22 children
+    row = next(r for r in table_rows(kb, 4) if "rituximab" in r["treatments"])
+    assert set(row["response_range"]["complete_only"]) >= {"aggarwal-2017-rituximab-adult"}

@@ -13,7 +13,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -34,10 +34,15 @@ from calcinosis.references import reference_text
 
 __all__ = [
     "KNOWLEDGE_DIR",
+    "OUTCOMES",
     "KnowledgeBase",
+    "Outcome",
+    "ResponderCount",
     "arm_document",
     "load_knowledge",
     "patients_by_disease",
+    "responders",
+    "response_figure",
     "study_label",
     "surname",
 ]
@@ -269,6 +274,69 @@ def surname(first_author: str) -> str:
 def study_label(study: Study) -> str:
     """A study's short label, e.g. 'Marco Puche 2010'."""
     return f"{surname(study.first_author)} {study.year}"
+
+
+Outcome = Literal["any", "complete"]
+OUTCOMES: tuple[Outcome, ...] = ("any", "complete")
+
+
+@dataclass(frozen=True)
+class ResponderCount:
+    """Responders to one outcome over the arms that report them: ``x`` of ``n``."""
+
+    outcome: Outcome
+    x: int
+    n: int
+    arms: tuple[str, ...]  # the arms counted, in the order given
+    left_out: tuple[tuple[str, str], ...] = ()  # (arm id, why it is not counted)
+
+    @property
+    def k(self) -> int:
+        """How many arms were counted."""
+        return len(self.arms)
+
+
+def _count(arm: Arm, outcome: Outcome) -> int | None:
+    return arm.responders_any if outcome == "any" else arm.responders_complete
+
+
+def responders(arms: Iterable[Arm], outcome: Outcome) -> ResponderCount:
+    """The one rule for counting responders (one study's arms, a treatment's, a class's).
+
+    An arm is counted when it reports its size (``n``, at least 1) and its count for
+    ``outcome``. An arm whose ``n`` or count is null (NA/NS in the review) or whose ``n``
+    is 0 is left out, with the reason: a null is never read as 0, and a count is never
+    taken from the other outcome. ``k`` is 0 (and ``x``, ``n`` 0) when no arm is counted.
+    """
+    counted: list[Arm] = []
+    left_out: list[tuple[str, str]] = []
+    for arm in arms:
+        if arm.n is None or _count(arm, outcome) is None:
+            missing = "n" if arm.n is None else f"responders_{outcome}"
+            left_out.append((arm.id, f"{missing} not reported (null)"))
+        elif arm.n == 0:
+            left_out.append((arm.id, "n is 0"))
+        else:
+            counted.append(arm)
+    return ResponderCount(
+        outcome,
+        sum(_count(arm, outcome) or 0 for arm in counted),
+        sum(arm.n or 0 for arm in counted),
+        tuple(arm.id for arm in counted),
+        tuple(left_out),
+    )
+
+
+def response_figure(arms: Iterable[Arm]) -> ResponderCount | None:
+    """The response a study (or an arm) reports: any response, counted by
+    :func:`responders`, when at least one arm reports it; else complete responses
+    (``outcome == "complete"``: complete only) when one arm does; else None."""
+    arms = tuple(arms)
+    for outcome in OUTCOMES:
+        count = responders(arms, outcome)
+        if count.k:
+            return count
+    return None
 
 
 def patients_by_disease(arm: Arm) -> dict[str, int]:

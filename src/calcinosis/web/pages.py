@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,10 +17,10 @@ from calcinosis import DISCLAIMER
 from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
-from calcinosis.evidence import KnowledgeBase, arm_document
+from calcinosis.evidence import KnowledgeBase, arm_document, responders
 from calcinosis.evidence_lines import complete_words
 from calcinosis.handout import handout_document
-from calcinosis.models import Statement
+from calcinosis.models import Arm, Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.plan import REGIMEN_GROUPS
 from calcinosis.references import redact
@@ -217,7 +218,8 @@ def treatment_page(
     kb = _kb(request)
     _treatment_or_404(kb, treatment)
     entry = kb.treatments[treatment]
-    arms = [arm_document(kb, arm) for arm in kb.arms_for([treatment])]
+    studied = kb.arms_for([treatment])
+    arms = [arm_document(kb, arm) for arm in studied]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
     statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
@@ -232,7 +234,7 @@ def treatment_page(
         sources=sources,
         table4=rows,
         has_forest=bool(pooled and pooled["k"]),
-        complete=_complete_counts(arms),
+        complete=_complete_counts(studied),
     )
 
 
@@ -246,17 +248,13 @@ def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
     return statement.model_copy(update={"quote": quote, "location": where})
 
 
-def _complete_counts(arms: list[dict[str, Any]]) -> dict[str, int] | None:
-    """Complete responses over the arms that report both counts (None without arms)."""
-    counted = [a for a in arms if a["n"] and a["responders_any"] is not None]
-    if not counted:
+def _complete_counts(arms: Sequence[Arm]) -> dict[str, int] | None:
+    """Complete responses over the arms counted for any response (None without any)."""
+    counted = responders(arms, "any")
+    if not counted.k:
         return None
-    reporting = [a for a in counted if a["responders_complete"] is not None]
-    return {
-        "x": sum(a["responders_complete"] for a in reporting),
-        "n": sum(a["n"] for a in reporting),
-        "k": len(reporting),
-    }
+    complete = responders((arm for arm in arms if arm.id in counted.arms), "complete")
+    return {"x": complete.x, "n": complete.n, "k": complete.k}
 
 
 @lru_cache(maxsize=128)
