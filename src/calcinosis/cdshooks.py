@@ -56,7 +56,7 @@ from calcinosis.limits import (
 )
 from calcinosis.models import Contraindication
 from calcinosis.patient import Patient, parse_patient
-from calcinosis.references import reference_text
+from calcinosis.references import places, reference_text
 from calcinosis.safety import findings_for
 
 __all__ = [
@@ -383,11 +383,6 @@ def _form_value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _cite(plan: Mapping[str, Any], numbers: list[int]) -> str:
-    by_n = {c["n"]: c for c in plan["citations"]}
-    return "; ".join(f"{by_n[n]['label']}, {by_n[n]['location']}" for n in numbers if n in by_n)
-
-
 def _first_line_card(
     ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -414,7 +409,7 @@ def _first_line_card(
         )
         lines.append(
             f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
-            f"{extrapolated} *Source: {_cite(plan, option['citations'])}.*"
+            f"{extrapolated} *Source: {places(plan['citations'], option['citations'])}.*"
         )
     avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
     if avoid:
@@ -487,8 +482,9 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 f"{option['name']} should not be used to treat calcinosis cutis",
                 "warning",
                 f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
-                f"{_cite(plan, option['citations'])}.* If it is prescribed for another indication, "
-                f"that is for its prescriber to weigh.\n\n*{plan['disclaimer']}*",
+                f"{places(plan['citations'], option['citations'])}.* If it is prescribed for "
+                f"another indication, that is for its prescriber to weigh.\n\n"
+                f"*{plan['disclaimer']}*",
                 overrideReasons=OVERRIDE_REASONS,
                 links=[_assessment_link(ctx, profile)],
             )

@@ -9,7 +9,7 @@ as the JSON document of DESIGN.md or as text for a terminal.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from calcinosis.dosing import worked_dose
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.models import Provenance, Regimen, Table4Row, normalise_level
-from calcinosis.references import citation_kind, redact, reference, reference_text, short_label
+from calcinosis.references import Citation, Citations, marks, short_label
 from calcinosis.strength import strength
 from calcinosis.summary import option_reason, plan_summary
 
@@ -47,18 +47,6 @@ class Option:
     cites: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     personal: bool = False  # avoided because of this patient's own past response
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    label: str
-    source: str
-    kind: str
-    reference: dict[str, Any]
-    reference_text: str
-    location: str
-    quote: str | None
 
 
 @dataclass
@@ -245,44 +233,6 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     }
 
 
-@cache
-def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
-    """How a source reads (label, kind, reference, reference text), once per source."""
-    source = kb.sources[source_id]
-    return short_label(source), citation_kind(source), reference(source), reference_text(source)
-
-
-class _Citations:
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
-        self.items: dict[tuple[str, str, str], Citation] = {}
-        self.places: dict[tuple[str, str], int] = {}
-
-    def number(self, provenance: Provenance) -> int:
-        """One number per passage; a citation without a quote joins one of its place."""
-        place = (provenance.source, provenance.location)
-        if provenance.quote is None and place in self.places:
-            return self.places[place]
-        key = (provenance.source, provenance.location, provenance.quote or "")
-        bare = (provenance.source, provenance.location, "")
-        if key not in self.items and bare in self.items:  # the place, now with its words
-            self.items[key] = replace(self.items.pop(bare), quote=provenance.quote)
-        if key not in self.items:
-            label, kind, ref, text = _source_view(self.kb, provenance.source)
-            self.items[key] = Citation(
-                len(self.items) + 1,
-                label,
-                provenance.source,
-                kind,
-                dict(ref),
-                text,
-                provenance.location,
-                redact(self.kb, provenance.quote),  # a dose printed in the wrong unit: cut
-            )
-            self.places.setdefault(place, self.items[key].n)
-        return self.items[key].n
-
-
 # The regimen groups in the order they are shown, with their titles (the pages' headings).
 REGIMEN_GROUPS = {
     "starting": "Starting regimen the sources give",
@@ -292,7 +242,7 @@ REGIMEN_GROUPS = {
 
 
 def _regimens(
-    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
 ) -> list[dict[str, Any]]:
     """The starting regimen the sources give for this patient's age group first (per-kg
     and per-m2 ones worked out for this patient), then the studies' regimens, then those
@@ -383,7 +333,7 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
 
 
 def _option_document(
-    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
 ) -> dict[str, Any]:
     entry = kb.treatments[option.id]
     context = plan.context
@@ -403,7 +353,7 @@ def _option_document(
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
-    numbers = sorted({citations.number(p) for p in cites})
+    numbers = citations.numbers(cites)
     details: dict[str, Any] = {
         "id": option.id,
         "name": entry.name,
@@ -449,7 +399,7 @@ def _option_document(
 
 def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
     """The plan as the ``recommend --format json`` contract."""
-    citations = _Citations(kb)
+    citations = Citations(kb)
     options = [_option_document(kb, option, citations, plan) for option in plan.options]
     document = {
         "subtype": plan.subtype,
@@ -460,11 +410,11 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
         "sources_silent": plan.silences,
         "assumptions": [*plan.assumptions, *_dose_assumptions(options)],
         "disagreements": [
-            d | {"citations": sorted({citations.number(p) for p in d.pop("cites", [])})}
+            d | {"citations": citations.numbers(d.pop("cites", []))}
             for d in (dict(item) for item in plan.disagreements)
         ],
         "trace": plan.trace,
-        "citations": [c.__dict__ for c in sorted(citations.items.values(), key=lambda c: c.n)],
+        "citations": citations.documents(),
         "evidence_version": plan.evidence_version,
         "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
@@ -523,7 +473,7 @@ def _regimen_line(regimen: dict[str, Any]) -> str:
 
 def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
     """One option as text: grade and whom it is about, rationale, evidence, regimen."""
-    refs = "".join(f"[{n}]" for n in option["citations"])
+    refs = marks(option["citations"])
     lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
     lines.append(wrap.fill(f"    Strength: {option['strength']['label']}"))
     if option.get("extrapolated"):
@@ -578,7 +528,7 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
         lines.append(wrap.fill(f"    ! {option['dose_note']}"))
     if option.get("adverse_effects"):
         effects = "; ".join(dict.fromkeys(a["text"] for a in option["adverse_effects"]))
-        refs = "".join(f"[{n}]" for n in sorted({a["citation"] for a in option["adverse_effects"]}))
+        refs = marks(a["citation"] for a in option["adverse_effects"])
         lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
     lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
     return lines
@@ -638,7 +588,7 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         lines.append("")
         lines.append("WHERE THE SOURCES DISAGREE")
         for item in document["disagreements"]:
-            refs = "".join(f"[{n}]" for n in item["citations"])
+            refs = marks(item["citations"])
             lines.append(wrap.fill(f"  - {item['summary']} {refs}"))
     if document["assumptions"]:
         lines.append("")
