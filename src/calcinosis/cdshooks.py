@@ -55,9 +55,9 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.models import Contraindication
-from calcinosis.patient import Patient, parse_patient
+from calcinosis.patient import parse_patient
 from calcinosis.references import places, reference_text
-from calcinosis.safety import findings_for
+from calcinosis.safety import findings_for, rules_patient
 
 __all__ = [
     "OVERRIDE_REASONS",
@@ -492,25 +492,12 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
     return cards
 
 
-def _rules_patient(found: FhirFindings) -> tuple[Patient, list[str]]:
-    """The patient the order rules are evaluated for; unknowns resolved the safe way."""
-    data = dict(found.profile)
-    notes = []
-    if "age_years" not in data:
-        data["age_years"] = 0  # unknown age: the age limits (minocycline under 9) apply
-        notes.append("Age unknown: age limits are applied.")
-    data["subtype"] = found.subtype or "dystrophic"
-    data.pop("medications", None)
-    data.pop("prior_treatments", None)
-    return Patient.model_validate(data), notes
-
-
 def _order_cards(
     ctx: Context, found: FhirFindings, orders: list[dict[str, Any]], conditions: object
 ) -> list[dict[str, Any]]:
     if not found.has_calcinosis:
         return []
-    patient, notes = _rules_patient(found)
+    patient, notes = rules_patient(found.profile | {"subtype": found.subtype})
     cards: list[dict[str, Any]] = []
     unreadable: list[str] = []
     condition_resources = resources(conditions)
