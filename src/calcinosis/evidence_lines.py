@@ -25,6 +25,7 @@ from calcinosis.applicability import (
 )
 from calcinosis.evidence import KnowledgeBase, responders, study_label
 from calcinosis.models import Arm, Figure, Provenance, Statement
+from calcinosis.synthesis import pool_document
 
 __all__ = [
     "VERY_UNCERTAIN_WIDTH",
@@ -352,8 +353,6 @@ def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
 
 @cache
 def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
-    from calcinosis.synthesis import pool_document  # noqa: PLC0415 - numpy/scipy on demand
-
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")

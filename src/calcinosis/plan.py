@@ -29,6 +29,7 @@ from calcinosis.models import Provenance, Regimen, Table4Row, normalise_level
 from calcinosis.references import Citation, Citations, marks, short_label
 from calcinosis.strength import strength
 from calcinosis.summary import option_reason, plan_summary
+from calcinosis.synthesis import pool_document
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
 
@@ -201,8 +202,6 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
 
 @cache
 def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
-    from calcinosis.synthesis import pool_document  # noqa: PLC0415 - numpy/scipy on demand
-
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")

@@ -41,7 +41,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
-from calcinosis import DISCLAIMER
 from calcinosis.cdsauth import (
     AuthError,
     Issuer,
@@ -69,8 +68,9 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.settings import Settings
-from calcinosis.web.app import problem
+from calcinosis.web.problems import problem
 from calcinosis.web.records import record_answer, record_feedback
+from calcinosis.web.templating import render
 
 __all__ = ["CdsUnauthorizedError", "make_verifier", "router"]
 
@@ -421,22 +421,14 @@ def feedback_counts(request: Request) -> Response | dict[str, Any]:
 
 @router.get("/admin/feedback", response_class=HTMLResponse, include_in_schema=False)
 def feedback_page(request: Request) -> HTMLResponse:
-    from calcinosis.web.pages import templates  # noqa: PLC0415
-
-    kb = request.app.state.kb
-    common = {
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-    }
     refusal = _admin_refusal(request)
     if refusal is not None:
         status, detail = refusal
         title = "Not authenticated" if status == 401 else "Forbidden"
-        context = {"status": status, "title": title, "detail": detail, **common}
-        return templates.TemplateResponse(
+        context = {"status": status, "title": title, "detail": detail}
+        return render(
             request, "error.html", context, status_code=status, headers=_refusal_headers(status)
         )
     store = request.app.state.store
-    context = {"cards": store.card_counts(), "feedback": store.feedback_counts(), **common}
-    return templates.TemplateResponse(request, "feedback.html", context, headers=_NO_STORE)
+    context = {"cards": store.card_counts(), "feedback": store.feedback_counts()}
+    return render(request, "feedback.html", context, headers=_NO_STORE)

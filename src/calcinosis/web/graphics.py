@@ -11,12 +11,8 @@ import textwrap
 import xml.etree.ElementTree as ET
 from functools import cache
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from calcinosis.engine import FINAL, STEPS
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.forest import write_svg
 from calcinosis.strength import CEBM_GRADES
 from calcinosis.synthesis import pool_document
 
@@ -31,6 +27,11 @@ _AGAINST = "#b2182b"
 @cache
 def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     """One row per treatment: response (dot, 95% CI), patients (dot area), grade (colour)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib
+    from matplotlib.figure import Figure  # noqa: PLC0415 - (~0.3 s) only to draw the map
+
+    from calcinosis.forest import write_svg  # noqa: PLC0415 - matplotlib too
+
     rows = []
     for row in kb.table4:
         for treatment in row.treatments:

@@ -10,19 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from calcinosis import DISCLAIMER
+from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document, responders
-from calcinosis.evidence_lines import complete_words
 from calcinosis.handout import handout_document
 from calcinosis.models import Arm, Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
-from calcinosis.plan import REGIMEN_GROUPS
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.strength import (
@@ -33,6 +30,7 @@ from calcinosis.strength import (
     GRADE_LETTERS,
     GRADE_NUMBERS,
 )
+from calcinosis.synthesis import pool_treatment
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
@@ -47,16 +45,11 @@ from calcinosis.web.forms import (
 from calcinosis.web.forms import query_from_items as share_query
 from calcinosis.web.graphics import algorithm_svg, evidence_map_svg
 from calcinosis.web.printout import print_sheet
+from calcinosis.web.templating import render, templates
 
 __all__ = ["router", "templates"]
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals |= {
-    "readable": readable,
-    "complete_words": complete_words,
-    "regimen_groups": REGIMEN_GROUPS,
-}
 SVG = "image/svg+xml"
 # The fields under "more details": the group opens when one of them was given.
 MORE_FIELDS = (
@@ -91,14 +84,7 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    kb = _kb(request)
-    context |= {
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-        "base_url": request.app.state.settings.public_url,
-    }
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return render(request, name, context, status_code=status)
 
 
 def _assessment(request: Request, template: str) -> HTMLResponse:
@@ -261,7 +247,6 @@ def _complete_counts(arms: Sequence[Arm]) -> dict[str, int] | None:
 def _forest(kb: KnowledgeBase, treatment: str) -> bytes | None:
     """The forest plot's SVG, drawn once per knowledge base (matplotlib is slow)."""
     from calcinosis.forest import render_forest  # noqa: PLC0415 - matplotlib on demand
-    from calcinosis.synthesis import pool_treatment  # noqa: PLC0415
 
     result, _, _ = pool_treatment(kb, treatment)
     if result is None:
@@ -301,8 +286,6 @@ def evidence_map(request: Request) -> Response:
 @router.get("/ask", response_class=HTMLResponse)
 def ask_page(request: Request, q: str = "") -> HTMLResponse:
     """A question box; the answer below it, with its citations."""
-    from calcinosis.answers import answer_question  # noqa: PLC0415
-
     question = q.strip()[: api.MAX_QUESTION_LENGTH]
     answer = answer_question(question, _kb(request)) if question else None
     return _page(request, "ask.html", question=question, result=answer)
