@@ -357,3 +357,33 @@ def test_every_count_of_responders_follows_the_rule(kb: KnowledgeBase) -> None:
     assert (aggarwal.x, aggarwal.n) == (2, 29)  # 1 of 7 adults and 1 of 22 children
     row = next(r for r in table_rows(kb, 4) if "rituximab" in r["treatments"])
     assert set(row["response_range"]["complete_only"]) >= {"aggarwal-2017-rituximab-adult"}
+
+
+def test_the_indexes_answer_as_a_scan_of_the_records_would(kb: KnowledgeBase) -> None:
+    """Built once with the base and kept: the same object each time, and the same answer
+    as reading the records in file order."""
+    assert kb.statements_by_id is kb.statements_by_id and kb.drug_names is kb.drug_names
+    for treatment in kb.treatments:
+        assert kb.statements_about(treatment) == tuple(
+            s for s in kb.statements if treatment in s.treatments
+        )
+        assert kb.arms_for([treatment]) == tuple(a for a in kb.arms if a.treatment == treatment)
+        assert kb.table4_row(treatment) == next(
+            (row for row in kb.table4 if treatment in row.treatments), None
+        )
+        for statement, other in kb.conflicts_about(treatment):
+            assert other.id in statement.conflicts_with
+            assert treatment in statement.treatments and treatment in other.treatments
+    assert kb.statement("management-topic-two-questions").id == "management-topic-two-questions"
+    assert kb.conflicts_about("warfarin")  # the sources disagree about it
+    assert kb.table4_row("aspirin") is None and kb.statements_about("aspirin") == ()
+    both = kb.arms_for(["warfarin", "diltiazem"])
+    assert both == tuple(a for a in kb.arms if a.treatment in ("warfarin", "diltiazem"))
+    names = dict(kb.drug_names)
+    assert names["low-dose warfarin"] == names["warfarin"] == "warfarin"  # a synonym, the name
+    assert names["iv sodium thiosulfate"] == "sodium-thiosulfate-iv"
+    assert names["sodium thiosulfate iv"] == "sodium-thiosulfate-iv"  # the id in words
+    lengths = [len(name) for name, _ in kb.drug_names]
+    assert lengths == sorted(lengths, reverse=True)
+    assert set(names.values()) <= kb.therapy_ids()
+    assert kb.flagged_figures == ("≤1.2 g per day",)

@@ -9,9 +9,10 @@ field. The loaded base is immutable and cached.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -68,7 +69,12 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
 class KnowledgeBase:
-    """Everything the knowledge files hold, indexed by identifier."""
+    """Everything the knowledge files hold, indexed by identifier.
+
+    Its indexes (statements by id and by treatment, arms by treatment, the Table 4 row
+    of a treatment, the conflicts about a treatment, the drug names, the figures the
+    audit flags) are built on first use and kept with it: the base is immutable.
+    """
 
     manifest: Manifest
     version: str
@@ -93,7 +99,86 @@ class KnowledgeBase:
 
     def therapy_ids(self) -> frozenset[str]:
         """Treatments a patient can take or have tried (not the management steps)."""
+        return self._therapy_ids
+
+    @cached_property
+    def _therapy_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.treatments.values() if t.kind != "management")
+
+    @cached_property
+    def statements_by_id(self) -> Mapping[str, Statement]:
+        return {statement.id: statement for statement in self.statements}
+
+    def statement(self, statement_id: str) -> Statement:
+        """The statement with this id (KeyError when there is none)."""
+        return self.statements_by_id[statement_id]
+
+    @cached_property
+    def _statements_by_treatment(self) -> Mapping[str, tuple[Statement, ...]]:
+        found: dict[str, list[Statement]] = {}
+        for statement in self.statements:
+            for treatment in dict.fromkeys(statement.treatments):
+                found.setdefault(treatment, []).append(statement)
+        return {treatment: tuple(items) for treatment, items in found.items()}
+
+    def statements_about(self, treatment: str) -> tuple[Statement, ...]:
+        """The statements that name ``treatment``, in file order."""
+        return self._statements_by_treatment.get(treatment, ())
+
+    @cached_property
+    def _table4_by_treatment(self) -> Mapping[str, Table4Row]:
+        rows: dict[str, Table4Row] = {}
+        for row in self.table4:
+            for treatment in row.treatments:
+                rows.setdefault(treatment, row)
+        return rows
+
+    def table4_row(self, treatment: str) -> Table4Row | None:
+        """The first Table 4 row about ``treatment``, or None."""
+        return self._table4_by_treatment.get(treatment)
+
+    @cached_property
+    def _conflicts_by_treatment(self) -> Mapping[str, tuple[tuple[Statement, Statement], ...]]:
+        found: dict[str, list[tuple[Statement, Statement]]] = {}
+        for statement in self.statements:
+            for other_id in statement.conflicts_with:
+                other = self.statements_by_id[other_id]
+                for treatment in sorted(set(statement.treatments) & set(other.treatments)):
+                    found.setdefault(treatment, []).append((statement, other))
+        return {treatment: tuple(pairs) for treatment, pairs in found.items()}
+
+    def conflicts_about(self, treatment: str) -> tuple[tuple[Statement, Statement], ...]:
+        """The pairs of statements that disagree and are both about ``treatment``."""
+        return self._conflicts_by_treatment.get(treatment, ())
+
+    @cached_property
+    def drug_names(self) -> tuple[tuple[str, str], ...]:
+        """(name, treatment id) for every drug a patient can take: its name, synonyms and
+        id in words, lower case, longest first (the first id wins a shared name)."""
+        therapies = self.therapy_ids()
+        names: dict[str, str] = {}
+        for entry in self.treatments.values():
+            if entry.id not in therapies or entry.kind != "drug":
+                continue
+            for name in (entry.name, *entry.synonyms, entry.id.replace("-", " ")):
+                names.setdefault(name.lower(), entry.id)
+        return tuple(sorted(names.items(), key=lambda item: -len(item[0])))
+
+    @cached_property
+    def flagged_figures(self) -> tuple[str, ...]:
+        """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
+        flagged: list[str] = []
+        for finding in self.findings:
+            if finding.kind == "unit":
+                flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
+        return tuple(flagged)
+
+    @cached_property
+    def _arms_by_treatment(self) -> Mapping[str, tuple[Arm, ...]]:
+        found: dict[str, list[Arm]] = {}
+        for arm in self.arms:
+            found.setdefault(arm.treatment, []).append(arm)
+        return {treatment: tuple(arms) for treatment, arms in found.items()}
 
     def pool_choices(self) -> list[str]:
         """Treatment ids that have arms, and classes with arms: what can be pooled."""
@@ -110,7 +195,10 @@ class KnowledgeBase:
         raise UnknownChoiceError("treatment", name, self.pool_choices())
 
     def arms_for(self, treatments: Iterable[str]) -> tuple[Arm, ...]:
+        """The arms of these treatments, in file order."""
         wanted = set(treatments)
+        if len(wanted) == 1:
+            return self._arms_by_treatment.get(next(iter(wanted)), ())
         return tuple(arm for arm in self.arms if arm.treatment in wanted)
 
 

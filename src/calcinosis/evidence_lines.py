@@ -296,14 +296,11 @@ def _source_line(
     )
 
 
-@cache
 def _records(kb: KnowledgeBase, treatment: str) -> tuple[tuple[Arm, ...], tuple[Statement, ...]]:
     statements = tuple(
         s
-        for s in kb.statements
-        if s.source in FIGURE_SOURCES
-        and treatment in s.treatments
-        and (s.kind != "claim" or s.outcome is not None)
+        for s in kb.statements_about(treatment)
+        if s.source in FIGURE_SOURCES and (s.kind != "claim" or s.outcome is not None)
     )
     return kb.arms_for([treatment]), statements
 

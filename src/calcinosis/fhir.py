@@ -648,18 +648,10 @@ class _Phrase:
     treatment: str
 
 
-@cache  # the knowledge base is hashed by identity
-def _catalog(kb: KnowledgeBase) -> tuple[_Phrase, ...]:
-    """The drug catalog's names, synonyms and identifiers, longest first."""
-    therapies = kb.therapy_ids()
-    phrases: dict[str, str] = {}
-    for entry in kb.treatments.values():
-        if entry.id not in therapies or entry.kind != "drug":
-            continue
-        for phrase in (entry.name, *entry.synonyms, entry.id.replace("-", " ")):
-            phrases.setdefault(phrase.lower(), entry.id)
-    ordered = sorted(phrases.items(), key=lambda item: -len(item[0]))
-    return tuple(_Phrase(_words(p), len(p), t) for p, t in ordered)
+@cache
+def _catalog(names: tuple[tuple[str, str], ...]) -> tuple[_Phrase, ...]:
+    """The drug catalog's names (``KnowledgeBase.drug_names``) as patterns, longest first."""
+    return tuple(_Phrase(_words(name), len(name), treatment) for name, treatment in names)
 
 
 def _match_names(text: str, catalog: tuple[_Phrase, ...]) -> set[str]:
@@ -798,7 +790,7 @@ def _medications(
     kb: KnowledgeBase,
     patient_id: str | None = None,
 ) -> tuple[list[str], list[str]]:
-    catalog = _catalog(kb)
+    catalog = _catalog(kb.drug_names)
     readable, unmapped, library = _parse_medications(found, notes)
     ids: list[str] = []
     for data in readable:

@@ -25,7 +25,7 @@ from calcinosis.applicability import (
 from calcinosis.dosing import worked_dose
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import complete_words, evidence_lines, pooled_summary
-from calcinosis.models import Provenance, Regimen, Table4Row, normalise_level
+from calcinosis.models import Provenance, Regimen, normalise_level
 from calcinosis.references import Citation, Citations, marks, short_label
 from calcinosis.strength import strength
 from calcinosis.summary import option_reason, plan_summary
@@ -67,14 +67,6 @@ class Plan:
     silences: list[str] = field(default_factory=list)
     weight_kg: float | None = None
     height_cm: float | None = None
-
-
-@cache
-def _table4_row(kb: KnowledgeBase, treatment: str) -> Table4Row | None:
-    for row in kb.table4:
-        if treatment in row.treatments:
-            return row
-    return None
 
 
 _TOOL_GRADE: dict[str, Any] = {
@@ -149,7 +141,7 @@ def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
 @cache
 def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
     """The level and grade behind an option, from the most specific graded source."""
-    row = _table4_row(kb, treatment)
+    row = kb.table4_row(treatment)
     review: dict[str, Any] | None = None
     if row is not None:
         level = normalise_level(row.level_printed) if row.level_printed else None

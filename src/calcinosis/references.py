@@ -99,14 +99,9 @@ def reference_text(source: Source) -> str:
     return text
 
 
-@cache
 def flagged_figures(kb: KnowledgeBase) -> tuple[str, ...]:
     """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
-    flagged: list[str] = []
-    for finding in kb.findings:
-        if finding.kind == "unit":
-            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
-    return tuple(flagged)
+    return kb.flagged_figures
 
 
 def redact(kb: KnowledgeBase, text: str | None) -> str | None:
