@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +132,7 @@ class Citation:
     quote: str | None
 
     def document(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)  # shallow: the reference dict is its own already
 
 
 @cache
