@@ -101,7 +101,7 @@ def test_forest_writes_svg_and_png(capsys: pytest.CaptureFixture[str], tmp_path:
     code, _, err = run(capsys, "evidence", "forest", "rituximab", "-o", str(svg))
     assert code == 0 and "wrote" in err
     texts = "".join(ET.parse(svg).getroot().itertext())  # noqa: S314 - our own file
-    assert "Giuggioli" in texts or "Giuggioli" in svg.read_text()
+    assert "Giuggioli 2015" in texts  # the study's label, as text (searchable), not paths
     png = tmp_path / "plot.png"
     code, _, _ = run(capsys, "evidence", "forest", "bisphosphonates", "-o", str(png))
     assert code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

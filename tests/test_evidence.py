@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge, patients_by_disease
+from calcinosis.evidence import (
+    KNOWLEDGE_DIR,
+    KnowledgeBase,
+    arm_document,
+    load_knowledge,
+    patients_by_disease,
+    responders,
+    response_figure,
+)
+from calcinosis.models import Arm
+from calcinosis.synthesis import study_units
+from calcinosis.tables import table_rows
 from source_documents import source_path
 
 # Hand-read from seed 001 (Tables 1-3 and the results text), independently of
@@ -222,9 +235,26 @@ def test_arm_document_has_the_contract_fields(kb: KnowledgeBase) -> None:
     assert document["study"] == "berger-1987" and document["design"] == "rct"
 
 
-def test_version_is_stable_and_content_addressed(kb: KnowledgeBase) -> None:
-    assert kb.version.startswith(kb.manifest.version + "+")
-    assert load_knowledge() is kb
+def test_version_is_stable_and_content_addressed(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """The version is the manifest's plus a hash of the files' bytes: the same files give
+    the same version wherever they are; one byte changed gives another; put back, the first."""
+    assert re.fullmatch(re.escape(kb.manifest.version) + r"\+[0-9a-f]{12}", kb.version)
+    assert load_knowledge() is kb  # loaded once
+    copy = tmp_path / "copy"
+    shutil.copytree(KNOWLEDGE_DIR, copy)
+    assert load_knowledge(copy).version == kb.version  # another place, the same content
+    arms = copy / "arms.yaml"
+    original = arms.read_bytes()
+    changed = tmp_path / "changed"
+    shutil.copytree(copy, changed)
+    (changed / "arms.yaml").write_bytes(original + b"# one more line\n")  # same records
+    edited = load_knowledge(changed)
+    assert edited.arms == kb.arms
+    assert edited.version.startswith(kb.manifest.version + "+") and edited.version != kb.version
+    restored = tmp_path / "restored"
+    shutil.copytree(changed, restored)
+    (restored / "arms.yaml").write_bytes(original)
+    assert load_knowledge(restored).version == kb.version
 
 
 @pytest.mark.parametrize(
@@ -279,3 +309,81 @@ def test_a_missing_file_is_named(knowledge_copy: Callable[..., Path]) -> None:
     (directory / "table4.yaml").unlink()
     with pytest.raises(KnowledgeError, match=r"^table4\.yaml: file is missing$"):
         load_knowledge(directory)
+
+
+def _arm(kb: KnowledgeBase, arm_id: str, **changes: object) -> Arm:
+    arm = next(a for a in kb.arms if a.id == arm_id)
+    return arm.model_copy(update={"id": f"{arm_id}-variant", **changes})
+
+
+def test_responders_the_one_rule_for_nulls(kb: KnowledgeBase) -> None:
+    """An arm counts when it reports n (at least 1) and the outcome's count; a null is
+    left out with its reason, never read as 0 nor taken from the other outcome."""
+    both = _arm(kb, "balin-2012-diltiazem", n=14, responders_any=9, responders_complete=0)
+    no_any = _arm(kb, "balin-2012-diltiazem", n=7, responders_any=None, responders_complete=1)
+    no_n = _arm(kb, "balin-2012-diltiazem", n=None, responders_any=2, responders_complete=1)
+    empty = _arm(kb, "balin-2012-diltiazem", n=0, responders_any=0, responders_complete=0)
+    count = responders([both, no_any, no_n, empty], "any")
+    assert (count.outcome, count.x, count.n, count.k) == ("any", 9, 14, 1)
+    assert count.left_out == (
+        (no_any.id, "responders_any not reported (null)"),
+        (no_n.id, "n not reported (null)"),
+        (empty.id, "n is 0"),
+    )
+    complete = responders([both, no_any, no_n, empty], "complete")
+    assert (complete.x, complete.n, complete.arms) == (1, 21, (both.id, no_any.id))
+    assert responders([no_n], "any").k == 0 and responders([], "complete").x == 0
+    # a study's figure: any response when one arm reports it (the other arm left out),
+    # else complete responses only, else none
+    assert response_figure([both, no_any]) == responders([both, no_any], "any")
+    only_complete = response_figure([no_any, no_n])
+    assert only_complete is not None and only_complete.outcome == "complete"
+    assert (only_complete.x, only_complete.n) == (1, 7)
+    assert response_figure([no_n, empty]) is None
+
+
+def test_every_count_of_responders_follows_the_rule(kb: KnowledgeBase) -> None:
+    """Pooling, the level rules, Table 4's range and the audit all count with it:
+    Aggarwal 2017 reports complete responses only (any response NA) in both its arms."""
+    arms = kb.arms_for(["rituximab"])
+    units, left_out = study_units(kb, arms, "any")
+    assert "aggarwal-2017" not in {unit.study for unit in units}
+    assert {item["arm"] for item in left_out} >= {
+        "aggarwal-2017-rituximab-adult",
+        "aggarwal-2017-rituximab-child",
+    }
+    complete, _ = study_units(kb, arms, "complete")
+    aggarwal = next(unit for unit in complete if unit.study == "aggarwal-2017")
+    assert (aggarwal.x, aggarwal.n) == (2, 29)  # 1 of 7 adults and 1 of 22 children
+    row = next(r for r in table_rows(kb, 4) if "rituximab" in r["treatments"])
+    assert set(row["response_range"]["complete_only"]) >= {"aggarwal-2017-rituximab-adult"}
+
+
+def test_the_indexes_answer_as_a_scan_of_the_records_would(kb: KnowledgeBase) -> None:
+    """Built once with the base and kept: the same object each time, and the same answer
+    as reading the records in file order."""
+    assert kb.statements_by_id is kb.statements_by_id and kb.drug_names is kb.drug_names
+    for treatment in kb.treatments:
+        assert kb.statements_about(treatment) == tuple(
+            s for s in kb.statements if treatment in s.treatments
+        )
+        assert kb.arms_for([treatment]) == tuple(a for a in kb.arms if a.treatment == treatment)
+        assert kb.table4_row(treatment) == next(
+            (row for row in kb.table4 if treatment in row.treatments), None
+        )
+        for statement, other in kb.conflicts_about(treatment):
+            assert other.id in statement.conflicts_with
+            assert treatment in statement.treatments and treatment in other.treatments
+    assert kb.statement("management-topic-two-questions").id == "management-topic-two-questions"
+    assert kb.conflicts_about("warfarin")  # the sources disagree about it
+    assert kb.table4_row("aspirin") is None and kb.statements_about("aspirin") == ()
+    both = kb.arms_for(["warfarin", "diltiazem"])
+    assert both == tuple(a for a in kb.arms if a.treatment in ("warfarin", "diltiazem"))
+    names = dict(kb.drug_names)
+    assert names["low-dose warfarin"] == names["warfarin"] == "warfarin"  # a synonym, the name
+    assert names["iv sodium thiosulfate"] == "sodium-thiosulfate-iv"
+    assert names["sodium thiosulfate iv"] == "sodium-thiosulfate-iv"  # the id in words
+    lengths = [len(name) for name, _ in kb.drug_names]
+    assert lengths == sorted(lengths, reverse=True)
+    assert set(names.values()) <= kb.therapy_ids()
+    assert kb.flagged_figures == ("≤1.2 g per day",)

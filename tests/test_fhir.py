@@ -394,7 +394,7 @@ def test_official_order_contexts(name: str) -> None:
     assert not result.has_calcinosis
     assert result.unmapped_medications == (amoxicillin,)
     assert has_note(result, "NutritionOrder", "not a medication")
-    assert has_note(result, "dosageInstruction.0.dose")
+    assert has_note(result, "dosageInstruction[0].dose")
 
 
 # ------------------------------------------------------------------ age and sex
@@ -862,7 +862,7 @@ def test_nested_slips_are_repaired_and_noted() -> None:
     result = findings(item)
     assert result.has_calcinosis
     assert has_note(result, "code.coding read as a list of one")
-    assert has_note(result, "unknown element note.0.author ignored")
+    assert has_note(result, "unknown element note[0].author ignored")
 
 
 def test_modifier_extensions_are_not_read() -> None:
@@ -915,7 +915,11 @@ def test_never_a_crash(
     for item in found:
         order_reasons(item)
         is_calcinosis_reason(item)
-    parse_patient(complete(result.profile), kb.therapy_ids())
+    patient = parse_patient(complete(result.profile), kb.therapy_ids())
+    # whatever came in, the findings agree with themselves and the profile is a valid one
+    assert result.profile.get("subtype") == result.subtype
+    assert patient.subtype == (result.subtype or "dystrophic")
+    assert set(patient.medications) <= kb.therapy_ids()
 
 
 # ------------------------------------------------------------------ reasons for orders

@@ -6,12 +6,16 @@ import io
 import threading
 import xml.etree.ElementTree as ET
 
+import matplotlib as mpl
 import matplotlib.image
 import pytest
 
+from calcinosis import forest
 from calcinosis.errors import UnknownChoiceError
+from calcinosis.evidence import KnowledgeBase
 from calcinosis.forest import render_forest
 from calcinosis.pooling import PoolResult, StudyCount, pool
+from calcinosis.web.graphics import evidence_map_svg
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -137,3 +141,44 @@ def test_renders_concurrently() -> None:
 def test_unknown_format_is_rejected(seven: PoolResult) -> None:
     with pytest.raises(UnknownChoiceError, match="forest plot format"):
         render_forest(seven, "x", "pdf")  # type: ignore[arg-type]
+
+
+class _RecordingLock:
+    """Stands in for ``forest._SVG_LOCK``: records rcParams as it is let go."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held = False
+        self.salts: list[str] = []
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self.held = True
+
+    def __exit__(self, *_: object) -> None:
+        self.salts.append(mpl.rcParams["svg.hashsalt"])
+        self.held = False
+        self.lock.release()
+
+
+def test_every_svg_changes_rcparams_only_under_the_one_lock(
+    seven: PoolResult, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forest plot and the evidence map both write SVG through ``forest.write_svg``:
+    rcParams (global to the process) change only while the one lock is held."""
+    lock = _RecordingLock()
+    monkeypatch.setattr(forest, "_SVG_LOCK", lock)
+    seen: list[tuple[bool, str]] = []
+    real = mpl.rc_context
+
+    def watched(rc: dict[str, object]) -> object:
+        seen.append((lock.held, str(rc.get("svg.hashsalt"))))
+        return real(rc)
+
+    monkeypatch.setattr(mpl, "rc_context", watched)
+    before = mpl.rcParams["svg.hashsalt"]
+    render_forest(seven, "Locked", "svg")
+    evidence_map_svg.__wrapped__(kb)  # uncached: draw it now
+    assert seen == [(True, "calcinosis"), (True, "calcinosis")]
+    assert lock.salts == [before, before]  # restored before the lock is let go
+    assert mpl.rcParams["svg.hashsalt"] == before

@@ -123,7 +123,10 @@ def test_the_fhir_input_walker_names_the_field(value: Any, field: str) -> None:
 
 def test_the_fhir_input_walker_ignores_strings_the_mapper_does_not_read() -> None:
     photo = {"photo": [{"data": "A" * 10_000}], "text": {"div": "<div>" + "x" * 10_000}}
-    check_fhir_input(photo, "x", LIMITS)
+    check_fhir_input(photo, "x", LIMITS)  # passes: the mapper reads neither
+    with pytest.raises(InputLimitError) as caught:  # the same string where it is read
+        check_fhir_input(photo | {"gender": "A" * 10_000}, "x", LIMITS)
+    assert caught.value.field == "x.gender"
 
 
 def paragraph(markdown: str) -> Any:

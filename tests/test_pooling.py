@@ -540,3 +540,17 @@ def test_equal_proportions_pool_to_that_proportion(ab: tuple[int, int], ms: list
         assert res.tau2 == 0.0
         assert res.i2 == 0.0
         assert a / b - 1e-9 <= res.estimate <= a / b + 1e-9
+
+
+def test_a_fit_is_made_once_and_kept() -> None:
+    """Pooling the same studies again returns the result already fitted (no refit);
+    another method or level is another fit."""
+    studies = [
+        StudyCount("A 2001", 3, 12),
+        StudyCount("B 2002", 9, 14),
+        StudyCount("C 2003", 0, 12),
+    ]
+    first = pool(studies)
+    assert pool(list(studies)) is first and pool(tuple(studies), "glmm", 0.95) is first
+    assert pool(studies, "dl") is not first and pool(studies, level=0.9) is not first
+    assert pool(studies, "dl") == pool(studies, "dl")

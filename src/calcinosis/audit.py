@@ -17,7 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
-from calcinosis.evidence import KnowledgeBase, patients_by_disease, surname
+from calcinosis.evidence import KnowledgeBase, patients_by_disease, response_figure, surname
 from calcinosis.models import Arm, Figure, ReviewTotal, Table4Row
 from calcinosis.tables import percent, round_down, round_half_up, table4_arms, table4_patients
 
@@ -305,12 +305,13 @@ def _check_range(kb: KnowledgeBase, row: Table4Row, arms: Sequence[Arm]) -> Iter
     low_p = Decimal(match.group(1))
     high_p = Decimal(match.group(2) or match.group(1))
     values: list[tuple[Fraction, str]] = []
+    complete_only: list[str] = []
     for arm in arms:
-        if not arm.n:
-            continue
-        count = arm.responders_any if arm.responders_any is not None else arm.responders_complete
-        if count is not None:
-            values.append((percent(count, arm.n), f"{arm.id} {count}/{arm.n}"))
+        figure = response_figure([arm])
+        if figure is not None:
+            values.append((percent(figure.x, figure.n), f"{arm.id} {figure.x}/{figure.n}"))
+            if figure.outcome == "complete":
+                complete_only.append(arm.id)
     if not values:
         return
     low, low_arm = min(values)
@@ -328,9 +329,6 @@ def _check_range(kb: KnowledgeBase, row: Table4Row, arms: Sequence[Arm]) -> Iter
     severity: Severity = "error" if "mismatch" in verdicts else "rounding"
     arms_shown = low_arm if low_arm == high_arm else f"{low_arm}; {high_arm}"
     computed = f"{round_half_up(low, 1)}-{round_half_up(high, 1)}% ({arms_shown})"
-    complete_only = [
-        a.id for a in arms if a.responders_any is None and a.responders_complete is not None
-    ]
     yield Discrepancy(
         f"table4-range-{row_id}",
         "table4-range",

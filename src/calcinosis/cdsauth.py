@@ -77,7 +77,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from calcinosis.errors import CalcinosisError
+from calcinosis.errors import CalcinosisError, field_path
 from calcinosis.limits import TooLargeError, loads_bounded, read_capped
 from calcinosis.settings import SettingsError
 
@@ -319,13 +319,6 @@ def _default_alg(jwk: Mapping[str, Any]) -> str:
     return "RS256"
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 def load_trust(path: str | Path) -> TrustConfig:
     """Read the issuers file, refusing anything malformed with a one-line SettingsError.
 
@@ -349,7 +342,7 @@ def load_trust(path: str | Path) -> TrustConfig:
         model = _TrustFileModel.model_validate(raw)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
-        raise fail(_where(tuple(first["loc"])), first["msg"]) from None
+        raise fail(field_path(first["loc"], "(top level)"), first["msg"]) from None
 
     issuers: dict[str, Issuer] = {}
     for i, entry in enumerate(model.issuers):

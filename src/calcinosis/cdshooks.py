@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from calcinosis import DISCLAIMER
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence import KnowledgeBase
@@ -54,10 +55,9 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.models import Contraindication
-from calcinosis.patient import Patient, parse_patient
-from calcinosis.plan import DISCLAIMER
-from calcinosis.references import reference_text
-from calcinosis.safety import findings_for
+from calcinosis.patient import parse_patient
+from calcinosis.references import places, reference_text
+from calcinosis.safety import findings_for, rules_patient
 
 __all__ = [
     "OVERRIDE_REASONS",
@@ -383,11 +383,6 @@ def _form_value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _cite(plan: Mapping[str, Any], numbers: list[int]) -> str:
-    by_n = {c["n"]: c for c in plan["citations"]}
-    return "; ".join(f"{by_n[n]['label']}, {by_n[n]['location']}" for n in numbers if n in by_n)
-
-
 def _first_line_card(
     ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -414,7 +409,7 @@ def _first_line_card(
         )
         lines.append(
             f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
-            f"{extrapolated} *Source: {_cite(plan, option['citations'])}.*"
+            f"{extrapolated} *Source: {places(plan['citations'], option['citations'])}.*"
         )
     avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
     if avoid:
@@ -487,8 +482,9 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 f"{option['name']} should not be used to treat calcinosis cutis",
                 "warning",
                 f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
-                f"{_cite(plan, option['citations'])}.* If it is prescribed for another indication, "
-                f"that is for its prescriber to weigh.\n\n*{plan['disclaimer']}*",
+                f"{places(plan['citations'], option['citations'])}.* If it is prescribed for "
+                f"another indication, that is for its prescriber to weigh.\n\n"
+                f"*{plan['disclaimer']}*",
                 overrideReasons=OVERRIDE_REASONS,
                 links=[_assessment_link(ctx, profile)],
             )
@@ -496,25 +492,12 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
     return cards
 
 
-def _rules_patient(found: FhirFindings) -> tuple[Patient, list[str]]:
-    """The patient the order rules are evaluated for; unknowns resolved the safe way."""
-    data = dict(found.profile)
-    notes = []
-    if "age_years" not in data:
-        data["age_years"] = 0  # unknown age: the age limits (minocycline under 9) apply
-        notes.append("Age unknown: age limits are applied.")
-    data["subtype"] = found.subtype or "dystrophic"
-    data.pop("medications", None)
-    data.pop("prior_treatments", None)
-    return Patient.model_validate(data), notes
-
-
 def _order_cards(
     ctx: Context, found: FhirFindings, orders: list[dict[str, Any]], conditions: object
 ) -> list[dict[str, Any]]:
     if not found.has_calcinosis:
         return []
-    patient, notes = _rules_patient(found)
+    patient, notes = rules_patient(found.profile | {"subtype": found.subtype})
     cards: list[dict[str, Any]] = []
     unreadable: list[str] = []
     condition_resources = resources(conditions)

@@ -7,6 +7,7 @@ stderr and no traceback; 1 an internal error (also one line).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -16,17 +17,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tabulate import tabulate
+from tqdm import tqdm
 
-from calcinosis import __version__
+from calcinosis import DISCLAIMER, __version__
 from calcinosis.audit import audit
+from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
+from calcinosis.patient import parse_patient_json
+from calcinosis.plan import render_text
+from calcinosis.settings import Settings
 from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
 from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
 
 __all__ = ["main"]
 
-DISCLAIMER = "calcinosis supports, and does not replace, clinical judgement."
 _DEMO_PATIENT = Path(__file__).parent / "examples" / "ssc_digital_raynaud_on_warfarin.json"
 
 
@@ -192,8 +197,7 @@ def _cmd_forest(args: argparse.Namespace) -> int:
         raise CalcinosisError(
             f"no arm of {args.treatment!r} reports a count for the {args.outcome} outcome"
         )
-    # matplotlib costs ~0.3 s to import: only when drawing.
-    from calcinosis.forest import render_forest  # noqa: PLC0415
+    from calcinosis.forest import render_forest  # noqa: PLC0415 - matplotlib (~0.3 s) only to draw
 
     title = f"{args.treatment}: {args.outcome} response"
     data = render_forest(result, title, "svg" if fmt == "svg" else "png")
@@ -275,9 +279,6 @@ def _read_input(path: str) -> str:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from calcinosis.engine import recommend_document  # noqa: PLC0415 - keeps other commands light
-    from calcinosis.patient import parse_patient_json  # noqa: PLC0415
-
     kb = _kb(args)
     if args.batch:
         return _recommend_batch(args, kb)
@@ -288,19 +289,12 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     if args.format == "json":
         _emit_json(document)
     else:
-        from calcinosis.plan import render_text  # noqa: PLC0415
-
         sys.stdout.write(render_text(document))
     return 0
 
 
 def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     """One plan per line of NDJSON; a bad line is reported with its number and skipped."""
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from calcinosis.engine import recommend_document  # noqa: PLC0415
-    from calcinosis.patient import parse_patient_json  # noqa: PLC0415
-
     lines = _read_input(args.batch).splitlines()
     therapies = kb.therapy_ids()
     bad = 0
@@ -323,7 +317,7 @@ def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
 
 # ------------------------------------------------------------------------- ask
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from calcinosis.answers import answer_question, render_answer  # noqa: PLC0415
+    from calcinosis.answers import answer_question, render_answer  # noqa: PLC0415 - ~60 ms, only to ask
 
     question = " ".join(args.question).strip()
     if not question:
@@ -344,8 +338,6 @@ def _freeze_long_lived() -> None:
     garbage collector's full passes: each pass over them paused every request for
     100-300 ms, and a request that waits for its audit commit holds its plan long
     enough to make such passes frequent."""
-    import gc  # noqa: PLC0415
-
     load_knowledge()
     gc.collect()
     gc.freeze()
@@ -354,11 +346,9 @@ def _freeze_long_lived() -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Everything that can fail is done before the port is bound: the settings, the
     knowledge base, the database and the sockets; a failure is one line and exit 2."""
-    from calcinosis.settings import Settings  # noqa: PLC0415 - the server only when serving
-
     settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
 
-    from calcinosis.web import server  # noqa: PLC0415
+    from calcinosis.web import server  # noqa: PLC0415 - the web stack (~1 s) only to serve
 
     store = server.open_store(
         settings.database_url,
@@ -366,7 +356,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         busy_timeout=settings.storage_busy_timeout,
     )
     try:
-        from calcinosis.web.app import create_app  # noqa: PLC0415
+        from calcinosis.web.app import create_app  # noqa: PLC0415 - the web stack, only to serve
 
         app = create_app(settings, kb=load_knowledge(), store=store)
         sockets = server.bind_sockets(args.host, args.port)

@@ -10,13 +10,13 @@ the last steps apply the patient's prior responses and then the safety rules
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from calcinosis.applicability import Context
 from calcinosis.evidence import KnowledgeBase, load_knowledge
-from calcinosis.models import Provenance, Statement
+from calcinosis.models import Provenance
 from calcinosis.patient import Patient
 from calcinosis.plan import STANCES, Option, Plan, Stance, plan_document
 from calcinosis.safety import check_rules, findings_for
@@ -34,11 +34,6 @@ DM = ("dermatomyositis", "juvenile-dermatomyositis")
 LOCAL = ("sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional")
 
 
-@cache
-def _statements(kb: KnowledgeBase) -> Mapping[str, Statement]:
-    return {statement.id: statement for statement in kb.statements}
-
-
 class Builder:
     """The plan while the steps build it."""
 
@@ -52,10 +47,9 @@ class Builder:
         self.silences: list[str] = []
         self.critical = False
         self.treat = True  # does the calcinosis warrant treatment?
-        self.local_first = False  # is local sodium thiosulfate the first-line step?
 
     def cite(self, *statement_ids: str) -> list[Provenance]:
-        statements = _statements(self.kb)
+        statements = self.kb.statements_by_id
         return [
             Provenance(source=s.source, location=s.location, quote=s.quote)
             for s in (statements[i] for i in statement_ids)
@@ -93,13 +87,6 @@ class Builder:
             option.rationale.append(why)
             option.cites.extend(cites)
             option.personal = option.personal and personal
-
-    def demote(self, treatment: str, warning: str) -> None:
-        option = self.options.get(treatment)
-        if option is None or option.stance in ("avoid", "adjunct"):
-            return
-        option.stance = "alternative" if option.stance == "first-line" else "adjunct"
-        option.warnings.append(warning)
 
 
 Step = Callable[[Builder], str | None]
@@ -208,7 +195,6 @@ def offer_local_therapy(b: Builder) -> str | None:
     discrete_large = large and not widespread and p.symptomatic is True
     first = b.treat and not widespread and not discrete_large
     stance: Stance = "first-line" if first else "alternative"
-    b.local_first = first
     why = (
         "Suggested as initial treatment rather than systemic therapy (Grade 2C), for its "
         "limited evidence of efficacy and relative safety."
@@ -676,7 +662,7 @@ def offer_when_exhausted(b: Builder) -> str | None:
     ]
     if remaining:
         return None
-    statement = _statements(b.kb)[OTHER_DRUG_THERAPIES]
+    statement = b.kb.statement(OTHER_DRUG_THERAPIES)
     offered = []
     for rank, treatment in enumerate(statement.treatments, start=60):
         if treatment in failed or treatment in b.options or findings_for_avoid(b, treatment):
@@ -810,25 +796,12 @@ _SOURCE_WORDS = {
 }
 
 
-@cache
-def _conflicts(kb: KnowledgeBase) -> Mapping[str, tuple[tuple[Statement, Statement], ...]]:
-    """For each treatment, the pairs of statements that disagree and are both about it."""
-    statements = _statements(kb)
-    found: dict[str, list[tuple[Statement, Statement]]] = {}
-    for statement in kb.statements:
-        for other_id in statement.conflicts_with:
-            other = statements[other_id]
-            for treatment in sorted(set(statement.treatments) & set(other.treatments)):
-                found.setdefault(treatment, []).append((statement, other))
-    return {treatment: tuple(pairs) for treatment, pairs in found.items()}
-
-
 def show_disagreements_about_options(b: Builder) -> str | None:
     """Where two sources disagree about an option of this plan, show both."""
     seen: set[tuple[str, str]] = set()
     shown = []
     for option in sorted(b.options):
-        for statement, other in _conflicts(b.kb).get(option, ()):
+        for statement, other in b.kb.conflicts_about(option):
             pair = (min(statement.id, other.id), max(statement.id, other.id))
             if pair in seen:
                 continue

@@ -11,7 +11,19 @@ __all__ = [
     "PoolingError",
     "ProfileError",
     "UnknownChoiceError",
+    "field_path",
 ]
+
+
+def field_path(loc: Sequence[int | str], empty: str = "") -> str:
+    """A validation error's location as the path every message names:
+    ``("prior_treatments", 0, "response")`` -> ``prior_treatments[0].response``; ``empty``
+    when the error is about the whole input. The one spelling of a field path: patient
+    profiles, request bodies, knowledge files, trust files and FHIR resources use it."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or empty
 
 
 class CalcinosisError(Exception):

@@ -9,16 +9,17 @@ field. The loaded base is immutable and cached.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from calcinosis.errors import KnowledgeError, UnknownChoiceError
+from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.models import (
     Arm,
     Finding,
@@ -34,10 +35,15 @@ from calcinosis.references import reference_text
 
 __all__ = [
     "KNOWLEDGE_DIR",
+    "OUTCOMES",
     "KnowledgeBase",
+    "Outcome",
+    "ResponderCount",
     "arm_document",
     "load_knowledge",
     "patients_by_disease",
+    "responders",
+    "response_figure",
     "study_label",
     "surname",
 ]
@@ -63,7 +69,12 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
 class KnowledgeBase:
-    """Everything the knowledge files hold, indexed by identifier."""
+    """Everything the knowledge files hold, indexed by identifier.
+
+    Its indexes (statements by id and by treatment, arms by treatment, the Table 4 row
+    of a treatment, the conflicts about a treatment, the drug names, the figures the
+    audit flags) are built on first use and kept with it: the base is immutable.
+    """
 
     manifest: Manifest
     version: str
@@ -88,15 +99,86 @@ class KnowledgeBase:
 
     def therapy_ids(self) -> frozenset[str]:
         """Treatments a patient can take or have tried (not the management steps)."""
+        return self._therapy_ids
+
+    @cached_property
+    def _therapy_ids(self) -> frozenset[str]:
         return frozenset(t.id for t in self.treatments.values() if t.kind != "management")
 
-    def study_by_reference(self, reference: int) -> Study:
-        for study in self.studies.values():
-            if study.reference == reference:
-                return study
-        raise UnknownChoiceError(
-            "reference", reference, [str(s.reference) for s in self.studies.values()]
-        )
+    @cached_property
+    def statements_by_id(self) -> Mapping[str, Statement]:
+        return {statement.id: statement for statement in self.statements}
+
+    def statement(self, statement_id: str) -> Statement:
+        """The statement with this id (KeyError when there is none)."""
+        return self.statements_by_id[statement_id]
+
+    @cached_property
+    def _statements_by_treatment(self) -> Mapping[str, tuple[Statement, ...]]:
+        found: dict[str, list[Statement]] = {}
+        for statement in self.statements:
+            for treatment in dict.fromkeys(statement.treatments):
+                found.setdefault(treatment, []).append(statement)
+        return {treatment: tuple(items) for treatment, items in found.items()}
+
+    def statements_about(self, treatment: str) -> tuple[Statement, ...]:
+        """The statements that name ``treatment``, in file order."""
+        return self._statements_by_treatment.get(treatment, ())
+
+    @cached_property
+    def _table4_by_treatment(self) -> Mapping[str, Table4Row]:
+        rows: dict[str, Table4Row] = {}
+        for row in self.table4:
+            for treatment in row.treatments:
+                rows.setdefault(treatment, row)
+        return rows
+
+    def table4_row(self, treatment: str) -> Table4Row | None:
+        """The first Table 4 row about ``treatment``, or None."""
+        return self._table4_by_treatment.get(treatment)
+
+    @cached_property
+    def _conflicts_by_treatment(self) -> Mapping[str, tuple[tuple[Statement, Statement], ...]]:
+        found: dict[str, list[tuple[Statement, Statement]]] = {}
+        for statement in self.statements:
+            for other_id in statement.conflicts_with:
+                other = self.statements_by_id[other_id]
+                for treatment in sorted(set(statement.treatments) & set(other.treatments)):
+                    found.setdefault(treatment, []).append((statement, other))
+        return {treatment: tuple(pairs) for treatment, pairs in found.items()}
+
+    def conflicts_about(self, treatment: str) -> tuple[tuple[Statement, Statement], ...]:
+        """The pairs of statements that disagree and are both about ``treatment``."""
+        return self._conflicts_by_treatment.get(treatment, ())
+
+    @cached_property
+    def drug_names(self) -> tuple[tuple[str, str], ...]:
+        """(name, treatment id) for every drug a patient can take: its name, synonyms and
+        id in words, lower case, longest first (the first id wins a shared name)."""
+        therapies = self.therapy_ids()
+        names: dict[str, str] = {}
+        for entry in self.treatments.values():
+            if entry.id not in therapies or entry.kind != "drug":
+                continue
+            for name in (entry.name, *entry.synonyms, entry.id.replace("-", " ")):
+                names.setdefault(name.lower(), entry.id)
+        return tuple(sorted(names.items(), key=lambda item: -len(item[0])))
+
+    @cached_property
+    def flagged_figures(self) -> tuple[str, ...]:
+        """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
+        flagged: list[str] = []
+        for finding in self.findings:
+            if finding.kind == "unit":
+                flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
+        return tuple(flagged)
+
+    @cached_property
+    def _arms_by_treatment(self) -> Mapping[str, tuple[Arm, ...]]:
+        found: dict[str, list[Arm]] = {}
+        for arm in self.arms:
+            found.setdefault(arm.treatment, []).append(arm)
+        return {treatment: tuple(arms) for treatment, arms in found.items()}
 
     def pool_choices(self) -> list[str]:
         """Treatment ids that have arms, and classes with arms: what can be pooled."""
@@ -113,7 +195,10 @@ class KnowledgeBase:
         raise UnknownChoiceError("treatment", name, self.pool_choices())
 
     def arms_for(self, treatments: Iterable[str]) -> tuple[Arm, ...]:
+        """The arms of these treatments, in file order."""
         wanted = set(treatments)
+        if len(wanted) == 1:
+            return self._arms_by_treatment.get(next(iter(wanted)), ())
         return tuple(arm for arm in self.arms if arm.treatment in wanted)
 
 
@@ -150,8 +235,9 @@ def _validate_records(name: str, data: Any, schema: type[M]) -> list[M]:
             record = schema.model_validate(raw)
         except ValidationError as exc:
             error = exc.errors()[0]
-            loc = ".".join(str(part) for part in error["loc"]) or None
-            raise KnowledgeError(name, label, loc, error["msg"]) from None
+            raise KnowledgeError(
+                name, label, field_path(error["loc"]) or None, error["msg"]
+            ) from None
         key = getattr(record, "id", None)
         if isinstance(key, str):
             if key in seen:
@@ -229,7 +315,7 @@ def _load(directory: Path) -> KnowledgeBase:
         manifest = Manifest.model_validate(manifest_data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = ".".join(str(part) for part in error["loc"]) or None
+        loc = field_path(error["loc"]) or None
         raise KnowledgeError("manifest.yaml", None, loc, error["msg"]) from None
     digest = hashlib.sha256()
     loaded: dict[str, list[Any]] = {}
@@ -276,6 +362,69 @@ def surname(first_author: str) -> str:
 def study_label(study: Study) -> str:
     """A study's short label, e.g. 'Marco Puche 2010'."""
     return f"{surname(study.first_author)} {study.year}"
+
+
+Outcome = Literal["any", "complete"]
+OUTCOMES: tuple[Outcome, ...] = ("any", "complete")
+
+
+@dataclass(frozen=True)
+class ResponderCount:
+    """Responders to one outcome over the arms that report them: ``x`` of ``n``."""
+
+    outcome: Outcome
+    x: int
+    n: int
+    arms: tuple[str, ...]  # the arms counted, in the order given
+    left_out: tuple[tuple[str, str], ...] = ()  # (arm id, why it is not counted)
+
+    @property
+    def k(self) -> int:
+        """How many arms were counted."""
+        return len(self.arms)
+
+
+def _count(arm: Arm, outcome: Outcome) -> int | None:
+    return arm.responders_any if outcome == "any" else arm.responders_complete
+
+
+def responders(arms: Iterable[Arm], outcome: Outcome) -> ResponderCount:
+    """The one rule for counting responders (one study's arms, a treatment's, a class's).
+
+    An arm is counted when it reports its size (``n``, at least 1) and its count for
+    ``outcome``. An arm whose ``n`` or count is null (NA/NS in the review) or whose ``n``
+    is 0 is left out, with the reason: a null is never read as 0, and a count is never
+    taken from the other outcome. ``k`` is 0 (and ``x``, ``n`` 0) when no arm is counted.
+    """
+    counted: list[Arm] = []
+    left_out: list[tuple[str, str]] = []
+    for arm in arms:
+        if arm.n is None or _count(arm, outcome) is None:
+            missing = "n" if arm.n is None else f"responders_{outcome}"
+            left_out.append((arm.id, f"{missing} not reported (null)"))
+        elif arm.n == 0:
+            left_out.append((arm.id, "n is 0"))
+        else:
+            counted.append(arm)
+    return ResponderCount(
+        outcome,
+        sum(_count(arm, outcome) or 0 for arm in counted),
+        sum(arm.n or 0 for arm in counted),
+        tuple(arm.id for arm in counted),
+        tuple(left_out),
+    )
+
+
+def response_figure(arms: Iterable[Arm]) -> ResponderCount | None:
+    """The response a study (or an arm) reports: any response, counted by
+    :func:`responders`, when at least one arm reports it; else complete responses
+    (``outcome == "complete"``: complete only) when one arm does; else None."""
+    arms = tuple(arms)
+    for outcome in OUTCOMES:
+        count = responders(arms, outcome)
+        if count.k:
+            return count
+    return None
 
 
 def patients_by_disease(arm: Arm) -> dict[str, int]:

@@ -23,8 +23,9 @@ from calcinosis.applicability import (
     applies_to_statement,
     fit,
 )
-from calcinosis.evidence import KnowledgeBase, study_label
+from calcinosis.evidence import KnowledgeBase, responders, study_label
 from calcinosis.models import Arm, Figure, Provenance, Statement
+from calcinosis.synthesis import pool_document
 
 __all__ = [
     "VERY_UNCERTAIN_WIDTH",
@@ -295,14 +296,11 @@ def _source_line(
     )
 
 
-@cache
 def _records(kb: KnowledgeBase, treatment: str) -> tuple[tuple[Arm, ...], tuple[Statement, ...]]:
     statements = tuple(
         s
-        for s in kb.statements
-        if s.source in FIGURE_SOURCES
-        and treatment in s.treatments
-        and (s.kind != "claim" or s.outcome is not None)
+        for s in kb.statements_about(treatment)
+        if s.source in FIGURE_SOURCES and (s.kind != "claim" or s.outcome is not None)
     )
     return kb.arms_for([treatment]), statements
 
@@ -352,8 +350,6 @@ def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
 
 @cache
 def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
-    from calcinosis.synthesis import pool_document  # noqa: PLC0415 - numpy/scipy on demand
-
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")
@@ -377,7 +373,8 @@ def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict
     document = _pool(kb, treatment)
     if document is None or not document["pooled"] or document["k"] < 2:
         return None
-    arms = [arm for arm in kb.arms_for([treatment]) if arm.n and arm.responders_any is not None]
+    pooled = set(responders(kb.arms_for([treatment]), "any").arms)
+    arms = [arm for arm in kb.arms_for([treatment]) if arm.id in pooled]
     by_population: dict[str, int] = {}
     for arm in arms:
         by_population[arm.population] = by_population.get(arm.population, 0) + (arm.n or 0)
@@ -412,7 +409,7 @@ def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict
     )
     if left:
         sentence += f" Not counted, as they report no 'any response' figure: {', '.join(left)}."
-    reporting = [arm for arm in arms if arm.responders_complete is not None]
+    complete = responders(arms, "complete")  # over the arms pooled
     return {
         "method": document["method"],
         "k": document["k"],
@@ -421,11 +418,7 @@ def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict
         "ci": document["ci"],
         "very_uncertain": high - low > VERY_UNCERTAIN_WIDTH,
         "crude": {"x": document["x"], "n": document["n"], "proportion": round(crude, 6)},
-        "complete": {
-            "x": sum(arm.responders_complete or 0 for arm in reporting),
-            "n": sum(arm.n or 0 for arm in reporting),
-            "k": len(reporting),
-        },
+        "complete": {"x": complete.x, "n": complete.n, "k": complete.k},
         "uncertainty": sentence,
         "by_population": by_population,
         **Fit(applies, bool(reasons), tuple(reasons)).document(),

@@ -122,6 +122,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
+from calcinosis.errors import field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 
 __all__ = [
@@ -455,7 +456,7 @@ def _first_error(exc: Exception) -> str:
         errors = exc.errors()
         if errors:
             error = errors[0]
-            where = ".".join(str(part) for part in error["loc"]) or "resource"
+            where = field_path(error["loc"], "resource")
             more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
             return f"{where}: {error['msg']}{more}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -488,7 +489,7 @@ def _repair(data: dict[str, Any], error: Mapping[str, Any]) -> str | None:
     last = loc[-1] if loc else None
     if not (repairable and isinstance(node, dict) and isinstance(last, str) and last in node):
         return None
-    path = ".".join(str(part) for part in loc)
+    path = field_path(loc)
     if kind == "extra_forbidden":
         del node[last]
         return f"unknown element {path} ignored (not FHIR R4)"
@@ -647,18 +648,10 @@ class _Phrase:
     treatment: str
 
 
-@cache  # the knowledge base is hashed by identity
-def _catalog(kb: KnowledgeBase) -> tuple[_Phrase, ...]:
-    """The drug catalog's names, synonyms and identifiers, longest first."""
-    therapies = kb.therapy_ids()
-    phrases: dict[str, str] = {}
-    for entry in kb.treatments.values():
-        if entry.id not in therapies or entry.kind != "drug":
-            continue
-        for phrase in (entry.name, *entry.synonyms, entry.id.replace("-", " ")):
-            phrases.setdefault(phrase.lower(), entry.id)
-    ordered = sorted(phrases.items(), key=lambda item: -len(item[0]))
-    return tuple(_Phrase(_words(p), len(p), t) for p, t in ordered)
+@cache
+def _catalog(names: tuple[tuple[str, str], ...]) -> tuple[_Phrase, ...]:
+    """The drug catalog's names (``KnowledgeBase.drug_names``) as patterns, longest first."""
+    return tuple(_Phrase(_words(name), len(name), treatment) for name, treatment in names)
 
 
 def _match_names(text: str, catalog: tuple[_Phrase, ...]) -> set[str]:
@@ -797,7 +790,7 @@ def _medications(
     kb: KnowledgeBase,
     patient_id: str | None = None,
 ) -> tuple[list[str], list[str]]:
-    catalog = _catalog(kb)
+    catalog = _catalog(kb.drug_names)
     readable, unmapped, library = _parse_medications(found, notes)
     ids: list[str] = []
     for data in readable:

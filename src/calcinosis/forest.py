@@ -3,7 +3,8 @@
 Drawn with matplotlib's object API (``Figure`` + the Agg canvas), never pyplot, so
 nothing touches global figure state and concurrent renders are safe. The only
 global touched is ``rcParams`` for the SVG writer (hash salt, text as text), set
-under a lock for the duration of ``savefig``.
+under one lock for the duration of ``savefig``: :func:`write_svg`, which every SVG
+figure of the package (the forest plots, the evidence map) is written through.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from matplotlib.text import Text
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.pooling import PoolResult, proportion_ci
 
-__all__ = ["ForestFormat", "render_forest"]
+__all__ = ["ForestFormat", "render_forest", "write_svg"]
 
 ForestFormat = Literal["svg", "png"]
 
@@ -47,7 +48,16 @@ _METHOD_NAMES = {
     "pm": "inverse variance, Paule–Mandel (1982)",
 }
 _METHOD_SHORT = {"glmm": "GLMM", "dl": "DL", "reml": "REML", "pm": "PM"}
-_SVG_LOCK = threading.Lock()
+_SVG_LOCK = threading.Lock()  # rcParams are global: one SVG written at a time
+
+
+def write_svg(figure: Figure, **savefig: Any) -> bytes:
+    """``figure`` as SVG bytes: reproducible ids (a fixed hash salt), no date, text kept as
+    text. ``rcParams`` are global, so the change is made under ``_SVG_LOCK``, here only."""
+    buffer = io.BytesIO()
+    with _SVG_LOCK, mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, **savefig)
+    return buffer.getvalue()
 
 
 def _pct(p: float) -> str:
@@ -280,15 +290,12 @@ def render_forest(result: PoolResult, title: str, fmt: ForestFormat) -> bytes:
     if fmt not in get_args(ForestFormat):
         raise UnknownChoiceError("forest plot format", fmt, get_args(ForestFormat))
     fig = _figure(result, title)
-    buf = io.BytesIO()
-    if fmt == "png":
-        fig.savefig(buf, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
-    else:
-        with _SVG_LOCK, mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
-            fig.savefig(buf, format="svg", metadata={"Date": None})
+    if fmt == "svg":
         # Text stays text (searchable, accessible); give viewers without DejaVu a close fallback.
         family = f"font-family: '{_FONT}'".encode()
-        return buf.getvalue().replace(
+        return write_svg(fig).replace(
             family, family + b", 'Bitstream Vera Sans', Verdana, sans-serif"
         )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, facecolor="white", metadata={"Software": None})
     return buf.getvalue()

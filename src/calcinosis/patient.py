@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from calcinosis.errors import ProfileError
+from calcinosis.errors import ProfileError, field_path
 
 __all__ = [
     "CONDITIONS",
@@ -221,13 +221,6 @@ class Patient(_Strict):
         return None
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "patient"
-
-
 def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -250,11 +243,11 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
         if error["type"] == "missing" and error["loc"][-1:] == ("response",):
             # Never assumed: "none" would say the treatment failed and move the plan on.
             raise ProfileError(
-                _path(error["loc"]),
+                field_path(error["loc"], "patient"),
                 "required with a treatment tried: how did the patient respond to it?",
                 RESPONSES,
             ) from None
-        raise ProfileError(_path(error["loc"]), _message(error)) from None
+        raise ProfileError(field_path(error["loc"], "patient"), _message(error)) from None
     choices = sorted(treatment_ids)
     for index, medication in enumerate(patient.medications):
         if medication not in treatment_ids:

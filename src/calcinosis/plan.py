@@ -9,10 +9,11 @@ as the JSON document of DESIGN.md or as text for a terminal.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from calcinosis import DISCLAIMER
 from calcinosis.applicability import (
     AppliesTo,
     Context,
@@ -24,19 +25,16 @@ from calcinosis.applicability import (
 from calcinosis.dosing import worked_dose
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import complete_words, evidence_lines, pooled_summary
-from calcinosis.models import Provenance, Regimen, Table4Row, normalise_level
-from calcinosis.references import citation_kind, redact, reference, reference_text, short_label
+from calcinosis.models import Provenance, Regimen, normalise_level
+from calcinosis.references import Citation, Citations, marks, short_label
 from calcinosis.strength import strength
 from calcinosis.summary import option_reason, plan_summary
+from calcinosis.synthesis import pool_document
 
 __all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
 
 Stance = Literal["first-line", "alternative", "adjunct", "avoid"]
 STANCES: tuple[Stance, ...] = ("first-line", "alternative", "adjunct", "avoid")
-DISCLAIMER = (
-    "calcinosis supports, and does not replace, clinical judgement: check what it says "
-    "against the patient in front of you and the cited sources."
-)
 
 
 @dataclass
@@ -50,18 +48,6 @@ class Option:
     cites: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     personal: bool = False  # avoided because of this patient's own past response
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    label: str
-    source: str
-    kind: str
-    reference: dict[str, Any]
-    reference_text: str
-    location: str
-    quote: str | None
 
 
 @dataclass
@@ -81,14 +67,6 @@ class Plan:
     silences: list[str] = field(default_factory=list)
     weight_kg: float | None = None
     height_cm: float | None = None
-
-
-@cache
-def _table4_row(kb: KnowledgeBase, treatment: str) -> Table4Row | None:
-    for row in kb.table4:
-        if treatment in row.treatments:
-            return row
-    return None
 
 
 _TOOL_GRADE: dict[str, Any] = {
@@ -163,7 +141,7 @@ def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
 @cache
 def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
     """The level and grade behind an option, from the most specific graded source."""
-    row = _table4_row(kb, treatment)
+    row = kb.table4_row(treatment)
     review: dict[str, Any] | None = None
     if row is not None:
         level = normalise_level(row.level_printed) if row.level_printed else None
@@ -216,8 +194,6 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
 
 @cache
 def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
-    from calcinosis.synthesis import pool_document  # noqa: PLC0415 - numpy/scipy on demand
-
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")
@@ -248,44 +224,7 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     }
 
 
-@cache
-def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
-    """How a source reads (label, kind, reference, reference text), once per source."""
-    source = kb.sources[source_id]
-    return short_label(source), citation_kind(source), reference(source), reference_text(source)
-
-
-class _Citations:
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
-        self.items: dict[tuple[str, str, str], Citation] = {}
-        self.places: dict[tuple[str, str], int] = {}
-
-    def number(self, provenance: Provenance) -> int:
-        """One number per passage; a citation without a quote joins one of its place."""
-        place = (provenance.source, provenance.location)
-        if provenance.quote is None and place in self.places:
-            return self.places[place]
-        key = (provenance.source, provenance.location, provenance.quote or "")
-        bare = (provenance.source, provenance.location, "")
-        if key not in self.items and bare in self.items:  # the place, now with its words
-            self.items[key] = replace(self.items.pop(bare), quote=provenance.quote)
-        if key not in self.items:
-            label, kind, ref, text = _source_view(self.kb, provenance.source)
-            self.items[key] = Citation(
-                len(self.items) + 1,
-                label,
-                provenance.source,
-                kind,
-                dict(ref),
-                text,
-                provenance.location,
-                redact(self.kb, provenance.quote),  # a dose printed in the wrong unit: cut
-            )
-            self.places.setdefault(place, self.items[key].n)
-        return self.items[key].n
-
-
+# The regimen groups in the order they are shown, with their titles (the pages' headings).
 REGIMEN_GROUPS = {
     "starting": "Starting regimen the sources give",
     "reported": "As reported in studies",
@@ -294,7 +233,7 @@ REGIMEN_GROUPS = {
 
 
 def _regimens(
-    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
 ) -> list[dict[str, Any]]:
     """The starting regimen the sources give for this patient's age group first (per-kg
     and per-m2 ones worked out for this patient), then the studies' regimens, then those
@@ -385,7 +324,7 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
 
 
 def _option_document(
-    kb: KnowledgeBase, option: Option, citations: _Citations, plan: Plan
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
 ) -> dict[str, Any]:
     entry = kb.treatments[option.id]
     context = plan.context
@@ -405,7 +344,7 @@ def _option_document(
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
-    numbers = sorted({citations.number(p) for p in cites})
+    numbers = citations.numbers(cites)
     details: dict[str, Any] = {
         "id": option.id,
         "name": entry.name,
@@ -457,7 +396,7 @@ def _option_document(
 
 def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
     """The plan as the ``recommend --format json`` contract."""
-    citations = _Citations(kb)
+    citations = Citations(kb)
     options = [_option_document(kb, option, citations, plan) for option in plan.options]
     document = {
         "subtype": plan.subtype,
@@ -468,11 +407,11 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
         "sources_silent": plan.silences,
         "assumptions": [*plan.assumptions, *_dose_assumptions(options)],
         "disagreements": [
-            d | {"citations": sorted({citations.number(p) for p in d.pop("cites", [])})}
+            d | {"citations": citations.numbers(d.pop("cites", []))}
             for d in (dict(item) for item in plan.disagreements)
         ],
         "trace": plan.trace,
-        "citations": [c.__dict__ for c in sorted(citations.items.values(), key=lambda c: c.n)],
+        "citations": citations.documents(),
         "evidence_version": plan.evidence_version,
         "evidence_released": kb.released,
         "disclaimer": DISCLAIMER,
@@ -531,7 +470,7 @@ def _regimen_line(regimen: dict[str, Any]) -> str:
 
 def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
     """One option as text: grade and whom it is about, rationale, evidence, regimen."""
-    refs = "".join(f"[{n}]" for n in option["citations"])
+    refs = marks(option["citations"])
     lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
     lines.append(wrap.fill(f"    Strength: {option['strength']['label']}"))
     if option.get("extrapolated"):
@@ -586,7 +525,7 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
         lines.append(wrap.fill(f"    ! {option['dose_note']}"))
     if option.get("adverse_effects"):
         effects = "; ".join(dict.fromkeys(a["text"] for a in option["adverse_effects"]))
-        refs = "".join(f"[{n}]" for n in sorted({a["citation"] for a in option["adverse_effects"]}))
+        refs = marks(a["citation"] for a in option["adverse_effects"])
         lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
     lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
     return lines
@@ -646,7 +585,7 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         lines.append("")
         lines.append("WHERE THE SOURCES DISAGREE")
         for item in document["disagreements"]:
-            refs = "".join(f"[{n}]" for n in item["citations"])
+            refs = marks(item["citations"])
             lines.append(wrap.fill(f"  - {item['summary']} {refs}"))
     if document["assumptions"]:
         lines.append("")

@@ -410,11 +410,19 @@ def pool(
     A single study is returned unpooled (``method="single"``) with its Wilson
     interval. Invalid counts, an empty list or a bad level raise
     :class:`PoolingError`; an unknown method raises :class:`UnknownChoiceError`.
+
+    The fit is a pure function of its arguments, so each is fitted once per process and
+    kept (the last 4096): a plan, a page or an answer that pools the same studies again
+    gets the same result without refitting.
     """
     if method not in get_args(PoolMethod):
         raise UnknownChoiceError("pooling method", method, get_args(PoolMethod))
+    return _pool(tuple(studies), method, level)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pool(arms: tuple[StudyCount, ...], method: PoolMethod, level: float) -> PoolResult:
     z = z_value(level)
-    arms = tuple(studies)
     if not arms:
         raise PoolingError("no studies to pool")
     for s in arms:

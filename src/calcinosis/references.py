@@ -2,22 +2,32 @@
 
 One place for how a source reads to a user (text, HTML, JSON, CDS cards). Users see
 references, never file names; an AI-generated answer is always labelled as such.
+
+And one place for numbering them: :class:`Citations` gives each passage cited by a
+document (a plan, an answer) its number, in the order first cited; :func:`marks` writes
+``[1][3]`` and :func:`places` the "label, location" a CDS card shows for numbers.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from calcinosis.models import Source
+from calcinosis.models import Provenance, Source
 
 if TYPE_CHECKING:
     from calcinosis.evidence import KnowledgeBase
 
 __all__ = [
+    "Citation",
+    "Citations",
     "citation_kind",
     "flagged_figures",
+    "marks",
+    "places",
     "redact",
     "reference",
     "reference_text",
@@ -89,14 +99,9 @@ def reference_text(source: Source) -> str:
     return text
 
 
-@cache
 def flagged_figures(kb: KnowledgeBase) -> tuple[str, ...]:
     """Figures the audit records as unit errors (e.g. colchicine "≤1.2 g per day")."""
-    flagged: list[str] = []
-    for finding in kb.findings:
-        if finding.kind == "unit":
-            flagged += re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]
-    return tuple(flagged)
+    return kb.flagged_figures
 
 
 def redact(kb: KnowledgeBase, text: str | None) -> str | None:
@@ -108,3 +113,131 @@ def redact(kb: KnowledgeBase, text: str | None) -> str | None:
     for figure in flagged_figures(kb):
         text = text.replace(figure, "[…]")
     return text
+
+
+# ------------------------------------------------------------------ numbering
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered passage of a document: the contract's citation object."""
+
+    n: int
+    label: str
+    source: str
+    kind: str
+    reference: dict[str, Any]
+    reference_text: str
+    location: str
+    quote: str | None
+
+    def document(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # shallow: the reference dict is its own already
+
+
+@cache
+def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
+    """How a source reads (label, kind, reference, reference text), once per source."""
+    source = kb.sources[source_id]
+    return short_label(source), citation_kind(source), reference(source), reference_text(source)
+
+
+class Citations:
+    """The citations of one document, numbered in the order they are first cited.
+
+    One number per passage: its source, location and quote. With ``by_place`` (plans),
+    a provenance without a quote takes the number of its place already cited, and a
+    place cited bare and later with its words keeps its number and gains the words;
+    without it (answers), every quote is its own passage. Quotes are redacted
+    (:func:`redact`): a dose printed in the wrong unit is never shown.
+    """
+
+    def __init__(self, kb: KnowledgeBase, *, by_place: bool = True) -> None:
+        self.kb = kb
+        self.by_place = by_place
+        self._items: dict[tuple[str, str, str], Citation] = {}
+        self._places: dict[tuple[str, str], int] = {}
+
+    def number(self, provenance: Provenance) -> int:
+        """The number of this passage, given it when it is first cited."""
+        place = (provenance.source, provenance.location)
+        if self.by_place and provenance.quote is None and place in self._places:
+            return self._places[place]
+        key = (*place, provenance.quote or "")
+        bare = (*place, "")
+        if self.by_place and key not in self._items and bare in self._items:
+            self._items[key] = replace(
+                self._items.pop(bare), quote=redact(self.kb, provenance.quote)
+            )
+        if key not in self._items:
+            label, kind, ref, text = _source_view(self.kb, provenance.source)
+            quote = redact(self.kb, provenance.quote)
+            cited = Citation(
+                len(self._items) + 1,
+                label,
+                provenance.source,
+                kind,
+                dict(ref),
+                text,
+                provenance.location,
+                quote,
+            )
+            self._items[key] = cited
+            self._places.setdefault(place, cited.n)
+        return self._items[key].n
+
+    def numbers(self, provenances: Iterable[Provenance | None]) -> list[int]:
+        """The sorted, distinct numbers of these passages (``None`` skipped)."""
+        return sorted({self.number(p) for p in provenances if p is not None})
+
+    def cite(self, *provenances: Provenance | None) -> str:
+        """``[1][3]`` for these passages."""
+        return marks(self.numbers(provenances))
+
+    def cited(self, provenance: Provenance) -> bool:
+        """Whether this passage has its number already."""
+        key = (provenance.source, provenance.location, provenance.quote or "")
+        return key in self._items
+
+    def items(self) -> list[Citation]:
+        """The citations in the order of their numbers."""
+        return sorted(self._items.values(), key=lambda item: item.n)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [item.document() for item in self.items()]
+
+    def renumber(self, texts: Sequence[str]) -> list[str]:
+        """Number again in the order ``texts`` show the marks; uncited passages dropped."""
+        order: dict[int, int] = {}
+        for text in texts:
+            for found in re.findall(r"\[(\d+)\]", text):
+                order.setdefault(int(found), len(order) + 1)
+        self._items = {
+            key: replace(item, n=order[item.n])
+            for key, item in self._items.items()
+            if item.n in order
+        }
+        self._places = {}
+        for (source, location, _), item in sorted(self._items.items(), key=lambda kv: kv[1].n):
+            self._places.setdefault((source, location), item.n)
+
+        def swap(text: str) -> str:
+            text = re.sub(r"\[(\d+)\]", lambda m: f"[{order[int(m.group(1))]}]", text)
+            return re.sub(  # [3][1] -> [1][3]
+                r"(?:\[\d+\])+",
+                lambda m: marks(int(x) for x in re.findall(r"\d+", m.group(0))),
+                text,
+            )
+
+        return [swap(text) for text in texts]
+
+
+def marks(numbers: Iterable[int]) -> str:
+    """``[1][3]``: the citation marks of these numbers, sorted, each once."""
+    return "".join(f"[{n}]" for n in sorted(set(numbers)))
+
+
+def places(citations: Sequence[Mapping[str, Any]], numbers: Iterable[int]) -> str:
+    """ "Label, location; label, location" of these numbers, from a document's citations."""
+    by_n = {citation["n"]: citation for citation in citations}
+    return "; ".join(f"{by_n[n]['label']}, {by_n[n]['location']}" for n in numbers if n in by_n)

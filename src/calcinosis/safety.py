@@ -9,15 +9,16 @@ that has no predicate is an error at start-up, never silently skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from calcinosis.errors import KnowledgeError
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Contraindication
 from calcinosis.patient import Patient
 
-__all__ = ["RULES", "Finding", "check_rules", "findings_for"]
+__all__ = ["RULES", "Finding", "check_rules", "findings_for", "rules_patient"]
 
 
 def _has(condition: str) -> Callable[[Patient], bool]:
@@ -39,6 +40,33 @@ RULES: dict[str, Callable[[Patient], bool]] = {
         patient.underlying_disease == "systemic-sclerosis" and patient.lesions.digital is not False
     ),
 }
+
+
+# What a rule check assumes for what is not known, chosen so that a rule applies rather
+# than is skipped (a precaution shown that need not have been, never one missed):
+# - age: the youngest (0), so every age limit applies: the rules' only one is an upper
+#   limit (minocycline under 9);
+# - subtype: dystrophic, the commonest, whose rules include IV sodium thiosulfate's;
+# - the underlying disease and the conditions: none is assumed (a rule about systemic
+#   sclerosis or a heart condition cannot be made to apply without saying the patient
+#   has it); digital lesions: unknown, which the SSc digital rule reads as possible.
+UNKNOWN_AGE = 0
+UNKNOWN_SUBTYPE = "dystrophic"
+UNKNOWN_AGE_NOTE = "Age unknown: age limits are applied."
+
+
+def rules_patient(known: Mapping[str, Any]) -> tuple[Patient, list[str]]:
+    """The patient the safety rules are checked for, from a partial profile (what FHIR
+    or a question gives), with the defaults above; and a note for each default that can
+    change what applies. Medications and prior treatments are not read by any rule."""
+    data = {k: v for k, v in known.items() if k not in ("medications", "prior_treatments")}
+    notes = []
+    if data.get("age_years") is None:
+        data["age_years"] = UNKNOWN_AGE
+        notes.append(UNKNOWN_AGE_NOTE)
+    if data.get("subtype") is None:
+        data["subtype"] = UNKNOWN_SUBTYPE
+    return Patient.model_validate(data), notes
 
 
 @dataclass(frozen=True)

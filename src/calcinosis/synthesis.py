@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from calcinosis.evidence import KnowledgeBase, study_label
+from calcinosis.evidence import OUTCOMES, KnowledgeBase, Outcome, responders, study_label
 from calcinosis.intervals import proportion_ci
 from calcinosis.models import Arm
 
@@ -28,9 +28,7 @@ __all__ = [
     "study_units",
 ]
 
-Outcome = Literal["any", "complete"]
 Method = Literal["glmm", "dl", "reml", "pm"]
-OUTCOMES: tuple[Outcome, ...] = ("any", "complete")
 METHODS: tuple[Method, ...] = ("glmm", "dl", "reml", "pm")
 
 
@@ -48,26 +46,24 @@ class StudyUnit:
     units: tuple[str, ...]
 
 
-def _count(arm: Arm, outcome: Outcome) -> int | None:
-    return arm.responders_any if outcome == "any" else arm.responders_complete
-
-
 def study_units(
     kb: KnowledgeBase, arms: Sequence[Arm], outcome: Outcome
 ) -> tuple[list[StudyUnit], list[dict[str, Any]]]:
-    """Sum each study's countable arms; return the units and the arms left out."""
+    """Each study's responders (``evidence.responders``: its countable arms summed);
+    return the units and the arms left out."""
+    study_of = {arm.id: arm.study for arm in arms}
+    left_out = [
+        {"arm": arm, "study": study_of[arm], "reason": reason}
+        for arm, reason in responders(arms, outcome).left_out
+    ]
     grouped: dict[str, list[Arm]] = {}
-    left_out: list[dict[str, Any]] = []
     for arm in arms:
-        if arm.n is None or _count(arm, outcome) is None:
-            missing = "n" if arm.n is None else f"responders_{outcome}"
-            left_out.append(
-                {"arm": arm.id, "study": arm.study, "reason": f"{missing} not reported (null)"}
-            )
-            continue
         grouped.setdefault(arm.study, []).append(arm)
     units: list[StudyUnit] = []
     for study_id, study_arms in grouped.items():
+        count = responders(study_arms, outcome)
+        if not count.k:
+            continue
         study = kb.studies[study_id]
         units.append(
             StudyUnit(
@@ -75,10 +71,10 @@ def study_units(
                 label=study_label(study),
                 design=study.design,
                 reference=study.reference,
-                x=sum(_count(arm, outcome) or 0 for arm in study_arms),
-                n=sum(arm.n or 0 for arm in study_arms),
-                arms=tuple(arm.id for arm in study_arms),
-                units=tuple(sorted({arm.unit for arm in study_arms})),
+                x=count.x,
+                n=count.n,
+                arms=count.arms,
+                units=tuple(sorted({arm.unit for arm in study_arms if arm.id in count.arms})),
             )
         )
     units.sort(key=lambda unit: (kb.studies[unit.study].year, unit.label))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, patients_by_disease, study_label
+from calcinosis.evidence import KnowledgeBase, patients_by_disease, response_figure, study_label
 from calcinosis.grading import (
     GradeResult,
     LevelResult,
@@ -77,19 +77,10 @@ def _fmt_count(x: int | None, n: int | None) -> str:
 def _study_counts(kb: KnowledgeBase, arm: Arm) -> tuple[int | None, int | None, bool]:
     """The study's summed counts for this arm's treatment: (x, n, complete_only)."""
     siblings = [a for a in kb.arms if a.study == arm.study and a.treatment == arm.treatment]
-    if all(a.n is not None and a.responders_any is not None for a in siblings):
-        return (
-            sum(a.responders_any or 0 for a in siblings),
-            sum(a.n or 0 for a in siblings),
-            False,
-        )
-    if all(a.n is not None and a.responders_complete is not None for a in siblings):
-        return (
-            sum(a.responders_complete or 0 for a in siblings),
-            sum(a.n or 0 for a in siblings),
-            True,
-        )
-    return None, None, False
+    figure = response_figure(siblings)
+    if figure is None:
+        return None, None, False
+    return figure.x, figure.n, figure.outcome == "complete"
 
 
 def arm_level_rules(kb: KnowledgeBase, arm: Arm) -> LevelResult:
@@ -175,13 +166,11 @@ def _response_range(arms: Sequence[Arm]) -> dict[str, Any]:
     values: list[Fraction] = []
     complete_only: list[str] = []
     for arm in arms:
-        if arm.n is None or arm.n == 0:
-            continue
-        if arm.responders_any is not None:
-            values.append(percent(arm.responders_any, arm.n))
-        elif arm.responders_complete is not None:
-            values.append(percent(arm.responders_complete, arm.n))
-            complete_only.append(arm.id)
+        figure = response_figure([arm])
+        if figure is not None:
+            values.append(percent(figure.x, figure.n))
+            if figure.outcome == "complete":
+                complete_only.append(arm.id)
     if not values:
         return {"computed": None, "rounded": None, "complete_only": complete_only}
     low, high = min(values), max(values)
@@ -196,16 +185,8 @@ def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
     evidence = []
     for study_id in dict.fromkeys(arm.study for arm in arms):
         study = kb.studies[study_id]
-        study_arms = [a for a in arms if a.study == study_id]
-        known = [a for a in study_arms if a.n is not None]
-        any_known = known and all(a.responders_any is not None for a in known)
-        complete_known = known and all(a.responders_complete is not None for a in known)
-        x: int | None = None
-        n = sum(a.n or 0 for a in known) if known else None
-        if any_known:
-            x = sum(a.responders_any or 0 for a in known)
-        elif complete_known:
-            x = sum(a.responders_complete or 0 for a in known)
+        figure = response_figure(a for a in arms if a.study == study_id)
+        x, n = (figure.x, figure.n) if figure is not None else (None, None)
         level = level_for_study(
             study.design,
             study.quality,
@@ -219,7 +200,7 @@ def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
                 level=level,
                 x=x,
                 n=n,
-                complete_only=bool(not any_known and complete_known),
+                complete_only=figure is not None and figure.outcome == "complete",
             )
         )
     return evidence

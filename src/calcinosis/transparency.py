@@ -26,10 +26,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from calcinosis import __version__
+from calcinosis import DISCLAIMER, __version__
 from calcinosis.engine import STEPS
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.plan import DISCLAIMER
 from calcinosis.references import reference, reference_text
 
 __all__ = ["About", "about_document", "load_about"]

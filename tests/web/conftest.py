@@ -94,6 +94,3 @@ def serve() -> Callable[[Environment], AbstractContextManager[str]]:
 def serve_process() -> Callable[..., AbstractContextManager[tuple[str, subprocess.Popen[bytes]]]]:
     """A real server and its process: ``with serve_process(env, *args, log=...) as (url, p)``."""
     return server_process
-
-
-running_server_process = server_process  # the name some tests import

@@ -607,7 +607,8 @@ def test_unsafe_limits_are_refused_at_start_up(tmp_path: Path, variable: str, va
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env=env)
     assert str(caught.value).startswith(f"{variable}: ") and "\n" not in str(caught.value)
-    assert value not in str(caught.value) or variable != "CALCINOSIS_ADMIN_TOKEN"
+    if variable == "CALCINOSIS_ADMIN_TOKEN":  # a secret, even a bad one, is never echoed
+        assert value not in str(caught.value)
 
 
 def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:

@@ -10,10 +10,13 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
+from calcinosis import engine
 from calcinosis.audit import audit
-from calcinosis.engine import STEPS
+from calcinosis.engine import recommend_document
 from calcinosis.evidence import KnowledgeBase
+from calcinosis.patient import SUBTYPES, parse_patient
 
+SVG = "{http://www.w3.org/2000/svg}"
 SSC = [
     ("subtype", "dystrophic"),
     ("age_years", "58"),
@@ -242,6 +245,8 @@ def test_a_weight_gives_a_dose_for_this_patient(client: TestClient) -> None:
     assert "the source's figure: 2 to 4 mg/kg per day" in dose
     reported = [li.get_text() for li in diltiazem.select(".regimens-reported li")]
     assert any("up to 480 mg per day" in r for r in reported)
+    headings = [ul.find_previous_sibling("h4").get_text() for ul in diltiazem.select("ul.regimens")]
+    assert headings[:2] == ["Starting regimen the sources give", "As reported in studies"]
     assumptions = page.select_one(".assumptions").get_text()
     assert "Weight not given" not in assumptions
     # without a weight, the plan says what it could not work out
@@ -341,13 +346,34 @@ def test_evidence_page(client: TestClient, kb: KnowledgeBase) -> None:
     ET.fromstring(client.get("/evidence/map.svg").content)  # noqa: S314 - our own SVG
 
 
-def test_the_algorithm_diagram_is_the_engine(client: TestClient) -> None:
+def test_the_algorithm_diagram_shows_the_steps_a_plan_runs(
+    client: TestClient, kb: KnowledgeBase
+) -> None:
+    """For each subtype, the diagram's column and then its every-path row, and the page's
+    list, are the steps a plan for that subtype runs, in the order the trace records them,
+    each with what it does."""
     root = ET.fromstring(client.get("/algorithm.svg").content)  # noqa: S314 - our own SVG
-    drawn = {g.get("data-step") for g in root.iter("{http://www.w3.org/2000/svg}g")}
-    assert drawn == {step.__name__ for chain in STEPS.values() for step in chain}
+    columns: dict[str, list[str]] = {}
+    for group in root.iter(f"{SVG}g"):
+        columns.setdefault(str(group.get("data-column")), []).append(str(group.get("data-step")))
+        shown = " ".join(t.text or "" for t in group.iter(f"{SVG}text")).replace("- ", "-")
+        what = (getattr(engine, str(group.get("data-step"))).__doc__ or "").strip()
+        assert what and what[:30] in shown, shown  # each box says what its step does
+    every_path = columns.pop("every-path")
     page = soup(client, "/algorithm")
-    listed = [code.get_text() for code in page.select("main li code")]
-    assert listed == [step.__name__ for chain in STEPS.values() for step in chain]
+    listed = {
+        section.h2.get_text().lower(): [code.get_text() for code in section.select("li code")]
+        for section in page.select("main section")
+    }
+    assert sorted(columns) == sorted(listed) == sorted(SUBTYPES)
+    for subtype in SUBTYPES:
+        patient = parse_patient({"age_years": 50, "subtype": subtype}, kb.therapy_ids())
+        ran = [entry["step"] for entry in recommend_document(patient, kb)["trace"]]
+        assert columns[subtype] + every_path == ran, subtype
+        assert listed[subtype] == ran, subtype
+    # the topic's two questions come first for dystrophic calcinosis; safety on every path
+    assert columns["dystrophic"][:2] == ["assess_underlying_disease", "decide_whether_to_treat"]
+    assert "enforce_safety" in every_path
 
 
 def test_the_about_page_explains_the_scales_and_the_map_is_never_green(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,50 +20,35 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calcinosis import __version__
-from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError
+from calcinosis import DISCLAIMER, __version__
+from calcinosis.cdsauth import load_trust
+from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.storage import StorageError, Store
+from calcinosis.web import api, cds, pages
 from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
+from calcinosis.web.problems import PROBLEM_SCHEMA, SECURITY_HEADERS, problem
+from calcinosis.web.records import RefusedFieldError
 from calcinosis.web.server import open_store
+from calcinosis.web.templating import render
 
-__all__ = ["create_app", "problem"]
+__all__ = ["SECURITY_HEADERS", "create_app", "problem"]  # the last two from problems.py
 
 log = logging.getLogger("calcinosis.web")
 STATIC = Path(__file__).parent / "static"
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path")]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+def _field(loc: Sequence[int | str]) -> str:
+    """FastAPI's location without its leading ``body``, ``query`` or ``path``."""
+    inside = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
+    return field_path(inside, "body")
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -100,22 +85,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     page = not _wants_json(request) and exc.status_code != 413  # a 413 is always a document
     if page and hasattr(request.app.state, "kb"):
-        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
-        from calcinosis.web.pages import templates  # noqa: PLC0415
-
-        return templates.TemplateResponse(
-            request,
-            "error.html",
-            {
-                "status": exc.status_code,
-                "title": title,
-                "detail": detail,
-                "evidence_version": request.app.state.kb.version,
-                "evidence_released": request.app.state.kb.released,
-                "disclaimer": DISCLAIMER,
-            },
-            status_code=exc.status_code,
-        )
+        context = {"status": exc.status_code, "title": title, "detail": detail}
+        return render(request, "error.html", context, status_code=exc.status_code)
     response = problem(exc.status_code, title, detail)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
@@ -128,31 +99,14 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
     log.warning("503 on %s %s: %s", request.method, request.url.path, exc.reason)
     headers = {"Retry-After": "5"}
     if not _wants_json(request) and hasattr(request.app.state, "kb"):
-        from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
-        from calcinosis.web.pages import templates  # noqa: PLC0415
-
-        return templates.TemplateResponse(
-            request,
-            "error.html",
-            {
-                "status": 503,
-                "title": "Service unavailable",
-                "detail": exc.detail,
-                "evidence_version": request.app.state.kb.version,
-                "evidence_released": request.app.state.kb.released,
-                "disclaimer": DISCLAIMER,
-            },
-            status_code=503,
-            headers=headers,
-        )
+        context = {"status": 503, "title": "Service unavailable", "detail": exc.detail}
+        return render(request, "error.html", context, status_code=503, headers=headers)
     response = problem(503, "Service unavailable", exc.detail)
     response.headers.update(headers)
     return response
 
 
 async def _refused_field(request: Request, exc: Exception) -> Response:
-    from calcinosis.web.records import RefusedFieldError  # noqa: PLC0415
-
     assert isinstance(exc, RefusedFieldError)  # noqa: S101 - registered for this type
     title = "Too many items" if exc.status == 413 else "Invalid request"
     return problem(
@@ -234,28 +188,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-_PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "An RFC 9457 problem document",
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
 def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document as the app behaves: the catalog's treatment ids as enums of
     the profile, and every 4xx answer a problem document (FastAPI documents its own
@@ -269,7 +201,7 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
             schemas = document["components"]["schemas"]
             schemas["Patient"]["properties"]["medications"]["items"]["enum"] = ids
             schemas["PriorTreatment"]["properties"]["treatment"]["enum"] = ids
-            schemas["Problem"] = _PROBLEM_SCHEMA
+            schemas["Problem"] = PROBLEM_SCHEMA
             problem_content = {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
             }
@@ -306,13 +238,7 @@ def create_app(
     (``calcinosis serve`` opens them first, so that a failure is one line); the app
     closes the store when it stops.
     """
-    from calcinosis.web import api, cds, pages  # noqa: PLC0415 - routes need these helpers
-
-    trust = None
-    if settings.cds_issuers:
-        from calcinosis.cdsauth import load_trust  # noqa: PLC0415
-
-        trust = load_trust(settings.cds_issuers)  # refuses bad config now
+    trust = load_trust(settings.cds_issuers) if settings.cds_issuers else None  # refused now
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -344,10 +270,7 @@ def create_app(
     app = FastAPI(
         title="calcinosis",
         version=__version__,
-        description=(
-            "Evidence-based decision support for the treatment of calcinosis cutis. "
-            "It supports, and does not replace, clinical judgement."
-        ),
+        description=f"Evidence-based decision support for calcinosis cutis. {DISCLAIMER}",
         lifespan=lifespan,
         docs_url=None,  # the Swagger UI loads scripts from a CDN: not here
         redoc_url=None,
@@ -370,9 +293,6 @@ def create_app(
     app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-
-    from calcinosis.web.records import RefusedFieldError  # noqa: PLC0415
-
     app.add_exception_handler(RefusedFieldError, _refused_field)
 
     app.add_exception_handler(cds.CdsUnauthorizedError, _unauthorized)

@@ -57,6 +57,7 @@ from calcinosis.cdshooks import (
     fetch_missing,
     respond,
 )
+from calcinosis.errors import field_path
 from calcinosis.limits import (
     InputLimitError,
     InputLimits,
@@ -67,8 +68,9 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.settings import Settings
-from calcinosis.web.app import problem
+from calcinosis.web.problems import problem
 from calcinosis.web.records import record_answer, record_feedback
+from calcinosis.web.templating import render
 
 __all__ = ["CdsUnauthorizedError", "make_verifier", "router"]
 
@@ -196,13 +198,6 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
         raise _RefusedError(problem(400, "Incomplete request", "The body was cut off.")) from None
 
 
-def _path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
 def _parse(
     raw: bytes,
     model: type[Model],
@@ -228,7 +223,7 @@ def _parse(
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        fields = [{"field": _path(e["loc"]), "message": e["msg"]} for e in errors]
+        fields = [{"field": field_path(e["loc"], "body"), "message": e["msg"]} for e in errors]
         first = fields[0]
         response = problem(
             422, "Invalid request", f"{first['field']}: {first['message']}", errors=fields
@@ -426,23 +421,14 @@ def feedback_counts(request: Request) -> Response | dict[str, Any]:
 
 @router.get("/admin/feedback", response_class=HTMLResponse, include_in_schema=False)
 def feedback_page(request: Request) -> HTMLResponse:
-    from calcinosis.plan import DISCLAIMER  # noqa: PLC0415
-    from calcinosis.web.pages import templates  # noqa: PLC0415
-
-    kb = request.app.state.kb
-    common = {
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-    }
     refusal = _admin_refusal(request)
     if refusal is not None:
         status, detail = refusal
         title = "Not authenticated" if status == 401 else "Forbidden"
-        context = {"status": status, "title": title, "detail": detail, **common}
-        return templates.TemplateResponse(
+        context = {"status": status, "title": title, "detail": detail}
+        return render(
             request, "error.html", context, status_code=status, headers=_refusal_headers(status)
         )
     store = request.app.state.store
-    context = {"cards": store.card_counts(), "feedback": store.feedback_counts(), **common}
-    return templates.TemplateResponse(request, "feedback.html", context, headers=_NO_STORE)
+    context = {"cards": store.card_counts(), "feedback": store.feedback_counts()}
+    return render(request, "feedback.html", context, headers=_NO_STORE)

@@ -7,14 +7,9 @@ docstrings), so neither can drift from the code or the data.
 
 from __future__ import annotations
 
-import io
 import textwrap
 import xml.etree.ElementTree as ET
 from functools import cache
-
-import matplotlib as mpl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from calcinosis.engine import FINAL, STEPS
 from calcinosis.evidence import KnowledgeBase
@@ -32,6 +27,11 @@ _AGAINST = "#b2182b"
 @cache
 def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     """One row per treatment: response (dot, 95% CI), patients (dot area), grade (colour)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib
+    from matplotlib.figure import Figure  # noqa: PLC0415 - (~0.3 s) only to draw the map
+
+    from calcinosis.forest import write_svg  # noqa: PLC0415 - matplotlib too
+
     rows = []
     for row in kb.table4:
         for treatment in row.treatments:
@@ -77,10 +77,7 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     axes.set_title(
         "Evidence map: response, patients and grade of every treatment in the review", fontsize=10
     )
-    buffer = io.BytesIO()
-    with mpl.rc_context({"svg.hashsalt": "calcinosis", "svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buffer.getvalue()
+    return write_svg(figure, bbox_inches="tight")
 
 
 def _title(name: str) -> str:
@@ -140,7 +137,11 @@ def algorithm_svg() -> bytes:
         own = [step for step in steps if step not in FINAL]
         for row, step in enumerate(own):
             y = top + row * (box_h + gap)
-            group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
+            group = ET.SubElement(
+                svg,
+                "g",
+                attrib={"class": "step", "data-step": step.__name__, "data-column": subtype},
+            )
             ET.SubElement(
                 group,
                 "rect",
@@ -190,7 +191,11 @@ def algorithm_svg() -> bytes:
     caption.text = "Then, on every path:"
     for row, step in enumerate(FINAL):
         y = final_top + row * 40
-        group = ET.SubElement(svg, "g", attrib={"class": "step", "data-step": step.__name__})
+        group = ET.SubElement(
+            svg,
+            "g",
+            attrib={"class": "step", "data-step": step.__name__, "data-column": "every-path"},
+        )
         ET.SubElement(
             group,
             "rect",

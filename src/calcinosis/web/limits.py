@@ -19,7 +19,6 @@ The security headers are added by ``SecurityHeaders``, which wraps both.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis.settings import Settings, is_loopback
+from calcinosis.web.problems import problem_body
 
 __all__ = [
     "BodyLimit",
@@ -40,12 +40,6 @@ __all__ = [
 
 _CLOSE = (b"connection", b"close")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def problem_body(status: int, title: str, detail: str) -> bytes:
-    """An RFC 9457 problem document, encoded."""
-    document = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def too_large_detail(limit: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,18 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
-from calcinosis.evidence import KnowledgeBase, arm_document
-from calcinosis.evidence_lines import complete_words
+from calcinosis.evidence import KnowledgeBase, arm_document, responders
 from calcinosis.handout import handout_document
-from calcinosis.models import Statement
+from calcinosis.models import Arm, Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
-from calcinosis.plan import DISCLAIMER
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.strength import (
@@ -31,6 +30,7 @@ from calcinosis.strength import (
     GRADE_LETTERS,
     GRADE_NUMBERS,
 )
+from calcinosis.synthesis import pool_treatment
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
@@ -45,12 +45,11 @@ from calcinosis.web.forms import (
 from calcinosis.web.forms import query_from_items as share_query
 from calcinosis.web.graphics import algorithm_svg, evidence_map_svg
 from calcinosis.web.printout import print_sheet
+from calcinosis.web.templating import render, templates
 
 __all__ = ["router", "templates"]
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals |= {"readable": readable, "complete_words": complete_words}
 SVG = "image/svg+xml"
 # The fields under "more details": the group opens when one of them was given.
 MORE_FIELDS = (
@@ -85,14 +84,7 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    kb = _kb(request)
-    context |= {
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-        "base_url": request.app.state.settings.public_url,
-    }
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return render(request, name, context, status_code=status)
 
 
 def _assessment(request: Request, template: str) -> HTMLResponse:
@@ -212,7 +204,8 @@ def treatment_page(
     kb = _kb(request)
     _treatment_or_404(kb, treatment)
     entry = kb.treatments[treatment]
-    arms = [arm_document(kb, arm) for arm in kb.arms_for([treatment])]
+    studied = kb.arms_for([treatment])
+    arms = [arm_document(kb, arm) for arm in studied]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
     statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
@@ -227,7 +220,7 @@ def treatment_page(
         sources=sources,
         table4=rows,
         has_forest=bool(pooled and pooled["k"]),
-        complete=_complete_counts(arms),
+        complete=_complete_counts(studied),
     )
 
 
@@ -241,24 +234,19 @@ def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
     return statement.model_copy(update={"quote": quote, "location": where})
 
 
-def _complete_counts(arms: list[dict[str, Any]]) -> dict[str, int] | None:
-    """Complete responses over the arms that report both counts (None without arms)."""
-    counted = [a for a in arms if a["n"] and a["responders_any"] is not None]
-    if not counted:
+def _complete_counts(arms: Sequence[Arm]) -> dict[str, int] | None:
+    """Complete responses over the arms counted for any response (None without any)."""
+    counted = responders(arms, "any")
+    if not counted.k:
         return None
-    reporting = [a for a in counted if a["responders_complete"] is not None]
-    return {
-        "x": sum(a["responders_complete"] for a in reporting),
-        "n": sum(a["n"] for a in reporting),
-        "k": len(reporting),
-    }
+    complete = responders((arm for arm in arms if arm.id in counted.arms), "complete")
+    return {"x": complete.x, "n": complete.n, "k": complete.k}
 
 
 @lru_cache(maxsize=128)
 def _forest(kb: KnowledgeBase, treatment: str) -> bytes | None:
     """The forest plot's SVG, drawn once per knowledge base (matplotlib is slow)."""
     from calcinosis.forest import render_forest  # noqa: PLC0415 - matplotlib on demand
-    from calcinosis.synthesis import pool_treatment  # noqa: PLC0415
 
     result, _, _ = pool_treatment(kb, treatment)
     if result is None:
@@ -298,8 +286,6 @@ def evidence_map(request: Request) -> Response:
 @router.get("/ask", response_class=HTMLResponse)
 def ask_page(request: Request, q: str = "") -> HTMLResponse:
     """A question box; the answer below it, with its citations."""
-    from calcinosis.answers import answer_question  # noqa: PLC0415
-
     question = q.strip()[: api.MAX_QUESTION_LENGTH]
     answer = answer_question(question, _kb(request)) if question else None
     return _page(request, "ask.html", question=question, result=answer)

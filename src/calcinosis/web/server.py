@@ -22,12 +22,15 @@ import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import h11
+import uvicorn
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from calcinosis.errors import CalcinosisError
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
-from calcinosis.web.limits import problem_body
+from calcinosis.web.problems import SECURITY_HEADERS, problem_body
 
 if TYPE_CHECKING:  # the app (FastAPI) is imported once the database is open
     from fastapi import FastAPI
@@ -62,9 +65,6 @@ def shown_url(url: str) -> str:
 
 def open_store(url: str, *, write_timeout: float = 5.0, busy_timeout: float = 2.0) -> Store:
     """The store at ``url``, migrated; any failure is a one-line :class:`StartupError`."""
-    from alembic.util.exc import CommandError  # noqa: PLC0415 - only when opening
-    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
-
     where = f"cannot open the database {shown_url(url)}"
     quiet = logging.getLogger("calcinosis.storage")  # the one line is ours, below
     level = quiet.level
@@ -122,8 +122,6 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 
 def _raw_problem(status: int, reason: str, detail: str) -> bytes:
-    from calcinosis.web.app import SECURITY_HEADERS  # noqa: PLC0415 - loaded by then
-
     body = problem_body(status, reason, detail)
     head = [
         f"HTTP/1.1 {status} {reason}",
@@ -209,8 +207,6 @@ def protocol_class(header_timeout: float, body_timeout: float) -> type[DeadlineH
 
 def run(app: FastAPI, settings: Settings, sockets: list[socket.socket], log_level: str) -> None:
     """Serve ``app`` on the bound ``sockets`` until interrupted."""
-    import uvicorn  # noqa: PLC0415 - the server only when serving
-
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -1,0 +1,321 @@
+"""The web routes side by side with a bare FastAPI endpoint, in one run, on loopback.
+
+Run: .venv/bin/python benchmarks/bench_side_by_side.py [--seconds 6] [--connections 8 16]
+     [--source REV] [--processes 5]
+
+Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare endpoint of
+``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159 of
+127.0.0.1, then loads each route in turn, wrk-style: N keep-alive connections, each
+sending one request after another for a fixed time, after a one-second warm-up. The
+load generator is plain asyncio over sockets with the requests prepared in advance (not
+an HTTP client library), so that it costs the shared 2 cores as little as it can.
+
+Measured at each number of connections:
+
+- ``POST /api/recommendations``: six patient profiles in turn (each plan is committed
+  to the audit table before it is answered);
+- ``POST /api/answers``: six questions in turn;
+- ``GET /`` with a filled assessment: the page with its plan;
+- ``POST /bare``: the bare endpoint.
+
+Prints req/s, p50 and p99 latency, and each route's req/s as a ratio to the bare
+endpoint's at the same number of connections. Then times two commands as processes
+(``calcinosis ask`` and ``calcinosis evidence table 4``): the median and the fastest of
+``--processes`` runs. ``--source REV`` runs the server and the commands from the source
+of git revision REV (``git archive``, ``PYTHONPATH``): the "before" of a change. The
+source run is byte-compiled first (``compileall``), as ``scripts/setup`` does, so that
+both sides time the code, not the compiling of it. Nothing but 127.0.0.1 is ever
+contacted; both servers are always stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+HOST = "127.0.0.1"  # loopback only
+PORTS = range(8140, 8160)
+HERE = Path(__file__).resolve().parent
+SCRIPT = Path(sys.executable).parent / "calcinosis"
+
+PROFILES: list[dict[str, object]] = [
+    {
+        "age_years": 58,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": True,
+        "lesions": {"count": 3, "largest_cm": 0.8, "distribution": "localized", "digital": True},
+        "raynaud": True,
+        "medications": ["warfarin"],
+    },
+    {
+        "age_years": 7,
+        "subtype": "dystrophic",
+        "underlying_disease": "juvenile-dermatomyositis",
+        "disease_active": True,
+        "symptomatic": True,
+        "lesions": {"count": 25, "distribution": "widespread"},
+        "inflammation": True,
+    },
+    {
+        "age_years": 45,
+        "subtype": "dystrophic",
+        "underlying_disease": "dermatomyositis",
+        "symptomatic": True,
+        "conditions": ["cardiac-conduction-abnormality"],
+        "prior_treatments": [{"treatment": "colchicine", "response": "intolerant"}],
+    },
+    {"age_years": 61, "subtype": "calciphylaxis", "conditions": ["end-stage-kidney-disease"]},
+    {"age_years": 70, "subtype": "metastatic", "conditions": ["chronic-kidney-disease"]},
+    {"age_years": 33, "subtype": "idiopathic", "symptomatic": True, "patient_concerned": True},
+]
+QUESTIONS = [
+    "What dose of diltiazem is used for calcinosis cutis?",
+    "Does warfarin work for dystrophic calcinosis?",
+    "Is intralesional sodium thiosulfate better than topical?",
+    "What is first-line for calcinosis in systemic sclerosis?",
+    "Can minocycline be given to a 7 year old?",
+    "What are the adverse effects of bisphosphonates?",
+]
+ASSESSMENT = urlencode(
+    {
+        "subtype": "dystrophic",
+        "age_years": "58",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": "yes",
+        "lesions_count": "3",
+        "lesions_largest_cm": "0.8",
+        "lesions_distribution": "localized",
+        "lesions_digital": "yes",
+        "raynaud": "yes",
+        "medications": "warfarin",
+    }
+)
+ASK = "Does diltiazem work for calcinosis in systemic sclerosis?"
+
+
+def request(method: str, path: str, body: object | None = None) -> bytes:
+    payload = b"" if body is None else json.dumps(body).encode()
+    head = [f"{method} {path} HTTP/1.1", "Host: {HOST}", "Connection: keep-alive"]
+    if body is not None:
+        head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+@dataclass
+class Route:
+    name: str
+    server: str  # "calcinosis" or "bare"
+    requests: list[bytes]
+
+
+ROUTES = [
+    Route(
+        "POST /api/recommendations",
+        "calcinosis",
+        [request("POST", "/api/recommendations", p) for p in PROFILES],
+    ),
+    Route(
+        "POST /api/answers",
+        "calcinosis",
+        [request("POST", "/api/answers", {"question": q}) for q in QUESTIONS],
+    ),
+    Route("GET / (filled plan)", "calcinosis", [request("GET", f"/?{ASSESSMENT}")]),
+    Route(
+        "POST /bare",
+        "bare",
+        [request("POST", "/bare", {"age_years": 58, "subtype": "dystrophic", "symptomatic": True})],
+    ),
+]
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+async def _answer(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response (Content-Length bodies); return its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _connection(port: int, requests: list[bytes], until: float, result: Result) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        for raw in itertools.cycle(requests):
+            if time.perf_counter() >= until:
+                return
+            started = time.perf_counter()
+            writer.write(raw)
+            status = await _answer(reader)
+            result.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                raise SystemExit(f"{status} from port {port}: the benchmark's request is wrong")
+    finally:
+        writer.close()
+
+
+async def _load(port: int, requests: list[bytes], connections: int, seconds: float) -> Result:
+    result = Result()
+    until = time.perf_counter() + seconds
+    await asyncio.gather(
+        *(_connection(port, requests[i:] + requests[:i], until, result) for i in range(connections))
+    )
+    return result
+
+
+def measure(port: int, route: Route, connections: int, seconds: float) -> tuple[float, Result]:
+    host = f"{HOST}:{port}".encode()  # the Host the server answers (its public URL's)
+    requests = [raw.replace(b"{HOST}", host, 1) for raw in route.requests]
+    asyncio.run(_load(port, requests, connections, 1.0))  # warm-up, not counted
+    started = time.perf_counter()
+    result = asyncio.run(_load(port, requests, connections, seconds))
+    return len(result.latencies) / (time.perf_counter() - started), result
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def free_ports(count: int) -> list[int]:
+    found = []
+    for port in PORTS:
+        with closing(socket.socket()) as probe:
+            if probe.connect_ex((HOST, port)) != 0:
+                found.append(port)
+        if len(found) == count:
+            return found
+    raise SystemExit("no free port in 8140-8159")
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited with {process.returncode}")
+        with closing(socket.socket()) as probe:
+            if probe.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port} after {timeout:.0f} s")
+
+
+def export(revision: str, target: Path) -> Path:
+    archive = subprocess.run(  # noqa: S603 - git, with a revision the user gave
+        ["git", "archive", revision, "src"],  # noqa: S607
+        cwd=HERE.parent,
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)  # noqa: S603, S607
+    return target / "src"
+
+
+def command(source: Path | None, *argv: str) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    if source is None:
+        return [str(SCRIPT), *argv], env
+    env["PYTHONPATH"] = str(source)
+    launcher = "import sys; from calcinosis.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", launcher, *argv], env
+
+
+def process_seconds(source: Path | None, runs: int, *argv: str) -> list[float]:
+    times = []
+    for _ in range(runs):
+        argv_, env = command(source, *argv)
+        started = time.perf_counter()
+        subprocess.run(argv_, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--source", help="git revision to run the server and commands from")
+    parser.add_argument("--processes", type=int, default=5, help="runs of each command")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = export(args.source, Path(tmp)) if args.source else None
+        compiled = source or HERE.parent / "src"
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(compiled)], check=True)  # noqa: S603
+        port, bare_port = free_ports(2)
+        serve, env = command(
+            source, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"
+        )
+        env["CALCINOSIS_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
+        env.pop("CALCINOSIS_PUBLIC_URL", None)
+        servers = {
+            "calcinosis": subprocess.Popen(serve, env=env, stdin=subprocess.DEVNULL),  # noqa: S603
+            "bare": subprocess.Popen(  # noqa: S603
+                [sys.executable, str(HERE / "bare.py"), str(bare_port)], stdin=subprocess.DEVNULL
+            ),
+        }
+        ports = {"calcinosis": port, "bare": bare_port}
+        try:
+            for name, process in servers.items():
+                wait_for(ports[name], process)
+            print(f"code: {args.source or 'working tree'}; {args.seconds:g} s per route")
+            print(
+                f"{'route':28} {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7}"
+            )
+            for connections in args.connections:
+                rows = []
+                for route in ROUTES:
+                    rate, result = measure(ports[route.server], route, connections, args.seconds)
+                    rows.append((route, rate, result))
+                bare_rate = next(rate for route, rate, _ in rows if route.server == "bare")
+                for route, rate, result in rows:
+                    p50 = 1000 * percentile(result.latencies, 0.50)
+                    p99 = 1000 * percentile(result.latencies, 0.99)
+                    errors = f"  ({result.errors} not 200)" if result.errors else ""
+                    print(
+                        f"{route.name:28} {connections:>4} {rate:>8.0f} {p50:>8.1f} {p99:>8.1f}"
+                        f" {rate / bare_rate:>6.2f}x{errors}"
+                    )
+        finally:
+            for process in servers.values():
+                process.terminate()
+            for process in servers.values():
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        print(f"processes ({args.processes} runs each): median, fastest")
+        for label, argv_ in (
+            ("calcinosis ask", ("ask", ASK)),
+            ("calcinosis evidence table 4", ("evidence", "table", "4")),
+        ):
+            times = process_seconds(source, args.processes, *argv_)
+            print(f"  {label:28} {statistics.median(times):.2f} s, {min(times):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

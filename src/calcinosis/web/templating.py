@@ -1,0 +1,48 @@
+"""The pages' Jinja environment, and what every page shows: the evidence version, its
+release date and the disclaimer. One place for the routes, the error pages and the admin
+views, which all render through :func:`render`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from calcinosis import DISCLAIMER
+from calcinosis.evidence_lines import complete_words
+from calcinosis.plan import REGIMEN_GROUPS
+from calcinosis.web.forms import readable
+
+__all__ = ["render", "templates"]
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals |= {
+    "readable": readable,
+    "complete_words": complete_words,
+    "regimen_groups": REGIMEN_GROUPS,
+}
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The template ``name`` with ``context`` and what every page shows."""
+    state = request.app.state
+    common = {
+        "evidence_version": state.kb.version,
+        "evidence_released": state.kb.released,
+        "disclaimer": DISCLAIMER,
+        "base_url": state.settings.public_url,
+    }
+    return templates.TemplateResponse(
+        request, name, {**context, **common}, status_code=status_code, headers=headers
+    )
