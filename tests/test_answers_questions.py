@@ -384,11 +384,8 @@ def _starts(answer: str, word: str) -> bool:
 # entry is removed.
 # Known gaps of the blind sets, each a strict xfail (none at present).
 BLIND_GAPS: dict[str, str] = {
-    "q16-04-neonate-extravasation": "'need to treat?' for an asymptomatic iatrogenic lesion "
-    "does not lead with No",
     "q16-11-pamidronate-jdm": "'does it work, and what dose?' gives the dose without the "
     "response figures and grade",
-    "q16-15-surgery-single-nodule": "'can it just be excised?' does not lead with Yes",
     "q16-26-rct-rituximab": "the RCT's calcinosis result (1/7, 1/22, a secondary outcome) is "
     "not stated",
     "q16-28-eswl-settings": "ESWL settings no source reports: not said to be unreported",

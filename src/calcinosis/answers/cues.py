@@ -388,6 +388,7 @@ WEAK_FIRST_LINE: tuple[str, ...] = (
 YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
     r"|must|any good|worth|ok|okay|safe|reasonable|appropriate|advisable|a good idea)\b",
+    r"^ (need|needs) (to|we|i|it|they|treatment|treating|therapy) ",  # "need to treat?"
     # "minocin ok for a 15 yo ...?", "cardizem safe in heart block?"
     r"^ \S+( \S+){0,2} (ok|okay|safe|fine|alright|reasonable|appropriate|allowed) (for|in|with"
     r"|at|to use|to give) ",
@@ -518,7 +519,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" recommend",
             r" indicated ",
             r" worth ",
-            r" (can|could|may) .*(be )?(used|use|given|give|tried|try|take|taken|prescribed)",
+            r" (can|could|may) .*(be )?(used|use|given|give|tried|try|take|taken|prescribed"
+            r"|excised|removed|cut out|operated on|injected)",
             r" appropriate ",
             r" reasonable ",
             r" advis",
