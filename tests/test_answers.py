@@ -1089,3 +1089,18 @@ def test_a_treatment_asked_next_is_not_one_that_failed(kb: KnowledgeBase) -> Non
     )["understood"]
     assert understood["treatments"] == ["ivig"]
     assert "ivig" not in [p["treatment"] for p in understood["prior_treatments"]]
+
+
+def test_a_procedure_s_settings_no_source_reports_are_said_to_be_unreported(
+    kb: KnowledgeBase,
+) -> None:
+    # 001 gives ESWL schedules (Blumhardt 2016, Sultan-Bichat 2012), never shocks or energy
+    answer = answer_question(
+        "ESWL settings for calcinosis in CREST - how many shocks and what energy?", kb
+    )
+    assert answer["understood"]["intent"] == "dose"
+    assert answer["answer"].startswith(
+        "The settings of extracorporeal shock-wave therapy (the number of shocks or pulses, "
+        "the energy) are not reported in any source"
+    )
+    assert "1 day a week for 3 weeks" in answer["answer"]

@@ -388,7 +388,6 @@ BLIND_GAPS: dict[str, str] = {
     "response figures and grade",
     "q16-26-rct-rituximab": "the RCT's calcinosis result (1/7, 1/22, a secondary outcome) is "
     "not stated",
-    "q16-28-eswl-settings": "ESWL settings no source reports: not said to be unreported",
     "q16-30-exhausted-ivig": "'IVIG next? anything else?' does not list what else remains",
 }
 

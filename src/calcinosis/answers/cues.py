@@ -259,6 +259,11 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" schedule",
             r" prescrib",
             r" frequency of (application|injection|dosing)",
+            # a procedure's "dose": its settings
+            r" settings? ",
+            r" parameters? ",
+            r" how many (shocks|pulses|impulses|passes)",
+            r" (what|which) (energy|intensity|power|wavelength|fluence|pressure)",
         ),
     ),
     (

@@ -291,11 +291,37 @@ def _efficacy_of(
     _treatment_sections(d, treatments, label)
 
 
+_SETTINGS = re.compile(
+    r" (settings?|parameters?|shocks|pulses|impulses|energy|intensity|power"
+    r"|wavelength|fluence|pressure) "
+)
+_SETTING_WORDS = re.compile(r"shock|pulse|impulse|energy|mj\b|\bbar\b|watt|\bw\b|hz|fluence", re.I)
+
+
+def _settings_unreported(d: Draft) -> None:
+    """ "ESWL settings: how many shocks, what energy?": a procedure's schedule may be
+    reported where its settings are not; say so rather than let the schedule pass for them."""
+    if not _SETTINGS.search(d.query.norm):
+        return
+    for treatment in d.query.treatments[:3]:
+        entry = d.kb.treatments[treatment]
+        if entry.kind not in ("procedure", "physical"):
+            continue
+        if not any(_SETTING_WORDS.search(r.text) for r in entry.regimens):
+            d.lead(
+                f"The settings of {entry.name.lower()} (the number of shocks or pulses, the "
+                "energy) are not reported in any source; they give only its schedule."
+                if entry.regimens
+                else f"The settings of {entry.name.lower()} are not reported in any source."
+            )
+
+
 def _dose(d: Draft) -> None:
     no = verdict(d)
     if no and no.startswith("No.") and d.query.patient_specific:
         d.lead(no)  # the patient must not get it: no doses under the "No."
         return
+    _settings_unreported(d)
     any_dose = False
     for _, treatments in groups(d, 3):
         for treatment in treatments[:3]:
@@ -318,9 +344,13 @@ def _dose(d: Draft) -> None:
             d.add("Dose and regimen", d.quote(passage, 1, pattern=r"regimen|standardi|dosing"))
     if not any_dose:
         names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
+        procedures = all(
+            d.kb.treatments[t].kind in ("procedure", "physical") for t in d.query.treatments[:3]
+        )
+        what = "the settings or schedule (shocks, energy, sessions)" if procedures else "a dose"
         not_answered(
             d,
-            f"No source gives a dose for {names}."
+            f"No source gives {what} for {names}."
             if names
             else "No treatment was recognised in the question, so no dose can be given.",
         )
