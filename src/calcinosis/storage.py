@@ -630,8 +630,11 @@ class Store:
     def _claim(self, connection: Connection, rows: list[Row]) -> None:
         # One statement per claim, in the batch's transaction: a second claim of the
         # same key in the batch sees the first. (A multi-row INSERT measured no faster.)
+        # Keys are claimed in key order, so that two servers' batches on one PostgreSQL
+        # database lock them in the same order and cannot deadlock (40P01 was seen with
+        # batches of two claimed in opposite orders).
         now = int(time.time())
-        for row in rows:
+        for row in sorted(rows, key=lambda r: str(r.values["k"])):
             found = connection.execute(self._jti_upsert, row.values | {"now": now}).first()
             row.result = found is not None
 
