@@ -384,8 +384,6 @@ def _starts(answer: str, word: str) -> bool:
 # entry is removed.
 # Known gaps of the blind sets, each a strict xfail (none at present).
 BLIND_GAPS: dict[str, str] = {
-    "q16-11-pamidronate-jdm": "'does it work, and what dose?' gives the dose without the "
-    "response figures and grade",
     "q16-26-rct-rituximab": "the RCT's calcinosis result (1/7, 1/22, a secondary outcome) is "
     "not stated",
     "q16-30-exhausted-ivig": "'IVIG next? anything else?' does not list what else remains",

@@ -347,6 +347,9 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" how well ",
         r" (does|do|will|would) (it|they|this|that) work",
         r" (did|has|have) (it|they|this|that) (work|help)",
+        # "does pamidronate work", not "how fast does it work" (a time to response)
+        r"(?<! how fast)(?<! how quickly)(?<! how soon)(?<! how long)(?<! when)"
+        r" (does|do|did|will|would) \S+ (work|help)\b",
         r" (did|do|does) (it|they) (respond|improve)",
         r" how many (\S+ ){0,2}(improved|responded|got better|benefited|resolved|cleared"
         r"|healed|did well|were cured)",
