@@ -52,45 +52,8 @@ PORTS = range(8140, 8160)
 HERE = Path(__file__).resolve().parent
 SCRIPT = Path(sys.executable).parent / "calcinosis"
 
-PROFILES: list[dict[str, object]] = [
-    {
-        "age_years": 58,
-        "subtype": "dystrophic",
-        "underlying_disease": "systemic-sclerosis",
-        "symptomatic": True,
-        "lesions": {"count": 3, "largest_cm": 0.8, "distribution": "localized", "digital": True},
-        "raynaud": True,
-        "medications": ["warfarin"],
-    },
-    {
-        "age_years": 7,
-        "subtype": "dystrophic",
-        "underlying_disease": "juvenile-dermatomyositis",
-        "disease_active": True,
-        "symptomatic": True,
-        "lesions": {"count": 25, "distribution": "widespread"},
-        "inflammation": True,
-    },
-    {
-        "age_years": 45,
-        "subtype": "dystrophic",
-        "underlying_disease": "dermatomyositis",
-        "symptomatic": True,
-        "conditions": ["cardiac-conduction-abnormality"],
-        "prior_treatments": [{"treatment": "colchicine", "response": "intolerant"}],
-    },
-    {"age_years": 61, "subtype": "calciphylaxis", "conditions": ["end-stage-kidney-disease"]},
-    {"age_years": 70, "subtype": "metastatic", "conditions": ["chronic-kidney-disease"]},
-    {"age_years": 33, "subtype": "idiopathic", "symptomatic": True, "patient_concerned": True},
-]
-QUESTIONS = [
-    "What dose of diltiazem is used for calcinosis cutis?",
-    "Does warfarin work for dystrophic calcinosis?",
-    "Is intralesional sodium thiosulfate better than topical?",
-    "What is first-line for calcinosis in systemic sclerosis?",
-    "Can minocycline be given to a 7 year old?",
-    "What are the adverse effects of bisphosphonates?",
-]
+from workload import PROFILES, QUESTIONS  # noqa: E402 - benchmarks/ is on sys.path when run
+
 ASSESSMENT = urlencode(
     {
         "subtype": "dystrophic",
@@ -110,6 +73,7 @@ ASK = "Does diltiazem work for calcinosis in systemic sclerosis?"
 
 def request(method: str, path: str, body: object | None = None) -> bytes:
     payload = b"" if body is None else json.dumps(body).encode()
+    # "{HOST}" is a placeholder: measure() puts the server's host:port in its place
     head = [f"{method} {path} HTTP/1.1", "Host: {HOST}", "Connection: keep-alive"]
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
