@@ -1104,3 +1104,40 @@ def test_a_procedure_s_settings_no_source_reports_are_said_to_be_unreported(
         "the energy) are not reported in any source"
     )
     assert "1 day a week for 3 weeks" in answer["answer"]
+
+
+def test_a_trial_s_result_is_given_per_population_with_its_outcome_status(
+    kb: KnowledgeBase,
+) -> None:
+    # 001 Table 2: Aggarwal, RCT, DM (7) adults and DM (22) children, partial NA, complete
+    # 1 (14%) and 1 (4%); Discussion lines 257-259: calcinosis was its secondary outcome
+    answer = answer_question("is there any RCT evidence that rituximab works for calcinosis?", kb)
+    lead = answer["answer"]
+    assert "adults with DM: complete response in 1 of 7 (14%); partial response not reported" in (
+        lead
+    )
+    assert "children with DM: complete response in 1 of 22" in lead
+    assert "calcinosis was only a secondary outcome of this trial" in lead
+    quotes = [c["quote"] for c in answer["citations"]]
+    assert any("calcinosis cutis as the secondary outcome" in q for q in quotes)
+
+
+def test_a_primary_outcome_trial_gives_responders_of_its_patients(kb: KnowledgeBase) -> None:
+    # 001 Table 1: Berger 1987, RCT, SSc (2) adults and DM/SSc (3) children, 0 responders
+    lead = answer_question("how many patients were in the warfarin trial?", kb)["answer"]
+    assert "adults with SSc: 0 of 2 responded (0%)" in lead
+    assert "secondary outcome" not in lead
+
+
+def test_anything_else_after_a_treatment_asked_next_lists_what_the_plan_offers(
+    kb: KnowledgeBase,
+) -> None:
+    answer = answer_question(
+        "adult DM, calcinosis failed IL STS, dilt, colch and mino. IVIG next? anything else?", kb
+    )
+    assert answer["understood"]["intent"] == "efficacy"  # IVIG, asked first, leads
+    assert answer["understood"]["also"] == ["first-line"]
+    assert answer["answer"].startswith("Review Table 4 (Intravenous immunoglobulins)")
+    text = " ".join(s["text"] for s in answer["sections"])
+    assert "Alternatives: Surgical excision" in text
+    assert "Rituximab" in text and "Pamidronate" in text

@@ -377,6 +377,13 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
     ),
     "level-or-grade": (r" levels? of evidence", r" grade ", r" strength of "),
     "mechanism": (r" how (does|do) (it|they|\S+) work", r" mechanism", r" mode of action"),
+    # "IVIG next? anything else?": what else the plan offers, after the treatment asked
+    "first-line": (
+        r" anything else",
+        r" what else",
+        r" (any )?other (options|treatments|therapies|drugs) ",
+        r" (what|which|any) alternatives",
+    ),
 }
 
 # First-line cues that, when a treatment is named, ask about that treatment's

@@ -215,18 +215,7 @@ def study_size(d: Draft) -> None:
     by_study: dict[str, list[Any]] = {}
     for arm in arms:
         by_study.setdefault(arm.study, []).append(arm)
-    parts = []
-    for study_id, study_arms in by_study.items():
-        study = kb.studies[study_id]
-        n = sum(
-            a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms
-        )
-        who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
-        design = "RCT" if study.design == "rct" else study.design
-        parts.append(
-            f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
-            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
-        )
+    parts = [_study_line(d, study_id, study_arms) for study_id, study_arms in by_study.items()]
     trial = _RCT.search(d.query.norm) and any(kb.studies[s].design == "rct" for s in by_study)
     what = "The randomized controlled trial" if trial else "The studies"
     if parts:
@@ -244,16 +233,67 @@ def study_size(d: Draft) -> None:
         not_answered(d)
 
 
+def _study_line(d: Draft, study_id: str, study_arms: list[Any]) -> str:
+    """'Aggarwal 2017 (RCT): 29 patients (...); adults with DM: complete response in 1 of 7
+    (14%) ...', with the review's word when calcinosis was not the study's primary outcome."""
+    kb = d.kb
+    study = kb.studies[study_id]
+    n = sum(a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms)
+    who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
+    design = "RCT" if study.design == "rct" else study.design
+    secondary = ""
+    if not study.calcinosis_primary_outcome:
+        statement = kb.statements_by_id.get("review-discussion-only-two-rcts")
+        cite = (
+            " "
+            + d.cite(
+                Provenance(
+                    source=statement.source, location=statement.location, quote=statement.quote
+                )
+            )
+            if statement is not None
+            else ""
+        )
+        secondary = f"; calcinosis was only a secondary outcome of this trial{cite}"
+    return (
+        f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
+        f"{d.cite(*(arm_provenance(a) for a in study_arms))}{secondary}"
+    )
+
+
 def _responders(arms: list[Any]) -> str:
-    """', 27 responded (22 completely)' for a study's arms, when they report it."""
-    counted = [a for a in arms if a.responders_any is not None]
-    if not counted:
+    """', 27 responded (22 completely)' for a study's arms, when they report it; each arm's
+    own count when the study has arms of different populations."""
+    if len(arms) > 1 and len({a.population for a in arms}) > 1:
+        each = [_responders([a]) for a in arms]
+        if any(each):
+            return "; " + "; ".join(
+                f"{_who(a)}:{text[1:]}" for a, text in zip(arms, each, strict=True) if text
+            )
         return ""
-    text = f", {sum(a.responders_any for a in counted)} responded"
+    counted = [a for a in arms if a.responders_any is not None]
+    complete = [a for a in arms if a.responders_complete is not None]
+    if not counted:
+        if not complete:
+            return ""
+        x = sum(a.responders_complete for a in complete)
+        n = sum(a.n or 0 for a in complete)
+        return f", complete response in {x} of {n} ({_pct(x, n)}); partial response not reported"
+    x = sum(a.responders_any for a in counted)
+    n = sum(a.n or 0 for a in counted)
+    text = f", {x} of {n} responded ({_pct(x, n)})"
     complete = [a for a in counted if a.responders_complete is not None]
     if complete:
-        text += f" ({sum(a.responders_complete for a in complete)} completely)"
+        text += f", {sum(a.responders_complete for a in complete)} completely"
     return text
+
+
+def _pct(x: int, n: int) -> str:
+    """'14%'; one decimal under 10% ('4.5%' for 1 of 22, which the review prints as 4%)."""
+    if not n:
+        return "n/a"
+    value = 100 * x / n
+    return f"{value:.1f}%" if 0 < value < 10 else f"{round(value)}%"
 
 
 def _who(arm: Any) -> str:

@@ -802,7 +802,12 @@ def _settle(
     if intent == "comparison" and "dose" in also:
         # "topical vs IL STS - what concentrations and how often?": each one's regimen
         intent, also = "dose", tuple(i for i in also if i != "dose")
-    if also and intent in ALSO_INTENTS and _asks_first(masked, also[0]):
+    if (
+        also
+        and intent in ALSO_INTENTS
+        and also[0] != "first-line"  # "X next? anything else?": X leads
+        and _asks_first(masked, also[0])
+    ):
         # two questions in one ("how well does it work and does it come back?", "how does
         # STS work and what are the side effects?"): the one asked first leads
         intent, also = also[0], (intent, *also[1:])
