@@ -1141,3 +1141,17 @@ def test_anything_else_after_a_treatment_asked_next_lists_what_the_plan_offers(
     text = " ".join(s["text"] for s in answer["sections"])
     assert "Alternatives: Surgical excision" in text
     assert "Rituximab" in text and "Pamidronate" in text
+
+
+def test_a_study_the_review_gives_no_count_for_is_said_to_have_none(kb: KnowledgeBase) -> None:
+    # 001 Results lines 153-157: Boulter 2011 is one of 3 infliximab studies, with no count
+    lead = answer_question("infliximab for JDM calcinosis: how many patients and results?", kb)[
+        "answer"
+    ]
+    assert "Boulter 2011 (retrospective; children with DM): the review gives no number" in lead
+    assert "0 of 0" not in lead and "None" not in lead
+    one = answer_question("are there any trials of abatacept?", kb)["answer"]
+    assert one.startswith(
+        "No: the review has no randomized controlled trial of abatacept; its study of it is "
+        "retrospective"
+    )

@@ -204,8 +204,9 @@ def study_size(d: Draft) -> None:
         if not trials and arms:
             designs = sorted({kb.studies[a.study].design for a in arms})
             d.lead(
-                f"No: the review has no randomized controlled trial of {names}; its "
-                f"{len({a.study for a in arms})} studies of it are {' and '.join(designs)} "
+                f"No: the review has no randomized controlled trial of {names}; "
+                + _studies_are(len({a.study for a in arms}), designs)
+                + " "
                 f"{d.cite(*(arm_provenance(a) for a in arms))}."
             )
         arms = trials or arms
@@ -233,13 +234,27 @@ def study_size(d: Draft) -> None:
         not_answered(d)
 
 
+def _studies_are(count: int, designs: list[str]) -> str:
+    """'its 1 study of it is retrospective', 'its 3 studies of it are ...'."""
+    kinds = " and ".join(designs)
+    return f"its study of it is {kinds}" if count == 1 else f"its {count} studies of it are {kinds}"
+
+
 def _study_line(d: Draft, study_id: str, study_arms: list[Any]) -> str:
     """'Aggarwal 2017 (RCT): 29 patients (...); adults with DM: complete response in 1 of 7
     (14%) ...', with the review's word when calcinosis was not the study's primary outcome."""
     kb = d.kb
     study = kb.studies[study_id]
     n = sum(a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms)
-    who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
+    who = "; ".join(f"{a.n} {_who(a)}" if a.n else _who(a) for a in study_arms)
+    if any(a.n is None for a in study_arms):
+        # Boulter 2011: the review gives no count for the study
+        none_complete = all(a.responders_complete == 0 for a in study_arms)
+        return (
+            f"{study_label(study)} ({study.design}; {who}): the review gives no number of "
+            f"patients for this study{', and no complete responder' if none_complete else ''} "
+            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
+        )
     design = "RCT" if study.design == "rct" else study.design
     secondary = ""
     if not study.calcinosis_primary_outcome:
