@@ -234,6 +234,14 @@ def test_the_json_carries_what_was_understood(kb: KnowledgeBase) -> None:
         "treatment": "diltiazem",
         "predicate": "safe-with",
         "object": "cardiac-conduction-abnormality",
+        "inverse": False,
+    }
+    stop = answer_question("should diltiazem be stopped in heart block?", kb)["understood"]
+    assert stop["proposition"] == {
+        "treatment": "diltiazem",
+        "predicate": "safe-with",
+        "object": "cardiac-conduction-abnormality",
+        "inverse": True,
     }
 
 
@@ -1155,3 +1163,72 @@ def test_a_study_the_review_gives_no_count_for_is_said_to_have_none(kb: Knowledg
         "No: the review has no randomized controlled trial of abatacept; its study of it is "
         "retrospective"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        # 004: "Risk for adverse effects of diltiazem may be greatest in patients with
+        # reduced ventricular function or cardiac conduction abnormalities"
+        (
+            "should I stop diltiazem if the patient has heart failure?",
+            "Yes, the safer course is to avoid or stop it",
+        ),
+        ("is diltiazem safe in heart failure?", "No, not advised"),
+        # 004: "Minocycline should not be used for children under the age of nine years"
+        ("should minocycline be avoided in an 8 year old?", "Yes, avoid it. Minocycline"),
+        ("can an 8 year old take minocycline?", "No. Minocycline"),
+        ("should I avoid minocycline in a 12 year old with JDM?", "No, not for its age"),
+    ],
+)
+def test_avoid_or_stop_is_answered_as_asked(kb: KnowledgeBase, question: str, starts: str) -> None:
+    assert answer_question(question, kb)["answer"].startswith(starts)
+
+
+def test_no_plan_instead_when_the_answer_is_not_to_avoid_it(kb: KnowledgeBase) -> None:
+    answer = answer_question("should I avoid minocycline in a 12 year old with JDM?", kb)
+    assert "instead" not in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "which treatment has the best evidence?",
+        "what treatment for calcinosis has the strongest level of evidence?",
+    ],
+)
+def test_the_best_evidence_is_the_highest_grade_and_what_it_is_against(
+    kb: KnowledgeBase, question: str
+) -> None:
+    # 001 Table 4: only warfarin is above grade C (B, level IB, "Should not be
+    # recommended"); 004 gives one graded suggestion, topical or IL STS (Grade 2C)
+    answer = answer_question(question, kb)
+    assert answer["in_scope"] is True
+    assert answer["understood"]["intent"] == "level-or-grade"
+    lead = answer["answer"]
+    assert lead.startswith("No treatment of calcinosis cutis has strong evidence.")
+    assert "grade B, and it is a grade against a treatment" in lead
+    assert '"Should not be recommended (IB)"' in lead
+    assert "The other 12 rows of Table 4 are grade C" in lead
+    assert "(Grade 2C)" in lead
+
+
+def test_the_best_evidence_based_option_for_a_patient_is_still_the_plan(
+    kb: KnowledgeBase,
+) -> None:
+    understood = answer_question(
+        "best evidence-based option for widespread calcinosis in SSc when topical STS isn't "
+        "practical?",
+        kb,
+    )["understood"]
+    assert understood["intent"] != "level-or-grade"
+
+
+def test_a_question_naming_a_study_gives_its_arms(kb: KnowledgeBase) -> None:
+    # 001 Table 1: Fredi 2015, DM (12), diltiazem, 0 (0%); Results: 1/9 with colchicine
+    answer = answer_question("what did Fredi 2015 find?", kb)
+    assert answer["in_scope"] is True
+    lead = answer["answer"]
+    assert lead.startswith("What the review reports of Fredi 2015:")
+    assert "diltiazem: 0 of 12 responded" in lead
+    assert "colchicine: 1 of 9 responded" in lead

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "ALSO_INTENTS",
+    "BEST_EVIDENCE",
     "INTENTS",
     "INTENT_CUES",
     "MEDICATION_CUES",
@@ -721,3 +722,12 @@ SOURCE_CUES: dict[str, tuple[str, ...]] = {
     "nowaczyk-2021": ("nowaczyk", "local therapies review", "review of local therapies"),
     "ai-answer-dm": ("ai answer", "ai generated answer", "the ai"),
 }
+
+# "which treatment has the best evidence?": a question about the grades of all of them
+BEST_EVIDENCE: tuple[str, ...] = (
+    # not "the best evidence-based option for <this patient>": that asks for the plan
+    r" (best|strongest|highest|most|good|better|greatest) (levels? of |quality |grade of )?"
+    r"(evidence|data)(?! based)",
+    r" evidence (is )?(the )?(strongest|best)",
+    r" (most|best) (proven|studied)",
+)

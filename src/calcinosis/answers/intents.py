@@ -38,6 +38,7 @@ from calcinosis.answers.selection import (
     subtype_passages,
 )
 from calcinosis.answers.topics import (
+    best_evidence,
     by_level_or_grade,
     epidemiology,
     mechanism,
@@ -46,7 +47,7 @@ from calcinosis.answers.topics import (
     study_size,
     time_to_response,
 )
-from calcinosis.answers.verdicts import verdict
+from calcinosis.answers.verdicts import against_it, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 from calcinosis.evidence import study_label
 
@@ -84,7 +85,7 @@ def _efficacy(d: Draft) -> None:
     other, the figure of another source that covers most of what was asked."""
     said = verdict(d)
     d.lead(said)
-    if said and said.startswith("No") and d.query.patient_specific:
+    if against_it(d, said) and d.query.patient_specific:
         instead(d)
     for words, ids in d.query.mentions:
         if MEMBER_OF_CLASS.get(words) in ids:
@@ -318,7 +319,7 @@ def _settings_unreported(d: Draft) -> None:
 
 def _dose(d: Draft) -> None:
     no = verdict(d)
-    if no and no.startswith("No.") and d.query.patient_specific:
+    if against_it(d, no, definite=True) and d.query.patient_specific:
         d.lead(no)  # the patient must not get it: no doses under the "No."
         return
     _settings_unreported(d)
@@ -380,7 +381,7 @@ def _adverse(d: Draft) -> None:
 def _contraindication(d: Draft) -> None:
     lead = verdict(d)
     d.lead(lead)
-    if lead and lead.startswith("No"):
+    if against_it(d, lead):
         instead(d)
     if not d.query.treatments:
         if d.query.conditions or d.query.patient_specific:
@@ -408,7 +409,7 @@ def _contraindication(d: Draft) -> None:
 
 def _level(d: Draft) -> None:
     if not d.query.treatments:
-        if not by_level_or_grade(d):
+        if not (best_evidence(d) or by_level_or_grade(d)):
             overview(d)
         return
     for label, treatments in groups(d, 3):
@@ -473,6 +474,18 @@ def _patient(d: Draft) -> None:
 
 
 def _unknown(d: Draft) -> None:
+    if d.query.studies:
+        # "what did Fredi 2015 find?": that study's arms, as the review counts them
+        lines = study_lines(d)
+        if lines:
+            d.lead(
+                "What the review reports of "
+                + " and ".join(study_label(d.kb.studies[s]) for s in d.query.studies)
+                + ":"
+            )
+            for line in lines:
+                d.lead(line)
+            return
     not_answered(d)
 
 

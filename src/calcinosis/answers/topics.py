@@ -5,6 +5,7 @@ name, and the overview (subtypes, definitions, the evidence as a whole)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from calcinosis.answers.blocks import (
@@ -13,6 +14,7 @@ from calcinosis.answers.blocks import (
     roman,
     table4_line,
 )
+from calcinosis.answers.cues import BEST_EVIDENCE
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentences
 from calcinosis.answers.selection import by_words, lead_passages, not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
@@ -65,6 +67,53 @@ _LEVEL_ASKED = re.compile(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) "
 
 
 _GRADE_ASKED = re.compile(r" graded? ([abcd]|[12] ?[abc]) ")
+
+
+def best_evidence(d: Draft) -> bool:
+    """ "Which treatment has the best evidence?": the grades as Table 4 and the management
+    topic give them, highest first, and what the highest is for or against."""
+    if not any(re.search(cue, d.query.norm) for cue in BEST_EVIDENCE):
+        return False
+    rows = [r for r in d.kb.table4 if r.grade and r.parent is None]
+    if not rows:
+        return False
+    best = min(r.grade for r in rows)
+    top = [r for r in rows if r.grade == best]
+    rest = sorted({r.grade for r in rows if r.grade != best})
+    against = [r for r in top if r.direction == "against"]
+    d.lead(
+        f"No treatment of calcinosis cutis has strong evidence. The highest grade in the "
+        f"review's Table 4 is grade {best}"
+        + (
+            ", and it is a grade against a treatment"
+            if against and len(against) == len(top)
+            else ""
+        )
+        + ":"
+    )
+    for row in top:
+        line = table4_line(d, row.treatments[0])
+        if line:
+            d.lead(line)
+    if rest:
+        others = [r for r in rows if r.grade != best]
+        d.lead(
+            f"The other {len(others)} rows of Table 4 are grade {' or '.join(rest)} "
+            f"{d.cite(*(r.provenance for r in others[:1]))}."
+        )
+    graded = [s for s in d.kb.statements if s.source == "management-topic" and s.grade]
+    for statement in graded[:2]:
+        where = Provenance(
+            source=statement.source, location=statement.location, quote=statement.quote
+        )
+        d.lead(
+            f"The management topic's graded suggestion (Grade {statement.grade}): "
+            f'"{sentences(statement.quote, 1)}" '
+            f"{d.cite(where)}."
+        )
+    for passage in passages_about(d, (), pattern=r"only 2 small RCTs|Few included studies")[:2]:
+        d.add("Research evidence", d.quote(passage, 1))
+    return True
 
 
 def by_level_or_grade(d: Draft) -> bool:
@@ -234,7 +283,7 @@ def study_size(d: Draft) -> None:
         not_answered(d)
 
 
-def _studies_are(count: int, designs: list[str]) -> str:
+def _studies_are(count: int, designs: Sequence[str]) -> str:
     """'its 1 study of it is retrospective', 'its 3 studies of it are ...'."""
     kinds = " and ".join(designs)
     return f"its study of it is {kinds}" if count == 1 else f"its {count} studies of it are {kinds}"

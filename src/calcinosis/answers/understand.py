@@ -20,6 +20,7 @@ from typing import Literal
 
 from calcinosis.answers.cues import (
     ALSO_INTENTS,
+    BEST_EVIDENCE,
     INTENT_CUES,
     MEDICATION_CUES,
     NEGATIONS,
@@ -799,6 +800,8 @@ def _settle(
     if intent == "level-or-grade" and not treatments and _matches(masked, _FIRST_LINE_CUES):
         # "first line? and what's the grade of that rec?": the first-line plan, with grades
         intent = "first-line"
+    if not treatments and _matches(masked, BEST_EVIDENCE) and intent != "patient-specific":
+        intent = "level-or-grade"  # "which treatment has the best evidence?": the grades
     if intent == "comparison" and "dose" in also:
         # "topical vs IL STS - what concentrations and how often?": each one's regimen
         intent, also = "dose", tuple(i for i in also if i != "dose")
@@ -887,11 +890,14 @@ def _proposition(
     if predicate is None:  # a yes/no question about something no predicate names: no yes/no
         return None
     obj: str | None = None
+    inverse = False
     if predicate in ("safe-with", "recommended", "effective", "avoided") and subject:
+        # "should I stop/avoid X with Y?": whether it is safe with Y, answered the other way
+        asks_avoid = predicate == "avoided"
         if conditions:
-            predicate, obj = "safe-with", conditions[0]
+            predicate, obj, inverse = "safe-with", conditions[0], asks_avoid
         elif population == "child" and (age is not None or disease != "juvenile-dermatomyositis"):
-            predicate = "usable-at-age"
+            predicate, inverse = "usable-at-age", asks_avoid
             obj = f"{age:g} years" if age is not None else "children"
         elif predicate == "safe-with":
             obj = disease or subtype or _unlisted_condition(text)
@@ -900,7 +906,7 @@ def _proposition(
             r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
         )
         obj = match.group(1).strip() if match else None
-    return Proposition(subject, predicate, obj, treatments)
+    return Proposition(subject, predicate, obj, treatments, inverse=inverse)
 
 
 def _subtype_and_disease(
@@ -959,7 +965,13 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     if disease is None and intent in _WHAT_TO_DO and _TRAUMA.search(text):
         disease = "other"  # "a calcified lump in an old knee scar after a bike accident"
     subtype, disease, reading = _subtype_and_disease(text, subtype, disease, conditions, intent)
-    clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
+    clinical = (
+        intent not in ("unknown", "efficacy")
+        or bool(treatments or subtype or disease)
+        # "what did Fredi 2015 find?", "which treatment has the best evidence?"
+        or bool(_studies(text, kb))
+        or _matches(text, BEST_EVIDENCE)
+    )
     in_scope, reason = _scope(text, clinical)
     if (
         intent == "unknown"

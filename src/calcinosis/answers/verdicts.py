@@ -759,6 +759,37 @@ def verdict(d: Draft) -> str | None:
     said = _HANDLERS[p.predicate](d, p, p.treatment)
     if said and said.startswith("No") and p.predicate in _RULING_OUT:
         d.ruled_out.update(p.treatments or (p.treatment,))
+    return _inverted(said) if said and p.inverse else said
+
+
+# The leads of a safety or age verdict, and what they say to "should I avoid or stop it?"
+_INVERSE_LEADS = (
+    (
+        "No, not advised (the safer reading of the source): ",
+        "Yes, the safer course is to avoid or stop it: ",
+    ),
+    ("No. ", "Yes, avoid it. "),
+    ("Yes, as far as age goes: ", "No, not for its age: "),
+    ("Caution: ", "Not necessarily: the sources give a caution, not a reason to stop: "),
+)
+
+
+def against_it(d: Draft, said: str | None, definite: bool = False) -> bool:
+    """Whether a verdict says not to give the treatment asked about: a "No" ("No." when
+    ``definite``), or the "Yes" to "should it be avoided?"."""
+    if not said:
+        return False
+    p = d.query.proposition
+    if p is not None and p.inverse:
+        return said.startswith("Yes, avoid it." if definite else "Yes")
+    return said.startswith("No." if definite else "No")
+
+
+def _inverted(said: str) -> str:
+    """A verdict on "is X safe with Y?" as the answer to "should X be avoided with Y?"."""
+    for lead, inverse in _INVERSE_LEADS:
+        if said.startswith(lead):
+            return inverse + said[len(lead) :]
     return said
 
 
