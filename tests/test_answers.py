@@ -1232,3 +1232,53 @@ def test_a_question_naming_a_study_gives_its_arms(kb: KnowledgeBase) -> None:
     assert lead.startswith("What the review reports of Fredi 2015:")
     assert "diltiazem: 0 of 12 responded" in lead
     assert "colchicine: 1 of 9 responded" in lead
+
+
+def test_a_relapse_rate_no_source_gives_is_said_to_be_missing(kb: KnowledgeBase) -> None:
+    # 004 lists recurrence among the risks of surgery; no source counts relapses after it
+    answer = answer_question("how often do calcinosis lesions relapse after surgery?", kb)
+    assert answer["understood"]["intent"] == "relapse"
+    assert answer["answer"].startswith(
+        "No source gives a relapse rate for surgical excision in calcinosis cutis."
+    )
+    assert "recurrence" in answer["answer"]
+    # a relapse figure the review gives is shown with the study's name, never its id
+    text = " ".join(
+        s["text"]
+        for s in answer_question("does calcinosis come back after warfarin?", kb)["sections"]
+    )
+    assert "Cukierman 2004" in text and "cukierman-2004" not in text
+
+
+@pytest.mark.parametrize(
+    ("question", "age"),
+    [
+        ("my patient is 8 with JDM and calcinosis on elbows, can we give minocycline?", 8),
+        ("45F with SSc and calcinosis, what next?", 45),
+        ("she is 15 and has JDM calcinosis, what dose of colchicine?", 15),
+    ],
+)
+def test_ages_as_clinicians_write_them(kb: KnowledgeBase, question: str, age: int) -> None:
+    assert answer_question(question, kb)["understood"]["age_years"] == age
+
+
+def test_an_age_said_as_is_8_decides_the_age_limit(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "my patient is 8 with JDM and calcinosis on elbows, can we give minocycline?", kb
+    )
+    assert answer["answer"].startswith("No. Minocycline should not be used for children")
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        # 004 "Other drug therapies": "Multiple other treatments have been used ...
+        # Examples include ... intralesional corticosteroids [34], ceftriaxone [35]"
+        ("is IL triamcinolone used for calcinosis?", "It has been used, with little evidence"),
+        ("is ceftriaxone used for calcinosis cutis?", "It has been used, with little evidence"),
+    ],
+)
+def test_whether_a_treatment_is_used_at_all(kb: KnowledgeBase, question: str, starts: str) -> None:
+    answer = answer_question(question, kb)
+    assert answer["answer"].startswith(starts)
+    assert any("Examples include" in c["quote"] for c in answer["citations"])

@@ -362,7 +362,8 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" how much ",
         r" (what|which) (concentration|strength|percent|mg)",
         r" concentrations? ",
-        r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear))",
+        r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear"
+        r"|relaps|recur|come back|comes back))",
     ),
     "adverse-effects": (
         r" side effects? ",

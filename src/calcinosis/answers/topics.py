@@ -15,7 +15,7 @@ from calcinosis.answers.blocks import (
     table4_line,
 )
 from calcinosis.answers.cues import BEST_EVIDENCE
-from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.selection import by_words, lead_passages, not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.evidence import study_label
@@ -176,6 +176,12 @@ def time_to_response(d: Draft) -> None:
 def relapse(d: Draft) -> None:
     found = passages_about(d, d.query.treatments, pattern=_RELAPSE)
     arms = [a for a in d.kb.arms_for(d.query.treatments) if a.relapses is not None]
+    counted = [p for p in found if re.search(r"\d", sentence_with(p.text, _RELAPSE))]
+    if d.query.treatments and not arms and not counted:
+        # "how often do they come back after surgery?": the topic names recurrence as a
+        # risk; no source counts it
+        names = " or ".join(d.name(t).lower() for t in d.query.treatments[:2])
+        d.lead(f"No source gives a relapse rate for {names} in calcinosis cutis.")
     if not lead_passages(d, found, 3, pattern=_RELAPSE) and not arms:
         not_answered(d)
     for arm in arms[:3]:
@@ -183,8 +189,8 @@ def relapse(d: Draft) -> None:
         if relapses is not None:
             d.add(
                 "Research evidence",
-                f"{d.name(arm.treatment)}, {arm.study}: {relapses.text} "
-                f"{d.cite(arm_provenance(arm))}.",
+                f"{d.name(arm.treatment)}, {study_label(d.kb.studies[arm.study])}: "
+                f"{relapses.text} {d.cite(arm_provenance(arm))}.",
             )
 
 

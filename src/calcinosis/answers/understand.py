@@ -100,6 +100,16 @@ _AGES = (
     (re.compile(r" (?:aged?|age of) (\d{1,3}) "), 1.0),
     (re.compile(r" (\d{1,3}) years? of age "), 1.0),
     (re.compile(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
+    # "my patient is 8 with JDM", "she is 15 and ..."
+    (
+        re.compile(
+            r" (?:patient|pt|child|kid|son|daughter|girl|boy|he|she|who) is (?:now )?(\d{1,2})"
+            r" (?:with|and|has|had|who|now) "
+        ),
+        1.0,
+    ),
+    # "45F with SSc", "45 f with", "8m with JDM" (not "8 m": months?)
+    (re.compile(r" (\d{1,3})(?: ?f|m) (?:with|w|has|had|and|who|pt|patient|presenting) "), 1.0),
     (re.compile(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
     (re.compile(r" (\d{1,2}) ?(?:weeks?|wks?|wk) ?old "), 1 / 52),
     (

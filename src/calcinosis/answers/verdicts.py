@@ -289,10 +289,42 @@ _USED_VERBS = (
 )
 
 
+# "is IL triamcinolone used for calcinosis?", "has STS been used in children?"
+_IS_USED = re.compile(r" (is|are|has|have) (\S+ ){1,4}(ever |been )*used (for|in|to|as) ")
+
+
+def _used_at_all(d: Draft, treatment: str, treatments: tuple[str, ...]) -> str | None:
+    """Whether a peer-reviewed source reports the treatment used for calcinosis cutis: its
+    study arms in the review, else the passage that lists it."""
+    name = d.name(treatment).lower()
+    arms = [a for a in d.kb.arms if a.treatment in treatments]
+    if arms:
+        studies = len({a.study for a in arms})
+        n = sum(a.n or 0 for a in arms)
+        return (
+            f"Yes: the review includes {studies} {'study' if studies == 1 else 'studies'} of "
+            f"{name} for calcinosis cutis ({n} patients) "
+            f"{d.cite(*(arm_provenance(a) for a in arms[:4]))}; how well it worked follows."
+        )
+    for passage in passages_about(d, treatments, pattern=r"have been used|has been used|used"):
+        if passage.provenance.source == "ai-answer-dm":
+            continue
+        sentence = sentence_with(passage.text, r"used")
+        d.quoted.add(passage.id)
+        source = SOURCE_NAMES[passage.provenance.source]
+        return (
+            f'It has been used, with little evidence: {source} says "{sentence}" '
+            f"{d.cite(passage.provenance)}, and lists {name} among them."
+        )
+    return None
+
+
 def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
     """ "Is X ever used for that (lupus panniculitis)?": a passage reporting X used, or
     of benefit, in the disease the question names answers yes, as reported."""
     if not _EVER_USED.search(d.query.norm):
+        if _IS_USED.search(d.query.norm) and not (d.query.disease or d.query.conditions):
+            return _used_at_all(d, treatment, p.treatments or (treatment,))
         return None
     words = [w for w in DISEASES if f" {w} " in d.query.norm]
     words = sorted(words, key=len, reverse=True)
