@@ -1282,3 +1282,50 @@ def test_whether_a_treatment_is_used_at_all(kb: KnowledgeBase, question: str, st
     answer = answer_question(question, kb)
     assert answer["answer"].startswith(starts)
     assert any("Examples include" in c["quote"] for c in answer["citations"])
+
+
+def test_no_arm_of_the_age_group_asked_is_said_first(kb: KnowledgeBase) -> None:
+    # 001 Table 1: the 3 diltiazem arms are all adults (Vayssairat, Balin, Fredi)
+    lead = answer_question("what is the response rate to diltiazem in children?", kb)["answer"]
+    assert lead.startswith(
+        "No study arm in the review is of diltiazem in children; its 3 arms are all in "
+        "adults. What follows is extrapolated from them."
+    )
+    both = answer_question("does minocycline work in kids with JDM?", kb)["answer"]
+    assert both.count("What follows is extrapolated from them.") == 1
+    assert "of minocycline in children" in both
+
+
+def test_does_it_work_in_children_asks_how_well_not_whether_age_allows(
+    kb: KnowledgeBase,
+) -> None:
+    answer = answer_question("rituximab in children - does it work?", kb)
+    assert answer["understood"]["proposition"]["predicate"] == "effective"
+    assert "Bader-Meunier 2011 0/6" in answer["answer"]
+    assert "instead" not in answer["answer"]  # no age limit is no "No"
+
+
+def test_failed_everything_leads_with_what_the_plan_still_offers(kb: KnowledgeBase) -> None:
+    lead = answer_question("calcinosis universalis in JDM failed everything — options?", kb)[
+        "answer"
+    ]
+    assert lead.startswith(
+        "No option is first-line for dystrophic calcinosis cutis in juvenile dermatomyositis "
+        "once the options tried have failed; what the plan offers: rituximab"
+    )
+    assert "()" not in lead
+
+
+@pytest.mark.parametrize(
+    ("question", "figure"),
+    [
+        # 001 Introduction: "30% of adult DM patients and 30% to 70% of juvenile DM patients"
+        ("is calcinosis cutis common in children with dermatomyositis?", "30% to 70%"),
+        # 001 Introduction: "ranges from 18% to 49% in SSc patients"
+        ("is calcinosis rare in SSc?", "18% to 49%"),
+    ],
+)
+def test_how_common_asked_as_yes_no(kb: KnowledgeBase, question: str, figure: str) -> None:
+    answer = answer_question(question, kb)
+    assert answer["understood"]["intent"] == "epidemiology"
+    assert figure in answer["answer"]

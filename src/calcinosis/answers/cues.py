@@ -162,6 +162,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" (most common|most frequent) (form|type|subtype|cause|disease)",
             r" who gets ",
             r" (associated|occur|occurs) (with|in) (which|what) ",
+            # "is calcinosis cutis common in children with DM?", "how likely is it in SSc?"
+            r"^ (is|are) (calcinosis|calciphylaxis|it|this)( cutis)? (\S+ )?(common|frequent"
+            r"|rare|unusual|likely)\b",
+            r" (how|what) (likely|often) (is|do|does) (\S+ ){0,3}(get|develop|have)\b",
         ),
     ),
     (

@@ -119,7 +119,7 @@ def _efficacy(d: Draft) -> None:
     d.lead(size_line(d, d.query.treatments))  # the size asked: its figures first
     for index, (label, treatments) in enumerate(groups(d, 3)):
         if index == 0 and not said:
-            d.lead(_no_arm_in_disease(d, treatments, label))
+            _no_direct_arm(d, treatments, label)
         _efficacy_of(d, index, label, treatments, lead=not said)
     if not said:
         figures = [
@@ -248,6 +248,41 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
     return (
         f"{opening}; of its {len(arms)} arms, {' and '.join(parts)}. What follows is "
         "extrapolated from them."
+    )
+
+
+def _no_direct_arm(d: Draft, treatments: tuple[str, ...], label: str) -> None:
+    """That no arm is of the disease or the age group asked about, first."""
+    by_disease = _no_arm_in_disease(d, treatments, label)
+    by_age = _no_arm_in_population(d, treatments, label)
+    if by_disease and by_age:  # one "what follows is extrapolated", not two
+        by_disease = by_disease.removesuffix(" What follows is extrapolated from them.")
+    d.lead(by_disease)
+    d.lead(by_age)
+
+
+_GROUP_WORDS = {"child": "children", "adult": "adults", "unspecified": "of unstated age"}
+
+
+def _no_arm_in_population(d: Draft, treatments: tuple[str, ...], label: str) -> str | None:
+    """ "Response rate to diltiazem in children?": when no arm is of the age group asked
+    about, that comes first, before figures from the other one."""
+    group = d.context.age_group
+    arms = d.kb.arms_for(treatments)
+    if group is None or not arms or any(a.population == group for a in arms):
+        return None
+    groups_ = [p for p in ("adult", "child", "unspecified") if any(a.population == p for a in arms)]
+    where = {"adult": "in adults", "child": "in children", "unspecified": "of unstated age"}
+    if len(groups_) == 1:
+        counts = f"{'its arm is' if len(arms) == 1 else f'its {len(arms)} arms are all'} "
+        counts += where[groups_[0]]
+    else:
+        counts = f"of its {len(arms)} arms, " + " and ".join(
+            f"{sum(a.population == p for a in arms)} {where[p]}" for p in groups_
+        )
+    return (
+        f"No study arm in the review is of {lower_name(label)} in {_GROUP_WORDS[group]}; "
+        f"{counts}. What follows is extrapolated from them."
     )
 
 

@@ -315,10 +315,17 @@ def _first_line_lead(
             + ", ".join(o["name"].lower() for o in gone)
             + "."
         )
-    if first and all(o["stance"] == "alternative" for o in first):
+    if not first:
         d.lead(
-            f"No option is first-line for {_context_words(d)} once that is left out; what the "
-            f"plan offers: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+            f"No option is left in this tool's plan for {_context_words(d)} after what the "
+            "question rules out or says was tried; see the notes below, and the sources' other "
+            "treatments, whose evidence is limited."
+        )
+    elif all(o["stance"] == "alternative" for o in first):
+        why = "once that is left out" if gone else "once the options tried have failed"
+        d.lead(
+            f"No option is first-line for {_context_words(d)} {why}; what the plan offers: "
+            f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
         )
     else:
         d.lead(
@@ -339,7 +346,8 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
     first = [o for o in options if o["stance"] == "first-line"]
     underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
     first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
-    if gone and not [o for o in first if o["id"] != "treat-underlying-disease"]:
+    if not [o for o in first if o["id"] != "treat-underlying-disease"]:
+        # left out, or tried and failed ("failed everything"): the alternatives lead
         first = [o for o in options if o["stance"] == "alternative"][:4]
     return options, gone, first, underlying
 

@@ -906,7 +906,11 @@ def _proposition(
         asks_avoid = predicate == "avoided"
         if conditions:
             predicate, obj, inverse = "safe-with", conditions[0], asks_avoid
-        elif population == "child" and (age is not None or disease != "juvenile-dermatomyositis"):
+        elif (
+            population == "child"
+            and predicate != "effective"  # "does it work in children?" asks how well
+            and (age is not None or disease != "juvenile-dermatomyositis")
+        ):
             predicate, inverse = "usable-at-age", asks_avoid
             obj = f"{age:g} years" if age is not None else "children"
         elif predicate == "safe-with":

@@ -814,7 +814,11 @@ def against_it(d: Draft, said: str | None, definite: bool = False) -> bool:
     p = d.query.proposition
     if p is not None and p.inverse:
         return said.startswith("Yes, avoid it." if definite else "Yes")
-    return said.startswith("No." if definite else "No")
+    if definite:
+        return said.startswith("No.")
+    # "Not on the sources' evidence", "Not advised" are; "No source gives an age limit ..."
+    # and "No study arm ..." are no "No"
+    return re.match(r"Not\b|No\b(?! source| study| direct| age limit)", said) is not None
 
 
 def _inverted(said: str) -> str:
