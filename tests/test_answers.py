@@ -1329,3 +1329,42 @@ def test_how_common_asked_as_yes_no(kb: KnowledgeBase, question: str, figure: st
     answer = answer_question(question, kb)
     assert answer["understood"]["intent"] == "epidemiology"
     assert figure in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "starts"),
+    [
+        # 004: topical or IL STS "as initial treatment rather than systemic therapy (Grade
+        # 2C)"; "Systemic treatment with diltiazem, colchicine, or minocycline is an
+        # alternative for patients in whom the number or extent of lesions makes local
+        # therapy impractical and patients who do not respond to or cannot access ..."
+        (
+            "is diltiazem first line for small calcinosis in SSc?",
+            "No: for dystrophic calcinosis the first-line treatment is topical or "
+            "intralesional sodium thiosulfate, and diltiazem is for when",
+        ),
+        (
+            "is rituximab first-line for calcinosis in DM?",
+            "No: for dystrophic calcinosis the first-line treatment is topical or "
+            "intralesional sodium thiosulfate, and rituximab is not among the systemic options",
+        ),
+        (
+            "is colchicine first line for widespread calcinosis in DM?",
+            "Yes, here, as the lesions are widespread, colchicine is among the systemic options",
+        ),
+        (
+            "failed IL STS, is minocycline first line now?",
+            "Yes, here, as local therapy has failed, minocycline is among the systemic options",
+        ),
+    ],
+)
+def test_is_a_systemic_drug_first_line(kb: KnowledgeBase, question: str, starts: str) -> None:
+    assert answer_question(question, kb)["answer"].startswith(starts)
+
+
+def test_a_question_word_ends_a_list_of_failures(kb: KnowledgeBase) -> None:
+    understood = answer_question("failed IL STS, is minocycline first line now?", kb)["understood"]
+    assert [p["treatment"] for p in understood["prior_treatments"]] == [
+        "sodium-thiosulfate-intralesional"
+    ]
+    assert understood["treatments"] == ["minocycline"]

@@ -712,7 +712,13 @@ def _skip_durations(after: str) -> str:
 
 
 _NEXT = re.compile(r"^ (next|now|instead|then|as (the )?next( step| option)?|after that)\b")
-_COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
+# "X, Y and Z" (one word between may be a route or a dose word), not "failed X, is Y
+# first line now?" or "failed X; what about Y?": a question word starts a new clause
+_COORDINATED = re.compile(
+    r"^ ?(and|or|nor|then|plus|as well as)? ?((?!(?:is|are|was|were|does|do|did|can|could"
+    r"|should|would|will|may|might|what|how|which|why|about|try|trying|start|starting|give"
+    r"|giving|consider|considering|use|using|but|so|now|next|instead)\b)\w+ )?$"
+)
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
 # IL STS" is "failed STS" by both routes

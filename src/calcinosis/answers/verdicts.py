@@ -538,7 +538,7 @@ def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
     which runs the engine for the context."""
     asked = p.treatments or (treatment,)
     if not all(d.kb.treatments[t].route in ("topical", "intralesional") for t in asked):
-        return None
+        return _systemic_first_line(d, asked)
     pattern = r"rather than systemic"
     found = passages_about(d, asked, pattern=pattern)
     if not found:
@@ -556,6 +556,54 @@ def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"others, {said}."
         )
     return f"Yes, as initial treatment: {said}."
+
+
+_LOCAL_FAILED = frozenset({"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"})
+
+
+def _systemic_first_line(d: Draft, asked: tuple[str, ...]) -> str | None:
+    """ "Is diltiazem first line for small calcinosis in SSc?": in dystrophic calcinosis
+    the topic suggests local sodium thiosulfate first, and systemic diltiazem, colchicine
+    or minocycline when the lesions are too many or too extensive for it, or it fails or
+    cannot be had."""
+    if d.query.subtype not in (None, "dystrophic") or d.query.disease in ("other", "none"):
+        return None
+    if not all(d.kb.treatments[t].kind == "drug" for t in asked):
+        return None
+    initial = passages_about(d, (), pattern=r"as initial treatment rather than systemic")
+    alternative = passages_about(d, asked, pattern=r"makes local therapy impractical")
+    if not initial:
+        return None
+    first = initial[0]
+    d.quoted.add(first.id)
+    source = SOURCE_NAMES[first.provenance.source]
+    said = (
+        f'{source} says "{sentence_with(first.text, r"rather than systemic")}" '
+        f"{d.cite(first.provenance)}"
+    )
+    if alternative:
+        d.quoted.add(alternative[0].id)
+        said += (
+            f', and "{sentence_with(alternative[0].text, r"makes local therapy impractical")}" '
+            f"{d.cite(alternative[0].provenance)}"
+        )
+    name = d.name(asked[0]).lower()
+    failed = {t for t, response in d.query.prior if response in ("none", "intolerant")}
+    if d.query.has("widespread") or failed & _LOCAL_FAILED:
+        why = "local therapy has failed" if failed & _LOCAL_FAILED else "the lesions are widespread"
+        return f"Yes, here, as {why}, {name} is among the systemic options: {said}."
+    if not alternative:
+        return (
+            f"No: for dystrophic calcinosis the first-line treatment is topical or "
+            f"intralesional sodium thiosulfate, and {name} is not among the systemic options "
+            f"the management topic names after it (diltiazem, colchicine or minocycline): "
+            f"{said}."
+        )
+    return (
+        f"No: for dystrophic calcinosis the first-line treatment is topical or intralesional "
+        f"sodium thiosulfate, and {name} is for when local therapy is impractical, fails or "
+        f"cannot be had: {said}."
+    )
 
 
 def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:
