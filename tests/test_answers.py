@@ -1368,3 +1368,28 @@ def test_a_question_word_ends_a_list_of_failures(kb: KnowledgeBase) -> None:
         "sodium-thiosulfate-intralesional"
     ]
     assert understood["treatments"] == ["minocycline"]
+
+
+def test_what_works_with_no_treatment_named_is_the_plan(kb: KnowledgeBase) -> None:
+    # 004: lupus is an autoimmune connective tissue disease; its algorithm starts with
+    # topical or intralesional sodium thiosulfate (Grade 2C)
+    answer = answer_question("calcinosis in lupus, what works?", kb)
+    assert answer["understood"]["intent"] == "first-line"
+    assert answer["answer"].startswith(
+        "First-line for dystrophic calcinosis cutis in systemic lupus erythematosus"
+    )
+
+
+def test_a_recommendation_leads_before_an_algorithm_question(kb: KnowledgeBase) -> None:
+    lead = answer_question("does treating the underlying dermatomyositis help the calcinosis?", kb)[
+        "answer"
+    ]
+    assert lead.startswith(
+        'The management topic: "Suppression of activity of the associated autoimmune disease'
+    )
+
+
+def test_no_source_reports_a_cure(kb: KnowledgeBase) -> None:
+    lead = answer_question("is there a cure for calcinosis cutis?", kb)["answer"]
+    assert lead.startswith("No source reports a cure for calcinosis cutis")
+    assert "major unmet need" in lead

@@ -88,6 +88,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" (left )?untreated",
             r" curable ",
             r" cured ",
+            r" (a |any )?cure (for|to)\b",
+            r" curative",
             r" prevent(ed|ion|able)? ",
             r" risk factors? ",
             r" guidelines? ",

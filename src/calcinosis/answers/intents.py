@@ -305,6 +305,9 @@ def _efficacy_of(
     if not line:
         found = by_words(d, passages_about(d, treatments))
         found = [p for p in found if p.kind not in ("regimen", "adverse-effect", "rule")]
+        # what a source recommends or concludes about it before a line of an algorithm that
+        # only names it ("Is the underlying ... disease adequately treated?")
+        found.sort(key=lambda p: p.text.rstrip().endswith("?"))
         if found and not d.shown(found[0]) and lead:
             if d.fits(found[0].applies_to):
                 d.lead(d.quote(found[0], 2))

@@ -377,6 +377,7 @@ def _who(arm: Any) -> str:
 
 # Overview questions about one aspect of calcinosis cutis: the question's words, and the
 # words of the passages that answer them.
+_TOPICS_CURE = r" cure | curative| curable | cured "
 _TOPICS: tuple[tuple[str, str], ...] = (
     (r" diagnos", r"diagnosis and evaluation"),
     (r" guidelines?| eular | consensus ", r"guideline|EULAR|consensus"),
@@ -386,7 +387,12 @@ _TOPICS: tuple[tuple[str, str], ...] = (
     ),
     (r" prevent", r"\bprevent"),
     (
-        r" prognosis| untreated| curable | cured ",
+        _TOPICS_CURE,
+        r"curative|often challenging|major unmet need|resolve spontaneously|"
+        r"spontaneous resolution|minimize symptoms",
+    ),
+    (
+        r" prognosis| untreated",
         r"die within|mortality|quality of life|resolve spontaneously|spontaneous resolution|"
         r"minimize symptoms",
     ),
@@ -423,6 +429,13 @@ def overview(d: Draft) -> None:
         return
     for question, passage in _TOPICS:
         if re.search(question, text):
+            # no passage calls anything a cure ("no formal curative effect of diltiazem")
+            if question == _TOPICS_CURE and not passages_about(
+                d, (), pattern=r"\bcure[sd]?\b|\bcurable\b"
+            ):
+                d.lead(
+                    "No source reports a cure for calcinosis cutis; what they say of its treatment:"
+                )
             found = by_words(d, passages_about(d, (), pattern=passage))
             if not lead_passages(d, found, 2, pattern=passage):
                 not_answered(d)

@@ -816,6 +816,8 @@ def _settle(
     if intent == "level-or-grade" and not treatments and _matches(masked, _FIRST_LINE_CUES):
         # "first line? and what's the grade of that rec?": the first-line plan, with grades
         intent = "first-line"
+    if intent in ("efficacy", "unknown") and not treatments and _WHAT_WORKS.search(masked):
+        intent = "first-line"  # "calcinosis in lupus, what works?": what to use
     if not treatments and _matches(masked, BEST_EVIDENCE) and intent != "patient-specific":
         intent = "level-or-grade"  # "which treatment has the best evidence?": the grades
     if intent == "comparison" and "dose" in also:
@@ -833,6 +835,10 @@ def _settle(
     return intent, also
 
 
+_WHAT_WORKS = re.compile(
+    r" (what|which|anything that)( \S+)? (works?|helps?|is effective|are effective)\b"
+    r"| what (treatments?|therapies|drugs|options) (work|help)"
+)
 _FIRST_LINE_CUES = next(cues for name, cues in INTENT_CUES if name == "first-line")
 _AFTER_EFFICACY = frozenset({"relapse", "adverse-effects", "time-to-response", "level-or-grade"})
 
