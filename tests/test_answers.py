@@ -1393,3 +1393,48 @@ def test_no_source_reports_a_cure(kb: KnowledgeBase) -> None:
     lead = answer_question("is there a cure for calcinosis cutis?", kb)["answer"]
     assert lead.startswith("No source reports a cure for calcinosis cutis")
     assert "major unmet need" in lead
+
+
+def test_what_to_avoid_for_a_patient_puts_other_diseases_rules_apart(kb: KnowledgeBase) -> None:
+    answer = answer_question("what should i avoid in a JDM child with calcinosis?", kb)
+    assert answer["understood"]["intent"] == "what-not-to-use"
+    lead = answer["answer"]
+    assert lead.startswith("The sources advise against these: Warfarin")
+    mine, others = lead.split("For other patients, not for the one described")
+    assert "Minocycline (in children under nine" in mine
+    assert "TNF inhibitors" in others and "TNF inhibitors" not in mine
+
+
+@pytest.mark.parametrize(
+    "question", ["does intralesional sts hurt?", "are the STS injections painful?"]
+)
+def test_does_it_hurt_is_an_adverse_effect_question(kb: KnowledgeBase, question: str) -> None:
+    # 004: pain among the adverse effects of sodium thiosulfate; 001: "transient pain (n=2/5)"
+    answer = answer_question(question, kb)
+    assert answer["understood"]["intent"] == "adverse-effects"
+    assert "transient pain (n=2/5)" in answer["answer"]
+
+
+def test_a_painful_nodule_is_a_symptom_not_a_question_about_pain(kb: KnowledgeBase) -> None:
+    understood = answer_question(
+        "is surgical excision an option for a single painful calcinotic nodule on the elbow in "
+        "adult dermatomyositis?",
+        kb,
+    )["understood"]
+    assert understood["intent"] != "adverse-effects"
+    assert understood["proposition"]["predicate"] != "causes"
+
+
+def test_complete_responses_lead_when_asked_and_are_called_often_when_most(
+    kb: KnowledgeBase,
+) -> None:
+    # 001 Table 3: Balin 2012, surgical excision, 27/28 (96%) partial, 22/28 (79%) complete
+    lead = answer_question(
+        "how many patients got complete response with surgery in the review?", kb
+    )["answer"]
+    assert lead.startswith(
+        "Complete response to surgical excision in 22 of 28 patients (79%) in the review's "
+        "study arms that report it (Balin 2012 22/28)"
+    )
+    yes_no = answer_question("does surgery clear calcinosis completely?", kb)["answer"]
+    assert yes_no.startswith("Often: complete response to surgical excision in 22 of 28")

@@ -106,6 +106,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"|ineffective|contraindicated|against)",
             r" (treatments?|drugs?|therapies) (to|that should be) avoid",
             r" what (not to|to avoid|should be avoided)",
+            # "what should I avoid in a JDM child?", "anything to avoid?"
+            r" (what|which|anything) (should|must|do|would|to) ((i|we|you|one) )?(avoid|not (use"
+            r"|give|prescribe))\b",
+            r" anything (i|we) should (avoid|not (use|give))",
             r" (should not|shouldn t|must not) be (used|given|prescribed) ",
             r" (not|never) (be )?(given|used|prescribed) (to|in|for) ",
             r" not recommended ",
@@ -150,6 +154,11 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" tolerab",
             r" tolerance ",
             r" what harm",
+            # "does IL STS hurt?", "are the injections painful?" (not "a painful nodule")
+            r" (does|do|will|would|is|are) (it|they|this|that|the \S+|\S+( \S+)?( \S+)?) (hurt"
+            r"|sting|burn|painful)\b",
+            r" (injections?|procedures?|treatments?|applications?) (hurt|sting|burn|painful|are "
+            r"painful|is painful)\b",
         ),
     ),
     (
@@ -532,6 +541,9 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" (cause|causes|lead to|leads to|produce|produces|give|gives|leave|leaves) (\w+ )?"
             r"(discolou?r|pain|infection|nausea|dizziness|edema|oedema|headache|scar|necrosis|block"
             r"|bradycardia|hypotension|acidosis|irritation|hyperkeratosis|diarrh|gastro)",
+            # "does IL STS hurt?", "is topical STS painful?", not "a single painful nodule"
+            r" (does|do|will|would|is|are) (it|they|this|that|the \S+|\S+( \S+)?( \S+)?) (hurt"
+            r"|sting|burn|painful)\b",
         ),
     ),
     ("safe-with", (r" safe", r" risk", r" caution", r" ok ", r" okay ", r" allowed ")),

@@ -47,7 +47,7 @@ from calcinosis.answers.topics import (
     study_size,
     time_to_response,
 )
-from calcinosis.answers.verdicts import against_it, verdict
+from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 from calcinosis.evidence import study_label
 
@@ -80,13 +80,22 @@ def _matches_when(d: Draft) -> bool:
     return any(re.search(cue, d.query.norm) for cue in WHEN_CUES)
 
 
-def _efficacy(d: Draft) -> None:
-    """The grade and the review's arms for the first treatment asked, one line for each
-    other, the figure of another source that covers most of what was asked."""
+def _verdict_lead(d: Draft) -> str | None:
+    """The yes/no first (and, after a no for this patient, what is offered instead); with
+    no yes/no, the complete responses when that is what was asked."""
     said = verdict(d)
     d.lead(said)
     if against_it(d, said) and d.query.patient_specific:
         instead(d)
+    if not said and _COMPLETE_ASKED.search(d.query.norm):
+        d.lead(complete_line(d, d.query.treatments))  # "how many cleared completely?"
+    return said
+
+
+def _efficacy(d: Draft) -> None:
+    """The grade and the review's arms for the first treatment asked, one line for each
+    other, the figure of another source that covers most of what was asked."""
+    said = _verdict_lead(d)
     for words, ids in d.query.mentions:
         if MEMBER_OF_CLASS.get(words) in ids:
             name = lower_name(d.name(MEMBER_OF_CLASS[words]))
@@ -249,6 +258,12 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
         f"{opening}; of its {len(arms)} arms, {' and '.join(parts)}. What follows is "
         "extrapolated from them."
     )
+
+
+_COMPLETE_ASKED = re.compile(
+    r" complete(ly)? (response|resolution|remission|clearance|resolv|clear)| (cleared|resolved)"
+    r" completely"
+)
 
 
 def _no_direct_arm(d: Draft, treatments: tuple[str, ...], label: str) -> None:

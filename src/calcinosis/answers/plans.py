@@ -98,11 +98,20 @@ def what_not_to_use(d: Draft) -> None:
     if not against:
         not_answered(d)
         return
+    ranked = sorted(against, key=lambda item: item[0])
+    described = bool(d.query.disease or d.query.population or d.query.conditions)
+    # a rule for another disease (TNF inhibitors in SSc) is not for "a JDM child": apart
+    others = [line for rank, line in ranked if rank == 2] if described else []
     d.lead(
         "The sources advise against these: "
-        + "; ".join(line for _, line in sorted(against, key=lambda item: item[0]))
+        + "; ".join(line for rank, line in ranked if line not in others)
         + "."
     )
+    if others:
+        d.lead(
+            "For other patients, not for the one described (the rule is about another "
+            "disease or condition): " + "; ".join(others) + "."
+        )
     for line in dict.fromkeys(risks):
         d.add(
             "Safety",

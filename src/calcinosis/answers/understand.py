@@ -932,6 +932,8 @@ def _proposition(
             r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
         )
         obj = match.group(1).strip() if match else None
+        if obj is None and re.search(r" (hurt|hurts|sting|stings|painful)\b", text):
+            obj = "pain"  # "does IL STS hurt?"
     return Proposition(subject, predicate, obj, treatments, inverse=inverse)
 
 

@@ -771,10 +771,22 @@ def _complete_response(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"response to {name} ({labels}: complete response in 0 of {n}) {cites}; "
             "partial responses are what was reported."
         )
+    how = "Often" if 2 * x >= n else "Sometimes, not usually"
     return (
-        f"Sometimes, not usually: complete response to {name} in {x} of {n} patients in "
-        f"the review's study arms that report it ({labels}) {cites}."
+        f"{how}: complete response to {name} in {x} of {n} patients ({round(100 * x / n)}%) "
+        f"in the review's study arms that report it ({labels}) {cites}."
     )
+
+
+def complete_line(d: Draft, treatments: tuple[str, ...]) -> str | None:
+    """ "How many had a complete response with surgery?": the complete responses of the
+    review's arms that report them, first."""
+    if not treatments:
+        return None
+    said = _complete_response(d, Proposition(treatments[0], "complete-response"), treatments[0])
+    if said is None:
+        return None
+    return said.split(": ", 1)[1][:1].upper() + said.split(": ", 1)[1][1:]
 
 
 _HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
