@@ -1438,3 +1438,16 @@ def test_complete_responses_lead_when_asked_and_are_called_often_when_most(
     )
     yes_no = answer_question("does surgery clear calcinosis completely?", kb)["answer"]
     assert yes_no.startswith("Often: complete response to surgical excision in 22 of 28")
+
+
+def test_whom_to_observe_gives_each_subtype_s_recommendation(kb: KnowledgeBase) -> None:
+    # 004: dystrophic "Not all patients require treatment ..."; iatrogenic "Observation
+    # without intervention is a reasonable initial approach ..."; idiopathic "Treatment ...
+    # is not necessary in asymptomatic patients who are not bothered by the condition"
+    lead = answer_question("which calcinosis patients should be observed without treatment?", kb)[
+        "answer"
+    ]
+    assert lead.startswith('The management topic: "Not all patients require treatment')
+    assert "(about iatrogenic calcinosis)" in lead
+    assert "(about idiopathic calcinosis)" in lead
+    assert "level 5, grade D" not in lead

@@ -92,9 +92,31 @@ def _verdict_lead(d: Draft) -> str | None:
     return said
 
 
+def _whom_to_observe(d: Draft) -> bool:
+    """ "Which patients can be observed without treatment?": the management topic's
+    recommendation for each subtype it gives one for (the subtype asked, if any)."""
+    if d.query.treatments != ("observation",) or d.query.proposition is not None:
+        return False
+    found = [
+        p
+        for p in passages_about(d, ["observation"], kinds=("recommendation",))
+        if d.query.subtype is None or d.query.subtype in p.applies_to.subtypes
+    ]
+    seen: set[tuple[str, ...]] = set()
+    for passage in found:
+        subtypes = tuple(passage.applies_to.subtypes)
+        if subtypes in seen:
+            continue
+        seen.add(subtypes)
+        d.lead(d.quote(passage, 2, about=f"about {' or '.join(subtypes)} calcinosis"))
+    return bool(seen)
+
+
 def _efficacy(d: Draft) -> None:
     """The grade and the review's arms for the first treatment asked, one line for each
     other, the figure of another source that covers most of what was asked."""
+    if _whom_to_observe(d):
+        return
     said = _verdict_lead(d)
     for words, ids in d.query.mentions:
         if MEMBER_OF_CLASS.get(words) in ids:
