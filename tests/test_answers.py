@@ -1451,3 +1451,32 @@ def test_whom_to_observe_gives_each_subtype_s_recommendation(kb: KnowledgeBase) 
     assert "(about iatrogenic calcinosis)" in lead
     assert "(about idiopathic calcinosis)" in lead
     assert "level 5, grade D" not in lead
+
+
+def test_any_rcts_at_all_names_the_review_s_two(kb: KnowledgeBase) -> None:
+    # 001 Discussion lines 257-259: "only 2 small RCTs ... including one with calcinosis
+    # cutis as the secondary outcome"; Table 1 Berger 1987 (warfarin), Table 2 Aggarwal
+    lead = answer_question("are there any RCTs in calcinosis cutis?", kb)["answer"]
+    assert lead.startswith('Few: the review says "To date, only 2 small RCTs')
+    assert "Warfarin: Berger 1987 (RCT)" in lead
+    assert "Rituximab: Aggarwal 2017 (RCT)" in lead
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("what percentage of patients improved with minocycline?", "efficacy"),
+        ("is calcinosis cutis painful?", "overview"),
+    ],
+)
+def test_intents_of_round_17_preparation(kb: KnowledgeBase, question: str, intent: str) -> None:
+    assert answer_question(question, kb)["understood"]["intent"] == intent
+
+
+def test_not_recommended_asks_whether_to_avoid(kb: KnowledgeBase) -> None:
+    answer = answer_question("is warfarin not recommended?", kb)
+    assert answer["understood"]["proposition"]["predicate"] == "avoided"
+    assert answer["answer"].startswith("Yes, the review (Traineau 2020) on warfarin")
+    # the review's "may be considered ... in SSc" is no "Yes" to "not recommended in DM?"
+    dm = answer_question("is diltiazem not recommended in DM?", kb)["answer"]
+    assert not dm.startswith("Yes")

@@ -89,6 +89,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" curable ",
             r" cured ",
             r" (a |any )?cure (for|to)\b",
+            # "is calcinosis cutis painful?", "what are the symptoms?"
+            r"^ (is|are|can) (calcinosis|it|they|the lesions|the deposits)( cutis)? (be )?painful",
+            r" symptoms of calcinosis",
+            r" what (symptoms|problems) (does|do|can) (calcinosis|it)",
             r" curative",
             r" prevent(ed|ion|able)? ",
             r" risk factors? ",
@@ -375,7 +379,7 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" dos(e|es|age|ing) ",
         r" regimens? ",
         r" how much ",
-        r" (what|which) (concentration|strength|percent|mg)",
+        r" (what|which) (concentration|strength|percent\b|mg)",  # not "what percentage of"
         r" concentrations? ",
         r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear"
         r"|relaps|recur|come back|comes back))",
@@ -533,7 +537,15 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
     ),
     (
         "avoided",
-        (r" avoid", r" (should|must) not ", r" shouldn t ", r" stop(ped)? ", r" contraindicat"),
+        (
+            r" avoid",
+            r" (should|must) not ",
+            r" shouldn t ",
+            r" stop(ped)? ",
+            r" contraindicat",
+            # "is diltiazem not recommended in DM?": whether to avoid it, not whether to use it
+            r" not (recommended|advised|indicated|suggested)\b",
+        ),
     ),
     (
         "causes",

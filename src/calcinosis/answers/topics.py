@@ -241,8 +241,37 @@ def mechanism(d: Draft) -> None:
         not_answered(d)
 
 
+def _trials_overall(d: Draft) -> None:
+    """ "Are there any RCTs in calcinosis cutis?": the review's two, and what they tested."""
+    kb = d.kb
+    trials = [a for a in kb.arms if kb.studies[a.study].design == "rct"]
+    by_study: dict[str, list[Any]] = {}
+    for arm in trials:
+        by_study.setdefault(arm.study, []).append(arm)
+    statement = kb.statements_by_id.get("review-discussion-only-two-rcts")
+    if statement is not None:
+        d.lead(
+            f'Few: the review says "{sentences(statement.quote, 1)}" '
+            + d.cite(
+                Provenance(
+                    source=statement.source, location=statement.location, quote=statement.quote
+                )
+            )
+            + "."
+        )
+    lines = [
+        f"{d.name(arms[0].treatment)}: " + _study_line(d, study_id, arms)
+        for study_id, arms in by_study.items()
+    ]
+    if lines:
+        d.lead("The trials: " + "; ".join(lines) + ".")
+
+
 def study_size(d: Draft) -> None:
     kb = d.kb
+    if not d.query.treatments and _RCT.search(d.query.norm):
+        _trials_overall(d)
+        return
     if not d.query.treatments:
         overall = next(t for t in kb.totals if t.scope == "overall")
         d.lead(
@@ -379,6 +408,10 @@ def _who(arm: Any) -> str:
 # words of the passages that answer them.
 _TOPICS_CURE = r" cure | curative| curable | cured "
 _TOPICS: tuple[tuple[str, str], ...] = (
+    (
+        r" painful| symptoms ",
+        r"accompanied by pain|impaired quality of life|extreme debilitation",
+    ),
     (r" diagnos", r"diagnosis and evaluation"),
     (r" guidelines?| eular | consensus ", r"guideline|EULAR|consensus"),
     (

@@ -880,7 +880,11 @@ def _unlisted_condition(text: str) -> str | None:
     match = _SAFE_WITH.search(text)
     if match is None:
         return None
-    words = re.sub(r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this)\b", " ", match["what"])
+    words = re.sub(
+        r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this|on|taking|using)\b",
+        " ",
+        match["what"],
+    )
     words = " ".join(words.split())
     return f"unlisted:{words}" if words else None
 
