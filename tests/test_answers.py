@@ -1480,3 +1480,34 @@ def test_not_recommended_asks_whether_to_avoid(kb: KnowledgeBase) -> None:
     # the review's "may be considered ... in SSc" is no "Yes" to "not recommended in DM?"
     dm = answer_question("is diltiazem not recommended in DM?", kb)["answer"]
     assert not dm.startswith("Yes")
+
+
+def test_two_age_groups_or_diseases_asked_are_set_side_by_side(kb: KnowledgeBase) -> None:
+    # 001 Table 2: adults Moazedi-Fuerst 3/3, Narváez 9/9, Giuggioli 3/6, Fredi 1/2 (16/20);
+    # children Bader-Meunier 0/6, Alhemairi 4/4 (4/10); Aggarwal reports complete only
+    lead = answer_question("Do children with JDM respond better than adults to rituximab?", kb)[
+        "answer"
+    ]
+    assert lead.startswith("No study compares them directly")
+    assert "adults: 16 of 20 responded (80%" in lead
+    assert "children: 4 of 10 responded (40%" in lead
+    assert "not counted (groups mixed or not said, or no any-response count): Aggarwal" in lead
+    # 001 Table 1: Vayssairat SSc 3/12, Fredi DM 0/12, Balin DM and SSc together 9/14
+    by_disease = answer_question("what's the evidence for diltiazem in SSc vs DM?", kb)["answer"]
+    assert "SSc: 3 of 12 responded (25%" in by_disease
+    assert "DM: 0 of 12 responded (0%" in by_disease
+    assert "Balin 2012" in by_disease.split("Review Table 4")[0]
+
+
+def test_a_subtype_s_treatment_of_choice_answers_is_it_recommended(kb: KnowledgeBase) -> None:
+    # 004 Idiopathic: "If treatment is desired, surgical excision is the treatment of choice"
+    lead = answer_question("is excision recommended for tumoral calcinosis?", kb)["answer"]
+    assert lead.startswith(
+        'Yes, if treatment is wanted: the management topic says "If treatment is desired, '
+        'surgical excision is the treatment of choice"'
+    )
+
+
+def test_which_subtype_is_most_common(kb: KnowledgeBase) -> None:
+    lead = answer_question("which subtype of calcinosis is most common?", kb)["answer"]
+    assert lead.startswith('The management topic: "Dystrophic calcinosis cutis, the most common')

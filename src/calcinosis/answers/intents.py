@@ -28,6 +28,7 @@ from calcinosis.answers.blocks import (
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
 from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentence_with, sentences
+from calcinosis.answers.passages import arm_provenance
 from calcinosis.answers.plans import first_line, instead, what_not_to_use
 from calcinosis.answers.selection import (
     by_words,
@@ -49,7 +50,7 @@ from calcinosis.answers.topics import (
 )
 from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
-from calcinosis.evidence import study_label
+from calcinosis.evidence import responders, study_label
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 
@@ -80,6 +81,64 @@ def _matches_when(d: Draft) -> bool:
     return any(re.search(cue, d.query.norm) for cue in WHEN_CUES)
 
 
+_CHILD_WORDS = r"(children|child|kids?|pediatric|paediatric|juvenile|jdm)"
+_BOTH_AGES = re.compile(rf" adults?\b.*\b{_CHILD_WORDS}\b| {_CHILD_WORDS}\b.*\badults?\b")
+_BOTH_DISEASES = re.compile(
+    r" (ssc|scleroderma|systemic sclerosis)\b.*\b(dm|jdm|dermatomyositis)\b"
+    r"| (dm|jdm|dermatomyositis)\b.*\b(ssc|scleroderma|systemic sclerosis)\b"
+)
+
+
+def _by_group(d: Draft) -> str | None:
+    """ "Do children respond better than adults to rituximab?", "diltiazem in SSc vs DM":
+    the review's arms of each group side by side, and that no study compares them."""
+    if not d.query.treatments:
+        return None
+    if _BOTH_AGES.search(d.query.norm):
+        key, groups_ = "population", (("adult", "adults"), ("child", "children"))
+    elif _BOTH_DISEASES.search(d.query.norm):
+        key, groups_ = "disease", (("SSc", "SSc"), ("DM", "DM"))
+    else:
+        return None
+    arms = d.kb.arms_for(d.query.treatments)
+    parts = []
+    for value, words in groups_:
+        mine = [a for a in arms if getattr(a, key) == value]
+        count = responders(mine, "any")
+        if not count.k:
+            parts.append(f"{words}: no study arm reports a response")
+            continue
+        labels = ", ".join(
+            f"{study_label(d.kb.studies[a.study])} {a.responders_any}/{a.n}"
+            for a in mine
+            if a.id in count.arms
+        )
+        parts.append(
+            f"{words}: {count.x} of {count.n} responded ({round(100 * count.x / count.n)}%; "
+            f"{labels}) {d.cite(*(arm_provenance(a) for a in mine if a.id in count.arms))}"
+        )
+    counted = {
+        a.id
+        for value, _ in groups_
+        for a in arms
+        if getattr(a, key) == value and a.id in responders([a], "any").arms
+    }
+    rest = sorted({study_label(d.kb.studies[a.study]) for a in arms if a.id not in counted})
+    name = " or ".join(d.name(t).lower() for t in d.query.treatments[:2])
+    return (
+        f"No study compares them directly; the review's arms of {name}, by "
+        f"{'age group' if key == 'population' else 'disease'} (any response; small, "
+        f"different studies): "
+        + "; ".join(parts)
+        + (
+            f"; not counted (groups mixed or not said, or no any-response count): {', '.join(rest)}"
+            if rest
+            else ""
+        )
+        + "."
+    )
+
+
 def _verdict_lead(d: Draft) -> str | None:
     """The yes/no first (and, after a no for this patient, what is offered instead); with
     no yes/no, the complete responses when that is what was asked."""
@@ -89,6 +148,8 @@ def _verdict_lead(d: Draft) -> str | None:
         instead(d)
     if not said and _COMPLETE_ASKED.search(d.query.norm):
         d.lead(complete_line(d, d.query.treatments))  # "how many cleared completely?"
+    if not said:
+        d.lead(_by_group(d))
     return said
 
 

@@ -477,6 +477,8 @@ def overview(d: Draft) -> None:
         subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
         say("management-topic-five-subtypes", "Guidelines and expert recommendations")
         return
+    if re.search(r" (most|more) (common|frequent|often)", text):
+        say("answers-topic-dystrophic-most-common")  # "which subtype is most common?"
     say("management-topic-five-subtypes")
     say("answers-review-definition", "Guidelines and expert recommendations")
     for statement_id in (

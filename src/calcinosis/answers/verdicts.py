@@ -223,6 +223,12 @@ def _outside_disease(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
+    if p.predicate == "recommended" and d.query.subtype not in (None, "dystrophic"):
+        # "is excision recommended for tumoral calcinosis?": that subtype's own "treatment of
+        # choice" answers before anything said of other subtypes
+        own = _affirm(d, p, treatment)
+        if own:
+            return own
     found = (
         _outside_subtype(d, p)
         or _outside_disease(d, p, treatment)
@@ -265,14 +271,18 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
         if not d.fits(passage.applies_to):
             continue
         whole = whole_passage(d.kb, passage)
+        sentence = sentence_with(passage.text, _AFFIRMING.pattern)
+        # "If treatment is desired, surgical excision is the treatment of choice": a yes on
+        # that condition alone, whatever the sentence before says of asymptomatic patients
+        wanted = re.match(r"If treatment is (desired|wanted|needed)", sentence) is not None
         required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, whole)]
-        if all(any(d.query.has(f) for f in feats) for feats in required):
-            sentence = sentence_with(passage.text, _AFFIRMING.pattern)
+        if wanted or all(any(d.query.has(f) for f in feats) for feats in required):
             source = SOURCE_NAMES[passage.provenance.source]
             d.quoted.add(passage.id)
             about = d.about(passage.applies_to)
+            how = "Yes, if treatment is wanted" if wanted else "Yes"
             return (
-                f'Yes: {source} says "{sentence}"{f" ({about})" if about else ""} '
+                f'{how}: {source} says "{sentence}"{f" ({about})" if about else ""} '
                 f"{d.cite(passage.provenance)}."
             )
     return None
