@@ -95,6 +95,12 @@ JTI_PRUNE_EVERY = 60.0  # seconds between deletions of expired jtis
 CHECKPOINT_EVERY = 0.5  # seconds at least between two SQLite WAL checkpoints
 WAL_RESTART_FRAMES = 4000  # WAL pages (about 16 MB) past which the writer starts it over
 
+
+def _wal_restart_bytes() -> int:  # read at each use: tests lower WAL_RESTART_FRAMES
+    """The WAL file size at WAL_RESTART_FRAMES frames of SQLite's default 4 KiB pages."""
+    return WAL_RESTART_FRAMES * (4096 + 24)
+
+
 PLAN_DETAIL = "The audit record could not be written; no plan was served."
 CARD_DETAIL = "The audit record could not be written; no card was served."
 FEEDBACK_DETAIL = "The feedback could not be stored; none of it was recorded."
@@ -457,6 +463,10 @@ class Store:
         self._connection: Connection | None = None  # the writer thread's own
         self._wrote = threading.Event()  # set after each committed batch
         self._wal_full = False
+        # the writer itself watches the WAL's size: on a loaded machine the checkpointer
+        # thread can run too late to ask for the restart in time
+        database = self.engine.url.database if self._sqlite else None
+        self._wal_file = Path(f"{database}-wal") if database and database != ":memory:" else None
         self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
@@ -703,6 +713,9 @@ class Store:
                 batch.finish()
                 self._inflight = None
             self._maybe_prune()
+            if self._wal_file is not None and not self._wal_full:
+                with contextlib.suppress(OSError):
+                    self._wal_full = self._wal_file.stat().st_size >= _wal_restart_bytes()
             if self._wal_full:
                 self._wal_full = False
                 self._checkpoint_here()
