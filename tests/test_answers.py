@@ -1511,3 +1511,24 @@ def test_a_subtype_s_treatment_of_choice_answers_is_it_recommended(kb: Knowledge
 def test_which_subtype_is_most_common(kb: KnowledgeBase) -> None:
     lead = answer_question("which subtype of calcinosis is most common?", kb)["answer"]
     assert lead.startswith('The management topic: "Dystrophic calcinosis cutis, the most common')
+
+
+def test_a_yes_never_rests_on_the_ai_answer(kb: KnowledgeBase) -> None:
+    lead = answer_question("can I use topical STS on an ulcerated lesion?", kb)["answer"]
+    assert not lead.startswith("Yes: the AI-generated answer")
+
+
+def test_inflamed_lesions_get_the_topic_s_systemic_choice(kb: KnowledgeBase) -> None:
+    # 004: "Colchicine or minocycline is generally preferred over diltiazem for patients
+    # presenting with prominent inflammation or ulceration"
+    lead = answer_question("which drugs help with inflamed calcinosis?", kb)["answer"]
+    assert 'When a systemic drug is chosen, the management topic: "Colchicine or minocycline' in (
+        lead
+    )
+
+
+def test_whether_the_topic_grades_a_treatment(kb: KnowledgeBase) -> None:
+    lead = answer_question("does the management topic grade colchicine?", kb)["answer"]
+    assert lead.startswith("No: the management topic gives no grade for colchicine")
+    graded = answer_question("what grade does the management topic give topical STS?", kb)
+    assert graded["answer"].startswith("Topical sodium thiosulfate: Grade 2C")

@@ -548,6 +548,19 @@ def _level(d: Draft) -> None:
         if not (best_evidence(d) or by_level_or_grade(d)):
             overview(d)
         return
+    if d.query.source == "management-topic":
+        # "does the management topic grade colchicine?": whether it does, first
+        for treatment in d.query.treatments[:2]:
+            graded = [
+                s
+                for s in d.kb.statements
+                if s.source == "management-topic" and s.grade and treatment in s.treatments
+            ]
+            if not graded:
+                d.lead(
+                    f"No: the management topic gives no grade for {d.name(treatment).lower()}; "
+                    "the review's grade follows."
+                )
     for label, treatments in groups(d, 3):
         d.lead(grade_line(d, treatments[0]))
         line = table4_line(d, treatments[0])

@@ -343,6 +343,19 @@ def _first_line_lead(
         )
 
 
+def _inflammation_lead(d: Draft) -> None:
+    """ "Which drugs help inflamed calcinosis?": the topic's choice among the systemic drugs
+    for prominent inflammation or ulceration, right after the first-line options."""
+    if not (d.query.has("inflammation") or d.query.has("ulceration")):
+        return
+    pattern = r"preferred over \w+ for patients presenting with prominent inflammation"
+    for passage in passages_about(d, (), pattern=pattern):
+        if passage.provenance.source != "ai-answer-dm" and d.fits(passage.applies_to):
+            quote = d.quote(passage, 1, pattern=pattern)
+            d.lead("When a systemic drug is chosen, " + quote[:1].lower() + quote[1:])
+            return
+
+
 Options = list[dict[str, Any]]
 
 
@@ -386,6 +399,7 @@ def first_line(d: Draft) -> None:
             f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
         )
     _first_line_lead(d, first, gone, cited)
+    _inflammation_lead(d)
     _extrapolation_lead(d, first)
     _discrete_lead(d, options, cited)
     _removal_lead(d, options, first, cited)

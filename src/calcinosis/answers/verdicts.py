@@ -268,8 +268,8 @@ _CONDITIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
     for passage in passages_about(d, p.treatments or (treatment,), pattern=_AFFIRMING.pattern):
-        if not d.fits(passage.applies_to):
-            continue
+        if not d.fits(passage.applies_to) or passage.provenance.source == "ai-answer-dm":
+            continue  # a "Yes" rests on a peer-reviewed source, never on the AI answer
         whole = whole_passage(d.kb, passage)
         sentence = sentence_with(passage.text, _AFFIRMING.pattern)
         # "If treatment is desired, surgical excision is the treatment of choice": a yes on
@@ -348,6 +348,8 @@ def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
     )
     candidates = [m for m in (phrase.group(1) if phrase else None, *words) if m]
     for passage in passages_about(d, p.treatments or (treatment,), pattern=_USED_VERBS):
+        if passage.provenance.source == "ai-answer-dm":
+            continue  # a "Yes" rests on a peer-reviewed source, never on the AI answer
         text = passage.text.lower()
         for disease in candidates:
             if disease in text and len(disease) > 3:
