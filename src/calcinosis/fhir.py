@@ -31,6 +31,16 @@ Reading the resources
   ignored.
 * A Condition or medication whose ``subject`` names another Patient than the
   prefetched one is skipped.
+* The ``fhir.resources`` models are the gate, not what is read: a resource is
+  read only once its model validates (after the repairs above), and what is
+  read is its JSON. The models accept more than FHIR JSON and rewrite some of
+  it, so reading them would change what these inputs mean: ``"true"`` or ``1``
+  become booleans (``doNotPerform``, ``isActive``, ``deceasedBoolean``),
+  ``"62"`` a decimal (``valueQuantity.value``), and a ``dateTime`` a Python
+  ``datetime`` (``...09:00:00.50Z`` reads back as ``...09:00:00.500000+00:00``;
+  the notes quote it, and the latest Observation is chosen on it, as written).
+  The reader takes a value only with the JSON type FHIR gives it
+  (``tests/test_fhir.py`` holds one case of each).
 
 Mapping rules
 -------------
@@ -531,8 +541,8 @@ def _parse(resource: object, notes: list[str]) -> dict[str, Any] | None:
             notes.append(f"{name}: skipped: not valid FHIR R4 ({_first_error(exc)}).")
             return None
         notes += [f"{name}: {repair}." for repair in repairs]
-        # Valid FHIR R4 as it stands (after the noted repairs): read the JSON itself; a
-        # model_dump round trip would cost ~0.7 ms a resource and change nothing read here.
+        # Valid FHIR R4 as it stands (after the noted repairs): read the JSON itself, not
+        # the model, which coerces and rewrites values (module docstring).
         validated: dict[str, Any] = data
         return validated
     return None  # pragma: no cover - the loop returns or skips on its last turn
