@@ -300,7 +300,7 @@ class Settings(_FromEnvironment):
     insecure_cds: bool = False  # --insecure-cds: CDS Hooks without authentication (development)
     # the trusted CDS clients (JSON file)
     cds_issuers: str | None = Field(None, validation_alias="CALCINOSIS_CDS_ISSUERS")
-    # --- storage: seconds, more than 0 and at most 300; busy less than write ---
+    # --- storage: seconds (busy less than write), and feedback items per call ---
     storage_write_timeout: float = Field(
         5.0, gt=0, le=300, validation_alias="CALCINOSIS_STORAGE_WRITE_TIMEOUT"
     )
