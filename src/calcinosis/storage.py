@@ -467,6 +467,7 @@ class Store:
         # thread can run too late to ask for the restart in time
         database = self.engine.url.database if self._sqlite else None
         self._wal_file = Path(f"{database}-wal") if database and database != ":memory:" else None
+        self._wal_seen = 0  # the WAL file's size when the writer last asked for a restart
         self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
@@ -482,8 +483,10 @@ class Store:
         automatic checkpoint runs inside the commit that crosses 1000 pages and held
         that batch for over 100 ms. PASSIVE: it never blocks the writer. Under steady
         writes it never catches up with the last frames, so the WAL would only grow:
-        past WAL_RESTART_FRAMES the writer itself checkpoints the few frames left
-        between two batches, and its next transaction starts the WAL over."""
+        past WAL_RESTART_FRAMES the writer itself checkpoints between two batches with
+        RESTART (which waits for this thread's checkpoint instead of giving up), and its
+        next transaction starts the WAL over. The writer also watches the file's growth,
+        so the restart does not wait on this thread being scheduled."""
         while not self._stopped.is_set():
             if not self._wrote.wait(timeout=1.0):
                 continue
@@ -713,12 +716,22 @@ class Store:
                 batch.finish()
                 self._inflight = None
             self._maybe_prune()
-            if self._wal_file is not None and not self._wal_full:
-                with contextlib.suppress(OSError):
-                    self._wal_full = self._wal_file.stat().st_size >= _wal_restart_bytes()
+            self._watch_wal()
             if self._wal_full:
                 self._wal_full = False
                 self._checkpoint_here()
+
+    def _watch_wal(self) -> None:
+        """Ask for the restart when the WAL file has grown by WAL_RESTART_FRAMES since the
+        last time: the file never shrinks below its high-water mark (a restarted WAL is
+        written over from its start), so its growth, not its size, says that the WAL has
+        not started over."""
+        if self._wal_file is None or self._wal_full:
+            return
+        with contextlib.suppress(OSError):
+            size = self._wal_file.stat().st_size
+            if size - self._wal_seen >= _wal_restart_bytes():
+                self._wal_full, self._wal_seen = True, size
 
     def _checkpoint_here(self) -> None:
         connection = self._connection
@@ -727,7 +740,9 @@ class Store:
         try:
             dbapi = connection.connection.dbapi_connection
             if dbapi is not None:
-                dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # RESTART: waits (busy timeout) for the checkpointer thread, copies every
+                # frame, and makes the next transaction start the WAL over
+                dbapi.execute("PRAGMA wal_checkpoint(RESTART)")
         except Exception as exc:  # the checkpointer asks again
             log.debug("WAL checkpoint failed: %s", describe(exc))
 
