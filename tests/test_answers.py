@@ -1146,9 +1146,11 @@ def test_anything_else_after_a_treatment_asked_next_lists_what_the_plan_offers(
     assert answer["understood"]["intent"] == "efficacy"  # IVIG, asked first, leads
     assert answer["understood"]["also"] == ["first-line"]
     assert answer["answer"].startswith("Review Table 4 (Intravenous immunoglobulins)")
-    text = " ".join(s["text"] for s in answer["sections"])
-    assert "Alternatives: Surgical excision" in text
-    assert "Rituximab" in text and "Pamidronate" in text
+    # local therapy (IL STS) and the three systemic drugs failed: the topic's other
+    # treatments and surgery, not topical STS, are what is left
+    assert "what the plan offers: surgical excision" in answer["answer"]
+    assert "rituximab" in answer["answer"] and "pamidronate" in answer["answer"]
+    assert "what the plan offers: topical sodium thiosulfate" not in answer["answer"]
 
 
 def test_a_study_the_review_gives_no_count_for_is_said_to_have_none(kb: KnowledgeBase) -> None:
@@ -1532,3 +1534,37 @@ def test_whether_the_topic_grades_a_treatment(kb: KnowledgeBase) -> None:
     assert lead.startswith("No: the management topic gives no grade for colchicine")
     graded = answer_question("what grade does the management topic give topical STS?", kb)
     assert graded["answer"].startswith("Topical sodium thiosulfate: Grade 2C")
+
+
+def test_round_17_classes(kb: KnowledgeBase) -> None:
+    # "start X?" after a description is a yes/no; metastatic: not on the dystrophic evidence
+    metastatic = answer_question(
+        "ESRD on dialysis, calcified periarticular nodules, high phos, not calciphylaxis. "
+        "start diltiazem for the calcinosis?",
+        kb,
+    )
+    assert metastatic["answer"].startswith("No, not for this subtype")
+    # the Grade 2C suggestion is about autoimmune CTD: for traumatic calcinosis, not directly
+    trauma = answer_question(
+        "dystrophic calcinosis after an old crush injury (no CTD) - does the topical/IL STS "
+        "first-line suggestion (2C) apply?",
+        kb,
+    )["answer"]
+    assert trauma.startswith("Not directly: the management topic makes this suggestion for")
+    assert "First-line in this tool's plan for dystrophic calcinosis cutis without" in trauma
+    # "in SSc/DM" is both together, not a comparison; microdrilling's digits are shown
+    both = answer_question(
+        "what % of calcinosis pts get better with surgical excision in SSc/DM?", kb
+    )
+    assert not both["answer"].startswith("No study compares them directly")
+    text = " ".join(s["text"] for s in both["sections"])
+    assert "Fahmy 1998 12/15 digits" in text
+
+
+def test_microdrilling_numbers_are_no_yes_no(kb: KnowledgeBase) -> None:
+    answer = answer_question(
+        "how well does microdrilling work for fingertip calcinosis in scleroderma? give me the "
+        "numbers",
+        kb,
+    )
+    assert answer["understood"]["proposition"] is None

@@ -456,3 +456,28 @@ def test_local_injection_is_not_promoted_to_first_line_for_widespread_lesions(
     ]
     plan = plan_for(kb, _WIDESPREAD_SSC | {"prior_treatments": failed})
     assert "sodium-thiosulfate-intralesional" not in _first_line(plan)
+
+
+def test_intralesional_sts_and_the_three_drugs_failing_exhausts_the_usual_options(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: systemic therapy is for "patients who do not respond to ... topical or
+    # intralesional sodium thiosulfate"; "Multiple other treatments have been used ...
+    # Examples include ... bisphosphonates ... rituximab": once IL STS, diltiazem,
+    # colchicine and minocycline failed, topical STS is no first-line, the others are offered
+    failed = [
+        {"treatment": t, "response": "none"}
+        for t in ("sodium-thiosulfate-intralesional", "diltiazem", "colchicine", "minocycline")
+    ]
+    dm = {"age_years": 50, "subtype": "dystrophic", "underlying_disease": "dermatomyositis"}
+    plan = plan_for(kb, dm | {"prior_treatments": failed})
+    stances = {o["id"]: o["stance"] for o in plan["options"]}
+    assert stances["sodium-thiosulfate-topical"] == "alternative"
+    assert stances.get("rituximab") == "alternative"
+    assert stances.get("pamidronate") == "alternative"
+    # surgery is not promoted when the lesions are not said to be discrete
+    assert "surgical-excision" not in _first_line(plan)
+    localized = plan_for(
+        kb, dm | {"prior_treatments": failed, "lesions": {"count": 1, "largest_cm": 1.5}}
+    )
+    assert "surgical-excision" in _first_line(localized)

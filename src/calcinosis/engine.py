@@ -646,18 +646,32 @@ USUAL = (*LOCAL, "diltiazem", "colchicine", "minocycline")
 OTHER_DRUG_THERAPIES = "management-topic-other-drug-therapies"
 
 
+def _local_failed(p: Patient) -> bool:
+    """Intralesional sodium thiosulfate failed (no response or not tolerated): local therapy
+    has failed, in the topic's words "patients who do not respond to ... topical or
+    intralesional sodium thiosulfate"."""
+    return any(
+        x.treatment == "sodium-thiosulfate-intralesional" and x.response in ("none", "intolerant")
+        for x in p.prior_treatments
+    )
+
+
 def offer_when_exhausted(b: Builder) -> str | None:
-    """When every usual option failed, was not tolerated or is ruled out: what remains."""
+    """When every usual option failed, was not tolerated or is ruled out: what remains.
+    Intralesional sodium thiosulfate failing is local therapy failing, so topical sodium
+    thiosulfate does not keep the usual options from being exhausted."""
     p = b.patient
     if p.subtype != "dystrophic" or not b.treat:
         return None
     failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+    local_failed = _local_failed(p)
     remaining = [
         treatment
         for treatment in USUAL
         if treatment in b.options
         and b.options[treatment].stance != "avoid"
         and treatment not in failed
+        and not (treatment in LOCAL and local_failed)
         and not findings_for_avoid(b, treatment)
     ]
     if remaining:
@@ -916,6 +930,7 @@ def promote_when_no_first_line(b: Builder) -> str | None:
         return None
     if any(o.stance == "first-line" and o.id not in MANAGEMENT for o in b.options.values()):
         return None
+    local_failed = _local_failed(p)
     candidates = sorted(
         (
             o
@@ -923,6 +938,16 @@ def promote_when_no_first_line(b: Builder) -> str | None:
             if o.stance == "alternative"
             and o.id in (*USUAL, "surgical-excision")
             and not findings_for(b.kb, p, o.id)
+            # local sodium thiosulfate that failed by injection is not promoted by the
+            # other route: local therapy has failed
+            and not (o.id in LOCAL and local_failed)
+            # surgery is for discrete, symptomatic areas: promoted only when the lesions
+            # are said to be localized (or one)
+            and not (
+                o.id == "surgical-excision"
+                and p.lesions.distribution != "localized"
+                and p.lesions.count != 1
+            )
             # surgery is for discrete areas, and local injection impractical for many
             # lesions: neither is promoted to first-line for widespread lesions
             and not (

@@ -425,6 +425,9 @@ YES_NO_START = (
     r"^ (is|are|does|do|did|can|could|should|shall|will|would|may|might|has|have|was|were"
     r"|must|any good|worth|ok|okay|safe|reasonable|appropriate|advisable|a good idea)\b",
     r"^ (need|needs) (to|we|i|it|they|treatment|treating|therapy) ",  # "need to treat?"
+    # "... high phos. start diltiazem for the calcinosis?": a clause asking leave to act
+    r"^ (start|try|give(?! (me|us) )|use|add|begin|prescribe|switch to|go with|go ahead"
+    r" with) \S+",  # not "give me the numbers"
     # "minocin ok for a 15 yo ...?", "cardizem safe in heart block?"
     r"^ \S+( \S+){0,2} (ok|okay|safe|fine|alright|reasonable|appropriate|allowed) (for|in|with"
     r"|at|to use|to give) ",
@@ -434,6 +437,8 @@ YES_NO_START = (
 YES_NO_END = (
     r" (ok|okay|safe|fine|alright|reasonable|appropriate|an option|allowed|recommended|advised"
     r"|indicated|worth it|worth trying|useful|effective)( here| now)? $",
+    # "IL STS for a 3 cm nodule - likely to work?", "... going to help?"
+    r"(^| )(likely|unlikely|going|expected) to (work|help|respond|resolve|clear)( here| now)? $",
 )
 
 Predicate = Literal[
@@ -556,6 +561,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             # "does IL STS hurt?", "is topical STS painful?", not "a single painful nodule"
             r" (does|do|will|would|is|are) (it|they|this|that|the \S+|\S+( \S+)?( \S+)?) (hurt"
             r"|sting|burn|painful)\b",
+            # "is scarring common after CO2 laser?"
+            r"^ (is|are) \S+( \S+)? (common|frequent|usual|likely) (after|with|from) ",
         ),
     ),
     ("safe-with", (r" safe", r" risk", r" caution", r" ok ", r" okay ", r" allowed ")),
@@ -579,6 +586,8 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" (do|would|can) (we|you|i) (use|give|try|start|offer)",
             r" (the )?(right|correct|best|appropriate|proper) (tx|treatment|therapy|choice|drug"
             r"|option|approach) ",
+            r"^ (start|try|give(?! (me|us) )|use|add|begin|prescribe|switch to|go with|go ahead"
+            r" with) ",
             # the act a clinician asks leave for: "can i refer for excision?"
             r" (can|could|may|should|shall) (i|we|you) (refer|send|do|perform|offer|go ahead"
             r"|proceed|book|schedule|operate|excise|cut out|remove|inject|treat)",

@@ -89,11 +89,14 @@ _BOTH_DISEASES = re.compile(
 )
 
 
+_COMPARING = re.compile(r" (vs|versus|than|compared|comparison|differ\w*|or only|rather than) ")
+
+
 def _by_group(d: Draft) -> str | None:
     """ "Do children respond better than adults to rituximab?", "diltiazem in SSc vs DM":
     the review's arms of each group side by side, and that no study compares them."""
-    if not d.query.treatments:
-        return None
+    if not d.query.treatments or not _COMPARING.search(d.query.norm):
+        return None  # "in SSc/DM" asks about both together, not one against the other
     if _BOTH_AGES.search(d.query.norm):
         key, groups_ = "population", (("adult", "adults"), ("child", "children"))
     elif _BOTH_DISEASES.search(d.query.norm):
@@ -106,7 +109,7 @@ def _by_group(d: Draft) -> str | None:
         mine = [a for a in arms if getattr(a, key) == value]
         count = responders(mine, "any")
         if not count.k:
-            parts.append(f"{words}: no study arm reports a response")
+            parts.append(f"{words}: no study arm is of {words} alone")
             continue
         labels = ", ".join(
             f"{study_label(d.kb.studies[a.study])} {a.responders_any}/{a.n}"
@@ -117,6 +120,8 @@ def _by_group(d: Draft) -> str | None:
             f"{words}: {count.x} of {count.n} responded ({round(100 * count.x / count.n)}%; "
             f"{labels}) {d.cite(*(arm_provenance(a) for a in mine if a.id in count.arms))}"
         )
+    if all(": no study arm is of" in part for part in parts):
+        return None  # no arm of either group alone: nothing to set side by side
     counted = {
         a.id
         for value, _ in groups_
@@ -425,7 +430,20 @@ def _efficacy_of(
     else:
         d.lead(line)
         d.lead(arms)
+    _same_row(d, treatments)
     _treatment_sections(d, treatments, label)
+
+
+def _same_row(d: Draft, treatments: tuple[str, ...]) -> None:
+    """The other treatments of the asked one's Table 4 row ("surgical excision and
+    physical therapies": microdrilling's 12 of 15 digits), which its grade also covers."""
+    row = next((r for r in d.kb.table4 if set(r.treatments) & set(treatments)), None)
+    if row is None:
+        return
+    others = tuple(t for t in row.treatments if t not in treatments and t not in d.query.treatments)
+    line = arms_line(d, others, d.name(others[0])) if others else None
+    if line:
+        d.add("Research evidence", f"In the same row of the review's Table 4 ({row.label}): {line}")
 
 
 _SETTINGS = re.compile(

@@ -336,6 +336,14 @@ def _first_line_lead(
             f"No option is first-line for {_context_words(d)} {why}; what the plan offers: "
             f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
         )
+    elif d.query.disease in ("other", "none"):
+        # no autoimmune disease: the topic's algorithm is not about this patient
+        d.lead(
+            f"First-line in this tool's plan for {_context_words(d)}: {names} ({grades}) "
+            f"{cited(n for o in first for n in o['citations'])}; the management topic's "
+            "algorithm is for autoimmune connective tissue disease, so this is extrapolated "
+            "from it."
+        )
     else:
         d.lead(
             f"First-line for {_context_words(d)}, as the management topic's algorithm gives "
@@ -369,8 +377,11 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
     underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
     first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
     if not [o for o in first if o["id"] != "treat-underlying-disease"]:
-        # left out, or tried and failed ("failed everything"): the alternatives lead
-        first = [o for o in options if o["stance"] == "alternative"][:4]
+        # left out, or tried and failed ("failed everything"): the alternatives lead, the
+        # route of a local therapy that failed by the other route last
+        alternatives = [o for o in options if o["stance"] == "alternative"]
+        alternatives.sort(key=lambda o: "local therapy has failed" in str(o.get("rationale")))
+        first = alternatives[:6]
     return options, gone, first, underlying
 
 

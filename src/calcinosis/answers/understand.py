@@ -938,6 +938,9 @@ def _proposition(
         obj = match.group(1).strip() if match else None
         if obj is None and re.search(r" (hurt|hurts|sting|stings|painful)\b", text):
             obj = "pain"  # "does IL STS hurt?"
+        common = re.search(r"^ (?:is|are) (\S+(?: \S+)?) (?:common|frequent|usual|likely) ", text)
+        if obj is None and common:
+            obj = common.group(1)  # "is scarring common after CO2 laser?"
     return Proposition(subject, predicate, obj, treatments, inverse=inverse)
 
 

@@ -111,6 +111,13 @@ def _outside_subtype(d: Draft, p: Proposition) -> str | None:
     return " ".join(lines) or None
 
 
+def _lesions_of(d: Draft) -> str:
+    """ "lesions over 2 cm", "a 3 cm lesion": the size asked about, in a phrase."""
+    if d.query.lesion_bound:
+        return f"lesions {d.query.size_words()}"
+    return f"a {d.query.size_words()} lesion"
+
+
 def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
     """ "Will X dissolve a 4 cm lesion?": the figure a source gives for lesions of that
     size decides; none responding is a "probably not", with what the topic offers for a
@@ -136,7 +143,7 @@ def _by_size(d: Draft, p: Proposition, treatment: str) -> str | None:
             counts = f"{figure.x} of {figure.n} {figure.unit} ({scope}) {d.cite(provenance)}"
             if figure.x == 0:
                 text = (
-                    f"Probably not for lesions {d.query.size_words()}: in the series the "
+                    f"Probably not for {_lesions_of(d)}: in the series the "
                     f"sources give, none of {figure.n} {figure.unit} ({scope}) responded "
                     f"(0 of {figure.n}) {d.cite(provenance)}."
                 )
@@ -561,6 +568,16 @@ def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
         f'{SOURCE_NAMES[passage.provenance.source]} says "{sentence_with(passage.text, pattern)}"'
         f" {d.cite(passage.provenance)}"
     )
+    if d.query.disease in ("other", "none"):
+        # traumatic or another non-autoimmune dystrophic calcinosis: the suggestion is not
+        # about it, and no source makes one for it
+        return (
+            "Not directly: the management topic makes this suggestion for dystrophic "
+            "calcinosis associated with autoimmune connective tissue disease, and no source "
+            f"makes one for dystrophic calcinosis from {d.query.reading or 'another cause'}; using "
+            "it here "
+            f"is an extrapolation. {said[:1].upper()}{said[1:]}."
+        )
     if d.query.has("widespread"):
         return (
             "Not for widespread lesions: the management topic offers systemic therapy when "
