@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 InverseVariance = Literal["dl", "reml", "pm"]
+_ROUNDING = 1e-9  # q within this of 1 is 1 (REML with two studies gives q = 1 - 2e-16)
 INVERSE_VARIANCE: tuple[InverseVariance, ...] = ("dl", "reml", "pm")
 
 
@@ -123,7 +124,7 @@ def hartung_knapp(
         k=k,
         df=k - 1,
         q=q,
-        truncated=q < 1.0,
+        truncated=q < 1.0 - _ROUNDING,
         t=t,
         logit=mu,
         logit_se=se,

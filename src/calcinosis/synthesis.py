@@ -226,7 +226,8 @@ def subgroup_document(
     for arm in kb.arms_for(kb.resolve(name)):
         group, reason = subgroup_of(arm, by)
         if group is None:
-            outside.append({"arm": arm.id, "study": arm.study, "reason": reason})
+            label = study_label(kb.studies[arm.study])
+            outside.append({"arm": arm.id, "study": arm.study, "label": label, "reason": reason})
         else:
             members[group].append(arm)
     estimates: dict[str, PoolResult] = {}
