@@ -23,7 +23,7 @@ from calcinosis.certainty import (
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.summary_of_findings import (
     BASIS,
-    Question,
+    Scope,
     render_markdown,
     render_text,
     summary_of_findings,
@@ -255,16 +255,14 @@ def test_diltiazem_is_very_low_for_the_reasons_it_should_be(kb: KnowledgeBase) -
 def test_indirectness_follows_the_question(kb: KnowledgeBase) -> None:
     """Rituximab's any response for children with DM: 20 of its 30 patients are adults."""
     review = summary_of_findings(kb, ["rituximab"], ("any",)).rows[0]
-    children = summary_of_findings(kb, ["rituximab"], ("any",), Question("DM", "child")).rows[0]
+    children = summary_of_findings(kb, ["rituximab"], ("any",), Scope("DM", "child")).rows[0]
     assert review.certainty and children.certainty
     assert review.certainty.domain("indirectness").downgrade == 0
     domain = children.certainty.domain("indirectness")
     assert domain.downgrade == 1
     assert "20 of 30" in domain.reason
     assert "studied in adults; this is a child" in domain.reason
-    assert (
-        Question("DM", "child").words() == "dystrophic calcinosis in children with dermatomyositis"
-    )
+    assert Scope("DM", "child").words() == "dystrophic calcinosis in children with dermatomyositis"
 
 
 def test_microdrilling_counts_digits(kb: KnowledgeBase) -> None:

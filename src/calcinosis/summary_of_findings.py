@@ -28,15 +28,15 @@ from calcinosis.synthesis import StudyUnit, pool_treatment, whom
 __all__ = [
     "BASIS",
     "FindingsRow",
-    "Question",
+    "Scope",
     "SummaryOfFindings",
     "render_markdown",
     "render_text",
     "summary_of_findings",
 ]
 
-QuestionDisease = Literal["DM", "SSc"]
-QuestionPopulation = Literal["adult", "child"]
+ScopeDisease = Literal["DM", "SSc"]
+ScopePopulation = Literal["adult", "child"]
 _PROFILE_DISEASE = {"SSc": "systemic-sclerosis", "DM": "dermatomyositis"}
 _OUTCOME_WORDS = {"any": "any response", "complete": "complete response"}
 
@@ -64,12 +64,12 @@ BASIS = (
 
 
 @dataclass(frozen=True)
-class Question:
+class Scope:
     """Whom the certainty is for: dystrophic calcinosis in DM or SSc at any age (the
     review's question) unless a disease or a population is given."""
 
-    disease: QuestionDisease | None = None
-    population: QuestionPopulation | None = None
+    disease: ScopeDisease | None = None
+    population: ScopePopulation | None = None
 
     def applies_to(self) -> AppliesTo:
         diseases = (self.disease,) if self.disease else ("DM", "SSc")
@@ -141,7 +141,7 @@ class FindingsRow:
 class SummaryOfFindings:
     """The table: its question, its rows, the review's words it rests on."""
 
-    question: Question
+    scope: Scope
     rows: tuple[FindingsRow, ...]
     basis: tuple[dict[str, Any], ...]
     evidence_version: str
@@ -150,7 +150,7 @@ class SummaryOfFindings:
     def document(self) -> dict[str, Any]:
         return {
             "prefilled": PREFILLED,
-            "question": self.question.document(),
+            "question": self.scope.document(),
             "rows": [row.document() for row in self.rows],
             "basis": list(self.basis),
             "evidence_version": self.evidence_version,
@@ -193,9 +193,7 @@ def _appraisal(kb: KnowledgeBase, unit: StudyUnit, context: Context) -> StudyApp
     )
 
 
-def findings_row(
-    kb: KnowledgeBase, treatment: str, outcome: Outcome, question: Question
-) -> FindingsRow:
+def findings_row(kb: KnowledgeBase, treatment: str, outcome: Outcome, scope: Scope) -> FindingsRow:
     """The row of ``treatment`` (an id or a class) for ``outcome``."""
     result, units, _left = pool_treatment(kb, treatment, outcome)
     name = kb.treatments[treatment].name if treatment in kb.treatments else treatment
@@ -215,7 +213,7 @@ def findings_row(
             None,
             references,
         )
-    context = question.context()
+    context = scope.context()
     body = Body(
         studies=tuple(_appraisal(kb, unit, context) for unit in units),
         estimate=result.estimate,
@@ -235,7 +233,7 @@ def findings_row(
         method=result.method,
         estimate=result.estimate,
         ci=result.ci,
-        certainty=rate(body, question.words()),
+        certainty=rate(body, scope.words()),
         studies=references,
     )
 
@@ -244,18 +242,18 @@ def summary_of_findings(
     kb: KnowledgeBase,
     treatments: Sequence[str] | None = None,
     outcomes: Sequence[Outcome] = OUTCOMES,
-    question: Question | None = None,
+    scope: Scope | None = None,
 ) -> SummaryOfFindings:
     """The table for ``treatments`` (ids or classes; default: every treatment with arms,
     in the catalog's order) and ``outcomes``."""
-    question = question or Question()
+    scope = scope or Scope()
     if treatments is None:
         studied = {arm.treatment for arm in kb.arms}
         treatments = [t for t in kb.treatments if t in studied]
     for name in treatments:
         kb.resolve(name)  # an unknown name is refused before any pooling
     rows = tuple(
-        findings_row(kb, name, outcome, question) for name in treatments for outcome in outcomes
+        findings_row(kb, name, outcome, scope) for name in treatments for outcome in outcomes
     )
     source = kb.sources["traineau-2020"]
     basis = tuple(
@@ -267,7 +265,7 @@ def summary_of_findings(
         }
         for item in BASIS
     )
-    return SummaryOfFindings(question, rows, basis, kb.version, kb.released)
+    return SummaryOfFindings(scope, rows, basis, kb.version, kb.released)
 
 
 # ------------------------------------------------------------------ rendering
@@ -327,7 +325,7 @@ def _basis(sof: SummaryOfFindings) -> list[str]:
 def render_text(sof: SummaryOfFindings) -> str:
     """The table and every domain's reason, as the terminal shows them."""
     lines = [
-        f"Summary of findings: {sof.question.words()}",
+        f"Summary of findings: {sof.scope.words()}",
         PREFILLED.upper(),
         "",
         _table(sof, "simple"),
@@ -345,7 +343,7 @@ def render_text(sof: SummaryOfFindings) -> str:
 def render_markdown(sof: SummaryOfFindings) -> str:
     """The same as Markdown (a table, then the reasons as lists)."""
     lines = [
-        f"## Summary of findings: {sof.question.words()}",
+        f"## Summary of findings: {sof.scope.words()}",
         "",
         f"**{PREFILLED}**",
         "",

@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from calcinosis.evidence import OUTCOMES, KnowledgeBase
 from calcinosis.summary_of_findings import (
-    Question,
+    Scope,
     render_markdown,
     render_text,
     summary_of_findings,
@@ -66,7 +66,7 @@ def register_synthesis_commands(
             kb,
             [args.treatment] if args.treatment else None,
             (args.outcome,) if args.outcome else OUTCOMES,
-            Question(args.disease, args.population),
+            Scope(args.disease, args.population),
         )
         if args.format == "json":
             emit(sof.document())
