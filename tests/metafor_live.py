@@ -33,7 +33,7 @@ def missing(reason: str) -> None:
     """Skip (or, under CI, fail) because R cannot be run."""
     if in_ci():
         pytest.fail(f"CI is set and {reason}: {INSTALL}", pytrace=False)
-    pytest.skip(f"{reason}: the live metafor checks need it ({INSTALL}; CI=true makes it fail)")
+    pytest.skip(f"{reason}, so the live metafor checks skip ({INSTALL}); with CI=true they fail")
 
 
 class RError(Exception):
@@ -54,15 +54,21 @@ class Metafor:
             bufsize=1,
         )
         self._count = 0
-        first = self._stdout.readline().strip()
-        if first != "ready":
+        first = self._stdout.readline().split()
+        if first[:1] != ["ready"]:
             self.close()
             missing(f"R did not start metafor ({log.read_text(encoding='utf-8')[-300:]!r})")
+        self.lme4 = "lme4" in first  # metafor's rma.glmm needs it
 
     @property
     def _stdout(self) -> IO[str]:
         assert self._process.stdout is not None
         return self._process.stdout
+
+    def need_lme4(self) -> None:
+        """Skip (or fail under CI) a GLMM check when R has no lme4."""
+        if not self.lme4:
+            missing("R's lme4 is not installed (metafor's rma.glmm needs it)")
 
     def ask(
         self,

@@ -187,6 +187,8 @@ def test_subgroup_differences_match_metafor(
     metafor: Metafor, kb: KnowledgeBase, case: tuple[str, str, Dimension], method: str
 ) -> None:
     name, outcome, by = case
+    if method == "glmm":
+        metafor.need_lme4()
     xs, ns, groups = _subgroup_data(kb, name, outcome, by)
     document = subgroup_document(kb, name, outcome, method, by)  # type: ignore[arg-type]
     r = metafor.ask("subgroups", method, xs, ns, groups)
@@ -229,6 +231,7 @@ def _as_lme4_converges(ours: float, r25: float, r7: float, tight: float) -> None
 
 @pytest.mark.parametrize("case", REAL, ids=REAL_IDS)
 def test_glmm_matches_metafor_as_lme4_quadrature_converges(metafor: Metafor, case: Case) -> None:
+    metafor.need_lme4()
     xs, ns = case.xs, case.ns
     ours = pool(_counts(xs, ns), "glmm")
     if ours.method == "combined":  # every arm at 0% (or 100%): no ML estimate exists
@@ -259,6 +262,7 @@ def test_glmm_matches_metafor_as_lme4_quadrature_converges(metafor: Metafor, cas
 
 def test_glmm_leave_one_out_matches_metafor(metafor: Metafor) -> None:
     """rituximab's complete responses (6 studies, tau^2 ~ 7): each study left out."""
+    metafor.need_lme4()
     case = next(case for case in REAL if (case.name, case.outcome) == ("rituximab", "complete"))
     xs, ns = case.xs, case.ns
     refits = leave_one_out(_counts(xs, ns), "glmm")

@@ -100,7 +100,7 @@ answer <- function(analysis, method, x, n, g) {
 }
 
 input <- file("stdin", open = "r")
-cat("ready\n")
+cat("ready", if (requireNamespace("lme4", quietly = TRUE)) "lme4" else "", "\n")
 flush(stdout())
 while (length(line <- readLines(input, n = 1)) > 0) {
   parts <- strsplit(line, "\t", fixed = TRUE)[[1]]

@@ -51,9 +51,7 @@ def test_the_certainty_page_is_the_summary_of_findings(
     reasons = page.find("details", id=link.removeprefix("#"))
     items = [li.get_text(" ", strip=True) for li in reasons.find_all("li")]
     assert items[0].startswith("Start: low (observational (3 retrospective studies)")
-    assert any(
-        i.startswith("Risk of bias: serious, −1") and "Newcastle-Ottawa" in i for i in items
-    )
+    assert any(i.startswith("Risk of bias: serious, −1") and "Newcastle-Ottawa" in i for i in items)
     assert "Vayssairat M, Ann Rheum Dis 1998" in reasons.get_text()
     # the review's own words on its studies, cited as a reference
     basis = page.find(id="basis").get_text(" ", strip=True)
