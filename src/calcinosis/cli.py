@@ -182,7 +182,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     )
     for left in document["left_out"]:
         lines.append(f"  left out: {left['arm']} ({left['reason']})")
-    lines.extend(sensitivity_lines(document))
+    lines.extend(sensitivity_lines(document, args.method))
     lines.extend(f"  note: {note}" for note in document["notes"])
     sys.stdout.write("\n".join(lines) + "\n" + _footer(kb))
     return 0

@@ -281,6 +281,8 @@ def _estimate_text(row: FindingsRow) -> str:
         return f"{shown}, one study"
     if row.method == "combined":
         return f"{shown}, counts added (every study at {_percent(row.estimate)})"
+    if row.method == "dl":
+        return f"{shown}, DL (every study at 0% or 100%: the GLMM cannot be fitted)"
     return shown
 
 

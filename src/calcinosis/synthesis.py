@@ -248,6 +248,7 @@ def subgroup_document(
             entry |= _estimate(result)
         groups.append(entry)
     test = subgroup_difference(estimates)
+    fallback = [g["label"] for g in groups if method == "glmm" and g["method"] == "dl"]
     notes = [
         "Each subgroup is pooled on its own (its own tau2); the test compares the subgroup "
         "estimates on the logit scale: Q between subgroups, chi-squared with (subgroups - 1) "
@@ -255,13 +256,19 @@ def subgroup_document(
     ]
     if test is None:
         notes.append("Fewer than two subgroups have a study to pool: no test is possible.")
+    if fallback:
+        notes.append(
+            f"In {' and '.join(fallback)} every study is at 0% or 100%: the GLMM cannot be "
+            "fitted there, so DerSimonian-Laird on the logit scale is used (not converged)."
+        )
     if outside:
         notes.append(
             f"{len(outside)} arm{'s' if len(outside) != 1 else ''} in neither subgroup "
-            "(listed under left_out)."
+            "(listed, with the reason)."
         )
     return {
         "by": by,
+        "method": method,
         "groups": groups,
         "test": None
         if test is None

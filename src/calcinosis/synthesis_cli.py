@@ -86,12 +86,15 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _figure(entry: dict[str, Any]) -> str:
-    """'27.7% (1.5% to 90.5%)', and 'one study' or 'counts added' when not pooled."""
+def _figure(entry: dict[str, Any], asked: str) -> str:
+    """'27.7% (1.5% to 90.5%)', with 'one study' or 'counts added' when not pooled, and
+    'DL' when the GLMM asked for could not be fitted (every study at 0% or 100%)."""
     if entry["estimate"] is None:
         return "no study counts it"
     low, high = entry["ci"]
     text = f"{_pct(entry['estimate'])} ({_pct(low)} to {_pct(high)})"
+    if asked == "glmm" and entry["method"] == "dl":
+        return text + ", DL (GLMM not estimable)"
     return text + {"single": ", one study", "combined": ", counts added"}.get(entry["method"], "")
 
 
@@ -103,7 +106,14 @@ def _heterogeneity(entry: dict[str, Any]) -> str:
 
 def _subgroup_lines(part: dict[str, Any], method: str) -> list[str]:
     rows = [
-        [g["label"], g["about"], g["k"], f"{g['x']}/{g['n']}", _figure(g), _heterogeneity(g)]
+        [
+            g["label"],
+            g["about"],
+            g["k"],
+            f"{g['x']}/{g['n']}",
+            _figure(g, method),
+            _heterogeneity(g),
+        ]
         for g in part["groups"]
     ]
     lines = [
@@ -124,18 +134,19 @@ def _subgroup_lines(part: dict[str, Any], method: str) -> list[str]:
             f"p = {test['p']:.3f}"
         )
     lines += [f"  not in a subgroup: {o['label']} ({o['reason']})" for o in part["left_out"]]
+    lines += [f"  note: {note}" for note in part["notes"][1:]]  # the first says the method
     return lines
 
 
-def sensitivity_lines(document: dict[str, Any]) -> list[str]:
-    """The text of the subgroups, the leave-one-out and the Hartung-Knapp interval."""
+def sensitivity_lines(document: dict[str, Any], method: str) -> list[str]:
+    """The text of the subgroups, the leave-one-out and the Hartung-Knapp interval of a
+    pooling asked for with ``method``."""
     lines: list[str] = []
-    method = document["method"]
     if "subgroups" in document:
         lines += _subgroup_lines(document["subgroups"], method)
     if document.get("leave_one_out"):
         rows = [
-            [r["label"], r["k"], f"{r['x']}/{r['n']}", _figure(r), _heterogeneity(r)]
+            [r["label"], r["k"], f"{r['x']}/{r['n']}", _figure(r, method), _heterogeneity(r)]
             for r in document["leave_one_out"]
         ]
         lines += [
