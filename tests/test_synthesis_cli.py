@@ -7,15 +7,7 @@ import json
 import pytest
 
 from calcinosis.certainty import PREFILLED
-from calcinosis.cli import main
-
-Run = tuple[int, str, str]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli import run
 
 
 def test_pool_json_with_every_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -404,20 +404,8 @@ def _pool_base(
         "evidence_version": kb.version,
         "evidence_released": kb.released,
     }
-    if result is not None:
-        document.update(
-            {
-                "method": result.method,  # "dl" when the GLMM fell back (all 0% or 100%)
-                "pooled": result.pooled,
-                "estimate": _rounded(result.estimate),
-                "ci": _pair(result.ci),
-                "logit": {"estimate": _rounded(result.logit), "se": _rounded(result.logit_se)},
-                "tau2": _rounded(result.tau2),
-                "i2": _rounded(result.i2, 4),
-                "prediction_interval": _pair(result.prediction_interval),
-                "converged": result.converged,
-            }
-        )
+    if result is not None:  # "method" says "dl" when the GLMM fell back (all 0% or 100%)
+        document.update(_estimate(result))
         if method == "glmm" and result.pooled and result.method == "dl":
             notes.append(
                 "The binomial-normal model (GLMM) cannot be fitted when every study is at 0% "
