@@ -380,14 +380,9 @@ def _starts(answer: str, word: str) -> bool:
     return re.match(r"^\W*" + re.escape(word) + r"\b", answer, re.I) is not None
 
 
-# Known gaps, reported in the issue notes: strict, so a fix makes the test fail until the
-# entry is removed.
-# Known gaps of the blind sets, each a strict xfail (none at present).
-BLIND_GAPS: dict[str, str] = {
-    "q16-26-rct-rituximab": "the RCT's calcinosis result (1/7, 1/22, a secondary outcome) is "
-    "not stated",
-    "q16-30-exhausted-ivig": "'IVIG next? anything else?' does not list what else remains",
-}
+# Known gaps of the blind sets, reported in the issue notes, each a strict xfail (so a fix
+# makes the test fail until the entry is removed); none at present.
+BLIND_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

@@ -1255,3 +1255,115 @@ def test_insecure_mode_allows_only_loopback_fhir_servers() -> None:
     assert loopback_fhir_server_url("https://[::1]:8443/fhir") == "https://[::1]:8443/fhir"
     for url in ("http://10.0.0.1/fhir", "http://ehr.example.org/fhir", "http://u:p@127.0.0.1/"):
         assert loopback_fhir_server_url(url) is None
+
+
+# --- the jku key cache is the service's own, not PyJWT's PyJWKClient (README) ----------
+
+
+def test_a_cached_key_is_answered_while_a_refetch_is_in_flight(
+    jku_trust: TrustConfig, clock: Clock
+) -> None:
+    """A forged kid's refetch, however slow, holds up no call whose key is cached."""
+
+    class GatedFetcher:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.gate: asyncio.Event | None = None
+
+        async def __call__(self, url: str) -> dict[str, Any]:
+            self.calls += 1
+            if self.gate is not None:
+                await self.gate.wait()
+            result: dict[str, Any] = PUBLIC_JWKS
+            return result
+
+    fetcher = GatedFetcher()
+    verifier = TokenVerifier(jku_trust, fetch_jwks=fetcher, clock=clock)
+
+    async def scenario() -> None:
+        await verifier.verify_async(jku_token(), AUD)  # the key is cached
+        clock.advance(61)  # an unknown kid may cause a refetch again
+        fetcher.gate = asyncio.Event()
+        forged = asyncio.create_task(verifier.verify_async(jku_token("forged"), AUD))
+        while fetcher.calls < 2:
+            await asyncio.sleep(0)
+        await asyncio.wait_for(verifier.verify_async(jku_token(), AUD), timeout=5)
+        assert not forged.done()  # its refetch is still waiting
+        fetcher.gate.set()
+        with pytest.raises(AuthError, match="unknown kid"):
+            await forged
+
+    asyncio.run(scenario())
+    assert fetcher.calls == 2
+
+
+# PyJWT's PyJWKClient, as locked, on the checks the README says it cannot keep: a test
+# here that fails after an upgrade means the reason for the service's own cache may have
+# gone (README, "Why not PyJWT's PyJWKClient").
+
+
+class ServedJwks(jwt.PyJWKClient):
+    """PyJWKClient with its fetch replaced by ``serve`` (no network)."""
+
+    def __init__(self, serve: Callable[[], dict[str, Any]], cooldown: float = 0) -> None:
+        super().__init__(JKU_URL, cooldown_duration=cooldown)
+        self.serve = serve
+
+    def fetch_data(self) -> Any:
+        return self.serve()
+
+
+def test_pyjwkclient_makes_a_cached_key_wait_behind_a_refetch() -> None:
+    jwks = {"keys": [public_jwk(P256_KEY, "known")]}
+    started = threading.Event()
+
+    def serve() -> dict[str, Any]:
+        if client.jwk_set_cache is not None and client.jwk_set_cache.get() is not None:
+            started.set()
+            time.sleep(0.5)  # the refetch that the forged kid caused
+        return jwks
+
+    client = ServedJwks(serve)
+    client.get_signing_key("known")
+
+    def forged() -> None:
+        with pytest.raises(jwt.PyJWKClientError):
+            client.get_signing_key("forged")
+
+    thread = threading.Thread(target=forged)
+    thread.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert client.get_signing_key("known").key_id == "known"  # cached, yet it waited
+    waited = time.monotonic() - began
+    thread.join()
+    assert waited > 0.25
+
+
+def test_pyjwkclient_chooses_keys_otherwise() -> None:
+    one_key_without_kid = {
+        "keys": [{k: v for k, v in public_jwk(P256_KEY, "").items() if k != "kid"}]
+    }
+    with pytest.raises(jwt.PyJWKClientError, match="did not contain any signing keys"):
+        ServedJwks(lambda: one_key_without_kid).get_signing_keys()  # accepted here, kid-less
+    twice = {"keys": [public_jwk(P256_KEY, "same"), public_jwk(RSA_KEY, "same")]}
+    assert ServedJwks(lambda: twice).get_signing_key("same").key_type == "EC"  # no refusal
+    private = {**PARTS["jwk_private"], "kid": "private"}
+    unparsable = {**public_jwk(P256_KEY, "bad"), "x": "AAAA"}
+    client = ServedJwks(lambda: {"keys": [private, unparsable]})
+    assert isinstance(client.get_signing_key("private").key, ec.EllipticCurvePrivateKey)
+    assert [key.key_id for key in client.get_signing_keys()] == ["private"]  # "bad" dropped
+
+
+def test_pyjwkclient_fetches_a_dead_issuer_on_every_call() -> None:
+    fetches: list[int] = []
+
+    def dead() -> dict[str, Any]:
+        fetches.append(1)
+        raise jwt.PyJWKClientConnectionError("connection refused")
+
+    client = ServedJwks(dead, cooldown=30)  # its default: it counts from a successful fetch
+    for _ in range(5):
+        with pytest.raises(jwt.PyJWKClientConnectionError):
+            client.get_signing_key(KID)
+    assert len(fetches) == 5  # the service's own cache: 1 (then it backs off)

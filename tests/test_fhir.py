@@ -956,3 +956,46 @@ def test_calciphylaxis_reason() -> None:
     assert is_calcinosis_reason(order)
     order["reasonCode"][0]["text"] = "Hypercalcaemia"
     assert not is_calcinosis_reason(order)
+
+
+# ------------------------------------- the JSON is read, not the fhir.resources models
+# The models are the gate (a resource is read only once its model validates); what is
+# read is its JSON, because the models coerce what FHIR JSON does not allow and rewrite
+# dateTimes (module docstring, "Reading the resources"). These fail if the reader
+# switched to the models without saying what that changes.
+
+
+def weight(value: object, when: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "w1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": "kg", "system": "http://unitsofmeasure.org"},
+        **extra,
+    }
+
+
+def test_a_date_time_is_read_as_written() -> None:
+    """fhir.resources reads it as a datetime, whose isoformat() says +00:00."""
+    measured = weight(61, "2025-05-02T09:00:00.50Z")
+    result = findings_from_fhir(patient(), [], [], observations=[measured], today=TODAY)
+    assert result.profile["weight_kg"] == 61
+    assert has_note(result, "weight_kg 61 from an Observation of 2025-05-02T09:00:00.50Z.")
+
+
+def test_a_number_written_as_text_is_not_a_quantity() -> None:
+    """fhir.resources reads "62" as Decimal('62'); FHIR JSON's decimal is a number."""
+    result = findings_from_fhir(
+        patient(), [], [], observations=[weight("62", "2025-05-01")], today=TODAY
+    )
+    assert "weight_kg" not in result.profile
+    assert has_note(result, "Observation/w1: no value in a unit")
+
+
+def test_a_boolean_written_as_text_is_not_a_boolean() -> None:
+    """fhir.resources reads "true" as True; FHIR JSON's boolean is true or false."""
+    assert medication_ids([request("Warfarin 5 MG", doNotPerform="true")])[0] == ["warfarin"]
+    assert medication_ids([request("Warfarin 5 MG", doNotPerform=True)])[0] == []

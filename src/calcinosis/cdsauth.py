@@ -50,6 +50,21 @@ from nowhere else, so the access token goes nowhere else.
 Every refusal is an :class:`AuthError` whose ``reason`` is a short, fixed
 phrase for logs and tests; the HTTP layer answers a bare 401. Neither the
 token nor its claims ever appear in an exception message or a log line.
+
+Why the ``jku`` key cache is this module's own and not PyJWT's ``PyJWKClient``
+(2.15; the README's "Issuer keys" has the measurements). An overridden
+``fetch_data`` could give it today's fetch (64 KiB cap, one deadline for the
+whole fetch, no redirects, no proxy variables) and a back-off after failures,
+which it lacks (its cooldown counts from the last *successful* fetch, so a dead
+issuer is fetched on every call). Two checks it cannot keep without replacing
+its lookup, ``get_signing_key``: (1) it holds one lock across the blocking
+fetch, so every waiting call holds a thread, and a call whose key is cached
+waits behind a refetch that a forged ``kid`` started; (2) its key selection
+ignores keys without ``kid`` (so the one-key JWKS that a token without ``kid``
+may use here has no key there), takes the first of two keys with the same
+``kid`` (refused here: ``ambiguous kid``), and its ``PyJWKSet`` silently drops
+keys it cannot parse and keeps private ones (refused here: ``bad key``). What
+would be left of it is a value with a time stamp.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from calcinosis import DISCLAIMER
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.fhir import (
+from calcinosis.integrations.fhir import (
     FhirFindings,
     findings_from_fhir,
     is_calcinosis_reason,

@@ -26,7 +26,6 @@ from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
 from calcinosis.patient import parse_patient_json
 from calcinosis.plan import render_text
-from calcinosis.settings import Settings
 from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
 from calcinosis.synthesis_cli import pool_options, register_synthesis_commands, sensitivity_lines
 from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
@@ -349,6 +348,8 @@ def _freeze_long_lived() -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     """Everything that can fail is done before the port is bound: the settings, the
     knowledge base, the database and the sockets; a failure is one line and exit 2."""
+    from calcinosis.settings import Settings  # noqa: PLC0415 - pydantic-settings, only to serve
+
     settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
 
     from calcinosis.web import server  # noqa: PLC0415 - the web stack (~1 s) only to serve

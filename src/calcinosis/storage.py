@@ -95,6 +95,12 @@ JTI_PRUNE_EVERY = 60.0  # seconds between deletions of expired jtis
 CHECKPOINT_EVERY = 0.5  # seconds at least between two SQLite WAL checkpoints
 WAL_RESTART_FRAMES = 4000  # WAL pages (about 16 MB) past which the writer starts it over
 
+
+def _wal_restart_bytes() -> int:  # read at each use: tests lower WAL_RESTART_FRAMES
+    """The WAL file size at WAL_RESTART_FRAMES frames of SQLite's default 4 KiB pages."""
+    return WAL_RESTART_FRAMES * (4096 + 24)
+
+
 PLAN_DETAIL = "The audit record could not be written; no plan was served."
 CARD_DETAIL = "The audit record could not be written; no card was served."
 FEEDBACK_DETAIL = "The feedback could not be stored; none of it was recorded."
@@ -457,6 +463,11 @@ class Store:
         self._connection: Connection | None = None  # the writer thread's own
         self._wrote = threading.Event()  # set after each committed batch
         self._wal_full = False
+        # the writer itself watches the WAL's size: on a loaded machine the checkpointer
+        # thread can run too late to ask for the restart in time
+        database = self.engine.url.database if self._sqlite else None
+        self._wal_file = Path(f"{database}-wal") if database and database != ":memory:" else None
+        self._wal_seen = 0  # the WAL file's size when the writer last asked for a restart
         self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
@@ -472,8 +483,10 @@ class Store:
         automatic checkpoint runs inside the commit that crosses 1000 pages and held
         that batch for over 100 ms. PASSIVE: it never blocks the writer. Under steady
         writes it never catches up with the last frames, so the WAL would only grow:
-        past WAL_RESTART_FRAMES the writer itself checkpoints the few frames left
-        between two batches, and its next transaction starts the WAL over."""
+        past WAL_RESTART_FRAMES the writer itself checkpoints between two batches with
+        RESTART (which waits for this thread's checkpoint instead of giving up), and its
+        next transaction starts the WAL over. The writer also watches the file's growth,
+        so the restart does not wait on this thread being scheduled."""
         while not self._stopped.is_set():
             if not self._wrote.wait(timeout=1.0):
                 continue
@@ -703,9 +716,22 @@ class Store:
                 batch.finish()
                 self._inflight = None
             self._maybe_prune()
+            self._watch_wal()
             if self._wal_full:
                 self._wal_full = False
                 self._checkpoint_here()
+
+    def _watch_wal(self) -> None:
+        """Ask for the restart when the WAL file has grown by WAL_RESTART_FRAMES since the
+        last time: the file never shrinks below its high-water mark (a restarted WAL is
+        written over from its start), so its growth, not its size, says that the WAL has
+        not started over."""
+        if self._wal_file is None or self._wal_full:
+            return
+        with contextlib.suppress(OSError):
+            size = self._wal_file.stat().st_size
+            if size - self._wal_seen >= _wal_restart_bytes():
+                self._wal_full, self._wal_seen = True, size
 
     def _checkpoint_here(self) -> None:
         connection = self._connection
@@ -714,7 +740,9 @@ class Store:
         try:
             dbapi = connection.connection.dbapi_connection
             if dbapi is not None:
-                dbapi.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # RESTART: waits (busy timeout) for the checkpointer thread, copies every
+                # frame, and makes the next transaction start the WAL over
+                dbapi.execute("PRAGMA wal_checkpoint(RESTART)")
         except Exception as exc:  # the checkpointer asks again
             log.debug("WAL checkpoint failed: %s", describe(exc))
 

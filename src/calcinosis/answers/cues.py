@@ -12,6 +12,7 @@ from typing import Literal, get_args
 
 __all__ = [
     "ALSO_INTENTS",
+    "BEST_EVIDENCE",
     "INTENTS",
     "INTENT_CUES",
     "MEDICATION_CUES",
@@ -87,6 +88,12 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" (left )?untreated",
             r" curable ",
             r" cured ",
+            r" (a |any )?cure (for|to)\b",
+            # "is calcinosis cutis painful?", "what are the symptoms?"
+            r"^ (is|are|can) (calcinosis|it|they|the lesions|the deposits)( cutis)? (be )?painful",
+            r" symptoms of calcinosis",
+            r" what (symptoms|problems) (does|do|can) (calcinosis|it)",
+            r" curative",
             r" prevent(ed|ion|able)? ",
             r" risk factors? ",
             r" guidelines? ",
@@ -103,6 +110,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"|ineffective|contraindicated|against)",
             r" (treatments?|drugs?|therapies) (to|that should be) avoid",
             r" what (not to|to avoid|should be avoided)",
+            # "what should I avoid in a JDM child?", "anything to avoid?"
+            r" (what|which|anything) (should|must|do|would|to) ((i|we|you|one) )?(avoid|not (use"
+            r"|give|prescribe))\b",
+            r" anything (i|we) should (avoid|not (use|give))",
             r" (should not|shouldn t|must not) be (used|given|prescribed) ",
             r" (not|never) (be )?(given|used|prescribed) (to|in|for) ",
             r" not recommended ",
@@ -147,6 +158,11 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" tolerab",
             r" tolerance ",
             r" what harm",
+            # "does IL STS hurt?", "are the injections painful?" (not "a painful nodule")
+            r" (does|do|will|would|is|are) (it|they|this|that|the \S+|\S+( \S+)?( \S+)?) (hurt"
+            r"|sting|burn|painful)\b",
+            r" (injections?|procedures?|treatments?|applications?) (hurt|sting|burn|painful|are "
+            r"painful|is painful)\b",
         ),
     ),
     (
@@ -161,6 +177,10 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r" (most common|most frequent) (form|type|subtype|cause|disease)",
             r" who gets ",
             r" (associated|occur|occurs) (with|in) (which|what) ",
+            # "is calcinosis cutis common in children with DM?", "how likely is it in SSc?"
+            r"^ (is|are) (calcinosis|calciphylaxis|it|this)( cutis)? (\S+ )?(common|frequent"
+            r"|rare|unusual|likely)\b",
+            r" (how|what) (likely|often) (is|do|does) (\S+ ){0,3}(get|develop|have)\b",
         ),
     ),
     (
@@ -359,9 +379,10 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" dos(e|es|age|ing) ",
         r" regimens? ",
         r" how much ",
-        r" (what|which) (concentration|strength|percent|mg)",
+        r" (what|which) (concentration|strength|percent\b|mg)",  # not "what percentage of"
         r" concentrations? ",
-        r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear))",
+        r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear"
+        r"|relaps|recur|come back|comes back))",
     ),
     "adverse-effects": (
         r" side effects? ",
@@ -377,6 +398,13 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
     ),
     "level-or-grade": (r" levels? of evidence", r" grade ", r" strength of "),
     "mechanism": (r" how (does|do) (it|they|\S+) work", r" mechanism", r" mode of action"),
+    # "IVIG next? anything else?": what else the plan offers, after the treatment asked
+    "first-line": (
+        r" anything else",
+        r" what else",
+        r" (any )?other (options|treatments|therapies|drugs) ",
+        r" (what|which|any) alternatives",
+    ),
 }
 
 # First-line cues that, when a treatment is named, ask about that treatment's
@@ -509,7 +537,15 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
     ),
     (
         "avoided",
-        (r" avoid", r" (should|must) not ", r" shouldn t ", r" stop(ped)? ", r" contraindicat"),
+        (
+            r" avoid",
+            r" (should|must) not ",
+            r" shouldn t ",
+            r" stop(ped)? ",
+            r" contraindicat",
+            # "is diltiazem not recommended in DM?": whether to avoid it, not whether to use it
+            r" not (recommended|advised|indicated|suggested)\b",
+        ),
     ),
     (
         "causes",
@@ -517,6 +553,9 @@ PREDICATE_CUES: tuple[tuple[Predicate, tuple[str, ...]], ...] = (
             r" (cause|causes|lead to|leads to|produce|produces|give|gives|leave|leaves) (\w+ )?"
             r"(discolou?r|pain|infection|nausea|dizziness|edema|oedema|headache|scar|necrosis|block"
             r"|bradycardia|hypotension|acidosis|irritation|hyperkeratosis|diarrh|gastro)",
+            # "does IL STS hurt?", "is topical STS painful?", not "a single painful nodule"
+            r" (does|do|will|would|is|are) (it|they|this|that|the \S+|\S+( \S+)?( \S+)?) (hurt"
+            r"|sting|burn|painful)\b",
         ),
     ),
     ("safe-with", (r" safe", r" risk", r" caution", r" ok ", r" okay ", r" allowed ")),
@@ -714,3 +753,12 @@ SOURCE_CUES: dict[str, tuple[str, ...]] = {
     "nowaczyk-2021": ("nowaczyk", "local therapies review", "review of local therapies"),
     "ai-answer-dm": ("ai answer", "ai generated answer", "the ai"),
 }
+
+# "which treatment has the best evidence?": a question about the grades of all of them
+BEST_EVIDENCE: tuple[str, ...] = (
+    # not "the best evidence-based option for <this patient>": that asks for the plan
+    r" (best|strongest|highest|most|good|better|greatest) (levels? of |quality |grade of )?"
+    r"(evidence|data)(?! based)",
+    r" evidence (is )?(the )?(strongest|best)",
+    r" (most|best) (proven|studied)",
+)

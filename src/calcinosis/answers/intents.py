@@ -28,6 +28,7 @@ from calcinosis.answers.blocks import (
 )
 from calcinosis.answers.cues import WHEN_CUES, Intent
 from calcinosis.answers.draft import SOURCE_NAMES, Draft, sentence_with, sentences
+from calcinosis.answers.passages import arm_provenance
 from calcinosis.answers.plans import first_line, instead, what_not_to_use
 from calcinosis.answers.selection import (
     by_words,
@@ -38,6 +39,7 @@ from calcinosis.answers.selection import (
     subtype_passages,
 )
 from calcinosis.answers.topics import (
+    best_evidence,
     by_level_or_grade,
     epidemiology,
     mechanism,
@@ -46,9 +48,9 @@ from calcinosis.answers.topics import (
     study_size,
     time_to_response,
 )
-from calcinosis.answers.verdicts import verdict
+from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
-from calcinosis.evidence import study_label
+from calcinosis.evidence import responders, study_label
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 
@@ -79,13 +81,104 @@ def _matches_when(d: Draft) -> bool:
     return any(re.search(cue, d.query.norm) for cue in WHEN_CUES)
 
 
+_CHILD_WORDS = r"(children|child|kids?|pediatric|paediatric|juvenile|jdm)"
+_BOTH_AGES = re.compile(rf" adults?\b.*\b{_CHILD_WORDS}\b| {_CHILD_WORDS}\b.*\badults?\b")
+_BOTH_DISEASES = re.compile(
+    r" (ssc|scleroderma|systemic sclerosis)\b.*\b(dm|jdm|dermatomyositis)\b"
+    r"| (dm|jdm|dermatomyositis)\b.*\b(ssc|scleroderma|systemic sclerosis)\b"
+)
+
+
+def _by_group(d: Draft) -> str | None:
+    """ "Do children respond better than adults to rituximab?", "diltiazem in SSc vs DM":
+    the review's arms of each group side by side, and that no study compares them."""
+    if not d.query.treatments:
+        return None
+    if _BOTH_AGES.search(d.query.norm):
+        key, groups_ = "population", (("adult", "adults"), ("child", "children"))
+    elif _BOTH_DISEASES.search(d.query.norm):
+        key, groups_ = "disease", (("SSc", "SSc"), ("DM", "DM"))
+    else:
+        return None
+    arms = d.kb.arms_for(d.query.treatments)
+    parts = []
+    for value, words in groups_:
+        mine = [a for a in arms if getattr(a, key) == value]
+        count = responders(mine, "any")
+        if not count.k:
+            parts.append(f"{words}: no study arm reports a response")
+            continue
+        labels = ", ".join(
+            f"{study_label(d.kb.studies[a.study])} {a.responders_any}/{a.n}"
+            for a in mine
+            if a.id in count.arms
+        )
+        parts.append(
+            f"{words}: {count.x} of {count.n} responded ({round(100 * count.x / count.n)}%; "
+            f"{labels}) {d.cite(*(arm_provenance(a) for a in mine if a.id in count.arms))}"
+        )
+    counted = {
+        a.id
+        for value, _ in groups_
+        for a in arms
+        if getattr(a, key) == value and a.id in responders([a], "any").arms
+    }
+    rest = sorted({study_label(d.kb.studies[a.study]) for a in arms if a.id not in counted})
+    name = " or ".join(d.name(t).lower() for t in d.query.treatments[:2])
+    return (
+        f"No study compares them directly; the review's arms of {name}, by "
+        f"{'age group' if key == 'population' else 'disease'} (any response; small, "
+        f"different studies): "
+        + "; ".join(parts)
+        + (
+            f"; not counted (groups mixed or not said, or no any-response count): {', '.join(rest)}"
+            if rest
+            else ""
+        )
+        + "."
+    )
+
+
+def _verdict_lead(d: Draft) -> str | None:
+    """The yes/no first (and, after a no for this patient, what is offered instead); with
+    no yes/no, the complete responses when that is what was asked."""
+    said = verdict(d)
+    d.lead(said)
+    if against_it(d, said) and d.query.patient_specific:
+        instead(d)
+    if not said and _COMPLETE_ASKED.search(d.query.norm):
+        d.lead(complete_line(d, d.query.treatments))  # "how many cleared completely?"
+    if not said:
+        d.lead(_by_group(d))
+    return said
+
+
+def _whom_to_observe(d: Draft) -> bool:
+    """ "Which patients can be observed without treatment?": the management topic's
+    recommendation for each subtype it gives one for (the subtype asked, if any)."""
+    if d.query.treatments != ("observation",) or d.query.proposition is not None:
+        return False
+    found = [
+        p
+        for p in passages_about(d, ["observation"], kinds=("recommendation",))
+        if d.query.subtype is None or d.query.subtype in p.applies_to.subtypes
+    ]
+    seen: set[tuple[str, ...]] = set()
+    for passage in found:
+        subtypes = tuple(passage.applies_to.subtypes)
+        if subtypes in seen:
+            continue
+        seen.add(subtypes)
+        d.lead(d.quote(passage, 2, about=f"about {' or '.join(subtypes)} calcinosis"))
+    return bool(seen)
+
+
 def _efficacy(d: Draft) -> None:
     """The grade and the review's arms for the first treatment asked, one line for each
     other, the figure of another source that covers most of what was asked."""
-    said = verdict(d)
-    d.lead(said)
-    if said and said.startswith("No") and d.query.patient_specific:
-        instead(d)
+    if _whom_to_observe(d):
+        return
+    said = _verdict_lead(d)
     for words, ids in d.query.mentions:
         if MEMBER_OF_CLASS.get(words) in ids:
             name = lower_name(d.name(MEMBER_OF_CLASS[words]))
@@ -118,7 +211,7 @@ def _efficacy(d: Draft) -> None:
     d.lead(size_line(d, d.query.treatments))  # the size asked: its figures first
     for index, (label, treatments) in enumerate(groups(d, 3)):
         if index == 0 and not said:
-            d.lead(_no_arm_in_disease(d, treatments, label))
+            _no_direct_arm(d, treatments, label)
         _efficacy_of(d, index, label, treatments, lead=not said)
     if not said:
         figures = [
@@ -250,6 +343,47 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
     )
 
 
+_COMPLETE_ASKED = re.compile(
+    r" complete(ly)? (response|resolution|remission|clearance|resolv|clear)| (cleared|resolved)"
+    r" completely"
+)
+
+
+def _no_direct_arm(d: Draft, treatments: tuple[str, ...], label: str) -> None:
+    """That no arm is of the disease or the age group asked about, first."""
+    by_disease = _no_arm_in_disease(d, treatments, label)
+    by_age = _no_arm_in_population(d, treatments, label)
+    if by_disease and by_age:  # one "what follows is extrapolated", not two
+        by_disease = by_disease.removesuffix(" What follows is extrapolated from them.")
+    d.lead(by_disease)
+    d.lead(by_age)
+
+
+_GROUP_WORDS = {"child": "children", "adult": "adults", "unspecified": "of unstated age"}
+
+
+def _no_arm_in_population(d: Draft, treatments: tuple[str, ...], label: str) -> str | None:
+    """ "Response rate to diltiazem in children?": when no arm is of the age group asked
+    about, that comes first, before figures from the other one."""
+    group = d.context.age_group
+    arms = d.kb.arms_for(treatments)
+    if group is None or not arms or any(a.population == group for a in arms):
+        return None
+    groups_ = [p for p in ("adult", "child", "unspecified") if any(a.population == p for a in arms)]
+    where = {"adult": "in adults", "child": "in children", "unspecified": "of unstated age"}
+    if len(groups_) == 1:
+        counts = f"{'its arm is' if len(arms) == 1 else f'its {len(arms)} arms are all'} "
+        counts += where[groups_[0]]
+    else:
+        counts = f"of its {len(arms)} arms, " + " and ".join(
+            f"{sum(a.population == p for a in arms)} {where[p]}" for p in groups_
+        )
+    return (
+        f"No study arm in the review is of {lower_name(label)} in {_GROUP_WORDS[group]}; "
+        f"{counts}. What follows is extrapolated from them."
+    )
+
+
 def _efficacy_of(
     d: Draft, index: int, label: str, treatments: tuple[str, ...], *, lead: bool
 ) -> None:
@@ -269,6 +403,9 @@ def _efficacy_of(
     if not line:
         found = by_words(d, passages_about(d, treatments))
         found = [p for p in found if p.kind not in ("regimen", "adverse-effect", "rule")]
+        # what a source recommends or concludes about it before a line of an algorithm that
+        # only names it ("Is the underlying ... disease adequately treated?")
+        found.sort(key=lambda p: p.text.rstrip().endswith("?"))
         if found and not d.shown(found[0]) and lead:
             if d.fits(found[0].applies_to):
                 d.lead(d.quote(found[0], 2))
@@ -318,7 +455,7 @@ def _settings_unreported(d: Draft) -> None:
 
 def _dose(d: Draft) -> None:
     no = verdict(d)
-    if no and no.startswith("No.") and d.query.patient_specific:
+    if against_it(d, no, definite=True) and d.query.patient_specific:
         d.lead(no)  # the patient must not get it: no doses under the "No."
         return
     _settings_unreported(d)
@@ -380,7 +517,7 @@ def _adverse(d: Draft) -> None:
 def _contraindication(d: Draft) -> None:
     lead = verdict(d)
     d.lead(lead)
-    if lead and lead.startswith("No"):
+    if against_it(d, lead):
         instead(d)
     if not d.query.treatments:
         if d.query.conditions or d.query.patient_specific:
@@ -408,9 +545,22 @@ def _contraindication(d: Draft) -> None:
 
 def _level(d: Draft) -> None:
     if not d.query.treatments:
-        if not by_level_or_grade(d):
+        if not (best_evidence(d) or by_level_or_grade(d)):
             overview(d)
         return
+    if d.query.source == "management-topic":
+        # "does the management topic grade colchicine?": whether it does, first
+        for treatment in d.query.treatments[:2]:
+            graded = [
+                s
+                for s in d.kb.statements
+                if s.source == "management-topic" and s.grade and treatment in s.treatments
+            ]
+            if not graded:
+                d.lead(
+                    f"No: the management topic gives no grade for {d.name(treatment).lower()}; "
+                    "the review's grade follows."
+                )
     for label, treatments in groups(d, 3):
         d.lead(grade_line(d, treatments[0]))
         line = table4_line(d, treatments[0])
@@ -473,6 +623,18 @@ def _patient(d: Draft) -> None:
 
 
 def _unknown(d: Draft) -> None:
+    if d.query.studies:
+        # "what did Fredi 2015 find?": that study's arms, as the review counts them
+        lines = study_lines(d)
+        if lines:
+            d.lead(
+                "What the review reports of "
+                + " and ".join(study_label(d.kb.studies[s]) for s in d.query.studies)
+                + ":"
+            )
+            for line in lines:
+                d.lead(line)
+            return
     not_answered(d)
 
 

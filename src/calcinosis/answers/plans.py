@@ -98,11 +98,20 @@ def what_not_to_use(d: Draft) -> None:
     if not against:
         not_answered(d)
         return
+    ranked = sorted(against, key=lambda item: item[0])
+    described = bool(d.query.disease or d.query.population or d.query.conditions)
+    # a rule for another disease (TNF inhibitors in SSc) is not for "a JDM child": apart
+    others = [line for rank, line in ranked if rank == 2] if described else []
     d.lead(
         "The sources advise against these: "
-        + "; ".join(line for _, line in sorted(against, key=lambda item: item[0]))
+        + "; ".join(line for rank, line in ranked if line not in others)
         + "."
     )
+    if others:
+        d.lead(
+            "For other patients, not for the one described (the rule is about another "
+            "disease or condition): " + "; ".join(others) + "."
+        )
     for line in dict.fromkeys(risks):
         d.add(
             "Safety",
@@ -315,16 +324,36 @@ def _first_line_lead(
             + ", ".join(o["name"].lower() for o in gone)
             + "."
         )
-    if first and all(o["stance"] == "alternative" for o in first):
+    if not first:
         d.lead(
-            f"No option is first-line for {_context_words(d)} once that is left out; what the "
-            f"plan offers: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+            f"No option is left in this tool's plan for {_context_words(d)} after what the "
+            "question rules out or says was tried; see the notes below, and the sources' other "
+            "treatments, whose evidence is limited."
+        )
+    elif all(o["stance"] == "alternative" for o in first):
+        why = "once that is left out" if gone else "once the options tried have failed"
+        d.lead(
+            f"No option is first-line for {_context_words(d)} {why}; what the plan offers: "
+            f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
         )
     else:
         d.lead(
             f"First-line for {_context_words(d)}, as the management topic's algorithm gives "
             f"it: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
         )
+
+
+def _inflammation_lead(d: Draft) -> None:
+    """ "Which drugs help inflamed calcinosis?": the topic's choice among the systemic drugs
+    for prominent inflammation or ulceration, right after the first-line options."""
+    if not (d.query.has("inflammation") or d.query.has("ulceration")):
+        return
+    pattern = r"preferred over \w+ for patients presenting with prominent inflammation"
+    for passage in passages_about(d, (), pattern=pattern):
+        if passage.provenance.source != "ai-answer-dm" and d.fits(passage.applies_to):
+            quote = d.quote(passage, 1, pattern=pattern)
+            d.lead("When a systemic drug is chosen, " + quote[:1].lower() + quote[1:])
+            return
 
 
 Options = list[dict[str, Any]]
@@ -339,7 +368,8 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
     first = [o for o in options if o["stance"] == "first-line"]
     underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
     first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
-    if gone and not [o for o in first if o["id"] != "treat-underlying-disease"]:
+    if not [o for o in first if o["id"] != "treat-underlying-disease"]:
+        # left out, or tried and failed ("failed everything"): the alternatives lead
         first = [o for o in options if o["stance"] == "alternative"][:4]
     return options, gone, first, underlying
 
@@ -369,6 +399,7 @@ def first_line(d: Draft) -> None:
             f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
         )
     _first_line_lead(d, first, gone, cited)
+    _inflammation_lead(d)
     _extrapolation_lead(d, first)
     _discrete_lead(d, options, cited)
     _removal_lead(d, options, first, cited)

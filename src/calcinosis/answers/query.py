@@ -32,9 +32,14 @@ class Proposition:
     predicate: Predicate
     object: str | None = None
     treatments: tuple[str, ...] = ()  # every id the subject's words stand for ("STS")
+    # "should I stop diltiazem with heart failure?", "avoid minocycline in an 8 yo?": the
+    # question asks whether to avoid or stop it, so a "No" of the predicate is a "Yes"
+    inverse: bool = False
 
     def describe(self, name: str | None) -> str:
         subject = name or "it"
+        if self.inverse:
+            return f"{subject} should be avoided or stopped ({self.object or 'here'})"
         words = {
             "promotes-calcification": "promotes calcification",
             "safe-with": f"is safe with {self.object or 'this condition'}",
@@ -126,6 +131,7 @@ class Query:
                 "treatment": self.proposition.treatment,
                 "predicate": self.proposition.predicate,
                 "object": self.proposition.object,
+                "inverse": self.proposition.inverse,
             }
         return {
             "intent": self.intent,

@@ -5,6 +5,7 @@ name, and the overview (subtypes, definitions, the evidence as a whole)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from calcinosis.answers.blocks import (
@@ -13,7 +14,8 @@ from calcinosis.answers.blocks import (
     roman,
     table4_line,
 )
-from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentences
+from calcinosis.answers.cues import BEST_EVIDENCE
+from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.selection import by_words, lead_passages, not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.evidence import study_label
@@ -65,6 +67,53 @@ _LEVEL_ASKED = re.compile(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) "
 
 
 _GRADE_ASKED = re.compile(r" graded? ([abcd]|[12] ?[abc]) ")
+
+
+def best_evidence(d: Draft) -> bool:
+    """ "Which treatment has the best evidence?": the grades as Table 4 and the management
+    topic give them, highest first, and what the highest is for or against."""
+    if not any(re.search(cue, d.query.norm) for cue in BEST_EVIDENCE):
+        return False
+    rows = [r for r in d.kb.table4 if r.grade and r.parent is None]
+    if not rows:
+        return False
+    best = min(r.grade for r in rows)
+    top = [r for r in rows if r.grade == best]
+    rest = sorted({r.grade for r in rows if r.grade != best})
+    against = [r for r in top if r.direction == "against"]
+    d.lead(
+        f"No treatment of calcinosis cutis has strong evidence. The highest grade in the "
+        f"review's Table 4 is grade {best}"
+        + (
+            ", and it is a grade against a treatment"
+            if against and len(against) == len(top)
+            else ""
+        )
+        + ":"
+    )
+    for row in top:
+        line = table4_line(d, row.treatments[0])
+        if line:
+            d.lead(line)
+    if rest:
+        others = [r for r in rows if r.grade != best]
+        d.lead(
+            f"The other {len(others)} rows of Table 4 are grade {' or '.join(rest)} "
+            f"{d.cite(*(r.provenance for r in others[:1]))}."
+        )
+    graded = [s for s in d.kb.statements if s.source == "management-topic" and s.grade]
+    for statement in graded[:2]:
+        where = Provenance(
+            source=statement.source, location=statement.location, quote=statement.quote
+        )
+        d.lead(
+            f"The management topic's graded suggestion (Grade {statement.grade}): "
+            f'"{sentences(statement.quote, 1)}" '
+            f"{d.cite(where)}."
+        )
+    for passage in passages_about(d, (), pattern=r"only 2 small RCTs|Few included studies")[:2]:
+        d.add("Research evidence", d.quote(passage, 1))
+    return True
 
 
 def by_level_or_grade(d: Draft) -> bool:
@@ -127,6 +176,12 @@ def time_to_response(d: Draft) -> None:
 def relapse(d: Draft) -> None:
     found = passages_about(d, d.query.treatments, pattern=_RELAPSE)
     arms = [a for a in d.kb.arms_for(d.query.treatments) if a.relapses is not None]
+    counted = [p for p in found if re.search(r"\d", sentence_with(p.text, _RELAPSE))]
+    if d.query.treatments and not arms and not counted:
+        # "how often do they come back after surgery?": the topic names recurrence as a
+        # risk; no source counts it
+        names = " or ".join(d.name(t).lower() for t in d.query.treatments[:2])
+        d.lead(f"No source gives a relapse rate for {names} in calcinosis cutis.")
     if not lead_passages(d, found, 3, pattern=_RELAPSE) and not arms:
         not_answered(d)
     for arm in arms[:3]:
@@ -134,8 +189,8 @@ def relapse(d: Draft) -> None:
         if relapses is not None:
             d.add(
                 "Research evidence",
-                f"{d.name(arm.treatment)}, {arm.study}: {relapses.text} "
-                f"{d.cite(arm_provenance(arm))}.",
+                f"{d.name(arm.treatment)}, {study_label(d.kb.studies[arm.study])}: "
+                f"{relapses.text} {d.cite(arm_provenance(arm))}.",
             )
 
 
@@ -186,8 +241,37 @@ def mechanism(d: Draft) -> None:
         not_answered(d)
 
 
+def _trials_overall(d: Draft) -> None:
+    """ "Are there any RCTs in calcinosis cutis?": the review's two, and what they tested."""
+    kb = d.kb
+    trials = [a for a in kb.arms if kb.studies[a.study].design == "rct"]
+    by_study: dict[str, list[Any]] = {}
+    for arm in trials:
+        by_study.setdefault(arm.study, []).append(arm)
+    statement = kb.statements_by_id.get("review-discussion-only-two-rcts")
+    if statement is not None:
+        d.lead(
+            f'Few: the review says "{sentences(statement.quote, 1)}" '
+            + d.cite(
+                Provenance(
+                    source=statement.source, location=statement.location, quote=statement.quote
+                )
+            )
+            + "."
+        )
+    lines = [
+        f"{d.name(arms[0].treatment)}: " + _study_line(d, study_id, arms)
+        for study_id, arms in by_study.items()
+    ]
+    if lines:
+        d.lead("The trials: " + "; ".join(lines) + ".")
+
+
 def study_size(d: Draft) -> None:
     kb = d.kb
+    if not d.query.treatments and _RCT.search(d.query.norm):
+        _trials_overall(d)
+        return
     if not d.query.treatments:
         overall = next(t for t in kb.totals if t.scope == "overall")
         d.lead(
@@ -204,8 +288,9 @@ def study_size(d: Draft) -> None:
         if not trials and arms:
             designs = sorted({kb.studies[a.study].design for a in arms})
             d.lead(
-                f"No: the review has no randomized controlled trial of {names}; its "
-                f"{len({a.study for a in arms})} studies of it are {' and '.join(designs)} "
+                f"No: the review has no randomized controlled trial of {names}; "
+                + _studies_are(len({a.study for a in arms}), designs)
+                + " "
                 f"{d.cite(*(arm_provenance(a) for a in arms))}."
             )
         arms = trials or arms
@@ -215,18 +300,7 @@ def study_size(d: Draft) -> None:
     by_study: dict[str, list[Any]] = {}
     for arm in arms:
         by_study.setdefault(arm.study, []).append(arm)
-    parts = []
-    for study_id, study_arms in by_study.items():
-        study = kb.studies[study_id]
-        n = sum(
-            a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms
-        )
-        who = "; ".join(f"{a.n} {_who(a)}" for a in study_arms)
-        design = "RCT" if study.design == "rct" else study.design
-        parts.append(
-            f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
-            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
-        )
+    parts = [_study_line(d, study_id, study_arms) for study_id, study_arms in by_study.items()]
     trial = _RCT.search(d.query.norm) and any(kb.studies[s].design == "rct" for s in by_study)
     what = "The randomized controlled trial" if trial else "The studies"
     if parts:
@@ -244,16 +318,81 @@ def study_size(d: Draft) -> None:
         not_answered(d)
 
 
+def _studies_are(count: int, designs: Sequence[str]) -> str:
+    """'its 1 study of it is retrospective', 'its 3 studies of it are ...'."""
+    kinds = " and ".join(designs)
+    return f"its study of it is {kinds}" if count == 1 else f"its {count} studies of it are {kinds}"
+
+
+def _study_line(d: Draft, study_id: str, study_arms: list[Any]) -> str:
+    """'Aggarwal 2017 (RCT): 29 patients (...); adults with DM: complete response in 1 of 7
+    (14%) ...', with the review's word when calcinosis was not the study's primary outcome."""
+    kb = d.kb
+    study = kb.studies[study_id]
+    n = sum(a.patients if a.unit != "patients" and a.patients else (a.n or 0) for a in study_arms)
+    who = "; ".join(f"{a.n} {_who(a)}" if a.n else _who(a) for a in study_arms)
+    if any(a.n is None for a in study_arms):
+        # Boulter 2011: the review gives no count for the study
+        none_complete = all(a.responders_complete == 0 for a in study_arms)
+        return (
+            f"{study_label(study)} ({study.design}; {who}): the review gives no number of "
+            f"patients for this study{', and no complete responder' if none_complete else ''} "
+            f"{d.cite(*(arm_provenance(a) for a in study_arms))}"
+        )
+    design = "RCT" if study.design == "rct" else study.design
+    secondary = ""
+    if not study.calcinosis_primary_outcome:
+        statement = kb.statements_by_id.get("review-discussion-only-two-rcts")
+        cite = (
+            " "
+            + d.cite(
+                Provenance(
+                    source=statement.source, location=statement.location, quote=statement.quote
+                )
+            )
+            if statement is not None
+            else ""
+        )
+        secondary = f"; calcinosis was only a secondary outcome of this trial{cite}"
+    return (
+        f"{study_label(study)} ({design}): {n} patients ({who}){_responders(study_arms)} "
+        f"{d.cite(*(arm_provenance(a) for a in study_arms))}{secondary}"
+    )
+
+
 def _responders(arms: list[Any]) -> str:
-    """', 27 responded (22 completely)' for a study's arms, when they report it."""
-    counted = [a for a in arms if a.responders_any is not None]
-    if not counted:
+    """', 27 responded (22 completely)' for a study's arms, when they report it; each arm's
+    own count when the study has arms of different populations."""
+    if len(arms) > 1 and len({a.population for a in arms}) > 1:
+        each = [_responders([a]) for a in arms]
+        if any(each):
+            return "; " + "; ".join(
+                f"{_who(a)}:{text[1:]}" for a, text in zip(arms, each, strict=True) if text
+            )
         return ""
-    text = f", {sum(a.responders_any for a in counted)} responded"
+    counted = [a for a in arms if a.responders_any is not None]
+    complete = [a for a in arms if a.responders_complete is not None]
+    if not counted:
+        if not complete:
+            return ""
+        x = sum(a.responders_complete for a in complete)
+        n = sum(a.n or 0 for a in complete)
+        return f", complete response in {x} of {n} ({_pct(x, n)}); partial response not reported"
+    x = sum(a.responders_any for a in counted)
+    n = sum(a.n or 0 for a in counted)
+    text = f", {x} of {n} responded ({_pct(x, n)})"
     complete = [a for a in counted if a.responders_complete is not None]
     if complete:
-        text += f" ({sum(a.responders_complete for a in complete)} completely)"
+        text += f", {sum(a.responders_complete for a in complete)} completely"
     return text
+
+
+def _pct(x: int, n: int) -> str:
+    """'14%'; one decimal under 10% ('4.5%' for 1 of 22, which the review prints as 4%)."""
+    if not n:
+        return "n/a"
+    value = 100 * x / n
+    return f"{value:.1f}%" if 0 < value < 10 else f"{round(value)}%"
 
 
 def _who(arm: Any) -> str:
@@ -267,7 +406,12 @@ def _who(arm: Any) -> str:
 
 # Overview questions about one aspect of calcinosis cutis: the question's words, and the
 # words of the passages that answer them.
+_TOPICS_CURE = r" cure | curative| curable | cured "
 _TOPICS: tuple[tuple[str, str], ...] = (
+    (
+        r" painful| symptoms ",
+        r"accompanied by pain|impaired quality of life|extreme debilitation",
+    ),
     (r" diagnos", r"diagnosis and evaluation"),
     (r" guidelines?| eular | consensus ", r"guideline|EULAR|consensus"),
     (
@@ -276,7 +420,12 @@ _TOPICS: tuple[tuple[str, str], ...] = (
     ),
     (r" prevent", r"\bprevent"),
     (
-        r" prognosis| untreated| curable | cured ",
+        _TOPICS_CURE,
+        r"curative|often challenging|major unmet need|resolve spontaneously|"
+        r"spontaneous resolution|minimize symptoms",
+    ),
+    (
+        r" prognosis| untreated",
         r"die within|mortality|quality of life|resolve spontaneously|spontaneous resolution|"
         r"minimize symptoms",
     ),
@@ -313,6 +462,13 @@ def overview(d: Draft) -> None:
         return
     for question, passage in _TOPICS:
         if re.search(question, text):
+            # no passage calls anything a cure ("no formal curative effect of diltiazem")
+            if question == _TOPICS_CURE and not passages_about(
+                d, (), pattern=r"\bcure[sd]?\b|\bcurable\b"
+            ):
+                d.lead(
+                    "No source reports a cure for calcinosis cutis; what they say of its treatment:"
+                )
             found = by_words(d, passages_about(d, (), pattern=passage))
             if not lead_passages(d, found, 2, pattern=passage):
                 not_answered(d)
@@ -321,6 +477,8 @@ def overview(d: Draft) -> None:
         subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
         say("management-topic-five-subtypes", "Guidelines and expert recommendations")
         return
+    if re.search(r" (most|more) (common|frequent|often)", text):
+        say("answers-topic-dystrophic-most-common")  # "which subtype is most common?"
     say("management-topic-five-subtypes")
     say("answers-review-definition", "Guidelines and expert recommendations")
     for statement_id in (

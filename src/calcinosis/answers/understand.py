@@ -20,6 +20,7 @@ from typing import Literal
 
 from calcinosis.answers.cues import (
     ALSO_INTENTS,
+    BEST_EVIDENCE,
     INTENT_CUES,
     MEDICATION_CUES,
     NEGATIONS,
@@ -99,6 +100,16 @@ _AGES = (
     (re.compile(r" (?:aged?|age of) (\d{1,3}) "), 1.0),
     (re.compile(r" (\d{1,3}) years? of age "), 1.0),
     (re.compile(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
+    # "my patient is 8 with JDM", "she is 15 and ..."
+    (
+        re.compile(
+            r" (?:patient|pt|child|kid|son|daughter|girl|boy|he|she|who) is (?:now )?(\d{1,2})"
+            r" (?:with|and|has|had|who|now) "
+        ),
+        1.0,
+    ),
+    # "45F with SSc", "45 f with", "8m with JDM" (not "8 m": months?)
+    (re.compile(r" (\d{1,3})(?: ?f|m) (?:with|w|has|had|and|who|pt|patient|presenting) "), 1.0),
     (re.compile(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
     (re.compile(r" (\d{1,2}) ?(?:weeks?|wks?|wk) ?old "), 1 / 52),
     (
@@ -701,7 +712,13 @@ def _skip_durations(after: str) -> str:
 
 
 _NEXT = re.compile(r"^ (next|now|instead|then|as (the )?next( step| option)?|after that)\b")
-_COORDINATED = re.compile(r"^ ?(and|or|nor|then|plus|as well as)? ?(\w+ )?$")
+# "X, Y and Z" (one word between may be a route or a dose word), not "failed X, is Y
+# first line now?" or "failed X; what about Y?": a question word starts a new clause
+_COORDINATED = re.compile(
+    r"^ ?(and|or|nor|then|plus|as well as)? ?((?!(?:is|are|was|were|does|do|did|can|could"
+    r"|should|would|will|may|might|what|how|which|why|about|try|trying|start|starting|give"
+    r"|giving|consider|considering|use|using|but|so|now|next|instead)\b)\w+ )?$"
+)
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
 # IL STS" is "failed STS" by both routes
@@ -799,16 +816,29 @@ def _settle(
     if intent == "level-or-grade" and not treatments and _matches(masked, _FIRST_LINE_CUES):
         # "first line? and what's the grade of that rec?": the first-line plan, with grades
         intent = "first-line"
+    if intent in ("efficacy", "unknown") and not treatments and _WHAT_WORKS.search(masked):
+        intent = "first-line"  # "calcinosis in lupus, what works?": what to use
+    if not treatments and _matches(masked, BEST_EVIDENCE) and intent != "patient-specific":
+        intent = "level-or-grade"  # "which treatment has the best evidence?": the grades
     if intent == "comparison" and "dose" in also:
         # "topical vs IL STS - what concentrations and how often?": each one's regimen
         intent, also = "dose", tuple(i for i in also if i != "dose")
-    if also and intent in ALSO_INTENTS and _asks_first(masked, also[0]):
+    if (
+        also
+        and intent in ALSO_INTENTS
+        and also[0] != "first-line"  # "X next? anything else?": X leads
+        and _asks_first(masked, also[0])
+    ):
         # two questions in one ("how well does it work and does it come back?", "how does
         # STS work and what are the side effects?"): the one asked first leads
         intent, also = also[0], (intent, *also[1:])
     return intent, also
 
 
+_WHAT_WORKS = re.compile(
+    r" (what|which|anything that)( \S+)? (works?|helps?|is effective|are effective)\b"
+    r"| what (treatments?|therapies|drugs|options) (work|help)"
+)
 _FIRST_LINE_CUES = next(cues for name, cues in INTENT_CUES if name == "first-line")
 _AFTER_EFFICACY = frozenset({"relapse", "adverse-effects", "time-to-response", "level-or-grade"})
 
@@ -850,7 +880,11 @@ def _unlisted_condition(text: str) -> str | None:
     match = _SAFE_WITH.search(text)
     if match is None:
         return None
-    words = re.sub(r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this)\b", " ", match["what"])
+    words = re.sub(
+        r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this|on|taking|using)\b",
+        " ",
+        match["what"],
+    )
     words = " ".join(words.split())
     return f"unlisted:{words}" if words else None
 
@@ -882,11 +916,18 @@ def _proposition(
     if predicate is None:  # a yes/no question about something no predicate names: no yes/no
         return None
     obj: str | None = None
+    inverse = False
     if predicate in ("safe-with", "recommended", "effective", "avoided") and subject:
+        # "should I stop/avoid X with Y?": whether it is safe with Y, answered the other way
+        asks_avoid = predicate == "avoided"
         if conditions:
-            predicate, obj = "safe-with", conditions[0]
-        elif population == "child" and (age is not None or disease != "juvenile-dermatomyositis"):
-            predicate = "usable-at-age"
+            predicate, obj, inverse = "safe-with", conditions[0], asks_avoid
+        elif (
+            population == "child"
+            and predicate != "effective"  # "does it work in children?" asks how well
+            and (age is not None or disease != "juvenile-dermatomyositis")
+        ):
+            predicate, inverse = "usable-at-age", asks_avoid
             obj = f"{age:g} years" if age is not None else "children"
         elif predicate == "safe-with":
             obj = disease or subtype or _unlisted_condition(text)
@@ -895,7 +936,9 @@ def _proposition(
             r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
         )
         obj = match.group(1).strip() if match else None
-    return Proposition(subject, predicate, obj, treatments)
+        if obj is None and re.search(r" (hurt|hurts|sting|stings|painful)\b", text):
+            obj = "pain"  # "does IL STS hurt?"
+    return Proposition(subject, predicate, obj, treatments, inverse=inverse)
 
 
 def _subtype_and_disease(
@@ -954,7 +997,13 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     if disease is None and intent in _WHAT_TO_DO and _TRAUMA.search(text):
         disease = "other"  # "a calcified lump in an old knee scar after a bike accident"
     subtype, disease, reading = _subtype_and_disease(text, subtype, disease, conditions, intent)
-    clinical = intent not in ("unknown", "efficacy") or bool(treatments or subtype or disease)
+    clinical = (
+        intent not in ("unknown", "efficacy")
+        or bool(treatments or subtype or disease)
+        # "what did Fredi 2015 find?", "which treatment has the best evidence?"
+        or bool(_studies(text, kb))
+        or _matches(text, BEST_EVIDENCE)
+    )
     in_scope, reason = _scope(text, clinical)
     if (
         intent == "unknown"

@@ -223,6 +223,12 @@ def _outside_disease(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
+    if p.predicate == "recommended" and d.query.subtype not in (None, "dystrophic"):
+        # "is excision recommended for tumoral calcinosis?": that subtype's own "treatment of
+        # choice" answers before anything said of other subtypes
+        own = _affirm(d, p, treatment)
+        if own:
+            return own
     found = (
         _outside_subtype(d, p)
         or _outside_disease(d, p, treatment)
@@ -262,17 +268,21 @@ _CONDITIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
     for passage in passages_about(d, p.treatments or (treatment,), pattern=_AFFIRMING.pattern):
-        if not d.fits(passage.applies_to):
-            continue
+        if not d.fits(passage.applies_to) or passage.provenance.source == "ai-answer-dm":
+            continue  # a "Yes" rests on a peer-reviewed source, never on the AI answer
         whole = whole_passage(d.kb, passage)
+        sentence = sentence_with(passage.text, _AFFIRMING.pattern)
+        # "If treatment is desired, surgical excision is the treatment of choice": a yes on
+        # that condition alone, whatever the sentence before says of asymptomatic patients
+        wanted = re.match(r"If treatment is (desired|wanted|needed)", sentence) is not None
         required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, whole)]
-        if all(any(d.query.has(f) for f in feats) for feats in required):
-            sentence = sentence_with(passage.text, _AFFIRMING.pattern)
+        if wanted or all(any(d.query.has(f) for f in feats) for feats in required):
             source = SOURCE_NAMES[passage.provenance.source]
             d.quoted.add(passage.id)
             about = d.about(passage.applies_to)
+            how = "Yes, if treatment is wanted" if wanted else "Yes"
             return (
-                f'Yes: {source} says "{sentence}"{f" ({about})" if about else ""} '
+                f'{how}: {source} says "{sentence}"{f" ({about})" if about else ""} '
                 f"{d.cite(passage.provenance)}."
             )
     return None
@@ -289,10 +299,42 @@ _USED_VERBS = (
 )
 
 
+# "is IL triamcinolone used for calcinosis?", "has STS been used in children?"
+_IS_USED = re.compile(r" (is|are|has|have) (\S+ ){1,4}(ever |been )*used (for|in|to|as) ")
+
+
+def _used_at_all(d: Draft, treatment: str, treatments: tuple[str, ...]) -> str | None:
+    """Whether a peer-reviewed source reports the treatment used for calcinosis cutis: its
+    study arms in the review, else the passage that lists it."""
+    name = d.name(treatment).lower()
+    arms = [a for a in d.kb.arms if a.treatment in treatments]
+    if arms:
+        studies = len({a.study for a in arms})
+        n = sum(a.n or 0 for a in arms)
+        return (
+            f"Yes: the review includes {studies} {'study' if studies == 1 else 'studies'} of "
+            f"{name} for calcinosis cutis ({n} patients) "
+            f"{d.cite(*(arm_provenance(a) for a in arms[:4]))}; how well it worked follows."
+        )
+    for passage in passages_about(d, treatments, pattern=r"have been used|has been used|used"):
+        if passage.provenance.source == "ai-answer-dm":
+            continue
+        sentence = sentence_with(passage.text, r"used")
+        d.quoted.add(passage.id)
+        source = SOURCE_NAMES[passage.provenance.source]
+        return (
+            f'It has been used, with little evidence: {source} says "{sentence}" '
+            f"{d.cite(passage.provenance)}, and lists {name} among them."
+        )
+    return None
+
+
 def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
     """ "Is X ever used for that (lupus panniculitis)?": a passage reporting X used, or
     of benefit, in the disease the question names answers yes, as reported."""
     if not _EVER_USED.search(d.query.norm):
+        if _IS_USED.search(d.query.norm) and not (d.query.disease or d.query.conditions):
+            return _used_at_all(d, treatment, p.treatments or (treatment,))
         return None
     words = [w for w in DISEASES if f" {w} " in d.query.norm]
     words = sorted(words, key=len, reverse=True)
@@ -306,6 +348,8 @@ def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
     )
     candidates = [m for m in (phrase.group(1) if phrase else None, *words) if m]
     for passage in passages_about(d, p.treatments or (treatment,), pattern=_USED_VERBS):
+        if passage.provenance.source == "ai-answer-dm":
+            continue  # a "Yes" rests on a peer-reviewed source, never on the AI answer
         text = passage.text.lower()
         for disease in candidates:
             if disease in text and len(disease) > 3:
@@ -506,7 +550,7 @@ def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
     which runs the engine for the context."""
     asked = p.treatments or (treatment,)
     if not all(d.kb.treatments[t].route in ("topical", "intralesional") for t in asked):
-        return None
+        return _systemic_first_line(d, asked)
     pattern = r"rather than systemic"
     found = passages_about(d, asked, pattern=pattern)
     if not found:
@@ -524,6 +568,54 @@ def _first_line(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"others, {said}."
         )
     return f"Yes, as initial treatment: {said}."
+
+
+_LOCAL_FAILED = frozenset({"sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional"})
+
+
+def _systemic_first_line(d: Draft, asked: tuple[str, ...]) -> str | None:
+    """ "Is diltiazem first line for small calcinosis in SSc?": in dystrophic calcinosis
+    the topic suggests local sodium thiosulfate first, and systemic diltiazem, colchicine
+    or minocycline when the lesions are too many or too extensive for it, or it fails or
+    cannot be had."""
+    if d.query.subtype not in (None, "dystrophic") or d.query.disease in ("other", "none"):
+        return None
+    if not all(d.kb.treatments[t].kind == "drug" for t in asked):
+        return None
+    initial = passages_about(d, (), pattern=r"as initial treatment rather than systemic")
+    alternative = passages_about(d, asked, pattern=r"makes local therapy impractical")
+    if not initial:
+        return None
+    first = initial[0]
+    d.quoted.add(first.id)
+    source = SOURCE_NAMES[first.provenance.source]
+    said = (
+        f'{source} says "{sentence_with(first.text, r"rather than systemic")}" '
+        f"{d.cite(first.provenance)}"
+    )
+    if alternative:
+        d.quoted.add(alternative[0].id)
+        said += (
+            f', and "{sentence_with(alternative[0].text, r"makes local therapy impractical")}" '
+            f"{d.cite(alternative[0].provenance)}"
+        )
+    name = d.name(asked[0]).lower()
+    failed = {t for t, response in d.query.prior if response in ("none", "intolerant")}
+    if d.query.has("widespread") or failed & _LOCAL_FAILED:
+        why = "local therapy has failed" if failed & _LOCAL_FAILED else "the lesions are widespread"
+        return f"Yes, here, as {why}, {name} is among the systemic options: {said}."
+    if not alternative:
+        return (
+            f"No: for dystrophic calcinosis the first-line treatment is topical or "
+            f"intralesional sodium thiosulfate, and {name} is not among the systemic options "
+            f"the management topic names after it (diltiazem, colchicine or minocycline): "
+            f"{said}."
+        )
+    return (
+        f"No: for dystrophic calcinosis the first-line treatment is topical or intralesional "
+        f"sodium thiosulfate, and {name} is for when local therapy is impractical, fails or "
+        f"cannot be had: {said}."
+    )
 
 
 def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:
@@ -691,10 +783,22 @@ def _complete_response(d: Draft, p: Proposition, treatment: str) -> str | None:
             f"response to {name} ({labels}: complete response in 0 of {n}) {cites}; "
             "partial responses are what was reported."
         )
+    how = "Often" if 2 * x >= n else "Sometimes, not usually"
     return (
-        f"Sometimes, not usually: complete response to {name} in {x} of {n} patients in "
-        f"the review's study arms that report it ({labels}) {cites}."
+        f"{how}: complete response to {name} in {x} of {n} patients ({round(100 * x / n)}%) "
+        f"in the review's study arms that report it ({labels}) {cites}."
     )
+
+
+def complete_line(d: Draft, treatments: tuple[str, ...]) -> str | None:
+    """ "How many had a complete response with surgery?": the complete responses of the
+    review's arms that report them, first."""
+    if not treatments:
+        return None
+    said = _complete_response(d, Proposition(treatments[0], "complete-response"), treatments[0])
+    if said is None:
+        return None
+    return said.split(": ", 1)[1][:1].upper() + said.split(": ", 1)[1][1:]
 
 
 _HANDLERS: dict[str, Callable[[Draft, Proposition, str], str | None]] = {
@@ -759,6 +863,41 @@ def verdict(d: Draft) -> str | None:
     said = _HANDLERS[p.predicate](d, p, p.treatment)
     if said and said.startswith("No") and p.predicate in _RULING_OUT:
         d.ruled_out.update(p.treatments or (p.treatment,))
+    return _inverted(said) if said and p.inverse else said
+
+
+# The leads of a safety or age verdict, and what they say to "should I avoid or stop it?"
+_INVERSE_LEADS = (
+    (
+        "No, not advised (the safer reading of the source): ",
+        "Yes, the safer course is to avoid or stop it: ",
+    ),
+    ("No. ", "Yes, avoid it. "),
+    ("Yes, as far as age goes: ", "No, not for its age: "),
+    ("Caution: ", "Not necessarily: the sources give a caution, not a reason to stop: "),
+)
+
+
+def against_it(d: Draft, said: str | None, definite: bool = False) -> bool:
+    """Whether a verdict says not to give the treatment asked about: a "No" ("No." when
+    ``definite``), or the "Yes" to "should it be avoided?"."""
+    if not said:
+        return False
+    p = d.query.proposition
+    if p is not None and p.inverse:
+        return said.startswith("Yes, avoid it." if definite else "Yes")
+    if definite:
+        return said.startswith("No.")
+    # "Not on the sources' evidence", "Not advised" are; "No source gives an age limit ..."
+    # and "No study arm ..." are no "No"
+    return re.match(r"Not\b|No\b(?! source| study| direct| age limit)", said) is not None
+
+
+def _inverted(said: str) -> str:
+    """A verdict on "is X safe with Y?" as the answer to "should X be avoided with Y?"."""
+    for lead, inverse in _INVERSE_LEADS:
+        if said.startswith(lead):
+            return inverse + said[len(lead) :]
     return said
 
 

@@ -249,6 +249,12 @@ ALIASES: dict[str, str] = {
     "triamcinolone injection": "intralesional-corticosteroids",
     "triamcinolone injections": "intralesional-corticosteroids",
     "kenalog": "intralesional-corticosteroids",
+    "triamcinolone": "intralesional-corticosteroids",
+    "il triamcinolone": "intralesional-corticosteroids",
+    "il steroid": "intralesional-corticosteroids",
+    "il steroids": "intralesional-corticosteroids",
+    "intralesional steroid": "intralesional-corticosteroids",
+    "intralesional steroids": "intralesional-corticosteroids",
     "steroid shot": "intralesional-corticosteroids",
     "steroid shots": "intralesional-corticosteroids",
     # JAK inhibitors by brand: the class, and the answer says the sources name only it

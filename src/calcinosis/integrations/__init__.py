@@ -1,0 +1,1 @@
+"""Other systems: FHIR R4 (:mod:`calcinosis.integrations.fhir`)."""
