@@ -15,6 +15,7 @@ DEFERRED = {
     "scipy": "~0.3 s to import",
     "calcinosis.forest": "matplotlib",
     "calcinosis.pooling": "numpy and scipy",
+    "calcinosis.sensitivity": "scipy (and calcinosis.pooling)",
     "calcinosis.answers": "its vocabulary, ~60 ms: only `calcinosis ask` needs it",
     "calcinosis.web.server": "uvicorn, SQLAlchemy, Alembic: only `calcinosis serve`",
     "calcinosis.web.app": "FastAPI and every route: only `calcinosis serve`",

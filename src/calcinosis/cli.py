@@ -27,6 +27,7 @@ from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
 from calcinosis.patient import parse_patient_json
 from calcinosis.plan import render_text
 from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
+from calcinosis.synthesis_cli import pool_options, register_synthesis_commands, sensitivity_lines
 from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
 
 __all__ = ["main"]
@@ -136,7 +137,7 @@ def _fmt_pct(value: float | None) -> str:
 
 def _cmd_pool(args: argparse.Namespace) -> int:
     kb = _kb(args)
-    document = pool_document(kb, args.treatment, args.outcome, args.method)
+    document = pool_document(kb, args.treatment, args.outcome, args.method, **pool_options(args))
     if args.format == "json":
         _emit_json(document)
         return 0
@@ -158,6 +159,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
                 else "not estimable with so few studies"
             )
             lines.append(f"  tau2 {tau2}, I2 {i2}, prediction interval {interval}")
+        lines.append(f"  whom: {document['about']}")
     body = [
         [
             a["label"],
@@ -179,6 +181,7 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     )
     for left in document["left_out"]:
         lines.append(f"  left out: {left['arm']} ({left['reason']})")
+    lines.extend(sensitivity_lines(document, args.method))
     lines.extend(f"  note: {note}" for note in document["notes"])
     sys.stdout.write("\n".join(lines) + "\n" + _footer(kb))
     return 0
@@ -493,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("-o", "--output", required=True, help="plot.svg or plot.png")
         p.set_defaults(func=func)
+    register_synthesis_commands(sub, knowledge=_kb, emit=_emit_json)
 
     grading = sub.add_parser("grading", help="printed levels and grades vs the CEBM rules")
     _add_format(grading, ("text", "json"))

@@ -30,7 +30,15 @@ from scipy import optimize, special
 from calcinosis.errors import PoolingError, UnknownChoiceError
 from calcinosis.intervals import CIMethod, check_counts, proportion_ci, z_value
 
-__all__ = ["CIMethod", "PoolMethod", "PoolResult", "StudyCount", "pool", "proportion_ci"]
+__all__ = [
+    "CIMethod",
+    "PoolMethod",
+    "PoolResult",
+    "StudyCount",
+    "logit_effects",
+    "pool",
+    "proportion_ci",
+]
 
 PoolMethod = Literal["glmm", "dl", "reml", "pm"]
 Vec = NDArray[np.float64]
@@ -104,6 +112,13 @@ def _plo(x: Vec, n: Vec) -> tuple[Vec, Vec]:
     xa = np.where(extreme, x + 0.5, x)
     ma = np.where(extreme, n - x + 0.5, n - x)
     return np.log(xa) - np.log(ma), 1.0 / xa + 1.0 / ma
+
+
+def logit_effects(studies: Sequence[StudyCount]) -> tuple[Vec, Vec]:
+    """The studies' logit proportions and sampling variances (as metafor's ``escalc``)."""
+    x = np.array([s.x for s in studies], dtype=np.float64)
+    n = np.array([s.n for s in studies], dtype=np.float64)
+    return _plo(x, n)
 
 
 def _typical_variance(v: Vec) -> float:

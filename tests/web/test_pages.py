@@ -50,6 +50,7 @@ def options(page: BeautifulSoup, stance: str) -> list[str]:
     [
         "/",
         "/evidence",
+        "/evidence/certainty",
         "/algorithm",
         "/about",
         "/treatments/diltiazem",
@@ -321,7 +322,7 @@ def test_the_handout_speaks_plainly_from_the_same_plan(client: TestClient) -> No
 def test_treatment_page(client: TestClient, kb: KnowledgeBase) -> None:
     page = soup(client, "/treatments/rituximab")
     assert page.h1.get_text() == "Rituximab"
-    rows = page.select("table.data tbody tr")
+    rows = page.select("table.arms tbody tr")
     assert len(rows) == len(kb.arms_for(["rituximab"]))
     assert page.find("img", src="/treatments/rituximab/forest.svg")
     svg = client.get("/treatments/rituximab/forest.svg")

@@ -13,10 +13,11 @@ from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.engine import recommend_document
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, arm_document
+from calcinosis.evidence import OUTCOMES, KnowledgeBase, Outcome, arm_document
 from calcinosis.patient import Patient, one_unknown_field, parse_patient
 from calcinosis.storage import plan_row
-from calcinosis.synthesis import pool_document
+from calcinosis.summary_of_findings import Scope, SummaryOfFindings, summary_of_findings
+from calcinosis.synthesis import Dimension, pool_document
 from calcinosis.tables import arm_level_rules, table_rows
 from calcinosis.transparency import about_document
 
@@ -37,10 +38,36 @@ def _kb(request: Request) -> KnowledgeBase:
 
 
 @lru_cache(maxsize=512)
-def pooled(kb: KnowledgeBase, treatment: str, outcome: str, method: str) -> dict[str, Any]:
-    """The pooled document, computed once per knowledge base (it costs a model fit);
+def pooled(
+    kb: KnowledgeBase,
+    treatment: str,
+    outcome: str,
+    method: str,
+    *,
+    by: Dimension | None = None,
+    leave_one_out: bool = False,
+    hartung_knapp: bool = False,
+) -> dict[str, Any]:
+    """The pooled document, computed once per knowledge base (it costs model fits);
     shared: never mutate it."""
-    return pool_document(kb, treatment, outcome, method)  # type: ignore[arg-type]
+    return pool_document(
+        kb,
+        treatment,
+        outcome,  # type: ignore[arg-type]
+        method,  # type: ignore[arg-type]
+        by=by,
+        leave_one_out=leave_one_out,
+        hartung_knapp=hartung_knapp,
+    )
+
+
+@lru_cache(maxsize=64)
+def findings(
+    kb: KnowledgeBase, treatment: str | None, outcome: Outcome | None, scope: Scope
+) -> SummaryOfFindings:
+    """The summary-of-findings table, computed once per knowledge base and scope."""
+    outcomes = (outcome,) if outcome else OUTCOMES
+    return summary_of_findings(kb, [treatment] if treatment else None, outcomes, scope)
 
 
 @router.post(
@@ -117,13 +144,48 @@ def audit_items(request: Request) -> list[dict[str, Any]]:
 def pool(
     request: Request,
     treatment: Annotated[str, Path(max_length=64)],
+    *,
     outcome: Literal["any", "complete"] = "any",
     method: Literal["glmm", "dl", "reml", "pm"] = "glmm",
+    by: Annotated[Dimension | None, Query(description="subgroups by disease or population")] = None,
+    leave_one_out: Annotated[bool, Query(description="pool again without each study")] = False,
+    hartung_knapp: Annotated[
+        bool, Query(description="the Hartung-Knapp interval (methods dl, reml, pm; 422 with glmm)")
+    ] = False,
 ) -> dict[str, Any]:
+    """The same document as ``calcinosis evidence pool --format json`` with the same
+    options (``--by``, ``--leave-one-out``, ``--hartung-knapp``)."""
     kb = _kb(request)
     if treatment not in kb.pool_choices():
         raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
-    return pooled(kb, treatment, outcome, method)
+    return pooled(
+        kb,
+        treatment,
+        outcome,
+        method,
+        by=by,
+        leave_one_out=leave_one_out,
+        hartung_knapp=hartung_knapp,
+    )
+
+
+@router.get(
+    "/evidence/certainty",
+    summary="Summary of findings with a pre-filled GRADE certainty, for a panel to confirm",
+    responses={404: PROBLEM, 422: PROBLEM},
+)
+def certainty(
+    request: Request,
+    treatment: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Outcome | None = None,
+    disease: Literal["DM", "SSc"] | None = None,
+    population: Literal["adult", "child"] | None = None,
+) -> dict[str, Any]:
+    """The same document as ``calcinosis evidence certainty --format json``."""
+    kb = _kb(request)
+    if treatment is not None and treatment not in kb.pool_choices():
+        raise UnknownChoiceError("treatment", treatment, kb.pool_choices())
+    return findings(kb, treatment, outcome, Scope(disease, population)).document()
 
 
 @router.get("/treatments", summary="The treatment catalog")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from calcinosis.answers import answer_question
 from calcinosis.audit import audit
+from calcinosis.certainty import PREFILLED
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document, responders
@@ -30,7 +31,8 @@ from calcinosis.strength import (
     GRADE_LETTERS,
     GRADE_NUMBERS,
 )
-from calcinosis.synthesis import pool_treatment
+from calcinosis.summary_of_findings import Scope
+from calcinosis.synthesis import DIMENSIONS, pool_treatment
 from calcinosis.tables import table_rows
 from calcinosis.transparency import about_document
 from calcinosis.web import api
@@ -207,6 +209,7 @@ def treatment_page(
     studied = kb.arms_for([treatment])
     arms = [arm_document(kb, arm) for arm in studied]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
+    several = bool(pooled and pooled["k"] > 1)
     statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
     rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
@@ -221,6 +224,18 @@ def treatment_page(
         table4=rows,
         has_forest=bool(pooled and pooled["k"]),
         complete=_complete_counts(studied),
+        subgroups=[
+            api.pooled(kb, treatment, "any", "glmm", by=by)["subgroups"] for by in DIMENSIONS
+        ]
+        if pooled and pooled["k"]
+        else [],
+        leave_one_out=api.pooled(kb, treatment, "any", "glmm", leave_one_out=True)["leave_one_out"]
+        if several
+        else None,
+        knapp=api.pooled(kb, treatment, "any", "reml", hartung_knapp=True) if several else None,
+        certainty=[
+            row for row in api.findings(kb, None, None, Scope()).rows if row.treatment == treatment
+        ],
     )
 
 
@@ -276,6 +291,18 @@ def evidence_page(request: Request) -> HTMLResponse:
         studies=len(kb.studies),
         arm_count=len(kb.arms),
     )
+
+
+@router.get("/evidence/certainty", response_class=HTMLResponse)
+def certainty_page(
+    request: Request,
+    disease: Literal["DM", "SSc"] | None = None,
+    population: Literal["adult", "child"] | None = None,
+) -> HTMLResponse:
+    """The summary-of-findings table: a pre-filled GRADE certainty per treatment and
+    outcome, for a panel to confirm, for the population asked about."""
+    sof = api.findings(_kb(request), None, None, Scope(disease, population))
+    return _page(request, "certainty.html", sof=sof, prefilled=PREFILLED)
 
 
 @router.get("/evidence/map.svg")
