@@ -146,6 +146,7 @@ def snapshot(directory: Path) -> None:
     next release will be compared with), replacing the one before at once."""
     target = directory / SNAPSHOT
     with staging(target, directory) as stage:
+        stage.chmod(directory.stat().st_mode & 0o777)  # as readable as the directory
         old = directory / f"{SNAPSHOT}.old"
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
