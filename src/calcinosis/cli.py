@@ -379,7 +379,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     elif not settings.cds_issuers:
         sys.stderr.write("calcinosis: no CALCINOSIS_CDS_ISSUERS: CDS Hooks calls will be refused\n")
     if kb.unreleased:  # a directory being edited: previewed, and every page says so
-        sys.stderr.write(f"calcinosis: previewing unreleased evidence {kb.version}: {kb.release_status()}\n")
+        sys.stderr.write(
+            f"calcinosis: previewing unreleased evidence {kb.version}: {kb.release_status()}\n"
+        )
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
         f"(public URL {settings.public_url}; database {server.shown_url(settings.database_url)})\n"

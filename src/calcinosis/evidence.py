@@ -128,8 +128,7 @@ class KnowledgeBase:
         if last is None:
             return "not released: this evidence has never been released"
         return (
-            f"not released: it differs from release {last.version} of "
-            f"{last.released.isoformat()}"
+            f"not released: it differs from release {last.version} of {last.released.isoformat()}"
         )
 
     def version_line(self) -> str:

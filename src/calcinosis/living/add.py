@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from calcinosis.errors import CalcinosisError
 from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living.directory import (
@@ -63,9 +65,9 @@ def add_study(path: Path, directory: Path | None = None) -> Added:
         new = parse_study_file(text, str(path), read_knowledge(origin))
         with staging(target, origin, whole=create) as stage:
             today = dt.datetime.now(dt.UTC).date().isoformat()
-            ids = new.source.doi and f"doi:{new.source.doi}" or f"PMID {new.source.pmid}"
+            ids = f"doi:{new.source.doi}" if new.source.doi else f"PMID {new.source.pmid}"
             comment = f"Added by `calcinosis evidence add` on {today}: {new.label} ({ids})"
-            records = {
+            records: dict[str, list[BaseModel]] = {
                 "sources.yaml": [new.source],
                 "studies.yaml": [new.study],
                 "arms.yaml": list(new.arms),

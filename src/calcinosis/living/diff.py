@@ -14,7 +14,7 @@ the plans need are shared between the versions (``pooling.pool`` keeps each fit)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,26 +177,32 @@ def _records(kb: KnowledgeBase, attribute: str) -> dict[str, BaseModel]:
     return {str(record.id): record for record in value}
 
 
+def _arm_label(kb: KnowledgeBase, arm: Any) -> str:
+    study = kb.studies.get(arm.study)
+    name = kb.treatments[arm.treatment].name if arm.treatment in kb.treatments else arm.treatment
+    return f"{study_label(study) if study else arm.study}: {name} ({arm.population}, {arm.disease})"
+
+
+def _statement_label(kb: KnowledgeBase, statement: Any) -> str:
+    source = kb.sources.get(statement.source)
+    return f"{short_label(source) if source else statement.source}, {statement.location}"
+
+
+_LABELS: dict[str, Callable[[KnowledgeBase, Any], str]] = {
+    "source": lambda _kb, record: short_label(record),
+    "study": lambda _kb, record: study_label(record),
+    "arm": _arm_label,
+    "treatment": lambda _kb, record: str(record.name),
+    "statement": _statement_label,
+    "table4-row": lambda _kb, record: f"Table 4, {record.label}",
+    "total": lambda _kb, record: f"review total ({record.scope})",
+    "finding": lambda _kb, record: str(record.summary),
+}
+
+
 def _label(kb: KnowledgeBase, kind: str, record: Any) -> str:
-    if kind == "source":
-        return short_label(record)
-    if kind == "study":
-        return study_label(record)
-    if kind == "arm":
-        study = kb.studies.get(record.study)
-        name = kb.treatments[record.treatment].name if record.treatment in kb.treatments else ""
-        who = f"{record.population}, {record.disease}"
-        return f"{study_label(study) if study else record.study}: {name} ({who})"
-    if kind == "treatment":
-        return str(record.name)
-    if kind == "statement":
-        source = kb.sources.get(record.source)
-        return f"{short_label(source) if source else record.source}, {record.location}"
-    if kind == "table4-row":
-        return f"Table 4, {record.label}"
-    if kind == "total":
-        return f"review total ({record.scope})"
-    return str(record.summary)
+    """How a record is named in the diff: a reference or a study, never a file."""
+    return _LABELS[kind](kb, record)
 
 
 def _field_changes(before: Any, after: Any, path: str) -> list[FieldChange]:

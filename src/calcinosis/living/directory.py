@@ -166,4 +166,3 @@ def working_copy(requested: Path | None) -> tuple[Path, bool]:
         require_directory(WORKING_COPY)
         return WORKING_COPY, False
     return WORKING_COPY, True
-

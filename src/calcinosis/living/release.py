@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 import yaml
 
 from calcinosis.errors import CalcinosisError, KnowledgeError
@@ -151,9 +152,7 @@ def _check(kb: KnowledgeBase, version: str, note: str, released: dt.date) -> Non
     if len(note.strip()) < 3:
         raise CalcinosisError('--note: say what triggered this version (e.g. "Doe 2025 added")')
     if last is not None and last.content == kb.content_hash:
-        raise CalcinosisError(
-            f"nothing to release: the content is that of release {last.version}"
-        )
+        raise CalcinosisError(f"nothing to release: the content is that of release {last.version}")
     if last is not None and released < last.released:
         raise CalcinosisError(
             f"--date: {released.isoformat()} is before the last release ({last.version} of "
@@ -196,8 +195,7 @@ def release(
             entries = [entry, *head.changelog]
             documents = [e.model_dump(exclude_defaults=True) for e in entries]  # dates as dates
             (stage / CHANGELOG).write_text(
-                _HEADER
-                + yaml.safe_dump(documents, sort_keys=False, allow_unicode=True, width=88),
+                _HEADER + yaml.safe_dump(documents, sort_keys=False, allow_unicode=True, width=88),
                 encoding="utf-8",
             )
             manifest = stage / "manifest.yaml"

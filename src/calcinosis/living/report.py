@@ -3,6 +3,7 @@ release note), and the few lines a changelog entry keeps."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -129,7 +130,9 @@ def render_text(diff: Diff) -> str:
         f"{len(diff.audit_changed)} changed",
     ]
     lines += [f"  new: {item['subject']}: {item['explanation']}" for item in diff.audit_new]
-    lines += [f"  resolved: {item['subject']}: {item['explanation']}" for item in diff.audit_resolved]
+    lines += [
+        f"  resolved: {item['subject']}: {item['explanation']}" for item in diff.audit_resolved
+    ]
     for change in diff.audit_changed:
         lines.append(
             f"  changed: {change.key['id']}: found {change.before['found']['value']} -> "
@@ -163,7 +166,10 @@ def render_markdown(diff: Diff) -> str:
         "",
     ]
     if diff.added or diff.removed or diff.changed:
-        out += ["| | kind | id | record | field | before | after |", "|---|---|---|---|---|---|---|"]
+        out += [
+            "| | kind | id | record | field | before | after |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for sign, records in (("added", diff.added), ("removed", diff.removed)):
             out += [f"| {sign} | {r.kind} | `{r.id}` | {_md(r.label)} | | | |" for r in records]
         for r in diff.changed:
@@ -207,7 +213,7 @@ def render_markdown(diff: Diff) -> str:
     for plan in diff.plans:
         out.append(f"- **{plan.profile}** ({_md(plan.description)})")
         out += [f"  - {_md(_option_change(change))}" for change in plan.changes]
-    return "\n".join(out).rstrip("\n") + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip("\n") + "\n"
 
 
 def changelog_lines(diff: Diff) -> list[str]:
@@ -215,7 +221,9 @@ def changelog_lines(diff: Diff) -> list[str]:
     lines: list[str] = []
     if diff.added:
         named = [r.label for r in diff.added if r.kind in ("study", "arm")]
-        lines.append(f"Added {_records_line(diff.added)}" + (f": {'; '.join(named)}" if named else ""))
+        lines.append(
+            f"Added {_records_line(diff.added)}" + (f": {'; '.join(named)}" if named else "")
+        )
     if diff.removed:
         lines.append(
             f"Removed {_records_line(diff.removed)}: " + "; ".join(r.label for r in diff.removed)

@@ -112,7 +112,7 @@ class ArmIn(_Input):
     responders_any: Count | None
     responders_complete: Count | None
     follow_up_months: float | None = Field(default=None, ge=0)
-    follow_up_range_months: tuple[float, float] | None = None
+    follow_up_range_months: list[float] | None = Field(default=None, min_length=2, max_length=2)
     dose: str | None = None
     calcinosis_duration_years: str | None = None
     adverse_events: list[AdverseEvent] | None = None
@@ -258,8 +258,11 @@ def _study_id(file: str, data: StudyFile, kb: KnowledgeBase) -> str:
             "study.id" if study.id else "study",
             f"duplicate study: {study_id} ({study_label(existing)}, "
             f"{' '.join(existing.title.split())!r}) is already in the knowledge"
-            + ("" if study.id else "; another study by the same first author and year needs "
-               "its own id (study.id)"),
+            + (
+                ""
+                if study.id
+                else "; another study by the same first author and year needs its own id (study.id)"
+            ),
         )
     return study_id
 
@@ -307,17 +310,22 @@ def _check_arm(file: str, index: int, arm: ArmIn, kb: KnowledgeBase) -> None:
 
 
 def _arm_ids(file: str, study_id: str, arms: Sequence[ArmIn], kb: KnowledgeBase) -> list[str]:
-    """``doe-2025-diltiazem``; ``...-adult``/``...-child`` when the study has two arms of
-    one treatment; a number after that. An id given in the file is kept."""
-    by_treatment: dict[str, int] = {}
+    """``doe-2025-diltiazem``; when the study has several arms of one treatment, what
+    tells them apart (``...-adult``/``...-child``, ``...-ssc``/``...-dm``), then a
+    number. An id given in the file is kept."""
+    siblings: dict[str, list[ArmIn]] = {}
     for arm in arms:
-        by_treatment[arm.treatment] = by_treatment.get(arm.treatment, 0) + 1
+        siblings.setdefault(arm.treatment, []).append(arm)
     ids: list[str] = []
     for index, arm in enumerate(arms):
         arm_id = arm.id or f"{study_id}-{arm.treatment}"
-        if arm.id is None and by_treatment[arm.treatment] > 1:
-            arm_id += f"-{arm.population}"
-            if arm_id in ids:
+        group = siblings[arm.treatment]
+        if arm.id is None and len(group) > 1:
+            if len({a.population for a in group}) > 1:
+                arm_id += f"-{arm.population}"
+            if len({a.disease for a in group}) > 1:
+                arm_id += f"-{slug(arm.disease)}"
+            if arm_id in ids or arm_id == f"{study_id}-{arm.treatment}":
                 arm_id += f"-{index + 1}"
         if arm_id in ids or arm_id in {existing.id for existing in kb.arms}:
             raise _fail(file, f"arms[{index}].id", f"duplicate arm id {arm_id!r}")
@@ -363,6 +371,7 @@ def _records(
     )
     arms: list[Arm] = []
     for arm_id, arm in zip(_arm_ids(file, study_id, data.arms, kb), data.arms, strict=True):
+        span = arm.follow_up_range_months
         arms.append(
             Arm(
                 id=arm_id,
@@ -379,7 +388,7 @@ def _records(
                 dose=arm.dose,
                 calcinosis_duration_years=arm.calcinosis_duration_years,
                 follow_up_months=arm.follow_up_months,
-                follow_up_range_months=arm.follow_up_range_months,
+                follow_up_range_months=(None if span is None else (span[0], span[1])),
                 adverse_events=arm.adverse_events,
                 relapses=arm.relapses,
                 level="5",  # replaced below by the level the rules give

@@ -1,6 +1,7 @@
 """The pages' Jinja environment, and what every page shows: the evidence version, its
-release date (or, for unreleased evidence, a banner that says so) and the disclaimer. One place for the routes, the error pages and the admin
-views, which all render through :func:`render`."""
+release date (or, for unreleased evidence, a banner that says so) and the disclaimer.
+One place for the routes, the error pages and the admin views, which all render through
+:func:`render`."""
 
 from __future__ import annotations
 
