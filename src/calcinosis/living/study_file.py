@@ -202,7 +202,9 @@ def _read(text: str, file: str) -> StudyFile:
     try:
         return StudyFile.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        errors = exc.errors()
+        # An unknown field first: it is most often a misspelt one that is then "missing".
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         raise _fail(file, field_path(error["loc"]) or None, _message(error)) from None
 
 
@@ -404,8 +406,8 @@ def parse_study_file(text: str, file: str, kb: KnowledgeBase) -> NewStudy:
     """The records a study file adds to ``kb``, each arm with the level the CEBM rules
     give it; a :class:`StudyFileError` naming the field when it cannot be added."""
     data = _read(text, file)
-    _check_source(file, data, kb)
     study_id = _study_id(file, data, kb)
+    _check_source(file, data, kb)
     for index, arm in enumerate(data.arms):
         _check_arm(file, index, arm, kb)
     try:
