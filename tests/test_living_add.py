@@ -107,7 +107,7 @@ def test_the_complete_example_is_accepted(knowledge: Path) -> None:
         ("good", 30, 60, "2b"),
     ],
 )
-def test_a_cohort_is_levelled_by_the_rules(
+def test_a_cohort_is_levelled_by_the_rules(  # noqa: PLR0917
     knowledge: Path,
     study_file: Callable[[str], Path],
     quality: str,
@@ -185,13 +185,16 @@ def test_impossible_input_is_refused_naming_the_field_and_nothing_changes(
         ("source: [unclosed\n", "line 2: not valid YAML"),
         ("- a list\n", "must be a mapping with source, study and arms"),
         (
-            MINIMAL.split("study:")[0].replace("source:", "sauce:")
+            MINIMAL.split("study:", maxsplit=1)[0].replace("source:", "sauce:")
             + "study:"
             + MINIMAL.split("study:")[1],
             "sauce: unknown field; the fields here are: source, study, arms",
         ),
         ("study: {first_author: Doe, year: 2025, design: rct}\narms: []\n", "source: required"),
-        (MINIMAL.split("arms:")[0] + "arms: []\n", "arms: list should have at least 1 item"),
+        (
+            MINIMAL.split("arms:", maxsplit=1)[0] + "arms: []\n",
+            "arms: list should have at least 1 item",
+        ),
     ],
     ids=["bad-yaml", "not-a-mapping", "unknown-top-field", "missing-source", "no-arms"],
 )
