@@ -9,7 +9,6 @@ the installed files are never the default.
 
 from __future__ import annotations
 
-import datetime as dt
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,9 +63,8 @@ def add_study(path: Path, directory: Path | None = None) -> Added:
     with guard:
         new = parse_study_file(text, str(path), read_knowledge(origin))
         with staging(target, origin, whole=create) as stage:
-            today = dt.datetime.now(dt.UTC).date().isoformat()
             ids = f"doi:{new.source.doi}" if new.source.doi else f"PMID {new.source.pmid}"
-            comment = f"Added by `calcinosis evidence add` on {today}: {new.label} ({ids})"
+            comment = f"Added by `calcinosis evidence add`: {new.label} ({ids})"
             records: dict[str, list[BaseModel]] = {
                 "sources.yaml": [new.source],
                 "studies.yaml": [new.study],
