@@ -77,7 +77,11 @@ def test_a_release_stamps_the_version_and_writes_the_entry(
     )
     assert any("Grade of diltiazem by the CEBM rules: D" in line for line in entry.changes)
     assert entry.changes[-1].startswith("Plans of the reference panel: 24 of 38 patients change")
-    assert (entry.counts.records_added, entry.counts.profiles) == (3, 38)
+    counts = entry.counts
+    assert (counts.records_added, counts.records_removed, counts.records_changed) == (3, 0, 0)
+    assert (counts.pooled_changed, counts.levels_changed, counts.grades_changed) == (4, 1, 2)
+    assert (counts.audit_new, counts.audit_resolved) == (0, 0)
+    assert (counts.profiles_changed, counts.profiles) == (24, 38)
     assert [e.version for e in kb.changelog] == ["1.1.0", "1.0.0"]
     manifest = (edited / "manifest.yaml").read_text(encoding="utf-8")
     assert manifest.splitlines()[0] == manifest_before.splitlines()[0]  # its comments kept
