@@ -380,7 +380,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         sys.stderr.write("calcinosis: no CALCINOSIS_CDS_ISSUERS: CDS Hooks calls will be refused\n")
     if kb.unreleased:  # a directory being edited: previewed, and every page says so
         sys.stderr.write(
-            f"calcinosis: previewing unreleased evidence {kb.version}: {kb.release_status()}\n"
+            f"calcinosis: previewing unreleased evidence {kb.version} ({kb.release_status()});"
+            " every page says so\n"
         )
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "

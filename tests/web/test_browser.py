@@ -211,6 +211,7 @@ PAGES = [
     FILLED.replace("/?", "/print?"),
     FILLED.replace("/?", "/handout?"),
     "/evidence",
+    "/evidence/changes",
     "/treatments/diltiazem",
     "/treatments/rituximab",
     "/algorithm",
