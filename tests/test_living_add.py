@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -336,3 +338,27 @@ def test_the_added_records_are_what_the_schema_reads(knowledge: Path) -> None:
     appended = yaml.safe_load((knowledge / "arms.yaml").read_text(encoding="utf-8"))[-2:]
     assert [record["id"] for record in appended] == [arm.id for arm in added.study.arms]
     assert all("level" in record and record["source"] == "publication" for record in appended)
+
+
+def test_two_adds_at_once_both_land(knowledge: Path, tmp_path: Path) -> None:
+    """The second waits for the first (a lock on the manifest): neither is lost."""
+    script = Path(sys.executable).parent / "calcinosis"
+    files = []
+    for name in ("Doe", "Roe"):
+        text = MINIMAL.replace("Doe J, Roe R", f"{name} J").replace("Doe,", f"{name},")
+        text = text.replace("10.1000/example", f"10.1000/{name.lower()}")
+        text = text.replace("in SSc", f"in SSc ({name})")
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        files.append(path)
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own console script
+            [str(script), "evidence", "add", str(path), "--knowledge", str(knowledge)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for path in files
+    ]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+    assert {"doe-2025", "roe-2025"} <= set(read_knowledge(knowledge).studies)
