@@ -347,8 +347,8 @@ def _check_range(kb: KnowledgeBase, row: Table4Row, arms: Sequence[Arm]) -> Iter
 
 def _check_totals(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for total in kb.totals:
-        if total.scope == "overall":
-            arms = list(kb.arms)
+        if total.scope == "overall":  # the review's arms: a study added since is not in them
+            arms = [a for a in kb.arms if kb.studies[a.study].reference is not None]
         else:
             refs = set(total.references)
             arms = [

@@ -24,6 +24,7 @@ from calcinosis.audit import audit
 from calcinosis.engine import recommend_document
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
+from calcinosis.living.commands import add_living_commands
 from calcinosis.patient import parse_patient_json
 from calcinosis.plan import render_text
 from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
@@ -336,11 +337,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------- serve
 def _freeze_long_lived() -> None:
-    """Load the knowledge base now and keep it (and the imported modules) out of the
-    garbage collector's full passes: each pass over them paused every request for
-    100-300 ms, and a request that waits for its audit commit holds its plan long
-    enough to make such passes frequent."""
-    load_knowledge()
+    """Keep the knowledge base loaded (and the imported modules) out of the garbage
+    collector's full passes: each pass over them paused every request for 100-300 ms,
+    and a request that waits for its audit commit holds its plan long enough to make
+    such passes frequent."""
     gc.collect()
     gc.freeze()
 
@@ -362,7 +362,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         from calcinosis.web.app import create_app  # noqa: PLC0415 - the web stack, only to serve
 
-        app = create_app(settings, kb=load_knowledge(), store=store)
+        kb = _kb(args)
+        app = create_app(settings, kb=kb, store=store)
         sockets = server.bind_sockets(args.host, args.port)
     except BaseException:
         store.close()
@@ -381,6 +382,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     elif not settings.cds_issuers:
         sys.stderr.write("calcinosis: no CALCINOSIS_CDS_ISSUERS: CDS Hooks calls will be refused\n")
+    if kb.unreleased:  # a directory being edited: previewed, and every page says so
+        sys.stderr.write(
+            f"calcinosis: previewing unreleased evidence {kb.version} ({kb.release_status()});"
+            " every page says so\n"
+        )
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
         f"(public URL {settings.public_url}; database {server.shown_url(settings.database_url)})\n"
@@ -449,7 +455,13 @@ def _add_service_commands(commands: Any) -> None:
         action="store_true",
         help="accept CDS Hooks calls without authentication (development only)",
     )
-    serve.set_defaults(func=_cmd_serve, knowledge=None)
+    serve.add_argument(
+        "--knowledge",
+        metavar="DIR",
+        help="serve this knowledge directory (default: the packaged one); an unreleased "
+        "one is previewed under a banner on every page",
+    )
+    serve.set_defaults(func=_cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -505,6 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a knowledge directory")
     validate.add_argument("directory", nargs="?", help="default: the packaged knowledge")
     validate.set_defaults(func=_cmd_validate)
+
+    add_living_commands(sub)  # add, diff, release (calcinosis.living)
 
     _add_service_commands(commands)
 

@@ -10,6 +10,7 @@ __all__ = [
     "KnowledgeError",
     "PoolingError",
     "ProfileError",
+    "StudyFileError",
     "UnknownChoiceError",
     "field_path",
 ]
@@ -72,3 +73,14 @@ class ProfileError(CalcinosisError):
         if self.choices:
             text += f"; valid choices: {', '.join(self.choices)}"
         super().__init__(text)
+
+
+class StudyFileError(CalcinosisError):
+    """A study file (``calcinosis evidence add``) that cannot be added: names the file,
+    the field (``arms[0].responders_any``) and what is wrong with it."""
+
+    def __init__(self, file: str, field: str | None, message: str) -> None:
+        self.file = file
+        self.field = field
+        self.message = message
+        super().__init__(f"{file}: {field}: {message}" if field else f"{file}: {message}")

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.models import (
     Arm,
+    ChangeEntry,
     Finding,
     Manifest,
     ReviewTotal,
@@ -31,9 +32,10 @@ from calcinosis.models import (
     Table4Row,
     Treatment,
 )
-from calcinosis.references import reference_text
+from calcinosis.references import reference_text, surname
 
 __all__ = [
+    "CHANGELOG",
     "KNOWLEDGE_DIR",
     "OUTCOMES",
     "KnowledgeBase",
@@ -42,10 +44,12 @@ __all__ = [
     "arm_document",
     "load_knowledge",
     "patients_by_disease",
+    "read_knowledge",
     "responders",
     "response_figure",
     "study_label",
     "surname",
+    "version_key",
 ]
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -59,7 +63,11 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
     "table4.yaml": Table4Row,
     "totals.yaml": ReviewTotal,
     "findings.yaml": Finding,
+    "changes.yaml": ChangeEntry,
 }
+# The changelog: optional (a directory never released has none), and not part of the
+# content a release hashes (an entry records that hash, so it cannot be part of it).
+CHANGELOG = "changes.yaml"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,15 +95,45 @@ class KnowledgeBase:
     totals: tuple[ReviewTotal, ...]
     findings: tuple[Finding, ...]
     classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    changelog: tuple[ChangeEntry, ...] = ()  # the releases, newest first
+    content_hash: str = ""  # SHA-256 of the evidence files (all but the changelog)
 
     @property
     def released(self) -> str:
         """The release date of this evidence version (ISO 8601)."""
         return self.manifest.released.isoformat()
 
+    @property
+    def last_release(self) -> ChangeEntry | None:
+        """The newest entry of the changelog, if the directory was ever released."""
+        return self.changelog[0] if self.changelog else None
+
+    @property
+    def unreleased(self) -> bool:
+        """True when this content is not the last release's: it was edited since (a
+        study added), or it was never released."""
+        last = self.last_release
+        return (
+            last is None
+            or last.content != self.content_hash
+            or last.version != self.manifest.version
+            or last.released != self.manifest.released
+        )
+
+    def release_status(self) -> str:
+        """What the version is, in words: released, or how it differs from a release."""
+        last = self.last_release
+        if not self.unreleased:
+            return f"released {self.released}"
+        if last is None:
+            return "not released: this evidence has never been released"
+        return (
+            f"not released: it differs from release {last.version} of {last.released.isoformat()}"
+        )
+
     def version_line(self) -> str:
         """'Evidence version 1.0.0+abc, released 2026-12-01' for every text output."""
-        return f"Evidence version {self.version}, released {self.released}"
+        return f"Evidence version {self.version}, {self.release_status()}"
 
     def therapy_ids(self) -> frozenset[str]:
         """Treatments a patient can take or have tried (not the management steps)."""
@@ -309,6 +347,12 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
     return _load_cached(str(Path(directory) if directory is not None else KNOWLEDGE_DIR))
 
 
+def read_knowledge(directory: Path | str) -> KnowledgeBase:
+    """Load and validate ``directory`` now, whatever was loaded before (not cached): for
+    a directory that is being edited."""
+    return _load(Path(directory))
+
+
 def _load(directory: Path) -> KnowledgeBase:
     manifest_data = _read_yaml(directory / "manifest.yaml")
     try:
@@ -324,9 +368,10 @@ def _load(directory: Path) -> KnowledgeBase:
             raise KnowledgeError("manifest.yaml", None, "files", f"no schema for {name!r}")
         path = directory / name
         data = _read_yaml(path)
-        digest.update(name.encode() + b"\0" + path.read_bytes())
+        if name != CHANGELOG:
+            digest.update(name.encode() + b"\0" + path.read_bytes())
         loaded[name] = _validate_records(name, data, _SCHEMAS[name])
-    missing = sorted(set(_SCHEMAS) - set(loaded))
+    missing = sorted(set(_SCHEMAS) - set(loaded) - {CHANGELOG})
     if missing:
         raise KnowledgeError("manifest.yaml", None, "files", f"missing {', '.join(missing)}")
     treatments: dict[str, Treatment] = _index(loaded["treatments.yaml"])
@@ -346,17 +391,44 @@ def _load(directory: Path) -> KnowledgeBase:
         totals=tuple(loaded["totals.yaml"]),
         findings=tuple(loaded["findings.yaml"]),
         classes={cls: tuple(ids) for cls, ids in sorted(classes.items())},
+        changelog=tuple(loaded.get(CHANGELOG, ())),
+        content_hash=digest.hexdigest(),
     )
     _cross_check(kb)
+    _check_changelog(kb)
     return kb
 
 
-def surname(first_author: str) -> str:
-    """'Marco Puche A' -> 'Marco Puche'; 'Moazedi-Fuerst FC' -> 'Moazedi-Fuerst'."""
-    parts = first_author.replace(".", "").split()
-    if len(parts) > 1 and parts[-1].isupper() and len(parts[-1]) <= 3:
-        parts = parts[:-1]
-    return " ".join(parts)
+def version_key(version: str) -> tuple[int, ...]:
+    """'1.10.0' -> (1, 10, 0): versions compared as numbers."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def _check_changelog(kb: KnowledgeBase) -> None:
+    """The releases are newest first, each names the one before, and none is newer than
+    the manifest's version."""
+    entries = kb.changelog
+    for index, entry in enumerate(entries, start=1):
+        label = f"#{index} ({entry.version})"
+        older = entries[index] if index < len(entries) else None
+        if older is not None and version_key(older.version) >= version_key(entry.version):
+            raise KnowledgeError(
+                CHANGELOG, label, "version", f"not newer than the entry after it ({older.version})"
+            )
+        if older is not None and older.released > entry.released:
+            raise KnowledgeError(
+                CHANGELOG, label, "released", f"before the release it follows ({older.version})"
+            )
+        if entry.previous != (older.version if older else None):
+            expected = older.version if older else "null (the first release)"
+            raise KnowledgeError(CHANGELOG, label, "previous", f"should be {expected}")
+    if entries and version_key(entries[0].version) > version_key(kb.manifest.version):
+        raise KnowledgeError(
+            "manifest.yaml",
+            None,
+            "version",
+            f"{kb.manifest.version} is older than the last release ({entries[0].version})",
+        )
 
 
 def study_label(study: Study) -> str:

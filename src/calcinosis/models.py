@@ -18,6 +18,8 @@ __all__ = [
     "SLUG_PATTERN",
     "AdverseEvent",
     "Arm",
+    "ChangeCounts",
+    "ChangeEntry",
     "Claim",
     "Contraindication",
     "Design",
@@ -81,11 +83,14 @@ class Manifest(Record):
 
 
 class Source(Record):
-    """One of the five seed documents."""
+    """One of the five seed documents, or the publication of a study added since the
+    review (``kind: study``, which has no seed document)."""
 
     id: Slug
-    seed_file: str = Field(pattern=r"^\d{3}_[0-9a-f]{16}\.txt$")
-    kind: Literal["review-abstract", "systematic-review", "ai-answer", "point-of-care-topic"]
+    seed_file: str | None = Field(default=None, pattern=r"^\d{3}_[0-9a-f]{16}\.txt$")
+    kind: Literal[
+        "review-abstract", "systematic-review", "ai-answer", "point-of-care-topic", "study"
+    ]
     title: str
     authors: list[str]
     journal: str | None = None
@@ -99,10 +104,13 @@ class Source(Record):
 
 
 class Study(Record):
-    """A study included in the review (references 10, 20 and 26-53)."""
+    """A study included in the review (references 10, 20 and 26-53), or one added since
+    (``calcinosis evidence add``: no reference number in the review)."""
 
     id: Slug
-    reference: int = Field(ge=1, le=61)
+    reference: int | None = Field(
+        default=None, ge=1, le=61, description="Its number in the review's reference list"
+    )
     first_author: str
     year: int = Field(ge=1950, le=2030, description="Year of the reference-list entry")
     title: str
@@ -170,8 +178,13 @@ class Arm(Record):
         default=None, description="null: not reported; []: assessed, none"
     )
     relapses: Relapse | None = None
-    level: Level = Field(description="Level of evidence as the review records it")
-    source: Literal["Table 1", "Table 2", "Table 3", "Table 4", "text"]
+    level: Level = Field(
+        description="Level of evidence as the review records it (an arm added since the "
+        "review: as the CEBM 2009 rules give it)"
+    )
+    source: Literal["Table 1", "Table 2", "Table 3", "Table 4", "text", "publication"] = Field(
+        description="Where in the review; 'publication': the study's own, added since"
+    )
     row: int | None = Field(default=None, ge=1, description="Row order within its table")
     provenance: Provenance
     printed: Printed | None = None
@@ -373,6 +386,40 @@ class ReviewTotal(Record):
     ] = {}
     designs: dict[Design, list[int]] = {}
     provenance: Provenance
+
+
+class ChangeCounts(Record):
+    """How much a release changed, counted from the diff against the release before."""
+
+    records_added: NonNegative = 0
+    records_removed: NonNegative = 0
+    records_changed: NonNegative = 0
+    pooled_changed: NonNegative = 0
+    levels_changed: NonNegative = 0
+    grades_changed: NonNegative = 0
+    audit_new: NonNegative = 0
+    audit_resolved: NonNegative = 0
+    profiles_changed: NonNegative = 0
+    profiles: NonNegative = 0
+
+
+class ChangeEntry(Record):
+    """One release in the changelog (``changes.yaml``, newest first): its version and
+    date, what triggered it in the editor's words, the content it released (a hash of
+    the evidence files) and what changed since the release before, generated from the
+    diff (``calcinosis evidence release``)."""
+
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    released: date
+    note: str = Field(min_length=3, description="What triggered this version (the editor's)")
+    previous: str | None = Field(
+        default=None, pattern=r"^\d+\.\d+\.\d+$", description="The release before, if any"
+    )
+    content: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the evidence files released"
+    )
+    changes: list[str] = Field(default=[], description="What changed, one line each")
+    counts: ChangeCounts = ChangeCounts()
 
 
 class Finding(Record):

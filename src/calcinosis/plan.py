@@ -220,7 +220,7 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
             "left_out": [item["arm"] for item in document["left_out"]],
         },
         "complete": {key: complete[key] for key in keep},
-        "source": "pooled from the review's arms (calcinosis evidence pool)",
+        "source": "pooled from the studies' arms (calcinosis evidence pool)",
     }
 
 

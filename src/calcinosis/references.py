@@ -32,6 +32,7 @@ __all__ = [
     "reference",
     "reference_text",
     "short_label",
+    "surname",
 ]
 
 _SHORT = {
@@ -45,7 +46,19 @@ _SHORT = {
 }
 
 
+def surname(first_author: str) -> str:
+    """'Marco Puche A' -> 'Marco Puche'; 'Moazedi-Fuerst FC' -> 'Moazedi-Fuerst'."""
+    parts = first_author.replace(".", "").split()
+    if len(parts) > 1 and parts[-1].isupper() and len(parts[-1]) <= 3:
+        parts = parts[:-1]
+    return " ".join(parts)
+
+
 def short_label(source: Source) -> str:
+    """How a source is named in a line: 'Doe et al., J Example 2025' for a study."""
+    if source.kind == "study" and source.authors:
+        more = " et al." if len(source.authors) > 1 else ""
+        return f"{surname(source.authors[0])}{more}, {source.journal} {source.year}"
     return _SHORT.get(source.id, source.title)
 
 

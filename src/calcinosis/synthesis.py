@@ -78,7 +78,7 @@ class StudyUnit:
     study: str
     label: str
     design: str
-    reference: int
+    reference: int | None  # its number in the review (None: a study added since)
     x: int
     n: int
     arms: tuple[str, ...]

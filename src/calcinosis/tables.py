@@ -34,6 +34,7 @@ __all__ = [
     "FORMATS",
     "TABLES",
     "arm_level_rules",
+    "evidence_body",
     "percent",
     "render",
     "round_down",
@@ -181,7 +182,9 @@ def _response_range(arms: Sequence[Arm]) -> dict[str, Any]:
     }
 
 
-def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
+def evidence_body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
+    """The body of evidence of these arms for the grading rules: one item per study,
+    with the level the rules give it and its response figure."""
     evidence = []
     for study_id in dict.fromkeys(arm.study for arm in arms):
         study = kb.studies[study_id]
@@ -208,7 +211,7 @@ def _body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
 
 def table4_grade_rules(kb: KnowledgeBase, row: Table4Row) -> tuple[GradeResult, str | None]:
     """The grade (and best level) the CEBM rules give a Table 4 row's evidence."""
-    body = _body(kb, table4_arms(kb, row))
+    body = evidence_body(kb, table4_arms(kb, row))
     best = min((item.level for item in body), key=level_rank, default=None)
     return grade_for_body(body), best
 

@@ -115,6 +115,24 @@ def _pct(passed: int, cases: int) -> str:
     return f"{100 * passed / cases:.0f}%"
 
 
+def _revisions(kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """Every release of the evidence, newest first (the changelog); evidence served
+    before its release comes first, with no date."""
+    revisions: list[dict[str, Any]] = [
+        {
+            "version": entry.version,
+            "released": entry.released.isoformat(),
+            "evidence_version": f"{entry.version}+{entry.content[:12]}",
+        }
+        for entry in kb.changelog
+    ]
+    if kb.unreleased:
+        revisions.insert(
+            0, {"version": kb.manifest.version, "released": None, "evidence_version": kb.version}
+        )
+    return revisions
+
+
 def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
     """The transparency document (``GET /api/about``)."""
     about = load_about()
@@ -140,13 +158,7 @@ def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
             "developer": _one_line(about.developer),
             "funding_source": _one_line(about.funding),
             "release_date": released,
-            "revision_dates": [
-                {
-                    "version": kb.manifest.version,
-                    "released": released,
-                    "evidence_version": kb.version,
-                }
-            ],
+            "revision_dates": _revisions(kb),
             "data_elements": [
                 {
                     "element": e.element,

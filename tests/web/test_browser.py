@@ -212,6 +212,7 @@ PAGES = [
     FILLED.replace("/?", "/handout?"),
     "/evidence",
     "/evidence/certainty",
+    "/evidence/changes",
     "/treatments/diltiazem",
     "/treatments/rituximab",
     "/algorithm",

@@ -136,6 +136,20 @@ def audit_items(request: Request) -> list[dict[str, Any]]:
     return [item.document() for item in audit(_kb(request))]
 
 
+@router.get("/evidence/changes", summary="The changelog: every release, newest first")
+def changes(request: Request) -> dict[str, Any]:
+    """The releases of the evidence served (``changes.yaml``), and whether the evidence
+    served is itself a release (``unreleased``: a directory previewed before release)."""
+    kb = _kb(request)
+    return {
+        "evidence_version": kb.version,
+        "evidence_released": kb.released,
+        "unreleased": kb.unreleased,
+        "status": kb.release_status(),
+        "releases": [entry.model_dump(mode="json") for entry in kb.changelog],
+    }
+
+
 @router.get(
     "/evidence/pool/{treatment}",
     summary="Pooled response of a treatment or class",

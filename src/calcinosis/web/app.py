@@ -197,7 +197,8 @@ def _openapi_with_catalog(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate()
-            ids = sorted(load_knowledge().therapy_ids())
+            kb = getattr(app.state, "kb", None) or load_knowledge()
+            ids = sorted(kb.therapy_ids())
             schemas = document["components"]["schemas"]
             schemas["Patient"]["properties"]["medications"]["items"]["enum"] = ids
             schemas["PriorTreatment"]["properties"]["treatment"]["enum"] = ids

@@ -17,7 +17,7 @@ from calcinosis.audit import audit
 from calcinosis.certainty import PREFILLED
 from calcinosis.engine import STEPS, recommend_document
 from calcinosis.errors import ProfileError
-from calcinosis.evidence import KnowledgeBase, arm_document, responders
+from calcinosis.evidence import KnowledgeBase, arm_document, responders, study_label
 from calcinosis.handout import handout_document
 from calcinosis.models import Arm, Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
@@ -283,13 +283,20 @@ def forest_svg(request: Request, treatment: Annotated[str, PathParam(max_length=
 def evidence_page(request: Request) -> HTMLResponse:
     kb = _kb(request)
     tables = {number: table_rows(kb, number) for number in (1, 2, 3, 4)}
+    added = [
+        arm_document(kb, arm) | {"label": study_label(kb.studies[arm.study])}
+        for arm in kb.arms
+        if arm.source == "publication"
+    ]
     return _page(
         request,
         "evidence.html",
         tables=tables,
         audit=audit(kb),
-        studies=len(kb.studies),
-        arm_count=len(kb.arms),
+        studies=sum(1 for study in kb.studies.values() if study.reference is not None),
+        arm_count=len(kb.arms) - len(added),
+        added=added,
+        added_studies=len({arm["study"] for arm in added}),
     )
 
 
@@ -303,6 +310,14 @@ def certainty_page(
     outcome, for a panel to confirm, for the population asked about."""
     sof = api.findings(_kb(request), None, None, Scope(disease, population))
     return _page(request, "certainty.html", sof=sof, prefilled=PREFILLED)
+
+
+@router.get("/evidence/changes", response_class=HTMLResponse)
+def changes_page(request: Request) -> HTMLResponse:
+    """The changelog: every release, newest first, with what triggered it and what
+    changed; and, for unreleased evidence, that it is not a release."""
+    kb = _kb(request)
+    return _page(request, "changes.html", releases=kb.changelog)  # newest first
 
 
 @router.get("/evidence/map.svg")

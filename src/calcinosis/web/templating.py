@@ -1,6 +1,7 @@
 """The pages' Jinja environment, and what every page shows: the evidence version, its
-release date and the disclaimer. One place for the routes, the error pages and the admin
-views, which all render through :func:`render`."""
+release date (or, for unreleased evidence, a banner that says so) and the disclaimer.
+One place for the routes, the error pages and the admin views, which all render through
+:func:`render`."""
 
 from __future__ import annotations
 
@@ -37,9 +38,16 @@ def render(
 ) -> HTMLResponse:
     """The template ``name`` with ``context`` and what every page shows."""
     state = request.app.state
+    kb = state.kb
+    last = kb.last_release
     common = {
-        "evidence_version": state.kb.version,
-        "evidence_released": state.kb.released,
+        "evidence_version": kb.version,
+        "evidence_released": kb.released,
+        "evidence_unreleased": kb.unreleased,
+        "evidence_status": kb.release_status(),
+        "last_release": (
+            {"version": last.version, "released": last.released.isoformat()} if last else None
+        ),
         "disclaimer": DISCLAIMER,
         "base_url": state.settings.public_url,
     }
