@@ -1435,7 +1435,7 @@ def test_complete_responses_lead_when_asked_and_are_called_often_when_most(
         "how many patients got complete response with surgery in the review?", kb
     )["answer"]
     assert lead.startswith(
-        "Complete response to surgical excision in 22 of 28 patients (79%) in the review's "
+        "Complete response to surgical excision in 22 of 28 patients (79%) in the "
         "study arms that report it (Balin 2012 22/28)"
     )
     yes_no = answer_question("does surgery clear calcinosis completely?", kb)["answer"]

@@ -362,3 +362,15 @@ def test_two_adds_at_once_both_land(knowledge: Path, tmp_path: Path) -> None:
     errors = [process.communicate(timeout=60)[1] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], errors
     assert {"doe-2025", "roe-2025"} <= set(read_knowledge(knowledge).studies)
+
+
+def test_answers_about_an_added_study_do_not_call_it_the_review_s(
+    knowledge: Path, study_file: Callable[[str], Path]
+) -> None:
+    from calcinosis.answers import answer_question  # noqa: PLC0415 - the answers' vocabulary
+
+    before = answer_question("does diltiazem work?", read_knowledge(knowledge))["answer"]
+    assert "Diltiazem, the review's study arms" in before
+    assert main(["evidence", "add", str(study_file(MINIMAL)), "--knowledge", str(knowledge)]) == 0
+    after = answer_question("does diltiazem work?", read_knowledge(knowledge))["answer"]
+    assert "Diltiazem, the study arms" in after and "Doe 2025 12/20" in after

@@ -187,6 +187,12 @@ def _total(units: Sequence[StudyUnit], outcome: str) -> tuple[str, str]:
     return counted, total
 
 
+def _whose(arms: Sequence[Any]) -> str:
+    """ "the review's" while every arm is the review's; "the" once a study added since
+    (`calcinosis evidence add`) is among them."""
+    return "the review's" if all(a.source != "publication" for a in arms) else "the"
+
+
 def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     """The review's arms for a treatment (or class): the asked age group first, the
     rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
@@ -220,7 +226,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     where = "in children" if mine and group == "child" else "in adults" if mine else ""
     counted, total = _total(units, outcome)
     text = (
-        f"{label}, the review's study arms{f' {where}' if where else ''} (dystrophic calcinosis "
+        f"{label}, {_whose(arms)} study arms{f' {where}' if where else ''} (dystrophic calcinosis "
         f"in DM or SSc): {'; '.join(parts)}: {total}"
     )
     if complete:

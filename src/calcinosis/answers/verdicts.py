@@ -796,14 +796,14 @@ def _complete_response(d: Draft, p: Proposition, treatment: str) -> str | None:
     labels = ", ".join(f"{u.label} {u.x}/{u.n}" for u in complete)
     if x == 0:
         return (
-            f"No: in the review's study arms that report it, no patient had a complete "
+            f"No: in the study arms that report it, no patient had a complete "
             f"response to {name} ({labels}: complete response in 0 of {n}) {cites}; "
             "partial responses are what was reported."
         )
     how = "Often" if 2 * x >= n else "Sometimes, not usually"
     return (
         f"{how}: complete response to {name} in {x} of {n} patients ({round(100 * x / n)}%) "
-        f"in the review's study arms that report it ({labels}) {cites}."
+        f"in the study arms that report it ({labels}) {cites}."
     )
 
 
