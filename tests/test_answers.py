@@ -1568,3 +1568,31 @@ def test_microdrilling_numbers_are_no_yes_no(kb: KnowledgeBase) -> None:
         kb,
     )
     assert answer["understood"]["proposition"] is None
+
+
+def test_round_18_classes(kb: KnowledgeBase) -> None:
+    # "CYC" is cyclophosphamide (001 Results: complete response 9/14; Table 4 prints 69%)
+    cyc = answer_question("IV CYC for calcinosis in severe juvenile DM - response rate?", kb)
+    assert cyc["understood"]["treatments"] == ["cyclophosphamide"]
+    assert "Moraitis 2013 9/14" in cyc["answer"]
+    # "conc + interval" is a dose question beside the side effects asked
+    il = answer_question(
+        "IL sodium thiosulfate - what conc + interval, and what are the main side effects?", kb
+    )
+    assert "150 to 250 mg/mL" in il["answer"] and "pain" in il["answer"]
+    # a Table 4 row's other treatments are shown one by one, never pooled together
+    ionto = answer_question(
+        "Is acetic acid iontophoresis + ultrasound effective for SSc calcinosis?", kb
+    )
+    assert ionto["understood"]["treatments"] == ["acetic-acid-iontophoresis"]
+    text = " ".join(s["text"] for s in ionto["sections"])
+    assert "78%" not in text and "13 patients" not in text  # no laser-and-ESWT pool
+    # "which systemic agent is preferred ... usual adult dose?" with inflamed lesions
+    preferred = answer_question(
+        "pt w DM calcinosis, lots of inflamed ulcerating lesions - which systemic agent is "
+        "preferred, and what's the usual adult dose?",
+        kb,
+    )["answer"]
+    assert "Colchicine or minocycline is generally preferred over diltiazem" in preferred
+    assert "0.6 mg twice daily" in preferred and "100 mg twice daily" in preferred
+    assert "No treatment was recognised" not in preferred

@@ -481,3 +481,34 @@ def test_intralesional_sts_and_the_three_drugs_failing_exhausts_the_usual_option
         kb, dm | {"prior_treatments": failed, "lesions": {"count": 1, "largest_cm": 1.5}}
     )
     assert "surgical-excision" in _first_line(localized)
+
+
+def test_heart_failure_is_said_to_be_unaddressed_for_every_other_systemic_drug(
+    kb: KnowledgeBase,
+) -> None:
+    # 004 reads reduced ventricular function for diltiazem only ("Risk for adverse effects
+    # of diltiazem may be greatest in patients with reduced ventricular function ..."): the
+    # other systemic drugs offered must not read as checked for it
+    failed = [{"treatment": t, "response": "none"} for t in ("colchicine", "minocycline")]
+    plan = plan_for(
+        kb,
+        {
+            "age_years": 58,
+            "subtype": "dystrophic",
+            "underlying_disease": "dermatomyositis",
+            "conditions": ["reduced-ventricular-function"],
+            "lesions": {"distribution": "widespread"},
+            "prior_treatments": failed,
+        },
+    )
+    by_id = {o["id"]: o for o in plan["options"]}
+    assert by_id["diltiazem"]["stance"] == "avoid"
+    offered = [d for d in ("rituximab", "ivig", "pamidronate") if d in by_id]
+    assert offered, "the usual drugs failed: the other drug therapies are offered"
+    for drug in offered:
+        assert by_id[drug]["stance"] != "avoid"
+        assert any(
+            "No source addresses" in w and "heart failure" in w for w in by_id[drug]["warnings"]
+        ), drug
+    local = by_id.get("sodium-thiosulfate-intralesional")
+    assert local is None or not any("heart failure" in w for w in local["warnings"])

@@ -1020,15 +1020,50 @@ def _withhold_in_pregnancy(b: Builder) -> None:
                 break
 
 
+# Conditions a source's rule reads for one drug only (diltiazem and the heart): every
+# other systemic drug says that no source addresses it with them, instead of silence that
+# reads as reassurance (infliximab or IVIG in heart failure).
+READ_FOR_ONE_DRUG = {
+    "reduced-ventricular-function": "reduced ventricular function (heart failure)",
+    "cardiac-conduction-abnormality": "a cardiac conduction abnormality",
+}
+
+
+def _warn_where_only_one_drug_is_read(b: Builder) -> list[str]:
+    warned = []
+    for condition in b.patient.conditions:
+        words = READ_FOR_ONE_DRUG.get(condition)
+        if words is None:
+            continue
+        for option in b.options.values():
+            entry = b.kb.treatments.get(option.id)
+            if (
+                entry is None
+                or entry.kind != "drug"
+                or entry.route in _LOCAL_ROUTES
+                or option.stance == "avoid"
+                or any(r.rule == condition for r in entry.contraindications)
+            ):
+                continue
+            option.warnings.append(
+                f"No source addresses {entry.name.lower()} with {words} (the sources' only "
+                "rule on it is for diltiazem): check its safety there before using it."
+            )
+            warned.append(option.id)
+    return warned
+
+
 def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     """Pregnancy, breastfeeding, kidney disease: no source gives the safety or the dose of
     any drug here. Each drug option carries that warning; in pregnancy a systemic drug
     that would be first-line becomes an alternative, so that none is offered first
-    unchecked."""
+    unchecked. Heart failure and conduction abnormalities are read for diltiazem only:
+    the other systemic drugs say so."""
     p = b.patient
+    heart = _warn_where_only_one_drug_is_read(b)
     said = [UNADDRESSED_FOR_DRUGS[c] for c in p.conditions if c in UNADDRESSED_FOR_DRUGS]
     if not said:
-        return None
+        return f"heart: {', '.join(heart)} warned" if heart else None
     words = " or ".join(dict.fromkeys(said))
     check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
     withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)

@@ -213,6 +213,8 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         reading_lead(d)  # "read as traumatic dystrophic calcinosis: ...", whatever is asked
         COMPOSERS[query.intent](d)
         for intent in query.also:
+            if intent == "dose" and query.intent == "first-line" and not query.treatments:
+                continue  # the first-line composer gives the doses of what it offers
             COMPOSERS[intent](d)
         # a subtype other than dystrophic: its own management, whatever was asked (a dose
         # question in calciphylaxis still needs the topic's calciphylaxis care)

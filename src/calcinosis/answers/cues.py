@@ -381,6 +381,8 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
         r" how much ",
         r" (what|which) (concentration|strength|percent\b|mg)",  # not "what percentage of"
         r" concentrations? ",
+        r" conc\b",  # "what conc + interval"
+        r" (dosing |injection |treatment )?intervals? ",
         r" how often (?!(\S+ ){0,3}(clear|resolve|respond|improve|work|heal|go away|disappear"
         r"|relaps|recur|come back|comes back))",
     ),

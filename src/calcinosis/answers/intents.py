@@ -425,25 +425,42 @@ def _efficacy_of(
         if lead:
             _class_evidence(d, treatments)
     if not lead or (index and line and arms):
-        d.add("Guidelines and expert recommendations", line)
-        d.add("Research evidence", arms)
+        _in_sections(d, treatments[0], line, arms)
     else:
         d.lead(line)
         d.lead(arms)
-    _same_row(d, treatments)
+    _same_row(d, treatments, index)
     _treatment_sections(d, treatments, label)
 
 
-def _same_row(d: Draft, treatments: tuple[str, ...]) -> None:
+def _in_sections(d: Draft, treatment: str, line: str | None, arms: str | None) -> None:
+    """Table 4's line and the arms, after a yes/no led; with the level it is graded at when
+    its row prints none (rituximab)."""
+    if line and not _row_prints_level(d, treatment):
+        d.add("Guidelines and expert recommendations", grade_line(d, treatment))
+    d.add("Guidelines and expert recommendations", line)
+    d.add("Research evidence", arms)
+
+
+def _row_prints_level(d: Draft, treatment: str) -> bool:
+    row = next((r for r in d.kb.table4 if treatment in r.treatments), None)
+    return row is not None and bool(row.level_printed)
+
+
+def _same_row(d: Draft, treatments: tuple[str, ...], index: int = 0) -> None:
     """The other treatments of the asked one's Table 4 row ("surgical excision and
     physical therapies": microdrilling's 12 of 15 digits), which its grade also covers."""
     row = next((r for r in d.kb.table4 if set(r.treatments) & set(treatments)), None)
-    if row is None:
-        return
-    others = tuple(t for t in row.treatments if t not in treatments and t not in d.query.treatments)
-    line = arms_line(d, others, d.name(others[0])) if others else None
-    if line:
-        d.add("Research evidence", f"In the same row of the review's Table 4 ({row.label}): {line}")
+    if row is None or index:
+        return  # the first treatment asked only
+    others = [t for t in row.treatments if t not in treatments and t not in d.query.treatments]
+    for other in others:  # one line each: a row's treatments are never pooled together
+        line = arms_line(d, (other,), d.name(other))
+        if line:
+            d.add(
+                "Research evidence",
+                f"In the same row of the review's Table 4 ({row.label}): {line}",
+            )
 
 
 _SETTINGS = re.compile(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calcinosis.answers.blocks import (
+    dose_lines,
     passages_about,
     rule_applies,
 )
@@ -351,17 +352,24 @@ def _first_line_lead(
         )
 
 
-def _inflammation_lead(d: Draft) -> None:
+def _inflammation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
     """ "Which drugs help inflamed calcinosis?": the topic's choice among the systemic drugs
-    for prominent inflammation or ulceration, right after the first-line options."""
-    if not (d.query.has("inflammation") or d.query.has("ulceration")):
+    for prominent inflammation or ulceration, right after the first-line options; and,
+    when a dose was asked too, the doses of what is preferred."""
+    preferred: tuple[str, ...] = ()
+    if d.query.has("inflammation") or d.query.has("ulceration"):
+        pattern = r"preferred over \w+ for patients presenting with prominent inflammation"
+        for passage in passages_about(d, (), pattern=pattern):
+            if passage.provenance.source != "ai-answer-dm" and d.fits(passage.applies_to):
+                quote = d.quote(passage, 1, pattern=pattern)
+                d.lead("When a systemic drug is chosen, " + quote[:1].lower() + quote[1:])
+                preferred = tuple(t for t in passage.treatments if t != "diltiazem")
+                break
+    if "dose" not in d.query.also:
         return
-    pattern = r"preferred over \w+ for patients presenting with prominent inflammation"
-    for passage in passages_about(d, (), pattern=pattern):
-        if passage.provenance.source != "ai-answer-dm" and d.fits(passage.applies_to):
-            quote = d.quote(passage, 1, pattern=pattern)
-            d.lead("When a systemic drug is chosen, " + quote[:1].lower() + quote[1:])
-            return
+    drugs = preferred or tuple(o["id"] for o in first if d.kb.treatments[o["id"]].kind == "drug")
+    for treatment in drugs[:3]:
+        d.lead(dose_lines(d, treatment))
 
 
 Options = list[dict[str, Any]]
@@ -410,7 +418,7 @@ def first_line(d: Draft) -> None:
             f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
         )
     _first_line_lead(d, first, gone, cited)
-    _inflammation_lead(d)
+    _inflammation_lead(d, first)
     _extrapolation_lead(d, first)
     _discrete_lead(d, options, cited)
     _removal_lead(d, options, first, cited)

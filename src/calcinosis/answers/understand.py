@@ -832,9 +832,23 @@ def _settle(
         # two questions in one ("how well does it work and does it come back?", "how does
         # STS work and what are the side effects?"): the one asked first leads
         intent, also = also[0], (intent, *also[1:])
+    if not treatments and _WHICH_PREFERRED.search(masked):
+        # "which systemic agent is preferred, and what's the usual adult dose?": the plan,
+        # with the doses of what it prefers
+        also = (*also, "dose") if intent == "dose" else also
+        intent = "first-line"
     return intent, also
 
 
+# "lots of inflamed ulcerating lesions": the words between may describe them
+_LOTS_OF_LESIONS = re.compile(
+    r" (lots of|a lot of|loads of|tons of|dozens of) ((?!(around|near|with|in|on|of|over"
+    r"|under|at|by|the|from|about)\b)\w+ ){1,3}(nodules|lesions|deposits|lumps|papules|bumps)\b"
+)
+_WHICH_PREFERRED = re.compile(
+    r" (which|what) (\S+ )?(agent|drug|medication|medicine|treatment|therapy|option)s? (is |are "
+    r")?(preferred|favou?red|best|recommended|first choice)"
+)
 _WHAT_WORKS = re.compile(
     r" (what|which|anything that)( \S+)? (works?|helps?|is effective|are effective)\b"
     r"| what (treatments?|therapies|drugs|options) (work|help)"
@@ -985,6 +999,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     conditions = _first(text, {w: c for c, words in CONDITIONS.items() for w in words})
     featured = _DISEASE_FORM.sub(r" \g<disease> ", text)  # "diffuse SSc" is no lesion spread
     features = frozenset(f for f, words in FEATURES.items() if _affirmed(featured, words))
+    if _LOTS_OF_LESIONS.search(featured):
+        features |= {"widespread"}  # "lots of inflamed ulcerating lesions"
     conditions += [c for c in _measured_conditions(text) if c not in conditions]
     yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)

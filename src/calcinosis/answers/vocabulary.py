@@ -187,6 +187,10 @@ ALIASES: dict[str, str] = {
     "microdrill": "microdrilling",
     "curettage": "surgical-excision",
     "ultrasound": "low-frequency-ultrasound",
+    # "acetic acid iontophoresis + ultrasound" is one treatment, not two
+    "acetic acid iontophoresis ultrasound": "acetic-acid-iontophoresis",
+    "iontophoresis ultrasound": "acetic-acid-iontophoresis",
+    "iontophoresis and ultrasound": "acetic-acid-iontophoresis",
     # Brand names clinicians type (understanding only: nothing is said about them that the
     # sources do not say about the drug).
     "coumadin": "warfarin",
@@ -248,6 +252,11 @@ ALIASES: dict[str, str] = {
     "intralesional triamcinolone": "intralesional-corticosteroids",
     "triamcinolone injection": "intralesional-corticosteroids",
     "triamcinolone injections": "intralesional-corticosteroids",
+    "cyc": "cyclophosphamide",
+    "iv cyc": "cyclophosphamide",
+    "ivcyc": "cyclophosphamide",
+    "cyclo": "cyclophosphamide",
+    "ifx": "infliximab",
     "kenalog": "intralesional-corticosteroids",
     "triamcinolone": "intralesional-corticosteroids",
     "il triamcinolone": "intralesional-corticosteroids",
