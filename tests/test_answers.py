@@ -1596,3 +1596,48 @@ def test_round_18_classes(kb: KnowledgeBase) -> None:
     assert "Colchicine or minocycline is generally preferred over diltiazem" in preferred
     assert "0.6 mg twice daily" in preferred and "100 mg twice daily" in preferred
     assert "No treatment was recognised" not in preferred
+
+
+def test_a_named_source_s_first_line_leads_with_its_label(kb: KnowledgeBase) -> None:
+    # 002 (AI answer): "First-line treatments may include calcium channel blockers ..."
+    answer = answer_question("what did the AI answer recommend first?", kb)
+    assert answer["in_scope"] is True
+    assert answer["answer"].startswith(
+        'The AI-generated answer: "First-line treatments may include calcium channel blockers'
+    )
+    assert "That answer is not peer-reviewed" in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "treatment", "then"),
+    [
+        # 004 Iatrogenic: "Observation without intervention is a reasonable initial approach
+        # for asymptomatic lesions"; "Topical sodium thiosulfate therapy has been suggested"
+        (
+            "extravasation calcinosis in a newborn's hand, should we inject STS?",
+            "sodium-thiosulfate-intralesional",
+            "no source addresses intralesional sodium thiosulfate for it",
+        ),
+        (
+            "iatrogenic calcinosis in a child, is topical STS an option?",
+            "sodium-thiosulfate-topical",
+            'for symptomatic lesions: "Treatments for dystrophic calcinosis cutis may be attempted',
+        ),
+    ],
+)
+def test_iatrogenic_calcinosis_starts_with_observation(
+    kb: KnowledgeBase, question: str, treatment: str, then: str
+) -> None:
+    answer = answer_question(question, kb)
+    assert answer["understood"]["treatments"] == [treatment]
+    assert answer["answer"].startswith(
+        "Not as the first step: for iatrogenic calcinosis cutis the management topic says "
+        '"Observation without intervention is a reasonable initial approach'
+    )
+    assert then in answer["answer"]
+
+
+def test_a_cause_other_than_injury_is_not_read_as_an_injury(kb: KnowledgeBase) -> None:
+    lead = answer_question("does diltiazem help calcinosis in lupus panniculitis?", kb)["answer"]
+    assert lead.startswith("Read as dystrophic calcinosis cutis from another cause")
+    assert "after an injury" not in lead

@@ -291,6 +291,8 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         (
             r" first[ -]?line ",
             r" first choice",
+            # "what did the AI answer recommend first?"
+            r" (recommend|suggest|advise|put|use|give|try)\w* first\b",
             r" (initial|first) (treatment|therapy|management|step|approach|option)",
             r" best ([\w-]+ ){0,2}(treatment|therapy|option|approach|drug|choice)",
             r" preferred (treatment|therapy|initial|option)",

@@ -352,6 +352,24 @@ def _first_line_lead(
         )
 
 
+def _named_source_first(d: Draft) -> None:
+    """ "What did the AI answer recommend first?": that source's own first-line sentence
+    leads, before this tool's plan (which follows the peer-reviewed sources)."""
+    source = d.query.source
+    if source is None:
+        return
+    sources = (source, f"{source}-abstract") if source == "traineau-2020" else (source,)
+    pattern = r"[Ff]irst-line|as initial treatment|preferred initial treatment"
+    for passage in passages_about(d, (), pattern=pattern, sources=sources)[:1]:
+        said = d.quote(passage, 1, pattern=pattern)
+        if source == "ai-answer-dm":  # not peer-reviewed: never read as the plan
+            said += (
+                " That answer is not peer-reviewed; the management topic puts local sodium "
+                "thiosulfate first, and this tool's plan follows it."
+            )
+        d.lead(said)
+
+
 def _inflammation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
     """ "Which drugs help inflamed calcinosis?": the topic's choice among the systemic drugs
     for prominent inflammation or ulceration, right after the first-line options; and,
@@ -411,6 +429,7 @@ def first_line(d: Draft) -> None:
 
     options, gone, first, underlying = _leading(d, plan["options"])
     d.lead(verdict(d))
+    _named_source_first(d)
     reading_lead(d)
     subtype_management(d, count=2)
     for option in underlying:
@@ -497,7 +516,10 @@ def reading_lead(d: Draft) -> None:
     found = [by_id[i] for i in _READING_PASSAGES.get(subtype, ()) if i in by_id]
     what = f"{subtype} calcinosis cutis"
     if subtype == "dystrophic":
-        what += " after an injury, without an autoimmune connective tissue disease"
+        injury = "injury" in q.reading or "scar" in q.reading
+        what += (
+            " after an injury" if injury else " from another cause"
+        ) + ", without an autoimmune connective tissue disease"
     d.lead(f"Read as {what}: the question names {q.reading} and no autoimmune disease.")
     if found:
         d.lead(d.quote(found[0], 2, about=""))

@@ -940,6 +940,9 @@ def _proposition(
             population == "child"
             and predicate != "effective"  # "does it work in children?" asks how well
             and (age is not None or disease != "juvenile-dermatomyositis")
+            # "extravasation in a newborn, inject STS?": the subtype's own care decides,
+            # unless the drug has an age limit
+            and (subtype in (None, "dystrophic") or age_limited)
         ):
             predicate, inverse = "usable-at-age", asks_avoid
             obj = f"{age:g} years" if age is not None else "children"
@@ -1022,6 +1025,8 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         # "what did Fredi 2015 find?", "which treatment has the best evidence?"
         or bool(_studies(text, kb))
         or _matches(text, BEST_EVIDENCE)
+        # "what did the AI answer recommend first?": a source of this evidence base named
+        or any(_has(text, cues) for cues in SOURCE_CUES.values())
     )
     in_scope, reason = _scope(text, clinical)
     if (

@@ -229,11 +229,44 @@ def _outside_disease(d: Draft, p: Proposition, treatment: str) -> str | None:
     )
 
 
+def _subtype_first_step(d: Draft, treatment: str) -> str | None:
+    """ "Extravasation calcinosis in a newborn: inject STS?": in iatrogenic and idiopathic
+    calcinosis the topic's first step is observation of asymptomatic lesions; any other
+    treatment asked about is not the first step, in the topic's words."""
+    subtype = d.query.subtype
+    if subtype not in ("iatrogenic", "idiopathic") or treatment == "observation":
+        return None
+    found = [
+        passage
+        for passage in passages_about(d, ["observation"], kinds=("recommendation",))
+        if subtype in passage.applies_to.subtypes and passage.provenance.source != "ai-answer-dm"
+    ]
+    if not found:
+        return None
+    d.quoted.add(found[0].id)
+    source = SOURCE_NAMES[found[0].provenance.source]
+    said = (
+        f"Not as the first step: for {subtype} calcinosis cutis {source} says "
+        f'"{sentences(found[0].text, 2)}" {d.cite(found[0].provenance)}'
+    )
+    # what the topic says of it for symptomatic lesions of this subtype, when it does
+    own = [
+        passage
+        for passage in passages_about(d, [treatment], kinds=("recommendation",))
+        if subtype in passage.applies_to.subtypes and passage.id != found[0].id
+    ]
+    if own:
+        d.quoted.add(own[0].id)
+        quote = sentences(own[0].text, 2)
+        return f'{said}; for symptomatic lesions: "{quote}" {d.cite(own[0].provenance)}.'
+    return f"{said}; no source addresses {d.name(treatment).lower()} for it."
+
+
 def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
     if p.predicate == "recommended" and d.query.subtype not in (None, "dystrophic"):
         # "is excision recommended for tumoral calcinosis?": that subtype's own "treatment of
         # choice" answers before anything said of other subtypes
-        own = _affirm(d, p, treatment)
+        own = _affirm(d, p, treatment) or _subtype_first_step(d, treatment)
         if own:
             return own
     found = (

@@ -285,6 +285,8 @@ ROUTES: dict[str, str] = {
     "injection": "intralesional",
     "injections": "intralesional",
     "injected": "intralesional",
+    "inject": "intralesional",
+    "injecting": "intralesional",
     "intravenous": "intravenous",
     "intravenously": "intravenous",
     "iv": "intravenous",
