@@ -1641,3 +1641,10 @@ def test_a_cause_other_than_injury_is_not_read_as_an_injury(kb: KnowledgeBase) -
     lead = answer_question("does diltiazem help calcinosis in lupus panniculitis?", kb)["answer"]
     assert lead.startswith("Read as dystrophic calcinosis cutis from another cause")
     assert "after an injury" not in lead
+
+
+def test_a_subtype_is_a_type_of_calcinosis_cutis(kb: KnowledgeBase) -> None:
+    # 004: "There are five subtypes of calcinosis cutis: dystrophic, metastatic, idiopathic,
+    # iatrogenic, and calciphylaxis"
+    lead = answer_question("is calciphylaxis a type of calcinosis cutis?", kb)["answer"]
+    assert lead.startswith('Yes. The management topic: "There are five subtypes')

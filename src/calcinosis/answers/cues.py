@@ -80,6 +80,7 @@ INTENT_CUES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         (
             r" subtypes? ",
             r" (types|kinds|forms|categories) of calcinosis",
+            r" (a )?(type|subtype|kind|form) of calcinosis",  # "is calciphylaxis a type of ...?"
             r" what (is|are) (calcinosis|calciphylaxis|dystrophic|metastatic|idiopathic"
             r"|iatrogenic|tumoral)",
             r" defin(e|ition) ",

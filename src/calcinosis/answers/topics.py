@@ -473,6 +473,15 @@ def overview(d: Draft) -> None:
             if not lead_passages(d, found, 2, pattern=passage):
                 not_answered(d)
             return
+    five = statements.get("management-topic-five-subtypes")
+    if (
+        d.query.subtype
+        and five is not None
+        and d.query.subtype in five.quote
+        and re.search(r" (a )?(type|subtype|kind|form) of calcinosis", text)
+    ):
+        d.lead("Yes.")  # "is calciphylaxis a type of calcinosis cutis?": the topic's five
+        say("management-topic-five-subtypes")
     if d.query.subtype and not re.search(r" (subtypes?|types|kinds|forms) ", text):
         subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
         say("management-topic-five-subtypes", "Guidelines and expert recommendations")
