@@ -1648,3 +1648,21 @@ def test_a_subtype_is_a_type_of_calcinosis_cutis(kb: KnowledgeBase) -> None:
     # iatrogenic, and calciphylaxis"
     lead = answer_question("is calciphylaxis a type of calcinosis cutis?", kb)["answer"]
     assert lead.startswith('Yes. The management topic: "There are five subtypes')
+
+
+def test_round_19_classes(kb: KnowledgeBase) -> None:
+    # "is there any RCT of X?" is a yes/no the review answers (Aggarwal 2017)
+    rct = answer_question("is there any RCT of rituximab for calcinosis?", kb)["answer"]
+    assert rct.startswith("Yes, one: the randomized controlled trial of rituximab")
+    # "next step? is IL STS reasonable?": the second part, then the plan for the first
+    answer = answer_question(
+        "failed topical STS x6 mo for a few small DM nodules — next step? is IL STS reasonable?",
+        kb,
+    )
+    assert answer["understood"]["also"] == ["first-line"]
+    lead = answer["answer"]
+    assert lead.startswith(
+        "Yes, for small lesions: in the series the sources give for intralesional sodium "
+        "thiosulfate"
+    )
+    assert "diltiazem or colchicine or minocycline" in lead

@@ -407,6 +407,9 @@ ALSO_INTENTS: dict[Intent, tuple[str, ...]] = {
     "first-line": (
         r" anything else",
         r" what else",
+        # "failed topical STS ... next step? is IL STS reasonable?": the plan, then the X
+        r" next steps? ",
+        r" what (next|now) ",
         r" (any )?other (options|treatments|therapies|drugs) ",
         r" (what|which|any) alternatives",
     ),

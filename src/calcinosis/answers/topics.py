@@ -241,6 +241,18 @@ def mechanism(d: Draft) -> None:
         not_answered(d)
 
 
+def _what_studies(d: Draft, by_study: dict[str, list[Any]]) -> str:
+    """ "The randomized controlled trial", "The studies", or "Yes, one: the randomized
+    controlled trial" for "is there any RCT of X?"."""
+    kb = d.kb
+    trials = sum(kb.studies[s].design == "rct" for s in by_study)
+    if not (_RCT.search(d.query.norm) and trials):
+        return "The studies"
+    if re.match(r"^ (is|are|was|were) there | any ", d.query.norm):
+        return f"Yes, {'one' if trials == 1 else trials}: the randomized controlled trial"
+    return "The randomized controlled trial"
+
+
 def _trials_overall(d: Draft) -> None:
     """ "Are there any RCTs in calcinosis cutis?": the review's two, and what they tested."""
     kb = d.kb
@@ -301,8 +313,7 @@ def study_size(d: Draft) -> None:
     for arm in arms:
         by_study.setdefault(arm.study, []).append(arm)
     parts = [_study_line(d, study_id, study_arms) for study_id, study_arms in by_study.items()]
-    trial = _RCT.search(d.query.norm) and any(kb.studies[s].design == "rct" for s in by_study)
-    what = "The randomized controlled trial" if trial else "The studies"
+    what = _what_studies(d, by_study)
     if parts:
         d.lead(f"{what} of {names} in the review: " + "; ".join(parts) + ".")
     for total in kb.totals:

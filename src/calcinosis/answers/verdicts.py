@@ -204,7 +204,8 @@ def _small(d: Draft, p: Proposition, treatment: str) -> str | None:
         return None
     statement, figure = best
     return (
-        f"Yes, for small lesions, in the series the sources give: {figure.label.lower()}: "
+        f"Yes, for small lesions: in the series the sources give for "
+        f"{d.name(treatment).lower()}, {figure.label.lower()}: "
         f"{figure.x} of {figure.n} {figure.unit} (lesions up to {figure.max_cm:g} cm) "
         f"{d.cite(statement_provenance(statement))}."
     )
