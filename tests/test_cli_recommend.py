@@ -138,3 +138,26 @@ def test_batch_skips_bad_lines_and_reports_them(
     assert "line 5: patient field 'patient': not valid JSON" in err
     assert "2 of 5 lines skipped" in err
     assert code == 2
+
+
+def test_with_nothing_first_line_the_summary_lists_options_not_a_next_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # blind reviewers (rounds 17-19): "Next, if it does not help" read oddly with no first step
+    failed = [
+        {"treatment": t, "response": "none"}
+        for t in ("sodium-thiosulfate-intralesional", "diltiazem", "colchicine", "minocycline")
+    ]
+    profile = {
+        "age_years": 50,
+        "subtype": "dystrophic",
+        "underlying_disease": "dermatomyositis",
+        "lesions": {"distribution": "widespread"},
+        "prior_treatments": failed,
+    }
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(profile), encoding="utf-8")
+    assert main(["recommend", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Options, none first-line:" in out
+    assert "Next, if it does not help" not in out

@@ -544,7 +544,9 @@ def _summary_text(summary: dict[str, Any], wrap: textwrap.TextWrapper) -> list[s
         lines.append(wrap.fill(f"  When: {item['name']}: {item['text']} [{item['citation']}]"))
     if summary["next"]:
         more = f"; and {summary['next_more']} more" if summary["next_more"] else ""
-        lines.append(wrap.fill(f"  Next, if it does not help: {_names(summary['next'])}{more}"))
+        # with nothing first-line there is no "it" to fail first: the options, said so
+        label = "Next, if it does not help" if summary["first_line"] else "Options, none first-line"
+        lines.append(wrap.fill(f"  {label}: {_names(summary['next'])}{more}"))
     if summary["also"]:
         lines.append(wrap.fill(f"  Also: {_names(summary['also'])}"))
     for group in summary["avoid"]:
