@@ -21,7 +21,6 @@ DEFERRED = {
     "calcinosis.web.app": "FastAPI and every route: only `calcinosis serve`",
     "calcinosis.settings": "pydantic-settings (asyncio, ssl, dotenv): only `calcinosis serve`",
 }
-OWN_RULES = ("answers",)  # being reworked in another branch: checked there
 
 
 def _name(path: Path) -> str:
@@ -55,10 +54,6 @@ def _imports(path: Path) -> list[tuple[str, bool, int]]:
     return found
 
 
-def _checked(name: str) -> bool:
-    return not any(name.startswith(f"calcinosis.{own}") for own in OWN_RULES)
-
-
 def test_no_import_cycle() -> None:
     graph = {
         name: {target for target, _, _ in _imports(path) if target in MODULES}
@@ -81,7 +76,7 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _checked(m)))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_inside_functions_only_defer_heavy_ones(module: str) -> None:
     lines = MODULES[module].read_text(encoding="utf-8").splitlines()
     for imported, inside, line in _imports(MODULES[module]):

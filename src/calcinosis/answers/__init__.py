@@ -12,11 +12,11 @@ not address is said to be so. A question outside calcinosis cutis gets
 
 Modules: ``vocabulary`` (what a question is about, as data), ``cues`` (what it asks,
 as data), ``query`` (the typed query), ``understand`` (words -> query), ``passages``
-(the quotable sentences and their FTS5 index), ``citations``, ``draft`` (an answer
-being written), ``blocks`` (grades, arms, findings, safety, doses, disagreements),
-``verdicts`` (yes/no leads), ``selection`` (what to lead with), ``intents``,
-``topics`` and ``plans`` (one composer per intent), ``compose`` (the ``ask``
-document).
+(the quotable sentences and their FTS5 index), ``draft`` (an answer being written,
+its citations numbered by ``references.Citations``), ``blocks`` (grades, arms,
+findings, safety, doses, disagreements), ``verdicts`` (yes/no leads), ``selection``
+(what to lead with), ``intents``, ``topics`` and ``plans`` (one composer per intent),
+``compose`` (the ``ask`` document).
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
 from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
 from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm, Contraindication, Provenance, Statement, Study, Table4Row
-from calcinosis.patient import Patient
 from calcinosis.plan import grading_for
 from calcinosis.references import redact
-from calcinosis.safety import findings_for
+from calcinosis.safety import findings_for, rules_patient
 from calcinosis.synthesis import StudyUnit, study_units
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
     "passages_about",
     "roman",
     "rule_applies",
-    "rules_patient",
     "safety_lines",
     "size_line",
     "study_lines",
@@ -423,28 +421,38 @@ def findings(d: Draft, treatments: Sequence[str], limit: int = 4) -> None:
 
 
 # ------------------------------------------------------------------ safety
-def rules_patient(d: Draft) -> Patient:
-    """The question as a patient profile, to ask the safety rules what applies."""
+# A question that gives no age is read as about an adult, not with the rule check's own
+# default (``safety.UNKNOWN_AGE``, 0, so that a card shows every age limit): an answer says
+# "not for this patient" when a rule applies, and with age 0 every minocycline question
+# would be answered as one about a child under 9. A child of unknown age is taken as one
+# past the rules' only age limit, so no age rule is assumed to apply.
+_UNKNOWN_ADULT_AGE = 40
+_UNKNOWN_CHILD_AGE = 12
+
+
+def _known(d: Draft) -> dict[str, Any]:
+    """What the question says of the patient, for :func:`calcinosis.safety.rules_patient`
+    (which fills the subtype, dystrophic when unsaid). The age is filled here, unlike a
+    card's check: an adult of 40, or a child of 12 (see above), when the question gives none."""
     query = d.query
-    lesions: dict[str, Any] = {}
-    if query.has("digital"):
-        lesions["digital"] = True
-    data: dict[str, Any] = {
-        "age_years": query.age_years if query.age_years is not None else 40,
-        "subtype": query.subtype or "dystrophic",
+    age = query.age_years
+    if age is None:
+        age = _UNKNOWN_CHILD_AGE if query.population == "child" else _UNKNOWN_ADULT_AGE
+    known: dict[str, Any] = {
+        "age_years": age,
+        "subtype": query.subtype,
         "conditions": list(query.conditions),
-        "lesions": lesions,
+        "lesions": {"digital": True} if query.has("digital") else {},
     }
-    if query.age_years is None and query.population == "child":
-        data["age_years"] = 12  # a child of unknown age: no age rule is assumed to fire
     if query.disease:
-        data["underlying_disease"] = query.disease
-    return Patient.model_validate(data)
+        known["underlying_disease"] = query.disease
+    return known
 
 
 def firing_rules(d: Draft, treatment: str) -> list[Contraindication]:
     """The rules of ``treatment`` that apply to what the question says."""
-    return [f.rule for f in findings_for(d.kb, rules_patient(d), treatment)]
+    patient, _ = rules_patient(_known(d))  # the age is never unknown here: no note
+    return [f.rule for f in findings_for(d.kb, patient, treatment)]
 
 
 def _stated(d: Draft, fact: str | None) -> bool:

@@ -31,6 +31,19 @@ from calcinosis.plan import DISCLAIMER
 
 __all__ = ["answer_question", "render_answer"]
 
+# The order of an answer's citation objects in its JSON, as it has always been (a plan's and
+# a card's put the reference before the location): the same fields, kept byte for byte.
+_CITATION_KEYS = (
+    "n",
+    "label",
+    "source",
+    "kind",
+    "location",
+    "quote",
+    "reference",
+    "reference_text",
+)
+
 _SUBTYPES = "dystrophic, metastatic, idiopathic, iatrogenic and calciphylaxis"
 
 
@@ -237,7 +250,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         "in_scope": True,
         "answer": answer,
         "sections": [{"title": t, "text": text} for t, text in zip(titles, texts, strict=True)],
-        "citations": d.citations.documents(),
+        "citations": [{key: c[key] for key in _CITATION_KEYS} for c in d.citations.documents()],
         "patient_specific": query.patient_specific,
         "understood": query.document(),
         "evidence_version": kb.version,

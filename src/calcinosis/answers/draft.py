@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 
-from calcinosis.answers.citations import Citations
-from calcinosis.answers.passages import Passage
+from calcinosis.answers.passages import Passage, fill_quote
 from calcinosis.answers.query import Query
 from calcinosis.applicability import AppliesTo, Context, fit
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.models import Provenance
-from calcinosis.references import flagged_figures
+from calcinosis.references import Citations, flagged_figures
 
 __all__ = [
     "NOT_ANSWERED",
@@ -125,7 +124,7 @@ class Draft:
         self.kb = kb
         self.query = query
         self.context: Context = query.context()
-        self.citations = Citations(kb)
+        self.citations = Citations(kb, by_place=False)  # every quote its own number
         self.leads: list[str] = []
         self.sections: dict[str, list[str]] = {}
         self.quoted: set[str] = set()  # passage ids already shown
@@ -157,7 +156,11 @@ class Draft:
             lines.append(sentence)
 
     def cite(self, *provenances: Provenance | None, claim: str | None = None) -> str:
-        return self.citations.cite(*provenances, claim=claim)
+        """'[1][3]' for these provenances (``None`` skipped); one stored without a quote
+        cites the sentence of its location that carries ``claim`` (:func:`fill_quote`)."""
+        return self.citations.cite(
+            *(fill_quote(self.kb, p, claim) for p in provenances if p is not None)
+        )
 
     # ------------------------------------------------------- applicability
     def fits(self, applies: AppliesTo) -> bool:
@@ -218,7 +221,9 @@ class Draft:
 
     def shown(self, passage: Passage) -> bool:
         """Quoted or cited already in this answer."""
-        return passage.id in self.quoted or self.citations.cited(passage.provenance)
+        return passage.id in self.quoted or self.citations.cited(
+            fill_quote(self.kb, passage.provenance)
+        )
 
     def name(self, treatment: str) -> str:
         return self.kb.treatments[treatment].name
