@@ -48,6 +48,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calcinosis import fhir
+from calcinosis.errors import KnowledgeError
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.fhir import (
     FhirFindings,
@@ -57,6 +58,7 @@ from calcinosis.fhir import (
     order_reasons,
     resources,
 )
+from calcinosis.integrations.fhir import terminology
 from calcinosis.patient import CONDITIONS, parse_patient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
@@ -999,3 +1001,71 @@ def test_a_boolean_written_as_text_is_not_a_boolean() -> None:
     """fhir.resources reads "true" as True; FHIR JSON's boolean is true or false."""
     assert medication_ids([request("Warfarin 5 MG", doNotPerform="true")])[0] == ["warfarin"]
     assert medication_ids([request("Warfarin 5 MG", doNotPerform=True)])[0] == []
+
+
+# ------------------------------------------------------------------ terminology.yaml
+
+TERMINOLOGY = Path(terminology.__file__).with_name("terminology.yaml")
+
+
+def test_the_terminology_ships_and_validates() -> None:
+    """Read through importlib.resources, as from an installed wheel."""
+    assert terminology.TERMINOLOGY_FILE.is_file()
+    assert terminology.read_terminology().systems.icd10cm == fhir.ICD10CM
+    assert terminology.RXNORM_IDS["114194"] == "warfarin"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "medication: rituximab,",
+            "medication: rituximab, dose: 1,",
+            r"^terminology\.yaml, record rxnorm #6 \(121191\), field 'dose': "
+            r"Extra inputs are not permitted$",
+        ),
+        (
+            '{code: "6851",',
+            "{code: 6851,",
+            r"^terminology\.yaml, record rxnorm #10, field 'code': Input should be a valid string$",
+        ),
+        (
+            '{code: "1212005",',
+            '{code: "89155008",',
+            r"^terminology\.yaml, record snomed_diseases #3 \(89155008\), field 'code': "
+            r"duplicate '89155008' \(first at #1\)$",
+        ),
+        (
+            "[M33.1, M33.9]",
+            "[M33.1, M34]",
+            r"^terminology\.yaml, record icd_diseases #3 \(M34\), field 'prefixes': "
+            r"duplicate 'M34' \(first at #1\)$",
+        ),
+        (
+            "{low: 0.3, high: 400.0}",
+            "{low: 0.3, high: heavy}",
+            r"^terminology\.yaml, record measures #1 \(29463-7\), field 'range\.high': "
+            r"Input should be a valid number$",
+        ),
+        (
+            "genders: [female, male, other, unknown]",
+            "genders: [female, male, female]",
+            r"^terminology\.yaml, record statuses, field 'genders\[2\]': duplicate 'female'$",
+        ),
+        (
+            "  ucum: http://unitsofmeasure.org",
+            "  ucum: http://unitsofmeasure.org\n  ucum: http://example.org",
+            r"^terminology\.yaml, record line 15: not valid YAML: duplicate key 'ucum'$",
+        ),
+    ],
+)
+def test_a_corrupt_terminology_is_refused_naming_the_field(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    text = TERMINOLOGY.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    corrupt = tmp_path / "terminology.yaml"
+    corrupt.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=message) as info:
+        terminology.read_terminology(corrupt)
+    assert "\n" not in str(info.value)

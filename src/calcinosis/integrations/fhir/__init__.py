@@ -113,7 +113,8 @@ case-insensitive, on whole words, over ``CodeableConcept.text`` and every
 
 The package, by concern (each module imports only the ones listed before it):
 
-* ``terminology``: the code systems, codes and words it recognises (the rules above);
+* ``terminology``: the code systems, codes and words it recognises (the rules above),
+  read from ``terminology.yaml`` (a new code is a record there);
 * ``concepts``: reading CodeableConcepts, codings, references and status codes;
 * ``resources``: prefetch values, Bundles, OperationOutcomes, and the fhir.resources gate;
 * ``conditions``, ``medications``, ``patients``, ``observations``: one per resource type;

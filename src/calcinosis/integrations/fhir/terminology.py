@@ -1,9 +1,24 @@
-"""The code systems, codes and words the FHIR mapper recognises (see the package docstring)."""
+"""The code systems, codes and words the FHIR mapper recognises (see the package docstring).
+
+The tables are data: they live in ``terminology.yaml`` beside this module, read once at
+import through a strict schema (an unknown field, a wrong type, a duplicate code or key
+is refused by a :class:`KnowledgeError` naming the file, the record and the field), and
+are exposed here under the names the mapper imports. The two hand-written patterns
+(``LOCALIZED_SCLERODERMA``, ``RAYNAUD_TEXT``) are matching logic and stay in code.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from calcinosis.errors import KnowledgeError, field_path
 
 __all__ = [
     "ACTIVE_CLINICAL",
@@ -35,50 +50,13 @@ __all__ = [
     "STS_BY_ROUTE",
     "STS_FAMILY",
     "STS_TEXT",
+    "TERMINOLOGY_FILE",
     "UCUM",
     "VERIFICATION",
+    "Terminology",
+    "read_terminology",
     "whole_words",
 ]
-
-
-ICD10CM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED: Final = "http://snomed.info/sct"
-RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-
-# RxNorm codes, each checked against a public listing: warfarin's (ingredient,
-# precise ingredients, brands) in the HL7 PDDI CDS IG value set
-# "valueset-warfarin"; rituximab in an OMOP RxNorm codeset (PEDSnet);
-# infliximab, adalimumab, verapamil and methotrexate in a drug-interaction table
-# keyed by RxCUI. Diltiazem, minocycline and colchicine could not be checked:
-# they are recognised by name (RxNorm names always start with the ingredient).
-RXNORM_IDS: Final[dict[str, str]] = {
-    "11289": "warfarin",
-    "114194": "warfarin",  # warfarin sodium
-    "82118": "warfarin",  # warfarin potassium
-    "202421": "warfarin",  # Coumadin
-    "405155": "warfarin",  # Jantoven
-    "121191": "rituximab",
-    "191831": "infliximab",
-    "327361": "adalimumab",
-    "11170": "verapamil",
-    "6851": "methotrexate",
-}
-
-ACTIVE_CLINICAL: Final = frozenset({"active", "recurrence", "relapse"})
-EXCLUDED_VERIFICATION: Final = frozenset({"refuted", "entered-in-error"})
-REQUEST_EXCLUDED: Final = frozenset({"stopped", "cancelled", "completed", "entered-in-error"})
-STATEMENT_CURRENT: Final = frozenset({"active", "intended", "on-hold", "unknown"})
-GENDERS: Final = frozenset({"female", "male", "other", "unknown"})
-
-AUTOIMMUNE: Final = (
-    "systemic-sclerosis",
-    "juvenile-dermatomyositis",
-    "dermatomyositis",
-    "mixed-connective-tissue-disease",
-    "systemic-lupus-erythematosus",
-)  # also the order of preference when several are coded
 
 
 def whole_words(*phrases: str) -> re.Pattern[str]:
@@ -87,134 +65,289 @@ def whole_words(*phrases: str) -> re.Pattern[str]:
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])", re.IGNORECASE)
 
 
-CALCINOSIS_TEXT: Final = whole_words("calcinosis cutis", "cutaneous calcinosis")
+# ------------------------------------------------------------------ the schema
 
-CALCIPHYLAXIS_TEXT: Final = whole_words(
-    "calciphylaxis", "calcific uremic arteriolopathy", "calcific uraemic arteriolopathy"
-)
 
-CALCINOSIS_ANY: Final = whole_words("calcinosis")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Words = list[str]
+
+
+class Systems(_Strict):
+    icd10cm: str
+    snomed: str
+    rxnorm: str
+    clinical: str
+    verification: str
+    loinc: str
+    ucum: str
+
+
+class Statuses(_Strict):
+    active_clinical: Words
+    excluded_verification: Words
+    request_excluded: Words
+    statement_current: Words
+    observation_final: Words
+    genders: Words
+
+
+class RxNormCode(_Strict):
+    code: str = Field(pattern=r"^[0-9]+$")
+    medication: str
+    source: str
+    name: str | None = None  # the precise ingredient or brand, when not the ingredient
+
+
+class SnomedDisease(_Strict):
+    code: str = Field(pattern=r"^[0-9]+$")
+    disease: str
+
+
+class IcdDisease(_Strict):
+    prefixes: Words = Field(min_length=1)
+    disease: str
+
+
+class IcdCondition(_Strict):
+    prefixes: Words = Field(min_length=1)
+    condition: str
+    note: str | None = None
+
+
+class Phrases(_Strict):
+    calcinosis: Words
+    calciphylaxis: Words
+    calcinosis_any: Words
+    sodium_thiosulfate: Words
+    sodium_metabisulfite: Words
+
+
+class DiseaseText(_Strict):
+    disease: str
+    phrases: Words = Field(min_length=1)
+
+
+class ConditionText(_Strict):
+    condition: str
+    phrases: Words = Field(min_length=1)
+
+
+class RouteText(_Strict):
+    route: str
+    phrases: Words = Field(min_length=1)
+
+
+class StsRoute(_Strict):
+    route: str
+    treatment: str
+
+
+class Unit(_Strict):
+    unit: str
+    factor: float = Field(gt=0)
+
+
+class Range(_Strict):
+    low: float
+    high: float
+
+
+class Measure(_Strict):
+    loinc: str
+    field: str
+    units: list[Unit] = Field(min_length=1)
+    range: Range
+
+
+class Terminology(_Strict):
+    """``terminology.yaml``, validated."""
+
+    systems: Systems
+    statuses: Statuses
+    autoimmune: Words
+    rxnorm: list[RxNormCode]
+    icd_diseases: list[IcdDisease]
+    snomed_diseases: list[SnomedDisease]
+    icd_conditions: list[IcdCondition]
+    phrases: Phrases
+    disease_text: list[DiseaseText]
+    condition_text: list[ConditionText]
+    routes: list[RouteText]
+    sts_by_route: list[StsRoute]
+    sts_family: Words
+    measures: list[Measure]
+
+
+# ------------------------------------------------------------------ reading it
+
+TERMINOLOGY_FILE: Final[Traversable] = files(__package__) / "terminology.yaml"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, refusing a key written twice in one mapping."""
+
+
+def _unique_keys(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return dict(loader.construct_mapping(node))
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+
+# Each table's records must not repeat this field's values (a code, a prefix, a name).
+_KEY_FIELDS: Final = {
+    "rxnorm": "code",
+    "snomed_diseases": "code",
+    "icd_diseases": "prefixes",
+    "icd_conditions": "prefixes",
+    "disease_text": "disease",
+    "condition_text": "condition",
+    "routes": "route",
+    "sts_by_route": "route",
+    "measures": "loinc",
+}
+
+
+def _record(data: object, loc: tuple[int | str, ...]) -> tuple[str | None, str | None]:
+    """A validation error's location as (record, field): ``rxnorm #2 (114194)``, ``code``."""
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        section, index = str(loc[0]), loc[1]
+        record = f"{section} #{index + 1}"
+        raw = data.get(section) if isinstance(data, dict) else None
+        item = raw[index] if isinstance(raw, list) and index < len(raw) else None
+        key = item.get(_KEY_FIELDS.get(section, "")) if isinstance(item, dict) else None
+        if isinstance(key, str):
+            record += f" ({key})"
+        return record, field_path(loc[2:]) or None
+    if len(loc) >= 2:
+        return str(loc[0]), field_path(loc[1:])
+    return None, field_path(loc) or None
+
+
+def _check_duplicates(name: str, terminology: Terminology) -> None:
+    for section, key_field in _KEY_FIELDS.items():
+        first: dict[str, int] = {}
+        for index, item in enumerate(getattr(terminology, section), start=1):
+            value = getattr(item, key_field)
+            for key in [value] if isinstance(value, str) else value:
+                if key in first:
+                    raise KnowledgeError(
+                        name,
+                        f"{section} #{index} ({key})",
+                        key_field,
+                        f"duplicate {key!r} (first at #{first[key]})",
+                    )
+                first[key] = index
+    for section, model in (("statuses", terminology.statuses), ("phrases", terminology.phrases)):
+        for field_name, words in model:
+            _check_words(name, section, field_name, words)
+    for field_name in ("autoimmune", "sts_family"):
+        _check_words(name, None, field_name, getattr(terminology, field_name))
+
+
+def _check_words(name: str, record: str | None, field_name: str, words: list[str]) -> None:
+    for index, word in enumerate(words):
+        if word in words[:index]:
+            raise KnowledgeError(name, record, f"{field_name}[{index}]", f"duplicate {word!r}")
+
+
+def read_terminology(source: Traversable | Path = TERMINOLOGY_FILE) -> Terminology:
+    """``terminology.yaml`` (or ``source``), validated; KnowledgeError if it is not."""
+    name = source.name
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KnowledgeError(name, None, None, "file is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(name, None, None, f"cannot be read ({exc})") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise KnowledgeError(name, where, None, f"not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(name, None, None, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(name, None, None, "must be a mapping of tables")
+    try:
+        terminology = Terminology.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        record, field_name = _record(data, tuple(error["loc"]))
+        raise KnowledgeError(name, record, field_name, error["msg"]) from None
+    _check_duplicates(name, terminology)
+    return terminology
+
+
+# ------------------------------------------------------------------ the tables
+
+_T: Final = read_terminology()
+
+ICD10CM: Final = _T.systems.icd10cm
+SNOMED: Final = _T.systems.snomed
+RXNORM: Final = _T.systems.rxnorm
+CLINICAL: Final = _T.systems.clinical
+VERIFICATION: Final = _T.systems.verification
+LOINC: Final = _T.systems.loinc
+UCUM: Final = _T.systems.ucum
+
+RXNORM_IDS: Final[dict[str, str]] = {r.code: r.medication for r in _T.rxnorm}
+
+ACTIVE_CLINICAL: Final = frozenset(_T.statuses.active_clinical)
+EXCLUDED_VERIFICATION: Final = frozenset(_T.statuses.excluded_verification)
+REQUEST_EXCLUDED: Final = frozenset(_T.statuses.request_excluded)
+STATEMENT_CURRENT: Final = frozenset(_T.statuses.statement_current)
+GENDERS: Final = frozenset(_T.statuses.genders)
+OBSERVATION_FINAL: Final = tuple(_T.statuses.observation_final)
+
+AUTOIMMUNE: Final = tuple(_T.autoimmune)  # also the order of preference when several are coded
+
+CALCINOSIS_TEXT: Final = whole_words(*_T.phrases.calcinosis)
+CALCIPHYLAXIS_TEXT: Final = whole_words(*_T.phrases.calciphylaxis)
+CALCINOSIS_ANY: Final = whole_words(*_T.phrases.calcinosis_any)
+STS_TEXT: Final = whole_words(*_T.phrases.sodium_thiosulfate)
+SMBS_TEXT: Final = whole_words(*_T.phrases.sodium_metabisulfite)
 
 LOCALIZED_SCLERODERMA: Final = re.compile(
     r"(?<![a-z])(?:locali[sz]ed|linear|circumscribed)\s+scleroderma|morph(?:o)?ea", re.IGNORECASE
 )
-
-DISEASE_TEXT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("systemic-sclerosis", whole_words("systemic sclerosis", "crest syndrome")),
-    ("systemic-sclerosis-scleroderma", whole_words("scleroderma")),
-    ("juvenile-dermatomyositis", whole_words("juvenile dermatomyositis")),
-    ("dermatomyositis", whole_words("dermatomyositis", "dermatopolymyositis")),
-    ("polymyositis", whole_words("polymyositis")),
-    ("systemic-lupus-erythematosus", whole_words("systemic lupus", "lupus nephritis")),
-    ("mixed-connective-tissue-disease", whole_words("mixed connective tissue disease", "mctd")),
-)
-
-CONDITION_TEXT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    (
-        "cardiac-conduction-abnormality",
-        whole_words(
-            "atrioventricular block",
-            "av block",
-            "heart block",
-            "bundle branch block",
-            "fascicular block",
-            "conduction disorder",
-            "sick sinus syndrome",
-            "wolff parkinson white",
-        ),
-    ),
-    (
-        "reduced-ventricular-function",
-        whole_words("hfref", "reduced ejection fraction", "systolic heart failure"),
-    ),
-    (
-        "interstitial-lung-disease",
-        whole_words("interstitial lung disease", "pulmonary fibrosis", "interstitial pneumonitis"),
-    ),
-    (
-        "end-stage-kidney-disease",
-        whole_words(
-            "end stage renal disease",
-            "end stage kidney disease",
-            "end stage renal failure",
-            "esrd",
-            "eskd",
-        ),
-    ),
-    ("chronic-kidney-disease", whole_words("chronic kidney disease", "ckd")),
-    ("pregnancy", whole_words("pregnancy", "pregnant")),
-    ("breastfeeding", whole_words("breastfeeding", "breast feeding", "lactating", "lactation")),
-)
-
 RAYNAUD_TEXT: Final = re.compile(r"raynaud", re.IGNORECASE)
 
-ROUTES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("iv", whole_words("intravenous", "intravenously", "iv", "i.v.")),
-    ("topical", whole_words("topical", "topically", "cutaneous", "cream", "ointment", "gel")),
-    ("intralesional", whole_words("intralesional", "intra lesional", "intradermal")),
+DISEASE_TEXT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
+    (d.disease, whole_words(*d.phrases)) for d in _T.disease_text
+)
+CONDITION_TEXT: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
+    (c.condition, whole_words(*c.phrases)) for c in _T.condition_text
+)
+ROUTES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
+    (r.route, whole_words(*r.phrases)) for r in _T.routes
 )
 
-STS_TEXT: Final = whole_words("sodium thiosulfate", "sodium thiosulphate")
-SMBS_TEXT: Final = whole_words("sodium metabisulfite", "sodium metabisulphite")
-
-STS_BY_ROUTE: Final = {
-    "iv": "sodium-thiosulfate-iv",
-    "topical": "sodium-thiosulfate-topical",
-    "intralesional": "sodium-thiosulfate-intralesional",
-}
-
-STS_FAMILY: Final = frozenset(
-    {
-        "sodium-thiosulfate-iv",
-        "sodium-thiosulfate-topical",
-        "sodium-thiosulfate-intralesional",
-        "prp-with-intralesional-sts",
-        "sodium-metabisulfite-topical",
-    }
-)
+STS_BY_ROUTE: Final[dict[str, str]] = {s.route: s.treatment for s in _T.sts_by_route}
+STS_FAMILY: Final = frozenset(_T.sts_family)
 
 # ICD-10-CM code prefixes, first match wins (the codes are dotted: "M33.02").
-ICD_DISEASES: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
-    (("M34",), "systemic-sclerosis"),
-    (("M33.0",), "juvenile-dermatomyositis"),
-    (("M33.1", "M33.9"), "dermatomyositis"),
-    (("M33.2",), "polymyositis"),
-    (("M32",), "systemic-lupus-erythematosus"),
-    (("M35.1",), "mixed-connective-tissue-disease"),
+ICD_DISEASES: Final[tuple[tuple[tuple[str, ...], str], ...]] = tuple(
+    (tuple(d.prefixes), d.disease) for d in _T.icd_diseases
 )
-
-SNOMED_DISEASES: Final = {
-    "89155008": "systemic-sclerosis",
-    "396230008": "dermatomyositis",
-    "1212005": "juvenile-dermatomyositis",
-}
-
-ICD_CONDITIONS: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
-    (("I44", "I45", "I49.5"), "cardiac-conduction-abnormality"),
-    (("I50.2", "I50.4"), "reduced-ventricular-function"),
-    (("I50",), "heart-failure-other"),  # noted, not mapped
-    (("J84",), "interstitial-lung-disease"),
-    (("N18.1", "N18.2", "N18.3", "N18.4", "N18.5", "N18.9"), "chronic-kidney-disease"),
-    (("N18.6",), "end-stage-kidney-disease"),
-    (("Z33.1", "Z3A", "O9A"), "pregnancy"),
-    (("I73.0",), "raynaud"),
+SNOMED_DISEASES: Final[dict[str, str]] = {d.code: d.disease for d in _T.snomed_diseases}
+ICD_CONDITIONS: Final[tuple[tuple[tuple[str, ...], str], ...]] = tuple(
+    (tuple(c.prefixes), c.condition) for c in _T.icd_conditions
 )
-
-LOINC: Final = "http://loinc.org"
-UCUM: Final = "http://unitsofmeasure.org"
 
 # LOINC code -> (profile field, {UCUM code or unit text: factor to kg or cm}, range)
 MEASURES: Final[dict[str, tuple[str, dict[str, float], tuple[float, float]]]] = {
-    "29463-7": (
-        "weight_kg",
-        {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237},
-        (0.3, 400.0),
-    ),
-    "8302-2": (
-        "height_cm",
-        {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": 2.54, "in": 2.54},
-        (20.0, 250.0),
-    ),
+    m.loinc: (m.field, {u.unit: u.factor for u in m.units}, (m.range.low, m.range.high))
+    for m in _T.measures
 }
-
-OBSERVATION_FINAL: Final = ("final", "amended", "corrected")
