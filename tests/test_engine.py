@@ -512,3 +512,24 @@ def test_heart_failure_is_said_to_be_unaddressed_for_every_other_systemic_drug(
         ), drug
     local = by_id.get("sodium-thiosulfate-intralesional")
     assert local is None or not any("heart failure" in w for w in local["warnings"])
+
+
+def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:
+    # 001 Table 3: alendronate "PO 70 mg/week" in Tayfur 2015 (juvenile DM); no source gives
+    # a weight- or age-based dose (three blind rounds asked for the caution)
+    failed = [{"treatment": t, "response": "none"} for t in ("diltiazem", "colchicine")]
+    child = {
+        "age_years": 6,
+        "subtype": "dystrophic",
+        "underlying_disease": "juvenile-dermatomyositis",
+        "lesions": {"distribution": "widespread"},
+        "prior_treatments": failed,
+    }
+    by_id = {o["id"]: o for o in plan_for(kb, child)["options"]}
+    labels = {r["text"]: r["label"] for r in by_id["alendronate"]["regimens"]}
+    assert labels["PO 70 mg/week"] == (
+        "reported in children, as a fixed dose; no source gives it by weight or age"
+    )
+    per_kg = {r["text"]: r["label"] for r in by_id["pamidronate"]["regimens"]}
+    assert any("/kg" in text for text in per_kg)
+    assert all("fixed dose" not in (label or "") for text, label in per_kg.items() if "/kg" in text)

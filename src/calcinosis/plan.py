@@ -8,6 +8,7 @@ as the JSON document of DESIGN.md or as text for a terminal.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 from functools import cache
@@ -252,6 +253,10 @@ def _regimens(
             )
         elif regimen.population == "child":
             label = "reported in children"
+            fixed = entry.kind == "drug" and not re.search(r"/\s?(kg|m2|m²)", regimen.text)
+            if fixed and context.age_group == "child":
+                # alendronate "PO 70 mg/week" for a 6-year-old: the study's fixed dose
+                label += ", as a fixed dose; no source gives it by weight or age"
         elif context.age_group == "child" and entry.kind == "drug" and "/kg" not in regimen.text:
             label = "not a children's dose: the sources give this for calcinosis in general"
         elif regimen.population == "adult":
