@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from calcinosis.answers import answer_question
-from calcinosis.evidence import load_knowledge
+from calcinosis.evidence.knowledge_base import load_knowledge
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "questions.yaml"
 FALLBACK = [

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import KNOWLEDGE_DIR, read_knowledge
+from calcinosis.decision.engine import recommend_document
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, read_knowledge
 from calcinosis.living import diff as diff_module
 from calcinosis.living.panel import load_panel, panel_path
 

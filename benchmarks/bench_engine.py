@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import load_knowledge
-from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
+from calcinosis.evidence.knowledge_base import load_knowledge
 
 SCRIPT = Path(sys.executable).parent / "calcinosis"
 

@@ -16,9 +16,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from calcinosis.audit import audit
-from calcinosis.evidence import KNOWLEDGE_DIR, _load  # the uncached loader
-from calcinosis.tables import table_rows
+from calcinosis.evidence.audit import audit
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, _load  # the uncached loader
+from calcinosis.evidence.tables import table_rows
 
 SCRIPT = Path(sys.executable).parent / "calcinosis"
 

@@ -15,8 +15,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from calcinosis.forest import ForestFormat, render_forest
-from calcinosis.pooling import PoolMethod, StudyCount, pool
+from calcinosis.render.forest import ForestFormat, render_forest
+from calcinosis.stats.pooling import PoolMethod, StudyCount, pool
 
 # metafor's reference dataset (tests/test_pooling.py): x = c(0,1,3,8,2,6,0), n = c(3,10,5,12,2,20,4)
 STUDIES = [

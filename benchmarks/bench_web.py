@@ -50,8 +50,8 @@ from pathlib import Path
 
 import httpx2
 
-from calcinosis.evidence import load_knowledge
-from calcinosis.patient import parse_patient
+from calcinosis.decision.patient import parse_patient
+from calcinosis.evidence.knowledge_base import load_knowledge
 
 HOST = "127.0.0.1"  # loopback only: this script never targets another host
 SCRIPT = Path(sys.executable).parent / "calcinosis"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 

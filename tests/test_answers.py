@@ -22,7 +22,7 @@ from calcinosis.answers.passages import _index, passages, search
 from calcinosis.answers.plans import _profile
 from calcinosis.answers.vocabulary import ALIASES, CLASSES
 from calcinosis.cli import main
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from source_documents import sources_dir
 
 SEEDS = sources_dir() or Path("/nonexistent")  # CALCINOSIS_SOURCES_DIR or ../shared/seeds

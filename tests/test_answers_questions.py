@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from source_documents import sources_dir
 
 FIXTURE = Path(__file__).parent / "fixtures" / "questions.yaml"

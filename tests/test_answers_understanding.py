@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from calcinosis.answers.understand import understand
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "fixtures" / "understanding_stress.yaml").read_text(encoding="utf-8")

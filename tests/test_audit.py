@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from calcinosis.audit import CHECKS, audit, classify_percent
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence.audit import CHECKS, audit, classify_percent
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 
 @pytest.fixture(scope="module")

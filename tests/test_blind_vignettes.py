@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import load_knowledge
-from calcinosis.patient import parse_patient
-from calcinosis.plan import render_text
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
+from calcinosis.decision.plan import render_text
+from calcinosis.evidence.knowledge_base import load_knowledge
 from source_documents import collapse, source_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "blind"

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from calcinosis.cdsauth import (
+from calcinosis.integrations.cds.auth import (
     ALLOWED_ALGORITHMS,
     AuthError,
     ReplayCache,
@@ -536,7 +536,7 @@ def test_replay_remembered_until_exp_plus_leeway(verifier: TokenVerifier, clock:
 def test_refusals_leak_neither_token_nor_claims(
     verifier: TokenVerifier, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="calcinosis.cdsauth")
+    caplog.set_level(logging.DEBUG, logger="calcinosis.integrations.cds.auth")
     payload = claims(exp=int(NOW) - 3600)
     token = sign(payload)
     with pytest.raises(AuthError) as caught:

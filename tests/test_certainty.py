@@ -1,4 +1,4 @@
-"""Tests for calcinosis.certainty (the pre-filled GRADE rules) and summary_of_findings."""
+"""Tests for calcinosis.stats.certainty (the pre-filled GRADE rules) and summary_of_findings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calcinosis.certainty import (
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.summary_of_findings import (
+    BASIS,
+    Scope,
+    render_markdown,
+    render_text,
+    summary_of_findings,
+)
+from calcinosis.stats.certainty import (
     CI_VERY_WIDE,
     I2_SERIOUS,
     I2_VERY_SERIOUS,
@@ -19,14 +27,6 @@ from calcinosis.certainty import (
     Body,
     StudyAppraisal,
     rate,
-)
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.summary_of_findings import (
-    BASIS,
-    Scope,
-    render_markdown,
-    render_text,
-    summary_of_findings,
 )
 from source_documents import source_path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from calcinosis.cli import main
-from calcinosis.evidence import load_knowledge
+from calcinosis.evidence.knowledge_base import load_knowledge
 
 KB = load_knowledge()
 IDS = sorted(KB.treatments) + sorted(KB.classes)

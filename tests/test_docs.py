@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calcinosis.cli import main
-from calcinosis.evidence import KNOWLEDGE_DIR
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from calcinosis.dosing import body_surface_area, worked_dose
-from calcinosis.engine import recommend_document
+from calcinosis.decision.dosing import body_surface_area, worked_dose
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
 from calcinosis.errors import ProfileError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import DoseRate
-from calcinosis.patient import parse_patient
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.schemas import DoseRate
 
 DILTIAZEM = DoseRate(low=2, high=4, unit="mg", per="kg", interval="per day")
 PAMIDRONATE = DoseRate(low=1, unit="mg", per="kg", interval="per day, every 3 months")

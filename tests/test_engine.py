@@ -11,11 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calcinosis.engine import STEPS, recommend_document
+from calcinosis.decision.engine import STEPS, recommend_document
+from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
+from calcinosis.decision.safety import RULES, findings_for
 from calcinosis.errors import ProfileError
-from calcinosis.evidence import KnowledgeBase, load_knowledge
-from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
-from calcinosis.safety import RULES, findings_for
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 
 PATIENTS = Path(__file__).parent / "fixtures" / "patients"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError
-from calcinosis.evidence import (
+from calcinosis.evidence.knowledge_base import (
     KNOWLEDGE_DIR,
     KnowledgeBase,
     arm_document,
@@ -19,9 +19,9 @@ from calcinosis.evidence import (
     responders,
     response_figure,
 )
-from calcinosis.models import Arm
-from calcinosis.synthesis import study_units
-from calcinosis.tables import table_rows
+from calcinosis.evidence.schemas import Arm
+from calcinosis.evidence.synthesis import study_units
+from calcinosis.evidence.tables import table_rows
 from source_documents import source_path
 
 # Hand-read from seed 001 (Tables 1-3 and the results text), independently of

@@ -1,4 +1,4 @@
-"""FHIR R4 -> patient profile (``calcinosis.fhir``).
+"""FHIR R4 -> patient profile (``calcinosis.integrations.fhir``).
 
 The fixtures in ``tests/fixtures/fhir/`` are CDS Hooks requests, so that the
 CDS service tests can reuse them::
@@ -47,19 +47,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calcinosis import fhir
+from calcinosis.decision.patient import CONDITIONS, parse_patient
 from calcinosis.errors import KnowledgeError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.fhir import (
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.integrations import fhir
+from calcinosis.integrations.fhir import (
     FhirFindings,
     findings_from_fhir,
     is_calcinosis_reason,
     medication_ids,
     order_reasons,
     resources,
+    terminology,
 )
-from calcinosis.integrations.fhir import terminology
-from calcinosis.patient import CONDITIONS, parse_patient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 VECTORS = Path(__file__).resolve().parent / "fixtures" / "cds-hooks"

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from calcinosis.answers import answer_question, render_answer
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.patient import parse_patient
-from calcinosis.plan import render_text
-from calcinosis.references import flagged_figures, redact
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
+from calcinosis.decision.plan import render_text
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import flagged_figures, redact
 
 QUESTIONS = (
     "what dose of colchicine did balin use",

@@ -1,4 +1,4 @@
-"""Tests for calcinosis.forest: valid, deterministic SVG and PNG for 1 to 12 studies."""
+"""Tests for calcinosis.render.forest: valid, deterministic SVG and PNG for 1 to 12 studies."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import matplotlib as mpl
 import matplotlib.image
 import pytest
 
-from calcinosis import forest
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.forest import render_forest
-from calcinosis.pooling import PoolResult, StudyCount, pool
-from calcinosis.web.graphics import evidence_map_svg
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.render import forest
+from calcinosis.render.charts import evidence_map_svg
+from calcinosis.render.forest import render_forest
+from calcinosis.stats.pooling import PoolResult, StudyCount, pool
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.grading import (
+from calcinosis.evidence.grading import (
     LEVELS,
     StudyEvidence,
     grade_for_body,
     level_for_study,
     normalise_level,
 )
-from calcinosis.tables import arm_level_rules, table_rows
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.tables import arm_level_rules, table_rows
 
 
 @pytest.mark.parametrize(

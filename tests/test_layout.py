@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "calcinosis"
 DEFERRED = {
     "matplotlib": "~0.3 s to import",
     "scipy": "~0.3 s to import",
-    "calcinosis.forest": "matplotlib",
-    "calcinosis.pooling": "numpy and scipy",
-    "calcinosis.sensitivity": "scipy (and calcinosis.pooling)",
+    "calcinosis.render.forest": "matplotlib",
+    "calcinosis.stats.pooling": "numpy and scipy",
+    "calcinosis.stats.sensitivity": "scipy (and calcinosis.stats.pooling)",
     "calcinosis.answers": "its vocabulary, ~60 ms: only `calcinosis ask` needs it",
     "calcinosis.web.server": "uvicorn, SQLAlchemy, Alembic: only `calcinosis serve`",
     "calcinosis.web.app": "FastAPI and every route: only `calcinosis serve`",

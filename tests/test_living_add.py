@@ -15,7 +15,7 @@ import yaml
 
 from calcinosis.cli import main
 from calcinosis.errors import CalcinosisError
-from calcinosis.evidence import KNOWLEDGE_DIR, read_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, read_knowledge
 from calcinosis.living import add as add_module
 from calcinosis.living.add import add_study
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calcinosis.cli import main
-from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living import diff as diff_module
 from calcinosis.living.add import add_study
 from calcinosis.living.diff import diff

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from calcinosis.cli import main
-from calcinosis.evidence import read_knowledge
+from calcinosis.evidence.knowledge_base import read_knowledge
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 from test_living_add import MINIMAL

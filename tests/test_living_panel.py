@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from calcinosis.engine import recommend_document
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import CONDITIONS, RESPONSES, SUBTYPES
+from calcinosis.decision.safety import findings_for
 from calcinosis.errors import KnowledgeError
-from calcinosis.evidence import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.living.panel import Profile, load_panel, panel_path
-from calcinosis.patient import CONDITIONS, RESPONSES, SUBTYPES
-from calcinosis.safety import findings_for
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import yaml
 
 from calcinosis.cli import main
 from calcinosis.errors import CalcinosisError, KnowledgeError
-from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living.add import add_study
 from calcinosis.living.release import release
 from test_living_add import MINIMAL

@@ -29,10 +29,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from calcinosis.evidence import OUTCOMES, KnowledgeBase, load_knowledge
-from calcinosis.pooling import PoolMethod, StudyCount, pool
-from calcinosis.sensitivity import hartung_knapp, leave_one_out, subgroup_difference
-from calcinosis.synthesis import DIMENSIONS, Dimension, study_units, subgroup_document, subgroup_of
+from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, load_knowledge
+from calcinosis.evidence.synthesis import (
+    DIMENSIONS,
+    Dimension,
+    study_units,
+    subgroup_document,
+    subgroup_of,
+)
+from calcinosis.stats.pooling import PoolMethod, StudyCount, pool
+from calcinosis.stats.sensitivity import hartung_knapp, leave_one_out, subgroup_difference
 from metafor_live import Metafor, RError, start
 
 pytestmark = pytest.mark.metafor

@@ -1,4 +1,4 @@
-"""Tests for calcinosis.pooling: reference values, independent re-derivations, properties.
+"""Tests for calcinosis.stats.pooling: reference values, independent re-derivations, properties.
 
 Reference values from R 4.x with metafor 3.8-1 (``rma.glmm`` fits through lme4 with
 nAGQ = 7); each value sits beside the R call that produced it, as in statsmodels'
@@ -20,7 +20,7 @@ from scipy import optimize, special, stats
 from statsmodels.stats.meta_analysis import combine_effects  # type: ignore[import-untyped]
 
 from calcinosis.errors import CalcinosisError, PoolingError, UnknownChoiceError
-from calcinosis.pooling import PoolMethod, PoolResult, StudyCount, pool, proportion_ci
+from calcinosis.stats.pooling import PoolMethod, PoolResult, StudyCount, pool, proportion_ci
 
 # --------------------------------------------------------------------------- reference data
 

@@ -1,10 +1,10 @@
-"""calcinosis.references: numbered citations, the one numbering of plans (and answers)."""
+"""calcinosis.evidence.references: numbered citations, the one numbering of plans (and answers)."""
 
 from __future__ import annotations
 
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Provenance
-from calcinosis.references import Citations, marks, places
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import Citations, marks, places
+from calcinosis.evidence.schemas import Provenance
 
 TOPIC = "management-topic"
 REVIEW = "traineau-2020"

@@ -1,9 +1,9 @@
-"""calcinosis.safety: the patient a rule check assumes when the record is silent."""
+"""calcinosis.decision.safety: the patient a rule check assumes when the record is silent."""
 
 from __future__ import annotations
 
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.safety import UNKNOWN_AGE_NOTE, findings_for, rules_patient
+from calcinosis.decision.safety import UNKNOWN_AGE_NOTE, findings_for, rules_patient
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 
 def rules(kb: KnowledgeBase, known: dict[str, object], treatment: str) -> set[str]:

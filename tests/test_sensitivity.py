@@ -1,4 +1,4 @@
-"""Tests for calcinosis.sensitivity: stored metafor values (R call beside each), properties.
+"""Tests for calcinosis.stats.sensitivity: stored metafor values (R call beside each), properties.
 
 The same functions are checked against metafor run live in ``test_metafor_live.py``;
 these stored values keep a check when R is absent.
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import special
 
 from calcinosis.errors import PoolingError
-from calcinosis.pooling import PoolMethod, StudyCount, pool
-from calcinosis.sensitivity import hartung_knapp, leave_one_out, subgroup_difference
+from calcinosis.stats.pooling import PoolMethod, StudyCount, pool
+from calcinosis.stats.sensitivity import hartung_knapp, leave_one_out, subgroup_difference
 
 # R> x <- c(0, 1, 3, 8, 2, 6, 0); n <- c(3, 10, 5, 12, 2, 20, 4)   (test_pooling's dataset A)
 REF_X = (0, 1, 3, 8, 2, 6, 0)

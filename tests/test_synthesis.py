@@ -7,9 +7,9 @@ import math
 import pytest
 
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.pooling import StudyCount, pool
-from calcinosis.synthesis import pool_document, study_units
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.synthesis import pool_document, study_units
+from calcinosis.stats.pooling import StudyCount, pool
 
 
 def test_subgroup_rows_are_summed_per_study(kb: KnowledgeBase) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calcinosis.certainty import PREFILLED
+from calcinosis.stats.certainty import PREFILLED
 from test_cli import run
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from calcinosis.errors import PoolingError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.pooling import pool
-from calcinosis.sensitivity import hartung_knapp
-from calcinosis.synthesis import pool_document, pool_treatment, subgroup_of, whom
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.synthesis import pool_document, pool_treatment, subgroup_of, whom
+from calcinosis.stats.pooling import pool
+from calcinosis.stats.sensitivity import hartung_knapp
 
 
 def _arm(kb: KnowledgeBase, arm_id: str):  # type: ignore[no-untyped-def]

@@ -10,8 +10,8 @@ from fractions import Fraction
 import pytest
 
 from calcinosis.errors import UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.tables import percent, render, round_down, round_half_up, table_rows
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.tables import percent, render, round_down, round_half_up, table_rows
 
 
 def test_rounding_helpers() -> None:

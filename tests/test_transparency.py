@@ -14,10 +14,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.patient import CONDITIONS, Patient, parse_patient
-from calcinosis.transparency import HTI1_ELEMENTS, about_document, load_about
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import CONDITIONS, Patient, parse_patient
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.render.transparency import HTI1_ELEMENTS, about_document, load_about
 from source_documents import collapse, source_text
 
 BLIND = Path(__file__).parent / "fixtures" / "blind"

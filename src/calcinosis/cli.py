@@ -20,16 +20,20 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from calcinosis import DISCLAIMER, __version__
-from calcinosis.audit import audit
-from calcinosis.engine import recommend_document
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient_json
+from calcinosis.decision.plan import render_text
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
-from calcinosis.evidence import KnowledgeBase, arm_document, load_knowledge
+from calcinosis.evidence.audit import audit
+from calcinosis.evidence.commands import (
+    pool_options,
+    register_synthesis_commands,
+    sensitivity_lines,
+)
+from calcinosis.evidence.knowledge_base import KnowledgeBase, arm_document, load_knowledge
+from calcinosis.evidence.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
+from calcinosis.evidence.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
 from calcinosis.living.commands import add_living_commands
-from calcinosis.patient import parse_patient_json
-from calcinosis.plan import render_text
-from calcinosis.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
-from calcinosis.synthesis_cli import pool_options, register_synthesis_commands, sensitivity_lines
-from calcinosis.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
 
 __all__ = ["main"]
 
@@ -200,7 +204,7 @@ def _cmd_forest(args: argparse.Namespace) -> int:
         raise CalcinosisError(
             f"no arm of {args.treatment!r} reports a count for the {args.outcome} outcome"
         )
-    from calcinosis.forest import render_forest  # noqa: PLC0415 - matplotlib (~0.3 s) only to draw
+    from calcinosis.render.forest import render_forest  # noqa: PLC0415 - matplotlib (~0.3 s) only to draw
 
     title = f"{args.treatment}: {args.outcome} response"
     data = render_forest(result, title, "svg" if fmt == "svg" else "png")

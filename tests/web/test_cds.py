@@ -27,8 +27,8 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from calcinosis.cdshooks import SERVICES, CdsRequest
-from calcinosis.fhir import findings_from_fhir
+from calcinosis.integrations.cds.services import SERVICES, CdsRequest
+from calcinosis.integrations.fhir import findings_from_fhir
 from calcinosis.settings import Settings, SettingsError
 from calcinosis.storage import Store
 from calcinosis.web.app import create_app
@@ -512,7 +512,7 @@ def test_an_unexpected_error_is_a_problem_with_the_security_headers(
     def explode(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded " + "x" * 10_000)
 
-    monkeypatch.setattr("calcinosis.web.cds.respond", explode)
+    monkeypatch.setattr("calcinosis.web.routes.cds.respond", explode)
     caplog.set_level(logging.ERROR, logger="calcinosis.web")
     response = trusted.post(
         PATIENT_VIEW, json=fixture("no_calcinosis"), headers=bearer(BASE + PATIENT_VIEW)

@@ -36,7 +36,7 @@ from bs4 import BeautifulSoup
 from cryptography.hazmat.primitives.asymmetric import ec
 from markdown_it import MarkdownIt
 
-from calcinosis.cdshooks import PREFETCH_FAILED
+from calcinosis.integrations.cds.services import PREFETCH_FAILED
 
 VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 FHIR = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"

@@ -34,7 +34,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 

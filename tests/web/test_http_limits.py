@@ -666,7 +666,7 @@ def test_computing_routes_run_in_the_thread_pool() -> None:
     event loop: every other route of the API and the pages is a plain function."""
     from fastapi.routing import APIRoute  # noqa: PLC0415
 
-    from calcinosis.web import api, pages  # noqa: PLC0415
+    from calcinosis.web.routes import api, pages  # noqa: PLC0415
 
     routes = [r for r in [*api.router.routes, *pages.router.routes] if isinstance(r, APIRoute)]
     assert len(routes) > 20

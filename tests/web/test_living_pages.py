@@ -18,7 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living.add import add_study
 from calcinosis.living.release import release
 from calcinosis.settings import Settings

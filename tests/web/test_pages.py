@@ -10,11 +10,11 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from calcinosis import engine
-from calcinosis.audit import audit
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.patient import SUBTYPES, parse_patient
+from calcinosis.decision import engine
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import SUBTYPES, parse_patient
+from calcinosis.evidence.audit import audit
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 SVG = "{http://www.w3.org/2000/svg}"
 SSC = [

@@ -7,9 +7,9 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from calcinosis.certainty import PREFILLED
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.summary_of_findings import Scope, summary_of_findings
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.summary_of_findings import Scope, summary_of_findings
+from calcinosis.stats.certainty import PREFILLED
 
 
 def soup(client: TestClient, path: str, status: int = 200) -> BeautifulSoup:

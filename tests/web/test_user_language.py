@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from calcinosis.answers import answer_question, render_answer
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import load_knowledge
-from calcinosis.patient import SUBTYPES, parse_patient
-from calcinosis.plan import render_text
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import SUBTYPES, parse_patient
+from calcinosis.decision.plan import render_text
+from calcinosis.evidence.knowledge_base import load_knowledge
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 

@@ -29,13 +29,20 @@ from calcinosis.answers.passages import (
     statement_provenance,
 )
 from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
-from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
-from calcinosis.evidence import KnowledgeBase, study_label
-from calcinosis.models import Arm, Contraindication, Provenance, Statement, Study, Table4Row
-from calcinosis.plan import grading_for
-from calcinosis.references import redact
-from calcinosis.safety import findings_for, rules_patient
-from calcinosis.synthesis import StudyUnit, study_units
+from calcinosis.decision.plan import grading_for
+from calcinosis.decision.safety import findings_for, rules_patient
+from calcinosis.evidence.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
+from calcinosis.evidence.knowledge_base import KnowledgeBase, study_label
+from calcinosis.evidence.references import redact
+from calcinosis.evidence.schemas import (
+    Arm,
+    Contraindication,
+    Provenance,
+    Statement,
+    Study,
+    Table4Row,
+)
+from calcinosis.evidence.synthesis import StudyUnit, study_units
 
 __all__ = [
     "arm_provenance",
@@ -145,7 +152,7 @@ def roman(level: object) -> str:
 # --------------------------------------------------------------- the arms
 @cache
 def _pooled(counts: tuple[tuple[str, int, int, str], ...]) -> tuple[float, float, float] | None:
-    from calcinosis.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
+    from calcinosis.stats.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
 
     result = pool([StudyCount(*c) for c in counts])
     if not result.pooled:
@@ -431,7 +438,7 @@ _UNKNOWN_CHILD_AGE = 12
 
 
 def _known(d: Draft) -> dict[str, Any]:
-    """What the question says of the patient, for :func:`calcinosis.safety.rules_patient`
+    """What the question says of the patient, for :func:`calcinosis.decision.safety.rules_patient`
     (which fills the subtype, dystrophic when unsaid). The age is filled here, unlike a
     card's check: an adult of 40, or a child of 12 (see above), when the question gives none."""
     query = d.query

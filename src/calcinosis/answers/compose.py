@@ -25,9 +25,9 @@ from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
 from calcinosis.answers.verdicts import safety_first, verdict
 from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
-from calcinosis.evidence import KnowledgeBase, load_knowledge
-from calcinosis.models import Provenance, Statement
-from calcinosis.plan import DISCLAIMER
+from calcinosis.decision.plan import DISCLAIMER
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
+from calcinosis.evidence.schemas import Provenance, Statement
 
 __all__ = ["answer_question", "render_answer"]
 

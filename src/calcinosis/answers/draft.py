@@ -11,10 +11,10 @@ import re
 
 from calcinosis.answers.passages import Passage, fill_quote
 from calcinosis.answers.query import Query
-from calcinosis.applicability import AppliesTo, Context, fit
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Provenance
-from calcinosis.references import Citations, flagged_figures
+from calcinosis.evidence.applicability import AppliesTo, Context, fit
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import Citations, flagged_figures
+from calcinosis.evidence.schemas import Provenance
 
 __all__ = [
     "NOT_ANSWERED",

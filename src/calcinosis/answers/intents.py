@@ -50,7 +50,7 @@ from calcinosis.answers.topics import (
 )
 from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
-from calcinosis.evidence import responders, study_label
+from calcinosis.evidence.knowledge_base import responders, study_label
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_statement
-from calcinosis.evidence import KnowledgeBase
-from calcinosis.models import Arm, Claim, Contraindication, Provenance, Regimen, Statement
+from calcinosis.evidence.applicability import AppliesTo, applies_to_regimen, applies_to_statement
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.schemas import Arm, Claim, Contraindication, Provenance, Regimen, Statement
 
 __all__ = [
     "Passage",

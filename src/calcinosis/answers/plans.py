@@ -17,9 +17,9 @@ from calcinosis.answers.passages import passages
 from calcinosis.answers.selection import not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
-from calcinosis.engine import USUAL, recommend_document
-from calcinosis.models import Contraindication, Provenance
-from calcinosis.patient import parse_patient
+from calcinosis.decision.engine import USUAL, recommend_document
+from calcinosis.decision.patient import parse_patient
+from calcinosis.evidence.schemas import Contraindication, Provenance
 
 __all__ = ["first_line", "instead", "reading_lead", "what_not_to_use"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from calcinosis.answers.cues import Intent, Predicate
-from calcinosis.applicability import Context
+from calcinosis.evidence.applicability import Context
 
 __all__ = ["AgeGroup", "Proposition", "Query"]
 
@@ -100,7 +100,7 @@ class Query:
     corrections: tuple[tuple[str, str], ...] = ()
 
     def context(self) -> Context:
-        """Whom the question is about, for :func:`calcinosis.applicability.fit`."""
+        """Whom the question is about, for :func:`calcinosis.evidence.applicability.fit`."""
         return Context(self.subtype, self.disease, self.population)
 
     def has(self, feature: str) -> bool:

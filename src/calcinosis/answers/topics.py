@@ -18,8 +18,8 @@ from calcinosis.answers.cues import BEST_EVIDENCE
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.selection import by_words, lead_passages, not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
-from calcinosis.evidence import study_label
-from calcinosis.models import Provenance, normalise_level
+from calcinosis.evidence.knowledge_base import study_label
+from calcinosis.evidence.schemas import Provenance, normalise_level
 
 __all__ = [
     "by_level_or_grade",

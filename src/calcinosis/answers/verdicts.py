@@ -18,10 +18,10 @@ from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence
 from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
 from calcinosis.answers.query import Proposition
 from calcinosis.answers.vocabulary import CONDITIONS, DISEASES, SUBTYPES
-from calcinosis.applicability import applies_to_row
-from calcinosis.models import Contraindication
-from calcinosis.plan import grading_for
-from calcinosis.synthesis import study_units
+from calcinosis.decision.plan import grading_for
+from calcinosis.evidence.applicability import applies_to_row
+from calcinosis.evidence.schemas import Contraindication
+from calcinosis.evidence.synthesis import study_units
 
 __all__ = ["safety_first", "verdict"]
 

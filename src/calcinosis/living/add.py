@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from calcinosis.errors import CalcinosisError
-from calcinosis.evidence import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living.directory import (
     append_records,
     commit,

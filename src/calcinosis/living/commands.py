@@ -12,13 +12,13 @@ from typing import Any
 
 from calcinosis import DISCLAIMER
 from calcinosis.errors import CalcinosisError
-from calcinosis.evidence import KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, read_knowledge
+from calcinosis.evidence.references import short_label
 from calcinosis.living.add import add_study
 from calcinosis.living.diff import diff
 from calcinosis.living.directory import require_directory
 from calcinosis.living.release import last_release_directory, panel_for, release
 from calcinosis.living.report import render_markdown, render_text
-from calcinosis.references import short_label
 
 __all__ = ["add_living_commands"]
 

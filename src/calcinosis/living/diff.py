@@ -20,14 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calcinosis.audit import audit
-from calcinosis.engine import recommend_document
-from calcinosis.evidence import OUTCOMES, KnowledgeBase, Outcome, study_label
-from calcinosis.grading import grade_for_body, level_rank
+from calcinosis.decision.engine import recommend_document
+from calcinosis.evidence.audit import audit
+from calcinosis.evidence.grading import grade_for_body, level_rank
+from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome, study_label
+from calcinosis.evidence.references import short_label
+from calcinosis.evidence.synthesis import pool_document, study_units
+from calcinosis.evidence.tables import arm_level_rules, evidence_body
 from calcinosis.living.panel import Profile
-from calcinosis.references import short_label
-from calcinosis.synthesis import pool_document, study_units
-from calcinosis.tables import arm_level_rules, evidence_body
 
 __all__ = ["RECORD_KINDS", "Diff", "diff", "version_document"]
 

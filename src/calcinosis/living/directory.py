@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from calcinosis.errors import CalcinosisError, KnowledgeError
-from calcinosis.evidence import CHANGELOG, KnowledgeBase, read_knowledge
+from calcinosis.evidence.knowledge_base import CHANGELOG, KnowledgeBase, read_knowledge
 
 __all__ = [
     "PANEL",

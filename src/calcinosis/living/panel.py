@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calcinosis.decision.patient import Patient, parse_patient
 from calcinosis.errors import KnowledgeError, ProfileError, field_path
-from calcinosis.evidence import KNOWLEDGE_DIR
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR
+from calcinosis.evidence.schemas import SLUG_PATTERN
 from calcinosis.living.directory import PANEL
-from calcinosis.models import SLUG_PATTERN
-from calcinosis.patient import Patient, parse_patient
 
 __all__ = ["Profile", "load_panel", "panel_path"]
 

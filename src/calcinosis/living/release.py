@@ -20,13 +20,14 @@ from pathlib import Path
 import yaml
 
 from calcinosis.errors import CalcinosisError, KnowledgeError
-from calcinosis.evidence import (
+from calcinosis.evidence.knowledge_base import (
     CHANGELOG,
     KNOWLEDGE_DIR,
     KnowledgeBase,
     read_knowledge,
     version_key,
 )
+from calcinosis.evidence.schemas import ChangeCounts, ChangeEntry
 from calcinosis.living.diff import Diff, diff
 from calcinosis.living.directory import (
     SNAPSHOT,
@@ -39,7 +40,6 @@ from calcinosis.living.directory import (
 )
 from calcinosis.living.panel import Profile, load_panel, panel_path
 from calcinosis.living.report import changelog_lines
-from calcinosis.models import ChangeCounts, ChangeEntry
 
 __all__ = ["Released", "last_release_directory", "panel_for", "release"]
 

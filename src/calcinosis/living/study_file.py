@@ -33,9 +33,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from calcinosis.errors import StudyFileError, field_path
-from calcinosis.evidence import KnowledgeBase, study_label, surname
-from calcinosis.grading import LevelResult
-from calcinosis.models import (
+from calcinosis.evidence.grading import LevelResult
+from calcinosis.evidence.knowledge_base import KnowledgeBase, study_label, surname
+from calcinosis.evidence.schemas import (
     SLUG_PATTERN,
     AdverseEvent,
     Arm,
@@ -47,7 +47,7 @@ from calcinosis.models import (
     Source,
     Study,
 )
-from calcinosis.tables import arm_level_rules
+from calcinosis.evidence.tables import arm_level_rules
 
 __all__ = ["NewStudy", "StudyFile", "parse_study_file"]
 

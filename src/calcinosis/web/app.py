@@ -27,15 +27,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import DISCLAIMER, __version__
-from calcinosis.cdsauth import load_trust
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
-from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
+from calcinosis.integrations.cds.auth import load_trust
 from calcinosis.settings import Settings
 from calcinosis.storage import StorageError, Store
-from calcinosis.web import api, cds, pages
 from calcinosis.web.limits import BodyLimit, HostCheck, allowed_hosts
 from calcinosis.web.problems import PROBLEM_SCHEMA, SECURITY_HEADERS, problem
 from calcinosis.web.records import RefusedFieldError
+from calcinosis.web.routes import api, cds, pages
 from calcinosis.web.server import open_store
 from calcinosis.web.templating import render
 

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from calcinosis import DISCLAIMER
-from calcinosis.evidence_lines import complete_words
-from calcinosis.plan import REGIMEN_GROUPS
+from calcinosis.decision.plan import REGIMEN_GROUPS
+from calcinosis.evidence.lines import complete_words
 from calcinosis.web.forms import readable
 
 __all__ = ["render", "templates"]

@@ -3,7 +3,7 @@
 A CDS Hooks service receives FHIR R4 resources: a ``prefetch`` value may be a
 single resource, a searchset Bundle, an OperationOutcome (the EHR could not run
 the query) or JSON ``null``. This module turns the Patient, its Conditions and
-its medications into the patient profile of :mod:`calcinosis.patient` (a dict for
+its medications into the patient profile of :mod:`calcinosis.decision.patient` (a dict for
 ``parse_patient``) and says whether the patient has calcinosis cutis. Every
 resource is validated with the R4B models of ``fhir.resources`` (R4B and R4 share
 these five resources). Nothing here raises on bad data: a resource that cannot be

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.integrations.fhir.conditions import read_conditions
 from calcinosis.integrations.fhir.medications import read_medications
 from calcinosis.integrations.fhir.observations import read_body_measures

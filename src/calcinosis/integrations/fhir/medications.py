@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.integrations.fhir.concepts import (
     as_object,
     concept_texts,

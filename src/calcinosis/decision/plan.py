@@ -1,0 +1,615 @@
+"""A treatment plan: ordered options, each explained, graded, evidenced and cited.
+
+The engine (``engine.py``) decides the options and their stances; this module
+attaches what the evidence base knows about each (level and grade, response
+data, regimens, adverse effects), numbers the citations, and renders the plan
+as the JSON document of DESIGN.md or as text for a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from calcinosis import DISCLAIMER
+from calcinosis.decision.dosing import worked_dose
+from calcinosis.decision.strength import strength
+from calcinosis.decision.summary import option_reason, plan_summary
+from calcinosis.evidence.applicability import (
+    AppliesTo,
+    Context,
+    applies_to_regimen,
+    applies_to_row,
+    applies_to_statement,
+    fit,
+)
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
+from calcinosis.evidence.references import Citation, Citations, marks, short_label
+from calcinosis.evidence.schemas import Provenance, Regimen, normalise_level
+from calcinosis.evidence.synthesis import pool_document
+
+__all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
+
+Stance = Literal["first-line", "alternative", "adjunct", "avoid"]
+STANCES: tuple[Stance, ...] = ("first-line", "alternative", "adjunct", "avoid")
+
+
+@dataclass
+class Option:
+    """One option of a plan while the engine builds it."""
+
+    id: str
+    stance: Stance
+    rank: int
+    rationale: list[str] = field(default_factory=list)
+    cites: list[Provenance] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    personal: bool = False  # avoided because of this patient's own past response
+
+
+@dataclass
+class Plan:
+    """The engine's answer for one patient."""
+
+    subtype: str
+    options: list[Option]
+    trace: list[dict[str, Any]]
+    assumptions: list[str]
+    disagreements: list[dict[str, Any]]
+    warnings: list[str]
+    critical: bool
+    evidence_version: str
+    context: Context = field(default_factory=Context)
+    largest_cm: float | None = None
+    silences: list[str] = field(default_factory=list)
+    weight_kg: float | None = None
+    height_cm: float | None = None
+
+
+_TOOL_GRADE: dict[str, Any] = {
+    "level": "5",
+    "grade": "D",
+    "system": "assigned by this tool, not by any source: no source grades it, so the CEBM "
+    "2009 rule for an ungraded expert opinion gives level 5, grade D",
+    "provenance": None,
+    "assigned_by": "tool",
+    "source_label": "this tool (no source grades it)",
+    "applies_to": AppliesTo(),
+    "also": None,
+}
+_PERSONAL: dict[str, Any] = _TOOL_GRADE | {
+    "level": None,
+    "grade": None,
+    "system": "not graded: the reason is this patient's own past response",
+    "assigned_by": "patient",
+    "source_label": "this patient's history",
+}
+_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+    "level": None,
+    "grade": None,
+    "system": "not graded: a precaution that the source states without a grade",
+    "assigned_by": "precaution",
+}
+_TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+    "system": "assigned by this tool, not by any source: an ungraded precaution, level 5 / "
+    "grade D by the CEBM 2009 rule",
+}
+
+
+def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
+    """How a grade reads: who gave it, on which scale, and, for a patient, for whom it
+    was given when that is another population."""
+    if grading["assigned_by"] == "patient":
+        return "not graded: this patient's own past response"
+    if grading["assigned_by"] == "precaution":
+        return f"a precaution the source states without a grade ({grading['source_label']})"
+    if grading["assigned_by"] == "tool":
+        return "not graded by any source (level 5, grade D assigned by this tool)"
+    moved = 0
+
+    def scope(applies: AppliesTo) -> str:
+        nonlocal moved
+        if context is None or not fit(context, applies).extrapolated:
+            return ""
+        moved += 1
+        return f", for {applies.describe()}"
+
+    if grading["system"].startswith("GRADE"):
+        text = (
+            f"Grade {grading['grade']} (GRADE, {grading['source_label']}"
+            f"{scope(grading['applies_to'])})"
+        )
+        also = grading.get("also")
+        if also:
+            text += (
+                f"; review: level {also['level'] or '-'}, grade {also['grade']} (CEBM"
+                f"{scope(also['applies_to'])})"
+            )
+    else:
+        text = (
+            f"level {grading['level'] or '-'}, grade {grading['grade']} (CEBM, "
+            f"{grading['source_label']}{scope(grading['applies_to'])})"
+        )
+    if moved:
+        text += ": both extrapolated here" if moved > 1 else ": extrapolated here"
+    return text
+
+
+@cache
+def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
+    """The level and grade behind an option, from the most specific graded source."""
+    row = kb.table4_row(treatment)
+    review: dict[str, Any] | None = None
+    if row is not None:
+        level = normalise_level(row.level_printed) if row.level_printed else None
+        if level is None:  # Table 4 prints none for rituximab; the abstract does (IV)
+            level = next(
+                (
+                    normalise_level(s.level)
+                    for s in kb.statements
+                    if s.source == "traineau-2020-abstract"
+                    and treatment in s.treatments
+                    and s.level
+                ),
+                None,
+            )
+        review = {
+            "system": "CEBM 2009",
+            "level": level,
+            "grade": row.grade,
+            "direction": row.direction,
+            "provenance": row.provenance,
+            "assigned_by": "source",
+            "source_label": f"Traineau 2020 review, Table 4 ({row.label})",
+            "applies_to": applies_to_row(row),
+        }
+    topic = next(
+        (
+            s
+            for s in kb.statements
+            if s.source == "management-topic" and s.grade and treatment in s.treatments
+        ),
+        None,
+    )
+    if topic is not None:
+        return {
+            "level": review["level"] if review else None,
+            "grade": topic.grade,
+            "system": "GRADE (management topic)",
+            "provenance": Provenance(
+                source=topic.source, location=topic.location, quote=topic.quote
+            ),
+            "assigned_by": "source",
+            "source_label": "management topic",
+            "applies_to": applies_to_statement(topic),
+            "also": review,
+        }
+    if review is not None:
+        return {**review, "also": None}
+    return _TOOL_GRADE
+
+
+@cache
+def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
+    if not kb.arms_for([treatment]):
+        return None
+    document = pool_document(kb, treatment, "any", "glmm")
+    complete = pool_document(kb, treatment, "complete", "glmm")
+    keep = (
+        "outcome",
+        "method",
+        "pooled",
+        "k",
+        "n",
+        "x",
+        "estimate",
+        "ci",
+        "prediction_interval",
+        "tau2",
+        "i2",
+    )
+    return {
+        "any": {key: document[key] for key in keep}
+        | {
+            "arms": [
+                {k: a[k] for k in ("study", "x", "n", "proportion")} for a in document["arms"]
+            ],
+            "left_out": [item["arm"] for item in document["left_out"]],
+        },
+        "complete": {key: complete[key] for key in keep},
+        "source": "pooled from the studies' arms (calcinosis evidence pool)",
+    }
+
+
+# The regimen groups in the order they are shown, with their titles (the pages' headings).
+REGIMEN_GROUPS = {
+    "starting": "Starting regimen the sources give",
+    "reported": "As reported in studies",
+    "other-age-group": "For another age group",
+}
+
+
+def _regimens(
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
+) -> list[dict[str, Any]]:
+    """The starting regimen the sources give for this patient's age group first (per-kg
+    and per-m2 ones worked out for this patient), then the studies' regimens, then those
+    for another age group, each labelled."""
+    context = plan.context
+    entry = kb.treatments[option.id]
+    rows = []
+    for index, regimen in enumerate(entry.regimens):
+        found = fit(context, applies_to_regimen(regimen))
+        label = None
+        if regimen.population == "adult" and context.age_group == "child":
+            label = (
+                "adult dose: not for a child as such"
+                if entry.kind == "drug"
+                else "as used in adults"
+            )
+        elif regimen.population == "child":
+            label = "reported in children"
+            fixed = entry.kind == "drug" and not re.search(r"/\s?(kg|m2|m²)", regimen.text)
+            if fixed and context.age_group == "child":
+                # alendronate "PO 70 mg/week" for a 6-year-old: the study's fixed dose
+                label += ", as a fixed dose; no source gives it by weight or age"
+        elif context.age_group == "child" and entry.kind == "drug" and "/kg" not in regimen.text:
+            label = "not a children's dose: the sources give this for calcinosis in general"
+        elif regimen.population == "adult":
+            label = "adult dose" if entry.kind == "drug" else "as used in adults"
+        other = found.extrapolated
+        group = (
+            "other-age-group" if other else "starting" if regimen.basis == "source" else "reported"
+        )
+        rows.append(
+            (
+                (int(other), int(regimen.basis != "source"), _regimen_rank(regimen, context)),
+                index,
+                {
+                    "text": regimen.text,
+                    "setting": regimen.setting,
+                    "population": regimen.population,
+                    "for_this_patient": not other,
+                    "label": label,
+                    "basis": regimen.basis,
+                    "group": group,
+                    "for_weight": (
+                        None
+                        if regimen.dose is None
+                        else worked_dose(regimen.dose, plan.weight_kg, plan.height_cm)
+                    ),
+                    "citation": citations.number(regimen.provenance),
+                },
+            )
+        )
+    return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
+
+
+def _regimen_rank(regimen: Regimen, context: Context) -> int:
+    """This age group's own regimens first, then those for any age, then the others."""
+    if context.age_group is not None and regimen.population == context.age_group:
+        return 0
+    return 1 if regimen.population == "any" else 2
+
+
+def _paediatric_note(kb: KnowledgeBase, option: Option, context: Context) -> str | None:
+    entry = kb.treatments[option.id]
+    if context.age_group != "child" or entry.kind != "drug" or not entry.regimens:
+        return None
+    if any(r.population == "child" for r in entry.regimens):
+        return None
+    if all(r.population == "adult" for r in entry.regimens):
+        return "The sources give no dose for children: every regimen shown is an adult one."
+    return (
+        "The sources give no dose specifically for children; the regimens not marked as "
+        "adult doses are as the sources report them, for any age."
+    )
+
+
+AVOID_GROUPS = {
+    "harm": "AVOID: HARMFUL FOR THIS PATIENT",
+    "ineffective": "AVOID: DOES NOT WORK FOR CALCINOSIS",
+    "tried": "NOT OFFERED AGAIN: TRIED BEFORE",
+}
+
+
+def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
+    """harm (a rule says it harms this patient), ineffective, or tried (own history)."""
+    if option.personal:
+        return "tried"
+    rules = [rule for rule in kb.treatments[option.id].contraindications if rule.stance == "avoid"]
+    fired = [rule for rule in rules if rule.text in option.rationale]
+    if any(rule.reason == "harm" for rule in fired):
+        return "harm"
+    return "ineffective" if fired else "harm"
+
+
+def _option_document(
+    kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
+) -> dict[str, Any]:
+    entry = kb.treatments[option.id]
+    context = plan.context
+    grading = grading_for(kb, option.id)
+    if option.stance == "avoid" and grading.get("direction") != "against":
+        # The grade of a recommendation *for* the treatment says nothing about the reason
+        # to avoid it here (an age limit, a disease, an intolerance): that reason is an
+        # ungraded precaution, graded by this tool's rule, and labelled so.
+        grading = _TOOL_PRECAUTION
+        if option.personal:
+            grading = _PERSONAL
+        elif option.cites:
+            source = kb.sources[option.cites[0].source]
+            grading = _PRECAUTION | {"source_label": short_label(source)}
+    applicability = fit(context, grading["applies_to"])
+    label = grade_label(grading, context)
+    cites = list(option.cites)
+    if grading["provenance"] is not None:
+        cites.append(grading["provenance"])
+    numbers = citations.numbers(cites)
+    details: dict[str, Any] = {
+        "id": option.id,
+        "name": entry.name,
+        "stance": option.stance,
+        "rationale": " ".join(option.rationale),
+        "level": grading["level"],
+        "grade": grading["grade"],
+        "grade_system": grading["system"],
+        "grade_assigned_by": grading["assigned_by"],
+        "grade_label": label,
+        "avoid_reason": _avoid_reason(kb, option, plan) if option.stance == "avoid" else None,
+        **applicability.document(),
+        "citations": numbers,
+        "warnings": list(option.warnings),
+    }
+    catalog = kb.treatments.get(option.id)
+    details["strength"] = strength(
+        grading,
+        option.stance,
+        details["avoid_reason"],
+        step=catalog is None or catalog.kind == "management",
+    )
+    details["reason"] = option_reason(kb, details)
+    if option.stance == "avoid":
+        return details
+    timing = entry.time_to_response
+    details["time_to_response"] = (
+        None
+        if timing is None
+        else {"text": timing.text, "citation": citations.number(timing.provenance)}
+    )
+    also = grading["also"]
+    details["review_grading"] = (
+        {k: also[k] for k in ("level", "grade", "direction")} if also else None
+    )
+    details["response"] = _evidence(kb, option.id)
+    details["evidence"] = [
+        line.document(citations.number(line.provenance))
+        for line in evidence_lines(kb, option.id, context, plan.largest_cm)
+    ]
+    details["pooled"] = pooled_summary(kb, option.id, context)
+    details["regimens"] = _regimens(kb, option, citations, plan)
+    details["dose_note"] = _paediatric_note(kb, option, context)
+    details["adverse_effects"] = [
+        {"text": a.text, "citation": citations.number(a.provenance)} for a in entry.adverse_effects
+    ]
+    return details
+
+
+def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
+    """The plan as the ``recommend --format json`` contract."""
+    citations = Citations(kb)
+    options = [_option_document(kb, option, citations, plan) for option in plan.options]
+    document = {
+        "subtype": plan.subtype,
+        "critical": plan.critical,
+        "summary": {},
+        "options": options,
+        "warnings": plan.warnings,
+        "sources_silent": plan.silences,
+        "assumptions": [*plan.assumptions, *_dose_assumptions(options)],
+        "disagreements": [
+            d | {"citations": citations.numbers(d.pop("cites", []))}
+            for d in (dict(item) for item in plan.disagreements)
+        ],
+        "trace": plan.trace,
+        "citations": citations.documents(),
+        "evidence_version": plan.evidence_version,
+        "evidence_released": kb.released,
+        "disclaimer": DISCLAIMER,
+    }
+    document["summary"] = plan_summary(document)
+    return document
+
+
+def _dose_assumptions(options: list[dict[str, Any]]) -> list[str]:
+    """A per-kg or per-m2 dose that could not be worked out says what was missing."""
+    missing: dict[str, list[str]] = {}
+    for option in options:
+        for regimen in option.get("regimens") or []:
+            needs = (regimen["for_weight"] or {}).get("needs")
+            if needs and regimen["for_this_patient"]:
+                missing.setdefault(needs, [])
+                if option["name"] not in missing[needs]:
+                    missing[needs].append(option["name"])
+    return [
+        f"{needs.capitalize()} not given: the per-{'kg' if needs == 'weight' else 'm²'} "
+        f"doses of {', '.join(names)} are shown as the sources give them, not worked out "
+        "for this patient."
+        for needs, names in missing.items()
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{100 * value:.0f}%"
+
+
+EVIDENCE_LINES_SHOWN = 4
+
+
+def _title(subtype: str) -> str:
+    return "calciphylaxis" if subtype == "calciphylaxis" else f"{subtype} calcinosis cutis"
+
+
+def _shown_regimens(regimens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The starting regimens the sources give for this patient (or, when there is none,
+    the first one)."""
+    starting = [r for r in regimens if r.get("group") == "starting"]
+    return starting[:3] or regimens[:1]
+
+
+def _regimen_line(regimen: dict[str, Any]) -> str:
+    label = f" ({regimen['label']})" if regimen.get("label") else ""
+    setting = f", {regimen['setting']}" if regimen.get("setting") else ""
+    text = f"    Regimen: {regimen['text']}{label}{setting} [{regimen['citation']}]"
+    worked = regimen.get("for_weight")
+    if worked and worked["amount"]:
+        text += f"; for this patient: {worked['amount']} ({worked['arithmetic']})"
+    elif worked:
+        text += f"; give the {worked['needs']} to work it out for this patient"
+    return text
+
+
+def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+    """One option as text: grade and whom it is about, rationale, evidence, regimen."""
+    refs = marks(option["citations"])
+    lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
+    lines.append(wrap.fill(f"    Strength: {option['strength']['label']}"))
+    if option.get("extrapolated"):
+        lines.append(
+            wrap.fill(
+                f"    ! Evidence extrapolated from {option['applies_to']['text']}: "
+                + "; ".join(option["extrapolation"])
+            )
+        )
+    lines.append(wrap.fill(f"    {option['rationale']}"))
+    evidence = option.get("evidence") or []
+    if evidence:
+        lines.append("    Evidence (most applicable first):")
+        for line in evidence[:EVIDENCE_LINES_SHOWN]:
+            notes = []
+            if line["extrapolated"]:
+                notes.append("extrapolated: " + "; ".join(line["extrapolation"]))
+            if line["lesion_size_note"]:
+                notes.append(line["lesion_size_note"])
+            extra = f" ({'; '.join(notes)})" if notes else ""
+            lines.append(wrap.fill(f"      * {line['text']}{extra} [{line['citation']}]"))
+        if len(evidence) > EVIDENCE_LINES_SHOWN:
+            lines.append(
+                wrap.fill(
+                    f"      * and {len(evidence) - EVIDENCE_LINES_SHOWN} more (calcinosis "
+                    f"evidence arms --treatment {option['id']})"
+                )
+            )
+    pooled = option.get("pooled")
+    if pooled:
+        crude = pooled["crude"]
+        text = (
+            f"    Across {pooled['k']} studies: {crude['x']} of {crude['n']} patients "
+            f"responded (any response, {_pct(crude['proportion'])}); "
+            f"{complete_words(pooled['complete'])}. {pooled['uncertainty']}"
+        )
+        if pooled["extrapolated"]:
+            text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
+        lines.append(wrap.fill(text))
+    regimens = option.get("regimens") or []
+    shown = _shown_regimens(regimens)
+    lines.extend(wrap.fill(_regimen_line(regimen)) for regimen in shown)
+    reported = [r for r in regimens if r not in shown and r.get("group") == "reported"]
+    if reported:
+        lines.append(
+            wrap.fill(
+                f"    and {len(reported)} more as reported in studies (calcinosis recommend "
+                "--format json: regimens)"
+            )
+        )
+    if option.get("dose_note"):
+        lines.append(wrap.fill(f"    ! {option['dose_note']}"))
+    if option.get("adverse_effects"):
+        effects = "; ".join(dict.fromkeys(a["text"] for a in option["adverse_effects"]))
+        refs = marks(a["citation"] for a in option["adverse_effects"])
+        lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
+    lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
+    return lines
+
+
+def _names(entries: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e['name']} ({e['strength']})" for e in entries)
+
+
+def _summary_text(summary: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+    """The plan's summary: start with, then, judge the response, avoid."""
+    lines = [wrap.fill(f"  !! {item}") for item in summary["critical"]]
+    if summary["first_line"]:
+        lines.append(wrap.fill(f"  Start with: {_names(summary['first_line'])}"))
+    for item in summary["judge_response"]:
+        lines.append(wrap.fill(f"  When: {item['name']}: {item['text']} [{item['citation']}]"))
+    if summary["next"]:
+        more = f"; and {summary['next_more']} more" if summary["next_more"] else ""
+        # with nothing first-line there is no "it" to fail first: the options, said so
+        label = "Next, if it does not help" if summary["first_line"] else "Options, none first-line"
+        lines.append(wrap.fill(f"  {label}: {_names(summary['next'])}{more}"))
+    if summary["also"]:
+        lines.append(wrap.fill(f"  Also: {_names(summary['also'])}"))
+    for group in summary["avoid"]:
+        items = " ".join(f"{e['name']}: {e['reason']}" for e in group["options"])
+        lines.append(wrap.fill(f"  Avoid, {group['title'].lower()}: {items}"))
+    return lines
+
+
+def render_text(document: dict[str, Any], width: int = 88) -> str:
+    """A plan document as text for a terminal: first-line first, citations last."""
+    wrap = textwrap.TextWrapper(width=width, subsequent_indent="      ")
+    lines = [f"Treatment plan: {_title(document['subtype'])}"]
+    if document["critical"]:
+        lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
+    lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
+    lines.extend(wrap.fill(f"?  {item}") for item in document.get("sources_silent", []))
+    lines.extend(["", "IN SHORT", *_summary_text(document["summary"], wrap)])
+    groups: list[tuple[str, list[dict[str, Any]]]] = [
+        (title, [o for o in document["options"] if o["stance"] == stance])
+        for stance, title in (
+            ("first-line", "FIRST-LINE"),
+            ("alternative", "ALTERNATIVES"),
+            ("adjunct", "ADJUNCTS"),
+        )
+    ]
+    groups += [
+        (title, [o for o in document["options"] if o.get("avoid_reason") == reason])
+        for reason, title in AVOID_GROUPS.items()
+    ]
+    for title, chosen in groups:
+        if not chosen:
+            continue
+        lines.append("")
+        lines.append(title)
+        for option in chosen:
+            lines.extend(_option_text(option, wrap))
+    if document["disagreements"]:
+        lines.append("")
+        lines.append("WHERE THE SOURCES DISAGREE")
+        for item in document["disagreements"]:
+            refs = marks(item["citations"])
+            lines.append(wrap.fill(f"  - {item['summary']} {refs}"))
+    if document["assumptions"]:
+        lines.append("")
+        lines.append("ASSUMPTIONS MADE")
+        lines.extend(wrap.fill(f"  - {a}") for a in document["assumptions"])
+    lines.append("")
+    lines.append("CITATIONS")
+    for citation in document["citations"]:
+        lines.append(
+            wrap.fill(
+                f"  [{citation['n']}] {citation['reference_text'].rstrip('.')}. "
+                f"{citation['location']}."
+            )
+        )
+    lines.append("")
+    lines.append(
+        f"Evidence version {document['evidence_version']}, released "
+        f"{document['evidence_released']}. {document['disclaimer']}"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,612 @@
+"""HL7 CDS Hooks services over FHIR R4: discovery, patient-view, order-select/sign, feedback.
+
+* ``patient-view``: for a patient with calcinosis cutis on record, the first-line
+  step of the plan (with its grade and source), a warning for each current
+  medication the plan says to avoid, and a link to the assessment prefilled
+  with what FHIR gave. A patient without calcinosis gets no cards.
+* ``order-select`` / ``order-sign``: warning or critical cards for unsafe draft
+  orders in a patient with calcinosis, from the engine's own safety rules.
+  Warfarin and intravenous sodium thiosulfate have other legitimate uses: they
+  fire only when the order's reason points to calcinosis cutis.
+* Missing prefetch is fetched (:func:`fetch_missing`) from ``fhirServer`` with
+  ``fhirAuthorization``, but only from a URL the caller's issuer lists
+  (``web/cds.py`` vets it): async httpx, no redirects, uncompressed, one total
+  deadline for every fetch of a call, a size cap enforced while streaming. Every
+  failure, whatever its cause, is the same :class:`PrefetchMissingError` and so
+  the same 412 answer: nothing about the network can be learnt from it.
+* Cards are built by :func:`respond`, a plain function that the routes run off the
+  event loop (it parses what was fetched, checks its limits and maps the FHIR).
+  Text from the EHR is escaped before it goes into a card's markdown.
+* Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid as uuidlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from calcinosis import DISCLAIMER
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
+from calcinosis.decision.safety import findings_for, rules_patient
+from calcinosis.errors import CalcinosisError, ProfileError
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import places, reference_text
+from calcinosis.evidence.schemas import Contraindication
+from calcinosis.integrations.fhir import (
+    FhirFindings,
+    findings_from_fhir,
+    is_calcinosis_reason,
+    medication_ids,
+    resources,
+)
+from calcinosis.limits import (
+    InputLimitError,
+    InputLimits,
+    JsonTooDeepError,
+    TooLargeError,
+    check_fhir_input,
+    loads_bounded,
+    markdown_text,
+    read_capped,
+)
+
+__all__ = [
+    "OVERRIDE_REASONS",
+    "PREFETCH",
+    "PREFETCH_FAILED",
+    "SERVICES",
+    "CdsRequest",
+    "PrefetchMissingError",
+    "Service",
+    "check_request_limits",
+    "discovery",
+    "fetch_missing",
+    "respond",
+]
+
+Indicator = Literal["info", "warning", "critical"]
+PREFETCH = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "medications": "MedicationRequest?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}"
+    "&code=http://loinc.org|29463-7,http://loinc.org|8302-2&_sort=-date",
+}
+# Read when the client sends them, or fetched along with a required member; never a
+# reason for a 412: body weight and height only work out per-kg and per-m2 doses.
+OPTIONAL_PREFETCH = frozenset({"observations"})
+OVERRIDE_SYSTEM = "https://calcinosis.invalid/cds-override-reasons"
+OVERRIDE_REASONS = [
+    {
+        "code": "other-indication",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Prescribed for another indication",
+    },
+    {
+        "code": "benefit-outweighs-risk",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Benefit outweighs the risk for this patient",
+    },
+    {
+        "code": "already-aware",
+        "system": OVERRIDE_SYSTEM,
+        "display": "Already aware; discussed with the patient",
+    },
+    {
+        "code": "information-incorrect",
+        "system": OVERRIDE_SYSTEM,
+        "display": "The record is incorrect (age, diagnosis or condition)",
+    },
+]
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: Mapping[str, str] = field(default_factory=lambda: dict(PREFETCH))
+
+
+SERVICES: dict[str, Service] = {
+    service.id: service
+    for service in (
+        Service(
+            "calcinosis-patient-view",
+            "patient-view",
+            "Calcinosis cutis treatment plan",
+            "For a patient with calcinosis cutis: the evidence-based first-line step, "
+            "current medications to avoid, and a link to the full assessment.",
+        ),
+        Service(
+            "calcinosis-order-select",
+            "order-select",
+            "Calcinosis cutis order safety",
+            "Warns when a draft order is unsafe for a patient with calcinosis cutis.",
+        ),
+        Service(
+            "calcinosis-order-sign",
+            "order-sign",
+            "Calcinosis cutis order safety (sign)",
+            "Warns before signing an order that is unsafe for a patient with calcinosis cutis.",
+        ),
+    )
+}
+
+
+class CdsRequest(BaseModel):
+    """A CDS Hooks service request (the fields this service reads; extensions allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hook: str
+    hookInstance: str  # noqa: N815 - the specification's name
+    fhirServer: str | None = None  # noqa: N815
+    fhirAuthorization: dict[str, Any] | None = None  # noqa: N815
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+PREFETCH_FAILED = (
+    "Prefetch is missing and could not be fetched from the FHIR server "
+    "(give the prefetch, or a fhirServer this client is trusted to name and fhirAuthorization)."
+)
+
+
+class PrefetchMissingError(CalcinosisError):
+    """Prefetch is missing and cannot be fetched: the service answers 412.
+
+    The message is always :data:`PREFETCH_FAILED`, whatever went wrong, so that the
+    answer says nothing about the network (closed port, timeout, size, content);
+    ``reason`` is a short fixed phrase for the server log.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(PREFETCH_FAILED)
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (CDS Hooks 2.0)."""
+    return {
+        "services": [
+            {
+                "hook": s.hook,
+                "id": s.id,
+                "title": s.title,
+                "description": s.description,
+                "prefetch": dict(s.prefetch),
+                "usageRequirements": (
+                    "Provide the patient's Conditions and active MedicationRequests."
+                ),
+            }
+            for s in SERVICES.values()
+        ]
+    }
+
+
+# -------------------------------------------------------------------- prefetch
+_TEMPLATE = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
+
+
+def _fill(template: str, context: Mapping[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        found = context.get(match.group(1))
+        if not isinstance(found, str) or not found:
+            raise PrefetchMissingError(f"context.{match.group(1)} is needed to fetch prefetch")
+        return quote(found, safe="")
+
+    return _TEMPLATE.sub(value, template)
+
+
+def check_request_limits(data: Mapping[str, Any], limits: InputLimits) -> None:
+    """InputLimitError naming the field when a request's FHIR input is beyond a limit.
+
+    At most ``max_prefetch_keys`` prefetch members; in ``prefetch`` and ``context``,
+    no JSON array longer than ``max_entries`` (a Bundle's ``entry``, a list of
+    resources, codings) and no string the mapper reads longer than ``max_string_chars``.
+    """
+    prefetch = data.get("prefetch")
+    if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
+        raise InputLimitError("prefetch", f"more than {limits.max_prefetch_keys} members")
+    for member in ("prefetch", "context"):
+        check_fhir_input(data.get(member), member, limits)
+
+
+async def fetch_missing(
+    request: CdsRequest,
+    service: Service,
+    client: httpx.AsyncClient,
+    *,
+    server: str | None,
+    timeout: float,
+    max_bytes: int,
+) -> dict[str, bytes]:
+    """The raw answers for the prefetch members the client did not send.
+
+    ``server`` is the FHIR base URL to use, already vetted against the caller's
+    trust entry (None: the request named none, or one it may not name; nothing is
+    contacted). All fetches of the call share one deadline of ``timeout`` seconds
+    (connect, headers and body); each answer must be a 200, uncompressed, of at
+    most ``max_bytes``, read as a stream and cut at the cap. Any failure raises
+    :class:`PrefetchMissingError`.
+    """
+    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
+    if not [key for key in missing if key not in OPTIONAL_PREFETCH]:
+        return {}
+    token = (request.fhirAuthorization or {}).get("access_token")
+    if server is None:
+        raise PrefetchMissingError(
+            "fhirServer not allowed" if request.fhirServer else "no fhirServer"
+        )
+    if not isinstance(token, str) or not token or len(token) > 8_192:
+        raise PrefetchMissingError("no usable access token")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/fhir+json",
+        "Accept-Encoding": "identity",
+    }
+    urls = {key: f"{server}/{_fill(service.prefetch[key], request.context)}" for key in missing}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    answers: dict[str, bytes] = {}
+    try:
+        async with asyncio.timeout_at(deadline):
+            for key, url in urls.items():
+                if key in OPTIONAL_PREFETCH:
+                    continue
+                answers[key] = await _get(client, url, headers, deadline - loop.time(), max_bytes)
+    except TimeoutError:
+        raise PrefetchMissingError("timed out") from None
+    except TooLargeError:
+        raise PrefetchMissingError("too large") from None
+    except (httpx.HTTPError, httpx.InvalidURL, OSError):
+        raise PrefetchMissingError("connection failed") from None
+    for key in [key for key in urls if key in OPTIONAL_PREFETCH]:
+        try:
+            async with asyncio.timeout_at(deadline):
+                answers[key] = await _get(
+                    client, urls[key], headers, deadline - loop.time(), max_bytes
+                )
+        except (PrefetchMissingError, TimeoutError, TooLargeError, httpx.HTTPError, OSError):
+            continue  # optional: the plan is made without it
+    return answers
+
+
+async def _get(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], left: float, max_bytes: int
+) -> bytes:
+    """One FHIR answer: a 200, uncompressed, at most ``max_bytes`` (read as a stream)."""
+    left = max(left, 0.001)
+    limits = httpx.Timeout(left, connect=min(2.0, left))
+    async with client.stream("GET", url, headers=headers, timeout=limits) as response:
+        if response.status_code != httpx.codes.OK:
+            raise PrefetchMissingError(f"status {response.status_code}")
+        encoding = response.headers.get("content-encoding", "identity")
+        if encoding.lower() != "identity":
+            raise PrefetchMissingError("compressed answer")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise PrefetchMissingError("too large")
+        return await read_capped(response.aiter_raw(), max_bytes)
+
+
+def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key, body in raw.items():
+        try:
+            decoded[key] = _decode_one(key, body, limits)
+        except PrefetchMissingError:
+            if key not in OPTIONAL_PREFETCH:
+                raise
+            decoded.pop(key, None)  # optional: the plan is made without it
+    return decoded
+
+
+def _decode_one(key: str, body: bytes, limits: InputLimits) -> Any:
+    try:
+        value = loads_bounded(body, limits.max_json_depth)
+        check_fhir_input(value, f"prefetch.{key}", limits)
+    except JsonTooDeepError:
+        raise PrefetchMissingError("JSON too deep") from None
+    except ValueError:
+        raise PrefetchMissingError("not JSON") from None
+    except InputLimitError:
+        raise PrefetchMissingError("beyond the input limits") from None
+    return value
+
+
+# ----------------------------------------------------------------------- cards
+@dataclass(frozen=True)
+class Context:
+    kb: KnowledgeBase
+    public_url: str
+    plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
+
+
+def _card(
+    ctx: Context, kind: str, summary: str, indicator: Indicator, detail: str, **extra: Any
+) -> dict[str, Any]:
+    if len(summary) >= 140:
+        summary = summary[:136].rstrip() + "…"
+    return {
+        "uuid": str(uuidlib.uuid4()),
+        "summary": summary,
+        "indicator": indicator,
+        "detail": f"{detail}\n\n*{ctx.kb.version_line()}. {DISCLAIMER}*",
+        "source": {
+            "label": "calcinosis: evidence-based decision support for calcinosis cutis",
+            "url": f"{ctx.public_url}/about",
+            "topic": {
+                "code": kind,
+                "system": f"{ctx.public_url}/cds-card-kinds",
+                "display": kind.replace("-", " "),
+            },
+        },
+        **extra,
+    }
+
+
+def _assessment_link(ctx: Context, profile: Mapping[str, Any]) -> dict[str, str]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in profile.items():
+        if key == "lesions" and isinstance(value, dict):
+            pairs += [(f"lesions_{k}", _form_value(v)) for k, v in value.items()]
+        elif key in ("conditions", "medications") and isinstance(value, list):
+            pairs += [(key, str(item)) for item in value]
+        elif key == "prior_treatments":
+            continue
+        else:
+            pairs.append((key, _form_value(value)))
+    return {
+        "label": "Open the calcinosis assessment (prefilled from the record)",
+        "url": f"{ctx.public_url}/?{urlencode(pairs)}",
+        "type": "absolute",
+    }
+
+
+def _form_value(value: object) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _first_line_card(
+    ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
+) -> dict[str, Any]:
+    first = [o for o in plan["options"] if o["stance"] == "first-line"]
+    names = " or ".join(o["name"] for o in first[:2])
+    grades = ", ".join(
+        sorted(
+            {
+                f"grade {o['grade']}"
+                + (" by this tool" if o["grade_assigned_by"] == "tool" else "")
+                for o in first[:2]
+            }
+        )
+    )
+    summary = f"Calcinosis cutis ({plan['subtype']}): first-line {names} ({grades})"
+    lines = ["**First-line**"]
+    for option in first:
+        extrapolated = (
+            f" *Evidence extrapolated from {option['applies_to']['text']}: "
+            + "; ".join(option["extrapolation"])
+            + ".*"
+            if option.get("extrapolated")
+            else ""
+        )
+        lines.append(
+            f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
+            f"{extrapolated} *Source: {places(plan['citations'], option['citations'])}.*"
+        )
+    avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
+    if avoid:
+        lines.append("")
+        lines.append("**Avoid**: " + ", ".join(o["name"] for o in avoid) + ".")
+    lines += [
+        "",
+        "Open the assessment for the alternatives, the evidence behind each option "
+        "and the assumptions made.",
+        "",
+        f"*{plan['disclaimer']}*",
+    ]
+    return _card(
+        ctx,
+        "first-line",
+        summary,
+        "critical" if plan["critical"] else "info",
+        "\n".join(lines),
+        links=[_assessment_link(ctx, profile)],
+    )
+
+
+def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
+    if not found.has_calcinosis:
+        return []
+    profile = dict(found.profile)
+    if found.subtype is None or "age_years" not in profile:
+        missing = "the subtype" if found.subtype is None else "the age"
+        detail = (
+            f"Calcinosis cutis is on record, but {missing} cannot be read from it safely. "
+            "Complete the assessment to get an evidence-based plan.\n\n"
+            + "\n".join(f"- {markdown_text(note)}" for note in found.notes)
+        )
+        return [
+            _card(
+                ctx,
+                "assessment-incomplete",
+                "Calcinosis cutis on record: complete the assessment for a plan",
+                "info",
+                detail,
+                links=[_assessment_link(ctx, profile)],
+            )
+        ]
+    profile["subtype"] = found.subtype
+    try:
+        patient = parse_patient(profile, ctx.kb.therapy_ids())
+    except ProfileError as exc:
+        return [
+            _card(
+                ctx,
+                "assessment-incomplete",
+                "Calcinosis cutis on record: complete the assessment for a plan",
+                "info",
+                f"The record could not be read as a patient profile ({markdown_text(exc)}).",
+                links=[_assessment_link(ctx, found.profile)],
+            )
+        ]
+    plan = recommend_document(patient, ctx.kb)
+    ctx.plans.append(plan)
+    cards = [_first_line_card(ctx, plan, profile)]
+    options = {o["id"]: o for o in plan["options"]}
+    for treatment in patient.medications:
+        option = options.get(treatment)
+        if option is None or option["stance"] != "avoid":
+            continue
+        cards.append(
+            _card(
+                ctx,
+                "avoid-current-medication",
+                f"{option['name']} should not be used to treat calcinosis cutis",
+                "warning",
+                f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
+                f"{places(plan['citations'], option['citations'])}.* If it is prescribed for "
+                f"another indication, that is for its prescriber to weigh.\n\n"
+                f"*{plan['disclaimer']}*",
+                overrideReasons=OVERRIDE_REASONS,
+                links=[_assessment_link(ctx, profile)],
+            )
+        )
+    return cards
+
+
+def _order_cards(
+    ctx: Context, found: FhirFindings, orders: list[dict[str, Any]], conditions: object
+) -> list[dict[str, Any]]:
+    if not found.has_calcinosis:
+        return []
+    patient, notes = rules_patient(found.profile | {"subtype": found.subtype})
+    cards: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    condition_resources = resources(conditions)
+    for order in orders:
+        ids, unmapped = medication_ids([order], kb=ctx.kb)
+        unreadable += [name for name in unmapped if "unreadable" in name]
+        reference = f"MedicationRequest/{order.get('id', '')}"
+        for treatment in ids:
+            grouped: dict[str, list[Contraindication]] = {}
+            for finding in findings_for(ctx.kb, patient, treatment):
+                rule = finding.rule
+                if rule.indication == "calcinosis" and not is_calcinosis_reason(
+                    order, conditions=condition_resources
+                ):
+                    continue  # warfarin for atrial fibrillation is not our business
+                grouped.setdefault(rule.rule, []).append(rule)
+            for rules in grouped.values():
+                rule = rules[0]
+                name = ctx.kb.treatments[treatment].name
+                indicator: Indicator = "critical" if rule.stance == "avoid" else "warning"
+                if rule.indication == "calcinosis":
+                    indicator = "warning"
+                    summary = f"{name} should not be used to treat calcinosis cutis"
+                elif rule.stance == "avoid":
+                    summary = f"{name} should be avoided in this patient"
+                else:
+                    summary = f"Caution: {name} in this patient"
+                detail = "\n\n".join(
+                    f"{r.text}\n\n*Source: "
+                    f"{reference_text(ctx.kb.sources[r.provenance.source]).rstrip('.')},"
+                    f" {r.provenance.location}.*"
+                    for r in rules
+                )
+                if notes:
+                    detail += "\n\n" + " ".join(notes)
+                extra: dict[str, Any] = {"overrideReasons": OVERRIDE_REASONS}
+                if rule.stance == "avoid" and order.get("id"):
+                    extra["selectionBehavior"] = "at-most-one"
+                    extra["suggestions"] = [
+                        {
+                            "label": f"Remove the draft order for {name}",
+                            "uuid": str(uuidlib.uuid4()),
+                            "actions": [
+                                {
+                                    "type": "delete",
+                                    "description": f"Remove the draft {name} order",
+                                    "resourceId": [reference],
+                                }
+                            ],
+                        }
+                    ]
+                cards.append(_card(ctx, f"order-{rule.rule}", summary, indicator, detail, **extra))
+    if unreadable:
+        cards.append(
+            _card(
+                ctx,
+                "order-unreadable",
+                "Some draft orders could not be checked for calcinosis safety",
+                "warning",
+                "These draft orders could not be read, so they were not checked: "
+                + "; ".join(markdown_text(name) for name in unreadable)
+                + ". Check them by hand against the calcinosis plan.",
+            )
+        )
+    return cards
+
+
+def _draft_orders(request: CdsRequest, service: Service) -> list[dict[str, Any]]:
+    orders = [
+        r
+        for r in resources(request.context.get("draftOrders"))
+        if r.get("resourceType") == "MedicationRequest"
+    ]
+    if service.hook == "order-select":
+        selected = {str(s) for s in request.context.get("selections") or []}
+        if selected:
+            orders = [o for o in orders if f"MedicationRequest/{o.get('id')}" in selected]
+    return orders
+
+
+def respond(
+    service: Service,
+    request: CdsRequest,
+    fetched: Mapping[str, bytes],
+    kb: KnowledgeBase,
+    public_url: str,
+    *,
+    limits: InputLimits,
+    plans: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
+
+    ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
+    the depth limit and checked against ``limits`` here (PrefetchMissingError if not).
+    The plans the cards were built from are appended to ``plans`` (for the audit record).
+    """
+    prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
+    found = findings_from_fhir(
+        prefetch.get("patient"),
+        prefetch.get("conditions"),
+        prefetch.get("medications"),
+        observations=prefetch.get("observations"),
+        kb=kb,
+    )
+    ctx = Context(kb, public_url, [] if plans is None else plans)
+    if service.hook == "patient-view":
+        cards = _patient_view(ctx, found)
+    else:
+        cards = _order_cards(
+            ctx, found, _draft_orders(request, service), prefetch.get("conditions")
+        )
+    return {"cards": cards}

@@ -1,0 +1,133 @@
+"""A handout for the patient: the same plan, in plain words, from the same sources.
+
+It says only what the plan and its sources say: what calcinosis cutis is (the
+review's definition), that the response to treatment varies (the management
+topic), the treatment to start with and how it is given, when a response may be
+seen and the side effects the sources list for it, what else can be tried, and what
+the patient's current medicines mean for it. Where the sources say nothing (when to
+come back, the dose for this patient), it says to ask the clinician. Every statement
+carries the citation of its passage.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from calcinosis.decision.patient import Patient
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import reference_text
+
+__all__ = ["handout_document"]
+
+ROUTE_WORDS = {
+    "topical": "put on the skin over the lesions",
+    "intralesional": "injected into the lesions",
+    "oral": "taken by mouth",
+    "intravenous": "given into a vein",
+    "infusion": "given into a vein",
+}
+DEFINITION = "answers-review-definition"
+VARIABLE_RESPONSE = "management-topic-decision-to-treat"
+
+
+def _statement_note(kb: KnowledgeBase, statement_id: str) -> dict[str, str]:
+    statement = next(s for s in kb.statements if s.id == statement_id)
+    return {
+        "reference": reference_text(kb.sources[statement.source]),
+        "location": statement.location,
+        "quote": statement.quote,
+    }
+
+
+def _notes(plan: dict[str, Any], used: set[int]) -> list[dict[str, Any]]:
+    return [
+        {"n": c["n"], "reference": c["reference_text"], "location": c["location"]}
+        for c in plan["citations"]
+        if c["n"] in used
+    ]
+
+
+def _medicines(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each current medicine that the plan avoids means for the patient."""
+    avoided = {o["id"]: o for o in plan["options"] if o["stance"] == "avoid"}
+    found = []
+    for medication in patient.medications:
+        option = avoided.get(medication)
+        if option is None:
+            continue
+        name = kb.treatments[medication].name
+        rules = [
+            r
+            for r in kb.treatments[medication].contraindications
+            if r.stance == "avoid" and r.text in option["rationale"]
+        ]
+        everywhere = any(rule.indication == "any" for rule in rules)
+        if everywhere:
+            text = (
+                f"Please talk soon with the doctor who prescribed {name.lower()}: "
+                f"{option['reason'][:1].lower()}{option['reason'][1:]}"
+            )
+        elif option["avoid_reason"] == "ineffective":
+            text = (
+                f"{name} does not treat calcinosis. If you take it for another reason, do not "
+                "stop it on your own: ask the doctor who prescribed it."
+            )
+        else:
+            text = (
+                f"Ask the doctor who prescribed {name.lower()} whether you should keep taking it."
+            )
+        found.append({"name": name, "text": text, "citations": option["citations"]})
+    return found
+
+
+def _side_effects(effects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources' adverse effects in their own first words, without counts, once each
+    ("transient pain (n=2/5)" and "transient pain in over 11% of patients" are one)."""
+    plain: dict[str, dict[str, Any]] = {}
+    for effect in effects:
+        words = re.split(r"[,(;]| in over | in \d", effect["text"])[0].strip()
+        plain.setdefault(words.lower(), {"text": words, "citation": effect["citation"]})
+    return list(plain.values())
+
+
+def handout_document(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> dict[str, Any]:
+    """The handout of one plan: sections of plain sentences, each with its citations."""
+    first = [o for o in plan["options"] if o["stance"] == "first-line"]
+    start = []
+    for option in first:
+        entry = kb.treatments[option["id"]]
+        how = ROUTE_WORDS.get((entry.route or "").split(" ")[0])
+        item: dict[str, Any] = {
+            "name": option["name"],
+            "how": how,
+            "drug": entry.kind == "drug",
+            "expect": option.get("time_to_response"),
+            "side_effects": _side_effects(option.get("adverse_effects") or []),
+            "citations": option["citations"],
+        }
+        start.append(item)
+    used = {i["expect"]["citation"] for i in start if i["expect"]}
+    used |= {e["citation"] for i in start for e in i["side_effects"]}
+    return {
+        "what_it_is": {
+            "text": "Calcinosis cutis means deposits of calcium in the skin and in the tissue "
+            "just under the skin.",
+            "note": _statement_note(kb, DEFINITION),
+        },
+        "response_varies": {
+            "text": "How well a treatment works differs from one person to another, and "
+            "treatments can have side effects: your clinician weighs them with you.",
+            "note": _statement_note(kb, VARIABLE_RESPONSE),
+        },
+        "critical": plan["critical"],
+        "start": start,
+        "next": [o["name"] for o in plan["options"] if o["stance"] == "alternative"][:3],
+        "medicines": _medicines(kb, patient, plan),
+        "not_for_you": [
+            o["name"]
+            for o in plan["options"]
+            if o["stance"] == "avoid" and o["avoid_reason"] in ("harm", "tried")
+        ],
+        "notes": _notes(plan, used),
+    }

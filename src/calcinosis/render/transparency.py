@@ -1,0 +1,208 @@
+"""What a clinician, a regulator or a hospital needs to know about calcinosis itself.
+
+``about_document(kb)`` is the document behind ``/about`` and ``GET /api/about``:
+
+* the source attributes that the US ONC certification criterion for decision support
+  interventions (45 CFR 170.315(b)(11)(iv)(A), HTI-1) asks of an evidence-based
+  intervention: its bibliographic citation, developer, funding source, release and
+  revision dates, and whether it uses race, ethnicity, language, sexual orientation,
+  gender identity, sex, date of birth, social determinants of health or health status
+  assessments;
+* what the FDA's clinical decision support guidance asks for a clinician to review the
+  basis of a recommendation independently: the inputs, the logic, the sources, the known
+  limitations and the validation figures the project measures.
+
+The words live in ``about.yaml``; the tests check that each "used" answer matches what
+the engine does, and that every quoted limitation is a passage of its source.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from calcinosis import DISCLAIMER, __version__
+from calcinosis.decision.engine import STEPS
+from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.references import reference, reference_text
+
+__all__ = ["About", "about_document", "load_about"]
+
+ABOUT_FILE = Path(__file__).parents[1] / "about.yaml"
+HTI1_ELEMENTS = (
+    "race",
+    "ethnicity",
+    "language",
+    "sexual orientation",
+    "gender identity",
+    "sex",
+    "date of birth",
+    "social determinants of health",
+    "health status assessments",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataElement(_Strict):
+    element: str
+    used: bool
+    fields: list[str]
+    note: str
+
+
+class Limitation(_Strict):
+    text: str
+    source: str | None = None
+    quote: str | None = None
+
+
+class Validation(_Strict):
+    round: int = Field(ge=1)
+    date: date
+    target: Literal["plans", "answers"]
+    cases: int = Field(gt=0)
+    passed_machine: int = Field(ge=0)
+    passed_clinical: int = Field(ge=0)
+    note: str | None = None
+
+
+class About(_Strict):
+    name: str
+    summary: str
+    intended_use: str
+    kind: Literal["evidence-based"]
+    developer: str
+    funding: str
+    how_to_cite: str
+    data_elements: list[DataElement]
+    inputs: dict[str, str]
+    limitations: list[Limitation]
+    validation: list[Validation]
+
+
+@cache
+def load_about(path: Path = ABOUT_FILE) -> About:
+    """``about.yaml``, validated."""
+    with path.open(encoding="utf-8") as handle:
+        return About.model_validate(yaml.safe_load(handle))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _limitation(kb: KnowledgeBase, item: Limitation) -> dict[str, Any]:
+    document: dict[str, Any] = {"text": _one_line(item.text)}
+    if item.source:
+        source = kb.sources[item.source]
+        document |= {
+            "reference_text": reference_text(source),
+            "reference": reference(source),
+            "quote": item.quote,
+        }
+    return document
+
+
+def _pct(passed: int, cases: int) -> str:
+    return f"{100 * passed / cases:.0f}%"
+
+
+def _revisions(kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """Every release of the evidence, newest first (the changelog); evidence served
+    before its release comes first, with no date."""
+    revisions: list[dict[str, Any]] = [
+        {
+            "version": entry.version,
+            "released": entry.released.isoformat(),
+            "evidence_version": f"{entry.version}+{entry.content[:12]}",
+        }
+        for entry in kb.changelog
+    ]
+    if kb.unreleased:
+        revisions.insert(
+            0, {"version": kb.manifest.version, "released": None, "evidence_version": kb.version}
+        )
+    return revisions
+
+
+def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
+    """The transparency document (``GET /api/about``)."""
+    about = load_about()
+    released = kb.released
+    sources = [
+        {"reference_text": reference_text(s), "reference": reference(s), "kind": s.kind}
+        for s in kb.sources.values()
+        if s.id != "traineau-2020-abstract"  # the abstract page of the same review
+    ]
+    return {
+        "name": about.name,
+        "summary": _one_line(about.summary),
+        "intended_use": _one_line(about.intended_use),
+        "software_version": __version__,
+        "evidence_version": kb.version,
+        "evidence_released": released,
+        "how_to_cite": _one_line(about.how_to_cite).format(
+            software_version=__version__, evidence_version=kb.version, evidence_released=released
+        ),
+        "source_attributes": {
+            "regulation": "45 CFR 170.315(b)(11)(iv)(A) (ONC HTI-1), evidence-based DSI",
+            "bibliographic_citation": sources,
+            "developer": _one_line(about.developer),
+            "funding_source": _one_line(about.funding),
+            "release_date": released,
+            "revision_dates": _revisions(kb),
+            "data_elements": [
+                {
+                    "element": e.element,
+                    "used": e.used,
+                    "fields": e.fields,
+                    "note": _one_line(e.note),
+                }
+                for e in about.data_elements
+            ],
+        },
+        "basis": {
+            "inputs": [
+                {"field": name, "use": _one_line(use)} for name, use in about.inputs.items()
+            ],
+            "logic": {
+                "url": f"{public_url}/algorithm",
+                "description": (
+                    "Rules written from the management topic's algorithm and the review's "
+                    "grades, one chain of steps per subtype, then the safety rules on every "
+                    "path; no statistical model is trained on patient data."
+                ),
+                "steps": {
+                    subtype: [step.__name__.replace("_", " ") for step in chain]
+                    for subtype, chain in STEPS.items()
+                },
+            },
+            "sources": sources,
+            "limitations": [_limitation(kb, item) for item in about.limitations],
+            "validation": [
+                v.model_dump(mode="json")
+                | {
+                    "machine": _pct(v.passed_machine, v.cases),
+                    "clinical": _pct(v.passed_clinical, v.cases),
+                }
+                for v in about.validation
+            ],
+            "validation_method": (
+                "Each round, a reviewer who saw only the source documents and the command "
+                "line (never the code or the tests) wrote new cases with expected answers "
+                "and their passages, then ran them on a frozen copy. 'machine': the "
+                "reviewer's own checks passed; 'clinical': no major or moderate defect on "
+                "the reviewer's reading. Failures were then fixed by class, and the cases "
+                "joined the test suite; each figure is from before those fixes."
+            ),
+        },
+        "disclaimer": DISCLAIMER,
+    }
