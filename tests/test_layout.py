@@ -1,12 +1,16 @@
-"""The package's shape: no import cycle, and no import inside a function except to defer
-a heavy optional one (said why, on its line)."""
+"""The package's shape: layers that import only downwards, no import cycle, and no import
+inside a function except to defer a heavy optional one (said why, on its line)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+import calcinosis
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "calcinosis"
 # What may be imported inside a function, and why it is heavy.
@@ -85,3 +89,69 @@ def test_imports_inside_functions_only_defer_heavy_ones(module: str) -> None:
         where = f"{module}:{line} imports {imported} inside a function"
         assert any(imported == d or imported.startswith(f"{d}.") for d in DEFERRED), where
         assert "# noqa: PLC0415 - " in lines[line - 1], f"{where}: say why, on its line"
+
+
+# The layers, lowest first (README, "Development"): a module may import its own layer and
+# those below it, never one above. The package root is the public face: its entry points
+# are loaded on first use (``calcinosis.__getattr__``), and only DISCLAIMER is imported
+# from it by the layers.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("foundation", ("calcinosis", "calcinosis.errors", "calcinosis.limits", "calcinosis.settings")),
+    ("stats", ("calcinosis.stats",)),
+    ("evidence", ("calcinosis.evidence",)),
+    ("decision", ("calcinosis.decision",)),
+    ("render", ("calcinosis.render",)),
+    ("answers", ("calcinosis.answers",)),
+    ("integrations", ("calcinosis.integrations",)),
+    ("living", ("calcinosis.living",)),
+    ("service", ("calcinosis.storage", "calcinosis.web")),
+    ("cli", ("calcinosis.cli",)),
+)
+
+
+def _layer(module: str) -> int:
+    """The index in LAYERS of the longest prefix that owns the module."""
+    owners = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(f"{prefix}.")
+    ]
+    assert owners, f"{module} is in no layer of LAYERS"
+    return max(owners)[1]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_module_imports_only_its_layer_and_those_below(module: str) -> None:
+    own = _layer(module)
+    above = [
+        f"{module}:{line} imports {imported} ({LAYERS[_layer(imported)][0]}, above"
+        f" {LAYERS[own][0]})"
+        for imported, _, line in _imports(MODULES[module])
+        if imported in MODULES and _layer(imported) > own
+    ]
+    assert above == []
+
+
+def test_the_root_imports_only_what_it_needs_for_the_disclaimer() -> None:
+    """``import calcinosis`` loads no other module of the package; an entry point loads
+    its own layer on first use, and is the object its module defines."""
+    script = (
+        "import sys, calcinosis\n"
+        "print(sorted(m for m in sys.modules if m.startswith('calcinosis.')))\n"
+        "from calcinosis import load_knowledge\n"
+        "from calcinosis.evidence import knowledge_base\n"
+        "print(load_knowledge is knowledge_base.load_knowledge)\n"
+        "print('calcinosis.answers' in sys.modules)\n"
+    )
+    out = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:3] == ["[]", "True", "False"]
+
+
+def test_the_public_api_names_what_it_exports() -> None:
+    for name in calcinosis.__all__:
+        assert getattr(calcinosis, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'recomend'"):
+        _ = calcinosis.recomend  # type: ignore[attr-defined]
