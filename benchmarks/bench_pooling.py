@@ -18,7 +18,8 @@ from collections.abc import Callable
 from calcinosis.render.forest import ForestFormat, render_forest
 from calcinosis.stats.pooling import PoolMethod, StudyCount, pool
 
-# metafor's reference dataset (tests/test_pooling.py): x = c(0,1,3,8,2,6,0), n = c(3,10,5,12,2,20,4)
+# metafor's reference dataset (tests/stats/test_pooling.py):
+# x = c(0,1,3,8,2,6,0), n = c(3,10,5,12,2,20,4)
 STUDIES = [
     StudyCount("Balin 2012", 0, 3, "retrospective"),
     StudyCount("Mageau 2019", 1, 10, "prospective cohort"),

@@ -23,7 +23,7 @@ from calcinosis.living.add import add_study
 from calcinosis.living.release import release
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
-from test_living_add import MINIMAL
+from living.test_living_add import MINIMAL
 
 BASE_URL = "http://127.0.0.1:8000"
 PROFILE = urlencode(

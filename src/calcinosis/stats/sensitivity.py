@@ -3,7 +3,7 @@
 Pure statistics on :class:`~calcinosis.stats.pooling.StudyCount` lists: nothing here knows the
 knowledge base (``synthesis.py`` splits the arms into subgroups and writes documents).
 Conventions follow R's metafor 3.8, and the tests check every function against metafor
-run live (``tests/test_metafor_live.py``).
+run live (``tests/stats/test_metafor_live.py``).
 
 **Test for subgroup differences.** Each subgroup is pooled on its own, with the method
 asked for and its own tau^2 (as RevMan and the Cochrane Handbook, section 10.11.3.1, do);

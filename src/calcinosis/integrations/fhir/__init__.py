@@ -40,7 +40,7 @@ Reading the resources
   ``datetime`` (``...09:00:00.50Z`` reads back as ``...09:00:00.500000+00:00``;
   the notes quote it, and the latest Observation is chosen on it, as written).
   The reader takes a value only with the JSON type FHIR gives it
-  (``tests/test_fhir.py`` holds one case of each).
+  (``tests/integrations/test_fhir.py`` holds one case of each).
 
 Mapping rules
 -------------

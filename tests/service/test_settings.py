@@ -1,6 +1,6 @@
 """How the settings are read (pydantic-settings): which variables, from where, and the
 one line a refused value gives. Each variable's own checks are tested beside what it
-limits (``tests/test_storage.py``, ``tests/web/test_http_limits.py``,
+limits (``tests/service/test_storage.py``, ``tests/web/test_http_limits.py``,
 ``tests/web/test_cds.py``)."""
 
 from __future__ import annotations

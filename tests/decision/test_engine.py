@@ -17,7 +17,7 @@ from calcinosis.decision.safety import RULES, findings_for
 from calcinosis.errors import ProfileError
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 
-PATIENTS = Path(__file__).parent / "fixtures" / "patients"
+PATIENTS = Path(__file__).parents[1] / "fixtures" / "patients"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(
     (PATIENTS / "expected.yaml").read_text(encoding="utf-8")
 )

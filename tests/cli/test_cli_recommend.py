@@ -10,7 +10,7 @@ import pytest
 
 from calcinosis.cli import main
 
-PATIENTS = Path(__file__).parent / "fixtures" / "patients"
+PATIENTS = Path(__file__).parents[1] / "fixtures" / "patients"
 SSC = str(PATIENTS / "dystrophic_ssc_adult_digital_raynaud.json")
 
 

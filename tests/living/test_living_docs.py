@@ -16,9 +16,9 @@ from calcinosis.cli import main
 from calcinosis.evidence.knowledge_base import read_knowledge
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
-from test_living_add import MINIMAL
+from living.test_living_add import MINIMAL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README[README.index("## Living evidence") : README.index("## Development")]
 HASH = re.compile(r"\+[0-9a-f]{12}\b")  # the content hash of a version: data, not prose

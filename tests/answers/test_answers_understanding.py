@@ -18,7 +18,9 @@ from calcinosis.answers.understand import understand
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
-    (Path(__file__).parent / "fixtures" / "understanding_stress.yaml").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "fixtures" / "understanding_stress.yaml").read_text(
+        encoding="utf-8"
+    )
 )
 DISEASE_WORDS = {
     "systemic-sclerosis": "SSc",

@@ -22,7 +22,7 @@ import yaml
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from source_documents import sources_dir
 
-FIXTURE = Path(__file__).parent / "fixtures" / "questions.yaml"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "questions.yaml"
 SEEDS = sources_dir() or Path("/nonexistent")  # CALCINOSIS_SOURCES_DIR or ../shared/seeds
 
 # Source id -> seed file prefix (seeds/README.md).
@@ -370,7 +370,7 @@ def test_key_facts_are_grounded_in_the_sources(record: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------ the blind review's round 1
-BLIND_ROUNDS = sorted((Path(__file__).parent / "fixtures").glob("questions_blind_round*.yaml"))
+BLIND_ROUNDS = sorted((Path(__file__).parents[1] / "fixtures").glob("questions_blind_round*.yaml"))
 BLIND_CASES: list[dict[str, Any]] = [
     case for path in BLIND_ROUNDS for case in yaml.safe_load(path.read_text(encoding="utf-8"))
 ]

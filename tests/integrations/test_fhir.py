@@ -61,8 +61,8 @@ from calcinosis.integrations.fhir import (
     terminology,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
-VECTORS = Path(__file__).resolve().parent / "fixtures" / "cds-hooks"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "fhir"
+VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 TODAY = date(2025, 6, 1)
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"

@@ -20,7 +20,7 @@ from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.render.transparency import HTI1_ELEMENTS, about_document, load_about
 from source_documents import collapse, source_text
 
-BLIND = Path(__file__).parent / "fixtures" / "blind"
+BLIND = Path(__file__).parents[1] / "fixtures" / "blind"
 PATIENTS: list[dict[str, Any]] = [
     case["patient"]
     for path in sorted(BLIND.glob("vignettes_round*.yaml"))

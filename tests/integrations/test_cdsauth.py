@@ -41,7 +41,7 @@ from calcinosis.integrations.cds.auth import (
 )
 from calcinosis.settings import SettingsError
 
-VECTORS = Path(__file__).resolve().parent / "fixtures" / "cds-hooks"
+VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks"
 PARTS: dict[str, Any] = json.loads((VECTORS / "jwt-example-parts.json").read_text("utf-8"))
 EXAMPLE_TOKEN = (VECTORS / "jwt-example-token.txt").read_text("utf-8").strip()
 

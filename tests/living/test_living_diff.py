@@ -16,7 +16,7 @@ from calcinosis.living.add import add_study
 from calcinosis.living.diff import diff
 from calcinosis.living.panel import load_panel, panel_path
 from calcinosis.living.report import changelog_lines, render_markdown, render_text
-from test_living_add import MINIMAL
+from living.test_living_add import MINIMAL
 
 
 def _copy(tmp_path: Path, name: str = "head") -> Path:

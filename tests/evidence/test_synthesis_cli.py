@@ -7,7 +7,7 @@ import json
 import pytest
 
 from calcinosis.stats.certainty import PREFILLED
-from test_cli import run
+from cli.test_cli import run
 
 
 def test_pool_json_with_every_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from calcinosis.errors import CalcinosisError, KnowledgeError
 from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, read_knowledge
 from calcinosis.living.add import add_study
 from calcinosis.living.release import release
-from test_living_add import MINIMAL
+from living.test_living_add import MINIMAL
 
 NOTE = "Doe 2025, a randomised trial of diltiazem in SSc"
 

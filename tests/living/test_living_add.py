@@ -19,7 +19,7 @@ from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, read_knowledge
 from calcinosis.living import add as add_module
 from calcinosis.living.add import add_study
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "calcinosis" / "examples"
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "calcinosis" / "examples"
 MINIMAL = """\
 source: {authors: [Doe J, Roe R], title: "Diltiazem for calcinosis in SSc", journal: "J Example", year: 2025, doi: "10.1000/example"}
 study: {first_author: Doe, year: 2025, design: rct}

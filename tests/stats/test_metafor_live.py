@@ -346,6 +346,6 @@ def test_generated_subgroup_tests_match_metafor(
 
 def test_the_r_calls_are_kept_with_the_tests() -> None:
     """The exact R beside the expected values (STYLE 6): the server script names them."""
-    script = (Path(__file__).parent / "r" / "metafor_server.R").read_text(encoding="utf-8")
+    script = (Path(__file__).parents[1] / "r" / "metafor_server.R").read_text(encoding="utf-8")
     for call in ('escalc(measure = "PLO"', "leave1out(", 'method = "FE"', "rma.glmm(", '"adhoc"'):
         assert call in script

@@ -1,0 +1,1 @@
+"""Tests of the decision layer (calcinosis.decision)."""

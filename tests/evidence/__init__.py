@@ -1,0 +1,1 @@
+"""Tests of the evidence layer (calcinosis.evidence)."""

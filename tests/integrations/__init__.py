@@ -1,0 +1,1 @@
+"""Tests of FHIR and CDS Hooks (calcinosis.integrations)."""

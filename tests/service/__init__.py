@@ -1,0 +1,1 @@
+"""Tests of settings and storage (calcinosis.settings, calcinosis.storage)."""
