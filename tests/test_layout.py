@@ -96,7 +96,16 @@ def test_imports_inside_functions_only_defer_heavy_ones(module: str) -> None:
 # are loaded on first use (``calcinosis.__getattr__``), and only DISCLAIMER is imported
 # from it by the layers.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("calcinosis", "calcinosis.errors", "calcinosis.limits", "calcinosis.settings")),
+    (
+        "foundation",
+        (
+            "calcinosis",
+            "calcinosis.errors",
+            "calcinosis.datafile",
+            "calcinosis.limits",
+            "calcinosis.settings",
+        ),
+    ),
     ("stats", ("calcinosis.stats",)),
     ("evidence", ("calcinosis.evidence",)),
     ("decision", ("calcinosis.decision",)),

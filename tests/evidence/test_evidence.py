@@ -284,6 +284,12 @@ def test_version_is_stable_and_content_addressed(kb: KnowledgeBase, tmp_path: Pa
             "arms.yaml, record #1 (fredi-2015-warfarin), field 'level': ",
         ),
         ("studies", "studies_not_yaml.yaml", "studies.yaml, record line "),
+        # A key written twice: YAML would keep the second value and drop the first silently.
+        (
+            "studies",
+            "studies_repeated_key.yaml",
+            "studies.yaml, record line 5: not valid YAML: duplicate key 'year'",
+        ),
         (
             "studies",
             "studies_duplicate_id.yaml",

@@ -16,9 +16,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from calcinosis.datafile import read_yaml
 from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.evidence.references import reference_text, surname
 from calcinosis.evidence.schemas import (
@@ -70,9 +70,6 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
 CHANGELOG = "changes.yaml"
 
 M = TypeVar("M", bound=BaseModel)
-
-# The C loader is ~10x faster; fall back to the pure-Python one.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
@@ -240,24 +237,6 @@ class KnowledgeBase:
         return tuple(arm for arm in self.arms if arm.treatment in wanted)
 
 
-def _read_yaml(path: Path) -> Any:
-    name = path.name
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KnowledgeError(name, None, None, "file is missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(name, None, None, f"cannot be read ({exc})") from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise KnowledgeError(name, where, None, f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(name, None, None, f"not valid YAML: {exc}") from None
-
-
 def _validate_records(name: str, data: Any, schema: type[M]) -> list[M]:
     if not isinstance(data, list):
         raise KnowledgeError(name, None, None, "must be a list of records")
@@ -354,7 +333,7 @@ def read_knowledge(directory: Path | str) -> KnowledgeBase:
 
 
 def _load(directory: Path) -> KnowledgeBase:
-    manifest_data = _read_yaml(directory / "manifest.yaml")
+    manifest_data = read_yaml(directory / "manifest.yaml")
     try:
         manifest = Manifest.model_validate(manifest_data)
     except ValidationError as exc:
@@ -367,7 +346,7 @@ def _load(directory: Path) -> KnowledgeBase:
         if name not in _SCHEMAS:
             raise KnowledgeError("manifest.yaml", None, "files", f"no schema for {name!r}")
         path = directory / name
-        data = _read_yaml(path)
+        data = read_yaml(path)
         if name != CHANGELOG:
             digest.update(name.encode() + b"\0" + path.read_bytes())
         loaded[name] = _validate_records(name, data, _SCHEMAS[name])
