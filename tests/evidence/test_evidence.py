@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from calcinosis.evidence.knowledge_base import (
     KNOWLEDGE_DIR,
     KnowledgeBase,
     arm_document,
+    derived,
     load_knowledge,
     patients_by_disease,
+    read_knowledge,
     responders,
     response_figure,
 )
@@ -393,3 +397,24 @@ def test_the_indexes_answer_as_a_scan_of_the_records_would(kb: KnowledgeBase) ->
     assert lengths == sorted(lengths, reverse=True)
     assert set(names.values()) <= kb.therapy_ids()
     assert kb.flagged_figures == ("≤1.2 g per day",)
+
+
+def test_what_is_derived_from_a_base_is_computed_once_per_base_and_goes_with_it() -> None:
+    calls: list[tuple[str, str]] = []
+
+    @derived
+    def therapies_named(kb: KnowledgeBase, letter: str) -> tuple[str, ...]:
+        calls.append((kb.version, letter))
+        return tuple(t for t in sorted(kb.therapy_ids()) if t.startswith(letter))
+
+    first, second = read_knowledge(KNOWLEDGE_DIR), read_knowledge(KNOWLEDGE_DIR)
+    assert therapies_named(first, "d") is therapies_named(first, "d")
+    assert "diltiazem" in therapies_named(first, "d")
+    assert therapies_named(first, letter="m") is therapies_named(first, letter="m")
+    assert therapies_named(second, "d") == therapies_named(first, "d")
+    assert therapies_named(second, "d") is not therapies_named(first, "d")  # its own
+    assert len(calls) == 3  # (first, d), (first, m), (second, d)
+    gone = weakref.ref(second)
+    del second
+    gc.collect()
+    assert gone() is None  # nothing outside the base kept it alive

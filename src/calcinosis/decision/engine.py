@@ -11,14 +11,13 @@ the last steps apply the patient's prior responses and then the safety rules
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from calcinosis.decision.patient import Patient
 from calcinosis.decision.plan import STANCES, Option, Plan, Stance, plan_document
 from calcinosis.decision.safety import check_rules, findings_for
 from calcinosis.evidence.applicability import Context
-from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
 from calcinosis.evidence.schemas import Provenance
 
 __all__ = ["STEPS", "recommend", "recommend_document"]
@@ -1138,7 +1137,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
 }
 
 
-@cache
+@derived
 def _checked(kb: KnowledgeBase) -> KnowledgeBase:
     check_rules(kb)
     return kb

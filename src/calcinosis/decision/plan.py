@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 from calcinosis import DISCLAIMER
@@ -26,7 +25,7 @@ from calcinosis.evidence.applicability import (
     applies_to_statement,
     fit,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
 from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.evidence.references import Citation, Citations, marks, short_label
 from calcinosis.evidence.schemas import Provenance, Regimen, normalise_level
@@ -139,7 +138,7 @@ def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
     return text
 
 
-@cache
+@derived
 def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
     """The level and grade behind an option, from the most specific graded source."""
     row = kb.table4_row(treatment)
@@ -193,7 +192,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
     return _TOOL_GRADE
 
 
-@cache
+@derived
 def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     if not kb.arms_for([treatment]):
         return None

@@ -13,7 +13,7 @@ from functools import cache
 
 from calcinosis.decision.engine import FINAL, STEPS
 from calcinosis.decision.strength import CEBM_GRADES
-from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
 from calcinosis.evidence.synthesis import pool_document
 
 __all__ = ["algorithm_svg", "evidence_map_svg"]
@@ -24,7 +24,7 @@ _GRADE_COLOURS = {"A": "#08306b", "B": "#2171b5", "C": "#6baed6", "D": "#9ecae1"
 _AGAINST = "#b2182b"
 
 
-@cache
+@derived
 def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     """One row per treatment: response (dot, 95% CI), patients (dot area), grade (colour)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - matplotlib
