@@ -13,11 +13,11 @@ import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calcinosis.datafiles import read_data
 from calcinosis.errors import KnowledgeError, field_path
 
 __all__ = [
@@ -186,24 +186,6 @@ class Terminology(_Strict):
 TERMINOLOGY_FILE: Final[Traversable] = files(__package__) / "terminology.yaml"
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader, refusing a key written twice in one mapping."""
-
-
-def _unique_keys(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[object] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return dict(loader.construct_mapping(node))
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
-
 # Each table's records must not repeat this field's values (a code, a prefix, a name).
 _KEY_FIELDS: Final = {
     "rxnorm": "code",
@@ -264,20 +246,7 @@ def _check_words(name: str, record: str | None, field_name: str, words: list[str
 def read_terminology(source: Traversable | Path = TERMINOLOGY_FILE) -> Terminology:
     """``terminology.yaml`` (or ``source``), validated; KnowledgeError if it is not."""
     name = source.name
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KnowledgeError(name, None, None, "file is missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError(name, None, None, f"cannot be read ({exc})") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise KnowledgeError(name, where, None, f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(name, None, None, f"not valid YAML: {exc}") from None
+    data = read_data(source)
     if not isinstance(data, dict):
         raise KnowledgeError(name, None, None, "must be a mapping of tables")
     try:
