@@ -14,13 +14,14 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.models import (
+    AlgorithmText,
     Arm,
     ChangeEntry,
     Finding,
@@ -29,12 +30,14 @@ from calcinosis.models import (
     Source,
     Statement,
     Study,
+    Subtype,
     Table4Row,
     Treatment,
 )
 from calcinosis.references import reference_text, surname
 
 __all__ = [
+    "ALGORITHM",
     "CHANGELOG",
     "KNOWLEDGE_DIR",
     "OUTCOMES",
@@ -64,10 +67,15 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
     "totals.yaml": ReviewTotal,
     "findings.yaml": Finding,
     "changes.yaml": ChangeEntry,
+    "algorithm.yaml": AlgorithmText,
 }
 # The changelog: optional (a directory never released has none), and not part of the
 # content a release hashes (an entry records that hash, so it cannot be part of it).
 CHANGELOG = "changes.yaml"
+# The algorithm's texts and ranks: hashed like the evidence, but a directory released before
+# they were data (1.0.0) does not list them, and is read with the packaged ones (the texts
+# the code of that release held).
+ALGORITHM = "algorithm.yaml"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,6 +105,7 @@ class KnowledgeBase:
     classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     changelog: tuple[ChangeEntry, ...] = ()  # the releases, newest first
     content_hash: str = ""  # SHA-256 of the evidence files (all but the changelog)
+    algorithm: Mapping[str, AlgorithmText] = field(default_factory=dict)  # engine texts, by id
 
     @property
     def released(self) -> str:
@@ -333,6 +342,38 @@ def _cross_check(kb: KnowledgeBase) -> None:
         _refs("treatments.yaml", entry.id, "provenance.source", sources, kb.sources)
 
 
+def _check_algorithm(kb: KnowledgeBase) -> None:
+    """The algorithm's texts cite statements and offer treatments that exist, and no rank
+    is given twice in one plan (``every``: in each)."""
+    statement_ids = {statement.id for statement in kb.statements}
+    taken: dict[tuple[str, int], str] = {}
+    plans: tuple[str, ...] = get_args(Subtype)
+    for text in kb.algorithm.values():
+        _refs(ALGORITHM, text.id, "cites", text.cites, statement_ids)
+        ranks = [(f"offers[{i}].rank", offer.rank) for i, offer in enumerate(text.offers)]
+        for index, offer in enumerate(text.offers):
+            where = f"offers[{index}].treatment"
+            _refs(ALGORITHM, text.id, where, [offer.treatment], kb.treatments)
+        if text.ranks_from is not None:
+            if not text.cites:
+                raise KnowledgeError(
+                    ALGORITHM, text.id, "ranks_from", "needs a statement cited (its treatments)"
+                )
+            count = len(kb.statement(text.cites[0]).treatments)
+            ranks += [("ranks_from", text.ranks_from + i) for i in range(count)]
+        for field_name, rank in ranks:
+            for plan in plans if text.plan == "every" else [text.plan]:
+                first = taken.get((plan, rank))
+                if first is not None:
+                    raise KnowledgeError(
+                        ALGORITHM,
+                        text.id,
+                        field_name,
+                        f"rank {rank} is given twice in the {plan} plan (first by {first})",
+                    )
+                taken[plan, rank] = text.id
+
+
 def _index(records: Sequence[M]) -> dict[str, M]:
     return {str(getattr(record, "id")): record for record in records}  # noqa: B009
 
@@ -371,6 +412,9 @@ def _load(directory: Path) -> KnowledgeBase:
         if name != CHANGELOG:
             digest.update(name.encode() + b"\0" + path.read_bytes())
         loaded[name] = _validate_records(name, data, _SCHEMAS[name])
+    if ALGORITHM not in loaded:
+        packaged = KNOWLEDGE_DIR / ALGORITHM
+        loaded[ALGORITHM] = _validate_records(ALGORITHM, _read_yaml(packaged), AlgorithmText)
     missing = sorted(set(_SCHEMAS) - set(loaded) - {CHANGELOG})
     if missing:
         raise KnowledgeError("manifest.yaml", None, "files", f"missing {', '.join(missing)}")
@@ -393,8 +437,10 @@ def _load(directory: Path) -> KnowledgeBase:
         classes={cls: tuple(ids) for cls, ids in sorted(classes.items())},
         changelog=tuple(loaded.get(CHANGELOG, ())),
         content_hash=digest.hexdigest(),
+        algorithm=_index(loaded[ALGORITHM]),
     )
     _cross_check(kb)
+    _check_algorithm(kb)
     _check_changelog(kb)
     return kb
 
