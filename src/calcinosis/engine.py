@@ -18,20 +18,15 @@ from typing import Any
 from calcinosis.applicability import Context
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance
-from calcinosis.patient import Patient
+from calcinosis.patient import DISEASE_RECORDS, Patient
 from calcinosis.plan import STANCES, Option, Plan, Stance, plan_document
 from calcinosis.safety import check_rules, findings_for
 
 __all__ = ["STEPS", "recommend", "recommend_document"]
 
-AUTOIMMUNE = {
-    "systemic-sclerosis": "systemic sclerosis",
-    "dermatomyositis": "dermatomyositis",
-    "juvenile-dermatomyositis": "juvenile dermatomyositis",
-    "systemic-lupus-erythematosus": "systemic lupus erythematosus",
-    "mixed-connective-tissue-disease": "mixed connective tissue disease",
-}
-DM = ("dermatomyositis", "juvenile-dermatomyositis")
+# The autoimmune diseases, by name, and the dermatomyositis family (knowledge/diseases.yaml).
+AUTOIMMUNE = {d.id: d.name for d in DISEASE_RECORDS.values() if d.autoimmune}
+DM = tuple(d.id for d in DISEASE_RECORDS.values() if d.arms == "DM")
 LOCAL = ("sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional")
 # Not ranks of the algorithm (those are in algorithm.yaml): every avoided option has this
 # rank (so they are listed by name), and one that worked before moves this far up.
@@ -531,13 +526,10 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
     return ", ".join(noted) or None
 
 
-_SOURCE_WORDS = {
-    "traineau-2020": "the review",
-    "traineau-2020-abstract": "the review's abstract",
-    "management-topic": "the management topic",
-    "nowaczyk-2021": "the local-therapies review",
-    "ai-answer-dm": "the AI-generated answer",
-}
+def _called(b: Builder, source_id: str) -> str:
+    """How a sentence of the plan names a source (sources.yaml ``called``), or its id."""
+    source = b.kb.sources.get(source_id)
+    return source.called if source is not None and source.called else source_id
 
 
 def show_disagreements_about_options(b: Builder) -> str | None:
@@ -556,9 +548,7 @@ def show_disagreements_about_options(b: Builder) -> str | None:
             # the note of the source that is not the review explains the pair best
             ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
             note = next((n for x in ordered for n in x.notes if n), "")
-            where = "; ".join(
-                f"{_SOURCE_WORDS.get(x.source, x.source)}, {x.location}" for x in ordered
-            )
+            where = "; ".join(f"{_called(b, x.source)}, {x.location}" for x in ordered)
             summary = f"{b.kb.treatments[option].name} ({where}): " + (
                 note.rstrip(".") + "." if note else "the sources disagree."
             )

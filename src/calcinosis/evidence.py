@@ -349,7 +349,10 @@ def _check_algorithm(kb: KnowledgeBase) -> None:
     taken: dict[tuple[str, int], str] = {}
     plans: tuple[str, ...] = get_args(Subtype)
     for text in kb.algorithm.values():
-        _refs(ALGORITHM, text.id, "cites", text.cites, statement_ids)
+        for index, cite in enumerate(text.cites):
+            if cite not in statement_ids:
+                where = f"cites[{index}]"
+                raise KnowledgeError(ALGORITHM, text.id, where, f"unknown statement {cite!r}")
         ranks = [(f"offers[{i}].rank", offer.rank) for i, offer in enumerate(text.offers)]
         for index, offer in enumerate(text.offers):
             where = f"offers[{index}].treatment"

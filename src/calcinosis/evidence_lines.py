@@ -43,11 +43,6 @@ OUTCOME_UNITS = ("patients", "lesions", "digits", "cases")  # cases: a unit not 
 # of response at all.
 RESPONSE_WORDS = ("respon", "resol", "improv", "remission")
 NOT_RESPONSE_WORDS = ("recurren", "relapse", "adverse", "scarring", "pain", "vas ")
-_SOURCE_NAMES = {
-    "traineau-2020": "Traineau 2020 review",
-    "management-topic": "management topic",
-    "nowaczyk-2021": "Nowaczyk 2021 review",
-}
 _POPULATION_WORDS = {"adult": "adults", "child": "children", "unspecified": "age not given"}
 _DISEASE_WORDS = {
     "SSc": "SSc",
@@ -263,6 +258,12 @@ def _statement_line(
     )
 
 
+def _short_name(kb: KnowledgeBase, source_id: str) -> str:
+    """A source's short name (sources.yaml ``short``), or its id when it has none."""
+    source = kb.sources.get(source_id)
+    return source.short if source is not None and source.short else source_id
+
+
 def _source_line(
     kb: KnowledgeBase,
     statement: Statement,
@@ -279,7 +280,7 @@ def _source_line(
     return EvidenceLine(
         source=statement.source,
         kind=kind,
-        text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: {text}",
+        text=f"{_short_name(kb, statement.source)}: {text}",
         unit=unit,
         x=x,
         n=n,

@@ -104,6 +104,13 @@ class Source(Record):
     pmid: str | None = None
     hal_id: str | None = None
     graded: bool = Field(description="Whether the source grades its recommendations")
+    label: str | None = Field(
+        default=None, description="How a citation line names it (a study's: from its authors)"
+    )
+    short: str | None = Field(
+        default=None, description="Its short name, in a grade or an evidence line"
+    )
+    called: str | None = Field(default=None, description="How a sentence of a plan names it")
     notes: list[str] = []
 
 
@@ -437,7 +444,7 @@ class AlgorithmText(Record):
 
     id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$")
     step: str = Field(pattern=r"^_?[a-z][a-z0-9_]*$", description="The engine step saying it")
-    plan: Subtype | Literal["every"]
+    plan: Literal[Subtype, "every"]
     text: str = Field(min_length=1, description="{fields} are filled in by the step")
     cites: list[Slug] = Field(default=[], description="statements.yaml ids, in this order")
     offers: list[AlgorithmOffer] = []

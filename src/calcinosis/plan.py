@@ -164,7 +164,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
             "direction": row.direction,
             "provenance": row.provenance,
             "assigned_by": "source",
-            "source_label": f"Traineau 2020 review, Table 4 ({row.label})",
+            "source_label": f"{kb.sources[row.provenance.source].short}, Table 4 ({row.label})",
             "applies_to": applies_to_row(row),
         }
     topic = next(
@@ -184,7 +184,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
                 source=topic.source, location=topic.location, quote=topic.quote
             ),
             "assigned_by": "source",
-            "source_label": "management topic",
+            "source_label": kb.sources[topic.source].short,
             "applies_to": applies_to_statement(topic),
             "also": review,
         }
