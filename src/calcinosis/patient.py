@@ -51,9 +51,9 @@ __all__ = [
     "PriorTreatment",
     "ProfileDisease",
     "one_unknown_field",
-    "read_diseases",
     "parse_patient",
     "parse_patient_json",
+    "read_diseases",
 ]
 
 MAX_LIST_ITEMS = 50  # conditions, medications, prior_treatments: each at most this many
