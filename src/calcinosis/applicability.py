@@ -16,7 +16,7 @@ from functools import cache
 from typing import Literal
 
 from calcinosis.models import Arm, Regimen, Statement, Table4Row
-from calcinosis.patient import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
+from calcinosis.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
 
 __all__ = [
     "AppliesTo",

@@ -18,7 +18,8 @@ from typing import Any
 from calcinosis.applicability import Context
 from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance
-from calcinosis.patient import DISEASE_RECORDS, Patient
+from calcinosis.names import DISEASE_RECORDS, SOURCE_NAMES
+from calcinosis.patient import Patient
 from calcinosis.plan import STANCES, Option, Plan, Stance, plan_document
 from calcinosis.safety import check_rules, findings_for
 
@@ -526,10 +527,10 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
     return ", ".join(noted) or None
 
 
-def _called(b: Builder, source_id: str) -> str:
-    """How a sentence of the plan names a source (sources.yaml ``called``), or its id."""
-    source = b.kb.sources.get(source_id)
-    return source.called if source is not None and source.called else source_id
+def _called(source_id: str) -> str:
+    """How a sentence of the plan names a source (names.yaml), or its id."""
+    name = SOURCE_NAMES.get(source_id)
+    return name.called if name is not None else source_id
 
 
 def show_disagreements_about_options(b: Builder) -> str | None:
@@ -548,7 +549,7 @@ def show_disagreements_about_options(b: Builder) -> str | None:
             # the note of the source that is not the review explains the pair best
             ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
             note = next((n for x in ordered for n in x.notes if n), "")
-            where = "; ".join(f"{_called(b, x.source)}, {x.location}" for x in ordered)
+            where = "; ".join(f"{_called(x.source)}, {x.location}" for x in ordered)
             summary = f"{b.kb.treatments[option].name} ({where}): " + (
                 note.rstrip(".") + "." if note else "the sources disagree."
             )

@@ -25,6 +25,7 @@ from calcinosis.applicability import (
 )
 from calcinosis.evidence import KnowledgeBase, responders, study_label
 from calcinosis.models import Arm, Figure, Provenance, Statement
+from calcinosis.names import SOURCE_NAMES
 from calcinosis.synthesis import pool_document
 
 __all__ = [
@@ -258,10 +259,10 @@ def _statement_line(
     )
 
 
-def _short_name(kb: KnowledgeBase, source_id: str) -> str:
-    """A source's short name (sources.yaml ``short``), or its id when it has none."""
-    source = kb.sources.get(source_id)
-    return source.short if source is not None and source.short else source_id
+def _short_name(source_id: str) -> str:
+    """A source's short name (names.yaml), or its id when it has none."""
+    name = SOURCE_NAMES.get(source_id)
+    return name.short if name is not None and name.short else source_id
 
 
 def _source_line(
@@ -280,7 +281,7 @@ def _source_line(
     return EvidenceLine(
         source=statement.source,
         kind=kind,
-        text=f"{_short_name(kb, statement.source)}: {text}",
+        text=f"{_short_name(statement.source)}: {text}",
         unit=unit,
         x=x,
         n=n,

@@ -104,13 +104,6 @@ class Source(Record):
     pmid: str | None = None
     hal_id: str | None = None
     graded: bool = Field(description="Whether the source grades its recommendations")
-    label: str | None = Field(
-        default=None, description="How a citation line names it (a study's: from its authors)"
-    )
-    short: str | None = Field(
-        default=None, description="Its short name, in a grade or an evidence line"
-    )
-    called: str | None = Field(default=None, description="How a sentence of a plan names it")
     notes: list[str] = []
 
 

@@ -17,10 +17,7 @@ import difflib
 import json
 import re
 from collections.abc import Collection, Mapping
-from importlib.resources import files
-from importlib.resources.abc import Traversable
-from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -31,17 +28,11 @@ from pydantic import (
     model_validator,
 )
 
-from calcinosis.datafiles import read_data, validation_error
-from calcinosis.errors import KnowledgeError, ProfileError, field_path
-from calcinosis.models import Disease as ArmDisease
-from calcinosis.models import EvidenceDisease
+from calcinosis.errors import ProfileError, field_path
 
 __all__ = [
     "CONDITIONS",
     "DISEASES",
-    "DISEASES_FILE",
-    "DISEASE_RECORDS",
-    "EVIDENCE_DISEASE_WORDS",
     "MAX_ID_LENGTH",
     "MAX_LIST_ITEMS",
     "RESPONSES",
@@ -49,11 +40,9 @@ __all__ = [
     "Lesions",
     "Patient",
     "PriorTreatment",
-    "ProfileDisease",
     "one_unknown_field",
     "parse_patient",
     "parse_patient_json",
-    "read_diseases",
 ]
 
 MAX_LIST_ITEMS = 50  # conditions, medications, prior_treatments: each at most this many
@@ -85,58 +74,6 @@ SUBTYPES: tuple[str, ...] = Subtype.__args__  # type: ignore[attr-defined]
 DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
 CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
 RESPONSES: tuple[str, ...] = Response.__args__  # type: ignore[attr-defined]
-
-
-class ProfileDisease(BaseModel):
-    """One underlying disease of the profile (``knowledge/diseases.yaml``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    id: Disease
-    name: str = Field(min_length=1)
-    autoimmune: bool
-    covered_by: list[EvidenceDisease] | None = None  # None: the disease is not known
-    arms: ArmDisease | None = None
-
-
-class _DiseaseTable(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    diseases: list[ProfileDisease]
-    evidence_codes: dict[EvidenceDisease, str]
-
-
-DISEASES_FILE: Final[Traversable] = files("calcinosis") / "knowledge" / "diseases.yaml"
-
-
-def read_diseases(source: Traversable | Path = DISEASES_FILE) -> _DiseaseTable:
-    """``diseases.yaml`` (or ``source``), validated: the profile's diseases, each once and
-    in the order of :data:`DISEASES`; KnowledgeError (one line) if it is not."""
-    name = source.name
-    data = read_data(source)
-    if not isinstance(data, dict):
-        raise KnowledgeError(name, None, None, "must be a mapping of tables")
-    try:
-        table = _DiseaseTable.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(name, exc) from None
-    ids = tuple(disease.id for disease in table.diseases)
-    for index, (found, wanted) in enumerate(zip((*ids, None), DISEASES, strict=False)):
-        if found != wanted:
-            raise KnowledgeError(
-                name,
-                f"diseases #{index + 1}",
-                "id",
-                f"expected {wanted!r} (the profile's, in order)",
-            )
-    if len(ids) > len(DISEASES):
-        raise KnowledgeError(name, f"diseases #{len(DISEASES) + 1}", "id", "not a profile disease")
-    return table
-
-
-_DISEASE_TABLE: Final = read_diseases()
-DISEASE_RECORDS: Final[Mapping[str, ProfileDisease]] = {d.id: d for d in _DISEASE_TABLE.diseases}
-EVIDENCE_DISEASE_WORDS: Final[Mapping[str, str]] = dict(_DISEASE_TABLE.evidence_codes.items())
 
 
 def one_unknown_field(data: object, fields: Collection[str]) -> object:

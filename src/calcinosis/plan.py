@@ -27,6 +27,7 @@ from calcinosis.dosing import worked_dose
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.evidence_lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.models import Provenance, Regimen, normalise_level
+from calcinosis.names import SOURCE_NAMES
 from calcinosis.references import Citation, Citations, marks, short_label
 from calcinosis.strength import strength
 from calcinosis.summary import option_reason, plan_summary
@@ -164,7 +165,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
             "direction": row.direction,
             "provenance": row.provenance,
             "assigned_by": "source",
-            "source_label": f"{kb.sources[row.provenance.source].short}, Table 4 ({row.label})",
+            "source_label": f"{SOURCE_NAMES[row.provenance.source].short}, Table 4 ({row.label})",
             "applies_to": applies_to_row(row),
         }
     topic = next(
@@ -184,7 +185,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
                 source=topic.source, location=topic.location, quote=topic.quote
             ),
             "assigned_by": "source",
-            "source_label": kb.sources[topic.source].short,
+            "source_label": SOURCE_NAMES[topic.source].short,
             "applies_to": applies_to_statement(topic),
             "also": review,
         }

@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from calcinosis.models import Provenance, Source
+from calcinosis.names import SOURCE_NAMES
 
 if TYPE_CHECKING:
     from calcinosis.evidence import KnowledgeBase
@@ -49,7 +50,8 @@ def short_label(source: Source) -> str:
     if source.kind == "study" and source.authors:
         more = " et al." if len(source.authors) > 1 else ""
         return f"{surname(source.authors[0])}{more}, {source.journal} {source.year}"
-    return source.label or source.title
+    name = SOURCE_NAMES.get(source.id)
+    return name.label if name is not None else source.title
 
 
 def citation_kind(source: Source) -> str:

@@ -22,7 +22,7 @@ from calcinosis.applicability import AppliesTo, Context, applies_to_arm, fit
 from calcinosis.certainty import PREFILLED, Body, Certainty, StudyAppraisal, rate
 from calcinosis.evidence import OUTCOMES, KnowledgeBase, Outcome
 from calcinosis.models import Provenance
-from calcinosis.patient import DISEASE_RECORDS
+from calcinosis.names import DISEASE_RECORDS
 from calcinosis.references import reference_text, short_label
 from calcinosis.synthesis import StudyUnit, pool_treatment, whom
 

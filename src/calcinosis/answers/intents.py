@@ -51,7 +51,7 @@ from calcinosis.answers.topics import (
 from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 from calcinosis.evidence import responders, study_label
-from calcinosis.patient import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
+from calcinosis.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 

@@ -1,0 +1,100 @@
+"""The tool's names for the profile's underlying diseases and for its source documents:
+``knowledge/names.yaml``, read once at import through a strict schema (the diseases must
+be the profile's, each once and in its order; an unknown field, a wrong type or a key
+written twice is refused by a :class:`KnowledgeError` naming the file, the record and the
+field). Not evidence: a knowledge directory of any release is named alike.
+
+The engine (the autoimmune diseases by name, the DM family), the applicability rules (the
+evidence codes that cover a disease), the answers, the summary of findings and the
+citations (``references.short_label``) read them from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from calcinosis.datafiles import read_data, validation_error
+from calcinosis.errors import KnowledgeError
+from calcinosis.models import Disease as ArmDisease
+from calcinosis.models import EvidenceDisease
+from calcinosis.patient import DISEASES, Disease
+
+__all__ = [
+    "DISEASE_RECORDS",
+    "EVIDENCE_DISEASE_WORDS",
+    "NAMES_FILE",
+    "SOURCE_NAMES",
+    "Names",
+    "ProfileDisease",
+    "SourceName",
+    "read_names",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ProfileDisease(_Strict):
+    """One underlying disease of the profile."""
+
+    id: Disease
+    name: str = Field(min_length=1)
+    autoimmune: bool
+    covered_by: list[EvidenceDisease] | None = None  # None: the disease is not known
+    arms: ArmDisease | None = None
+
+
+class SourceName(_Strict):
+    """How the tool names one source document."""
+
+    label: str = Field(min_length=1)
+    short: str | None = None
+    called: str = Field(min_length=1)
+
+
+class Names(_Strict):
+    """``names.yaml``, validated."""
+
+    diseases: list[ProfileDisease]
+    evidence_codes: dict[EvidenceDisease, str]
+    sources: dict[str, SourceName]
+
+
+NAMES_FILE: Final[Traversable] = files("calcinosis") / "knowledge" / "names.yaml"
+
+
+def read_names(source: Traversable | Path = NAMES_FILE) -> Names:
+    """``names.yaml`` (or ``source``), validated; KnowledgeError (one line) if it is not."""
+    name = source.name
+    data = read_data(source)
+    if not isinstance(data, dict):
+        raise KnowledgeError(name, None, None, "must be a mapping of tables")
+    try:
+        names = Names.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(name, exc, 2) from None
+    ids = [disease.id for disease in names.diseases]
+    for index, wanted in enumerate(DISEASES):
+        found = ids[index] if index < len(ids) else None
+        if found != wanted:
+            record = f"diseases #{index + 1}"
+            raise KnowledgeError(
+                name, record, "id", f"expected {wanted!r} (the profile's, in order)"
+            )
+    if len(ids) > len(DISEASES):
+        record = f"diseases #{len(DISEASES) + 1}"
+        raise KnowledgeError(name, record, "id", "not one of the profile's diseases")
+    return names
+
+
+_NAMES: Final = read_names()
+DISEASE_RECORDS: Final[Mapping[str, ProfileDisease]] = {d.id: d for d in _NAMES.diseases}
+EVIDENCE_DISEASE_WORDS: Final[Mapping[str, str]] = dict(_NAMES.evidence_codes.items())
+SOURCE_NAMES: Final[Mapping[str, SourceName]] = dict(_NAMES.sources)
