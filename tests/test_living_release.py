@@ -109,7 +109,12 @@ def test_the_next_release_is_compared_with_the_last(edited: Path, tmp_path: Path
         == "Added 1 source, 1 study, 1 arm: Roe 2025; Roe 2025: Colchicine (adult, SSc)"
     )
     assert not any("diltiazem" in line for line in done.entry.changes)
-    assert [e.version for e in read_knowledge(edited).changelog] == ["1.2.0", "1.1.0", "1.0.1", "1.0.0"]
+    assert [e.version for e in read_knowledge(edited).changelog] == [
+        "1.2.0",
+        "1.1.0",
+        "1.0.1",
+        "1.0.0",
+    ]
 
 
 @pytest.mark.parametrize(
