@@ -101,7 +101,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "calcinosis",
             "calcinosis.errors",
-            "calcinosis.datafile",
+            "calcinosis.datafiles",
             "calcinosis.limits",
             "calcinosis.settings",
         ),

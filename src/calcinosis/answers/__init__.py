@@ -10,8 +10,9 @@ leads only when a record affirms or denies the proposition; what the sources do
 not address is said to be so. A question outside calcinosis cutis gets
 ``in_scope: false`` and a refusal naming what it is about instead.
 
-Modules: ``vocabulary`` (what a question is about, as data), ``cues`` (what it asks,
-as data), ``query`` (the typed query), ``understand`` (words -> query), ``passages``
+Modules: ``lexicon`` (``knowledge/lexicon.yaml``, the words of questions, validated),
+``vocabulary`` (what a question is about) and ``cues`` (what it asks), both built from
+the lexicon, ``query`` (the typed query), ``understand`` (words -> query), ``passages``
 (the quotable sentences and their FTS5 index), ``draft`` (an answer being written,
 its citations numbered by ``references.Citations``), ``blocks`` (grades, arms,
 findings, safety, doses, disagreements), ``verdicts`` (yes/no leads), ``selection``

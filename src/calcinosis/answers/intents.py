@@ -51,6 +51,7 @@ from calcinosis.answers.topics import (
 from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 from calcinosis.evidence.knowledge_base import responders, study_label
+from calcinosis.evidence.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 
@@ -307,10 +308,11 @@ def lower_name(name: str) -> str:
 _FIGURE = r"\d+ (of \d+|percent|%)|\d+%|\d+/\d+"
 
 
-_ARM_DISEASE = {
-    "systemic-sclerosis": ("SSc", "systemic sclerosis"),
-    "dermatomyositis": ("DM", "dermatomyositis"),
-    "juvenile-dermatomyositis": ("DM", "dermatomyositis"),
+# A profile disease -> the review arms' code for it, and that code in words (diseases.yaml).
+_ARM_DISEASE: dict[str, tuple[str, str]] = {
+    d.id: (d.arms, EVIDENCE_DISEASE_WORDS[d.arms])
+    for d in DISEASE_RECORDS.values()
+    if d.arms is not None
 }
 
 

@@ -11,6 +11,7 @@ the last steps apply the patient's prior responses and then the safety rules
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from calcinosis.decision.patient import Patient
@@ -18,19 +19,31 @@ from calcinosis.decision.plan import STANCES, Option, Plan, Stance, plan_documen
 from calcinosis.decision.safety import check_rules, findings_for
 from calcinosis.evidence.applicability import Context
 from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
+from calcinosis.evidence.names import DISEASE_RECORDS, SOURCE_NAMES
 from calcinosis.evidence.schemas import Provenance
 
 __all__ = ["STEPS", "recommend", "recommend_document"]
 
-AUTOIMMUNE = {
-    "systemic-sclerosis": "systemic sclerosis",
-    "dermatomyositis": "dermatomyositis",
-    "juvenile-dermatomyositis": "juvenile dermatomyositis",
-    "systemic-lupus-erythematosus": "systemic lupus erythematosus",
-    "mixed-connective-tissue-disease": "mixed connective tissue disease",
-}
-DM = ("dermatomyositis", "juvenile-dermatomyositis")
+# The autoimmune diseases, by name, and the dermatomyositis family (knowledge/diseases.yaml).
+AUTOIMMUNE = {d.id: d.name for d in DISEASE_RECORDS.values() if d.autoimmune}
+DM = tuple(d.id for d in DISEASE_RECORDS.values() if d.arms == "DM")
 LOCAL = ("sodium-thiosulfate-topical", "sodium-thiosulfate-intralesional")
+# Not ranks of the algorithm (those are in algorithm.yaml): every avoided option has this
+# rank (so they are listed by name), and one that worked before moves this far up.
+AVOID_RANK = 90
+WORKED_BEFORE = 30
+
+
+@dataclass(frozen=True)
+class Said:
+    """Words of the algorithm (``algorithm.yaml``) and the statements they cite; texts a
+    step strings together are joined with one space, their citations in order."""
+
+    text: str
+    cites: tuple[str, ...] = ()
+
+    def __add__(self, other: Said) -> Said:
+        return Said(f"{self.text} {other.text}", self.cites + other.cites)
 
 
 class Builder:
@@ -54,8 +67,22 @@ class Builder:
             for s in (statements[i] for i in statement_ids)
         ]
 
-    def offer(self, treatment: str, stance: Stance, rank: int, why: str, *cites: str) -> None:
+    def say(self, text_id: str, **fields: object) -> Said:
+        """The algorithm's text ``text_id``, its {fields} filled in, with what it cites."""
+        record = self.kb.algorithm[text_id]
+        return Said(record.text.format(**fields), tuple(record.cites))
+
+    def words(self, text_id: str, **fields: object) -> str:
+        """The algorithm's text ``text_id`` alone (an assumption, a warning, a note)."""
+        return self.say(text_id, **fields).text
+
+    def ranks(self, text_id: str) -> dict[str, int]:
+        """What the text ``text_id`` offers, and at which rank (in the data's order)."""
+        return {offer.treatment: offer.rank for offer in self.kb.algorithm[text_id].offers}
+
+    def offer(self, treatment: str, stance: Stance, rank: int, said: Said) -> None:
         """Offer an option; of several offers the most favourable stance wins, never over avoid."""
+        why, cites = said.text, said.cites
         option = self.options.get(treatment)
         if option is None:
             self.options[treatment] = Option(treatment, stance, rank, [why], self.cite(*cites))
@@ -67,6 +94,11 @@ class Builder:
         option.rationale.append(why)
         option.cites.extend(self.cite(*cites))
 
+    def offer_as(self, text_id: str, stance: Stance, said: Said | None = None) -> None:
+        """Offer what the text ``text_id`` offers, at its ranks, saying ``said`` (or it)."""
+        for treatment, rank in self.ranks(text_id).items():
+            self.offer(treatment, stance, rank, said or self.say(text_id))
+
     def avoid(
         self, treatment: str, why: str, cites: list[Provenance], personal: bool = False
     ) -> None:
@@ -76,7 +108,7 @@ class Builder:
             self.options[treatment] = Option(
                 treatment,
                 "avoid",
-                90,
+                AVOID_RANK,
                 [why],
                 list(cites),
                 option.warnings if option else [],
@@ -98,45 +130,21 @@ def assess_underlying_disease(b: Builder) -> str | None:
     disease = AUTOIMMUNE.get(p.underlying_disease)
     if disease is None:
         if p.underlying_disease == "unknown":
-            b.assumptions.append(
-                "Underlying disease not given: the algorithm for autoimmune connective tissue "
-                "disease is used, without disease-specific options. Dystrophic calcinosis "
-                "most often occurs with autoimmune connective tissue disease (particularly "
-                "systemic sclerosis and dermatomyositis): look for one."
-            )
+            b.assumptions.append(b.words("underlying.unknown"))
         return None
-    cites = ["management-topic-two-questions", "management-topic-treat-underlying-disease"]
-    why = f"Suppress the activity of the {disease}: disease-related tissue injury is thought to "
-    why += "contribute to calcification."
+    why = b.say("underlying.why", disease=disease)
     if p.underlying_disease in DM:
-        why += (
-            " An AI-generated answer (not peer-reviewed) names methotrexate, mycophenolate "
-            "mofetil or rituximab for DM."
-        )
-        cites.append("ai-answer-treat-dm-aggressively")
+        why += b.say("underlying.why-dm")
     if p.underlying_disease == "juvenile-dermatomyositis":
-        why += " Consensus recommendations for juvenile DM suggest intensifying immunosuppression."
-        cites.append("review-discussion-no-guidelines-jdm-consensus")
+        why += b.say("underlying.why-jdm")
     if p.disease_active is True:
-        b.offer(
-            "treat-underlying-disease",
-            "first-line",
-            0,
-            f"The {disease} is not adequately controlled: treat it first. {why}",
-            *cites,
+        b.offer_as(
+            "underlying.active", "first-line", b.say("underlying.active", disease=disease) + why
         )
         return f"{disease} not adequately controlled: treat it first"
     if p.disease_active is None:
-        b.assumptions.append(
-            f"Activity of the {disease} not given: check that it is adequately treated."
-        )
-        b.offer(
-            "treat-underlying-disease",
-            "adjunct",
-            1,
-            f"Check that the {disease} is adequately treated. {why}",
-            *cites,
-        )
+        b.assumptions.append(b.words("underlying.activity-unknown", disease=disease))
+        b.offer_as("underlying.check", "adjunct", b.say("underlying.check", disease=disease) + why)
         return f"{disease}: activity unknown, check its treatment"
     return None
 
@@ -147,30 +155,12 @@ def decide_whether_to_treat(b: Builder) -> str | None:
     answers = (p.symptomatic, p.progressive, p.internal_involvement, p.patient_concerned)
     if all(answer is False for answer in answers):
         b.treat = False
-        b.offer(
-            "observation",
-            "first-line",
-            5,
-            "Asymptomatic, non-progressive, without internal involvement and of minimal "
-            "concern to the patient: clinical follow-up without intervention is a reasonable "
-            "option.",
-            "management-topic-whom-to-treat",
-        )
+        b.offer_as("treat.nothing-warrants", "first-line")
         return "no sign warrants treatment: observation"
     if any(answer is True for answer in answers):
         return "treatment warranted (symptomatic, progressive, internal involvement or concern)"
-    b.assumptions.append(
-        "Symptoms, progression, internal involvement and the patient's concern not given: "
-        "treatment is assumed to be wanted; if none applies, observation is reasonable."
-    )
-    b.offer(
-        "observation",
-        "alternative",
-        50,
-        "If the calcinosis is asymptomatic, non-progressive, without internal involvement "
-        "and of minimal concern, clinical follow-up without intervention is reasonable.",
-        "management-topic-whom-to-treat",
-    )
+    b.assumptions.append(b.words("treat.assumed"))
+    b.offer_as("treat.if-nothing-warrants", "alternative")
     return "treatment assumed wanted (nothing stated)"
 
 
@@ -179,10 +169,7 @@ def offer_local_therapy(b: Builder) -> str | None:
     p = b.patient
     if not p.local_therapy_accessible:
         if b.treat:
-            b.warnings.append(
-                "Local sodium thiosulfate is not offered: it cannot be accessed for this "
-                "patient, so systemic therapy comes first."
-            )
+            b.warnings.append(b.words("local.inaccessible"))
         return "local therapy not accessible: skipped"
     widespread = p.lesions.distribution == "widespread"
     size = p.lesions.largest_cm
@@ -194,55 +181,31 @@ def offer_local_therapy(b: Builder) -> str | None:
     discrete_large = large and not widespread and p.symptomatic is True
     first = b.treat and not widespread and not discrete_large
     stance: Stance = "first-line" if first else "alternative"
-    why = (
-        "Suggested as initial treatment rather than systemic therapy (Grade 2C), for its "
-        "limited evidence of efficacy and relative safety."
-    )
+    why = b.say("local.initial")
     if not b.treat:
-        why = "If treatment becomes wanted: " + why
+        why = b.say("local.if-wanted") + why
     if widespread:
-        why += " The lesions are widespread, which may make local therapy impractical."
-    topical_rank, intralesional_rank = (10, 11) if size is not None and size < 0.2 else (11, 10)
-    b.offer(
-        "sodium-thiosulfate-topical",
-        stance,
-        topical_rank,
-        why + " Topical therapy may be most beneficial for very small lesions "
-        "(all 53 lesions under 0.2 cm resolved in one series).",
-        "management-topic-initial-sts-2c",
-        "management-topic-topical-sts-53-lesions",
-    )
-    b.offer(
-        "sodium-thiosulfate-intralesional",
-        stance,
-        intralesional_rank,
-        why + " Intralesional injection resolved 13 of 13 lesions of 2 cm or less in one "
-        "series, none of 3 larger ones.",
-        "management-topic-initial-sts-2c",
-        "management-topic-intralesional-13-of-13-lesions",
-    )
+        why += b.say("local.widespread")
+    ((topical, topical_rank),) = b.ranks("local.topical").items()
+    ((intralesional, intralesional_rank),) = b.ranks("local.intralesional").items()
+    if size is not None and size < 0.2:  # very small lesions: topical first
+        topical_rank, intralesional_rank = sorted((topical_rank, intralesional_rank))
+    else:
+        intralesional_rank, topical_rank = sorted((topical_rank, intralesional_rank))
+    b.offer(topical, stance, topical_rank, why + b.say("local.topical"))
+    b.offer(intralesional, stance, intralesional_rank, why + b.say("local.intralesional"))
     if large:
         for treatment in LOCAL:
-            b.options[treatment].warnings.append(
-                f"Largest lesion {size:g} cm: lesions over 2 cm responded poorly to local "
-                "therapy (intralesional: none of 3; topical: lower resolution rates)."
-            )
+            b.options[treatment].warnings.append(b.words("local.large", size=f"{size:g}"))
     if (
         b.treat
         and p.lesions.distribution is None
         and p.lesions.count is not None
         and p.lesions.count > 1
     ):
-        b.assumptions.append(
-            f"{p.lesions.count} lesions, distribution not given: local therapy is taken as "
-            "practical. If their number or extent makes it impractical, systemic therapy "
-            "comes first (the sources give no number of lesions for this)."
-        )
+        b.assumptions.append(b.words("local.count-assumed", count=p.lesions.count))
     if size is None and b.treat:
-        b.assumptions.append(
-            "Lesion size not given: topical and intralesional sodium thiosulfate both offered "
-            "(topical suits very small lesions, intralesional lesions up to about 2 cm)."
-        )
+        b.assumptions.append(b.words("local.size-assumed"))
     return f"local sodium thiosulfate: {stance}"
 
 
@@ -258,72 +221,32 @@ def offer_systemic_therapy(b: Builder) -> str | None:
     stance: Stance = "first-line" if impractical else "alternative"
     inflamed = p.inflammation is True or p.ulceration is True
     raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or p.raynaud is True
-    order = (
-        ["colchicine", "minocycline", "diltiazem"]
-        if inflamed
-        else ["diltiazem", "colchicine", "minocycline"]
-    )
-    base = (
-        "A systemic option for lesions whose number or extent makes local therapy "
-        "impractical, or when local therapy fails or cannot be accessed."
-    )
+    ranks = b.ranks("systemic.base")  # in the usual order: diltiazem, colchicine, minocycline
+    order = list(ranks)
+    if inflamed:  # "colchicine or minocycline is generally preferred over diltiazem"
+        order = [t for t in order if t != "diltiazem"] + ["diltiazem"]
+    base = b.say("systemic.base")
+    preferred = "systemic.preferred-inflamed" if inflamed else "systemic.preferred-when-inflamed"
     reasons = {
-        "diltiazem": (
-            "Diltiazem is a common systemic treatment; the review suggests discussing it "
-            "in SSc and in DM with Raynaud's phenomenon (grade C).",
-            ["management-topic-systemic-alternatives", "management-topic-diltiazem-common"],
-        ),
-        "colchicine": (
-            "Colchicine is preferred over diltiazem here: inflammation or ulceration is prominent."
-            if inflamed
-            else "The management topic prefers colchicine over diltiazem when inflammation or "
-            "ulceration is prominent, which is not said of this patient.",
-            [
-                "management-topic-systemic-alternatives",
-                "management-topic-colchicine-minocycline-inflammation",
-            ],
-        ),
-        "minocycline": (
-            "Minocycline is preferred over diltiazem here: inflammation or ulceration is prominent."
-            if inflamed
-            else "The management topic prefers minocycline over diltiazem when inflammation or "
-            "ulceration is prominent, which is not said of this patient.",
-            [
-                "management-topic-systemic-alternatives",
-                "management-topic-colchicine-minocycline-inflammation",
-            ],
-        ),
+        treatment: b.say(preferred, name=_name(b, treatment, lower=not inflamed))
+        for treatment in order
+        if treatment != "diltiazem"
     }
+    reasons["diltiazem"] = b.say("systemic.diltiazem")
     if p.underlying_disease in AUTOIMMUNE:
-        reasons["diltiazem"] = (
-            reasons["diltiazem"][0] + " It has appeared to be of benefit in dystrophic "
-            f"calcinosis with {AUTOIMMUNE[p.underlying_disease]} (case reports and series).",
-            [*reasons["diltiazem"][1], "management-topic-diltiazem-benefit-diseases"],
-        )
+        disease = AUTOIMMUNE[p.underlying_disease]
+        reasons["diltiazem"] += b.say("systemic.diltiazem-disease", disease=disease)
     if raynaud_ssc and not inflamed:
-        reasons["diltiazem"] = (
-            reasons["diltiazem"][0] + " Calcium channel blockers are recommended for Raynaud's "
-            "phenomenon in SSc and may prevent calcinosis; diltiazem may be considered for digital "
-            "calcinosis in SSc.",
-            [
-                *reasons["diltiazem"][1],
-                "review-discussion-ccb-ssc",
-                "review-discussion-diltiazem-digital-ssc",
-            ],
-        )
-    for rank, treatment in enumerate(order, start=20):
-        why, cites = reasons[treatment]
+        reasons["diltiazem"] += b.say("systemic.diltiazem-raynaud")
+    for rank, treatment in zip(sorted(ranks.values()), order, strict=True):
         # "Colchicine or minocycline is generally preferred over diltiazem for patients
         # presenting with prominent inflammation or ulceration": diltiazem comes after.
         own: Stance = "alternative" if inflamed and treatment == "diltiazem" else stance
-        b.offer(treatment, own, rank, f"{base} {why}", *cites)
+        b.offer(treatment, own, rank, base + reasons[treatment])
     failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
     still = [t for t in order if t not in failed]
     if p.inflammation is None and p.ulceration is None and "diltiazem" in still and len(still) > 1:
-        b.assumptions.append(
-            "Inflammation and ulceration not given: diltiazem is ordered before colchicine and "
-            "minocycline (these are preferred when inflammation or ulceration is prominent)."
-        )
+        b.assumptions.append(b.words("systemic.inflammation-assumed"))
     return f"systemic therapy: {stance}" + (" (inflammation/ulceration first)" if inflamed else "")
 
 
@@ -334,34 +257,12 @@ def offer_surgery(b: Builder) -> str | None:
         return None
     large = p.lesions.largest_cm is not None and p.lesions.largest_cm > 2
     stance: Stance = "first-line" if large and p.symptomatic is True else "alternative"
-    b.offer(
-        "surgical-excision",
-        stance,
-        30,
-        "Surgical removal is a primary or adjunctive option for discrete, symptomatic areas; "
-        "the review reports response rates over 80% in DM and SSc.",
-        "management-topic-role-of-surgery",
-        "review-discussion-surgery",
-    )
-    less = (
-        "A less invasive procedure; the review lists it as an alternative to surgery, with "
-        "weak evidence."
-    )
-    b.offer("co2-laser", "alternative", 32, less, "review-discussion-less-invasive")
-    b.offer("eswt", "alternative", 33, less, "review-discussion-less-invasive")
+    b.offer_as("surgery.excision", stance)
+    b.offer_as("surgery.less-invasive", "alternative")
     if p.lesions.digital is True:
-        b.offer(
-            "microdrilling",
-            "alternative",
-            31,
-            "Microdrilling improved 12 of 15 digits with calcinosis (Fahmy 1998).",
-            "review-discussion-surgery",
-        )
+        b.offer_as("surgery.microdrilling", "alternative")
     if p.symptomatic is None:
-        b.assumptions.append(
-            "Symptoms not given: surgery is offered for discrete lesions "
-            "on the assumption that they are symptomatic."
-        )
+        b.assumptions.append(b.words("surgery.symptoms-assumed"))
     return f"surgery for discrete lesions: {stance}"
 
 
@@ -370,53 +271,21 @@ def offer_disease_specific(b: Builder) -> str | None:
     p = b.patient
     if not b.treat or p.underlying_disease not in (*DM, "systemic-sclerosis"):
         return None
-    offered = ["rituximab"]
-    b.offer(
-        "rituximab",
-        "alternative",
-        40,
-        "May be discussed in DM and SSc: most studies showed at least a partial response.",
-        "review-discussion-rituximab",
-        "review-table4-rituximab",
-    )
+    texts = ["specific.rituximab"]
     if p.underlying_disease in DM:
-        for rank, (treatment, why, cite) in enumerate(
-            (
-                (
-                    "pamidronate",
-                    "Bisphosphonates remain an option mostly in DM; no specific regimen "
-                    "can be recommended.",
-                    "review-discussion-bisphosphonates",
-                ),
-                (
-                    "alendronate",
-                    "Bisphosphonates remain an option mostly in DM; no specific regimen "
-                    "can be recommended.",
-                    "review-discussion-bisphosphonates",
-                ),
-                ("ivig", "May be discussed in DM patients.", "review-table4-ivig"),
-                (
-                    "infliximab",
-                    "TNF inhibitors, particularly infliximab, may help in juvenile DM.",
-                    "review-discussion-tnf-juvenile-dm",
-                ),
-                ("abatacept", "May be discussed in DM patients.", "review-table4-abatacept"),
-            ),
-            start=41,
-        ):
-            b.offer(treatment, "alternative", rank, why, cite)
-            offered.append(treatment)
+        texts += [
+            "specific.bisphosphonates",
+            "specific.ivig",
+            "specific.infliximab",
+            "specific.abatacept",
+        ]
     refractory = any(prior.response == "none" for prior in p.prior_treatments)
     if p.underlying_disease == "juvenile-dermatomyositis" and (p.disease_active or refractory):
-        b.offer(
-            "cyclophosphamide",
-            "alternative",
-            46,
-            "Used for severe or refractory juvenile DM: 9 of 14 complete responses in one study.",
-            "review-results-cyclophosphamide",
-            "review-table4-cyclophosphamide",
-        )
-        offered.append("cyclophosphamide")
+        texts.append("specific.cyclophosphamide")
+    offered: list[str] = []
+    for text_id in texts:
+        b.offer_as(text_id, "alternative")
+        offered += b.ranks(text_id)
     return "disease-specific options: " + ", ".join(offered)
 
 
@@ -426,17 +295,9 @@ def show_source_disagreement(b: Builder) -> str | None:
     The AI answer is about dermatomyositis: its disagreement is shown for DM only."""
     if not any(t in b.options for t in LOCAL) or b.patient.underlying_disease not in DM:
         return None
+    said = b.say("disagreement.first-line")
     b.disagreements.append(
-        {
-            "summary": "An AI-generated answer on dermatomyositis (not peer-reviewed) puts "
-            "diltiazem and bisphosphonates first; the management topic (the most recent "
-            "graded source) suggests local sodium thiosulfate first (Grade 2C). This plan "
-            "follows the management topic.",
-            "followed": "management-topic",
-            "cites": b.cite(
-                "ai-answer-first-line-ccb-bisphosphonates", "management-topic-initial-sts-2c"
-            ),
-        }
+        {"summary": said.text, "followed": "management-topic", "cites": b.cite(*said.cites)}
     )
     return "AI answer vs management topic on first-line: management topic followed"
 
@@ -444,22 +305,7 @@ def show_source_disagreement(b: Builder) -> str | None:
 # ----------------------------------------------------------- other subtypes
 def treat_metabolic_cause(b: Builder) -> str | None:
     """Metastatic: correct the calcium-phosphate product; treat the cause."""
-    why = (
-        "Metastatic calcinosis results from a defect of calcium or phosphorus metabolism, most "
-        "often chronic renal failure: treatment corrects the calcium-phosphate product and the "
-        "underlying defect. The sources recommend no calcinosis-directed drug for it (the "
-        "drugs studied for dystrophic calcinosis are not offered here). The topic refers "
-        "to the management of mineral and bone disorders in chronic kidney disease (in "
-        "adults, and in children), reviewed separately."
-    )
-    b.offer(
-        "correct-calcium-phosphate",
-        "first-line",
-        0,
-        why,
-        "management-topic-metastatic",
-        "management-topic-metastatic-summary",
-    )
+    b.offer_as("metastatic.correct", "first-line")
     return "correct the calcium-phosphate product"
 
 
@@ -469,98 +315,48 @@ def plan_idiopathic(b: Builder) -> str | None:
     wants = p.symptomatic is True or p.patient_concerned is True
     excision: Stance = "first-line" if wants else "alternative"
     watch: Stance = "alternative" if wants else "first-line"
-    b.offer(
-        "observation",
-        watch,
-        5,
-        ("If the lesions stop troubling the patient: " if wants else "")
-        + "Treatment is not necessary in asymptomatic patients who are not bothered by the "
-        "condition. Of one form the topic adds that subepidermal calcified nodules often "
-        "resolve spontaneously, when the nodule ulcerates and eliminates its calcium "
-        "through the skin.",
-        "management-topic-idiopathic",
-    )
-    b.offer(
-        "surgical-excision",
-        excision,
-        10,
-        "If treatment is desired, surgical excision is the treatment of choice.",
-        "management-topic-idiopathic",
-    )
+    observation = b.say("idiopathic.observation")
+    if wants:
+        observation = b.say("idiopathic.if-no-longer-troubling") + observation
+    b.offer_as("idiopathic.observation", watch, observation)
+    b.offer_as("idiopathic.excision", excision)
     if p.symptomatic is None and p.patient_concerned is None:
-        b.assumptions.append(
-            "Symptoms and concern not given: observation comes first, "
-            "excision if treatment is desired."
-        )
+        b.assumptions.append(b.words("idiopathic.assumed"))
     return f"excision {excision}, observation {watch}"
 
 
 def plan_iatrogenic(b: Builder) -> str | None:
     """Iatrogenic: observe (resolution within about six months); topical STS if symptomatic."""
     symptomatic = b.patient.symptomatic is True
-    b.offer(
-        "observation",
-        "alternative" if symptomatic else "first-line",
-        5,
-        (
-            "These lesions are symptomatic; observation is the approach for asymptomatic ones: "
-            if symptomatic
-            else ""
-        )
-        + "Observation is a reasonable initial approach for asymptomatic lesions: they may "
-        "resolve spontaneously within six months.",
-        "management-topic-iatrogenic-observation",
+    observation = b.say("iatrogenic.observation")
+    if symptomatic:
+        observation = b.say("iatrogenic.symptomatic") + observation
+    b.offer_as(
+        "iatrogenic.observation", "alternative" if symptomatic else "first-line", observation
     )
-    b.offer(
-        "sodium-thiosulfate-topical",
-        "first-line" if symptomatic else "alternative",
-        10,
-        "Treatments for dystrophic calcinosis may be attempted for symptomatic lesions, but "
-        "data confirming their efficacy in iatrogenic calcinosis are lacking; topical sodium "
-        "thiosulfate has been suggested from case reports (resolution within four to six "
-        "months with 10 or 25%).",
-        "management-topic-iatrogenic-symptomatic",
-    )
+    b.offer_as("iatrogenic.topical", "first-line" if symptomatic else "alternative")
     size = b.patient.lesions.largest_cm
     if size is not None and size > 2:
         b.options["sodium-thiosulfate-topical"].warnings.append(
-            f"Largest lesion {size:g} cm: in a series of 80 lesions, topical therapy resolved "
-            "all lesions under 0.2 cm and fewer of the larger ones."
+            b.words("iatrogenic.large", size=f"{size:g}")
         )
     if b.patient.symptomatic is None:
-        b.assumptions.append(
-            "Symptoms not given: observation first, topical sodium thiosulfate "
-            "if the lesions are symptomatic."
-        )
+        b.assumptions.append(b.words("iatrogenic.assumed"))
     return "topical STS first" if symptomatic else "observation first"
 
 
 def plan_calciphylaxis(b: Builder) -> str | None:
     """Calciphylaxis: urgent, multi-interventional care."""
     b.critical = True
-    b.warnings.append(
-        "Calciphylaxis is a life-threatening calcific vasculopathy; many patients die within "
-        "months, often of sepsis from infected ulcers. Refer urgently for multi-interventional "
-        "care."
-    )
-    b.offer(
-        "calciphylaxis-care",
-        "first-line",
-        0,
-        "Wound care, pain control, prompt treatment of infection, correction of plasma calcium "
-        "and phosphorus, avoidance of local tissue trauma, and other interventions.",
-        "management-topic-calciphylaxis",
-        "management-topic-calciphylaxis-prognosis",
-    )
-    b.offer(
-        "correct-calcium-phosphate",
-        "first-line",
-        1,
-        "Part of calciphylaxis care: correction of abnormalities in plasma calcium and "
-        "phosphorus concentrations.",
-        "management-topic-calciphylaxis",
-    )
+    b.warnings.append(b.words("calciphylaxis.urgent"))
+    b.offer_as("calciphylaxis.care", "first-line")
+    b.offer_as("calciphylaxis.correct", "first-line")
     return "critical: calciphylaxis care, urgent referral"
+
+
+def _name(b: Builder, treatment: str, *, lower: bool = False) -> str:
+    name = b.kb.treatments[treatment].name
+    return name.lower() if lower else name
 
 
 # ------------------------------------------------------------- every path
@@ -571,22 +367,14 @@ def apply_prior_responses(b: Builder) -> str | None:
         name = b.kb.treatments[prior.treatment].name
         if prior.response == "intolerant":
             # Safer than a demotion: do not offer again what the patient did not tolerate.
-            b.avoid(
-                prior.treatment,
-                f"{name} was not tolerated before.",
-                b.cite("management-topic-treatment-selection"),
-                personal=True,
-            )
+            said = b.say("prior.intolerant", name=name)
+            b.avoid(prior.treatment, said.text, b.cite(*said.cites), personal=True)
             notes.append(f"{prior.treatment} avoided (intolerant)")
         elif prior.response == "none":
             # Not offered again: a treatment that did not work for this patient is listed
             # with the reason, among what not to use (it stays visible, never offered).
-            b.avoid(
-                prior.treatment,
-                f"{name} did not work for this patient before (no response): not offered again.",
-                b.cite("management-topic-treatment-selection"),
-                personal=True,
-            )
+            said = b.say("prior.no-response", name=name)
+            b.avoid(prior.treatment, said.text, b.cite(*said.cites), personal=True)
             notes.append(f"{prior.treatment} not offered again (no response)")
             inflamed = b.patient.inflammation is True or b.patient.ulceration is True
             if prior.treatment in LOCAL:
@@ -595,9 +383,7 @@ def apply_prior_responses(b: Builder) -> str | None:
                         continue  # colchicine or minocycline preferred
                     if treatment in b.options and b.options[treatment].stance == "alternative":
                         b.options[treatment].stance = "first-line"
-                        b.options[treatment].rationale.append(
-                            "Local therapy failed before, so systemic therapy comes first."
-                        )
+                        b.options[treatment].rationale.append(b.words("prior.local-failed"))
                 # the topic: systemic therapy "for ... patients who do not respond to ...
                 # topical or intralesional sodium thiosulfate". Intralesional injection
                 # failing is local therapy failing: topical (the topic's choice for very
@@ -608,29 +394,22 @@ def apply_prior_responses(b: Builder) -> str | None:
                     if other != prior.treatment and option and option.stance == "first-line":
                         option.stance = "alternative"
                         option.rationale.append(
-                            f"{name} did not work before: local therapy has failed, so "
-                            "systemic therapy comes first and this is an alternative."
+                            b.words("prior.local-failed-other-route", name=name)
                         )
         elif prior.treatment in b.options and b.options[prior.treatment].stance != "avoid":
             option = b.options[prior.treatment]
             if option.stance in ("alternative", "adjunct") and option.id not in MANAGEMENT:
                 option.stance = "first-line"
-                option.rationale.append(
-                    f"It worked before for this patient ({prior.response} response): first-line "
-                    "to continue or resume."
-                )
-            option.rank -= 30  # a treatment that worked comes first among its peers
+                option.rationale.append(b.words("prior.worked", response=prior.response))
+            option.rank -= WORKED_BEFORE  # a treatment that worked comes first among its peers
             notes.append(f"{prior.treatment}: {prior.response} response, kept first")
             systemic = (
                 b.kb.treatments[prior.treatment].kind == "drug" and prior.treatment not in LOCAL
             )
             b.options[prior.treatment].warnings.append(
-                f"{prior.response.capitalize()} response when tried before"
-                + (
-                    "; patients who respond to systemic therapy are often maintained on it "
-                    "for months to years."
-                    if systemic
-                    else "."
+                b.words(
+                    "prior.response-systemic" if systemic else "prior.response",
+                    response=prior.response.capitalize(),
                 )
             )
     return "; ".join(notes) or None
@@ -640,9 +419,6 @@ def apply_prior_responses(b: Builder) -> str | None:
 MANAGEMENT = ("observation", "treat-underlying-disease")
 # The management topic's algorithm for dystrophic calcinosis: local STS, then these three.
 USUAL = (*LOCAL, "diltiazem", "colchicine", "minocycline")
-# The management topic's "Other drug therapies" for dystrophic calcinosis (limited or
-# conflicting efficacy data), offered only once the usual options are exhausted.
-OTHER_DRUG_THERAPIES = "management-topic-other-drug-therapies"
 
 
 def _local_failed(p: Patient) -> bool:
@@ -675,37 +451,21 @@ def offer_when_exhausted(b: Builder) -> str | None:
     ]
     if remaining:
         return None
-    statement = b.kb.statement(OTHER_DRUG_THERAPIES)
+    # The management topic's "Other drug therapies" for dystrophic calcinosis (limited or
+    # conflicting efficacy data), in the order it lists them.
+    other = b.kb.algorithm["exhausted.other-drugs"]
+    statement = b.kb.statement(other.cites[0])
     offered = []
-    for rank, treatment in enumerate(statement.treatments, start=60):
+    for rank, treatment in enumerate(statement.treatments, start=other.ranks_from or 0):
         if treatment in failed or treatment in b.options or findings_for_avoid(b, treatment):
             continue
-        b.offer(
-            treatment,
-            "alternative",
-            rank,
-            "The usual options are exhausted for this patient. The management topic lists "
-            "it among other drug therapies used for dystrophic calcinosis, with limited or "
-            "conflicting efficacy data.",
-            OTHER_DRUG_THERAPIES,
-        )
+        b.offer(treatment, "alternative", rank, b.say("exhausted.other-drugs"))
         offered.append(treatment)
-    if "surgical-excision" not in failed and "surgical-excision" not in b.options:
-        b.offer(
-            "surgical-excision",
-            "alternative",
-            59,
-            "The usual options are exhausted: surgical removal remains an option for "
-            "discrete, symptomatic areas of calcinosis.",
-            "management-topic-role-of-surgery",
-        )
-        offered.append("surgical-excision")
-    b.warnings.append(
-        "The usual options (local sodium thiosulfate, diltiazem, colchicine, minocycline) "
-        "have failed, were not tolerated or are ruled out for this patient. What remains "
-        "rests on limited or conflicting evidence (case series, level 4 at best); the "
-        "sources rank none of it first."
-    )
+    surgery = b.ranks("exhausted.surgery")
+    if not (surgery.keys() & failed or surgery.keys() & b.options.keys()):
+        b.offer_as("exhausted.surgery", "alternative")
+        offered += surgery
+    b.warnings.append(b.words("exhausted.warning"))
     return "usual options exhausted: " + (", ".join(offered) or "nothing further")
 
 
@@ -739,74 +499,37 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
         words = _CONDITION_WORDS.get(condition, condition.replace("-", " "))
         extra = ""
         if condition == "interstitial-lung-disease":
-            extra = (
-                " (the review's only words on the lungs: TNF inhibitors and pulmonary "
-                "fibrosis in systemic sclerosis, and rituximab's favourable outcomes on SSc "
-                "lung function)"
-            )
+            extra = " " + b.words("silent.lungs")
         if condition in UNADDRESSED_FOR_DRUGS:
-            done = (
-                "The plan warns on every drug option"
-                + (" and ranks no systemic drug first-line" if condition == "pregnancy" else "")
-                + f": check each option's safety in {words} elsewhere."
-            )
+            ranks = " " + b.words("silent.no-systemic-first") if condition == "pregnancy" else ""
+            done = b.words("silent.warned-on-drugs", ranks=ranks, words=words)
         elif condition == "interstitial-lung-disease":
-            done = (
-                "The plan's only rule that touches the lungs is the TNF-inhibitor caution in "
-                f"systemic sclerosis: check each option's safety in {words} elsewhere."
-            )
+            done = b.words("silent.lung-rule", words=words)
         else:
-            done = (
-                "The plan does not account for it: check each option's safety in "
-                f"{words} elsewhere."
-            )
-        b.silences.append(
-            f"The sources are silent on {words}: none addresses it in choosing a treatment "
-            f"for calcinosis cutis{extra}. {done}"
-        )
+            done = b.words("silent.unaccounted", words=words)
+        b.silences.append(b.words("silent.condition", words=words, extra=extra, done=done))
         noted.append(condition)
     for other in p.other_conditions:
         words = other.replace("-", " ")
-        b.silences.append(
-            f"Not known to this tool: {words}. No source addresses it in choosing a treatment "
-            f"for calcinosis cutis, and no rule of this plan reads it: check each option's "
-            f"safety in {words} elsewhere."
-        )
+        b.silences.append(b.words("silent.unknown-condition", words=words))
         noted.append(other)
     if p.subtype == "dystrophic" and p.underlying_disease in ("other", "none"):
-        b.silences.append(
-            "The sources' treatment evidence for dystrophic calcinosis is about autoimmune "
-            "connective tissue disease (mostly systemic sclerosis and dermatomyositis); none "
-            "addresses dystrophic calcinosis from another cause (trauma, a scar, "
-            "panniculitis...), so every option here is extrapolated from it."
-        )
+        b.silences.append(b.words("silent.other-cause"))
         noted.append("dystrophic calcinosis without autoimmune disease")
     kidney = {"chronic-kidney-disease", "end-stage-kidney-disease"} & set(p.conditions)
     if kidney and p.subtype in ("dystrophic", "idiopathic", "iatrogenic"):
-        b.warnings.append(
-            "Kidney disease: chronic renal failure is the most common cause of metastatic "
-            "calcinosis cutis, and calciphylaxis usually occurs with end-stage kidney "
-            "disease. Check the calcium-phosphate product and confirm the subtype before "
-            "following this plan."
-        )
-        b.silences.append(
-            "No source gives the doses or the safety of the options in this plan in kidney disease."
-        )
+        b.warnings.append(b.words("silent.kidney-subtype"))
+        b.silences.append(b.words("silent.kidney-doses"))
         noted.append("kidney disease")
     if p.age_years < 1 and p.subtype != "iatrogenic":
-        b.silences.append(
-            "No source reports treatment of calcinosis cutis in infants for this subtype."
-        )
+        b.silences.append(b.words("silent.infants"))
     return ", ".join(noted) or None
 
 
-_SOURCE_WORDS = {
-    "traineau-2020": "the review",
-    "traineau-2020-abstract": "the review's abstract",
-    "management-topic": "the management topic",
-    "nowaczyk-2021": "the local-therapies review",
-    "ai-answer-dm": "the AI-generated answer",
-}
+def _called(source_id: str) -> str:
+    """How a sentence of the plan names a source (names.yaml), or its id."""
+    name = SOURCE_NAMES.get(source_id)
+    return name.called if name is not None else source_id
 
 
 def show_disagreements_about_options(b: Builder) -> str | None:
@@ -825,9 +548,7 @@ def show_disagreements_about_options(b: Builder) -> str | None:
             # the note of the source that is not the review explains the pair best
             ordered = sorted((statement, other), key=lambda x: x.source == "traineau-2020")
             note = next((n for x in ordered for n in x.notes if n), "")
-            where = "; ".join(
-                f"{_SOURCE_WORDS.get(x.source, x.source)}, {x.location}" for x in ordered
-            )
+            where = "; ".join(f"{_called(x.source)}, {x.location}" for x in ordered)
             summary = f"{b.kb.treatments[option].name} ({where}): " + (
                 note.rstrip(".") + "." if note else "the sources disagree."
             )
@@ -870,7 +591,7 @@ def enforce_safety(b: Builder) -> str | None:
                 option = b.options[treatment]
                 if option.stance == "first-line":
                     option.stance = "alternative"
-                    option.warnings.append("Never first-line for this patient: " + rule.text)
+                    option.warnings.append(b.words("safety.never-first-line", rule=rule.text))
                 else:
                     option.warnings.append(rule.text)
                 option.cites.append(rule.provenance)
@@ -890,35 +611,25 @@ def _medication_warning(b: Builder, treatment: str) -> str:
     everywhere = [rule for rule in findings if rule.indication == "any"]
     if everywhere:
         rule = everywhere[0]
-        return (
-            f"Current medication: {name}. This finding is about this patient, whatever it "
-            f"is prescribed for: {rule.text.rstrip('.')}. Review it with its prescriber now."
-        )
+        return b.words("medication.whatever-for", name=name, rule=rule.text.rstrip("."))
     prior = b.patient.prior(treatment)
     if not findings and prior is not None and prior.response == "intolerant":
-        return (
-            f"Current medication: {name}, recorded as not tolerated before: check why it is "
-            "being taken, with its prescriber."
-        )
+        return b.words("medication.not-tolerated", name=name)
     reason = findings[0].reason if findings else "harm"
     extra = " ".join(rule.text for rule in findings[1:])
     if reason == "ineffective" and b.patient.subtype in ("calciphylaxis", "metastatic"):
-        return (
-            f"Current medication: {name}. This finding is about treating calcinosis: "
-            f"{name.lower()} does not treat calcinosis cutis (see Avoid, not effective). "
-            f"{extra} In {b.patient.subtype} calcinosis, review it with its prescriber."
+        return b.words(
+            "medication.ineffective-subtype",
+            name=name,
+            lower=name.lower(),
+            extra=extra,
+            subtype=b.patient.subtype,
         ).replace("  ", " ")
     if reason == "ineffective":
-        return (
-            f"Current medication: {name}. This finding is about treating calcinosis only: "
-            f"{name.lower()} does not treat calcinosis cutis (the sources advise against "
-            f"using it for calcinosis; see Avoid, not effective). {extra} If it is prescribed "
-            "for another reason, keep it on this account and ask its prescriber."
+        return b.words(
+            "medication.ineffective", name=name, lower=name.lower(), extra=extra
         ).replace("  ", " ")
-    return (
-        f"Current medication: {name}. This plan says to avoid it for calcinosis cutis "
-        "(see Avoid). Any other indication is for its prescriber to weigh."
-    )
+    return b.words("medication.avoid", name=name)
 
 
 def promote_when_no_first_line(b: Builder) -> str | None:
@@ -956,17 +667,11 @@ def promote_when_no_first_line(b: Builder) -> str | None:
         key=lambda o: (o.id not in ("diltiazem", "colchicine", "minocycline"), o.rank),
     )
     if not candidates:
-        b.warnings.append(
-            "No option is first-line for this patient: the usual ones are ruled out or "
-            "cautioned against. Choose among the alternatives with the patient."
-        )
+        b.warnings.append(b.words("promote.none-first-line"))
         return "no first-line option"
     chosen = candidates[0]
     chosen.stance = "first-line"
-    chosen.rationale.append(
-        "Promoted to first-line: the options the sources prefer for this patient are ruled "
-        "out or were not tolerated."
-    )
+    chosen.rationale.append(b.words("promote.promoted"))
     return f"{chosen.id} promoted to first-line"
 
 
@@ -979,7 +684,7 @@ def note_current_medications(b: Builder) -> str | None:
             b.warnings.append(_medication_warning(b, treatment))
             notes.append(f"{treatment}: taking an avoided treatment")
         elif option is not None:
-            option.warnings.append("Already taking it.")
+            option.warnings.append(b.words("medication.already-taking"))
             notes.append(f"{treatment}: already taking")
     return "; ".join(notes) or None
 
@@ -1008,14 +713,9 @@ def _withhold_in_pregnancy(b: Builder) -> None:
             continue
         for rule in entry.contraindications:
             if rule.rule.startswith("age-under-") and "tooth" in rule.text:
-                b.avoid(
-                    option.id,
-                    f"No source addresses {entry.name.lower()} in pregnancy. The management "
-                    f"topic bars it in children under {rule.rule.rsplit('-', 1)[1]} because "
-                    "of permanent tooth discoloration; this tool takes the safer reading and "
-                    "does not offer it in pregnancy (its own reading, not a source's).",
-                    [rule.provenance],
-                )
+                age = rule.rule.rsplit("-", 1)[1]
+                said = b.words("silent-drugs.pregnancy", name=entry.name.lower(), age=age)
+                b.avoid(option.id, said, [rule.provenance])
                 break
 
 
@@ -1045,8 +745,7 @@ def _warn_where_only_one_drug_is_read(b: Builder) -> list[str]:
             ):
                 continue
             option.warnings.append(
-                f"No source addresses {entry.name.lower()} with {words} (the sources' only "
-                "rule on it is for diltiazem): check its safety there before using it."
+                b.words("silent-drugs.one-drug-read", name=entry.name.lower(), words=words)
             )
             warned.append(option.id)
     return warned
@@ -1074,22 +773,14 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
         if entry is None or entry.kind != "drug" or option.stance == "avoid":
             continue
         option.warnings.append(
-            f"No source addresses {entry.name.lower()} in {words}: check {check} in {words} "
-            "before using it."
+            b.words("silent-drugs.check", name=entry.name.lower(), words=words, check=check)
         )
         if withheld and option.stance == "first-line" and entry.route not in _LOCAL_ROUTES:
             option.stance = "alternative"
-            option.rationale.append(
-                f"Not ranked first-line here: no source addresses its use in {withheld}."
-            )
+            option.rationale.append(b.words("silent-drugs.not-first-line", withheld=withheld))
             demoted.append(option.id)
     if demoted:
-        b.warnings.append(
-            f"No systemic drug is ranked first-line for this patient: the sources do not "
-            f"address the safety of any of them in {withheld}, and this tool takes the safer "
-            "reading. Choose with the patient, with a source that covers it (the drugs' "
-            "labels, a specialist)."
-        )
+        b.warnings.append(b.words("silent-drugs.none-first-line", withheld=withheld))
     return f"{words}: " + (", ".join(demoted) + " not first-line" if demoted else "warned")
 
 
@@ -1097,14 +788,7 @@ def ensure_an_offer(b: Builder) -> str | None:
     """Every plan offers at least one step, even when everything else is ruled out."""
     if any(option.stance != "avoid" for option in b.options.values()):
         return None
-    b.offer(
-        "observation",
-        "adjunct",
-        99,
-        "No treatment option remains for this profile: follow the patient up and reassess, "
-        "and weigh the options marked avoid only if their reason no longer applies.",
-        "management-topic-treatment-selection",
-    )
+    b.offer_as("nothing-left", "adjunct")
     return "nothing left to offer: follow-up and reassessment"
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from calcinosis.errors import ProfileError, field_path
+from calcinosis.evidence.names import check_profile_diseases
 
 __all__ = [
     "CONDITIONS",
@@ -74,6 +75,7 @@ SUBTYPES: tuple[str, ...] = Subtype.__args__  # type: ignore[attr-defined]
 DISEASES: tuple[str, ...] = Disease.__args__  # type: ignore[attr-defined]
 CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
 RESPONSES: tuple[str, ...] = Response.__args__  # type: ignore[attr-defined]
+check_profile_diseases(DISEASES)  # knowledge/names.yaml names these, in this order
 
 
 def one_unknown_field(data: object, fields: Collection[str]) -> object:

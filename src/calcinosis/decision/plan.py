@@ -27,6 +27,7 @@ from calcinosis.evidence.applicability import (
 )
 from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
 from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
+from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.references import Citation, Citations, marks, short_label
 from calcinosis.evidence.schemas import Provenance, Regimen, normalise_level
 from calcinosis.evidence.synthesis import pool_document
@@ -163,7 +164,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
             "direction": row.direction,
             "provenance": row.provenance,
             "assigned_by": "source",
-            "source_label": f"Traineau 2020 review, Table 4 ({row.label})",
+            "source_label": f"{SOURCE_NAMES[row.provenance.source].short}, Table 4 ({row.label})",
             "applies_to": applies_to_row(row),
         }
     topic = next(
@@ -183,7 +184,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
                 source=topic.source, location=topic.location, quote=topic.quote
             ),
             "assigned_by": "source",
-            "source_label": "management topic",
+            "source_label": SOURCE_NAMES[topic.source].short,
             "applies_to": applies_to_statement(topic),
             "also": review,
         }

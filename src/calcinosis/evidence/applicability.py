@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
+from calcinosis.evidence.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
 from calcinosis.evidence.schemas import Arm, Regimen, Statement, Table4Row
 
 __all__ = [
@@ -30,32 +31,14 @@ __all__ = [
 
 AgeGroup = Literal["adult", "child"]
 
-# The evidence codes that cover a patient's underlying disease (profile vocabulary).
+# The evidence codes that cover a patient's underlying disease, the codes in words, the
+# diseases in words (knowledge/diseases.yaml); an unknown disease is covered by none.
 _COVERS: dict[str, frozenset[str]] = {
-    "systemic-sclerosis": frozenset({"SSc", "autoimmune-CTD"}),
-    "dermatomyositis": frozenset({"DM", "autoimmune-CTD"}),
-    "juvenile-dermatomyositis": frozenset({"juvenile-DM", "DM", "autoimmune-CTD"}),
-    "systemic-lupus-erythematosus": frozenset({"SLE", "autoimmune-CTD"}),
-    "mixed-connective-tissue-disease": frozenset({"MCTD", "autoimmune-CTD"}),
-    "other": frozenset(),
-    "none": frozenset(),
+    d.id: frozenset(d.covered_by) for d in DISEASE_RECORDS.values() if d.covered_by is not None
 }
-_DISEASE_WORDS = {
-    "SSc": "systemic sclerosis",
-    "DM": "dermatomyositis",
-    "juvenile-DM": "juvenile dermatomyositis",
-    "SLE": "systemic lupus erythematosus",
-    "MCTD": "mixed connective tissue disease",
-    "autoimmune-CTD": "autoimmune connective tissue disease",
-}
-_PATIENT_DISEASE_WORDS = {
-    "systemic-sclerosis": "systemic sclerosis",
-    "dermatomyositis": "dermatomyositis",
-    "juvenile-dermatomyositis": "juvenile dermatomyositis",
-    "systemic-lupus-erythematosus": "systemic lupus erythematosus",
-    "mixed-connective-tissue-disease": "mixed connective tissue disease",
-    "other": "another underlying cause",
-    "none": "no underlying autoimmune disease",
+_DISEASE_WORDS = dict(EVIDENCE_DISEASE_WORDS)
+_PATIENT_DISEASE_WORDS: dict[str, str] = {
+    d.id: d.name for d in DISEASE_RECORDS.values() if d.covered_by is not None
 }
 ADULT_AGE = 18
 

@@ -15,14 +15,15 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from calcinosis.datafile import read_yaml
+from calcinosis.datafiles import read_data
 from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
 from calcinosis.evidence.references import reference_text, surname
 from calcinosis.evidence.schemas import (
+    AlgorithmText,
     Arm,
     ChangeEntry,
     Finding,
@@ -31,11 +32,13 @@ from calcinosis.evidence.schemas import (
     Source,
     Statement,
     Study,
+    Subtype,
     Table4Row,
     Treatment,
 )
 
 __all__ = [
+    "ALGORITHM",
     "CHANGELOG",
     "KNOWLEDGE_DIR",
     "OUTCOMES",
@@ -65,10 +68,15 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
     "totals.yaml": ReviewTotal,
     "findings.yaml": Finding,
     "changes.yaml": ChangeEntry,
+    "algorithm.yaml": AlgorithmText,
 }
 # The changelog: optional (a directory never released has none), and not part of the
 # content a release hashes (an entry records that hash, so it cannot be part of it).
 CHANGELOG = "changes.yaml"
+# The algorithm's texts and ranks: hashed like the evidence, but a directory released before
+# they were data (1.0.0) does not list them, and is read with the packaged ones (the texts
+# the code of that release held).
+ALGORITHM = "algorithm.yaml"
 
 M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
@@ -99,6 +107,7 @@ class KnowledgeBase:
     content_hash: str = ""  # SHA-256 of the evidence files (all but the changelog)
     # What other layers derive from this base (``@derived``), kept with it.
     _derived: dict[object, object] = field(default_factory=dict, init=False, repr=False)
+    algorithm: Mapping[str, AlgorithmText] = field(default_factory=dict)  # engine texts, by id
 
     @property
     def released(self) -> str:
@@ -343,6 +352,41 @@ def _cross_check(kb: KnowledgeBase) -> None:
         _refs("treatments.yaml", entry.id, "provenance.source", sources, kb.sources)
 
 
+def _check_algorithm(kb: KnowledgeBase) -> None:
+    """The algorithm's texts cite statements and offer treatments that exist, and no rank
+    is given twice in one plan (``every``: in each)."""
+    statement_ids = {statement.id for statement in kb.statements}
+    taken: dict[tuple[str, int], str] = {}
+    plans: tuple[str, ...] = get_args(Subtype)
+    for text in kb.algorithm.values():
+        for index, cite in enumerate(text.cites):
+            if cite not in statement_ids:
+                where = f"cites[{index}]"
+                raise KnowledgeError(ALGORITHM, text.id, where, f"unknown statement {cite!r}")
+        ranks = [(f"offers[{i}].rank", offer.rank) for i, offer in enumerate(text.offers)]
+        for index, offer in enumerate(text.offers):
+            where = f"offers[{index}].treatment"
+            _refs(ALGORITHM, text.id, where, [offer.treatment], kb.treatments)
+        if text.ranks_from is not None:
+            if not text.cites:
+                raise KnowledgeError(
+                    ALGORITHM, text.id, "ranks_from", "needs a statement cited (its treatments)"
+                )
+            count = len(kb.statement(text.cites[0]).treatments)
+            ranks += [("ranks_from", text.ranks_from + i) for i in range(count)]
+        for field_name, rank in ranks:
+            for plan in plans if text.plan == "every" else [text.plan]:
+                first = taken.get((plan, rank))
+                if first is not None:
+                    raise KnowledgeError(
+                        ALGORITHM,
+                        text.id,
+                        field_name,
+                        f"rank {rank} is given twice in the {plan} plan (first by {first})",
+                    )
+                taken[plan, rank] = text.id
+
+
 def _index(records: Sequence[M]) -> dict[str, M]:
     return {str(getattr(record, "id")): record for record in records}  # noqa: B009
 
@@ -364,7 +408,7 @@ def read_knowledge(directory: Path | str) -> KnowledgeBase:
 
 
 def _load(directory: Path) -> KnowledgeBase:
-    manifest_data = read_yaml(directory / "manifest.yaml")
+    manifest_data = read_data(directory / "manifest.yaml")
     try:
         manifest = Manifest.model_validate(manifest_data)
     except ValidationError as exc:
@@ -377,10 +421,13 @@ def _load(directory: Path) -> KnowledgeBase:
         if name not in _SCHEMAS:
             raise KnowledgeError("manifest.yaml", None, "files", f"no schema for {name!r}")
         path = directory / name
-        data = read_yaml(path)
+        data = read_data(path)
         if name != CHANGELOG:
             digest.update(name.encode() + b"\0" + path.read_bytes())
         loaded[name] = _validate_records(name, data, _SCHEMAS[name])
+    if ALGORITHM not in loaded:
+        packaged = KNOWLEDGE_DIR / ALGORITHM
+        loaded[ALGORITHM] = _validate_records(ALGORITHM, read_data(packaged), AlgorithmText)
     missing = sorted(set(_SCHEMAS) - set(loaded) - {CHANGELOG})
     if missing:
         raise KnowledgeError("manifest.yaml", None, "files", f"missing {', '.join(missing)}")
@@ -403,8 +450,10 @@ def _load(directory: Path) -> KnowledgeBase:
         classes={cls: tuple(ids) for cls, ids in sorted(classes.items())},
         changelog=tuple(loaded.get(CHANGELOG, ())),
         content_hash=digest.hexdigest(),
+        algorithm=_index(loaded[ALGORITHM]),
     )
     _cross_check(kb)
+    _check_algorithm(kb)
     _check_changelog(kb)
     return kb
 

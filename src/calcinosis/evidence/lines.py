@@ -24,6 +24,7 @@ from calcinosis.evidence.applicability import (
     fit,
 )
 from calcinosis.evidence.knowledge_base import KnowledgeBase, responders, study_label
+from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.schemas import Arm, Figure, Provenance, Statement
 from calcinosis.evidence.synthesis import pool_document
 
@@ -43,11 +44,6 @@ OUTCOME_UNITS = ("patients", "lesions", "digits", "cases")  # cases: a unit not 
 # of response at all.
 RESPONSE_WORDS = ("respon", "resol", "improv", "remission")
 NOT_RESPONSE_WORDS = ("recurren", "relapse", "adverse", "scarring", "pain", "vas ")
-_SOURCE_NAMES = {
-    "traineau-2020": "Traineau 2020 review",
-    "management-topic": "management topic",
-    "nowaczyk-2021": "Nowaczyk 2021 review",
-}
 _POPULATION_WORDS = {"adult": "adults", "child": "children", "unspecified": "age not given"}
 _DISEASE_WORDS = {
     "SSc": "SSc",
@@ -263,6 +259,12 @@ def _statement_line(
     )
 
 
+def _short_name(source_id: str) -> str:
+    """A source's short name (names.yaml), or its id when it has none."""
+    name = SOURCE_NAMES.get(source_id)
+    return name.short if name is not None and name.short else source_id
+
+
 def _source_line(
     kb: KnowledgeBase,
     statement: Statement,
@@ -279,7 +281,7 @@ def _source_line(
     return EvidenceLine(
         source=statement.source,
         kind=kind,
-        text=f"{_SOURCE_NAMES.get(statement.source, statement.source)}: {text}",
+        text=f"{_short_name(statement.source)}: {text}",
         unit=unit,
         x=x,
         n=n,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.schemas import Provenance, Source
 
 if TYPE_CHECKING:
@@ -35,16 +36,6 @@ __all__ = [
     "surname",
 ]
 
-_SHORT = {
-    "traineau-2020": "Traineau et al., J Am Acad Dermatol 2020 (systematic review)",
-    "traineau-2020-abstract": "Traineau et al., J Am Acad Dermatol 2020 (abstract)",
-    "management-topic": "Calcinosis cutis: management (point-of-care topic)",
-    "nowaczyk-2021": "Nowaczyk et al., Arch Dermatol Res 2021 (systematic review of local "
-    "therapies)",
-    "ai-answer-dm": "AI-generated answer on calcinosis cutis in dermatomyositis (not "
-    "peer-reviewed)",
-}
-
 
 def surname(first_author: str) -> str:
     """'Marco Puche A' -> 'Marco Puche'; 'Moazedi-Fuerst FC' -> 'Moazedi-Fuerst'."""
@@ -59,7 +50,8 @@ def short_label(source: Source) -> str:
     if source.kind == "study" and source.authors:
         more = " et al." if len(source.authors) > 1 else ""
         return f"{surname(source.authors[0])}{more}, {source.journal} {source.year}"
-    return _SHORT.get(source.id, source.title)
+    name = SOURCE_NAMES.get(source.id)
+    return name.label if name is not None else source.title
 
 
 def citation_kind(source: Source) -> str:

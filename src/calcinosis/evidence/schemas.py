@@ -17,6 +17,8 @@ __all__ = [
     "LEVEL_PATTERN",
     "SLUG_PATTERN",
     "AdverseEvent",
+    "AlgorithmOffer",
+    "AlgorithmText",
     "Arm",
     "ChangeCounts",
     "ChangeEntry",
@@ -37,6 +39,7 @@ __all__ = [
     "Source",
     "Statement",
     "Study",
+    "Subtype",
     "Table4Row",
     "Treatment",
     "normalise_level",
@@ -48,6 +51,7 @@ LEVEL_PATTERN = r"^(1a|1b|1c|2a|2b|2c|3a|3b|4|5)-?$"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 Level = Annotated[str, Field(pattern=LEVEL_PATTERN)]
+Subtype = Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
 Design = Literal["rct", "prospective", "retrospective"]
 Population = Literal["adult", "child", "unspecified"]
 Disease = Literal["SSc", "DM", "DM/SSc", "unspecified"]
@@ -324,9 +328,7 @@ class Statement(Record):
     treatments: list[Slug] = []
     diseases: list[EvidenceDisease] = []
     population: AgeGroup = "any"
-    subtypes: list[
-        Literal["dystrophic", "metastatic", "idiopathic", "iatrogenic", "calciphylaxis"]
-    ] = []
+    subtypes: list[Subtype] = []
     direction: Literal["for", "against", "neutral"] | None = None
     grade: str | None = None
     level: str | None = None
@@ -420,6 +422,32 @@ class ChangeEntry(Record):
     )
     changes: list[str] = Field(default=[], description="What changed, one line each")
     counts: ChangeCounts = ChangeCounts()
+
+
+class AlgorithmOffer(Record):
+    """An option a text of the algorithm offers, and its rank in the plan."""
+
+    treatment: Slug
+    rank: int = Field(ge=0, le=99, description="Lower comes first among one stance's options")
+
+
+class AlgorithmText(Record):
+    """One text a step of the decision algorithm says (``algorithm.yaml``): the statements
+    it cites and what it offers at which rank. The step's logic is in ``engine.py``."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)*$")
+    step: str = Field(pattern=r"^_?[a-z][a-z0-9_]*$", description="The engine step saying it")
+    plan: Literal[Subtype, "every"]
+    text: str = Field(min_length=1, description="{fields} are filled in by the step")
+    cites: list[Slug] = Field(default=[], description="statements.yaml ids, in this order")
+    offers: list[AlgorithmOffer] = []
+    ranks_from: int | None = Field(
+        default=None,
+        ge=0,
+        le=99,
+        description="The first rank of the options offered in turn, one per treatment of "
+        "the first statement cited",
+    )
 
 
 class Finding(Record):

@@ -20,6 +20,7 @@ from tabulate import tabulate
 from calcinosis import DISCLAIMER
 from calcinosis.evidence.applicability import AppliesTo, Context, applies_to_arm, fit
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome
+from calcinosis.evidence.names import DISEASE_RECORDS
 from calcinosis.evidence.references import reference_text, short_label
 from calcinosis.evidence.schemas import Provenance
 from calcinosis.evidence.synthesis import StudyUnit, pool_treatment, whom
@@ -37,7 +38,11 @@ __all__ = [
 
 ScopeDisease = Literal["DM", "SSc"]
 ScopePopulation = Literal["adult", "child"]
-_PROFILE_DISEASE = {"SSc": "systemic-sclerosis", "DM": "dermatomyositis"}
+# The review arms' disease codes -> the first profile disease they are about (diseases.yaml).
+_PROFILE_DISEASE: dict[str, str] = {}
+for _disease in DISEASE_RECORDS.values():
+    if _disease.arms is not None:
+        _PROFILE_DISEASE.setdefault(_disease.arms, _disease.id)
 _OUTCOME_WORDS = {"any": "any response", "complete": "complete response"}
 
 # What the review says about the quality of its studies and about publication bias: the

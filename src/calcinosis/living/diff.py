@@ -41,6 +41,7 @@ RECORD_KINDS = (
     ("table4-row", "table4"),
     ("total", "totals"),
     ("finding", "findings"),
+    ("algorithm-text", "algorithm"),
 )
 _HIDDEN_FIELDS = frozenset({"seed_file"})  # where a source's text is kept: never shown
 _POOL_FIELDS = ("estimate", "ci", "k", "n", "x", "tau2", "i2", "prediction_interval", "method")
@@ -197,6 +198,7 @@ _LABELS: dict[str, Callable[[KnowledgeBase, Any], str]] = {
     "table4-row": lambda _kb, record: f"Table 4, {record.label}",
     "total": lambda _kb, record: f"review total ({record.scope})",
     "finding": lambda _kb, record: str(record.summary),
+    "algorithm-text": lambda _kb, record: f"the algorithm's text {record.id}",
 }
 
 

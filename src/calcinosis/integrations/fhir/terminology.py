@@ -17,7 +17,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from calcinosis.datafile import read_yaml
+from calcinosis.datafiles import read_data
 from calcinosis.errors import KnowledgeError, field_path
 
 __all__ = [
@@ -246,7 +246,7 @@ def _check_words(name: str, record: str | None, field_name: str, words: list[str
 def read_terminology(source: Traversable | Path = TERMINOLOGY_FILE) -> Terminology:
     """``terminology.yaml`` (or ``source``), validated; KnowledgeError if it is not."""
     name = source.name
-    data = read_yaml(source)
+    data = read_data(source)
     if not isinstance(data, dict):
         raise KnowledgeError(name, None, None, "must be a mapping of tables")
     try:
