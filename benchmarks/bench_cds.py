@@ -37,10 +37,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--port", type=int, help="the server's port (default: any free one)")
     args = parser.parse_args()
     parts = json.loads((VECTORS / "jwt-example-parts.json").read_text(encoding="utf-8"))
     body = FIXTURE.read_bytes()
-    port = bench_web.free_port()
+    port = args.port or bench_web.free_port()
     base = f"http://{bench_web.HOST}:{port}"
     with tempfile.TemporaryDirectory(prefix="calcinosis-bench-cds-") as tmp:
         issuers = Path(tmp) / "issuers.json"

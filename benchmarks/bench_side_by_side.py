@@ -4,11 +4,12 @@ Run: .venv/bin/python benchmarks/bench_side_by_side.py [--seconds 6] [--connecti
      [--source REV] [--processes 5]
 
 Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare endpoint of
-``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159 of
-127.0.0.1, then loads each route in turn, wrk-style: N keep-alive connections, each
-sending one request after another for a fixed time, after a one-second warm-up. The
-load generator is plain asyncio over sockets with the requests prepared in advance (not
-an HTTP client library), so that it costs the shared 2 cores as little as it can.
+``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159
+of 127.0.0.1 (or the 20 from ``--first-port``), then loads each route in turn,
+wrk-style: N keep-alive connections, each sending one request after another for a fixed
+time, after a one-second warm-up. The load generator is plain asyncio over sockets with
+the requests prepared in advance (not an HTTP client library), so that it costs the
+shared 2 cores as little as it can.
 
 Measured at each number of connections:
 
@@ -165,15 +166,15 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, ports: range = PORTS) -> list[int]:
     found = []
-    for port in PORTS:
+    for port in ports:
         with closing(socket.socket()) as probe:
             if probe.connect_ex((HOST, port)) != 0:
                 found.append(port)
         if len(found) == count:
             return found
-    raise SystemExit("no free port in 8140-8159")
+    raise SystemExit(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -224,12 +225,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--source", help="git revision to run the server and commands from")
     parser.add_argument("--processes", type=int, default=5, help="runs of each command")
+    parser.add_argument(
+        "--first-port", type=int, default=PORTS.start, help="the 20 ports from this one"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         source = export(args.source, Path(tmp)) if args.source else None
         compiled = source or HERE.parent / "src"
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(compiled)], check=True)  # noqa: S603
-        port, bare_port = free_ports(2)
+        port, bare_port = free_ports(2, range(args.first_port, args.first_port + 20))
         serve, env = command(
             source, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"
         )

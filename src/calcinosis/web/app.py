@@ -30,6 +30,7 @@ from calcinosis import DISCLAIMER, __version__
 from calcinosis.cdsauth import load_trust
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
 from calcinosis.evidence import KnowledgeBase, load_knowledge
+from calcinosis.plan_cache import PlanCache
 from calcinosis.settings import Settings
 from calcinosis.storage import StorageError, Store
 from calcinosis.web import api, cds, pages
@@ -245,6 +246,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.kb = kb if kb is not None else load_knowledge()
+        app.state.plans = PlanCache(app.state.kb)  # the plans of this knowledge base
         app.state.store = (
             store
             if store is not None

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from calcinosis.answers import answer_question
 from calcinosis.audit import audit
 from calcinosis.certainty import PREFILLED
-from calcinosis.engine import STEPS, recommend_document
+from calcinosis.engine import STEPS
 from calcinosis.errors import ProfileError
 from calcinosis.evidence import KnowledgeBase, arm_document, responders, study_label
 from calcinosis.handout import handout_document
@@ -105,7 +105,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
                 f" (valid choices: {', '.join(exc.choices)})" if exc.choices else ""
             )
         else:
-            plan = recommend_document(patient, kb)
+            plan = api.plan_for(request, patient).document  # shared: never mutated
             request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
             if template == "handout.html":
                 extra["handout"] = handout_document(kb, patient, plan)
