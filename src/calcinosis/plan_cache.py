@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -29,6 +30,8 @@ from calcinosis.patient import Patient
 __all__ = ["MAX_PLANS", "CachedPlan", "PlanCache", "plan_json"]
 
 MAX_PLANS = 256  # plans kept (about 200 KB each: the document and its JSON)
+
+T = TypeVar("T")
 
 # FastAPI's own serialisation of a ``dict[str, Any]`` answer: the same bytes
 _DOCUMENT = TypeAdapter(dict[str, Any])
@@ -41,10 +44,21 @@ def plan_json(document: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class CachedPlan:
-    """A plan document (shared: never mutate it) and its JSON."""
+    """A plan document (shared: never mutate it), its JSON, and what was derived from
+    the document alone (the plan's HTML of the assessment page), kept with it."""
 
     document: dict[str, Any]
     json: bytes
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def derived(self, name: str, make: Callable[[dict[str, Any]], T]) -> T:
+        """``make(document)``, computed once for this plan under ``name``: ``make``
+        must depend on the document only (two threads may both compute it once)."""
+        try:
+            found: T = self._derived[name]
+        except KeyError:
+            found = self._derived[name] = make(self.document)
+        return found
 
 
 class PlanCache:

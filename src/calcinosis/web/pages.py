@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from calcinosis.answers import answer_question
@@ -105,8 +106,11 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
                 f" (valid choices: {', '.join(exc.choices)})" if exc.choices else ""
             )
         else:
-            plan = api.plan_for(request, patient).document  # shared: never mutated
+            cached = api.plan_for(request, patient)
+            plan = cached.document  # shared: never mutated
             request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
+            if template == "assess.html":
+                extra["plan_html"] = cached.derived("assess.html", _plan_html)
             if template == "handout.html":
                 extra["handout"] = handout_document(kb, patient, plan)
             if template == "print.html":
@@ -144,6 +148,16 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
         names={tid: entry.name for tid, entry in kb.treatments.items()},
         **extra,
     )
+
+
+def _plan_html(plan: dict[str, Any]) -> dict[str, Markup]:
+    """The parts of the assessment page that show the plan alone (``_summary.html``
+    and ``_plan.html``, which read nothing but the plan and the template globals),
+    rendered once per plan kept in the plan cache."""
+    return {
+        name: Markup(templates.get_template(f"_{name}.html").render(plan=plan))  # noqa: S704 - Jinja's autoescaped output
+        for name in ("summary", "plan")
+    }
 
 
 def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> str:
