@@ -55,7 +55,8 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.models import Contraindication
-from calcinosis.patient import parse_patient
+from calcinosis.patient import Patient, parse_patient
+from calcinosis.plan_cache import PlanCache
 from calcinosis.references import places, reference_text
 from calcinosis.safety import findings_for, rules_patient
 
@@ -332,6 +333,13 @@ class Context:
     kb: KnowledgeBase
     public_url: str
     plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
+    plan_cache: PlanCache | None = None  # the app's plans, when it keeps them
+
+    def plan(self, patient: Patient) -> dict[str, Any]:
+        """The plan document of ``patient`` (from the plan cache: never mutate it)."""
+        if self.plan_cache is None:
+            return recommend_document(patient, self.kb)
+        return self.plan_cache.plan(patient, self.kb).document
 
 
 def _card(
@@ -467,7 +475,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 links=[_assessment_link(ctx, found.profile)],
             )
         ]
-    plan = recommend_document(patient, ctx.kb)
+    plan = ctx.plan(patient)
     ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
     options = {o["id"]: o for o in plan["options"]}
@@ -587,12 +595,14 @@ def respond(
     *,
     limits: InputLimits,
     plans: list[dict[str, Any]] | None = None,
+    plan_cache: PlanCache | None = None,
 ) -> dict[str, Any]:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
 
     ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
     the depth limit and checked against ``limits`` here (PrefetchMissingError if not).
-    The plans the cards were built from are appended to ``plans`` (for the audit record).
+    The plans the cards were built from are appended to ``plans`` (for the audit record);
+    they come from ``plan_cache`` when one is given (shared documents: never mutated).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
     found = findings_from_fhir(
@@ -602,7 +612,7 @@ def respond(
         observations=prefetch.get("observations"),
         kb=kb,
     )
-    ctx = Context(kb, public_url, [] if plans is None else plans)
+    ctx = Context(kb, public_url, [] if plans is None else plans, plan_cache)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
     else:

@@ -104,10 +104,12 @@ def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> Toke
     verifier's bounded in-memory cache otherwise.
     """
     claim = getattr(store, "claim_jti", None)
+    aclaim = getattr(store, "aclaim_jti", None)  # the same claim, awaited on the loop
     cds = settings.cds
     return TokenVerifier(
         trust,
         claim=claim if callable(claim) else None,
+        aclaim=aclaim if callable(claim) and callable(aclaim) else None,
         leeway=cds.clock_skew,
         max_lifetime=cds.token_max_lifetime,
         jwks_timeout=cds.jwks_timeout,
@@ -303,7 +305,7 @@ async def call_service(
         )
         answer: dict[str, Any] = await _off_loop(
             request,
-            partial(respond, limits=limits, plans=plans),
+            partial(respond, limits=limits, plans=plans, plan_cache=state.plans),
             service,
             body,
             fetched,
@@ -314,7 +316,7 @@ async def call_service(
         log.warning("CDS prefetch not fetched: %s", exc.reason)
         return problem(412, "Precondition failed", str(exc))
     await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
-    return answer
+    return JSONResponse(answer)  # JSON values only: what FastAPI's encoding would give
 
 
 class _Reason(BaseModel):
