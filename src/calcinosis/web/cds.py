@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
 from calcinosis.cdsauth import (
+    AsyncClaimJti,
     AuthError,
     Issuer,
     TokenVerifier,
@@ -68,6 +69,7 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.settings import Settings
+from calcinosis.storage import Store
 from calcinosis.web.problems import problem
 from calcinosis.web.records import record_answer, record_feedback
 from calcinosis.web.templating import render
@@ -104,12 +106,11 @@ def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> Toke
     verifier's bounded in-memory cache otherwise.
     """
     claim = getattr(store, "claim_jti", None)
-    aclaim = getattr(store, "aclaim_jti", None)  # the same claim, awaited on the loop
     cds = settings.cds
     return TokenVerifier(
         trust,
         claim=claim if callable(claim) else None,
-        aclaim=aclaim if callable(claim) and callable(aclaim) else None,
+        aclaim=_awaitable_claim(store),
         leeway=cds.clock_skew,
         max_lifetime=cds.token_max_lifetime,
         jwks_timeout=cds.jwks_timeout,
@@ -117,6 +118,20 @@ def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> Toke
         jwks_max_backoff=cds.jwks_max_backoff,
         replay_max_entries=cds.replay_max_entries,
     )
+
+
+def _awaitable_claim(store: object) -> AsyncClaimJti | None:
+    """The store's ``aclaim_jti`` (the claim awaited on the event loop, no thread) when
+    its ``claim_jti`` is :class:`Store`'s own; None when that was replaced by another
+    claim (which then runs in a thread, as any pluggable claim does)."""
+    claim = getattr(type(store), "claim_jti", None)
+    aclaim = getattr(store, "aclaim_jti", None)
+    own = (
+        isinstance(store, Store)
+        and getattr(claim, "__module__", None) == Store.__module__
+        and getattr(claim, "__qualname__", None) == "Store.claim_jti"
+    )
+    return aclaim if own and callable(aclaim) else None
 
 
 @dataclass(frozen=True)
