@@ -71,6 +71,7 @@ __all__ = [
     "check_request_limits",
     "discovery",
     "fetch_missing",
+    "needs_fetch",
     "respond",
 ]
 
@@ -224,6 +225,12 @@ def check_request_limits(data: Mapping[str, Any], limits: InputLimits) -> None:
         check_fhir_input(data.get(member), member, limits)
 
 
+def needs_fetch(request: CdsRequest, service: Service) -> bool:
+    """Whether a required prefetch member is missing: :func:`fetch_missing` would fetch."""
+    sent = request.prefetch or {}
+    return any(key not in sent and key not in OPTIONAL_PREFETCH for key in service.prefetch)
+
+
 async def fetch_missing(
     request: CdsRequest,
     service: Service,
@@ -242,9 +249,9 @@ async def fetch_missing(
     most ``max_bytes``, read as a stream and cut at the cap. Any failure raises
     :class:`PrefetchMissingError`.
     """
-    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
-    if not [key for key in missing if key not in OPTIONAL_PREFETCH]:
+    if not needs_fetch(request, service):
         return {}
+    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
     token = (request.fhirAuthorization or {}).get("access_token")
     if server is None:
         raise PrefetchMissingError(

@@ -53,12 +53,15 @@ from calcinosis.cdshooks import (
     SERVICES,
     CdsRequest,
     PrefetchMissingError,
+    Service,
     check_request_limits,
     discovery,
     fetch_missing,
+    needs_fetch,
     respond,
 )
 from calcinosis.errors import field_path
+from calcinosis.evidence import KnowledgeBase
 from calcinosis.limits import (
     InputLimitError,
     InputLimits,
@@ -68,6 +71,7 @@ from calcinosis.limits import (
     loads_bounded,
     read_capped,
 )
+from calcinosis.plan_cache import PlanCache
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
 from calcinosis.web.problems import problem
@@ -294,10 +298,18 @@ async def call_service(
     state = request.app.state
     settings: Settings = state.settings
     limits = _limits(settings)
+    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
+    answer: dict[str, Any] | None
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
-        body: CdsRequest = await _off_loop(
-            request, _parse, raw, CdsRequest, limits, check_request_limits
+        # one trip to a thread: parsed, and answered there too when nothing is to fetch
+        body, answer = await _off_loop(
+            request,
+            partial(_parse_and_respond, limits=limits, plans=plans, plan_cache=state.plans),
+            raw,
+            service,
+            state.kb,
+            settings.public_url,
         )
     except _RefusedError as refused:
         return refused.response
@@ -308,30 +320,66 @@ async def call_service(
             f"hook: {body.hook!r} does not match the service's {service.hook!r}",
             errors=[{"field": "hook", "message": f"expected {service.hook!r}"}],
         )
-    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
     try:
-        fetched = await fetch_missing(
-            body,
-            service,
-            state.http,
-            server=caller.fhir_server(body.fhirServer),
-            timeout=settings.cds.fetch_timeout,
-            max_bytes=settings.cds.fetch_max_bytes,
-        )
-        answer: dict[str, Any] = await _off_loop(
-            request,
-            partial(respond, limits=limits, plans=plans, plan_cache=state.plans),
-            service,
-            body,
-            fetched,
-            state.kb,
-            settings.public_url,
-        )
+        if answer is None:  # a required prefetch member is missing: fetched first
+            answer = await _answer_with_fetched(request, caller, service, body, plans)
     except PrefetchMissingError as exc:
         log.warning("CDS prefetch not fetched: %s", exc.reason)
         return problem(412, "Precondition failed", str(exc))
     await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
     return JSONResponse(answer)  # JSON values only: what FastAPI's encoding would give
+
+
+def _parse_and_respond(
+    raw: bytes,
+    service: Service,
+    kb: KnowledgeBase,
+    public_url: str,
+    *,
+    limits: InputLimits,
+    plans: list[dict[str, Any]],
+    plan_cache: PlanCache,
+) -> tuple[CdsRequest, dict[str, Any] | None]:
+    """The body, parsed (``_RefusedError`` if refused), and the answer when it can be
+    given now: the hook is the service's and no required prefetch is missing (else
+    None: the route refuses the hook, or fetches first). In a thread."""
+    body = _parse(raw, CdsRequest, limits, check_request_limits)
+    if body.hook != service.hook or needs_fetch(body, service):
+        return body, None
+    answer = respond(
+        service, body, {}, kb, public_url, limits=limits, plans=plans, plan_cache=plan_cache
+    )
+    return body, answer
+
+
+async def _answer_with_fetched(
+    request: Request,
+    caller: Caller,
+    service: Service,
+    body: CdsRequest,
+    plans: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The answer once the missing prefetch is fetched (``PrefetchMissingError``)."""
+    state = request.app.state
+    settings: Settings = state.settings
+    fetched = await fetch_missing(
+        body,
+        service,
+        state.http,
+        server=caller.fhir_server(body.fhirServer),
+        timeout=settings.cds.fetch_timeout,
+        max_bytes=settings.cds.fetch_max_bytes,
+    )
+    answer: dict[str, Any] = await _off_loop(
+        request,
+        partial(respond, limits=_limits(settings), plans=plans, plan_cache=state.plans),
+        service,
+        body,
+        fetched,
+        state.kb,
+        settings.public_url,
+    )
+    return answer
 
 
 class _Reason(BaseModel):
