@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,9 +27,10 @@ from calcinosis.engine import recommend_document
 from calcinosis.evidence import KnowledgeBase
 from calcinosis.patient import Patient
 
-__all__ = ["MAX_PLANS", "CachedPlan", "PlanCache", "plan_json"]
+__all__ = ["MAX_PAGES", "MAX_PLANS", "CachedPlan", "PlanCache", "plan_json"]
 
-MAX_PLANS = 256  # plans kept (about 200 KB each: the document and its JSON)
+MAX_PLANS = 128  # plans kept (about 200 KB each, the document and its JSON, and pages)
+MAX_PAGES = 2  # pages kept with a plan (about 140 KB each: the assessment page)
 
 T = TypeVar("T")
 
@@ -44,12 +45,32 @@ def plan_json(document: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True, eq=False)
 class CachedPlan:
-    """A plan document (shared: never mutate it), its JSON, and what was derived from
-    the document alone (the plan's HTML of the assessment page), kept with it."""
+    """A plan document (shared: never mutate it), its JSON, what was derived from the
+    document alone (the plan's HTML of the assessment page), and the last pages rendered
+    with it (``MAX_PAGES``), kept with it."""
 
     document: dict[str, Any]
     json: bytes
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    _pages: OrderedDict[Hashable, bytes] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def page(self, key: Hashable) -> bytes | None:
+        """The page kept under ``key`` (see :meth:`keep_page`), or None."""
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None:
+                self._pages.move_to_end(key)
+            return found
+
+    def keep_page(self, key: Hashable, body: bytes) -> None:
+        """Keep ``body``, a page rendered from this plan and from nothing but ``key``
+        (the template and the query it answered) and this plan's knowledge base."""
+        with self._lock:
+            self._pages[key] = body
+            self._pages.move_to_end(key)
+            while len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
 
     def derived(self, name: str, make: Callable[[dict[str, Any]], T]) -> T:
         """``make(document)``, computed once for this plan under ``name``: ``make``

@@ -22,7 +22,7 @@ from calcinosis.integrations.fhir.resources import _parse_resource, parse_resour
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
 from calcinosis.plan_cache import CachedPlan, PlanCache, plan_json
 from calcinosis.storage import Store
-from calcinosis.web import cds, pages
+from calcinosis.web import cds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SSC = {
@@ -177,25 +177,41 @@ def test_serving_a_cached_plan_never_changes_it(client: TestClient) -> None:
     assert cached.json == plan_json(recommend_document(patient, kb))
 
 
-def test_the_plan_html_kept_is_the_page_the_templates_render(
+def test_the_pages_kept_are_the_pages_the_templates_render(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The assessment page with the plan's HTML kept with the plan is, byte for byte,
-    the page rendered with the plan's templates included."""
-    kept = client.get(f"/?{QUERY}")
-    again = client.get(f"/?{QUERY}")
+    """A page kept with its plan (and the plan's HTML kept with it) is, byte for byte,
+    the page rendered anew with the plan's templates included; two queries of the same
+    plan each get their own page."""
+    # the same patient: the order of the fields, and a field at its default value
+    queries = [
+        QUERY,
+        QUERY.replace("subtype=dystrophic&age_years=58", "age_years=58&subtype=dystrophic"),
+        QUERY + "&sex=unknown",
+    ]
+    paths = ("/", "/print", "/handout")
+    kept = {(path, q): client.get(f"{path}?{q}") for path in paths for q in queries}
+    again = {(path, q): client.get(f"{path}?{q}") for path in paths for q in queries}
     monkeypatch.setattr(CachedPlan, "derived", lambda self, name, make: None)
-    included = client.get(f"/?{QUERY}")
-    assert kept.status_code == again.status_code == included.status_code == 200
-    assert kept.content == again.content == included.content
-    assert b"plan-title" in kept.content
-    fragments = pages._plan_html(
-        client.app.state.plans.cached(  # type: ignore[attr-defined]
-            _patient(client.app.state.kb, SSC),
-            client.app.state.kb,  # type: ignore[attr-defined]
-        ).document
-    )
-    assert all(str(fragment) in kept.text for fragment in fragments.values())
+    monkeypatch.setattr(CachedPlan, "page", lambda self, key: None)
+    for (path, q), response in kept.items():
+        fresh = client.get(f"{path}?{q}")
+        assert response.status_code == fresh.status_code == 200
+        assert response.content == again[(path, q)].content == fresh.content, (path, q)
+        assert response.headers["content-type"] == fresh.headers["content-type"]
+    assert kept[("/", queries[0])].content != kept[("/", queries[2])].content  # its own
+    assert b"plan-title" in kept[("/", QUERY)].content
+
+
+def test_a_plan_keeps_its_last_pages_only(kb: KnowledgeBase) -> None:
+    plan = CachedPlan({}, b"{}")
+    for index in range(plan_cache.MAX_PAGES + 2):
+        plan.keep_page(("assess.html", str(index).encode()), f"page {index}".encode())
+    kept = [
+        i for i in range(plan_cache.MAX_PAGES + 2) if plan.page(("assess.html", str(i).encode()))
+    ]
+    assert kept == list(range(2, plan_cache.MAX_PAGES + 2))
+    assert plan.page(("print.html", b"2")) is None  # keyed by the template too
 
 
 # ------------------------------------------------------------------ CDS Hooks

@@ -22,6 +22,7 @@ from calcinosis.evidence import KnowledgeBase, arm_document, responders, study_l
 from calcinosis.handout import handout_document
 from calcinosis.models import Arm, Statement
 from calcinosis.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
+from calcinosis.plan_cache import CachedPlan
 from calcinosis.references import redact
 from calcinosis.storage import plan_row
 from calcinosis.strength import (
@@ -96,6 +97,8 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     submitted = {key for key, _ in items}
     errors: dict[str, str] = {}
     plan = None
+    cached: CachedPlan | None = None
+    page_key = (template, request.scope.get("query_string", b""))
     extra: dict[str, Any] = {}
     if "subtype" in submitted or "age_years" in submitted:
         profile, prior_rows = profile_from_query(items)
@@ -109,6 +112,9 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
             cached = api.plan_for(request, patient)
             plan = cached.document  # shared: never mutated
             request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
+            # the page is a function of the query, the plan and the knowledge base alone
+            if (page := cached.page(page_key)) is not None:
+                return HTMLResponse(page)
             if template == "assess.html":
                 extra["plan_html"] = cached.derived("assess.html", _plan_html)
             if template == "handout.html":
@@ -124,7 +130,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     therapies = sorted(kb.therapy_ids(), key=lambda tid: kb.treatments[tid].name.lower())
     query = share_query(items)
     given = {k for k, v in values.items() if any(x.strip() not in ("", "unknown") for x in v)}
-    return _page(
+    response = _page(
         request,
         template,
         status=422 if errors else 200,
@@ -148,6 +154,9 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
         names={tid: entry.name for tid, entry in kb.treatments.items()},
         **extra,
     )
+    if cached is not None and response.status_code == 200:
+        cached.keep_page(page_key, bytes(response.body))
+    return response
 
 
 def _plan_html(plan: dict[str, Any]) -> dict[str, Markup]:
