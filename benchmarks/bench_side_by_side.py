@@ -14,7 +14,10 @@ shared 2 cores as little as it can.
 Measured at each number of connections:
 
 - ``POST /api/recommendations``: six patient profiles in turn (each plan is committed
-  to the audit table before it is answered);
+  to the audit table before it is answered; after the warm-up, from the plan cache);
+- ``POST /api/recommendations new``: 4,200 profiles (the six at other ages), each
+  connection through its own part of them (and the warm-up through others): none is
+  asked twice in a run of a few seconds, so each plan is worked out by the engine;
 - ``POST /api/answers``: six questions in turn;
 - ``GET /`` with a filled assessment: the page with its plan;
 - ``POST /bare``: the bare endpoint.
@@ -86,6 +89,16 @@ class Route:
     name: str
     server: str  # "calcinosis" or "bare"
     requests: list[bytes]
+    warmup: list[bytes] | None = None  # other requests for the warm-up (default: the same)
+
+
+def _new_profiles(ages: range) -> list[bytes]:
+    """The workload's profiles at ages ``ages`` (tenths of a year): none planned before."""
+    return [
+        request("POST", "/api/recommendations", p | {"age_years": 20 + tenth / 10})
+        for tenth in ages
+        for p in PROFILES
+    ]
 
 
 ROUTES = [
@@ -93,6 +106,12 @@ ROUTES = [
         "POST /api/recommendations",
         "calcinosis",
         [request("POST", "/api/recommendations", p) for p in PROFILES],
+    ),
+    Route(
+        "POST /api/recommendations new",  # a profile not planned before: the engine runs
+        "calcinosis",
+        _new_profiles(range(700)),
+        warmup=_new_profiles(range(700, 800)),
     ),
     Route(
         "POST /api/answers",
@@ -146,8 +165,9 @@ async def _connection(port: int, requests: list[bytes], until: float, result: Re
 async def _load(port: int, requests: list[bytes], connections: int, seconds: float) -> Result:
     result = Result()
     until = time.perf_counter() + seconds
+    starts = [i * len(requests) // connections for i in range(connections)]  # apart
     await asyncio.gather(
-        *(_connection(port, requests[i:] + requests[:i], until, result) for i in range(connections))
+        *(_connection(port, requests[k:] + requests[:k], until, result) for k in starts)
     )
     return result
 
@@ -155,7 +175,8 @@ async def _load(port: int, requests: list[bytes], connections: int, seconds: flo
 def measure(port: int, route: Route, connections: int, seconds: float) -> tuple[float, Result]:
     host = f"{HOST}:{port}".encode()  # the Host the server answers (its public URL's)
     requests = [raw.replace(b"{HOST}", host, 1) for raw in route.requests]
-    asyncio.run(_load(port, requests, connections, 1.0))  # warm-up, not counted
+    warmup = [raw.replace(b"{HOST}", host, 1) for raw in route.warmup or route.requests]
+    asyncio.run(_load(port, warmup, connections, 1.0))  # warm-up, not counted
     started = time.perf_counter()
     result = asyncio.run(_load(port, requests, connections, seconds))
     return len(result.latencies) / (time.perf_counter() - started), result
