@@ -4,16 +4,20 @@ Run: .venv/bin/python benchmarks/bench_side_by_side.py [--seconds 6] [--connecti
      [--source REV] [--processes 5]
 
 Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare endpoint of
-``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159 of
-127.0.0.1, then loads each route in turn, wrk-style: N keep-alive connections, each
-sending one request after another for a fixed time, after a one-second warm-up. The
-load generator is plain asyncio over sockets with the requests prepared in advance (not
-an HTTP client library), so that it costs the shared 2 cores as little as it can.
+``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159
+of 127.0.0.1 (or the 20 from ``--first-port``), then loads each route in turn,
+wrk-style: N keep-alive connections, each sending one request after another for a fixed
+time, after a one-second warm-up. The load generator is plain asyncio over sockets with
+the requests prepared in advance (not an HTTP client library), so that it costs the
+shared 2 cores as little as it can.
 
 Measured at each number of connections:
 
 - ``POST /api/recommendations``: six patient profiles in turn (each plan is committed
-  to the audit table before it is answered);
+  to the audit table before it is answered; after the warm-up, from the plan cache);
+- ``POST /api/recommendations new``: 4,200 profiles (the six at other ages), each
+  connection through its own part of them (and the warm-up through others): none is
+  asked twice in a run of a few seconds, so each plan is worked out by the engine;
 - ``POST /api/answers``: six questions in turn;
 - ``GET /`` with a filled assessment: the page with its plan;
 - ``POST /bare``: the bare endpoint.
@@ -85,6 +89,16 @@ class Route:
     name: str
     server: str  # "calcinosis" or "bare"
     requests: list[bytes]
+    warmup: list[bytes] | None = None  # other requests for the warm-up (default: the same)
+
+
+def _new_profiles(ages: range) -> list[bytes]:
+    """The workload's profiles at ages ``ages`` (tenths of a year): none planned before."""
+    return [
+        request("POST", "/api/recommendations", p | {"age_years": 20 + tenth / 10})
+        for tenth in ages
+        for p in PROFILES
+    ]
 
 
 ROUTES = [
@@ -92,6 +106,12 @@ ROUTES = [
         "POST /api/recommendations",
         "calcinosis",
         [request("POST", "/api/recommendations", p) for p in PROFILES],
+    ),
+    Route(
+        "POST /api/recommendations new",  # a profile not planned before: the engine runs
+        "calcinosis",
+        _new_profiles(range(700)),
+        warmup=_new_profiles(range(700, 800)),
     ),
     Route(
         "POST /api/answers",
@@ -145,8 +165,9 @@ async def _connection(port: int, requests: list[bytes], until: float, result: Re
 async def _load(port: int, requests: list[bytes], connections: int, seconds: float) -> Result:
     result = Result()
     until = time.perf_counter() + seconds
+    starts = [i * len(requests) // connections for i in range(connections)]  # apart
     await asyncio.gather(
-        *(_connection(port, requests[i:] + requests[:i], until, result) for i in range(connections))
+        *(_connection(port, requests[k:] + requests[:k], until, result) for k in starts)
     )
     return result
 
@@ -154,7 +175,8 @@ async def _load(port: int, requests: list[bytes], connections: int, seconds: flo
 def measure(port: int, route: Route, connections: int, seconds: float) -> tuple[float, Result]:
     host = f"{HOST}:{port}".encode()  # the Host the server answers (its public URL's)
     requests = [raw.replace(b"{HOST}", host, 1) for raw in route.requests]
-    asyncio.run(_load(port, requests, connections, 1.0))  # warm-up, not counted
+    warmup = [raw.replace(b"{HOST}", host, 1) for raw in route.warmup or route.requests]
+    asyncio.run(_load(port, warmup, connections, 1.0))  # warm-up, not counted
     started = time.perf_counter()
     result = asyncio.run(_load(port, requests, connections, seconds))
     return len(result.latencies) / (time.perf_counter() - started), result
@@ -165,15 +187,15 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, ports: range = PORTS) -> list[int]:
     found = []
-    for port in PORTS:
+    for port in ports:
         with closing(socket.socket()) as probe:
             if probe.connect_ex((HOST, port)) != 0:
                 found.append(port)
         if len(found) == count:
             return found
-    raise SystemExit("no free port in 8140-8159")
+    raise SystemExit(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -224,12 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--source", help="git revision to run the server and commands from")
     parser.add_argument("--processes", type=int, default=5, help="runs of each command")
+    parser.add_argument(
+        "--first-port", type=int, default=PORTS.start, help="the 20 ports from this one"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         source = export(args.source, Path(tmp)) if args.source else None
         compiled = source or HERE.parent / "src"
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(compiled)], check=True)  # noqa: S603
-        port, bare_port = free_ports(2)
+        port, bare_port = free_ports(2, range(args.first_port, args.first_port + 20))
         serve, env = command(
             source, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"
         )

@@ -662,8 +662,10 @@ def test_an_unreadable_issuers_file_is_one_line(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------- in process
 def test_computing_routes_run_in_the_thread_pool() -> None:
-    """Only /api/health (and the CDS services, which await FHIR fetches) may run on the
-    event loop: every other route of the API and the pages is a plain function."""
+    """Only /api/health and /api/recommendations (and the CDS services, which await FHIR
+    fetches) may run on the event loop: every other route of the API and the pages is a
+    plain function. /api/recommendations answers a cached plan on the loop and sends the
+    engine to the thread pool (test_plan_cache.py checks that it never runs on the loop)."""
     from fastapi.routing import APIRoute  # noqa: PLC0415
 
     from calcinosis.web.routes import api, pages  # noqa: PLC0415
@@ -673,7 +675,7 @@ def test_computing_routes_run_in_the_thread_pool() -> None:
     on_the_loop = sorted(
         route.path for route in routes if asyncio.iscoroutinefunction(route.endpoint)
     )
-    assert on_the_loop == ["/api/health"]
+    assert on_the_loop == ["/api/health", "/api/recommendations"]
 
 
 def _settings(tmp_path: Path, **env: str) -> Any:

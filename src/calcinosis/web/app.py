@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calcinosis import DISCLAIMER, __version__
+from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.errors import CalcinosisError, ProfileError, UnknownChoiceError, field_path
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.integrations.cds.auth import load_trust
@@ -245,6 +246,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.kb = kb if kb is not None else load_knowledge()
+        app.state.plans = PlanCache(app.state.kb)  # the plans of this knowledge base
         app.state.store = (
             store
             if store is not None

@@ -21,6 +21,9 @@ from calcinosis.web.forms import readable
 __all__ = ["render", "templates"]
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# The templates are package files: compiled once, never looked at again (with
+# auto_reload, each page and each include stats its file: a fifth of a page's time).
+templates.env.auto_reload = False
 templates.env.globals |= {
     "readable": readable,
     "complete_words": complete_words,

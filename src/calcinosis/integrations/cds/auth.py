@@ -98,6 +98,7 @@ from calcinosis.settings import SettingsError
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "AsyncClaimJti",
     "AuthError",
     "ClaimJti",
     "FhirServer",
@@ -134,6 +135,7 @@ _MAX_URL_CHARS = 2_048
 # The durable replay check: True when (issuer, jti) is claimed now, False when it was
 # claimed before. ``expires_at`` is when the claim may be forgotten.
 ClaimJti = Callable[[str, str, datetime], bool]
+AsyncClaimJti = Callable[[str, str, datetime], Awaitable[bool]]
 JwksFetcher = Callable[[str], Awaitable[dict[str, Any]] | dict[str, Any]]
 
 
@@ -581,7 +583,9 @@ class TokenVerifier:
 
     ``fetch_jwks`` may be a coroutine function or a plain function (tests); it
     defaults to :func:`fetch_jwks_httpx` with ``jwks_timeout``. ``claim``
-    defaults to a :class:`ReplayCache` of ``replay_max_entries``.
+    defaults to a :class:`ReplayCache` of ``replay_max_entries``; ``aclaim``, when
+    given with it, is the same claim for the event loop, awaited instead of running
+    ``claim`` in a thread (the store's ``aclaim_jti``).
     ``verify_exp=False`` exists only so the tests can check the CDS Hooks
     specification's example token, whose ``exp`` lies in 2015 and which lives
     three years: it turns off the expiry and the lifetime checks. The service
@@ -594,6 +598,7 @@ class TokenVerifier:
         *,
         fetch_jwks: JwksFetcher | None = None,
         claim: ClaimJti | None = None,
+        aclaim: AsyncClaimJti | None = None,
         leeway: float = 30.0,
         max_lifetime: float = 300.0,
         jwks_ttl: float = 300.0,
@@ -620,7 +625,10 @@ class TokenVerifier:
         )
         # The in-memory default is called directly; a pluggable claim runs in a thread.
         self._memory = ReplayCache(replay_max_entries, clock=clock) if claim is None else None
+        if aclaim is not None and claim is None:
+            raise ValueError("aclaim is the awaitable form of claim: give both")
         self._claim = claim
+        self._aclaim = aclaim
         self._leeway = leeway
         self._max_lifetime = max_lifetime
         self._jwks_ttl = jwks_ttl
@@ -716,7 +724,9 @@ class TokenVerifier:
     async def _claim_once(self, iss: str, jti: str, until: float) -> None:
         expires_at = datetime.fromtimestamp(until, tz=UTC)
         try:
-            if self._claim is not None:  # a database call: off the event loop
+            if self._aclaim is not None:  # awaits the database's commit, holds no thread
+                fresh = await self._aclaim(iss, jti, expires_at)
+            elif self._claim is not None:  # a database call: off the event loop
                 fresh = await asyncio.to_thread(self._claim, iss, jti, expires_at)
             elif self._memory is not None:
                 fresh = self._memory.claim(iss, jti, expires_at)

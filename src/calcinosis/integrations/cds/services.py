@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict
 
 from calcinosis import DISCLAIMER
 from calcinosis.decision.engine import recommend_document
-from calcinosis.decision.patient import parse_patient
+from calcinosis.decision.patient import Patient, parse_patient
+from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.decision.safety import findings_for, rules_patient
 from calcinosis.errors import CalcinosisError, ProfileError
 from calcinosis.evidence.knowledge_base import KnowledgeBase
@@ -70,6 +71,7 @@ __all__ = [
     "check_request_limits",
     "discovery",
     "fetch_missing",
+    "needs_fetch",
     "respond",
 ]
 
@@ -223,6 +225,12 @@ def check_request_limits(data: Mapping[str, Any], limits: InputLimits) -> None:
         check_fhir_input(data.get(member), member, limits)
 
 
+def needs_fetch(request: CdsRequest, service: Service) -> bool:
+    """Whether a required prefetch member is missing: :func:`fetch_missing` would fetch."""
+    sent = request.prefetch or {}
+    return any(key not in sent and key not in OPTIONAL_PREFETCH for key in service.prefetch)
+
+
 async def fetch_missing(
     request: CdsRequest,
     service: Service,
@@ -241,9 +249,9 @@ async def fetch_missing(
     most ``max_bytes``, read as a stream and cut at the cap. Any failure raises
     :class:`PrefetchMissingError`.
     """
-    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
-    if not [key for key in missing if key not in OPTIONAL_PREFETCH]:
+    if not needs_fetch(request, service):
         return {}
+    missing = [key for key in service.prefetch if key not in (request.prefetch or {})]
     token = (request.fhirAuthorization or {}).get("access_token")
     if server is None:
         raise PrefetchMissingError(
@@ -332,6 +340,13 @@ class Context:
     kb: KnowledgeBase
     public_url: str
     plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
+    plan_cache: PlanCache | None = None  # the app's plans, when it keeps them
+
+    def plan(self, patient: Patient) -> dict[str, Any]:
+        """The plan document of ``patient`` (from the plan cache: never mutate it)."""
+        if self.plan_cache is None:
+            return recommend_document(patient, self.kb)
+        return self.plan_cache.plan(patient, self.kb).document
 
 
 def _card(
@@ -467,7 +482,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 links=[_assessment_link(ctx, found.profile)],
             )
         ]
-    plan = recommend_document(patient, ctx.kb)
+    plan = ctx.plan(patient)
     ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
     options = {o["id"]: o for o in plan["options"]}
@@ -587,12 +602,14 @@ def respond(
     *,
     limits: InputLimits,
     plans: list[dict[str, Any]] | None = None,
+    plan_cache: PlanCache | None = None,
 ) -> dict[str, Any]:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
 
     ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
     the depth limit and checked against ``limits`` here (PrefetchMissingError if not).
-    The plans the cards were built from are appended to ``plans`` (for the audit record).
+    The plans the cards were built from are appended to ``plans`` (for the audit record);
+    they come from ``plan_cache`` when one is given (shared documents: never mutated).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
     found = findings_from_fhir(
@@ -602,7 +619,7 @@ def respond(
         observations=prefetch.get("observations"),
         kb=kb,
     )
-    ctx = Context(kb, public_url, [] if plans is None else plans)
+    ctx = Context(kb, public_url, [] if plans is None else plans, plan_cache)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
     else:

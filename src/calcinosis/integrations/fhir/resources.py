@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, Final, cast
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
@@ -174,9 +176,43 @@ def _repair(data: dict[str, Any], error: Mapping[str, Any]) -> str | None:
 
 
 def parse_resource(resource: object, notes: list[str]) -> dict[str, Any] | None:
-    """A validated resource as FHIR JSON, or None (noted) when it cannot be used."""
+    """A validated resource as FHIR JSON (a copy of its own), or None (noted) when it
+    cannot be used.
+
+    fhir.resources is the gate, and it is slow (tenths of a millisecond a resource): its
+    verdict on a resource, a pure function of the resource's JSON, is kept for the last
+    ``_VERDICTS`` resources seen, keyed by that JSON exactly (the same Patient and
+    Conditions come with every call about one patient). A resource that is not plain
+    JSON data (what ``json.dumps`` cannot write back as it is) is validated every time.
+    """
     if not isinstance(resource, dict):
         return None
+    try:
+        text = json.dumps(resource)
+        exact = json.loads(text) == resource  # no tuple, no non-string key, no NaN
+    except (TypeError, ValueError, RecursionError):
+        exact = False
+    if not exact:
+        return _parse_resource(resource, notes)
+    validated, noted = _verdict(text)
+    notes += noted
+    return None if validated is None else cast("dict[str, Any]", json.loads(validated))
+
+
+_VERDICTS = 4096  # resources whose verdict is kept (their JSON, and that of the result)
+
+
+@lru_cache(maxsize=_VERDICTS)
+def _verdict(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """:func:`_parse_resource` of the resource written ``text``: the validated resource's
+    JSON (None: it cannot be used) and the notes it adds. Bounded, keyed by content."""
+    notes: list[str] = []
+    validated = _parse_resource(json.loads(text), notes)
+    return (None if validated is None else json.dumps(validated)), tuple(notes)
+
+
+def _parse_resource(resource: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
+    """:func:`parse_resource`, validated now."""
     kind = resource.get("resourceType")
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     name = resource_name(resource)

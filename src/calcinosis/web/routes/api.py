@@ -6,12 +6,13 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calcinosis.answers import answer_question
-from calcinosis.decision.engine import recommend_document
 from calcinosis.decision.patient import Patient, one_unknown_field, parse_patient
+from calcinosis.decision.plan_cache import CachedPlan, PlanCache
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence.audit import audit
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome, arm_document
@@ -70,20 +71,32 @@ def findings(
     return summary_of_findings(kb, [treatment] if treatment else None, outcomes, scope)
 
 
+def plan_for(request: Request, patient: Patient) -> CachedPlan:
+    """The plan of ``patient``, from the app's plan cache (computed there on a miss).
+    CPU-bound on a miss: call it from a thread."""
+    plans: PlanCache = request.app.state.plans
+    return plans.plan(patient, _kb(request))
+
+
 @router.post(
     "/recommendations",
     summary="A treatment plan for a patient profile",
+    response_model=dict[str, Any],
     responses={400: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
-def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
+async def recommendations(patient: Patient, request: Request) -> Response:
     """The same document as ``calcinosis recommend --format json``, answered once its
-    audit record is committed (503 when it cannot be). A plain ``def``: the engine and
-    the wait for the commit run in the thread pool, never on the event loop."""
+    audit record is committed (503 when it cannot be). The plan comes from the app's
+    plan cache; a plan not kept there is computed in the thread pool, never on the
+    event loop, and the commit is awaited without holding a thread."""
     kb = _kb(request)
     checked = parse_patient(patient.model_dump(), kb.therapy_ids())
-    plan = recommend_document(checked, kb)
-    request.app.state.store.write([plan_row(plan, "api")])
-    return plan
+    plans: PlanCache = request.app.state.plans
+    plan = plans.cached(checked, kb)
+    if plan is None:
+        plan = await run_in_threadpool(plan_for, request, checked)
+    await request.app.state.store.awrite([plan_row(plan.document, "api")])
+    return Response(plan.json, media_type="application/json")
 
 
 class Question(BaseModel):

@@ -41,8 +41,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
+from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.errors import field_path
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.integrations.cds.auth import (
+    AsyncClaimJti,
     AuthError,
     Issuer,
     TokenVerifier,
@@ -53,9 +56,11 @@ from calcinosis.integrations.cds.services import (
     SERVICES,
     CdsRequest,
     PrefetchMissingError,
+    Service,
     check_request_limits,
     discovery,
     fetch_missing,
+    needs_fetch,
     respond,
 )
 from calcinosis.limits import (
@@ -68,6 +73,7 @@ from calcinosis.limits import (
     read_capped,
 )
 from calcinosis.settings import Settings
+from calcinosis.storage import Store
 from calcinosis.web.problems import problem
 from calcinosis.web.records import record_answer, record_feedback
 from calcinosis.web.templating import render
@@ -80,6 +86,10 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 _CPU_THREADS = 2  # CDS parsing and mapping at once; more would only fight for the GIL
+# A body this small (the usual patient-view, about 7 KB) is parsed and answered on the
+# event loop: about 1 ms, less than the trip to a thread and back costs under load (two
+# wake-ups fighting for the GIL); a larger one goes to the CDS threads.
+_ON_LOOP_BYTES = 16_384
 
 
 class CdsUnauthorizedError(Exception):
@@ -108,6 +118,7 @@ def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> Toke
     return TokenVerifier(
         trust,
         claim=claim if callable(claim) else None,
+        aclaim=_awaitable_claim(store),
         leeway=cds.clock_skew,
         max_lifetime=cds.token_max_lifetime,
         jwks_timeout=cds.jwks_timeout,
@@ -115,6 +126,20 @@ def make_verifier(trust: TrustConfig, settings: Settings, store: object) -> Toke
         jwks_max_backoff=cds.jwks_max_backoff,
         replay_max_entries=cds.replay_max_entries,
     )
+
+
+def _awaitable_claim(store: object) -> AsyncClaimJti | None:
+    """The store's ``aclaim_jti`` (the claim awaited on the event loop, no thread) when
+    its ``claim_jti`` is :class:`Store`'s own; None when that was replaced by another
+    claim (which then runs in a thread, as any pluggable claim does)."""
+    claim = getattr(type(store), "claim_jti", None)
+    aclaim = getattr(store, "aclaim_jti", None)
+    own = (
+        isinstance(store, Store)
+        and getattr(claim, "__module__", None) == Store.__module__
+        and getattr(claim, "__qualname__", None) == "Store.claim_jti"
+    )
+    return aclaim if own and callable(aclaim) else None
 
 
 @dataclass(frozen=True)
@@ -277,11 +302,19 @@ async def call_service(
     state = request.app.state
     settings: Settings = state.settings
     limits = _limits(settings)
+    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
+    answer: dict[str, Any] | None
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
-        body: CdsRequest = await _off_loop(
-            request, _parse, raw, CdsRequest, limits, check_request_limits
-        )
+        # parsed, and answered at once when nothing is to fetch: on the loop when the
+        # body is small, else in one trip to a thread
+        work = partial(_parse_and_respond, limits=limits, plans=plans, plan_cache=state.plans)
+        if len(raw) <= _ON_LOOP_BYTES:
+            body, answer = work(raw, service, state.kb, settings.public_url)
+        else:
+            body, answer = await _off_loop(
+                request, work, raw, service, state.kb, settings.public_url
+            )
     except _RefusedError as refused:
         return refused.response
     if body.hook != service.hook:
@@ -291,29 +324,65 @@ async def call_service(
             f"hook: {body.hook!r} does not match the service's {service.hook!r}",
             errors=[{"field": "hook", "message": f"expected {service.hook!r}"}],
         )
-    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
     try:
-        fetched = await fetch_missing(
-            body,
-            service,
-            state.http,
-            server=caller.fhir_server(body.fhirServer),
-            timeout=settings.cds.fetch_timeout,
-            max_bytes=settings.cds.fetch_max_bytes,
-        )
-        answer: dict[str, Any] = await _off_loop(
-            request,
-            partial(respond, limits=limits, plans=plans),
-            service,
-            body,
-            fetched,
-            state.kb,
-            settings.public_url,
-        )
+        if answer is None:  # a required prefetch member is missing: fetched first
+            answer = await _answer_with_fetched(request, caller, service, body, plans)
     except PrefetchMissingError as exc:
         log.warning("CDS prefetch not fetched: %s", exc.reason)
         return problem(412, "Precondition failed", str(exc))
     await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
+    return JSONResponse(answer)  # JSON values only: what FastAPI's encoding would give
+
+
+def _parse_and_respond(
+    raw: bytes,
+    service: Service,
+    kb: KnowledgeBase,
+    public_url: str,
+    *,
+    limits: InputLimits,
+    plans: list[dict[str, Any]],
+    plan_cache: PlanCache,
+) -> tuple[CdsRequest, dict[str, Any] | None]:
+    """The body, parsed (``_RefusedError`` if refused), and the answer when it can be
+    given now: the hook is the service's and no required prefetch is missing (else
+    None: the route refuses the hook, or fetches first). In a thread."""
+    body = _parse(raw, CdsRequest, limits, check_request_limits)
+    if body.hook != service.hook or needs_fetch(body, service):
+        return body, None
+    answer = respond(
+        service, body, {}, kb, public_url, limits=limits, plans=plans, plan_cache=plan_cache
+    )
+    return body, answer
+
+
+async def _answer_with_fetched(
+    request: Request,
+    caller: Caller,
+    service: Service,
+    body: CdsRequest,
+    plans: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The answer once the missing prefetch is fetched (``PrefetchMissingError``)."""
+    state = request.app.state
+    settings: Settings = state.settings
+    fetched = await fetch_missing(
+        body,
+        service,
+        state.http,
+        server=caller.fhir_server(body.fhirServer),
+        timeout=settings.cds.fetch_timeout,
+        max_bytes=settings.cds.fetch_max_bytes,
+    )
+    answer: dict[str, Any] = await _off_loop(
+        request,
+        partial(respond, limits=_limits(settings), plans=plans, plan_cache=state.plans),
+        service,
+        body,
+        fetched,
+        state.kb,
+        settings.public_url,
+    )
     return answer
 
 

@@ -10,11 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from calcinosis.answers import answer_question
-from calcinosis.decision.engine import STEPS, recommend_document
+from calcinosis.decision.engine import STEPS
 from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
+from calcinosis.decision.plan_cache import CachedPlan
 from calcinosis.decision.strength import (
     CEBM_EXPLAINED,
     CEBM_GRADES,
@@ -95,6 +97,8 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     submitted = {key for key, _ in items}
     errors: dict[str, str] = {}
     plan = None
+    cached: CachedPlan | None = None
+    page_key = (template, request.scope.get("query_string", b""))
     extra: dict[str, Any] = {}
     if "subtype" in submitted or "age_years" in submitted:
         profile, prior_rows = profile_from_query(items)
@@ -105,8 +109,14 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
                 f" (valid choices: {', '.join(exc.choices)})" if exc.choices else ""
             )
         else:
-            plan = recommend_document(patient, kb)
+            cached = api.plan_for(request, patient)
+            plan = cached.document  # shared: never mutated
             request.app.state.store.write([plan_row(plan, "web")])  # committed, or 503
+            # the page is a function of the query, the plan and the knowledge base alone
+            if (page := cached.page(page_key)) is not None:
+                return HTMLResponse(page)
+            if template == "assess.html":
+                extra["plan_html"] = cached.derived("assess.html", _plan_html)
             if template == "handout.html":
                 extra["handout"] = handout_document(kb, patient, plan)
             if template == "print.html":
@@ -120,7 +130,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     therapies = sorted(kb.therapy_ids(), key=lambda tid: kb.treatments[tid].name.lower())
     query = share_query(items)
     given = {k for k, v in values.items() if any(x.strip() not in ("", "unknown") for x in v)}
-    return _page(
+    response = _page(
         request,
         template,
         status=422 if errors else 200,
@@ -144,6 +154,19 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
         names={tid: entry.name for tid, entry in kb.treatments.items()},
         **extra,
     )
+    if cached is not None and response.status_code == 200:
+        cached.keep_page(page_key, bytes(response.body))
+    return response
+
+
+def _plan_html(plan: dict[str, Any]) -> dict[str, Markup]:
+    """The parts of the assessment page that show the plan alone (``_summary.html``
+    and ``_plan.html``, which read nothing but the plan and the template globals),
+    rendered once per plan kept in the plan cache."""
+    return {
+        name: Markup(templates.get_template(f"_{name}.html").render(plan=plan))  # noqa: S704 - Jinja's autoescaped output
+        for name in ("summary", "plan")
+    }
 
 
 def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> str:
