@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, wraps
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -42,6 +42,7 @@ __all__ = [
     "Outcome",
     "ResponderCount",
     "arm_document",
+    "knowledge_index",
     "load_knowledge",
     "patients_by_disease",
     "read_knowledge",
@@ -70,6 +71,7 @@ _SCHEMAS: dict[str, type[BaseModel]] = {
 CHANGELOG = "changes.yaml"
 
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D")
 
 # The C loader is ~10x faster; fall back to the pure-Python one.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -97,6 +99,20 @@ class KnowledgeBase:
     classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     changelog: tuple[ChangeEntry, ...] = ()  # the releases, newest first
     content_hash: str = ""  # SHA-256 of the evidence files (all but the changelog)
+    # what the layers above derive from this base (``derived``), by the function that builds it
+    _derived: dict[Callable[[KnowledgeBase], object], object] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def derived(self, build: Callable[[KnowledgeBase], D]) -> D:
+        """What ``build`` derives from this base (an index of the answers, say), built on
+        first use and kept with it, as its own indexes are: the base is immutable, so the
+        index lives and dies with it. ``build`` must be a pure function of the base (two
+        threads may both build it; the first one stored is kept)."""
+        try:
+            return cast(D, self._derived[build])
+        except KeyError:
+            return cast(D, self._derived.setdefault(build, build(self)))
 
     @property
     def released(self) -> str:
@@ -238,6 +254,19 @@ class KnowledgeBase:
         if len(wanted) == 1:
             return self._arms_by_treatment.get(next(iter(wanted)), ())
         return tuple(arm for arm in self.arms if arm.treatment in wanted)
+
+
+def knowledge_index(build: Callable[[KnowledgeBase], D]) -> Callable[[KnowledgeBase], D]:
+    """Decorates a pure function of a knowledge base (an index a layer above derives from
+    it): its result is built once per base and kept with that base
+    (:meth:`KnowledgeBase.derived`), not in a module-level cache that would keep every
+    base ever loaded alive."""
+
+    @wraps(build)
+    def index(kb: KnowledgeBase) -> D:
+        return kb.derived(build)
+
+    return index
 
 
 def _read_yaml(path: Path) -> Any:

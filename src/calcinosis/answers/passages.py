@@ -15,7 +15,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from calcinosis.applicability import AppliesTo, applies_to_regimen, applies_to_statement
 from calcinosis.evidence import KnowledgeBase
@@ -113,6 +113,7 @@ class Passage:
     quoted: bool = True  # False: ``text`` is the catalog's paraphrase
 
 
+@lru_cache(maxsize=16384)  # the knowledge base's sentences, compared again and again
 def _letters(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())
 
