@@ -315,8 +315,15 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p) for p in patterns)
 
 
+@cache
+def _either(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression that matches where any of ``patterns`` does: one search, not one
+    per pattern (the cues have no back-references or inline flags)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
 def _matches(text: str, patterns: tuple[str, ...]) -> bool:
-    return any(p.search(text) for p in _compiled(patterns))
+    return _either(patterns).search(text) is not None
 
 
 # ------------------------------------------------------------------ treatments
