@@ -10,7 +10,7 @@ asked, and the nearest passages. Each block writes cited sentences into a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -21,6 +21,7 @@ from calcinosis.answers.draft import (
     sentences,
     unit_flag,
 )
+from calcinosis.answers.estimates import Counts, estimates
 from calcinosis.answers.passages import (
     Passage,
     arm_provenance,
@@ -28,8 +29,8 @@ from calcinosis.answers.passages import (
     search,
     statement_provenance,
 )
-from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
-from calcinosis.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
+from calcinosis.answers.vocabulary import CLASSES, RULE_FACTS, RULE_SCOPES
+from calcinosis.applicability import AgeGroup, AppliesTo, applies_to_arm, applies_to_row, fit
 from calcinosis.evidence import KnowledgeBase, study_label
 from calcinosis.models import Arm, Contraindication, Provenance, Statement, Study, Table4Row
 from calcinosis.plan import grading_for
@@ -44,6 +45,7 @@ __all__ = [
     "dose_lines",
     "findings",
     "firing_rules",
+    "fit_every_estimate",
     "grade_line",
     "nearest",
     "passages_about",
@@ -143,14 +145,48 @@ def roman(level: object) -> str:
 
 
 # --------------------------------------------------------------- the arms
-@cache
-def _pooled(counts: tuple[tuple[str, int, int, str], ...]) -> tuple[float, float, float] | None:
-    from calcinosis.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
+def _counted(
+    kb: KnowledgeBase, treatments: Iterable[str], group: AgeGroup | None
+) -> tuple[list[Arm], list[Arm], list[Arm], list[StudyUnit], list[StudyUnit], str]:
+    """The arms of a treatment (or class) and what is counted of them for an age group:
+    (all its arms, the group's, those counted, their units, the complete-response units,
+    the outcome counted)."""
+    arms = list(kb.arms_for(treatments))
+    mine = [a for a in arms if group is not None and a.population == group]
+    main = mine or arms
+    units, _ = study_units(kb, main, "any")
+    complete, _ = study_units(kb, main, "complete")
+    outcome = "any response"
+    if not units:
+        units, complete, outcome = complete, [], "complete response"
+    return arms, mine, main, units, complete, outcome
 
-    result = pool([StudyCount(*c) for c in counts])
-    if not result.pooled:
-        return None
-    return result.estimate, result.ci[0], result.ci[1]
+
+def _pool_counts(units: Sequence[StudyUnit]) -> Counts:
+    return tuple((u.label, u.x, u.n, u.design) for u in units)
+
+
+def fit_every_estimate(kb: KnowledgeBase) -> None:
+    """Fit now (or read from the cache file) every pooled estimate an answer can quote."""
+    every = list(_every_pooled(kb))
+    if every:
+        estimates(kb).get(every[0], also=every)
+
+
+def _every_pooled(kb: KnowledgeBase) -> Iterator[Counts]:
+    """The counts of every pooled estimate an answer can quote: each treatment with arms
+    and each class, for adults, children or either (fitted together on the first miss)."""
+    named: set[frozenset[str]] = {frozenset({arm.treatment}) for arm in kb.arms}
+    named |= {frozenset(members) for members in kb.classes.values()}
+    named |= {frozenset(term.members) for term in CLASSES.values() if term.members}
+    seen: set[Counts] = set()
+    for treatments in sorted(named, key=sorted):
+        for group in (None, "adult", "child"):
+            units = _counted(kb, treatments, group)[3]
+            counts = _pool_counts(units)
+            if len(units) >= 2 and counts not in seen:
+                seen.add(counts)
+                yield counts
 
 
 def _arm_who(arm: Arm) -> str:
@@ -195,17 +231,10 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     """The review's arms for a treatment (or class): the asked age group first, the
     rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
     kb = d.kb
-    arms = list(kb.arms_for(treatments))
+    group = d.context.age_group
+    arms, mine, main, units, complete, outcome = _counted(kb, treatments, group)
     if not arms:
         return None
-    group = d.context.age_group
-    mine = [a for a in arms if group is not None and a.population == group]
-    main = mine or arms
-    units, _ = study_units(kb, main, "any")
-    complete, _ = study_units(kb, main, "complete")
-    outcome = "any response"
-    if not units:
-        units, complete, outcome = complete, [], "complete response"
     if not units:
         return None
     by_study = {a.study: a for a in main}
@@ -233,7 +262,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
             f"{sum(u.n for u in complete)} (the arms that report it)"
         )
     if len(units) >= 2:
-        pooled = _pooled(tuple((u.label, u.x, u.n, u.design) for u in units))
+        pooled = estimates(kb).get(_pool_counts(units), also=_every_pooled(kb))
         if pooled is not None:
             estimate, low, high = pooled
             text += (

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from calcinosis.answers.blocks import nearest, passages_about, safety_lines
+from calcinosis.answers.blocks import fit_every_estimate, nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS, lower_name
-from calcinosis.answers.passages import passages
+from calcinosis.answers.passages import passages, search
 from calcinosis.answers.plans import instead, reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
@@ -29,7 +29,7 @@ from calcinosis.evidence import KnowledgeBase, load_knowledge
 from calcinosis.models import Provenance, Statement
 from calcinosis.plan import DISCLAIMER
 
-__all__ = ["answer_question", "render_answer"]
+__all__ = ["answer_question", "prepare", "render_answer"]
 
 # The order of an answer's citation objects in its JSON, as it has always been (a plan's and
 # a card's put the reference before the location): the same fields, kept byte for byte.
@@ -203,6 +203,15 @@ def only_ai_answer(d: Draft) -> None:
                 d.lead(said)
             else:
                 d.deferred.append(said)
+
+
+def prepare(kb: KnowledgeBase) -> None:
+    """Build now what answering derives from ``kb`` on first use (the passages and their
+    search index, the treatment terms, the typo vocabulary, every pooled estimate): for
+    a server, before it serves, so that no request waits for it."""
+    understand("calcinosis", kb)
+    search(kb, "calcinosis")
+    fit_every_estimate(kb)
 
 
 def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:
