@@ -26,6 +26,7 @@ from calcinosis.answers.passages import (
     Passage,
     arm_provenance,
     passages,
+    passages_of,
     search,
     statement_provenance,
 )
@@ -403,9 +404,8 @@ def passages_about(
     regex = re.compile(pattern, re.IGNORECASE) if pattern else None
     found = [
         p
-        for p in passages(d.kb)
-        if (not wanted or wanted & set(p.treatments))
-        and (allowed is None or p.provenance.source in allowed)
+        for p in (passages_of(d.kb, wanted) if wanted else passages(d.kb))
+        if (allowed is None or p.provenance.source in allowed)
         and (kind_set is None or p.kind in kind_set)
         and (regex is None or regex.search(p.text))
         and p.quoted

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from calcinosis.answers.blocks import fit_every_estimate, nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS, lower_name
-from calcinosis.answers.passages import passages, search
+from calcinosis.answers.passages import passages_of, search
 from calcinosis.answers.plans import instead, reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
@@ -189,7 +189,7 @@ def only_ai_answer(d: Draft) -> None:
     if any(words in MEMBER_OF_CLASS for words, _ in d.query.mentions):
         return  # "tofacitinib": the composer says the sources name only its class
     for treatment in d.query.treatments[:3]:
-        sources = {p.provenance.source for p in passages(d.kb) if treatment in p.treatments}
+        sources = {p.provenance.source for p in passages_of(d.kb, [treatment])}
         studied = any(a.treatment == treatment for a in d.kb.arms)
         if sources == {"ai-answer-dm"} and not studied:
             said = (

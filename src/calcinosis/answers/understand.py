@@ -171,8 +171,7 @@ def _finditer(term: str, text: str) -> Iterable[re.Match[str]]:
 
 @dataclass(frozen=True)
 class _Term:
-    words: str
-    pattern: re.Pattern[str]
+    words: str  # normalised; its expression is compiled when a question has these words
     ids: tuple[str, ...]
     cls: str | None  # the class the words name, if they name one
 
@@ -192,7 +191,7 @@ def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
     def add(words: str, ids: tuple[str, ...], cls: str | None = None) -> None:
         key = normalise(words).strip()
         if len(key) > 2 and ids and key not in terms:
-            terms[key] = _Term(key, _pattern(key), ids, cls)
+            terms[key] = _Term(key, ids, cls)
 
     for entry in kb.treatments.values():
         for words in (entry.name, entry.id.replace("-", " "), *entry.synonyms):
@@ -204,6 +203,19 @@ def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
         if treatment in kb.treatments:
             add(words, (treatment,))
     return tuple(sorted(terms.values(), key=lambda term: -len(term.words)))
+
+
+@knowledge_index
+def _lexicon_by_word(kb: KnowledgeBase) -> dict[str, tuple[int, ...]]:
+    """The positions in ``_lexicon`` of the terms a question's word may begin: a term of
+    several words by its first word, a one-word term by itself and its plural (what its
+    expression can match)."""
+    found: dict[str, list[int]] = {}
+    for index, term in enumerate(_lexicon(kb)):
+        words = _literal(term.words).split(" ")
+        for key in (words[0], f"{words[0]}s") if len(words) == 1 else (words[0],):
+            found.setdefault(key, []).append(index)
+    return {key: tuple(indexes) for key, indexes in found.items()}
 
 
 @knowledge_index
@@ -335,10 +347,10 @@ def _treatments(
     masked = text
     found: list[tuple[int, str, tuple[str, ...]]] = []
     classes: list[str] = []
-    for term in _lexicon(kb):
-        if _literal(term.words) not in masked:
-            continue  # a cheap test before the regular expression
-        for match in term.pattern.finditer(masked):
+    lexicon, by_word = _lexicon(kb), _lexicon_by_word(kb)
+    candidates = sorted({i for word in set(text.split()) for i in by_word.get(word, ())})
+    for term in (lexicon[i] for i in candidates):  # in the lexicon's order, longest first
+        for match in _finditer(term.words, masked):
             found.append((match.start(), term.words, term.ids))
             if term.cls and term.cls not in classes:
                 classes.append(term.cls)
