@@ -43,13 +43,12 @@ def test_an_estimate_is_fitted_once_then_read_by_the_next_process(
     kb: KnowledgeBase, tmp_path: Path
 ) -> None:
     first = Fits()
-    assert _store(kb, tmp_path, first).get(COUNTS, also=[OTHER]) == first(COUNTS)
-    assert first.calls == [COUNTS, OTHER, COUNTS]  # the miss fitted ``also`` too
-    assert _store(kb, tmp_path, first).get(COUNTS) == first(COUNTS)
+    assert _store(kb, tmp_path, first).get(COUNTS, also=[OTHER]) == Fits()(COUNTS)
+    assert first.calls == [COUNTS, OTHER]  # the miss fitted ``also`` too
     later = Fits()
     store = _store(kb, tmp_path, later)
-    assert store.get(COUNTS) == first(COUNTS)
-    assert store.get(OTHER) == first(OTHER)
+    assert store.get(COUNTS) == Fits()(COUNTS)
+    assert store.get(OTHER) == Fits()(OTHER)
     assert later.calls == []
     assert store.path is not None
     assert [p.name for p in tmp_path.iterdir()] == [store.path.name]  # no temporary left
@@ -71,8 +70,8 @@ def test_a_file_of_other_knowledge_another_version_or_other_code_is_not_read(
     else:
         code = "code-2"
     again = Fits()
-    assert _store(kb, tmp_path, again, code).get(COUNTS) == again(COUNTS)
-    assert again.calls[0] == COUNTS  # fitted, not read
+    assert _store(kb, tmp_path, again, code).get(COUNTS) == Fits()(COUNTS)
+    assert again.calls == [COUNTS]  # fitted, not read
 
 
 def test_a_file_whose_header_is_stale_is_not_trusted(kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -84,8 +83,8 @@ def test_a_file_whose_header_is_stale_is_not_trusted(kb: KnowledgeBase, tmp_path
     data["estimates"][0][1] = [0.5, 0.4, 0.6]
     store.path.write_text(json.dumps(data), encoding="utf-8")
     again = Fits()
-    assert _store(kb, tmp_path, again).get(COUNTS) == again(COUNTS)
-    assert again.calls[:1] == [COUNTS]
+    assert _store(kb, tmp_path, again).get(COUNTS) == Fits()(COUNTS)
+    assert again.calls == [COUNTS]
 
 
 CORRUPT = {
@@ -135,10 +134,10 @@ def test_a_corrupt_file_is_refitted_and_rewritten(
     good = store.path.read_text(encoding="utf-8")
     store.path.write_text(CORRUPT[damage](good), encoding="utf-8")
     again = Fits()
-    assert _store(kb, tmp_path, again).get(COUNTS) == again(COUNTS)
-    assert again.calls[:1] == [COUNTS]  # not trusted: fitted again
+    assert _store(kb, tmp_path, again).get(COUNTS) == Fits()(COUNTS)
+    assert again.calls == [COUNTS]  # not trusted: fitted again
     rewritten = json.loads(store.path.read_text(encoding="utf-8"))
-    assert rewritten["estimates"] == [[[list(c) for c in COUNTS], list(again(COUNTS) or ())]]
+    assert rewritten["estimates"] == [[[list(c) for c in COUNTS], list(Fits()(COUNTS) or ())]]
 
 
 def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(
@@ -159,17 +158,20 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(
 
 
 def test_a_directory_that_cannot_be_written_is_no_error(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """Nor is /dev/null, the way to keep nothing."""
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory", encoding="utf-8")
-    fits = Fits()
-    store = _store(kb, blocked / "cache", fits)
-    assert store.get(COUNTS) == fits(COUNTS)
+    for directory in (blocked / "cache", Path(os.devnull)):
+        first, second = Fits(), Fits()
+        assert _store(kb, directory, first).get(COUNTS) == Fits()(COUNTS)
+        assert _store(kb, directory, second).get(COUNTS) == Fits()(COUNTS)
+        assert first.calls == second.calls == [COUNTS]  # nothing kept: each process fits
     assert blocked.read_text(encoding="utf-8") == "not a directory"
 
 
 def test_where_the_estimates_are_kept() -> None:
     assert cache_dir({"CALCINOSIS_CACHE_DIR": "/x/y"}) == Path("/x/y")
-    assert cache_dir({"CALCINOSIS_CACHE_DIR": ""}) is None  # nothing on disk
+    assert cache_dir({"CALCINOSIS_CACHE_DIR": ""}) == Path.home() / ".cache" / "calcinosis"
     assert cache_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/calcinosis")
     assert cache_dir({}) == Path.home() / ".cache" / "calcinosis"
 

@@ -22,8 +22,9 @@ code would write for this knowledge base, and otherwise the estimate is fitted a
 - A directory that cannot be written (a read-only home) is no error: the process fits.
 
 Where: ``$CALCINOSIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/calcinosis``, else
-``~/.cache/calcinosis``; ``CALCINOSIS_CACHE_DIR=`` (empty) keeps nothing on disk.
-When the code's source cannot be read (no fingerprint), nothing is kept on disk either.
+``~/.cache/calcinosis`` (an empty variable counts as unset, as for the settings);
+``CALCINOSIS_CACHE_DIR=/dev/null`` keeps nothing (no directory can be made there). When
+the code's source cannot be read (no fingerprint), nothing is kept on disk either.
 
 ``prepare`` fits, in one go, every estimate the answers can quote for a knowledge base
 (each treatment with arms and each class, for adults, children and either), so that
@@ -57,12 +58,12 @@ FORMAT = 1
 _CODE = ("calcinosis.pooling", "calcinosis.intervals", "calcinosis.answers.estimates")
 
 
-def cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The directory the estimates are kept in, or None when nothing is to be kept."""
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory the estimates are kept in."""
     env = os.environ if environ is None else environ
     given = env.get("CALCINOSIS_CACHE_DIR")
-    if given is not None:
-        return Path(given) if given.strip() else None
+    if given:
+        return Path(given)
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "calcinosis"
 
