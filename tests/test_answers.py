@@ -23,7 +23,6 @@ from calcinosis.answers.plans import _profile
 from calcinosis.answers.vocabulary import ALIASES, CLASSES
 from calcinosis.cli import main
 from calcinosis.evidence import KnowledgeBase
-from calcinosis.web.api import INLINE_QUESTION_LENGTH, MAX_QUESTION_LENGTH
 from source_documents import sources_dir
 
 SEEDS = sources_dir() or Path("/nonexistent")  # CALCINOSIS_SOURCES_DIR or ../shared/seeds
@@ -694,19 +693,6 @@ def test_api_and_page(client: TestClient) -> None:
     assert response.json()["understood"]["intent"] == "adverse-effects"
     assert client.post("/api/answers", json={"question": ""}).status_code == 422
     assert client.post("/api/answers", json={"question": "x" * 1001}).status_code == 422
-
-
-def test_the_api_answers_a_short_and_a_long_question_as_the_command_does(
-    client: TestClient, kb: KnowledgeBase
-) -> None:
-    """Up to 300 characters on the event loop, longer in the thread pool: the same answer."""
-    short = "Does diltiazem work for calcinosis in systemic sclerosis?"
-    long = short + " " + "My patient, 52, has had painful nodules on her fingertips for years. " * 4
-    assert len(short) <= INLINE_QUESTION_LENGTH < len(long) <= MAX_QUESTION_LENGTH
-    for question in (short, long):
-        response = client.post("/api/answers", json={"question": question})
-        assert response.status_code == 200
-        assert response.json() == answer_question(question, kb)
     page = BeautifulSoup(client.get("/ask?q=Should+warfarin+be+used").text, "html.parser")
     assert page.find(id="answer")["data-in-scope"] == "true"
     assert page.select(".citations li")

@@ -6,7 +6,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,9 +25,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["api"])
 MAX_QUESTION_LENGTH = 1000  # characters, as `calcinosis ask` and the /ask page
-# A question up to this long is answered on the event loop, a longer one in the thread pool
-# (see ``answers``).
-INLINE_QUESTION_LENGTH = 300
 
 PROBLEM = {
     "description": "A problem document (RFC 9457) naming the field at fault",
@@ -107,20 +103,9 @@ class Question(BaseModel):
     summary="Answer a clinical question from the evidence base",
     responses={400: PROBLEM, 422: PROBLEM},
 )
-async def answers(body: Question, request: Request) -> dict[str, Any]:
-    """The same document as ``calcinosis ask --format json``.
-
-    An answer is computation only (no I/O), 1-2 ms for a clinician's question, and what it
-    derives is built before the server serves (``answers.prepare``). Run in the thread
-    pool, it cost more in handing the GIL between threads than in answering (about 280
-    answers/s at 8 connections, against 440 on the event loop, measured side by side), so
-    a question of up to ``INLINE_QUESTION_LENGTH`` characters is answered on the loop;
-    a longer one, which can take up to ~0.1 s, in the thread pool, so that no request
-    holds the loop long."""
-    kb = _kb(request)
-    if len(body.question) <= INLINE_QUESTION_LENGTH:
-        return answer_question(body.question, kb)
-    return await run_in_threadpool(answer_question, body.question, kb)
+def answers(body: Question, request: Request) -> dict[str, Any]:
+    """The same document as ``calcinosis ask --format json``."""
+    return answer_question(body.question, _kb(request))
 
 
 @router.get(
