@@ -389,6 +389,29 @@ def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
 
 
 # ----------------------------------------------------------- other sources
+class _Hits:
+    """How often each pattern asked for matches each passage (case ignored), counted once
+    per knowledge base and kept with it (``KnowledgeBase.derived``): the patterns are the
+    composers' own, the texts the base's passages."""
+
+    _KEPT = 512  # patterns; then it starts again
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        del kb  # one per base; the texts are given to each call
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def count(self, pattern: str, text: str) -> int:
+        counts = self._counts.get(pattern)
+        if counts is None:
+            if len(self._counts) >= self._KEPT:
+                self._counts.clear()
+            counts = self._counts[pattern] = {}
+        found = counts.get(text)
+        if found is None:
+            found = counts[text] = len(re.findall(pattern, text, re.IGNORECASE))
+        return found
+
+
 def passages_about(
     d: Draft,
     treatments: Iterable[str],
@@ -401,13 +424,13 @@ def passages_about(
     wanted = set(treatments)
     allowed = set(sources) if sources is not None else None
     kind_set = set(kinds) if kinds is not None else None
-    regex = re.compile(pattern, re.IGNORECASE) if pattern else None
+    hits = d.kb.derived(_Hits)
     found = [
         p
         for p in (passages_of(d.kb, wanted) if wanted else passages(d.kb))
         if (allowed is None or p.provenance.source in allowed)
         and (kind_set is None or p.kind in kind_set)
-        and (regex is None or regex.search(p.text))
+        and (pattern is None or hits.count(pattern, p.text))
         and p.quoted
         and quotable(d.kb, p.text)
     ]
@@ -415,12 +438,12 @@ def passages_about(
 
     def key(p: Passage) -> tuple[bool, bool, int, int, int]:
         other_subtype = bool(p.applies_to.subtypes) and "dystrophic" not in p.applies_to.subtypes
-        hits = len(regex.findall(p.text)) if regex else 0
+        matches = hits.count(pattern, p.text) if pattern else 0
         covered = len(wanted & set(p.treatments))
         return (
             not d.fits(p.applies_to),
             unnamed and other_subtype,
-            -hits,
+            -matches,
             -covered,
             len(p.treatments),
         )

@@ -128,6 +128,7 @@ class Draft:
         self.query = query
         self.context: Context = query.context()
         self.citations = Citations(kb, by_place=False)  # every quote its own number
+        self._fits: dict[AppliesTo, bool] = {}  # whom a record is about -> fits the query
         self.leads: list[str] = []
         self.sections: dict[str, list[str]] = {}
         self.quoted: set[str] = set()  # passage ids already shown
@@ -167,7 +168,10 @@ class Draft:
 
     # ------------------------------------------------------- applicability
     def fits(self, applies: AppliesTo) -> bool:
-        return not fit(self.context, applies).extrapolated
+        found = self._fits.get(applies)
+        if found is None:
+            found = self._fits[applies] = not fit(self.context, applies).extrapolated
+        return found
 
     def about(self, applies: AppliesTo) -> str:
         """'about X' or 'extrapolated from X: reasons'; '' when X is everyone."""
