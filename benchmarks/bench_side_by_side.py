@@ -8,9 +8,9 @@ Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare end
 ``--ports`` (8140-8159 by default) of 127.0.0.1, then loads each route in turn (those
 whose name contains a word of ``--routes``, if given; the bare one always), wrk-style:
 N keep-alive connections, each sending one request after another for a fixed time,
-after a one-second warm-up. The
-load generator is plain asyncio over sockets with the requests prepared in advance (not
-an HTTP client library), so that it costs the shared 2 cores as little as it can.
+after a one-second warm-up. The load generator is plain asyncio over sockets with the
+requests prepared in advance (not an HTTP client library), so that it costs the shared
+2 cores as little as it can.
 
 Measured at each number of connections:
 
