@@ -1,15 +1,16 @@
 """The web routes side by side with a bare FastAPI endpoint, in one run, on loopback.
 
 Run: .venv/bin/python benchmarks/bench_side_by_side.py [--seconds 6] [--connections 8 16]
-     [--source REV] [--processes 5]
+     [--source REV] [--processes 5] [--ports 8140-8159] [--routes answers bare]
 
 Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare endpoint of
-``bare.py`` (same uvicorn, same h11 protocol, one process each), on ports 8140-8159
-of 127.0.0.1 (or the 20 from ``--first-port``), then loads each route in turn,
-wrk-style: N keep-alive connections, each sending one request after another for a fixed
-time, after a one-second warm-up. The load generator is plain asyncio over sockets with
-the requests prepared in advance (not an HTTP client library), so that it costs the
-shared 2 cores as little as it can.
+``bare.py`` (same uvicorn, same h11 protocol, one process each), on two free ports of
+``--ports`` (8140-8159 by default) of 127.0.0.1, then loads each route in turn (those
+whose name contains a word of ``--routes``, if given; the bare one always), wrk-style:
+N keep-alive connections, each sending one request after another for a fixed time,
+after a one-second warm-up. The load generator is plain asyncio over sockets with the
+requests prepared in advance (not an HTTP client library), so that it costs the shared
+2 cores as little as it can.
 
 Measured at each number of connections:
 
@@ -52,7 +53,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 HOST = "127.0.0.1"  # loopback only
-PORTS = range(8140, 8160)
+PORTS = "8140-8159"  # the default --ports
 HERE = Path(__file__).resolve().parent
 SCRIPT = Path(sys.executable).parent / "calcinosis"
 
@@ -187,15 +188,16 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def free_ports(count: int, ports: range = PORTS) -> list[int]:
+def free_ports(count: int, ports: str) -> list[int]:
+    first, _, last = ports.partition("-")
     found = []
-    for port in ports:
+    for port in range(int(first), int(last or first) + 1):
         with closing(socket.socket()) as probe:
             if probe.connect_ex((HOST, port)) != 0:
                 found.append(port)
         if len(found) == count:
             return found
-    raise SystemExit(f"no free port in {ports.start}-{ports.stop - 1}")
+    raise SystemExit(f"no {count} free ports in {ports}")
 
 
 def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -246,15 +248,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--source", help="git revision to run the server and commands from")
     parser.add_argument("--processes", type=int, default=5, help="runs of each command")
-    parser.add_argument(
-        "--first-port", type=int, default=PORTS.start, help="the 20 ports from this one"
-    )
+    parser.add_argument("--ports", default=PORTS, help="the range to take two free ports from")
+    parser.add_argument("--routes", nargs="+", help="only the routes named with these words")
     args = parser.parse_args(argv)
+    routes = [
+        route
+        for route in ROUTES
+        if not args.routes or route.server == "bare" or any(w in route.name for w in args.routes)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         source = export(args.source, Path(tmp)) if args.source else None
         compiled = source or HERE.parent / "src"
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(compiled)], check=True)  # noqa: S603
-        port, bare_port = free_ports(2, range(args.first_port, args.first_port + 20))
+        port, bare_port = free_ports(2, args.ports)
         serve, env = command(
             source, "serve", "--host", HOST, "--port", str(port), "--log-level", "warning"
         )
@@ -276,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for connections in args.connections:
                 rows = []
-                for route in ROUTES:
+                for route in routes:
                     rate, result = measure(ports[route.server], route, connections, args.seconds)
                     rows.append((route, rate, result))
                 bare_rate = next(rate for route, rate, _ in rows if route.server == "bare")
@@ -300,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, argv_ in (
             ("calcinosis ask", ("ask", ASK)),
             ("calcinosis evidence table 4", ("evidence", "table", "4")),
-        ):
+        )[: 2 if args.processes else 0]:
             times = process_seconds(source, args.processes, *argv_)
             print(f"  {label:28} {statistics.median(times):.2f} s, {min(times):.2f} s")
     return 0

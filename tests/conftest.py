@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, KnowledgeBase, load_knowledge
+
+# The answers keep their pooled estimates in a cache directory (answers/estimates.py): the
+# suite, and every command it runs, uses its own, never the user's, and removes it after.
+if "CALCINOSIS_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="calcinosis-tests-cache-")
+    os.environ["CALCINOSIS_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 from calcinosis.settings import Settings
 from calcinosis.web.app import create_app
 

@@ -17,13 +17,16 @@ the lexicon, ``query`` (the typed query), ``understand`` (words -> query), ``pas
 its citations numbered by ``references.Citations``), ``blocks`` (grades, arms,
 findings, safety, doses, disagreements), ``verdicts`` (yes/no leads), ``selection``
 (what to lead with), ``intents``, ``topics`` and ``plans`` (one composer per intent),
-``compose`` (the ``ask`` document).
+``estimates`` (the pooled estimates quoted, fitted once and kept between processes),
+``compose`` (the ``ask`` document; ``prepare`` builds the indexes before a server serves).
+What they derive from a knowledge base (its terms, passages, search index, plans and
+estimates) is kept with that base (``KnowledgeBase.derived``), built on first use.
 """
 
 from __future__ import annotations
 
-from calcinosis.answers.compose import answer_question, render_answer
+from calcinosis.answers.compose import answer_question, prepare, render_answer
 from calcinosis.answers.query import Proposition, Query
 from calcinosis.answers.understand import understand
 
-__all__ = ["Proposition", "Query", "answer_question", "render_answer", "understand"]
+__all__ = ["Proposition", "Query", "answer_question", "prepare", "render_answer", "understand"]

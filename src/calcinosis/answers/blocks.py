@@ -10,7 +10,7 @@ asked, and the nearest passages. Each block writes cited sentences into a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -21,18 +21,26 @@ from calcinosis.answers.draft import (
     sentences,
     unit_flag,
 )
+from calcinosis.answers.estimates import Counts, estimates
 from calcinosis.answers.passages import (
     Passage,
     arm_provenance,
     passages,
+    passages_of,
     search,
     statement_provenance,
 )
-from calcinosis.answers.vocabulary import RULE_FACTS, RULE_SCOPES
+from calcinosis.answers.vocabulary import CLASSES, RULE_FACTS, RULE_SCOPES
 from calcinosis.decision.plan import grading_for
 from calcinosis.decision.safety import findings_for, rules_patient
-from calcinosis.evidence.applicability import AppliesTo, applies_to_arm, applies_to_row, fit
-from calcinosis.evidence.knowledge_base import KnowledgeBase, study_label
+from calcinosis.evidence.applicability import (
+    AgeGroup,
+    AppliesTo,
+    applies_to_arm,
+    applies_to_row,
+    fit,
+)
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, study_label
 from calcinosis.evidence.references import redact
 from calcinosis.evidence.schemas import (
     Arm,
@@ -51,6 +59,7 @@ __all__ = [
     "dose_lines",
     "findings",
     "firing_rules",
+    "fit_every_estimate",
     "grade_line",
     "nearest",
     "passages_about",
@@ -150,14 +159,48 @@ def roman(level: object) -> str:
 
 
 # --------------------------------------------------------------- the arms
-@cache
-def _pooled(counts: tuple[tuple[str, int, int, str], ...]) -> tuple[float, float, float] | None:
-    from calcinosis.stats.pooling import StudyCount, pool  # noqa: PLC0415 - numpy/scipy on demand
+def _counted(
+    kb: KnowledgeBase, treatments: Iterable[str], group: AgeGroup | None
+) -> tuple[list[Arm], list[Arm], list[Arm], list[StudyUnit], list[StudyUnit], str]:
+    """The arms of a treatment (or class) and what is counted of them for an age group:
+    (all its arms, the group's, those counted, their units, the complete-response units,
+    the outcome counted)."""
+    arms = list(kb.arms_for(treatments))
+    mine = [a for a in arms if group is not None and a.population == group]
+    main = mine or arms
+    units, _ = study_units(kb, main, "any")
+    complete, _ = study_units(kb, main, "complete")
+    outcome = "any response"
+    if not units:
+        units, complete, outcome = complete, [], "complete response"
+    return arms, mine, main, units, complete, outcome
 
-    result = pool([StudyCount(*c) for c in counts])
-    if not result.pooled:
-        return None
-    return result.estimate, result.ci[0], result.ci[1]
+
+def _pool_counts(units: Sequence[StudyUnit]) -> Counts:
+    return tuple((u.label, u.x, u.n, u.design) for u in units)
+
+
+def fit_every_estimate(kb: KnowledgeBase) -> None:
+    """Fit now (or read from the cache file) every pooled estimate an answer can quote."""
+    every = list(_every_pooled(kb))
+    if every:
+        estimates(kb).get(every[0], also=every)
+
+
+def _every_pooled(kb: KnowledgeBase) -> Iterator[Counts]:
+    """The counts of every pooled estimate an answer can quote: each treatment with arms
+    and each class, for adults, children or either (fitted together on the first miss)."""
+    named: set[frozenset[str]] = {frozenset({arm.treatment}) for arm in kb.arms}
+    named |= {frozenset(members) for members in kb.classes.values()}
+    named |= {frozenset(term.members) for term in CLASSES.values() if term.members}
+    seen: set[Counts] = set()
+    for treatments in sorted(named, key=sorted):
+        for group in (None, "adult", "child"):
+            units = _counted(kb, treatments, group)[3]
+            counts = _pool_counts(units)
+            if len(units) >= 2 and counts not in seen:
+                seen.add(counts)
+                yield counts
 
 
 def _arm_who(arm: Arm) -> str:
@@ -202,17 +245,10 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
     """The review's arms for a treatment (or class): the asked age group first, the
     rest named apart; crude counts, and a pooled estimate only with k, n and its CI."""
     kb = d.kb
-    arms = list(kb.arms_for(treatments))
+    group = d.context.age_group
+    arms, mine, main, units, complete, outcome = _counted(kb, treatments, group)
     if not arms:
         return None
-    group = d.context.age_group
-    mine = [a for a in arms if group is not None and a.population == group]
-    main = mine or arms
-    units, _ = study_units(kb, main, "any")
-    complete, _ = study_units(kb, main, "complete")
-    outcome = "any response"
-    if not units:
-        units, complete, outcome = complete, [], "complete response"
     if not units:
         return None
     by_study = {a.study: a for a in main}
@@ -240,7 +276,7 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
             f"{sum(u.n for u in complete)} (the arms that report it)"
         )
     if len(units) >= 2:
-        pooled = _pooled(tuple((u.label, u.x, u.n, u.design) for u in units))
+        pooled = estimates(kb).get(_pool_counts(units), also=_every_pooled(kb))
         if pooled is not None:
             estimate, low, high = pooled
             text += (
@@ -366,6 +402,32 @@ def size_line(d: Draft, treatments: Sequence[str]) -> str | None:
 
 
 # ----------------------------------------------------------- other sources
+class _Hits:
+    """How often each pattern asked for matches each passage (case ignored), counted once
+    per knowledge base and kept with it (``derived``): the patterns are the
+    composers' own, the texts the base's passages."""
+
+    _KEPT = 512  # patterns; then it starts again
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        del kb  # one per base; the texts are given to each call
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def count(self, pattern: str, text: str) -> int:
+        counts = self._counts.get(pattern)
+        if counts is None:
+            if len(self._counts) >= self._KEPT:
+                self._counts.clear()
+            counts = self._counts[pattern] = {}
+        found = counts.get(text)
+        if found is None:
+            found = counts[text] = len(re.findall(pattern, text, re.IGNORECASE))
+        return found
+
+
+_hits = derived(_Hits)  # one count per base, kept with it
+
+
 def passages_about(
     d: Draft,
     treatments: Iterable[str],
@@ -378,14 +440,13 @@ def passages_about(
     wanted = set(treatments)
     allowed = set(sources) if sources is not None else None
     kind_set = set(kinds) if kinds is not None else None
-    regex = re.compile(pattern, re.IGNORECASE) if pattern else None
+    hits = _hits(d.kb)
     found = [
         p
-        for p in passages(d.kb)
-        if (not wanted or wanted & set(p.treatments))
-        and (allowed is None or p.provenance.source in allowed)
+        for p in (passages_of(d.kb, wanted) if wanted else passages(d.kb))
+        if (allowed is None or p.provenance.source in allowed)
         and (kind_set is None or p.kind in kind_set)
-        and (regex is None or regex.search(p.text))
+        and (pattern is None or hits.count(pattern, p.text))
         and p.quoted
         and quotable(d.kb, p.text)
     ]
@@ -393,12 +454,12 @@ def passages_about(
 
     def key(p: Passage) -> tuple[bool, bool, int, int, int]:
         other_subtype = bool(p.applies_to.subtypes) and "dystrophic" not in p.applies_to.subtypes
-        hits = len(regex.findall(p.text)) if regex else 0
+        matches = hits.count(pattern, p.text) if pattern else 0
         covered = len(wanted & set(p.treatments))
         return (
             not d.fits(p.applies_to),
             unnamed and other_subtype,
-            -hits,
+            -matches,
             -covered,
             len(p.treatments),
         )

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from calcinosis.answers.blocks import nearest, passages_about, safety_lines
+from calcinosis.answers.blocks import fit_every_estimate, nearest, passages_about, safety_lines
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS, lower_name
-from calcinosis.answers.passages import passages
+from calcinosis.answers.passages import passages_of, search
 from calcinosis.answers.plans import instead, reading_lead
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
@@ -29,7 +29,7 @@ from calcinosis.decision.plan import DISCLAIMER
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.schemas import Provenance, Statement
 
-__all__ = ["answer_question", "render_answer"]
+__all__ = ["answer_question", "prepare", "render_answer"]
 
 # The order of an answer's citation objects in its JSON, as it has always been (a plan's and
 # a card's put the reference before the location): the same fields, kept byte for byte.
@@ -189,7 +189,7 @@ def only_ai_answer(d: Draft) -> None:
     if any(words in MEMBER_OF_CLASS for words, _ in d.query.mentions):
         return  # "tofacitinib": the composer says the sources name only its class
     for treatment in d.query.treatments[:3]:
-        sources = {p.provenance.source for p in passages(d.kb) if treatment in p.treatments}
+        sources = {p.provenance.source for p in passages_of(d.kb, [treatment])}
         studied = any(a.treatment == treatment for a in d.kb.arms)
         if sources == {"ai-answer-dm"} and not studied:
             said = (
@@ -203,6 +203,15 @@ def only_ai_answer(d: Draft) -> None:
                 d.lead(said)
             else:
                 d.deferred.append(said)
+
+
+def prepare(kb: KnowledgeBase) -> None:
+    """Build now what answering derives from ``kb`` on first use (the passages and their
+    search index, the treatment terms, the typo vocabulary, every pooled estimate): for
+    a server, before it serves, so that no request waits for it."""
+    understand("calcinosis", kb)
+    search(kb, "calcinosis")
+    fit_every_estimate(kb)
 
 
 def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:

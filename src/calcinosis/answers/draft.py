@@ -8,6 +8,7 @@ record is extrapolated (``applicability.fit``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from calcinosis.answers.passages import Passage, fill_quote
 from calcinosis.answers.query import Query
@@ -75,6 +76,7 @@ def _split(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+@lru_cache(maxsize=8192)  # the knowledge base's passages, cut again and again
 def sentences(text: str, count: int = 2, limit: int = 600) -> str:
     """The first sentences of a passage, without the source's own reference numbers."""
     text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
@@ -87,6 +89,7 @@ def sentences(text: str, count: int = 2, limit: int = 600) -> str:
     return cut.rstrip(".")
 
 
+@lru_cache(maxsize=8192)
 def sentence_with(text: str, pattern: str) -> str:
     """The sentence of a passage that matches ``pattern`` (the one carrying the claim)."""
     text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
@@ -125,6 +128,7 @@ class Draft:
         self.query = query
         self.context: Context = query.context()
         self.citations = Citations(kb, by_place=False)  # every quote its own number
+        self._fits: dict[AppliesTo, bool] = {}  # whom a record is about -> fits the query
         self.leads: list[str] = []
         self.sections: dict[str, list[str]] = {}
         self.quoted: set[str] = set()  # passage ids already shown
@@ -164,7 +168,10 @@ class Draft:
 
     # ------------------------------------------------------- applicability
     def fits(self, applies: AppliesTo) -> bool:
-        return not fit(self.context, applies).extrapolated
+        found = self._fits.get(applies)
+        if found is None:
+            found = self._fits[applies] = not fit(self.context, applies).extrapolated
+        return found
 
     def about(self, applies: AppliesTo) -> str:
         """'about X' or 'extrapolated from X: reasons'; '' when X is everyone."""

@@ -15,10 +15,10 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 from calcinosis.evidence.applicability import AppliesTo, applies_to_regimen, applies_to_statement
-from calcinosis.evidence.knowledge_base import KnowledgeBase
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
 from calcinosis.evidence.schemas import Arm, Claim, Contraindication, Provenance, Regimen, Statement
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "arm_provenance",
     "fill_quote",
     "passages",
+    "passages_of",
     "search",
     "statement_provenance",
     "whole_passage",
@@ -113,11 +114,12 @@ class Passage:
     quoted: bool = True  # False: ``text`` is the catalog's paraphrase
 
 
+@lru_cache(maxsize=16384)  # the knowledge base's sentences, compared again and again
 def _letters(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())
 
 
-@cache
+@derived
 def _quotes_by_location(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, ...]]:
     found: dict[tuple[str, str], list[str]] = {}
 
@@ -190,7 +192,7 @@ def _claims(kb: KnowledgeBase) -> Iterable[tuple[str, str, Claim | Contraindicat
                 yield f"{entry.id}-{kind}-{index}", entry.id, claim, kind
 
 
-@cache
+@derived
 def passages(kb: KnowledgeBase) -> tuple[Passage, ...]:
     """Every quoted sentence of the knowledge base, each once, treatments merged."""
     by_quote: dict[tuple[str, str], Passage] = {}
@@ -265,7 +267,25 @@ def passages(kb: KnowledgeBase) -> tuple[Passage, ...]:
     return tuple(by_quote[key] for key in order)
 
 
-@cache
+@derived
+def _by_treatment(kb: KnowledgeBase) -> dict[str, tuple[int, ...]]:
+    """The positions (in ``passages``) of the passages about each treatment."""
+    found: dict[str, list[int]] = {}
+    for index, passage in enumerate(passages(kb)):
+        for treatment in dict.fromkeys(passage.treatments):
+            found.setdefault(treatment, []).append(index)
+    return {treatment: tuple(indexes) for treatment, indexes in found.items()}
+
+
+def passages_of(kb: KnowledgeBase, treatments: Iterable[str]) -> list[Passage]:
+    """The passages about any of ``treatments``, in the order of ``passages``."""
+    by_treatment = _by_treatment(kb)
+    every = passages(kb)
+    indexes = sorted({i for t in set(treatments) for i in by_treatment.get(t, ())})
+    return [every[i] for i in indexes]
+
+
+@derived
 def _letters_of(kb: KnowledgeBase) -> tuple[tuple[str, str], ...]:
     return tuple((p.provenance.source, _letters(p.text)) for p in passages(kb))
 
@@ -282,7 +302,7 @@ def whole_passage(kb: KnowledgeBase, passage: Passage) -> str:
     return max(found, key=len, default=passage.text)
 
 
-@cache
+@derived
 def _index(kb: KnowledgeBase) -> sqlite3.Connection:
     """An in-memory FTS5 index of the passages, built once per knowledge base."""
     connection = sqlite3.connect(":memory:", check_same_thread=False)

@@ -3,6 +3,7 @@ patient profile) and what the sources say not to use."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
 from calcinosis.decision.engine import USUAL, recommend_document
 from calcinosis.decision.patient import parse_patient
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
 from calcinosis.evidence.schemas import Contraindication, Provenance
 
 __all__ = ["first_line", "instead", "reading_lead", "what_not_to_use"]
@@ -154,6 +156,37 @@ def _prior(d: Draft, assumed: list[str]) -> list[dict[str, str]]:
     return prior
 
 
+class _Plans:
+    """The engine's plan for each patient profile a question was read as, made once per
+    knowledge base and kept with it (``derived``): many questions read as
+    the same patient ("first line in SSc?", "what works in SSc?"). The plans are shared,
+    so nothing here changes one."""
+
+    _KEPT = 1024  # profiles; then it starts again
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        del kb  # built for one base; the base is given again to each call
+        self._plans: dict[str, dict[str, Any]] = {}
+
+    def plan(self, kb: KnowledgeBase, profile: dict[str, Any]) -> dict[str, Any]:
+        key = json.dumps(profile, sort_keys=True)
+        found = self._plans.get(key)
+        if found is None:
+            found = recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
+            if len(self._plans) >= self._KEPT:
+                self._plans.clear()
+            self._plans[key] = found
+        return found
+
+
+_plans = derived(_Plans)  # the plans a question's profile asks for, kept with the base
+
+
+def _plan(d: Draft, profile: dict[str, Any]) -> dict[str, Any]:
+    """The engine's plan document for ``profile`` (shared: read it, never change it)."""
+    return _plans(d.kb).plan(d.kb, profile)
+
+
 def _profile(d: Draft) -> tuple[dict[str, Any], list[str]]:
     """The question as a patient for the engine, and what had to be assumed."""
     q = d.query
@@ -218,7 +251,7 @@ def instead(d: Draft) -> None:
     instead (the engine's plan for the question as a profile, the asked treatment left
     out), so that a negative answer does not stop short."""
     profile, assumed = _profile(d)
-    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    plan = _plan(d, profile)
     asked = set(d.query.treatments)
     exhausted = [a for a in assumed if a.startswith("that the options tried and failed")]
     offered = [
@@ -413,7 +446,7 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
 
 def first_line(d: Draft) -> None:
     profile, assumed = _profile(d)
-    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    plan = _plan(d, profile)
     by_n = {c["n"]: c for c in plan["citations"]}
 
     def cited(numbers: Any) -> str:

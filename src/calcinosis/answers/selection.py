@@ -24,6 +24,17 @@ __all__ = [
 ]
 
 
+def _class_of_words() -> dict[str, str]:
+    """Each class word, normalised as a question is -> the first class that has it."""
+    found: dict[str, str] = {}
+    for cls, term in CLASSES.items():
+        for phrase in term.phrases:
+            found.setdefault(normalise(phrase).strip(), cls)
+    return found
+
+
+_CLASS_OF_WORDS = _class_of_words()
+
 _COMMON = frozenset({"calci", "cutis", "patie", "treat", "what", "does", "with", "that", "there"})
 
 
@@ -34,10 +45,7 @@ def groups(d: Draft, limit: int = 4) -> list[tuple[str, tuple[str, ...]]]:
     out: list[tuple[str, tuple[str, ...]]] = []
     poolable = set(d.kb.pool_choices())
     for words, ids in d.query.mentions:
-        cls = next(
-            (c for c, t in CLASSES.items() if words in {normalise(p).strip() for p in t.phrases}),
-            None,
-        )
+        cls = _CLASS_OF_WORDS.get(words)
         if cls and len(ids) > 1 and not CLASSES[cls].members and cls in poolable:
             out.append((CLASSES[cls].label, ids))
         else:

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 from calcinosis.answers.cues import (
@@ -61,7 +61,7 @@ from calcinosis.answers.vocabulary import (
     SUBTYPE_CONDITIONS,
     SUBTYPES,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
+from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
 from calcinosis.evidence.knowledge_base import surname as surname_of
 
 __all__ = ["normalise", "understand"]
@@ -150,14 +150,28 @@ def normalise(text: str) -> str:
     return " " + " ".join(words) + " "
 
 
+# A table's words are normalised as a question is, once each: the tables are constants (and
+# the catalog's names few), so these caches stay small.
+@lru_cache(maxsize=16384)
+def _literal(term: str) -> str:
+    """``term`` normalised, without the padding: what must be in a question for it to match."""
+    return normalise(term).strip()
+
+
+@lru_cache(maxsize=16384)
 def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<= ){re.escape(normalise(term).strip())}(?:s)?(?= )")  # plurals too
+    return re.compile(rf"(?<= ){re.escape(_literal(term))}(?:s)?(?= )")  # plurals too
+
+
+def _finditer(term: str, text: str) -> Iterable[re.Match[str]]:
+    """The whole-word matches of ``term`` (or its plural) in ``text``; the regular
+    expression runs only when the words are there at all."""
+    return _pattern(term).finditer(text) if _literal(term) in text else ()
 
 
 @dataclass(frozen=True)
 class _Term:
-    words: str
-    pattern: re.Pattern[str]
+    words: str  # normalised; its expression is compiled when a question has these words
     ids: tuple[str, ...]
     cls: str | None  # the class the words name, if they name one
 
@@ -169,7 +183,7 @@ def _members(kb: KnowledgeBase, cls: str) -> tuple[str, ...]:
     return tuple(m for m in members if m in kb.treatments)
 
 
-@cache
+@derived
 def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
     """Every way a treatment is named, longest first (the catalog, then the tables)."""
     terms: dict[str, _Term] = {}
@@ -177,7 +191,7 @@ def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
     def add(words: str, ids: tuple[str, ...], cls: str | None = None) -> None:
         key = normalise(words).strip()
         if len(key) > 2 and ids and key not in terms:
-            terms[key] = _Term(key, _pattern(key), ids, cls)
+            terms[key] = _Term(key, ids, cls)
 
     for entry in kb.treatments.values():
         for words in (entry.name, entry.id.replace("-", " "), *entry.synonyms):
@@ -191,7 +205,20 @@ def _lexicon(kb: KnowledgeBase) -> tuple[_Term, ...]:
     return tuple(sorted(terms.values(), key=lambda term: -len(term.words)))
 
 
-@cache
+@derived
+def _lexicon_by_word(kb: KnowledgeBase) -> dict[str, tuple[int, ...]]:
+    """The positions in ``_lexicon`` of the terms a question's word may begin: a term of
+    several words by its first word, a one-word term by itself and its plural (what its
+    expression can match)."""
+    found: dict[str, list[int]] = {}
+    for index, term in enumerate(_lexicon(kb)):
+        words = _literal(term.words).split(" ")
+        for key in (words[0], f"{words[0]}s") if len(words) == 1 else (words[0],):
+            found.setdefault(key, []).append(index)
+    return {key: tuple(indexes) for key, indexes in found.items()}
+
+
+@derived
 def _study_names(kb: KnowledgeBase) -> tuple[tuple[re.Pattern[str], str], ...]:
     """Each included study by its first author's surname (with or without its year)."""
     names = []
@@ -206,7 +233,7 @@ def _studies(text: str, kb: KnowledgeBase) -> tuple[str, ...]:
     return tuple(study for pattern, study in _study_names(kb) if pattern.search(text))
 
 
-@cache
+@derived
 def _vocabulary(kb: KnowledgeBase) -> tuple[str, ...]:
     """The words typos are corrected to: names (one-word treatment, disease and subtype
     terms) and the domain's own long words, never the English words of longer names
@@ -228,27 +255,62 @@ def _inflection(word: str, match: str) -> bool:
     return long.startswith(short) and long[len(short) :] in _INFLECTIONS
 
 
+_CLOSE = 0.82  # how close a word must be to a vocabulary word to be read as its typo
+
+
+class _Speller:
+    """The vocabulary of one knowledge base, and the closest word found
+    for each word looked up so far (kept with the base: ``derived``)."""
+
+    _REMEMBERED = 20_000  # words whose closest match is kept; then it starts again
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.vocabulary = _vocabulary(kb)
+        self.known = frozenset(self.vocabulary)
+        self._closest: dict[str, str | None] = {}
+
+    def closest(self, word: str) -> str | None:
+        """``difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)``, looked at only
+        among the words whose length can reach the cutoff (difflib's own first test,
+        ``real_quick_ratio``, written the same way), once per word."""
+        try:
+            return self._closest[word]
+        except KeyError:
+            pass
+        size = len(word)
+        candidates = [
+            w for w in self.vocabulary if 2.0 * min(size, len(w)) / (size + len(w)) >= _CLOSE
+        ]
+        match = difflib.get_close_matches(word, candidates, n=1, cutoff=_CLOSE)
+        if len(self._closest) >= self._REMEMBERED:
+            self._closest.clear()
+        found = self._closest[word] = match[0] if match else None
+        return found
+
+
+_speller = derived(_Speller)  # one speller per knowledge base, kept with it
+
+
 def _correct(text: str, kb: KnowledgeBase) -> tuple[str, tuple[tuple[str, str], ...]]:
-    vocabulary = _vocabulary(kb)
-    known = set(vocabulary)
+    speller = _speller(kb)
     corrections: list[tuple[str, str]] = []
     words = text.split()
     for index, word in enumerate(words):
-        if len(word) < 5 or word in known or not word.isalpha():
+        if len(word) < 5 or word in speller.known or not word.isalpha():
             continue
-        match = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
-        if match and _inflection(word, match[0]):
+        match = speller.closest(word)
+        if match and _inflection(word, match):
             continue  # "treated" is not a typo of "treat", nor "block" of "blocker"
         if match:
-            corrections.append((word, match[0]))
-            words[index] = match[0]
+            corrections.append((word, match))
+            words[index] = match
     return " " + " ".join(words) + " ", tuple(corrections)
 
 
 def _has(text: str, phrases: Iterable[str]) -> str | None:
     """The first phrase present in ``text`` as whole words."""
     for phrase in phrases:
-        if f" {normalise(phrase).strip()} " in text:
+        if f" {_literal(phrase)} " in text:
             return phrase
     return None
 
@@ -256,7 +318,7 @@ def _has(text: str, phrases: Iterable[str]) -> str | None:
 def _affirmed(text: str, phrases: Iterable[str]) -> bool:
     """A phrase is present and not negated by one of the two words before it."""
     for phrase in phrases:
-        for match in _pattern(phrase).finditer(text):
+        for match in _finditer(phrase, text):
             before = text[: match.start()].split()[-2:]
             if not NEGATIONS & set(before):
                 return True
@@ -268,8 +330,15 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p) for p in patterns)
 
 
+@cache
+def _either(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression that matches where any of ``patterns`` does: one search, not one
+    per pattern (the cues have no back-references or inline flags)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
 def _matches(text: str, patterns: tuple[str, ...]) -> bool:
-    return any(p.search(text) for p in _compiled(patterns))
+    return _either(patterns).search(text) is not None
 
 
 # ------------------------------------------------------------------ treatments
@@ -281,8 +350,10 @@ def _treatments(
     masked = text
     found: list[tuple[int, str, tuple[str, ...]]] = []
     classes: list[str] = []
-    for term in _lexicon(kb):
-        for match in term.pattern.finditer(masked):
+    lexicon, by_word = _lexicon(kb), _lexicon_by_word(kb)
+    candidates = sorted({i for word in set(text.split()) for i in by_word.get(word, ())})
+    for term in (lexicon[i] for i in candidates):  # in the lexicon's order, longest first
+        for match in _finditer(term.words, masked):
             found.append((match.start(), term.words, term.ids))
             if term.cls and term.cls not in classes:
                 classes.append(term.cls)
@@ -290,7 +361,7 @@ def _treatments(
             masked = masked[: match.start()] + "#" * span + masked[match.end() :]
     found.sort()
     routed = _LEVEL_WORDS.sub(" ", masked)
-    spans = [(m.start(), m.end(), ROUTES[w]) for w in ROUTES for m in _pattern(w).finditer(routed)]
+    spans = [(m.start(), m.end(), ROUTES[w]) for w in ROUTES for m in _finditer(w, routed)]
     mentions = [(p, p + len(masked[p:]) - len(masked[p:].lstrip("#"))) for p, _, _ in found]
     routes = [
         (start, route) for start, end, route in spans if _attached(routed, start, end, mentions)
@@ -374,7 +445,7 @@ def _first(text: str, table: dict[str, str]) -> list[str]:
     hits: list[tuple[int, str]] = []
     masked = text
     for key in sorted(table, key=len, reverse=True):
-        for match in _pattern(key).finditer(masked):
+        for match in _finditer(key, masked):
             hits.append((match.start(), table[key]))
             masked = (
                 masked[: match.start()]
@@ -793,11 +864,6 @@ def _yes_no_clauses(question: str, kb: KnowledgeBase) -> list[str]:
     return found
 
 
-def _yes_no(question: str, kb: KnowledgeBase) -> bool:
-    """A clause of the question opens with an auxiliary ("..., worth trying?")."""
-    return bool(_yes_no_clauses(question, kb))
-
-
 _COUNTED_DOSES = re.compile(
     r" how many (\S+ ){0,3}(injections|treatments|sessions|applications|shots|rounds|doses) "
 )
@@ -990,7 +1056,9 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     named, classes, masked = _treatments(text, kb)
     roles = _context(text, masked, named)
     subjects = roles.subjects
-    if not subjects and roles.taken and not roles.prior and _yes_no(question, kb):
+    yes_no_clauses = tuple(_yes_no_clauses(question, kb))
+    yes_no = bool(yes_no_clauses)  # a clause opens with an auxiliary ("..., worth trying?")
+    if not subjects and roles.taken and not roles.prior and yes_no:
         # "7 yo on minocycline for acne: okay?": the yes/no is about what is taken
         subjects = roles.taken
     disease = _disease(text)
@@ -1005,7 +1073,6 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     if _LOTS_OF_LESIONS.search(featured):
         features |= {"widespread"}  # "lots of inflamed ulcerating lesions"
     conditions += [c for c in _measured_conditions(text) if c not in conditions]
-    yes_no = _yes_no(question, kb)
     intent = _intent(masked, len({ids for _, _, ids in subjects}), bool(subjects), yes_no)
     if not subjects and (roles.prior or roles.medications) and intent == "efficacy":
         intent = "first-line"  # "tried X, Y and Z, none helped": what now, not whether X works
@@ -1051,7 +1118,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
     implied = SUBTYPE_CONDITIONS.get(subtype or "", frozenset())
     proposition = _proposition(
         yes_no=yes_no,
-        yes_no_clauses=tuple(_yes_no_clauses(question, kb)),
+        yes_no_clauses=yes_no_clauses,
         text=text,
         treatments=named[0][2] if named else (),
         age=age,

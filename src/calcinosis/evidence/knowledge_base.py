@@ -46,6 +46,7 @@ __all__ = [
     "Outcome",
     "ResponderCount",
     "arm_document",
+    "derived",
     "load_knowledge",
     "patients_by_disease",
     "read_knowledge",
