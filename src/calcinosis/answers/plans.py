@@ -218,7 +218,7 @@ def instead(d: Draft) -> None:
     instead (the engine's plan for the question as a profile, the asked treatment left
     out), so that a negative answer does not stop short."""
     profile, assumed = _profile(d)
-    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb).model_dump()
     asked = set(d.query.treatments)
     exhausted = [a for a in assumed if a.startswith("that the options tried and failed")]
     offered = [
@@ -413,7 +413,7 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
 
 def first_line(d: Draft) -> None:
     profile, assumed = _profile(d)
-    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb)
+    plan = recommend_document(parse_patient(profile, d.kb.therapy_ids()), d.kb).model_dump()
     by_n = {c["n"]: c for c in plan["citations"]}
 
     def cited(numbers: Any) -> str:

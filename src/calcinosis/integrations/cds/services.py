@@ -34,6 +34,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from calcinosis import DISCLAIMER
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import recommend_document
 from calcinosis.decision.patient import parse_patient
 from calcinosis.decision.safety import findings_for, rules_patient
@@ -331,7 +332,7 @@ def _decode_one(key: str, body: bytes, limits: InputLimits) -> Any:
 class Context:
     kb: KnowledgeBase
     public_url: str
-    plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
+    plans: list[PlanDocument] = field(default_factory=list)  # plans served, to audit
 
 
 def _card(
@@ -384,49 +385,48 @@ def _form_value(value: object) -> str:
 
 
 def _first_line_card(
-    ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
+    ctx: Context, plan: PlanDocument, profile: Mapping[str, Any]
 ) -> dict[str, Any]:
-    first = [o for o in plan["options"] if o["stance"] == "first-line"]
-    names = " or ".join(o["name"] for o in first[:2])
+    first = [o for o in plan.options if o.stance == "first-line"]
+    names = " or ".join(o.name for o in first[:2])
     grades = ", ".join(
         sorted(
             {
-                f"grade {o['grade']}"
-                + (" by this tool" if o["grade_assigned_by"] == "tool" else "")
+                f"grade {o.grade}" + (" by this tool" if o.grade_assigned_by == "tool" else "")
                 for o in first[:2]
             }
         )
     )
-    summary = f"Calcinosis cutis ({plan['subtype']}): first-line {names} ({grades})"
+    summary = f"Calcinosis cutis ({plan.subtype}): first-line {names} ({grades})"
     lines = ["**First-line**"]
     for option in first:
         extrapolated = (
-            f" *Evidence extrapolated from {option['applies_to']['text']}: "
-            + "; ".join(option["extrapolation"])
+            f" *Evidence extrapolated from {option.applies_to.text}: "
+            + "; ".join(option.extrapolation)
             + ".*"
-            if option.get("extrapolated")
+            if option.extrapolated
             else ""
         )
         lines.append(
-            f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
-            f"{extrapolated} *Source: {places(plan['citations'], option['citations'])}.*"
+            f"- **{option.name}** ({option.grade_label}): {option.rationale}"
+            f"{extrapolated} *Source: {places(plan.citations, option.citations)}.*"
         )
-    avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
+    avoid = [o for o in plan.options if o.stance == "avoid"]
     if avoid:
         lines.append("")
-        lines.append("**Avoid**: " + ", ".join(o["name"] for o in avoid) + ".")
+        lines.append("**Avoid**: " + ", ".join(o.name for o in avoid) + ".")
     lines += [
         "",
         "Open the assessment for the alternatives, the evidence behind each option "
         "and the assumptions made.",
         "",
-        f"*{plan['disclaimer']}*",
+        f"*{plan.disclaimer}*",
     ]
     return _card(
         ctx,
         "first-line",
         summary,
-        "critical" if plan["critical"] else "info",
+        "critical" if plan.critical else "info",
         "\n".join(lines),
         links=[_assessment_link(ctx, profile)],
     )
@@ -470,21 +470,21 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
     plan = recommend_document(patient, ctx.kb)
     ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
-    options = {o["id"]: o for o in plan["options"]}
+    options = {o.id: o for o in plan.options}
     for treatment in patient.medications:
         option = options.get(treatment)
-        if option is None or option["stance"] != "avoid":
+        if option is None or option.stance != "avoid":
             continue
         cards.append(
             _card(
                 ctx,
                 "avoid-current-medication",
-                f"{option['name']} should not be used to treat calcinosis cutis",
+                f"{option.name} should not be used to treat calcinosis cutis",
                 "warning",
-                f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
-                f"{places(plan['citations'], option['citations'])}.* If it is prescribed for "
+                f"The patient takes **{option.name}**. {option.rationale}\n\n*Source: "
+                f"{places(plan.citations, option.citations)}.* If it is prescribed for "
                 f"another indication, that is for its prescriber to weigh.\n\n"
-                f"*{plan['disclaimer']}*",
+                f"*{plan.disclaimer}*",
                 overrideReasons=OVERRIDE_REASONS,
                 links=[_assessment_link(ctx, profile)],
             )
@@ -586,7 +586,7 @@ def respond(
     public_url: str,
     *,
     limits: InputLimits,
-    plans: list[dict[str, Any]] | None = None,
+    plans: list[PlanDocument] | None = None,
 ) -> dict[str, Any]:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calcinosis.answers import answer_question
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import recommend_document
 from calcinosis.decision.patient import Patient, one_unknown_field, parse_patient
 from calcinosis.errors import UnknownChoiceError
@@ -75,7 +76,7 @@ def findings(
     summary="A treatment plan for a patient profile",
     responses={400: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
-def recommendations(patient: Patient, request: Request) -> dict[str, Any]:
+def recommendations(patient: Patient, request: Request) -> PlanDocument:
     """The same document as ``calcinosis recommend --format json``, answered once its
     audit record is committed (503 when it cannot be). A plain ``def``: the engine and
     the wait for the commit run in the thread pool, never on the event loop."""

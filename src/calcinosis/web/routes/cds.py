@@ -41,6 +41,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.errors import field_path
 from calcinosis.integrations.cds.auth import (
     AuthError,
@@ -291,7 +292,7 @@ async def call_service(
             f"hook: {body.hook!r} does not match the service's {service.hook!r}",
             errors=[{"field": "hook", "message": f"expected {service.hook!r}"}],
         )
-    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
+    plans: list[PlanDocument] = []  # patient-view's plan, audited like the others
     try:
         fetched = await fetch_missing(
             body,

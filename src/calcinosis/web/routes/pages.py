@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from calcinosis.answers import answer_question
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import STEPS, recommend_document
 from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.decision.strength import (
@@ -25,6 +26,7 @@ from calcinosis.decision.strength import (
 )
 from calcinosis.errors import ProfileError
 from calcinosis.evidence.audit import audit
+from calcinosis.evidence.documents import CompleteCount
 from calcinosis.evidence.knowledge_base import KnowledgeBase, arm_document, responders, study_label
 from calcinosis.evidence.references import redact
 from calcinosis.evidence.schemas import Arm, Statement
@@ -146,7 +148,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     )
 
 
-def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> str:
+def _profile_line(plan: PlanDocument | None, values: dict[str, list[str]]) -> str:
     """What was entered, in a few words, on the folded form's summary line."""
     if plan is None:
         return ""
@@ -155,7 +157,7 @@ def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> 
         found = [v.strip() for v in values.get(key, []) if v.strip() not in ("", "unknown")]
         return found[-1] if found else ""
 
-    parts = [readable(plan["subtype"]).lower()]
+    parts = [readable(plan.subtype).lower()]
     if age := one("age_years"):
         parts.append(f"{age} years")
     if weight := one("weight_kg"):
@@ -251,13 +253,13 @@ def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
     return statement.model_copy(update={"quote": quote, "location": where})
 
 
-def _complete_counts(arms: Sequence[Arm]) -> dict[str, int] | None:
+def _complete_counts(arms: Sequence[Arm]) -> CompleteCount | None:
     """Complete responses over the arms counted for any response (None without any)."""
     counted = responders(arms, "any")
     if not counted.k:
         return None
     complete = responders((arm for arm in arms if arm.id in counted.arms), "complete")
-    return {"x": complete.x, "n": complete.n, "k": complete.k}
+    return CompleteCount(x=complete.x, n=complete.n, k=complete.k)
 
 
 @lru_cache(maxsize=128)
