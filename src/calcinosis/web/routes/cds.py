@@ -50,6 +50,7 @@ from calcinosis.integrations.cds.auth import (
     TrustConfig,
     loopback_fhir_server_url,
 )
+from calcinosis.integrations.cds.documents import CdsResponse, Discovery, FeedbackCounts
 from calcinosis.integrations.cds.services import (
     SERVICES,
     CdsRequest,
@@ -255,7 +256,12 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.get("/cds-services", summary="CDS Hooks discovery", responses=UNAUTHORIZED)
+@router.get(
+    "/cds-services",
+    summary="CDS Hooks discovery",
+    response_model=Discovery,
+    responses=UNAUTHORIZED,
+)
 async def services(_: Authenticated) -> dict[str, Any]:
     return discovery()
 
@@ -263,7 +269,8 @@ async def services(_: Authenticated) -> dict[str, Any]:
 @router.post(
     "/cds-services/{service_id}",
     summary="Call a CDS Hooks service",
-    response_model=None,
+    response_model=CdsResponse,
+    response_model_exclude_unset=True,
     openapi_extra=_body(CdsRequest),
     responses={**UNAUTHORIZED, 400: {}, 404: {}, 412: {}, 413: {}, 422: {}},
 )
@@ -353,7 +360,15 @@ def _check_feedback(data: Mapping[str, Any], limits: InputLimits) -> None:
     "/cds-services/{service_id}/feedback",
     summary="Feedback on a service's cards",
     openapi_extra=_body(FeedbackBody),
-    responses={**UNAUTHORIZED, 400: {}, 404: {}, 413: {}, 422: {}},
+    response_class=Response,
+    responses={
+        **UNAUTHORIZED,
+        200: {"description": "Recorded (no body)"},
+        400: {},
+        404: {},
+        413: {},
+        422: {},
+    },
 )
 async def feedback(
     request: Request,
@@ -403,6 +418,7 @@ def _refusal_headers(status: int) -> dict[str, str]:
     summary="CDS card feedback, counted (admin credential required)",
     response_model=None,
     responses={
+        200: {"model": FeedbackCounts, "description": "The counts"},
         401: {"description": "No or a wrong admin credential"},
         403: {"description": "No admin credential is configured"},
     },
