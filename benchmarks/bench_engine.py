@@ -72,7 +72,7 @@ def main() -> None:
     samples = []
     for data in batch:
         start = time.perf_counter()
-        json.dumps(recommend_document(parse_patient(data, therapies), kb))
+        json.dumps(recommend_document(parse_patient(data, therapies), kb).model_dump())
         samples.append(time.perf_counter() - start)
     ordered = sorted(samples)
     p99 = ordered[int(0.99 * (len(ordered) - 1))]

@@ -65,6 +65,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.base import Executable
 
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.errors import CalcinosisError
 
 __all__ = [
@@ -238,18 +239,18 @@ def _checked(kind: Kind, values: dict[str, Any]) -> Row:
     return Row(kind, values)
 
 
-def plan_row(plan: dict[str, Any], channel: str) -> Row:
+def plan_row(plan: PlanDocument, channel: str) -> Row:
     """The audit record of a plan served: ids, stances and step names, no patient words."""
     return _checked(
         "plan",
         {
             "created_at": _now(),
             "channel": channel,
-            "evidence_version": str(plan["evidence_version"]),
-            "subtype": str(plan["subtype"]),
-            "critical": bool(plan["critical"]),
-            "options": [{"id": str(o["id"]), "stance": str(o["stance"])} for o in plan["options"]],
-            "trace": [{"step": str(s["step"]), "fired": bool(s["fired"])} for s in plan["trace"]],
+            "evidence_version": plan.evidence_version,
+            "subtype": plan.subtype,
+            "critical": plan.critical,
+            "options": [{"id": o.id, "stance": o.stance} for o in plan.options],
+            "trace": [{"step": s.step, "fired": s.fired} for s in plan.trace],
         },
     )
 
@@ -574,7 +575,7 @@ class Store:
         return self._outcome(rows)
 
     # ------------------------------------------------------------ records
-    def record_plan(self, plan: dict[str, Any], channel: str) -> None:
+    def record_plan(self, plan: PlanDocument, channel: str) -> None:
         """Write the audit record of a plan served; returns once it is committed."""
         self.write([plan_row(plan, channel)])
 

@@ -47,8 +47,8 @@ PASSAGE_CASES = [pytest.param(*p.values, id=p.id) for p in CASES]
 
 def failures(case: dict[str, Any]) -> list[str]:
     kb = load_knowledge()
-    document = recommend_document(parse_patient(case["patient"], kb.therapy_ids()), kb)
-    text = render_text(document)
+    plan = recommend_document(parse_patient(case["patient"], kb.therapy_ids()), kb)
+    text, document = render_text(plan), plan.model_dump()
     expect = case.get("expect", {})
     stances: dict[str, set[str]] = {}
     for option in document["options"]:

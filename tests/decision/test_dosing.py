@@ -52,32 +52,32 @@ def test_worked_doses_match_the_hand_worked_figures(
     dose: DoseRate, weight: float, height: float | None, amount: str, arithmetic: str
 ) -> None:
     worked = worked_dose(dose, weight, height)
-    assert worked["needs"] is None
-    assert worked["amount"] == amount
-    assert arithmetic in worked["arithmetic"]
+    assert worked.needs is None
+    assert worked.amount == amount
+    assert arithmetic in worked.arithmetic
 
 
 def test_body_surface_area_is_mosteller() -> None:
     assert body_surface_area(68, 170) == 1.79
     assert body_surface_area(24, 122) == round(math.sqrt(122 * 24 / 3600), 2) == 0.9
-    assert "√(170 cm × 68 kg / 3600) = 1.79 m²" in worked_dose(RITUXIMAB_SSC, 68, 170)["arithmetic"]
+    assert "√(170 cm × 68 kg / 3600) = 1.79 m²" in worked_dose(RITUXIMAB_SSC, 68, 170).arithmetic
 
 
 def test_what_is_missing_is_said_not_guessed() -> None:
-    assert worked_dose(DILTIAZEM, None, None)["needs"] == "weight"
-    assert worked_dose(RITUXIMAB_SSC, 68, None)["needs"] == "weight and height"
-    assert worked_dose(RITUXIMAB_SSC, 68, None)["amount"] is None
+    assert worked_dose(DILTIAZEM, None, None).needs == "weight"
+    assert worked_dose(RITUXIMAB_SSC, 68, None).needs == "weight and height"
+    assert worked_dose(RITUXIMAB_SSC, 68, None).amount is None
 
 
 def test_no_maximum_the_sources_do_not_give() -> None:
     """A series' "up to 480 mg per day" is not a cap: 2-4 mg/kg of 150 kg is 300-600."""
     worked = worked_dose(DILTIAZEM, 150, None)
-    assert (worked["low"], worked["high"]) == (300, 600)
-    assert "max" not in " ".join(str(v) for v in worked.values()).lower()
+    assert (worked.low, worked.high) == (300, 600)
+    assert "max" not in " ".join(str(v) for v in worked.model_dump().values()).lower()
 
 
 def _regimens(kb: KnowledgeBase, profile: dict[str, object], treatment: str) -> list[dict]:
-    plan = recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
+    plan = recommend_document(parse_patient(profile, kb.therapy_ids()), kb).model_dump()
     option = next(o for o in plan["options"] if o["id"] == treatment)
     return option["regimens"]
 

@@ -25,7 +25,7 @@ OFFERED = ("first-line", "alternative", "adjunct")
 
 
 def plan_for(kb: KnowledgeBase, data: dict[str, Any]) -> dict[str, Any]:
-    return recommend_document(parse_patient(data, kb.therapy_ids()), kb)
+    return recommend_document(parse_patient(data, kb.therapy_ids()), kb).model_dump()
 
 
 def by_stance(plan: dict[str, Any], *stances: str) -> list[str]:
@@ -168,7 +168,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 def test_no_contraindicated_option_is_ever_offered(data: dict[str, Any]) -> None:
     kb = load_knowledge()
     patient = parse_patient(data, kb.therapy_ids())
-    plan = recommend_document(patient, kb)
+    plan = recommend_document(patient, kb).model_dump()
     ids = [option["id"] for option in plan["options"]]
     assert len(ids) == len(set(ids))  # an avoided option never also appears offered
     for option in plan["options"]:
@@ -184,7 +184,7 @@ def test_no_contraindicated_option_is_ever_offered(data: dict[str, Any]) -> None
 def test_the_named_safety_rules_hold(data: dict[str, Any]) -> None:
     kb = load_knowledge()
     patient = parse_patient(data, kb.therapy_ids())
-    plan = recommend_document(patient, kb)
+    plan = recommend_document(patient, kb).model_dump()
     stance = {option["id"]: option["stance"] for option in plan["options"]}
     offered = {tid for tid, s in stance.items() if s in OFFERED}
     assert "warfarin" not in offered
@@ -214,14 +214,14 @@ def test_the_named_safety_rules_hold(data: dict[str, Any]) -> None:
 def test_every_plan_is_non_empty_cited_graded_and_deterministic(data: dict[str, Any]) -> None:
     kb = load_knowledge()
     patient = parse_patient(data, kb.therapy_ids())
-    plan = recommend_document(patient, kb)
+    plan = recommend_document(patient, kb).model_dump()
     assert any(option["stance"] in OFFERED for option in plan["options"])
     for option in plan["options"]:
         assert option["citations"], option["id"]
         if option["stance"] in OFFERED:
             assert option["level"] and option["grade"], option["id"]
             assert option["rationale"]
-    again = recommend_document(Patient.model_validate(patient.model_dump()), kb)
+    again = recommend_document(Patient.model_validate(patient.model_dump()), kb).model_dump()
     assert json.dumps(plan, sort_keys=True) == json.dumps(again, sort_keys=True)
     stances = [option["stance"] for option in plan["options"]]
     assert stances == sorted(stances, key=("first-line", "alternative", "adjunct", "avoid").index)
@@ -246,7 +246,7 @@ def test_evidence_is_never_attached_silently_to_another_population(data: dict[st
     """Issue 9.1: whatever the patient, evidence about others is labelled extrapolated."""
     kb = load_knowledge()
     patient = parse_patient(data, kb.therapy_ids())
-    plan = recommend_document(patient, kb)
+    plan = recommend_document(patient, kb).model_dump()
     child = patient.age_years < 18
     for option in plan["options"]:
         if option["grade_assigned_by"] == "tool":
@@ -277,7 +277,7 @@ def test_evidence_is_never_attached_silently_to_another_population(data: dict[st
 def test_the_plan_says_where_the_sources_are_silent(data: dict[str, Any]) -> None:
     kb = load_knowledge()
     patient = parse_patient(data, kb.therapy_ids())
-    plan = recommend_document(patient, kb)
+    plan = recommend_document(patient, kb).model_dump()
     silent = " ".join(plan["sources_silent"])
     if "pregnancy" in patient.conditions:
         assert "The sources are silent on pregnancy" in silent
@@ -295,7 +295,7 @@ def test_the_plan_says_where_the_sources_are_silent(data: dict[str, Any]) -> Non
 @given(data=profiles)
 def test_the_ai_answer_is_never_the_only_basis_for_an_option(data: dict[str, Any]) -> None:
     kb = load_knowledge()
-    plan = recommend_document(parse_patient(data, kb.therapy_ids()), kb)
+    plan = recommend_document(parse_patient(data, kb.therapy_ids()), kb).model_dump()
     kinds = {c["n"]: c["kind"] for c in plan["citations"]}
     for option in plan["options"]:
         if option["stance"] in OFFERED:

@@ -160,7 +160,7 @@ def test_a_corrupt_algorithm_is_one_line_and_exit_2_from_the_cli(
 
 
 def _plan(kb: KnowledgeBase, profile: dict[str, Any] = DIGITAL_SSC) -> dict[str, Any]:
-    return recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
+    return recommend_document(parse_patient(profile, kb.therapy_ids()), kb).model_dump()
 
 
 def _option(plan: dict[str, Any], treatment: str) -> dict[str, Any]:

@@ -64,8 +64,8 @@ def test_plans_never_print_a_flagged_dose(kb: KnowledgeBase, disease: str) -> No
         "lesions": {"distribution": "widespread"},
     }
     document = recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
-    assert any(o["id"] == "colchicine" for o in document["options"])
-    shown = json.dumps(document, ensure_ascii=False) + render_text(document)
+    assert any(o.id == "colchicine" for o in document.options)
+    shown = document.model_dump_json() + render_text(document)
     for figure in _flagged(kb):
         assert figure not in shown
 

@@ -71,6 +71,6 @@ def test_marks_places_and_renumbering(kb: KnowledgeBase) -> None:
     assert shown == ["Second [1][2].", "Nothing cited."]  # [3] is now [1]: shown first
     assert [(c.n, c.location) for c in citations.items()] == [(1, "Lines 5-6"), (2, "Lines 1-2")]
     assert citations.number(where("Lines 5-6")) == 1  # its place follows it
-    assert places(citations.documents(), [2, 9]) == (
+    assert places(citations.citation_documents(), [2, 9]) == (
         "Calcinosis cutis: management (point-of-care topic), Lines 1-2"
     )

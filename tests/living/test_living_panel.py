@@ -52,7 +52,7 @@ def test_every_safety_rule_fires_in_some_plan(
     rules = {rule.rule for entry in kb.treatments.values() for rule in entry.contraindications}
     fired: set[str] = set()
     for profile in panel:
-        plan = recommend_document(profile.patient, kb)
+        plan = recommend_document(profile.patient, kb).model_dump()
         for option in plan["options"]:
             found = findings_for(kb, profile.patient, option["id"])
             fired |= {finding.rule.rule for finding in found}
@@ -61,7 +61,7 @@ def test_every_safety_rule_fires_in_some_plan(
 
 def test_every_plan_offers_something(kb: KnowledgeBase, panel: tuple[Profile, ...]) -> None:
     for profile in panel:
-        plan = recommend_document(profile.patient, kb)
+        plan = recommend_document(profile.patient, kb).model_dump()
         assert any(o["stance"] != "avoid" for o in plan["options"]), profile.id
 
 

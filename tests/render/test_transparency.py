@@ -37,7 +37,7 @@ VARIANTS: dict[str, list[Any]] = {
 
 
 def _plan(kb: KnowledgeBase, profile: dict[str, Any]) -> dict[str, Any]:
-    return recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
+    return recommend_document(parse_patient(profile, kb.therapy_ids()), kb).model_dump()
 
 
 def test_every_hti1_element_is_answered_once() -> None:

@@ -24,6 +24,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from calcinosis import storage
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
+from calcinosis.evidence.knowledge_base import load_knowledge
 from calcinosis.settings import Settings, SettingsError
 from calcinosis.storage import (
     Base,
@@ -39,13 +42,22 @@ from calcinosis.storage import (
 from calcinosis.web.app import create_app
 
 POSTGRES = os.environ.get("CALCINOSIS_TEST_POSTGRES_URL")
-PLAN = {
-    "evidence_version": "1.0.0+test",
+# A real plan (a 58-year-old woman with SSc, on warfarin): what the faces record.
+PATIENT = {
+    "age_years": 58,
+    "sex": "female",
     "subtype": "dystrophic",
-    "critical": False,
-    "options": [{"id": "observation", "stance": "first-line", "rationale": "private"}],
-    "trace": [{"step": "decide_whether_to_treat", "fired": True, "detail": "x"}],
+    "underlying_disease": "systemic-sclerosis",
+    "symptomatic": True,
+    "medications": ["warfarin"],
 }
+FULL_PLAN = recommend_document(
+    parse_patient(PATIENT, load_knowledge().therapy_ids()), load_knowledge()
+).model_copy(update={"evidence_version": "1.0.0+test", "critical": False})
+IDS_AND_STANCES = [{"id": o.id, "stance": o.stance} for o in FULL_PLAN.options]
+# The same plan cut to one option and one step: the size of record the load and WAL tests
+# were calibrated with.
+PLAN = FULL_PLAN.model_copy(update={"options": FULL_PLAN.options[:1], "trace": FULL_PLAN.trace[:1]})
 
 
 def _urls(tmp_path: Path) -> list[str]:
@@ -118,12 +130,13 @@ def test_servers_starting_at_once_on_a_new_database_all_migrate(url: str) -> Non
 
 def test_a_plan_record_keeps_ids_and_stances_only(url: str) -> None:
     store = Store(url)
-    store.record_plan(PLAN, "api")
-    store.record_plan(PLAN | {"critical": True}, "web")
+    store.record_plan(FULL_PLAN, "api")
+    store.record_plan(FULL_PLAN.model_copy(update={"critical": True}), "web")
     assert store.plan_count() == 2
     newest = store.recent_plans(1)[0]
     assert newest.channel == "web" and newest.critical is True
-    assert newest.options == [{"id": "observation", "stance": "first-line"}]  # no rationale
+    assert newest.options == IDS_AND_STANCES  # no rationale
+    assert {"id": "warfarin", "stance": "avoid"} in newest.options
     assert newest.created_at is not None
     store.close()
 
@@ -248,9 +261,12 @@ def test_columns_are_checked_before_rows_are_queued() -> None:
 
 
 def test_plan_rows_keep_no_patient_words() -> None:
-    row = plan_row(PLAN | {"options": [{"id": "warfarin", "stance": "avoid", "x": "58 y"}]}, "api")
-    assert row.values["trace"] == [{"step": "decide_whether_to_treat", "fired": True}]
-    assert row.values["options"] == [{"id": "warfarin", "stance": "avoid"}]
+    row = plan_row(FULL_PLAN, "api")
+    assert row.values["trace"] == [{"step": s.step, "fired": s.fired} for s in FULL_PLAN.trace]
+    assert any(s.detail for s in FULL_PLAN.trace)  # the plan's trace has words; the row none
+    assert row.values["options"] == IDS_AND_STANCES
+    recorded = repr({k: v for k, v in row.values.items() if k != "created_at"})
+    assert "58" not in recorded and "female" not in recorded
     assert row.values["created_at"].microsecond == 0
 
 
@@ -267,11 +283,13 @@ def test_a_write_not_confirmed_in_time_is_an_error_and_never_written_later(
     store = Store(f"sqlite:///{sqlite_file}", write_timeout=5, busy_timeout=3)
     other = sqlite3.connect(sqlite_file, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
-    first = threading.Thread(target=store.record_plan, args=(PLAN | {"subtype": "a"}, "api"))
+    first = threading.Thread(
+        target=store.record_plan, args=(PLAN.model_copy(update={"subtype": "a"}), "api")
+    )
     first.start()
     time.sleep(0.3)  # the writer is now waiting for the lock, with A
     with pytest.raises(StorageError, match=r"did not confirm the write within 0\.2 s"):
-        store.write([plan_row(PLAN | {"subtype": "b"}, "api")], timeout=0.2)
+        store.write([plan_row(PLAN.model_copy(update={"subtype": "b"}), "api")], timeout=0.2)
     other.execute("ROLLBACK")
     other.close()
     first.join()

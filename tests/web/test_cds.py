@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import jsonschema_rs
 import jwt
 import pytest
 from bs4 import BeautifulSoup
@@ -691,3 +692,31 @@ def test_body_weight_and_height_come_from_observations_converted(
         cards = call(trusted, PATIENT_VIEW, body)["cards"]
     link = next(link["url"] for card in cards for link in card.get("links", []))
     assert "weight_kg=68" in link
+
+
+@pytest.mark.parametrize(
+    ("hook", "name"),
+    [
+        ("patient-view", "ssc_adult_warfarin_patient_view"),
+        ("patient-view", "calciphylaxis_eskd"),
+        ("order-sign", "order_tnf_inhibitor_ssc"),
+        ("order-sign", "order_warfarin_for_calcinosis"),
+    ],
+)
+def test_the_cards_and_the_discovery_obey_the_published_schema(
+    trusted: TestClient, hook: str, name: str
+) -> None:
+    spec = trusted.get("/openapi.json").json()
+
+    def check(route: str, method: str, document: Any) -> list[str]:
+        ok = spec["paths"][route][method]["responses"]["200"]["content"]["application/json"]
+        schema = {**ok["schema"], "components": spec["components"]}
+        return [str(error) for error in jsonschema_rs.validator_for(schema).iter_errors(document)]
+
+    path = f"/cds-services/calcinosis-{hook}"
+    cards = call(trusted, path, fixture(name))
+    assert cards["cards"] and check("/cds-services/{service_id}", "post", cards) == []
+    cards["cards"][0]["links"] = [{"label": "x", "url": "y", "type": "relative"}]
+    assert check("/cds-services/{service_id}", "post", cards) != []  # the check can fail
+    found = trusted.get("/cds-services", headers=bearer(BASE + "/cds-services")).json()
+    assert check("/cds-services", "get", found) == []

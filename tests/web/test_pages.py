@@ -369,7 +369,7 @@ def test_the_algorithm_diagram_shows_the_steps_a_plan_runs(
     assert sorted(columns) == sorted(listed) == sorted(SUBTYPES)
     for subtype in SUBTYPES:
         patient = parse_patient({"age_years": 50, "subtype": subtype}, kb.therapy_ids())
-        ran = [entry["step"] for entry in recommend_document(patient, kb)["trace"]]
+        ran = [entry.step for entry in recommend_document(patient, kb).trace]
         assert columns[subtype] + every_path == ran, subtype
         assert listed[subtype] == ran, subtype
     # the topic's two questions come first for dystrophic calcinosis; safety on every path

@@ -116,8 +116,8 @@ def test_another_knowledge_base_never_reuses_a_plan(kb: KnowledgeBase) -> None:
     mine = cache.plan(patient, kb)
     assert cache.cached(patient, other) is None
     theirs = cache.plan(patient, other)
-    assert theirs.document["evidence_version"] == "99.0.0+other"
-    assert mine.document["evidence_version"] == kb.version
+    assert theirs.document.evidence_version == "99.0.0+other"
+    assert mine.document.evidence_version == kb.version
     assert cache.cached(patient, kb) is mine and len(cache) == 1  # nothing of it kept
     assert cache.plan(patient, other) is not theirs  # computed again: never kept
 
@@ -173,7 +173,7 @@ def test_serving_a_cached_plan_never_changes_it(client: TestClient) -> None:
     for path in ("/", "/print", "/handout", "/"):
         assert client.get(f"{path}?{QUERY}").status_code == 200
     assert client.post("/api/recommendations", json=SSC).content == cached.json
-    assert cached.document == json.loads(cached.json)
+    assert cached.document.model_dump() == json.loads(cached.json)
     assert cached.json == plan_json(recommend_document(patient, kb))
 
 

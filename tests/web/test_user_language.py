@@ -42,9 +42,9 @@ def test_plans_speak_in_references(subtype: str) -> None:
     }
     document = recommend_document(parse_patient(profile, KB.therapy_ids()), KB)
     assert _visible(render_text(document)) == []
-    assert _visible(json.dumps(document)) == []
-    ai = [c for c in document["citations"] if c["source"] == "ai-answer-dm"]
-    assert all(c["kind"] == "ai-generated" for c in ai)
+    assert _visible(json.dumps(document.model_dump())) == []
+    ai = [c for c in document.citations if c.source == "ai-answer-dm"]
+    assert all(c.kind == "ai-generated" for c in ai)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from calcinosis.answers.passages import (
     statement_provenance,
 )
 from calcinosis.answers.vocabulary import CLASSES, RULE_FACTS, RULE_SCOPES
+from calcinosis.decision.documents import Grading
 from calcinosis.decision.plan import grading_for
 from calcinosis.decision.safety import findings_for, rules_patient
 from calcinosis.evidence.applicability import (
@@ -112,11 +113,11 @@ def table4_line(d: Draft, treatment: str) -> str | None:
     )
 
 
-def _grading(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
+def _grading(kb: KnowledgeBase, treatment: str) -> Grading:
     return grading_for(kb, treatment)
 
 
-def by_tool(grading: dict[str, Any]) -> bool:
+def by_tool(grading: Grading) -> bool:
     """A grade no source gives: the tool's own, by rule."""
     return grading.get("assigned_by") == "tool" or grading.get("provenance") is None
 
@@ -131,7 +132,7 @@ def grade_line(d: Draft, treatment: str) -> str:
             "this tool assigns by rule (an ungraded expert opinion, CEBM 2009) is the "
             "tool's own, not a source's."
         )
-    provenance: Provenance = grading["provenance"]
+    provenance = grading["provenance"]
     applies = grading.get("applies_to")
     about = d.about(applies) if isinstance(applies, AppliesTo) else ""
     where = f" ({about})" if about else ""

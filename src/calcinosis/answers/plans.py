@@ -172,7 +172,8 @@ class _Plans:
         key = json.dumps(profile, sort_keys=True)
         found = self._plans.get(key)
         if found is None:
-            found = recommend_document(parse_patient(profile, kb.therapy_ids()), kb)
+            patient = parse_patient(profile, kb.therapy_ids())
+            found = recommend_document(patient, kb).model_dump()
             if len(self._plans) >= self._KEPT:
                 self._plans.clear()
             self._plans[key] = found

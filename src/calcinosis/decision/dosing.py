@@ -14,8 +14,8 @@ check it against the source's figure:
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from calcinosis.decision.documents import WorkedDose
 from calcinosis.evidence.schemas import DoseRate
 
 __all__ = ["body_surface_area", "worked_dose"]
@@ -37,35 +37,31 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def worked_dose(dose: DoseRate, weight_kg: float | None, height_cm: float | None) -> dict[str, Any]:
-    """The dose for this patient, or what is missing to work it out.
-
-    ``{"needs": None | "weight" | "weight and height", "amount", "arithmetic", "low",
-    "high", "unit", "interval", "weight_kg", "height_cm", "bsa_m2"}``."""
+def worked_dose(dose: DoseRate, weight_kg: float | None, height_cm: float | None) -> WorkedDose:
+    """The dose for this patient, or what is missing to work it out (``needs``: None,
+    "weight" or "weight and height")."""
     per_unit = "m²" if dose.per == "m2" else "kg"
     figure = f"{_number(dose.low)}"
     if dose.high is not None:
         figure += f" to {_number(dose.high)}"
-    result: dict[str, Any] = {
-        "needs": None,
-        "source_figure": f"{figure} {dose.unit}/{per_unit} {dose.interval}",
-        "amount": None,
-        "arithmetic": None,
-        "low": None,
-        "high": None,
-        "unit": dose.unit,
-        "interval": dose.interval,
-        "weight_kg": weight_kg,
-        "height_cm": height_cm,
-        "bsa_m2": None,
-    }
+    source_figure = f"{figure} {dose.unit}/{per_unit} {dose.interval}"
     if weight_kg is None or (dose.per == "m2" and height_cm is None):
-        result["needs"] = "weight" if dose.per == "kg" else "weight and height"
-        return result
-    measure, shown = weight_kg, f"{_number(weight_kg)} kg"
+        return WorkedDose(
+            needs="weight" if dose.per == "kg" else "weight and height",
+            source_figure=source_figure,
+            amount=None,
+            arithmetic=None,
+            low=None,
+            high=None,
+            unit=dose.unit,
+            interval=dose.interval,
+            weight_kg=weight_kg,
+            height_cm=height_cm,
+            bsa_m2=None,
+        )
+    measure, shown, bsa = weight_kg, f"{_number(weight_kg)} kg", None
     if dose.per == "m2" and height_cm is not None:
-        measure = body_surface_area(weight_kg, height_cm)
-        result["bsa_m2"] = measure
+        measure = bsa = body_surface_area(weight_kg, height_cm)
         shown = f"{measure:.2f} m²"
     figures = [dose.low] if dose.high is None else [dose.low, dose.high]
     amounts = [value * measure for value in figures]
@@ -81,10 +77,16 @@ def worked_dose(dose: DoseRate, weight_kg: float | None, height_cm: float | None
             f"3600) = {shown} (Mosteller); " + arithmetic
         )
     text = " to ".join(_amount(amount, dose.unit) for amount in amounts)
-    result |= {
-        "amount": f"{text} {dose.unit} {dose.interval}",
-        "arithmetic": arithmetic,
-        "low": round(amounts[0], 4),
-        "high": round(amounts[1], 4) if len(amounts) > 1 else None,
-    }
-    return result
+    return WorkedDose(
+        needs=None,
+        source_figure=source_figure,
+        amount=f"{text} {dose.unit} {dose.interval}",
+        arithmetic=arithmetic,
+        low=round(amounts[0], 4),
+        high=round(amounts[1], 4) if len(amounts) > 1 else None,
+        unit=dose.unit,
+        interval=dose.interval,
+        weight_kg=weight_kg,
+        height_cm=height_cm,
+        bsa_m2=bsa,
+    )

@@ -12,10 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
 
+from calcinosis.decision.documents import PlanDocument, TraceStep
 from calcinosis.decision.patient import Patient
-from calcinosis.decision.plan import STANCES, Option, Plan, Stance, plan_document
+from calcinosis.decision.plan import (
+    STANCES,
+    Option,
+    Plan,
+    SourceDisagreement,
+    Stance,
+    plan_document,
+)
 from calcinosis.decision.safety import check_rules, findings_for
 from calcinosis.evidence.applicability import Context
 from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
@@ -54,18 +62,14 @@ class Builder:
         self.patient = patient
         self.options: dict[str, Option] = {}
         self.assumptions: list[str] = []
-        self.disagreements: list[dict[str, object]] = []
+        self.disagreements: list[SourceDisagreement] = []
         self.warnings: list[str] = []
         self.silences: list[str] = []
         self.critical = False
         self.treat = True  # does the calcinosis warrant treatment?
 
     def cite(self, *statement_ids: str) -> list[Provenance]:
-        statements = self.kb.statements_by_id
-        return [
-            Provenance(source=s.source, location=s.location, quote=s.quote)
-            for s in (statements[i] for i in statement_ids)
-        ]
+        return [_provenance(self.kb, i) for i in statement_ids]
 
     def say(self, text_id: str, **fields: object) -> Said:
         """The algorithm's text ``text_id``, its {fields} filled in, with what it cites."""
@@ -118,6 +122,13 @@ class Builder:
             option.rationale.append(why)
             option.cites.extend(cites)
             option.personal = option.personal and personal
+
+
+@lru_cache(maxsize=4096)
+def _provenance(kb: KnowledgeBase, statement_id: str) -> Provenance:
+    """Where a statement is: built once (shared between plans: a Provenance is frozen)."""
+    s = kb.statements_by_id[statement_id]
+    return Provenance(source=s.source, location=s.location, quote=s.quote)
 
 
 Step = Callable[[Builder], str | None]
@@ -297,7 +308,9 @@ def show_source_disagreement(b: Builder) -> str | None:
         return None
     said = b.say("disagreement.first-line")
     b.disagreements.append(
-        {"summary": said.text, "followed": "management-topic", "cites": b.cite(*said.cites)}
+        SourceDisagreement(
+            summary=said.text, followed="management-topic", cites=b.cite(*said.cites)
+        )
     )
     return "AI answer vs management topic on first-line: management topic followed"
 
@@ -556,19 +569,17 @@ def show_disagreements_about_options(b: Builder) -> str | None:
                 (
                     d
                     for d in b.disagreements
-                    if str(d["summary"]).startswith(b.kb.treatments[option].name + " (")
-                    and str(d["summary"]).endswith(note.rstrip(".") + ".")
+                    if d.summary.startswith(b.kb.treatments[option].name + " (")
+                    and d.summary.endswith(note.rstrip(".") + ".")
                     and note
                 ),
                 None,
             )
             if same is not None:
-                cites = same["cites"]
-                if isinstance(cites, list):
-                    cites.extend(b.cite(statement.id, other.id))
+                same.cites.extend(b.cite(statement.id, other.id))
                 continue
             b.disagreements.append(
-                {"summary": summary, "followed": None, "cites": b.cite(statement.id, other.id)}
+                SourceDisagreement(summary, followed=None, cites=b.cite(statement.id, other.id))
             )
             shown.append(option)
     return ", ".join(dict.fromkeys(shown)) or None
@@ -821,6 +832,12 @@ STEPS: dict[str, tuple[Step, ...]] = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _trace_step(step: str, detail: str | None) -> TraceStep:
+    """One line of the trace (shared between plans: frozen)."""
+    return TraceStep(step=step, fired=detail is not None, detail=detail or "")
+
+
 @derived
 def _checked(kb: KnowledgeBase) -> KnowledgeBase:
     check_rules(kb)
@@ -831,10 +848,10 @@ def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
     """Run the algorithm of the patient's subtype, then the safety steps."""
     kb = _checked(kb or load_knowledge())
     builder = Builder(kb, patient)
-    trace = []
+    trace: list[TraceStep] = []
     for step in STEPS[patient.subtype]:
         detail = step(builder)
-        trace.append({"step": step.__name__, "fired": detail is not None, "detail": detail or ""})
+        trace.append(_trace_step(step.__name__, detail))
     options = sorted(
         builder.options.values(), key=lambda o: (STANCES.index(o.stance), o.rank, o.id)
     )
@@ -855,7 +872,7 @@ def recommend(patient: Patient, kb: KnowledgeBase | None = None) -> Plan:
     )
 
 
-def recommend_document(patient: Patient, kb: KnowledgeBase | None = None) -> dict[str, Any]:
-    """The plan as the JSON document of DESIGN.md."""
+def recommend_document(patient: Patient, kb: KnowledgeBase | None = None) -> PlanDocument:
+    """The plan as the JSON document of DESIGN.md (``model_dump()`` is the JSON)."""
     kb = kb or load_knowledge()
     return plan_document(kb, recommend(patient, kb))

@@ -10,10 +10,33 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from calcinosis import DISCLAIMER
+from calcinosis.decision.documents import (
+    AdverseEffect,
+    AvoidedOption,
+    AvoidReason,
+    Disagreement,
+    Grading,
+    OfferedOption,
+    OptionDocument,
+    PlanDocument,
+    PooledArm,
+    PooledResponse,
+    PooledResponseAny,
+    RegimenDocument,
+    Response,
+    ReviewGrade,
+    ReviewGrading,
+    Summary,
+    SummaryEntry,
+    TimeToResponse,
+    TraceStep,
+)
 from calcinosis.decision.dosing import worked_dose
 from calcinosis.decision.strength import strength
 from calcinosis.decision.summary import option_reason, plan_summary
@@ -32,7 +55,17 @@ from calcinosis.evidence.references import Citation, Citations, marks, short_lab
 from calcinosis.evidence.schemas import Provenance, Regimen, normalise_level
 from calcinosis.evidence.synthesis import pool_document
 
-__all__ = ["DISCLAIMER", "STANCES", "Citation", "Option", "Plan", "grading_for", "render_text"]
+__all__ = [
+    "DISCLAIMER",
+    "STANCES",
+    "Citation",
+    "Option",
+    "Plan",
+    "SourceDisagreement",
+    "grading_for",
+    "plan_document",
+    "render_text",
+]
 
 Stance = Literal["first-line", "alternative", "adjunct", "avoid"]
 STANCES: tuple[Stance, ...] = ("first-line", "alternative", "adjunct", "avoid")
@@ -52,14 +85,23 @@ class Option:
 
 
 @dataclass
+class SourceDisagreement:
+    """Where the sources disagree about a plan, while the engine builds it."""
+
+    summary: str
+    followed: str | None  # the source the plan follows, if it follows one
+    cites: list[Provenance]
+
+
+@dataclass
 class Plan:
     """The engine's answer for one patient."""
 
     subtype: str
     options: list[Option]
-    trace: list[dict[str, Any]]
+    trace: list[TraceStep]
     assumptions: list[str]
-    disagreements: list[dict[str, Any]]
+    disagreements: list[SourceDisagreement]
     warnings: list[str]
     critical: bool
     evidence_version: str
@@ -70,7 +112,7 @@ class Plan:
     height_cm: float | None = None
 
 
-_TOOL_GRADE: dict[str, Any] = {
+_TOOL_GRADE: Grading = {
     "level": "5",
     "grade": "D",
     "system": "assigned by this tool, not by any source: no source grades it, so the CEBM "
@@ -81,26 +123,29 @@ _TOOL_GRADE: dict[str, Any] = {
     "applies_to": AppliesTo(),
     "also": None,
 }
-_PERSONAL: dict[str, Any] = _TOOL_GRADE | {
+_PERSONAL: Grading = {
+    **_TOOL_GRADE,
     "level": None,
     "grade": None,
     "system": "not graded: the reason is this patient's own past response",
     "assigned_by": "patient",
     "source_label": "this patient's history",
 }
-_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+_PRECAUTION: Grading = {
+    **_TOOL_GRADE,
     "level": None,
     "grade": None,
     "system": "not graded: a precaution that the source states without a grade",
     "assigned_by": "precaution",
 }
-_TOOL_PRECAUTION: dict[str, Any] = _TOOL_GRADE | {
+_TOOL_PRECAUTION: Grading = {
+    **_TOOL_GRADE,
     "system": "assigned by this tool, not by any source: an ungraded precaution, level 5 / "
     "grade D by the CEBM 2009 rule",
 }
 
 
-def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
+def grade_label(grading: Grading, context: Context | None = None) -> str:
     """How a grade reads: who gave it, on which scale, and, for a patient, for whom it
     was given when that is another population."""
     if grading["assigned_by"] == "patient":
@@ -140,10 +185,10 @@ def grade_label(grading: dict[str, Any], context: Context | None = None) -> str:
 
 
 @derived
-def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
+def grading_for(kb: KnowledgeBase, treatment: str) -> Grading:
     """The level and grade behind an option, from the most specific graded source."""
     row = kb.table4_row(treatment)
-    review: dict[str, Any] | None = None
+    review: ReviewGrade | None = None
     if row is not None:
         level = normalise_level(row.level_printed) if row.level_printed else None
         if level is None:  # Table 4 prints none for rituximab; the abstract does (IV)
@@ -184,7 +229,7 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
                 source=topic.source, location=topic.location, quote=topic.quote
             ),
             "assigned_by": "source",
-            "source_label": SOURCE_NAMES[topic.source].short,
+            "source_label": SOURCE_NAMES[topic.source].short or SOURCE_NAMES[topic.source].label,
             "applies_to": applies_to_statement(topic),
             "also": review,
         }
@@ -193,36 +238,46 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> dict[str, Any]:
     return _TOOL_GRADE
 
 
+def _pooled_response(document: dict[str, Any]) -> PooledResponse:
+    return PooledResponse(
+        outcome=document["outcome"],
+        method=document["method"],
+        pooled=document["pooled"],
+        k=document["k"],
+        n=document["n"],
+        x=document["x"],
+        estimate=document["estimate"],
+        ci=_floats(document["ci"]),
+        prediction_interval=_floats(document["prediction_interval"]),
+        tau2=document["tau2"],
+        i2=document["i2"],
+    )
+
+
+def _floats(values: Sequence[float] | None) -> list[float] | None:
+    return None if values is None else list(values)
+
+
 @derived
-def _evidence(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
+def _evidence(kb: KnowledgeBase, treatment: str) -> Response | None:
+    """The option's pooled response data, once per treatment (shared: frozen)."""
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")
     complete = pool_document(kb, treatment, "complete", "glmm")
-    keep = (
-        "outcome",
-        "method",
-        "pooled",
-        "k",
-        "n",
-        "x",
-        "estimate",
-        "ci",
-        "prediction_interval",
-        "tau2",
-        "i2",
-    )
-    return {
-        "any": {key: document[key] for key in keep}
-        | {
-            "arms": [
-                {k: a[k] for k in ("study", "x", "n", "proportion")} for a in document["arms"]
+    pooled = _pooled_response(document)
+    return Response(
+        any=PooledResponseAny(
+            **dict(pooled),
+            arms=[
+                PooledArm(study=a["study"], x=a["x"], n=a["n"], proportion=a["proportion"])
+                for a in document["arms"]
             ],
-            "left_out": [item["arm"] for item in document["left_out"]],
-        },
-        "complete": {key: complete[key] for key in keep},
-        "source": "pooled from the studies' arms (calcinosis evidence pool)",
-    }
+            left_out=[item["arm"] for item in document["left_out"]],
+        ),
+        complete=_pooled_response(complete),
+        source="pooled from the studies' arms (calcinosis evidence pool)",
+    )
 
 
 # The regimen groups in the order they are shown, with their titles (the pages' headings).
@@ -235,7 +290,7 @@ REGIMEN_GROUPS = {
 
 def _regimens(
     kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
-) -> list[dict[str, Any]]:
+) -> list[RegimenDocument]:
     """The starting regimen the sources give for this patient's age group first (per-kg
     and per-m2 ones worked out for this patient), then the studies' regimens, then those
     for another age group, each labelled."""
@@ -243,50 +298,70 @@ def _regimens(
     entry = kb.treatments[option.id]
     rows = []
     for index, regimen in enumerate(entry.regimens):
-        found = fit(context, applies_to_regimen(regimen))
-        label = None
-        if regimen.population == "adult" and context.age_group == "child":
-            label = (
-                "adult dose: not for a child as such"
-                if entry.kind == "drug"
-                else "as used in adults"
-            )
-        elif regimen.population == "child":
-            label = "reported in children"
-            fixed = entry.kind == "drug" and not re.search(r"/\s?(kg|m2|m²)", regimen.text)
-            if fixed and context.age_group == "child":
-                # alendronate "PO 70 mg/week" for a 6-year-old: the study's fixed dose
-                label += ", as a fixed dose; no source gives it by weight or age"
-        elif context.age_group == "child" and entry.kind == "drug" and "/kg" not in regimen.text:
-            label = "not a children's dose: the sources give this for calcinosis in general"
-        elif regimen.population == "adult":
-            label = "adult dose" if entry.kind == "drug" else "as used in adults"
-        other = found.extrapolated
-        group = (
-            "other-age-group" if other else "starting" if regimen.basis == "source" else "reported"
-        )
+        other = fit(context, applies_to_regimen(regimen)).extrapolated
         rows.append(
             (
                 (int(other), int(regimen.basis != "source"), _regimen_rank(regimen, context)),
                 index,
-                {
-                    "text": regimen.text,
-                    "setting": regimen.setting,
-                    "population": regimen.population,
-                    "for_this_patient": not other,
-                    "label": label,
-                    "basis": regimen.basis,
-                    "group": group,
-                    "for_weight": (
-                        None
-                        if regimen.dose is None
-                        else worked_dose(regimen.dose, plan.weight_kg, plan.height_cm)
-                    ),
-                    "citation": citations.number(regimen.provenance),
-                },
+                _regimen_document(
+                    kb,
+                    option.id,
+                    index,
+                    context,
+                    weight_kg=plan.weight_kg,
+                    height_cm=plan.height_cm,
+                    citation=citations.number(regimen.provenance),
+                ),
             )
         )
     return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
+
+
+@lru_cache(maxsize=8192)
+def _regimen_document(
+    kb: KnowledgeBase,
+    treatment: str,
+    index: int,
+    context: Context,
+    *,
+    weight_kg: float | None,
+    height_cm: float | None,
+    citation: int,
+) -> RegimenDocument:
+    """One regimen of a treatment labelled for this patient (shared: frozen)."""
+    entry = kb.treatments[treatment]
+    regimen = entry.regimens[index]
+    label = None
+    if regimen.population == "adult" and context.age_group == "child":
+        label = (
+            "adult dose: not for a child as such" if entry.kind == "drug" else "as used in adults"
+        )
+    elif regimen.population == "child":
+        label = "reported in children"
+        fixed = entry.kind == "drug" and not re.search(r"/\s?(kg|m2|m²)", regimen.text)
+        if fixed and context.age_group == "child":
+            # alendronate "PO 70 mg/week" for a 6-year-old: the study's fixed dose
+            label += ", as a fixed dose; no source gives it by weight or age"
+    elif context.age_group == "child" and entry.kind == "drug" and "/kg" not in regimen.text:
+        label = "not a children's dose: the sources give this for calcinosis in general"
+    elif regimen.population == "adult":
+        label = "adult dose" if entry.kind == "drug" else "as used in adults"
+    other = fit(context, applies_to_regimen(regimen)).extrapolated
+    return RegimenDocument(
+        text=regimen.text,
+        setting=regimen.setting,
+        population=regimen.population,
+        for_this_patient=not other,
+        label=label,
+        basis=regimen.basis,
+        group=(
+            "other-age-group" if other else "starting" if regimen.basis == "source" else "reported"
+        ),
+        for_weight=(
+            None if regimen.dose is None else worked_dose(regimen.dose, weight_kg, height_cm)
+        ),
+        citation=citation,
+    )
 
 
 def _regimen_rank(regimen: Regimen, context: Context) -> int:
@@ -317,7 +392,7 @@ AVOID_GROUPS = {
 }
 
 
-def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
+def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> AvoidReason:
     """harm (a rule says it harms this patient), ineffective, or tried (own history)."""
     if option.personal:
         return "tried"
@@ -330,7 +405,7 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> str:
 
 def _option_document(
     kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
-) -> dict[str, Any]:
+) -> OptionDocument:
     entry = kb.treatments[option.id]
     context = plan.context
     grading = grading_for(kb, option.id)
@@ -343,98 +418,142 @@ def _option_document(
             grading = _PERSONAL
         elif option.cites:
             source = kb.sources[option.cites[0].source]
-            grading = _PRECAUTION | {"source_label": short_label(source)}
+            grading = {**_PRECAUTION, "source_label": short_label(source)}
     applicability = fit(context, grading["applies_to"])
     label = grade_label(grading, context)
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
     numbers = citations.numbers(cites)
-    details: dict[str, Any] = {
-        "id": option.id,
-        "name": entry.name,
-        "stance": option.stance,
-        "rationale": " ".join(option.rationale),
-        "level": grading["level"],
-        "grade": grading["grade"],
-        "grade_system": grading["system"],
-        "grade_assigned_by": grading["assigned_by"],
-        "grade_label": label,
-        "avoid_reason": _avoid_reason(kb, option, plan) if option.stance == "avoid" else None,
-        **applicability.document(),
-        "citations": numbers,
-        "warnings": list(option.warnings),
-    }
-    catalog = kb.treatments.get(option.id)
-    details["strength"] = strength(
-        grading,
-        option.stance,
-        details["avoid_reason"],
-        step=catalog is None or catalog.kind == "management",
-    )
-    details["reason"] = option_reason(kb, details)
+    rationale = " ".join(option.rationale)
+    step = entry.kind == "management"
     if option.stance == "avoid":
-        return details
+        avoid_reason = _avoid_reason(kb, option, plan)
+        return AvoidedOption(
+            id=option.id,
+            name=entry.name,
+            stance="avoid",
+            rationale=rationale,
+            level=grading["level"],
+            grade=grading["grade"],
+            grade_system=grading["system"],
+            grade_assigned_by=grading["assigned_by"],
+            grade_label=label,
+            avoid_reason=avoid_reason,
+            applies_to=applicability.applies_to.document(),
+            extrapolated=applicability.extrapolated,
+            extrapolation=applicability.extrapolation,
+            citations=numbers,
+            warnings=list(option.warnings),
+            strength=strength(grading, option.stance, avoid_reason, step=step),
+            reason=option_reason(kb, option.id, option.stance, avoid_reason, rationale),
+        )
     timing = entry.time_to_response
-    details["time_to_response"] = (
+    time_to_response = (
         None
         if timing is None
-        else {"text": timing.text, "citation": citations.number(timing.provenance)}
+        else _time_to_response(timing.text, citations.number(timing.provenance))
     )
     also = grading["also"]
-    details["review_grading"] = (
-        {k: also[k] for k in ("level", "grade", "direction")} if also else None
-    )
-    details["response"] = _evidence(kb, option.id)
-    details["evidence"] = [
+    evidence = [
         line.document(citations.number(line.provenance))
         for line in evidence_lines(kb, option.id, context, plan.largest_cm)
     ]
-    details["pooled"] = pooled_summary(kb, option.id, context)
-    details["regimens"] = _regimens(kb, option, citations, plan)
-    details["dose_note"] = _paediatric_note(kb, option, context)
-    details["adverse_effects"] = [
-        {"text": a.text, "citation": citations.number(a.provenance)} for a in entry.adverse_effects
-    ]
-    return details
+    regimens = _regimens(kb, option, citations, plan)
+    return OfferedOption(
+        id=option.id,
+        name=entry.name,
+        stance=option.stance,
+        rationale=rationale,
+        level=grading["level"],
+        grade=grading["grade"],
+        grade_system=grading["system"],
+        grade_assigned_by=grading["assigned_by"],
+        grade_label=label,
+        avoid_reason=None,
+        applies_to=applicability.applies_to.document(),
+        extrapolated=applicability.extrapolated,
+        extrapolation=applicability.extrapolation,
+        citations=numbers,
+        warnings=list(option.warnings),
+        strength=strength(grading, option.stance, None, step=step),
+        reason=option_reason(kb, option.id, option.stance, None, rationale),
+        time_to_response=time_to_response,
+        review_grading=(
+            None
+            if also is None
+            else _review_grading(also["level"], also["grade"], also["direction"])
+        ),
+        response=_evidence(kb, option.id),
+        evidence=evidence,
+        pooled=pooled_summary(kb, option.id, context),
+        regimens=regimens,
+        dose_note=_paediatric_note(kb, option, context),
+        adverse_effects=[
+            _adverse_effect(a.text, citations.number(a.provenance)) for a in entry.adverse_effects
+        ],
+    )
 
 
-def plan_document(kb: KnowledgeBase, plan: Plan) -> dict[str, Any]:
-    """The plan as the ``recommend --format json`` contract."""
+# The small parts of a plan that many plans share, built once each: the models are
+# frozen, so one instance can be in many plans (and a plan costs fewer validations).
+@lru_cache(maxsize=4096)
+def _time_to_response(text: str, citation: int) -> TimeToResponse:
+    return TimeToResponse(text=text, citation=citation)
+
+
+@lru_cache(maxsize=4096)
+def _adverse_effect(text: str, citation: int) -> AdverseEffect:
+    return AdverseEffect(text=text, citation=citation)
+
+
+@lru_cache(maxsize=256)
+def _review_grading(level: str | None, grade: str | None, direction: str | None) -> ReviewGrading:
+    return ReviewGrading(level=level, grade=grade, direction=direction)
+
+
+@lru_cache(maxsize=1024)
+def _disagreement(summary: str, followed: str | None, citations: tuple[int, ...]) -> Disagreement:
+    return Disagreement(summary=summary, followed=followed, citations=list(citations))
+
+
+def plan_document(kb: KnowledgeBase, plan: Plan) -> PlanDocument:
+    """The plan as the ``recommend --format json`` contract (``model_dump()``)."""
     citations = Citations(kb)
     options = [_option_document(kb, option, citations, plan) for option in plan.options]
-    document = {
-        "subtype": plan.subtype,
-        "critical": plan.critical,
-        "summary": {},
-        "options": options,
-        "warnings": plan.warnings,
-        "sources_silent": plan.silences,
-        "assumptions": [*plan.assumptions, *_dose_assumptions(options)],
-        "disagreements": [
-            d | {"citations": citations.numbers(d.pop("cites", []))}
-            for d in (dict(item) for item in plan.disagreements)
-        ],
-        "trace": plan.trace,
-        "citations": citations.documents(),
-        "evidence_version": plan.evidence_version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-    }
-    document["summary"] = plan_summary(document)
-    return document
+    disagreements = [
+        _disagreement(item.summary, item.followed, tuple(citations.numbers(item.cites)))
+        for item in plan.disagreements
+    ]
+    return PlanDocument(
+        subtype=plan.subtype,
+        critical=plan.critical,
+        summary=plan_summary(options, plan.critical, plan.warnings),
+        options=options,
+        warnings=plan.warnings,
+        sources_silent=plan.silences,
+        assumptions=[*plan.assumptions, *_dose_assumptions(options)],
+        disagreements=disagreements,
+        trace=plan.trace,
+        citations=citations.citation_documents(),
+        evidence_version=plan.evidence_version,
+        evidence_released=kb.released,
+        disclaimer=DISCLAIMER,
+    )
 
 
-def _dose_assumptions(options: list[dict[str, Any]]) -> list[str]:
+def _dose_assumptions(options: Sequence[OptionDocument]) -> list[str]:
     """A per-kg or per-m2 dose that could not be worked out says what was missing."""
     missing: dict[str, list[str]] = {}
     for option in options:
-        for regimen in option.get("regimens") or []:
-            needs = (regimen["for_weight"] or {}).get("needs")
-            if needs and regimen["for_this_patient"]:
+        if not isinstance(option, OfferedOption):
+            continue
+        for regimen in option.regimens:
+            needs = regimen.for_weight.needs if regimen.for_weight else None
+            if needs and regimen.for_this_patient:
                 missing.setdefault(needs, [])
-                if option["name"] not in missing[needs]:
-                    missing[needs].append(option["name"])
+                if option.name not in missing[needs]:
+                    missing[needs].append(option.name)
     return [
         f"{needs.capitalize()} not given: the per-{'kg' if needs == 'weight' else 'm²'} "
         f"doses of {', '.join(names)} are shown as the sources give them, not worked out "
@@ -454,71 +573,80 @@ def _title(subtype: str) -> str:
     return "calciphylaxis" if subtype == "calciphylaxis" else f"{subtype} calcinosis cutis"
 
 
-def _shown_regimens(regimens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _shown_regimens(regimens: list[RegimenDocument]) -> list[RegimenDocument]:
     """The starting regimens the sources give for this patient (or, when there is none,
     the first one)."""
-    starting = [r for r in regimens if r.get("group") == "starting"]
+    starting = [r for r in regimens if r.group == "starting"]
     return starting[:3] or regimens[:1]
 
 
-def _regimen_line(regimen: dict[str, Any]) -> str:
-    label = f" ({regimen['label']})" if regimen.get("label") else ""
-    setting = f", {regimen['setting']}" if regimen.get("setting") else ""
-    text = f"    Regimen: {regimen['text']}{label}{setting} [{regimen['citation']}]"
-    worked = regimen.get("for_weight")
-    if worked and worked["amount"]:
-        text += f"; for this patient: {worked['amount']} ({worked['arithmetic']})"
+def _regimen_line(regimen: RegimenDocument) -> str:
+    label = f" ({regimen.label})" if regimen.label else ""
+    setting = f", {regimen.setting}" if regimen.setting else ""
+    text = f"    Regimen: {regimen.text}{label}{setting} [{regimen.citation}]"
+    worked = regimen.for_weight
+    if worked and worked.amount:
+        text += f"; for this patient: {worked.amount} ({worked.arithmetic})"
     elif worked:
-        text += f"; give the {worked['needs']} to work it out for this patient"
+        text += f"; give the {worked.needs} to work it out for this patient"
     return text
 
 
-def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+def _option_text(option: OptionDocument, wrap: textwrap.TextWrapper) -> list[str]:
     """One option as text: grade and whom it is about, rationale, evidence, regimen."""
-    refs = marks(option["citations"])
-    lines = [wrap.fill(f"  - {option['name']}: {option['grade_label']} {refs}")]
-    lines.append(wrap.fill(f"    Strength: {option['strength']['label']}"))
-    if option.get("extrapolated"):
+    refs = marks(option.citations)
+    lines = [wrap.fill(f"  - {option.name}: {option.grade_label} {refs}")]
+    lines.append(wrap.fill(f"    Strength: {option.strength.label}"))
+    if option.extrapolated:
         lines.append(
             wrap.fill(
-                f"    ! Evidence extrapolated from {option['applies_to']['text']}: "
-                + "; ".join(option["extrapolation"])
+                f"    ! Evidence extrapolated from {option.applies_to.text}: "
+                + "; ".join(option.extrapolation)
             )
         )
-    lines.append(wrap.fill(f"    {option['rationale']}"))
-    evidence = option.get("evidence") or []
+    lines.append(wrap.fill(f"    {option.rationale}"))
+    if isinstance(option, OfferedOption):
+        lines.extend(_offered_text(option, wrap))
+    lines.extend(wrap.fill(f"    ! {w}") for w in option.warnings)
+    return lines
+
+
+def _offered_text(option: OfferedOption, wrap: textwrap.TextWrapper) -> list[str]:
+    """What an option offered adds: evidence lines, pooled response, regimens, effects."""
+    lines = []
+    evidence = option.evidence
     if evidence:
         lines.append("    Evidence (most applicable first):")
         for line in evidence[:EVIDENCE_LINES_SHOWN]:
             notes = []
-            if line["extrapolated"]:
-                notes.append("extrapolated: " + "; ".join(line["extrapolation"]))
-            if line["lesion_size_note"]:
-                notes.append(line["lesion_size_note"])
+            if line.extrapolated:
+                notes.append("extrapolated: " + "; ".join(line.extrapolation))
+            if line.lesion_size_note:
+                notes.append(line.lesion_size_note)
             extra = f" ({'; '.join(notes)})" if notes else ""
-            lines.append(wrap.fill(f"      * {line['text']}{extra} [{line['citation']}]"))
+            lines.append(wrap.fill(f"      * {line.text}{extra} [{line.citation}]"))
         if len(evidence) > EVIDENCE_LINES_SHOWN:
             lines.append(
                 wrap.fill(
                     f"      * and {len(evidence) - EVIDENCE_LINES_SHOWN} more (calcinosis "
-                    f"evidence arms --treatment {option['id']})"
+                    f"evidence arms --treatment {option.id})"
                 )
             )
-    pooled = option.get("pooled")
+    pooled = option.pooled
     if pooled:
-        crude = pooled["crude"]
+        crude = pooled.crude
         text = (
-            f"    Across {pooled['k']} studies: {crude['x']} of {crude['n']} patients "
-            f"responded (any response, {_pct(crude['proportion'])}); "
-            f"{complete_words(pooled['complete'])}. {pooled['uncertainty']}"
+            f"    Across {pooled.k} studies: {crude.x} of {crude.n} patients "
+            f"responded (any response, {_pct(crude.proportion)}); "
+            f"{complete_words(pooled.complete)}. {pooled.uncertainty}"
         )
-        if pooled["extrapolated"]:
-            text += " Extrapolated: " + "; ".join(pooled["extrapolation"]) + "."
+        if pooled.extrapolated:
+            text += " Extrapolated: " + "; ".join(pooled.extrapolation) + "."
         lines.append(wrap.fill(text))
-    regimens = option.get("regimens") or []
+    regimens = option.regimens
     shown = _shown_regimens(regimens)
     lines.extend(wrap.fill(_regimen_line(regimen)) for regimen in shown)
-    reported = [r for r in regimens if r not in shown and r.get("group") == "reported"]
+    reported = [r for r in regimens if r not in shown and r.group == "reported"]
     if reported:
         lines.append(
             wrap.fill(
@@ -526,51 +654,50 @@ def _option_text(option: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str
                 "--format json: regimens)"
             )
         )
-    if option.get("dose_note"):
-        lines.append(wrap.fill(f"    ! {option['dose_note']}"))
-    if option.get("adverse_effects"):
-        effects = "; ".join(dict.fromkeys(a["text"] for a in option["adverse_effects"]))
-        refs = marks(a["citation"] for a in option["adverse_effects"])
+    if option.dose_note:
+        lines.append(wrap.fill(f"    ! {option.dose_note}"))
+    if option.adverse_effects:
+        effects = "; ".join(dict.fromkeys(a.text for a in option.adverse_effects))
+        refs = marks(a.citation for a in option.adverse_effects)
         lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
-    lines.extend(wrap.fill(f"    ! {w}") for w in option["warnings"])
     return lines
 
 
-def _names(entries: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{e['name']} ({e['strength']})" for e in entries)
+def _names(entries: list[SummaryEntry]) -> str:
+    return "; ".join(f"{e.name} ({e.strength})" for e in entries)
 
 
-def _summary_text(summary: dict[str, Any], wrap: textwrap.TextWrapper) -> list[str]:
+def _summary_text(summary: Summary, wrap: textwrap.TextWrapper) -> list[str]:
     """The plan's summary: start with, then, judge the response, avoid."""
-    lines = [wrap.fill(f"  !! {item}") for item in summary["critical"]]
-    if summary["first_line"]:
-        lines.append(wrap.fill(f"  Start with: {_names(summary['first_line'])}"))
-    for item in summary["judge_response"]:
-        lines.append(wrap.fill(f"  When: {item['name']}: {item['text']} [{item['citation']}]"))
-    if summary["next"]:
-        more = f"; and {summary['next_more']} more" if summary["next_more"] else ""
+    lines = [wrap.fill(f"  !! {item}") for item in summary.critical]
+    if summary.first_line:
+        lines.append(wrap.fill(f"  Start with: {_names(summary.first_line)}"))
+    for item in summary.judge_response:
+        lines.append(wrap.fill(f"  When: {item.name}: {item.text} [{item.citation}]"))
+    if summary.next:
+        more = f"; and {summary.next_more} more" if summary.next_more else ""
         # with nothing first-line there is no "it" to fail first: the options, said so
-        label = "Next, if it does not help" if summary["first_line"] else "Options, none first-line"
-        lines.append(wrap.fill(f"  {label}: {_names(summary['next'])}{more}"))
-    if summary["also"]:
-        lines.append(wrap.fill(f"  Also: {_names(summary['also'])}"))
-    for group in summary["avoid"]:
-        items = " ".join(f"{e['name']}: {e['reason']}" for e in group["options"])
-        lines.append(wrap.fill(f"  Avoid, {group['title'].lower()}: {items}"))
+        label = "Next, if it does not help" if summary.first_line else "Options, none first-line"
+        lines.append(wrap.fill(f"  {label}: {_names(summary.next)}{more}"))
+    if summary.also:
+        lines.append(wrap.fill(f"  Also: {_names(summary.also)}"))
+    for group in summary.avoid:
+        items = " ".join(f"{e.name}: {e.reason}" for e in group.options)
+        lines.append(wrap.fill(f"  Avoid, {group.title.lower()}: {items}"))
     return lines
 
 
-def render_text(document: dict[str, Any], width: int = 88) -> str:
+def render_text(document: PlanDocument, width: int = 88) -> str:
     """A plan document as text for a terminal: first-line first, citations last."""
     wrap = textwrap.TextWrapper(width=width, subsequent_indent="      ")
-    lines = [f"Treatment plan: {_title(document['subtype'])}"]
-    if document["critical"]:
+    lines = [f"Treatment plan: {_title(document.subtype)}"]
+    if document.critical:
         lines.append("!! CRITICAL: urgent, multi-interventional care; refer now.")
-    lines.extend(wrap.fill(f"!  {w}") for w in document["warnings"])
-    lines.extend(wrap.fill(f"?  {item}") for item in document.get("sources_silent", []))
-    lines.extend(["", "IN SHORT", *_summary_text(document["summary"], wrap)])
-    groups: list[tuple[str, list[dict[str, Any]]]] = [
-        (title, [o for o in document["options"] if o["stance"] == stance])
+    lines.extend(wrap.fill(f"!  {w}") for w in document.warnings)
+    lines.extend(wrap.fill(f"?  {item}") for item in document.sources_silent)
+    lines.extend(["", "IN SHORT", *_summary_text(document.summary, wrap)])
+    groups: list[tuple[str, list[OptionDocument]]] = [
+        (title, [o for o in document.options if o.stance == stance])
         for stance, title in (
             ("first-line", "FIRST-LINE"),
             ("alternative", "ALTERNATIVES"),
@@ -578,7 +705,7 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         )
     ]
     groups += [
-        (title, [o for o in document["options"] if o.get("avoid_reason") == reason])
+        (title, [o for o in document.options if o.avoid_reason == reason])
         for reason, title in AVOID_GROUPS.items()
     ]
     for title, chosen in groups:
@@ -588,28 +715,27 @@ def render_text(document: dict[str, Any], width: int = 88) -> str:
         lines.append(title)
         for option in chosen:
             lines.extend(_option_text(option, wrap))
-    if document["disagreements"]:
+    if document.disagreements:
         lines.append("")
         lines.append("WHERE THE SOURCES DISAGREE")
-        for item in document["disagreements"]:
-            refs = marks(item["citations"])
-            lines.append(wrap.fill(f"  - {item['summary']} {refs}"))
-    if document["assumptions"]:
+        for item in document.disagreements:
+            refs = marks(item.citations)
+            lines.append(wrap.fill(f"  - {item.summary} {refs}"))
+    if document.assumptions:
         lines.append("")
         lines.append("ASSUMPTIONS MADE")
-        lines.extend(wrap.fill(f"  - {a}") for a in document["assumptions"])
+        lines.extend(wrap.fill(f"  - {a}") for a in document.assumptions)
     lines.append("")
     lines.append("CITATIONS")
-    for citation in document["citations"]:
+    for citation in document.citations:
         lines.append(
             wrap.fill(
-                f"  [{citation['n']}] {citation['reference_text'].rstrip('.')}. "
-                f"{citation['location']}."
+                f"  [{citation.n}] {citation.reference_text.rstrip('.')}. {citation.location}."
             )
         )
     lines.append("")
     lines.append(
-        f"Evidence version {document['evidence_version']}, released "
-        f"{document['evidence_released']}. {document['disclaimer']}"
+        f"Evidence version {document.evidence_version}, released "
+        f"{document.evidence_released}. {document.disclaimer}"
     )
     return "\n".join(lines) + "\n"

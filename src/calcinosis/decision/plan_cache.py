@@ -21,8 +21,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
-
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import recommend_document
 from calcinosis.decision.patient import Patient
 from calcinosis.evidence.knowledge_base import KnowledgeBase
@@ -34,13 +33,10 @@ MAX_PAGES = 2  # pages kept with a plan (about 140 KB each: the assessment page)
 
 T = TypeVar("T")
 
-# FastAPI's own serialisation of a ``dict[str, Any]`` answer: the same bytes
-_DOCUMENT = TypeAdapter(dict[str, Any])
 
-
-def plan_json(document: dict[str, Any]) -> bytes:
-    """The plan as the API answers it (pydantic's JSON, as FastAPI writes it)."""
-    return _DOCUMENT.dump_json(document)
+def plan_json(document: PlanDocument) -> bytes:
+    """The plan as the API answers it: pydantic's JSON of the typed document."""
+    return document.model_dump_json().encode()
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +45,7 @@ class CachedPlan:
     document alone (the plan's HTML of the assessment page), and the last pages rendered
     with it (``MAX_PAGES``), kept with it."""
 
-    document: dict[str, Any]
+    document: PlanDocument
     json: bytes
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
     _pages: OrderedDict[Hashable, bytes] = field(default_factory=OrderedDict, repr=False)
@@ -72,7 +68,7 @@ class CachedPlan:
             while len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)
 
-    def derived(self, name: str, make: Callable[[dict[str, Any]], T]) -> T:
+    def derived(self, name: str, make: Callable[[PlanDocument], T]) -> T:
         """``make(document)``, computed once for this plan under ``name``: ``make``
         must depend on the document only (two threads may both compute it once)."""
         try:

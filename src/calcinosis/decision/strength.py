@@ -17,7 +17,13 @@ holds for this patient).
 
 from __future__ import annotations
 
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from calcinosis.decision.documents import Strength
+
+if TYPE_CHECKING:
+    from calcinosis.decision.documents import Grading
 
 __all__ = [
     "CEBM_EXPLAINED",
@@ -75,31 +81,52 @@ def _grade_notation(grade: str) -> tuple[str, str]:
 
 
 def strength(
-    grading: dict[str, Any],
+    grading: Grading,
     stance: str,
     avoid_reason: str | None = None,
     *,
     step: bool = True,
-) -> dict[str, Any]:
+) -> Strength:
     """The certainty and direction of one option, with the source's notation.
 
     ``grading`` is :func:`calcinosis.decision.plan.grading_for`'s (or a precaution's) document."""
-    by = grading["assigned_by"]
+    also = grading.get("also")
+    return _strength(
+        grading["assigned_by"],
+        grading["system"],
+        grading["level"],
+        grading["grade"],
+        (also["level"], also["grade"]) if also else None,
+        option=(stance, avoid_reason, step),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _strength(
+    by: str,
+    system: str,
+    level: str | None,
+    grade: str | None,
+    also: tuple[str | None, str | None] | None,
+    *,
+    option: tuple[str, str | None, bool],
+) -> Strength:
+    """:func:`strength` from what it reads of the grading, once each (shared: frozen)."""
+    stance, avoid_reason, step = option
     notation, explanation = "", ""
     certainty: str | None = None
-    if by == "source" and grading["system"].startswith("GRADE"):
-        grade = str(grading["grade"])
-        notation, explanation = _grade_notation(grade)
-        certainty = GRADE_LETTERS.get(grade[-1:])
-        direction = GRADE_NUMBERS.get(grade[:1], "suggested")
-        also = grading.get("also")
+    if by == "source" and system.startswith("GRADE"):
+        text = str(grade)
+        notation, explanation = _grade_notation(text)
+        certainty = GRADE_LETTERS.get(text[-1:])
+        direction = GRADE_NUMBERS.get(text[:1], "suggested")
         if also:
-            cebm, why = _cebm_notation(also["level"], also["grade"])
+            cebm, why = _cebm_notation(*also)
             notation += f"; review: {cebm}"
             explanation += f". {why}"
     elif by == "source":
-        notation, explanation = _cebm_notation(grading["level"], grading["grade"])
-        certainty = CEBM_GRADES.get(str(grading["grade"]))
+        notation, explanation = _cebm_notation(level, grade)
+        certainty = CEBM_GRADES.get(str(grade))
         direction = "may be considered"
     elif by == "tool":
         # a management step (observation, treating the underlying disease) is one of the
@@ -131,10 +158,10 @@ def strength(
         label = direction if by == "patient" else f"{direction} (a precaution, not graded)"
     else:
         label = f"{certainty} certainty, {direction}"
-    return {
-        "certainty": certainty,
-        "direction": direction,
-        "label": label,
-        "notation": notation,
-        "explanation": explanation,
-    }
+    return Strength(
+        certainty=certainty,
+        direction=direction,
+        label=label,
+        notation=notation,
+        explanation=explanation,
+    )

@@ -9,13 +9,24 @@ time to response and the safety rules' short reasons (``gist``), all sourced.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from functools import lru_cache
 
+from calcinosis.decision.documents import (
+    AvoidedOption,
+    AvoidGroup,
+    AvoidReason,
+    JudgeResponse,
+    OfferedOption,
+    Strength,
+    Summary,
+    SummaryEntry,
+)
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 __all__ = ["AVOID_TITLES", "first_sentence", "option_reason", "plan_summary"]
 
-AVOID_TITLES = {
+AVOID_TITLES: dict[AvoidReason, str] = {
     "ineffective": "Not effective",
     "harm": "Harmful for this patient",
     "tried": "Not offered again: tried before",
@@ -36,64 +47,71 @@ def first_sentence(text: str) -> str:
     return text
 
 
-def option_reason(kb: KnowledgeBase, option: dict[str, Any]) -> str:
+def option_reason(
+    kb: KnowledgeBase, treatment: str, stance: str, avoid_reason: str | None, rationale: str
+) -> str:
     """One line on why an option stands where it does: the gist of the rules that put
     it among what to avoid, or the first sentence of its rationale."""
-    if option["stance"] == "avoid" and option.get("avoid_reason") != "tried":
-        rules = kb.treatments[option["id"]].contraindications
-        gists = [
-            r.gist
-            for r in rules
-            if r.stance == "avoid" and r.gist and r.text in option["rationale"]
-        ]
+    if stance == "avoid" and avoid_reason != "tried":
+        rules = kb.treatments[treatment].contraindications
+        gists = [r.gist for r in rules if r.stance == "avoid" and r.gist and r.text in rationale]
         if gists:
             text = "; ".join(dict.fromkeys(gists))
             return text[0].upper() + text[1:] + "."
-    return first_sentence(option["rationale"])
+    return first_sentence(rationale)
 
 
-def _entry(option: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": option["id"],
-        "name": option["name"],
-        "strength": option["strength"]["label"],
-        "notation": option["strength"]["notation"],
-        "explanation": option["strength"]["explanation"],
-        "reason": option["reason"],
-        "citations": option["citations"],
-    }
+def _entry(option: OfferedOption | AvoidedOption) -> SummaryEntry:
+    return _summary_entry(
+        option.id, option.name, option.strength, option.reason, tuple(option.citations)
+    )
 
 
-def plan_summary(document: dict[str, Any]) -> dict[str, Any]:
-    """The summary of a plan document (its options already carry ``strength``,
-    ``reason`` and ``time_to_response``)."""
-    options = document["options"]
-    first = [o for o in options if o["stance"] == "first-line"]
-    alternatives = [o for o in options if o["stance"] == "alternative"]
-    adjuncts = [o for o in options if o["stance"] == "adjunct"]
+@lru_cache(maxsize=4096)
+def _summary_entry(
+    treatment: str, name: str, strength: Strength, reason: str, citations: tuple[int, ...]
+) -> SummaryEntry:
+    """One entry of a summary (shared between plans: frozen)."""
+    return SummaryEntry(
+        id=treatment,
+        name=name,
+        strength=strength.label,
+        notation=strength.notation,
+        explanation=strength.explanation,
+        reason=reason,
+        citations=list(citations),
+    )
+
+
+def plan_summary(
+    options: Sequence[OfferedOption | AvoidedOption], critical: bool, warnings: Sequence[str]
+) -> Summary:
+    """The summary of a plan's options (they already carry ``strength``, ``reason`` and
+    ``time_to_response``)."""
+    offered = [o for o in options if isinstance(o, OfferedOption)]
+    first = [o for o in offered if o.stance == "first-line"]
+    alternatives = [o for o in offered if o.stance == "alternative"]
+    adjuncts = [o for o in offered if o.stance == "adjunct"]
     when = [
-        {"id": o["id"], "name": o["name"]} | o["time_to_response"]
+        JudgeResponse(id=o.id, name=o.name, text=timing.text, citation=timing.citation)
         for o in first
-        if o.get("time_to_response")
+        if (timing := o.time_to_response) is not None
     ]
-    avoid = {
-        reason: [_entry(o) for o in options if o.get("avoid_reason") == reason]
-        for reason in AVOID_TITLES
+    avoided = [o for o in options if isinstance(o, AvoidedOption)]
+    avoid: dict[AvoidReason, list[SummaryEntry]] = {
+        reason: [_entry(o) for o in avoided if o.avoid_reason == reason] for reason in AVOID_TITLES
     }
-    critical = []
-    if document["critical"]:
-        critical.append("Critical: urgent, multi-interventional care; refer now.")
-    return {
-        "first_line": [_entry(o) for o in first],
-        "next": [_entry(o) for o in alternatives[:NEXT_SHOWN]],
-        "next_more": max(0, len(alternatives) - NEXT_SHOWN),
-        "also": [_entry(o) for o in adjuncts],
-        "judge_response": when,
-        "avoid": [
-            {"group": reason, "title": AVOID_TITLES[reason], "options": chosen}
+    return Summary(
+        first_line=[_entry(o) for o in first],
+        next=[_entry(o) for o in alternatives[:NEXT_SHOWN]],
+        next_more=max(0, len(alternatives) - NEXT_SHOWN),
+        also=[_entry(o) for o in adjuncts],
+        judge_response=when,
+        avoid=[
+            AvoidGroup(group=reason, title=AVOID_TITLES[reason], options=chosen)
             for reason, chosen in avoid.items()
             if chosen
         ],
-        "critical": critical,
-        "medication_warnings": [w for w in document["warnings"] if w.startswith("Current ")],
-    }
+        critical=["Critical: urgent, multi-interventional care; refer now."] if critical else [],
+        medication_warnings=[w for w in warnings if w.startswith("Current ")],
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
+from calcinosis.evidence.documents import AppliesToDocument
 from calcinosis.evidence.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
 from calcinosis.evidence.schemas import Arm, Regimen, Statement, Table4Row
 
@@ -62,13 +63,19 @@ class AppliesTo:
         """In words, e.g. 'dystrophic calcinosis in adults with systemic sclerosis'."""
         return _describe(self)
 
-    def document(self) -> dict[str, object]:
-        return {
-            "subtypes": list(self.subtypes),
-            "diseases": list(self.diseases),
-            "population": self.population,
-            "text": self.describe(),
-        }
+    def document(self) -> AppliesToDocument:
+        """The contract's ``applies_to`` object (one per record, shared: it is frozen)."""
+        return _applies_to_document(self)
+
+
+@cache
+def _applies_to_document(applies: AppliesTo) -> AppliesToDocument:
+    return AppliesToDocument(
+        subtypes=list(applies.subtypes),
+        diseases=list(applies.diseases),
+        population=applies.population,
+        text=applies.describe(),
+    )
 
 
 @cache
@@ -114,12 +121,10 @@ class Fit:
             return ""
         return f"extrapolated from {self.applies_to.describe()}: " + "; ".join(self.reasons)
 
-    def document(self) -> dict[str, object]:
-        return {
-            "applies_to": self.applies_to.document(),
-            "extrapolated": self.extrapolated,
-            "extrapolation": list(self.reasons),
-        }
+    @property
+    def extrapolation(self) -> list[str]:
+        """The reasons, as the documents' ``extrapolation`` field (a fresh list)."""
+        return list(self.reasons)
 
 
 @cache

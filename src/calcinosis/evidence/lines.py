@@ -11,7 +11,7 @@ on its uncertainty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
@@ -22,6 +22,13 @@ from calcinosis.evidence.applicability import (
     applies_to_arm,
     applies_to_statement,
     fit,
+)
+from calcinosis.evidence.documents import (
+    CompleteCount,
+    CrudeCount,
+    EvidenceLineDocument,
+    LineKind,
+    PooledSummary,
 )
 from calcinosis.evidence.knowledge_base import KnowledgeBase, responders, study_label
 from calcinosis.evidence.names import SOURCE_NAMES
@@ -62,7 +69,7 @@ class EvidenceLine:
     """One line of evidence for an option."""
 
     source: str
-    kind: str  # "study-arm" | "source-figures" | "source-report" (no counts)
+    kind: LineKind  # "source-report": a source's words, no counts
     text: str
     unit: str
     x: int | None
@@ -75,6 +82,11 @@ class EvidenceLine:
     fit: Fit
     size_note: str | None
     provenance: Provenance
+    # the documents of this line by citation number: a line is cached (evidence_lines),
+    # and a plan numbers it with one of a few numbers, so each is built once
+    _documents: dict[int, EvidenceLineDocument] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def rank(self) -> tuple[int, int, int, int, int]:
@@ -88,23 +100,29 @@ class EvidenceLine:
             -(self.n or 0),
         )
 
-    def document(self, citation: int) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "kind": self.kind,
-            "text": self.text,
-            "unit": self.unit,
-            "x": self.x,
-            "n": self.n,
-            "complete": self.complete,
-            "patients": self.patients,
-            "study": self.study,
-            "arm": self.arm,
-            "design": self.design,
-            **self.fit.document(),
-            "lesion_size_note": self.size_note,
-            "citation": citation,
-        }
+    def document(self, citation: int) -> EvidenceLineDocument:
+        """The line as the plan shows it, with its citation number (shared: frozen)."""
+        found = self._documents.get(citation)
+        if found is None:
+            found = self._documents[citation] = EvidenceLineDocument(
+                source=self.source,
+                kind=self.kind,
+                text=self.text,
+                unit=self.unit,
+                x=self.x,
+                n=self.n,
+                complete=self.complete,
+                patients=self.patients,
+                study=self.study,
+                arm=self.arm,
+                design=self.design,
+                applies_to=self.fit.applies_to.document(),
+                extrapolated=self.fit.extrapolated,
+                extrapolation=self.fit.extrapolation,
+                lesion_size_note=self.size_note,
+                citation=citation,
+            )
+        return found
 
 
 def _arm_line(kb: KnowledgeBase, arm: Arm, context: Context) -> EvidenceLine:
@@ -269,7 +287,7 @@ def _source_line(
     kb: KnowledgeBase,
     statement: Statement,
     context: Context,
-    kind: str,
+    kind: LineKind,
     text: str,
     *,
     unit: str = "patients",
@@ -326,13 +344,13 @@ def evidence_lines(
 VERY_UNCERTAIN_WIDTH = 0.5  # an interval wider than 50 points says "very uncertain"
 
 
-def complete_words(complete: dict[str, int], unit: str = "patients") -> str:
+def complete_words(complete: CompleteCount, unit: str = "patients") -> str:
     """Complete responses, said so that none reported and none counted differ."""
-    if not complete["k"]:
+    if not complete.k:
         return "complete responses not reported"
-    if complete["x"] == 0:
-        return f"no complete responses reported (0 of {_plural(complete['n'], unit)})"
-    return f"complete response in {complete['x']} of {_plural(complete['n'], unit)}"
+    if complete.x == 0:
+        return f"no complete responses reported (0 of {_plural(complete.n, unit)})"
+    return f"complete response in {complete.x} of {_plural(complete.n, unit)}"
 
 
 def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
@@ -360,17 +378,12 @@ def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     return document
 
 
-def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict[str, Any] | None:
-    """The pooled summary as a fresh document (the cached one is never handed out)."""
-    summary = _pooled_summary(kb, treatment, context)
-    return None if summary is None else dict(summary)
-
-
 @lru_cache(maxsize=4096)
-def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict[str, Any] | None:
+def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> PooledSummary | None:
     """The random-effects estimate with k, n, CI, crude count and a plain sentence.
 
     ``None`` unless at least two studies could be pooled: one study is its own line.
+    Cached and shared between plans: the model is frozen.
     """
     document = _pool(kb, treatment)
     if document is None or not document["pooled"] or document["k"] < 2:
@@ -412,16 +425,18 @@ def _pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> dict
     if left:
         sentence += f" Not counted, as they report no 'any response' figure: {', '.join(left)}."
     complete = responders(arms, "complete")  # over the arms pooled
-    return {
-        "method": document["method"],
-        "k": document["k"],
-        "n": document["n"],
-        "estimate": document["estimate"],
-        "ci": document["ci"],
-        "very_uncertain": high - low > VERY_UNCERTAIN_WIDTH,
-        "crude": {"x": document["x"], "n": document["n"], "proportion": round(crude, 6)},
-        "complete": {"x": complete.x, "n": complete.n, "k": complete.k},
-        "uncertainty": sentence,
-        "by_population": by_population,
-        **Fit(applies, bool(reasons), tuple(reasons)).document(),
-    }
+    return PooledSummary(
+        method=document["method"],
+        k=document["k"],
+        n=document["n"],
+        estimate=document["estimate"],
+        ci=list(document["ci"]),
+        very_uncertain=high - low > VERY_UNCERTAIN_WIDTH,
+        crude=CrudeCount(x=document["x"], n=document["n"], proportion=round(crude, 6)),
+        complete=CompleteCount(x=complete.x, n=complete.n, k=complete.k),
+        uncertainty=sentence,
+        by_population=by_population,
+        applies_to=applies.document(),
+        extrapolated=bool(reasons),
+        extrapolation=reasons,
+    )

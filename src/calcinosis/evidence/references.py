@@ -11,11 +11,12 @@ document (a plan, an answer) its number, in the order first cited; :func:`marks`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from calcinosis.evidence.documents import CitationDocument, Reference
 from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.schemas import Provenance, Source
 
@@ -141,6 +142,29 @@ class Citation:
 
 
 @cache
+def _reference_document(kb: KnowledgeBase, source_id: str) -> Reference:
+    return Reference.model_validate(_source_view(kb, source_id)[2])
+
+
+@lru_cache(maxsize=8192)
+def _citation_document(
+    kb: KnowledgeBase, n: int, source: str, location: str, quote: str | None
+) -> CitationDocument:
+    """One numbered passage as a document, built once (shared: it is frozen)."""
+    label, kind, _, text = _source_view(kb, source)
+    return CitationDocument(
+        n=n,
+        label=label,
+        source=source,
+        kind=kind,
+        reference=_reference_document(kb, source),
+        reference_text=text,
+        location=location,
+        quote=quote,
+    )
+
+
+@cache
 def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
     """How a source reads (label, kind, reference, reference text), once per source."""
     source = kb.sources[source_id]
@@ -211,6 +235,13 @@ class Citations:
     def documents(self) -> list[dict[str, Any]]:
         return [item.document() for item in self.items()]
 
+    def citation_documents(self) -> list[CitationDocument]:
+        """The citations as the plan's typed documents, in the order of their numbers."""
+        return [
+            _citation_document(self.kb, item.n, item.source, item.location, item.quote)
+            for item in self.items()
+        ]
+
     def renumber(self, texts: Sequence[str]) -> list[str]:
         """Number again in the order ``texts`` show the marks; uncited passages dropped."""
         order: dict[int, int] = {}
@@ -242,7 +273,7 @@ def marks(numbers: Iterable[int]) -> str:
     return "".join(f"[{n}]" for n in sorted(set(numbers)))
 
 
-def places(citations: Sequence[Mapping[str, Any]], numbers: Iterable[int]) -> str:
+def places(citations: Sequence[CitationDocument], numbers: Iterable[int]) -> str:
     """ "Label, location; label, location" of these numbers, from a document's citations."""
-    by_n = {citation["n"]: citation for citation in citations}
-    return "; ".join(f"{by_n[n]['label']}, {by_n[n]['location']}" for n in numbers if n in by_n)
+    by_n = {citation.n: citation for citation in citations}
+    return "; ".join(f"{by_n[n].label}, {by_n[n].location}" for n in numbers if n in by_n)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from calcinosis.decision.documents import OfferedOption, OptionDocument, PlanDocument
 from calcinosis.decision.engine import recommend_document
 from calcinosis.evidence.audit import audit
 from calcinosis.evidence.grading import grade_for_body, level_rank
@@ -349,38 +350,38 @@ def _compare_audit(
 
 
 # ---------------------------------------------------------------------------- plans
-def _response(option: Mapping[str, Any]) -> dict[str, Any] | None:
+def _response(option: OptionDocument) -> dict[str, Any] | None:
     """The response figure a plan shows for an option: counts, k, the pooled estimate."""
-    response = option.get("response")
+    response = option.response if isinstance(option, OfferedOption) else None
     if not response:
         return None
-    any_, complete = response["any"], response["complete"]
+    any_, complete = response.any, response.complete
     return {
-        "x": any_["x"],
-        "n": any_["n"],
-        "k": any_["k"],
-        "estimate": any_["estimate"],
-        "ci": any_["ci"],
-        "complete": {"x": complete["x"], "n": complete["n"], "k": complete["k"]},
+        "x": any_.x,
+        "n": any_.n,
+        "k": any_.k,
+        "estimate": any_.estimate,
+        "ci": any_.ci,
+        "complete": {"x": complete.x, "n": complete.n, "k": complete.k},
     }
 
 
-def _snapshots(plan: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _snapshots(plan: PlanDocument) -> dict[str, dict[str, Any]]:
     orders: dict[str, int] = {}
     found: dict[str, dict[str, Any]] = {}
-    for option in plan["options"]:
-        orders[option["stance"]] = orders.get(option["stance"], 0) + 1
-        found[option["id"]] = {
-            "name": option["name"],
-            "stance": option["stance"],
-            "order": orders[option["stance"]],
-            "grade": option["grade_label"],
+    for option in plan.options:
+        orders[option.stance] = orders.get(option.stance, 0) + 1
+        found[option.id] = {
+            "name": option.name,
+            "stance": option.stance,
+            "order": orders[option.stance],
+            "grade": option.grade_label,
             "response": _response(option),
         }
     return found
 
 
-def _compare_plan(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+def _compare_plan(before: PlanDocument, after: PlanDocument) -> list[Change]:
     old, new = _snapshots(before), _snapshots(after)
     found = []
     for option in dict.fromkeys([*old, *new]):

@@ -14,6 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from calcinosis.decision.documents import (
+    AdverseEffect,
+    AvoidedOption,
+    OfferedOption,
+    PlanDocument,
+)
 from calcinosis.decision.patient import Patient
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import reference_text
@@ -40,17 +46,17 @@ def _statement_note(kb: KnowledgeBase, statement_id: str) -> dict[str, str]:
     }
 
 
-def _notes(plan: dict[str, Any], used: set[int]) -> list[dict[str, Any]]:
+def _notes(plan: PlanDocument, used: set[int]) -> list[dict[str, Any]]:
     return [
-        {"n": c["n"], "reference": c["reference_text"], "location": c["location"]}
-        for c in plan["citations"]
-        if c["n"] in used
+        {"n": c.n, "reference": c.reference_text, "location": c.location}
+        for c in plan.citations
+        if c.n in used
     ]
 
 
-def _medicines(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> list[dict[str, Any]]:
+def _medicines(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> list[dict[str, Any]]:
     """What each current medicine that the plan avoids means for the patient."""
-    avoided = {o["id"]: o for o in plan["options"] if o["stance"] == "avoid"}
+    avoided = {o.id: o for o in plan.options if isinstance(o, AvoidedOption)}
     found = []
     for medication in patient.medications:
         option = avoided.get(medication)
@@ -60,15 +66,15 @@ def _medicines(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> lis
         rules = [
             r
             for r in kb.treatments[medication].contraindications
-            if r.stance == "avoid" and r.text in option["rationale"]
+            if r.stance == "avoid" and r.text in option.rationale
         ]
         everywhere = any(rule.indication == "any" for rule in rules)
         if everywhere:
             text = (
                 f"Please talk soon with the doctor who prescribed {name.lower()}: "
-                f"{option['reason'][:1].lower()}{option['reason'][1:]}"
+                f"{option.reason[:1].lower()}{option.reason[1:]}"
             )
-        elif option["avoid_reason"] == "ineffective":
+        elif option.avoid_reason == "ineffective":
             text = (
                 f"{name} does not treat calcinosis. If you take it for another reason, do not "
                 "stop it on your own: ask the doctor who prescribed it."
@@ -77,37 +83,37 @@ def _medicines(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> lis
             text = (
                 f"Ask the doctor who prescribed {name.lower()} whether you should keep taking it."
             )
-        found.append({"name": name, "text": text, "citations": option["citations"]})
+        found.append({"name": name, "text": text, "citations": option.citations})
     return found
 
 
-def _side_effects(effects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _side_effects(effects: list[AdverseEffect]) -> list[dict[str, Any]]:
     """The sources' adverse effects in their own first words, without counts, once each
     ("transient pain (n=2/5)" and "transient pain in over 11% of patients" are one)."""
     plain: dict[str, dict[str, Any]] = {}
     for effect in effects:
-        words = re.split(r"[,(;]| in over | in \d", effect["text"])[0].strip()
-        plain.setdefault(words.lower(), {"text": words, "citation": effect["citation"]})
+        words = re.split(r"[,(;]| in over | in \d", effect.text)[0].strip()
+        plain.setdefault(words.lower(), {"text": words, "citation": effect.citation})
     return list(plain.values())
 
 
-def handout_document(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) -> dict[str, Any]:
+def handout_document(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> dict[str, Any]:
     """The handout of one plan: sections of plain sentences, each with its citations."""
-    first = [o for o in plan["options"] if o["stance"] == "first-line"]
+    first = [o for o in plan.options if isinstance(o, OfferedOption) and o.stance == "first-line"]
     start = []
     for option in first:
-        entry = kb.treatments[option["id"]]
+        entry = kb.treatments[option.id]
         how = ROUTE_WORDS.get((entry.route or "").split(" ")[0])
         item: dict[str, Any] = {
-            "name": option["name"],
+            "name": option.name,
             "how": how,
             "drug": entry.kind == "drug",
-            "expect": option.get("time_to_response"),
-            "side_effects": _side_effects(option.get("adverse_effects") or []),
-            "citations": option["citations"],
+            "expect": option.time_to_response,
+            "side_effects": _side_effects(option.adverse_effects),
+            "citations": option.citations,
         }
         start.append(item)
-    used = {i["expect"]["citation"] for i in start if i["expect"]}
+    used = {o.time_to_response.citation for o in first if o.time_to_response}
     used |= {e["citation"] for i in start for e in i["side_effects"]}
     return {
         "what_it_is": {
@@ -120,14 +126,14 @@ def handout_document(kb: KnowledgeBase, patient: Patient, plan: dict[str, Any]) 
             "treatments can have side effects: your clinician weighs them with you.",
             "note": _statement_note(kb, VARIABLE_RESPONSE),
         },
-        "critical": plan["critical"],
+        "critical": plan.critical,
         "start": start,
-        "next": [o["name"] for o in plan["options"] if o["stance"] == "alternative"][:3],
+        "next": [o.name for o in plan.options if o.stance == "alternative"][:3],
         "medicines": _medicines(kb, patient, plan),
         "not_for_you": [
-            o["name"]
-            for o in plan["options"]
-            if o["stance"] == "avoid" and o["avoid_reason"] in ("harm", "tried")
+            o.name
+            for o in plan.options
+            if o.stance == "avoid" and o.avoid_reason in ("harm", "tried")
         ],
         "notes": _notes(plan, used),
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.errors import CalcinosisError
 from calcinosis.storage import FieldValueError, Row, Store, card_row, feedback_row, plan_row
 
@@ -31,7 +32,7 @@ class RefusedFieldError(CalcinosisError):
 
 
 async def record_answer(
-    store: Store, service: str, cards: Sequence[dict[str, Any]], plans: Sequence[dict[str, Any]]
+    store: Store, service: str, cards: Sequence[dict[str, Any]], plans: Sequence[PlanDocument]
 ) -> None:
     """Commit the plans (channel ``cds``) and the cards of one CDS Hooks answer."""
     rows = [plan_row(plan, "cds") for plan in plans]

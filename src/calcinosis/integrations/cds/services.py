@@ -34,6 +34,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from calcinosis import DISCLAIMER
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import recommend_document
 from calcinosis.decision.patient import Patient, parse_patient
 from calcinosis.decision.plan_cache import PlanCache
@@ -339,10 +340,10 @@ def _decode_one(key: str, body: bytes, limits: InputLimits) -> Any:
 class Context:
     kb: KnowledgeBase
     public_url: str
-    plans: list[dict[str, Any]] = field(default_factory=list)  # plans served, to audit
+    plans: list[PlanDocument] = field(default_factory=list)  # plans served, to audit
     plan_cache: PlanCache | None = None  # the app's plans, when it keeps them
 
-    def plan(self, patient: Patient) -> dict[str, Any]:
+    def plan(self, patient: Patient) -> PlanDocument:
         """The plan document of ``patient`` (from the plan cache: never mutate it)."""
         if self.plan_cache is None:
             return recommend_document(patient, self.kb)
@@ -399,49 +400,48 @@ def _form_value(value: object) -> str:
 
 
 def _first_line_card(
-    ctx: Context, plan: Mapping[str, Any], profile: Mapping[str, Any]
+    ctx: Context, plan: PlanDocument, profile: Mapping[str, Any]
 ) -> dict[str, Any]:
-    first = [o for o in plan["options"] if o["stance"] == "first-line"]
-    names = " or ".join(o["name"] for o in first[:2])
+    first = [o for o in plan.options if o.stance == "first-line"]
+    names = " or ".join(o.name for o in first[:2])
     grades = ", ".join(
         sorted(
             {
-                f"grade {o['grade']}"
-                + (" by this tool" if o["grade_assigned_by"] == "tool" else "")
+                f"grade {o.grade}" + (" by this tool" if o.grade_assigned_by == "tool" else "")
                 for o in first[:2]
             }
         )
     )
-    summary = f"Calcinosis cutis ({plan['subtype']}): first-line {names} ({grades})"
+    summary = f"Calcinosis cutis ({plan.subtype}): first-line {names} ({grades})"
     lines = ["**First-line**"]
     for option in first:
         extrapolated = (
-            f" *Evidence extrapolated from {option['applies_to']['text']}: "
-            + "; ".join(option["extrapolation"])
+            f" *Evidence extrapolated from {option.applies_to.text}: "
+            + "; ".join(option.extrapolation)
             + ".*"
-            if option.get("extrapolated")
+            if option.extrapolated
             else ""
         )
         lines.append(
-            f"- **{option['name']}** ({option['grade_label']}): {option['rationale']}"
-            f"{extrapolated} *Source: {places(plan['citations'], option['citations'])}.*"
+            f"- **{option.name}** ({option.grade_label}): {option.rationale}"
+            f"{extrapolated} *Source: {places(plan.citations, option.citations)}.*"
         )
-    avoid = [o for o in plan["options"] if o["stance"] == "avoid"]
+    avoid = [o for o in plan.options if o.stance == "avoid"]
     if avoid:
         lines.append("")
-        lines.append("**Avoid**: " + ", ".join(o["name"] for o in avoid) + ".")
+        lines.append("**Avoid**: " + ", ".join(o.name for o in avoid) + ".")
     lines += [
         "",
         "Open the assessment for the alternatives, the evidence behind each option "
         "and the assumptions made.",
         "",
-        f"*{plan['disclaimer']}*",
+        f"*{plan.disclaimer}*",
     ]
     return _card(
         ctx,
         "first-line",
         summary,
-        "critical" if plan["critical"] else "info",
+        "critical" if plan.critical else "info",
         "\n".join(lines),
         links=[_assessment_link(ctx, profile)],
     )
@@ -485,21 +485,21 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
     plan = ctx.plan(patient)
     ctx.plans.append(plan)
     cards = [_first_line_card(ctx, plan, profile)]
-    options = {o["id"]: o for o in plan["options"]}
+    options = {o.id: o for o in plan.options}
     for treatment in patient.medications:
         option = options.get(treatment)
-        if option is None or option["stance"] != "avoid":
+        if option is None or option.stance != "avoid":
             continue
         cards.append(
             _card(
                 ctx,
                 "avoid-current-medication",
-                f"{option['name']} should not be used to treat calcinosis cutis",
+                f"{option.name} should not be used to treat calcinosis cutis",
                 "warning",
-                f"The patient takes **{option['name']}**. {option['rationale']}\n\n*Source: "
-                f"{places(plan['citations'], option['citations'])}.* If it is prescribed for "
+                f"The patient takes **{option.name}**. {option.rationale}\n\n*Source: "
+                f"{places(plan.citations, option.citations)}.* If it is prescribed for "
                 f"another indication, that is for its prescriber to weigh.\n\n"
-                f"*{plan['disclaimer']}*",
+                f"*{plan.disclaimer}*",
                 overrideReasons=OVERRIDE_REASONS,
                 links=[_assessment_link(ctx, profile)],
             )
@@ -601,7 +601,7 @@ def respond(
     public_url: str,
     *,
     limits: InputLimits,
-    plans: list[dict[str, Any]] | None = None,
+    plans: list[PlanDocument] | None = None,
     plan_cache: PlanCache | None = None,
 ) -> dict[str, Any]:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.

@@ -11,14 +11,26 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calcinosis.answers import answer_question
+from calcinosis.answers.documents import AnswerDocument
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.patient import Patient, one_unknown_field, parse_patient
 from calcinosis.decision.plan_cache import CachedPlan, PlanCache
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence.audit import audit
+from calcinosis.evidence.documents import (
+    ArmDocument,
+    AuditDocument,
+    CertaintyDocument,
+    PoolDocument,
+    Table4RowDocument,
+    TableRow,
+)
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome, arm_document
+from calcinosis.evidence.schemas import ChangeEntry, Treatment
 from calcinosis.evidence.summary_of_findings import Scope, SummaryOfFindings, summary_of_findings
 from calcinosis.evidence.synthesis import Dimension, pool_document
 from calcinosis.evidence.tables import arm_level_rules, table_rows
+from calcinosis.render.documents import AboutDocument
 from calcinosis.render.transparency import about_document
 from calcinosis.storage import plan_row
 
@@ -31,6 +43,27 @@ PROBLEM = {
     "description": "A problem document (RFC 9457) naming the field at fault",
     "content": {"application/problem+json": {}},
 }
+
+
+class ChangesDocument(BaseModel):
+    """The changelog of the evidence served (``GET /api/evidence/changes``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    evidence_version: str
+    evidence_released: str
+    unreleased: bool
+    status: str
+    releases: list[ChangeEntry]
+
+
+class HealthDocument(BaseModel):
+    """Whether plans can be served now (``GET /api/health``); ``storage`` says why not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    status: Literal["ok", "degraded"]
+    storage: str | None = None  # only when degraded
+    evidence_version: str
+    evidence_released: str
 
 
 def _kb(request: Request) -> KnowledgeBase:
@@ -81,7 +114,7 @@ def plan_for(request: Request, patient: Patient) -> CachedPlan:
 @router.post(
     "/recommendations",
     summary="A treatment plan for a patient profile",
-    response_model=dict[str, Any],
+    response_model=PlanDocument,
     responses={400: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
 async def recommendations(patient: Patient, request: Request) -> Response:
@@ -114,6 +147,7 @@ class Question(BaseModel):
 @router.post(
     "/answers",
     summary="Answer a clinical question from the evidence base",
+    response_model=AnswerDocument,
     responses={400: PROBLEM, 422: PROBLEM},
 )
 def answers(body: Question, request: Request) -> dict[str, Any]:
@@ -124,6 +158,8 @@ def answers(body: Question, request: Request) -> dict[str, Any]:
 @router.get(
     "/evidence/arms",
     summary="Every study arm of the review, with provenance",
+    response_model=list[ArmDocument],
+    response_model_exclude_unset=True,
     responses={404: PROBLEM, 422: PROBLEM},
 )
 def arms(
@@ -138,34 +174,43 @@ def arms(
 
 
 @router.get(
-    "/evidence/tables/{number}", summary="Table 1-4 rebuilt from the arms", responses={404: PROBLEM}
+    "/evidence/tables/{number}",
+    summary="Table 1-4 rebuilt from the arms",
+    response_model=list[TableRow] | list[Table4RowDocument],
+    responses={404: PROBLEM},
 )
 def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[dict[str, Any]]:
     return table_rows(_kb(request), number)
 
 
-@router.get("/evidence/audit", summary="Published figures that disagree with the counts")
+@router.get(
+    "/evidence/audit",
+    summary="Published figures that disagree with the counts",
+    response_model=list[AuditDocument],
+)
 def audit_items(request: Request) -> list[dict[str, Any]]:
     return [item.document() for item in audit(_kb(request))]
 
 
 @router.get("/evidence/changes", summary="The changelog: every release, newest first")
-def changes(request: Request) -> dict[str, Any]:
+def changes(request: Request) -> ChangesDocument:
     """The releases of the evidence served (``changes.yaml``), and whether the evidence
     served is itself a release (``unreleased``: a directory previewed before release)."""
     kb = _kb(request)
-    return {
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "unreleased": kb.unreleased,
-        "status": kb.release_status(),
-        "releases": [entry.model_dump(mode="json") for entry in kb.changelog],
-    }
+    return ChangesDocument(
+        evidence_version=kb.version,
+        evidence_released=kb.released,
+        unreleased=kb.unreleased,
+        status=kb.release_status(),
+        releases=list(kb.changelog),
+    )
 
 
 @router.get(
     "/evidence/pool/{treatment}",
     summary="Pooled response of a treatment or class",
+    response_model=PoolDocument,
+    response_model_exclude_unset=True,
     responses={404: PROBLEM},
 )
 def pool(
@@ -199,6 +244,7 @@ def pool(
 @router.get(
     "/evidence/certainty",
     summary="Summary of findings with a pre-filled GRADE certainty, for a panel to confirm",
+    response_model=CertaintyDocument,
     responses={404: PROBLEM, 422: PROBLEM},
 )
 def certainty(
@@ -216,9 +262,8 @@ def certainty(
 
 
 @router.get("/treatments", summary="The treatment catalog")
-def treatments(request: Request) -> list[dict[str, Any]]:
-    kb = _kb(request)
-    return [entry.model_dump(mode="json") for entry in kb.treatments.values()]
+def treatments(request: Request) -> list[Treatment]:
+    return list(_kb(request).treatments.values())
 
 
 @router.get(
@@ -226,18 +271,18 @@ def treatments(request: Request) -> list[dict[str, Any]]:
     summary="One entry of the treatment catalog",
     responses={404: PROBLEM},
 )
-def treatment_entry(
-    request: Request, treatment: Annotated[str, Path(max_length=64)]
-) -> dict[str, Any]:
+def treatment_entry(request: Request, treatment: Annotated[str, Path(max_length=64)]) -> Treatment:
     kb = _kb(request)
     if treatment not in kb.treatments:
         raise UnknownChoiceError("treatment", treatment, sorted(kb.treatments))
-    return kb.treatments[treatment].model_dump(mode="json")
+    return kb.treatments[treatment]
 
 
 @router.get(
     "/about",
     summary="Transparency: HTI-1 source attributes, the basis, limitations, validation",
+    response_model=AboutDocument,
+    response_model_exclude_unset=True,
 )
 def about(request: Request) -> dict[str, Any]:
     """The same document as the ``/about`` page."""
@@ -247,7 +292,14 @@ def about(request: Request) -> dict[str, Any]:
 @router.get(
     "/health",
     summary="Whether the service can serve plans (storage writable), and the evidence version",
-    responses={503: {"description": "Degraded: the storage cannot write (the reason in one line)"}},
+    response_model=HealthDocument,
+    response_model_exclude_unset=True,
+    responses={
+        503: {
+            "model": HealthDocument,
+            "description": "Degraded: the storage cannot write (the reason in one line)",
+        }
+    },
 )
 async def health(request: Request) -> Any:
     """200 ``{"status": "ok"}`` when audit records can be written now; otherwise 503

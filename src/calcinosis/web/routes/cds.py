@@ -41,6 +41,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import ClientDisconnect
 
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.errors import field_path
 from calcinosis.evidence.knowledge_base import KnowledgeBase
@@ -52,6 +53,7 @@ from calcinosis.integrations.cds.auth import (
     TrustConfig,
     loopback_fhir_server_url,
 )
+from calcinosis.integrations.cds.documents import CdsResponse, Discovery, FeedbackCounts
 from calcinosis.integrations.cds.services import (
     SERVICES,
     CdsRequest,
@@ -279,7 +281,12 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.get("/cds-services", summary="CDS Hooks discovery", responses=UNAUTHORIZED)
+@router.get(
+    "/cds-services",
+    summary="CDS Hooks discovery",
+    response_model=Discovery,
+    responses=UNAUTHORIZED,
+)
 async def services(_: Authenticated) -> dict[str, Any]:
     return discovery()
 
@@ -287,7 +294,8 @@ async def services(_: Authenticated) -> dict[str, Any]:
 @router.post(
     "/cds-services/{service_id}",
     summary="Call a CDS Hooks service",
-    response_model=None,
+    response_model=CdsResponse,
+    response_model_exclude_unset=True,
     openapi_extra=_body(CdsRequest),
     responses={**UNAUTHORIZED, 400: {}, 404: {}, 412: {}, 413: {}, 422: {}},
 )
@@ -302,7 +310,7 @@ async def call_service(
     state = request.app.state
     settings: Settings = state.settings
     limits = _limits(settings)
-    plans: list[dict[str, Any]] = []  # patient-view's plan, audited like the others
+    plans: list[PlanDocument] = []  # patient-view's plan, audited like the others
     answer: dict[str, Any] | None
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
@@ -341,7 +349,7 @@ def _parse_and_respond(
     public_url: str,
     *,
     limits: InputLimits,
-    plans: list[dict[str, Any]],
+    plans: list[PlanDocument],
     plan_cache: PlanCache,
 ) -> tuple[CdsRequest, dict[str, Any] | None]:
     """The body, parsed (``_RefusedError`` if refused), and the answer when it can be
@@ -361,7 +369,7 @@ async def _answer_with_fetched(
     caller: Caller,
     service: Service,
     body: CdsRequest,
-    plans: list[dict[str, Any]],
+    plans: list[PlanDocument],
 ) -> dict[str, Any]:
     """The answer once the missing prefetch is fetched (``PrefetchMissingError``)."""
     state = request.app.state
@@ -421,7 +429,15 @@ def _check_feedback(data: Mapping[str, Any], limits: InputLimits) -> None:
     "/cds-services/{service_id}/feedback",
     summary="Feedback on a service's cards",
     openapi_extra=_body(FeedbackBody),
-    responses={**UNAUTHORIZED, 400: {}, 404: {}, 413: {}, 422: {}},
+    response_class=Response,
+    responses={
+        **UNAUTHORIZED,
+        200: {"description": "Recorded (no body)"},
+        400: {},
+        404: {},
+        413: {},
+        422: {},
+    },
 )
 async def feedback(
     request: Request,
@@ -471,6 +487,7 @@ def _refusal_headers(status: int) -> dict[str, str]:
     summary="CDS card feedback, counted (admin credential required)",
     response_model=None,
     responses={
+        200: {"model": FeedbackCounts, "description": "The counts"},
         401: {"description": "No or a wrong admin credential"},
         403: {"description": "No admin credential is configured"},
     },

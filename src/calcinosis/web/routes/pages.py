@@ -14,6 +14,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from calcinosis.answers import answer_question
+from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import STEPS
 from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, parse_patient
 from calcinosis.decision.plan_cache import CachedPlan
@@ -27,6 +28,7 @@ from calcinosis.decision.strength import (
 )
 from calcinosis.errors import ProfileError
 from calcinosis.evidence.audit import audit
+from calcinosis.evidence.documents import CompleteCount
 from calcinosis.evidence.knowledge_base import KnowledgeBase, arm_document, responders, study_label
 from calcinosis.evidence.references import redact
 from calcinosis.evidence.schemas import Arm, Statement
@@ -159,7 +161,7 @@ def _assessment(request: Request, template: str) -> HTMLResponse:
     return response
 
 
-def _plan_html(plan: dict[str, Any]) -> dict[str, Markup]:
+def _plan_html(plan: PlanDocument) -> dict[str, Markup]:
     """The parts of the assessment page that show the plan alone (``_summary.html``
     and ``_plan.html``, which read nothing but the plan and the template globals),
     rendered once per plan kept in the plan cache."""
@@ -169,7 +171,7 @@ def _plan_html(plan: dict[str, Any]) -> dict[str, Markup]:
     }
 
 
-def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> str:
+def _profile_line(plan: PlanDocument | None, values: dict[str, list[str]]) -> str:
     """What was entered, in a few words, on the folded form's summary line."""
     if plan is None:
         return ""
@@ -178,7 +180,7 @@ def _profile_line(plan: dict[str, Any] | None, values: dict[str, list[str]]) -> 
         found = [v.strip() for v in values.get(key, []) if v.strip() not in ("", "unknown")]
         return found[-1] if found else ""
 
-    parts = [readable(plan["subtype"]).lower()]
+    parts = [readable(plan.subtype).lower()]
     if age := one("age_years"):
         parts.append(f"{age} years")
     if weight := one("weight_kg"):
@@ -274,13 +276,13 @@ def _redacted(kb: KnowledgeBase, statement: Statement) -> Statement:
     return statement.model_copy(update={"quote": quote, "location": where})
 
 
-def _complete_counts(arms: Sequence[Arm]) -> dict[str, int] | None:
+def _complete_counts(arms: Sequence[Arm]) -> CompleteCount | None:
     """Complete responses over the arms counted for any response (None without any)."""
     counted = responders(arms, "any")
     if not counted.k:
         return None
     complete = responders((arm for arm in arms if arm.id in counted.arms), "complete")
-    return {"x": complete.x, "n": complete.n, "k": complete.k}
+    return CompleteCount(x=complete.x, n=complete.n, k=complete.k)
 
 
 @lru_cache(maxsize=128)
