@@ -36,7 +36,7 @@ def _unique_keys(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
 DataLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
 
 
-def read_data(source: Traversable | Path) -> Any:
+def read_data(source: Traversable | Path) -> object:
     """The YAML document of ``source``; KnowledgeError (naming it) if it cannot be read."""
     name = source.name
     try:

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -88,7 +88,7 @@ def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
     return True  # max_depth + 1 levels of pairs were removed: deeper than the limit
 
 
-def loads_bounded(data: bytes | str, max_depth: int) -> Any:
+def loads_bounded(data: bytes | str, max_depth: int) -> object:
     """``json.loads`` after the depth check: JsonTooDeepError or ValueError when refused."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if json_depth_exceeds(raw, max_depth):

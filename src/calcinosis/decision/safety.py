@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from calcinosis.decision.patient import Patient
 from calcinosis.errors import KnowledgeError
@@ -55,7 +54,7 @@ UNKNOWN_SUBTYPE = "dystrophic"
 UNKNOWN_AGE_NOTE = "Age unknown: age limits are applied."
 
 
-def rules_patient(known: Mapping[str, Any]) -> tuple[Patient, list[str]]:
+def rules_patient(known: Mapping[str, object]) -> tuple[Patient, list[str]]:
     """The patient the safety rules are checked for, from a partial profile (what FHIR
     or a question gives), with the defaults above; and a note for each default that can
     change what applies. Medications and prior treatments are not read by any rule."""

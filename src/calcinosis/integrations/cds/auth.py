@@ -529,8 +529,9 @@ async def fetch_jwks_httpx(
     except ValueError:
         raise AuthError("bad jwks") from None
     _checked_jwks(document)
-    result: dict[str, Any] = document
-    return result
+    if not isinstance(document, dict):  # refused by _checked_jwks already; for the types
+        raise AuthError("bad jwks")
+    return document
 
 
 @dataclass
