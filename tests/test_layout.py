@@ -4,6 +4,7 @@ inside a function except to defer a heavy optional one (said why, on its line)."
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,76 @@ def test_the_public_api_names_what_it_exports() -> None:
         assert getattr(calcinosis, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'recomend'"):
         _ = calcinosis.recomend  # type: ignore[attr-defined]
+
+
+# Names whose signature (or, for a class, whose fields and public methods) mention Any and
+# that a module of another layer imports: what issue 13 has left to type (33 at the start
+# of its second part). The test fails on a new one, so the list only shrinks.
+ANY_ACROSS_LAYERS = frozenset(
+    {
+        "calcinosis.answers.compose:answer_question",
+        "calcinosis.decision.plan_cache:CachedPlan",
+        "calcinosis.evidence.commands:pool_options",
+        "calcinosis.evidence.commands:register_synthesis_commands",
+        "calcinosis.evidence.commands:sensitivity_lines",
+        "calcinosis.evidence.knowledge_base:arm_document",
+        "calcinosis.evidence.references:Citation",
+        "calcinosis.evidence.references:Citations",
+        "calcinosis.evidence.references:reference",
+        "calcinosis.evidence.summary_of_findings:Scope",
+        "calcinosis.evidence.summary_of_findings:SummaryOfFindings",
+        "calcinosis.evidence.synthesis:pool_document",
+        "calcinosis.evidence.synthesis:pool_treatment",
+        "calcinosis.evidence.synthesis:study_units",
+        "calcinosis.evidence.tables:render",
+        "calcinosis.evidence.tables:table_rows",
+        "calcinosis.integrations.cds.auth:Issuer",
+        "calcinosis.integrations.cds.auth:TokenVerifier",
+        "calcinosis.integrations.cds.services:CdsRequest",
+        "calcinosis.integrations.cds.services:check_request_limits",
+        "calcinosis.integrations.cds.services:discovery",
+        "calcinosis.integrations.cds.services:respond",
+        "calcinosis.living.commands:add_living_commands",
+        "calcinosis.render.handout:handout_document",
+        "calcinosis.render.transparency:about_document",
+    }
+)
+
+
+def _mentions_any(node: ast.AST) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        text = ast.unparse(node.args) + (ast.unparse(node.returns) if node.returns else "")
+    elif isinstance(node, ast.ClassDef):
+        fields = [ast.unparse(n.annotation) for n in node.body if isinstance(n, ast.AnnAssign)]
+        methods = [
+            ast.unparse(n.args) + (ast.unparse(n.returns) if n.returns else "")
+            for n in node.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and not n.name.startswith("_")
+        ]
+        text = " ".join(fields + methods)
+    elif isinstance(node, ast.AnnAssign):
+        text = ast.unparse(node.annotation)
+    else:
+        return False
+    return re.search(r"\bAny\b", text) is not None
+
+
+def test_no_new_any_crosses_a_layer_boundary() -> None:
+    typed_any: set[tuple[str, str]] = set()
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            name = getattr(node, "name", None) or getattr(getattr(node, "target", None), "id", None)
+            if name and _mentions_any(node):
+                typed_any.add((module, name))
+    crossing = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in MODULES and not node.level:
+                if _layer(node.module) == _layer(module):
+                    continue
+                crossing |= {
+                    f"{node.module}:{alias.name}"
+                    for alias in node.names
+                    if (node.module, alias.name) in typed_any
+                }
+    assert crossing - ANY_ACROSS_LAYERS == set()
