@@ -238,3 +238,22 @@ def test_no_new_any_crosses_a_layer_boundary() -> None:
                     if (node.module, alias.name) in typed_any
                 }
     assert crossing - ANY_ACROSS_LAYERS == set()
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_what_is_derived_from_a_knowledge_base_is_kept_with_it(module: str) -> None:
+    """No module-level functools cache keyed on a KnowledgeBase (it would keep every base
+    it saw alive): such a function is ``@derived`` or ``@derived_bounded(n)``."""
+    kept = [
+        f"{module}:{node.lineno} {node.name}"
+        for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.args.args
+        and node.args.args[0].annotation is not None
+        and "KnowledgeBase" in ast.unparse(node.args.args[0].annotation)
+        and any(
+            ast.unparse(d).split("(")[0].removeprefix("functools.") in ("cache", "lru_cache")
+            for d in node.decorator_list
+        )
+    ]
+    assert kept == []

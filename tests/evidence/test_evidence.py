@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from calcinosis.errors import KnowledgeError, UnknownChoiceError
+from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.knowledge_base import (
     KNOWLEDGE_DIR,
     KnowledgeBase,
     arm_document,
-    derived,
     load_knowledge,
     patients_by_disease,
     read_knowledge,
@@ -418,3 +418,18 @@ def test_what_is_derived_from_a_base_is_computed_once_per_base_and_goes_with_it(
     del second
     gc.collect()
     assert gone() is None  # nothing outside the base kept it alive
+
+
+def test_a_bounded_derived_value_keeps_at_most_its_bound_per_base() -> None:
+    @derived_bounded(3)
+    def scaled(kb: KnowledgeBase, weight: float) -> float:
+        return weight * len(kb.treatments)
+
+    kb = read_knowledge(KNOWLEDGE_DIR)
+    values = [scaled(kb, w) for w in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    assert values == [w * len(kb.treatments) for w in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    kept = kb._derived[scaled.__wrapped__]  # type: ignore[attr-defined]
+    assert len(kept) == 3  # type: ignore[arg-type]
+    assert set(kept) == {((w,), frozenset()) for w in (3.0, 4.0, 5.0)}  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="at least 1"):
+        derived_bounded(0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from functools import cache
 from typing import Any
 
 from calcinosis.answers.draft import (
@@ -41,7 +40,8 @@ from calcinosis.evidence.applicability import (
     applies_to_row,
     fit,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, study_label
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase, study_label
 from calcinosis.evidence.references import redact
 from calcinosis.evidence.schemas import (
     Arm,
@@ -82,7 +82,7 @@ def _table4_statements(kb: KnowledgeBase, row: Table4Row) -> tuple[Statement, ..
     return _row_statements(kb, row.id)
 
 
-@cache
+@derived
 def _row_statements(kb: KnowledgeBase, row_id: str) -> tuple[Statement, ...]:
     """The Table 4 comments of a row, each a statement with its verbatim cell."""
     row = next(r for r in kb.table4 if r.id == row_id)

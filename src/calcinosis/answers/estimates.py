@@ -45,7 +45,8 @@ from threading import Lock
 from typing import Any
 
 from calcinosis import __version__
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 __all__ = ["Counts", "Estimate", "Estimates", "cache_dir", "estimates"]
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from calcinosis.evidence.applicability import AppliesTo, applies_to_regimen, applies_to_statement
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.schemas import Arm, Claim, Contraindication, Provenance, Regimen, Statement
 
 __all__ = [

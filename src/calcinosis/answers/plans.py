@@ -20,7 +20,8 @@ from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
 from calcinosis.decision.engine import USUAL, recommend_document
 from calcinosis.decision.patient import parse_patient
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.schemas import Contraindication, Provenance
 
 __all__ = ["first_line", "instead", "reading_lead", "what_not_to_use"]

@@ -61,7 +61,8 @@ from calcinosis.answers.vocabulary import (
     SUBTYPE_CONDITIONS,
     SUBTYPES,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.knowledge_base import surname as surname_of
 
 __all__ = ["normalise", "understand"]

@@ -26,7 +26,8 @@ from calcinosis.decision.plan import (
 )
 from calcinosis.decision.safety import check_rules, findings_for
 from calcinosis.evidence.applicability import Context
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived, load_knowledge
+from calcinosis.evidence.derived import derived, derived_bounded
+from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.names import DISEASE_RECORDS, SOURCE_NAMES
 from calcinosis.evidence.schemas import Provenance
 
@@ -124,7 +125,7 @@ class Builder:
             option.personal = option.personal and personal
 
 
-@lru_cache(maxsize=4096)
+@derived_bounded(4096)
 def _provenance(kb: KnowledgeBase, statement_id: str) -> Provenance:
     """Where a statement is: built once (shared between plans: a Provenance is frozen)."""
     s = kb.statements_by_id[statement_id]

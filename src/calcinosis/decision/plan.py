@@ -48,7 +48,8 @@ from calcinosis.evidence.applicability import (
     applies_to_statement,
     fit,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
+from calcinosis.evidence.derived import derived, derived_bounded
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.references import Citation, Citations, marks, short_label
@@ -317,7 +318,7 @@ def _regimens(
     return [row for _, _, row in sorted(rows, key=lambda item: item[:2])]
 
 
-@lru_cache(maxsize=8192)
+@derived_bounded(8192)
 def _regimen_document(
     kb: KnowledgeBase,
     treatment: str,

@@ -8,14 +8,13 @@ field. The loaded base is immutable and cached.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,7 +45,6 @@ __all__ = [
     "Outcome",
     "ResponderCount",
     "arm_document",
-    "derived",
     "load_knowledge",
     "patients_by_disease",
     "read_knowledge",
@@ -80,8 +78,6 @@ CHANGELOG = "changes.yaml"
 ALGORITHM = "algorithm.yaml"
 
 M = TypeVar("M", bound=BaseModel)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: caches key on it
@@ -250,32 +246,6 @@ class KnowledgeBase:
         if len(wanted) == 1:
             return self._arms_by_treatment.get(next(iter(wanted)), ())
         return tuple(arm for arm in self.arms if arm.treatment in wanted)
-
-
-def derived(
-    fn: Callable[Concatenate[KnowledgeBase, P], R],
-) -> Callable[Concatenate[KnowledgeBase, P], R]:
-    """What ``fn`` works out from a knowledge base (and hashable arguments): computed once
-    per base and kept with it, so that it goes when the base goes.
-
-    For the indexes the other layers build on the base (the passages of the answers, the
-    grading of a treatment, the evidence map): a module-level ``@cache`` keyed on the base
-    would keep every base it ever saw alive, and a second base (``serve --knowledge``, a
-    study just added) would sit beside the first for the life of the process. Two threads
-    may both compute a value the first time; both get an equal one (the functions are
-    pure), and one is kept.
-    """
-
-    def once(kb: KnowledgeBase, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        key = (fn, args, frozenset(kwargs.items()))
-        try:
-            return cast("R", kb._derived[key])
-        except KeyError:
-            value = kb._derived[key] = fn(kb, *args, **kwargs)
-            return value
-
-    functools.update_wrapper(once, fn)
-    return once
 
 
 def _validate_records(name: str, data: Any, schema: type[M]) -> list[M]:

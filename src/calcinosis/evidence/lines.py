@@ -12,7 +12,6 @@ on its uncertainty.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
 from typing import Any
 
 from calcinosis.evidence.applicability import (
@@ -23,6 +22,7 @@ from calcinosis.evidence.applicability import (
     applies_to_statement,
     fit,
 )
+from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.documents import (
     CompleteCount,
     CrudeCount,
@@ -325,7 +325,7 @@ def _records(kb: KnowledgeBase, treatment: str) -> tuple[tuple[Arm, ...], tuple[
     return kb.arms_for([treatment]), statements
 
 
-@lru_cache(maxsize=8192)
+@derived_bounded(8192)
 def evidence_lines(
     kb: KnowledgeBase, treatment: str, context: Context, largest_cm: float | None = None
 ) -> tuple[EvidenceLine, ...]:
@@ -368,7 +368,7 @@ def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
     )
 
 
-@cache
+@derived
 def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     if not kb.arms_for([treatment]):
         return None
@@ -378,7 +378,7 @@ def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
     return document
 
 
-@lru_cache(maxsize=4096)
+@derived_bounded(4096)
 def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> PooledSummary | None:
     """The random-effects estimate with k, n, CI, crude count and a plain sentence.
 

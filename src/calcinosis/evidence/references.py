@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.documents import CitationDocument, Reference
 from calcinosis.evidence.names import SOURCE_NAMES
 from calcinosis.evidence.schemas import Provenance, Source
@@ -141,12 +141,12 @@ class Citation:
         return dict(self.__dict__)  # shallow: the reference dict is its own already
 
 
-@cache
+@derived
 def _reference_document(kb: KnowledgeBase, source_id: str) -> Reference:
     return Reference.model_validate(_source_view(kb, source_id)[2])
 
 
-@lru_cache(maxsize=8192)
+@derived_bounded(8192)
 def _citation_document(
     kb: KnowledgeBase, n: int, source: str, location: str, quote: str | None
 ) -> CitationDocument:
@@ -164,7 +164,7 @@ def _citation_document(
     )
 
 
-@cache
+@derived
 def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
     """How a source reads (label, kind, reference, reference text), once per source."""
     source = kb.sources[source_id]

@@ -13,12 +13,12 @@ import io
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from functools import cache
 from typing import Any, Literal
 
 from tabulate import tabulate
 
 from calcinosis.errors import UnknownChoiceError
+from calcinosis.evidence.derived import derived
 from calcinosis.evidence.grading import (
     GradeResult,
     LevelResult,
@@ -267,7 +267,7 @@ def table_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
     return _cached_rows(kb, number)
 
 
-@cache
+@derived
 def _cached_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
     return _table_4(kb) if number == 4 else _table_1_to_3(kb, number)
 

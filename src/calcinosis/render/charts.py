@@ -13,7 +13,8 @@ from functools import cache
 
 from calcinosis.decision.engine import FINAL, STEPS
 from calcinosis.decision.strength import CEBM_GRADES
-from calcinosis.evidence.knowledge_base import KnowledgeBase, derived
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.synthesis import pool_document
 
 __all__ = ["algorithm_svg", "evidence_map_svg"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,6 +16,7 @@ from calcinosis.decision.patient import Patient, one_unknown_field, parse_patien
 from calcinosis.decision.plan_cache import CachedPlan, PlanCache
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence.audit import audit
+from calcinosis.evidence.derived import derived_bounded
 from calcinosis.evidence.documents import (
     ArmDocument,
     AuditDocument,
@@ -71,7 +71,7 @@ def _kb(request: Request) -> KnowledgeBase:
     return kb
 
 
-@lru_cache(maxsize=512)
+@derived_bounded(512)
 def pooled(
     kb: KnowledgeBase,
     treatment: str,
@@ -95,7 +95,7 @@ def pooled(
     )
 
 
-@lru_cache(maxsize=64)
+@derived_bounded(64)
 def findings(
     kb: KnowledgeBase, treatment: str | None, outcome: Outcome | None, scope: Scope
 ) -> SummaryOfFindings:

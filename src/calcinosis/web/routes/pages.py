@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +27,7 @@ from calcinosis.decision.strength import (
 )
 from calcinosis.errors import ProfileError
 from calcinosis.evidence.audit import audit
+from calcinosis.evidence.derived import derived
 from calcinosis.evidence.documents import CompleteCount
 from calcinosis.evidence.knowledge_base import KnowledgeBase, arm_document, responders, study_label
 from calcinosis.evidence.references import redact
@@ -285,7 +285,7 @@ def _complete_counts(arms: Sequence[Arm]) -> CompleteCount | None:
     return CompleteCount(x=complete.x, n=complete.n, k=complete.k)
 
 
-@lru_cache(maxsize=128)
+@derived
 def _forest(kb: KnowledgeBase, treatment: str) -> bytes | None:
     """The forest plot's SVG, drawn once per knowledge base (matplotlib is slow)."""
     from calcinosis.render.forest import render_forest  # noqa: PLC0415 - matplotlib on demand
