@@ -62,8 +62,11 @@ def _kept(
     fn: Callable[Concatenate[KnowledgeBase, P], R], maxsize: int | None
 ) -> Callable[Concatenate[KnowledgeBase, P], R]:
     def once(kb: KnowledgeBase, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        values = cast("dict[object, R]", kb._derived.setdefault(fn, {}))
-        key = (args, frozenset(kwargs.items()))
+        try:
+            values = cast("dict[object, R]", kb._derived[fn])
+        except KeyError:
+            values = cast("dict[object, R]", kb._derived.setdefault(fn, {}))
+        key = (args, frozenset(kwargs.items())) if kwargs else args
         try:
             return values[key]
         except KeyError:
