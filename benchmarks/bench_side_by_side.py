@@ -8,7 +8,9 @@ Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare end
 ``--ports`` (8140-8159 by default) of 127.0.0.1, then loads each route in turn (those
 whose name contains a word of ``--routes``, if given; the bare one always), wrk-style:
 N keep-alive connections, each sending one request after another for a fixed time,
-after a one-second warm-up. The load generator is plain asyncio over sockets with the
+after a one-second warm-up. Before each route it waits (15 s at most) until the server
+is idle, so that a route is not charged for the checkpointing a writing route before it
+left behind. The load generator is plain asyncio over sockets with the
 requests prepared in advance (not an HTTP client library), so that it costs the shared
 2 cores as little as it can.
 
@@ -173,6 +175,29 @@ async def _load(port: int, requests: list[bytes], connections: int, seconds: flo
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, most: float = 15.0) -> float:
+    """Wait until the server is idle (under 5% of a core for half a second) or ``most``
+    seconds have passed; the seconds waited. A route that writes leaves the database
+    checkpointing for a while, which the next route would otherwise pay for."""
+    started = time.perf_counter()
+    if not Path(f"/proc/{pid}/stat").exists():
+        return 0.0
+    used = cpu_seconds(pid)
+    while time.perf_counter() - started < most:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - used < 0.025:
+            break
+        used = now
+    return time.perf_counter() - started
+
+
 def measure(port: int, route: Route, connections: int, seconds: float) -> tuple[float, Result]:
     host = f"{HOST}:{port}".encode()  # the Host the server answers (its public URL's)
     requests = [raw.replace(b"{HOST}", host, 1) for raw in route.requests]
@@ -283,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for connections in args.connections:
                 rows = []
                 for route in routes:
+                    settle(servers[route.server].pid)
                     rate, result = measure(ports[route.server], route, connections, args.seconds)
                     rows.append((route, rate, result))
                 bare_rate = next(rate for route, rate, _ in rows if route.server == "bare")
