@@ -144,37 +144,37 @@ def _cmd_pool(args: argparse.Namespace) -> int:
     kb = _kb(args)
     document = pool_document(kb, args.treatment, args.outcome, args.method, **pool_options(args))
     if args.format == "json":
-        _emit_json(document)
+        _emit_json(document.model_dump(exclude_unset=True))
         return 0
-    lines = [f"{args.treatment}: {args.outcome} response, method {document['method']}"]
-    if document["estimate"] is not None:
-        low, high = document["ci"]
+    lines = [f"{args.treatment}: {args.outcome} response, method {document.method}"]
+    if document.estimate is not None and document.ci is not None:  # both or neither
+        low, high = document.ci
         lines.append(
-            f"  estimate {_fmt_pct(document['estimate'])} "
+            f"  estimate {_fmt_pct(document.estimate)} "
             f"(95% CI {_fmt_pct(low)} to {_fmt_pct(high)}), "
-            f"k={document['k']}, n={document['n']}"
+            f"k={document.k}, n={document.n}"
         )
-        if document["pooled"]:
-            pi = document["prediction_interval"]
-            tau2 = "-" if document["tau2"] is None else f"{document['tau2']:.4f}"
-            i2 = "-" if document["i2"] is None else f"{document['i2']:.1f}%"
+        if document.pooled:
+            pi = document.prediction_interval
+            tau2 = "-" if document.tau2 is None else f"{document.tau2:.4f}"
+            i2 = "-" if document.i2 is None else f"{document.i2:.1f}%"
             interval = (
                 f"{_fmt_pct(pi[0])} to {_fmt_pct(pi[1])}"
                 if pi is not None
                 else "not estimable with so few studies"
             )
             lines.append(f"  tau2 {tau2}, I2 {i2}, prediction interval {interval}")
-        lines.append(f"  whom: {document['about']}")
+        lines.append(f"  whom: {document.about}")
     body = [
         [
-            a["label"],
-            a["design"],
-            f"{a['x']}/{a['n']}",
-            _fmt_pct(a["proportion"]),
-            f"{_fmt_pct(a['ci'][0])} to {_fmt_pct(a['ci'][1])}",
-            "" if a["weight"] is None else f"{a['weight']:.1f}%",
+            a.label,
+            a.design,
+            f"{a.x}/{a.n}",
+            _fmt_pct(a.proportion),
+            f"{_fmt_pct(a.ci[0])} to {_fmt_pct(a.ci[1])}",
+            f"{a.weight:.1f}%",
         ]
-        for a in document["arms"]
+        for a in document.arms
     ]
     lines.append("")
     lines.append(
@@ -184,10 +184,10 @@ def _cmd_pool(args: argparse.Namespace) -> int:
             tablefmt="simple",
         )
     )
-    for left in document["left_out"]:
-        lines.append(f"  left out: {left['arm']} ({left['reason']})")
+    for left in document.left_out:
+        lines.append(f"  left out: {left.arm} ({left.reason})")
     lines.extend(sensitivity_lines(document, args.method))
-    lines.extend(f"  note: {note}" for note in document["notes"])
+    lines.extend(f"  note: {note}" for note in document.notes)
     sys.stdout.write("\n".join(lines) + "\n" + _footer(kb))
     return 0
 

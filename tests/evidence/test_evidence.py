@@ -358,7 +358,7 @@ def test_every_count_of_responders_follows_the_rule(kb: KnowledgeBase) -> None:
     arms = kb.arms_for(["rituximab"])
     units, left_out = study_units(kb, arms, "any")
     assert "aggarwal-2017" not in {unit.study for unit in units}
-    assert {item["arm"] for item in left_out} >= {
+    assert {item.arm for item in left_out} >= {
         "aggarwal-2017-rituximab-adult",
         "aggarwal-2017-rituximab-child",
     }

@@ -15,7 +15,9 @@ import yaml
 
 from calcinosis.cli import main
 from calcinosis.errors import CalcinosisError
+from calcinosis.evidence.documents import PoolDocument
 from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, read_knowledge
+from calcinosis.evidence.synthesis import pool_document
 from calcinosis.living import add as add_module
 from calcinosis.living.add import add_study
 
@@ -374,3 +376,14 @@ def test_answers_about_an_added_study_do_not_call_it_the_review_s(
     assert main(["evidence", "add", str(study_file(MINIMAL)), "--knowledge", str(knowledge)]) == 0
     after = answer_question("does diltiazem work?", read_knowledge(knowledge))["answer"]
     assert "Diltiazem, the study arms" in after and "Doe 2025 12/20" in after
+
+
+def test_an_added_study_is_pooled_without_a_number_in_the_review(
+    knowledge: Path, study_file: Callable[[str], Path]
+) -> None:
+    """Its arm has no reference number: the pooled document (the API's model) says null."""
+    assert main(["evidence", "add", str(study_file(MINIMAL)), "--knowledge", str(knowledge)]) == 0
+    document = pool_document(read_knowledge(knowledge), "diltiazem")
+    doe = next(arm for arm in document.arms if arm.study == "doe-2025")
+    assert doe.reference is None and document.k == 4
+    assert PoolDocument.model_validate(document.model_dump(exclude_unset=True)) == document

@@ -198,22 +198,22 @@ def test_subgroup_differences_match_metafor(
     xs, ns, groups = _subgroup_data(kb, name, outcome, by)
     document = subgroup_document(kb, name, outcome, method, by)  # type: ignore[arg-type]
     r = metafor.ask("subgroups", method, xs, ns, groups)
-    ours = [g for g in document["groups"] if g["k"]]
-    test = document["test"]
+    ours = [g.logit for g in document.groups if g.k and g.logit is not None]
+    test = document.test
     assert test is not None
-    assert test["df"] == 1
-    estimates = [g["logit"]["estimate"] for g in ours]
-    ses = [g["logit"]["se"] for g in ours]
+    assert test.df == 1
+    estimates = [logit.estimate for logit in ours]
+    ses = [logit.se for logit in ours]
     if method != "glmm":  # the document rounds to 6 decimals
         assert estimates == pytest.approx(r["b"], abs=1e-6)
         assert ses == pytest.approx(r["se"], abs=1e-6)
-        assert test["q"] == pytest.approx(r["QE"][0], abs=1e-6)
-        assert test["p"] == pytest.approx(r["QEp"][0], abs=1e-6)
+        assert test.q == pytest.approx(r["QE"][0], abs=1e-6)
+        assert test.p == pytest.approx(r["QEp"][0], abs=1e-6)
         return
     for i in range(len(ours)):
         _as_lme4_converges(estimates[i], r["b"][i], r["b7"][i], 1e-4)
         _as_lme4_converges(ses[i], r["se"][i], r["se7"][i], 1e-4)
-    _as_lme4_converges(test["q"], r["QE"][0], r["QE7"][0], 1e-4)
+    _as_lme4_converges(test.q, r["QE"][0], r["QE7"][0], 1e-4)
 
 
 def test_there_are_subgroup_cases_by_disease_and_by_population() -> None:

@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 
 from calcinosis import DISCLAIMER
 from calcinosis.decision.documents import (
@@ -49,6 +49,7 @@ from calcinosis.evidence.applicability import (
     fit,
 )
 from calcinosis.evidence.derived import derived, derived_bounded
+from calcinosis.evidence.documents import PoolDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.evidence.names import SOURCE_NAMES
@@ -239,19 +240,19 @@ def grading_for(kb: KnowledgeBase, treatment: str) -> Grading:
     return _TOOL_GRADE
 
 
-def _pooled_response(document: dict[str, Any]) -> PooledResponse:
+def _pooled_response(document: PoolDocument) -> PooledResponse:
     return PooledResponse(
-        outcome=document["outcome"],
-        method=document["method"],
-        pooled=document["pooled"],
-        k=document["k"],
-        n=document["n"],
-        x=document["x"],
-        estimate=document["estimate"],
-        ci=_floats(document["ci"]),
-        prediction_interval=_floats(document["prediction_interval"]),
-        tau2=document["tau2"],
-        i2=document["i2"],
+        outcome=document.outcome,
+        method=document.method,
+        pooled=document.pooled,
+        k=document.k,
+        n=document.n,
+        x=document.x,
+        estimate=document.estimate,
+        ci=_floats(document.ci),
+        prediction_interval=_floats(document.prediction_interval),
+        tau2=document.tau2,
+        i2=document.i2,
     )
 
 
@@ -271,10 +272,10 @@ def _evidence(kb: KnowledgeBase, treatment: str) -> Response | None:
         any=PooledResponseAny(
             **dict(pooled),
             arms=[
-                PooledArm(study=a["study"], x=a["x"], n=a["n"], proportion=a["proportion"])
-                for a in document["arms"]
+                PooledArm(study=a.study, x=a.x, n=a.n, proportion=a.proportion)
+                for a in document.arms
             ],
-            left_out=[item["arm"] for item in document["left_out"]],
+            left_out=[item.arm for item in document.left_out],
         ),
         complete=_pooled_response(complete),
         source="pooled from the studies' arms (calcinosis evidence pool)",

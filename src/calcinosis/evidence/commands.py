@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from tabulate import tabulate
 
+from calcinosis.evidence.documents import (
+    PoolDocument,
+    PoolGroups,
+    PoolLeaveOneOut,
+    PoolSubgroups,
+)
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase
 from calcinosis.evidence.summary_of_findings import (
     Scope,
@@ -17,19 +23,22 @@ from calcinosis.evidence.summary_of_findings import (
     render_text,
     summary_of_findings,
 )
-from calcinosis.evidence.synthesis import DIMENSIONS
+from calcinosis.evidence.synthesis import DIMENSIONS, PoolOptions
 
 __all__ = ["pool_options", "register_synthesis_commands", "sensitivity_lines"]
 
+# The class of the sub-commands' parsers (``cli.py`` has its own ArgumentParser).
+_Parser = TypeVar("_Parser", bound=argparse.ArgumentParser)
+
 
 def register_synthesis_commands(
-    commands: Any,
+    commands: argparse._SubParsersAction[_Parser],
     *,
     knowledge: Callable[[argparse.Namespace], KnowledgeBase],
-    emit: Callable[[Any], None],
+    emit: Callable[[Mapping[str, object]], None],
 ) -> None:
     """Add the options of ``evidence pool`` and the ``evidence certainty`` command to
-    ``commands`` (the ``evidence`` sub-commands)."""
+    ``commands`` (the ``evidence`` sub-commands); ``emit`` writes a JSON document."""
     pool = commands.choices["pool"]
     pool.add_argument(
         "--by", choices=DIMENSIONS, help="subgroups by disease (DM, SSc) or population"
@@ -77,99 +86,94 @@ def register_synthesis_commands(
     certainty.set_defaults(func=run)
 
 
-def pool_options(args: argparse.Namespace) -> dict[str, Any]:
+def pool_options(args: argparse.Namespace) -> PoolOptions:
     """The keyword arguments of ``synthesis.pool_document`` that the options give."""
-    return {"by": args.by, "leave_one_out": args.leave_one_out, "hartung_knapp": args.hartung_knapp}
+    return PoolOptions(
+        by=args.by, leave_one_out=args.leave_one_out, hartung_knapp=args.hartung_knapp
+    )
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _figure(entry: dict[str, Any], asked: str) -> str:
+def _figure(entry: PoolGroups | PoolLeaveOneOut, asked: str) -> str:
     """'27.7% (1.5% to 90.5%)', with 'one study' or 'counts added' when not pooled, and
     'DL' when the GLMM asked for could not be fitted (every study at 0% or 100%)."""
-    if entry["estimate"] is None:
+    if entry.estimate is None or entry.ci is None:  # both or neither
         return "no study counts it"
-    low, high = entry["ci"]
-    text = f"{_pct(entry['estimate'])} ({_pct(low)} to {_pct(high)})"
-    if asked == "glmm" and entry["method"] == "dl":
+    low, high = entry.ci
+    text = f"{_pct(entry.estimate)} ({_pct(low)} to {_pct(high)})"
+    if asked == "glmm" and entry.method == "dl":
         return text + ", DL (GLMM not estimable)"
-    return text + {"single": ", one study", "combined": ", counts added"}.get(entry["method"], "")
+    words = {"single": ", one study", "combined": ", counts added"}
+    return text + (words.get(entry.method, "") if entry.method is not None else "")
 
 
-def _heterogeneity(entry: dict[str, Any]) -> str:
-    if entry["tau2"] is None:
+def _heterogeneity(entry: PoolGroups | PoolLeaveOneOut) -> str:
+    if entry.tau2 is None:
         return "-"
-    return f"{entry['tau2']:.3f} / {entry['i2']:.0f}%"
+    return f"{entry.tau2:.3f} / {entry.i2:.0f}%"
 
 
-def _subgroup_lines(part: dict[str, Any], method: str) -> list[str]:
+def _subgroup_lines(part: PoolSubgroups, method: str) -> list[str]:
     rows = [
-        [
-            g["label"],
-            g["about"],
-            g["k"],
-            f"{g['x']}/{g['n']}",
-            _figure(g, method),
-            _heterogeneity(g),
-        ]
-        for g in part["groups"]
+        [g.label, g.about, g.k, f"{g.x}/{g.n}", _figure(g, method), _heterogeneity(g)]
+        for g in part.groups
     ]
     lines = [
         "",
-        f"Subgroups by {part['by']} (each pooled on its own, method {method}):",
+        f"Subgroups by {part.by} (each pooled on its own, method {method}):",
         tabulate(
             rows,
             headers=["subgroup", "whom", "k", "x/n", "estimate (95% CI)", "tau2 / I2"],
             tablefmt="simple",
         ),
     ]
-    test = part["test"]
+    test = part.test
     if test is None:
         lines.append("  test for subgroup differences: not possible (fewer than two subgroups)")
     else:
         lines.append(
-            f"  test for subgroup differences: Q = {test['q']:.2f}, df = {test['df']}, "
-            f"p = {test['p']:.3f}"
+            f"  test for subgroup differences: Q = {test.q:.2f}, df = {test.df}, p = {test.p:.3f}"
         )
-    lines += [f"  not in a subgroup: {o['label']} ({o['reason']})" for o in part["left_out"]]
-    lines += [f"  note: {note}" for note in part["notes"][1:]]  # the first says the method
+    lines += [f"  not in a subgroup: {o.label} ({o.reason})" for o in part.left_out]
+    lines += [f"  note: {note}" for note in part.notes[1:]]  # the first says the method
     return lines
 
 
-def sensitivity_lines(document: dict[str, Any], method: str) -> list[str]:
+def sensitivity_lines(document: PoolDocument, method: str) -> list[str]:
     """The text of the subgroups, the leave-one-out and the Hartung-Knapp interval of a
     pooling asked for with ``method``."""
     lines: list[str] = []
-    if "subgroups" in document:
-        lines += _subgroup_lines(document["subgroups"], method)
-    if document.get("leave_one_out"):
+    if document.subgroups is not None:
+        lines += _subgroup_lines(document.subgroups, method)
+    if document.leave_one_out:
         rows = [
-            [r["label"], r["k"], f"{r['x']}/{r['n']}", _figure(r, method), _heterogeneity(r)]
-            for r in document["leave_one_out"]
+            [r.label, r.k, f"{r.x}/{r.n}", _figure(r, method), _heterogeneity(r)]
+            for r in document.leave_one_out
         ]
         lines += [
             "",
-            f"Leave-one-out (method {method}), whom: {document['about']}:",
+            f"Leave-one-out (method {method}), whom: {document.about}:",
             tabulate(
                 rows,
                 headers=["without", "k", "x/n", "estimate (95% CI)", "tau2 / I2"],
                 tablefmt="simple",
             ),
         ]
-    adjusted = document.get("hartung_knapp")
+    adjusted = document.hartung_knapp
     if adjusted:
-        low, high = adjusted["ci"]
-        plain = adjusted["untruncated"]["ci"]
+        low, high = adjusted.ci
+        plain = adjusted.untruncated.ci
         lines += [
             "",
-            f"Hartung-Knapp ({adjusted['method']}, t with {adjusted['df']} df, "
-            f"q = {adjusted['q']:.3f}): 95% CI {_pct(low)} to {_pct(high)}"
+            f"Hartung-Knapp ({adjusted.method}, t with {adjusted.df} df, "
+            f"q = {adjusted.q:.3f}): 95% CI {_pct(low)} to {_pct(high)}"
             + (
                 f" (ad hoc correction max(1, q) applied; without it {_pct(plain[0])} to "
                 f"{_pct(plain[1])})"
-                if adjusted["truncated"]
+                if adjusted.truncated
                 else " (q >= 1: no correction needed)"
             ),
         ]

@@ -39,8 +39,11 @@ __all__ = [
     "LineKind",
     "PoolArms",
     "PoolDocument",
+    "PoolFigures",
+    "PoolGroupHead",
     "PoolGroups",
     "PoolHartungKnapp",
+    "PoolHead",
     "PoolLeaveOneOut",
     "PoolLeftOut",
     "PoolLogit",
@@ -340,7 +343,7 @@ class PoolArms(ResponseDocument):
 
     study: str
     label: str
-    reference: int
+    reference: int | None  # None: a study added since the review
     design: str
     x: int
     n: int
@@ -358,13 +361,15 @@ class PoolLeftOut(ResponseDocument):
     reason: str
 
 
-class PoolGroups(ResponseDocument):
-    """One subgroup pooled."""
+class PoolFigures(ResponseDocument):
+    """The figures of a pooling that a pooled document and each of its subgroups give,
+    in this order (``None`` where nothing could be pooled).
 
-    group: str
-    label: str
-    about: str
-    studies: list[str]
+    A document that has them derives from this model and from the model of the fields
+    before them: ``class PoolGroups(PoolFigures, PoolGroupHead)`` lists the head's fields
+    first, then these, then its own (pydantic takes the fields of the bases in the reverse
+    order of the MRO), so the JSON keeps its order."""
+
     method: str | None
     pooled: bool
     k: int
@@ -376,6 +381,20 @@ class PoolGroups(ResponseDocument):
     tau2: float | None
     i2: float | None
     prediction_interval: list[float] | None
+
+
+class PoolGroupHead(ResponseDocument):
+    """Which subgroup, whom it is about and its studies: the fields before its figures."""
+
+    group: str
+    label: str
+    about: str
+    studies: list[str]
+
+
+class PoolGroups(PoolFigures, PoolGroupHead):
+    """One subgroup pooled."""
+
     converged: bool | None
 
 
@@ -448,24 +467,21 @@ class PoolHartungKnapp(ResponseDocument):
     untruncated: PoolUntruncated
 
 
-class PoolDocument(ResponseDocument):
-    """A pooled response (``calcinosis evidence pool``, ``GET /api/evidence/pool/...``)."""
+class PoolHead(ResponseDocument):
+    """What was pooled: the fields of a pooled document before its figures."""
 
-    # ORDERS: 16 key orders
     treatment: str
     treatments: list[str]
     outcome: str
+
+
+class PoolDocument(PoolFigures, PoolHead):
+    """A pooled response (``calcinosis evidence pool``, ``GET /api/evidence/pool/...``)."""
+
+    # ORDERS: 16 key orders. The head's fields, the figures, then these; ``method`` keeps
+    # its place among the figures and is always given (the one asked for when nothing
+    # could be pooled).
     method: str
-    pooled: bool
-    k: int
-    n: int
-    x: int
-    estimate: float | None
-    ci: list[float] | None
-    logit: PoolLogit | None
-    tau2: float | None
-    i2: float | None
-    prediction_interval: list[float] | None
     about: str
     arms: list[PoolArms]
     left_out: list[PoolLeftOut]

@@ -12,7 +12,6 @@ on its uncertainty.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from calcinosis.evidence.applicability import (
     AppliesTo,
@@ -28,6 +27,7 @@ from calcinosis.evidence.documents import (
     CrudeCount,
     EvidenceLineDocument,
     LineKind,
+    PoolDocument,
     PooledSummary,
 )
 from calcinosis.evidence.knowledge_base import KnowledgeBase, responders, study_label
@@ -369,11 +369,11 @@ def _uncertainty(estimate: float, low: float, high: float, k: int) -> str:
 
 
 @derived
-def _pool(kb: KnowledgeBase, treatment: str) -> dict[str, Any] | None:
+def _pool(kb: KnowledgeBase, treatment: str) -> PoolDocument | None:
     if not kb.arms_for([treatment]):
         return None
     document = pool_document(kb, treatment, "any", "glmm")
-    if document["estimate"] is None:
+    if document.estimate is None:
         return None
     return document
 
@@ -386,7 +386,10 @@ def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> Poole
     Cached and shared between plans: the model is frozen.
     """
     document = _pool(kb, treatment)
-    if document is None or not document["pooled"] or document["k"] < 2:
+    if document is None or not document.pooled or document.k < 2:
+        return None
+    estimate, ci = document.estimate, document.ci
+    if estimate is None or ci is None:  # never: _pool keeps only documents with both
         return None
     pooled = set(responders(kb.arms_for([treatment]), "any").arms)
     arms = [arm for arm in kb.arms_for([treatment]) if arm.id in pooled]
@@ -400,39 +403,35 @@ def pooled_summary(kb: KnowledgeBase, treatment: str, context: Context) -> Poole
     found = fit(context, applies)
     reasons = list(found.reasons)
     if context.age_group == "child" and by_population.get("adult"):
-        reasons.append(
-            f"{by_population['adult']} of the {document['n']} pooled patients are adults"
-        )
+        reasons.append(f"{by_population['adult']} of the {document.n} pooled patients are adults")
     if context.age_group == "adult" and by_population.get("child"):
-        reasons.append(
-            f"{by_population['child']} of the {document['n']} pooled patients are children"
-        )
-    low, high = document["ci"]
-    crude = document["x"] / document["n"]
-    sentence = _uncertainty(document["estimate"], low, high, document["k"])
-    if abs(crude - document["estimate"]) >= 0.1:
+        reasons.append(f"{by_population['child']} of the {document.n} pooled patients are children")
+    low, high = ci
+    crude = document.x / document.n
+    sentence = _uncertainty(estimate, low, high, document.k)
+    if abs(crude - estimate) >= 0.1:
         sentence += (
             " It differs from the crude count because a random-effects model weighs "
             "studies, not patients, and these studies disagree with one another."
         )
     left = sorted(
         {
-            study_label(kb.studies[item["study"]])
-            for item in document["left_out"]
-            if item["study"] not in {a["study"] for a in document["arms"]}
+            study_label(kb.studies[item.study])
+            for item in document.left_out
+            if item.study not in {a.study for a in document.arms}
         }
     )
     if left:
         sentence += f" Not counted, as they report no 'any response' figure: {', '.join(left)}."
     complete = responders(arms, "complete")  # over the arms pooled
     return PooledSummary(
-        method=document["method"],
-        k=document["k"],
-        n=document["n"],
-        estimate=document["estimate"],
-        ci=list(document["ci"]),
+        method=document.method,
+        k=document.k,
+        n=document.n,
+        estimate=estimate,
+        ci=list(ci),
         very_uncertain=high - low > VERY_UNCERTAIN_WIDTH,
-        crude=CrudeCount(x=document["x"], n=document["n"], proportion=round(crude, 6)),
+        crude=CrudeCount(x=document.x, n=document.n, proportion=round(crude, 6)),
         complete=CompleteCount(x=complete.x, n=complete.n, k=complete.k),
         uncertainty=sentence,
         by_population=by_population,

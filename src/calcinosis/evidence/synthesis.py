@@ -23,9 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from calcinosis.errors import PoolingError
+from calcinosis.evidence.documents import (
+    PoolArms,
+    PoolDocument,
+    PoolGroups,
+    PoolHartungKnapp,
+    PoolLeaveOneOut,
+    PoolLeftOut,
+    PoolLogit,
+    PoolSubgroupLeftOut,
+    PoolSubgroups,
+    PoolTest,
+    PoolUntruncated,
+)
 from calcinosis.evidence.knowledge_base import (
     OUTCOMES,
     KnowledgeBase,
@@ -45,10 +58,13 @@ __all__ = [
     "METHODS",
     "OUTCOMES",
     "Dimension",
+    "Method",
+    "PoolOptions",
     "StudyUnit",
     "pool_document",
     "pool_treatment",
     "study_units",
+    "subgroup_document",
     "subgroup_of",
     "whom",
 ]
@@ -85,14 +101,22 @@ class StudyUnit:
     units: tuple[str, ...]
 
 
+class PoolOptions(TypedDict):
+    """The keyword arguments of :func:`pool_document` beyond the pooling itself."""
+
+    by: Dimension | None
+    leave_one_out: bool
+    hartung_knapp: bool
+
+
 def study_units(
     kb: KnowledgeBase, arms: Sequence[Arm], outcome: Outcome
-) -> tuple[list[StudyUnit], list[dict[str, Any]]]:
+) -> tuple[list[StudyUnit], list[PoolLeftOut]]:
     """Each study's responders (``evidence.responders``: its countable arms summed);
     return the units and the arms left out."""
     study_of = {arm.id: arm.study for arm in arms}
     left_out = [
-        {"arm": arm, "study": study_of[arm], "reason": reason}
+        PoolLeftOut(arm=arm, study=study_of[arm], reason=reason)
         for arm, reason in responders(arms, outcome).left_out
     ]
     grouped: dict[str, list[Arm]] = {}
@@ -128,7 +152,7 @@ def _counts(units: Sequence[StudyUnit]) -> list[StudyCount]:
 
 def _pool_arms(
     kb: KnowledgeBase, arms: Sequence[Arm], outcome: Outcome, method: Method
-) -> tuple[PoolResult | None, list[StudyUnit], list[dict[str, Any]]]:
+) -> tuple[PoolResult | None, list[StudyUnit], list[PoolLeftOut]]:
     from calcinosis.stats.pooling import pool  # noqa: PLC0415 - numpy/scipy on demand
 
     units, left_out = study_units(kb, arms, outcome)
@@ -139,7 +163,7 @@ def _pool_arms(
 
 def pool_treatment(
     kb: KnowledgeBase, name: str, outcome: Outcome = "any", method: Method = "glmm"
-) -> tuple[PoolResult | None, list[StudyUnit], list[dict[str, Any]]]:
+) -> tuple[PoolResult | None, list[StudyUnit], list[PoolLeftOut]]:
     """Pool the arms of a treatment id or class; ``None`` when no arm can be counted."""
     return _pool_arms(kb, kb.arms_for(kb.resolve(name)), outcome, method)
 
@@ -193,62 +217,105 @@ def _rounded(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _pair(values: tuple[float, float] | None) -> list[float] | None:
-    return None if values is None else [round(values[0], 6), round(values[1], 6)]
+def _pair(values: tuple[float, float]) -> list[float]:
+    return [round(values[0], 6), round(values[1], 6)]
 
 
-def _estimate(result: PoolResult) -> dict[str, Any]:
+def _pair_or_none(values: tuple[float, float] | None) -> list[float] | None:
+    return None if values is None else _pair(values)
+
+
+class _Estimate(TypedDict):
+    """The figures of one pooling (``documents.PoolFigures`` and ``converged``), as the
+    keyword arguments of the documents that give them."""
+
+    method: str
+    pooled: bool
+    k: int
+    n: int
+    x: int
+    estimate: float
+    ci: list[float]
+    logit: PoolLogit
+    tau2: float | None
+    i2: float | None
+    prediction_interval: list[float] | None
+    converged: bool
+
+
+def _estimate(result: PoolResult) -> _Estimate:
     """The figures of one pooling, as every part of the document gives them."""
-    return {
-        "method": result.method,
-        "pooled": result.pooled,
-        "k": result.k,
-        "n": result.n,
-        "x": result.x,
-        "estimate": _rounded(result.estimate),
-        "ci": _pair(result.ci),
-        "logit": {"estimate": _rounded(result.logit), "se": _rounded(result.logit_se)},
-        "tau2": _rounded(result.tau2),
-        "i2": _rounded(result.i2, 4),
-        "prediction_interval": _pair(result.prediction_interval),
-        "converged": result.converged,
-    }
+    return _Estimate(
+        method=result.method,
+        pooled=result.pooled,
+        k=result.k,
+        n=result.n,
+        x=result.x,
+        estimate=round(result.estimate, 6),
+        ci=_pair(result.ci),
+        logit=PoolLogit(estimate=round(result.logit, 6), se=round(result.logit_se, 6)),
+        tau2=_rounded(result.tau2),
+        i2=_rounded(result.i2, 4),
+        prediction_interval=_pair_or_none(result.prediction_interval),
+        converged=result.converged,
+    )
 
 
 def subgroup_document(
     kb: KnowledgeBase, name: str, outcome: Outcome, method: Method, by: Dimension
-) -> dict[str, Any]:
+) -> PoolSubgroups:
     """Subgroup estimates (``by`` disease or population) and the test for differences."""
     from calcinosis.stats.sensitivity import subgroup_difference  # noqa: PLC0415 - scipy on demand
 
     members: dict[str, list[Arm]] = {group: [] for group in SUBGROUPS[by]}
-    outside: list[dict[str, Any]] = []
+    outside: list[PoolSubgroupLeftOut] = []
     for arm in kb.arms_for(kb.resolve(name)):
         group, reason = subgroup_of(arm, by)
         if group is None:
             label = study_label(kb.studies[arm.study])
-            outside.append({"arm": arm.id, "study": arm.study, "label": label, "reason": reason})
+            outside.append(
+                PoolSubgroupLeftOut(arm=arm.id, study=arm.study, label=label, reason=reason)
+            )
         else:
             members[group].append(arm)
     estimates: dict[str, PoolResult] = {}
-    groups: list[dict[str, Any]] = []
-    not_counted: list[dict[str, Any]] = []
+    groups: list[PoolGroups] = []
+    not_counted: list[PoolLeftOut] = []
     for group, arms in members.items():
         result, units, left = _pool_arms(kb, arms, outcome, method)
         not_counted += left
-        entry: dict[str, Any] = {"group": group, "label": GROUP_WORDS[group]}
-        entry["about"] = whom(kb, units)
-        entry["studies"] = [unit.label for unit in units]
+        about, studies = whom(kb, units), [unit.label for unit in units]
         if result is None:
-            entry |= {"method": None, "pooled": False, "k": 0, "n": 0, "x": 0, "estimate": None}
-            entry |= {"ci": None, "logit": None, "tau2": None, "i2": None}
-            entry |= {"prediction_interval": None, "converged": None}
+            entry = PoolGroups(
+                group=group,
+                label=GROUP_WORDS[group],
+                about=about,
+                studies=studies,
+                method=None,
+                pooled=False,
+                k=0,
+                n=0,
+                x=0,
+                estimate=None,
+                ci=None,
+                logit=None,
+                tau2=None,
+                i2=None,
+                prediction_interval=None,
+                converged=None,
+            )
         else:
             estimates[group] = result
-            entry |= _estimate(result)
+            entry = PoolGroups(
+                group=group,
+                label=GROUP_WORDS[group],
+                about=about,
+                studies=studies,
+                **_estimate(result),
+            )
         groups.append(entry)
     test = subgroup_difference(estimates)
-    fallback = [g["label"] for g in groups if method == "glmm" and g["method"] == "dl"]
+    fallback = [g.label for g in groups if method == "glmm" and g.method == "dl"]
     notes = [
         "Each subgroup is pooled on its own (its own tau2); the test compares the subgroup "
         "estimates on the logit scale: Q between subgroups, chi-squared with (subgroups - 1) "
@@ -266,53 +333,72 @@ def subgroup_document(
             f"{len(outside)} arm{'s' if len(outside) != 1 else ''} in neither subgroup "
             "(listed, with the reason)."
         )
-    return {
-        "by": by,
-        "method": method,
-        "groups": groups,
-        "test": None
+    return PoolSubgroups(
+        by=by,
+        method=method,
+        groups=groups,
+        test=None
         if test is None
-        else {
-            "q": round(test.q, 6),
-            "df": test.df,
-            "p": round(test.p, 6),
-            "groups": list(test.groups),
-        },
-        "left_out": outside,
-        "not_counted": not_counted,
-        "notes": notes,
-    }
+        else PoolTest(q=round(test.q, 6), df=test.df, p=round(test.p, 6), groups=list(test.groups)),
+        left_out=outside,
+        not_counted=not_counted,
+        notes=notes,
+    )
 
 
 def _leave_one_out(
     result: PoolResult, units: Sequence[StudyUnit], method: Method
-) -> list[dict[str, Any]]:
+) -> list[PoolLeaveOneOut]:
     from calcinosis.stats.sensitivity import leave_one_out  # noqa: PLC0415 - numpy/scipy on demand
 
     refits = leave_one_out(result.studies, method, result.level)
     return [
-        {"omitted": unit.study, "label": unit.label} | _estimate(refit.result)
+        PoolLeaveOneOut(omitted=unit.study, label=unit.label, **_estimate(refit.result))
         for unit, refit in zip(units, refits, strict=True)
     ]
 
 
-def _hartung_knapp(result: PoolResult, method: Method) -> dict[str, Any]:
+def _hartung_knapp(result: PoolResult, method: Method) -> PoolHartungKnapp:
     from calcinosis.stats.sensitivity import hartung_knapp  # noqa: PLC0415 - scipy on demand
 
     adjusted = hartung_knapp(result.studies, method, result.level)
-    return {
-        "method": adjusted.method,
-        "df": adjusted.df,
-        "q": round(adjusted.q, 6),
-        "truncated": adjusted.truncated,
-        "t": round(adjusted.t, 6),
-        "logit": {"estimate": _rounded(adjusted.logit), "se": _rounded(adjusted.logit_se)},
-        "ci": _pair(adjusted.ci),
-        "untruncated": {
-            "se": _rounded(adjusted.untruncated_se),
-            "ci": _pair(adjusted.untruncated_ci),
-        },
-    }
+    return PoolHartungKnapp(
+        method=adjusted.method,
+        df=adjusted.df,
+        q=round(adjusted.q, 6),
+        truncated=adjusted.truncated,
+        t=round(adjusted.t, 6),
+        logit=PoolLogit(estimate=round(adjusted.logit, 6), se=round(adjusted.logit_se, 6)),
+        ci=_pair(adjusted.ci),
+        untruncated=PoolUntruncated(
+            se=round(adjusted.untruncated_se, 6), ci=_pair(adjusted.untruncated_ci)
+        ),
+    )
+
+
+class _Nothing(TypedDict):
+    """The figures of a pooled document when no arm can be counted (no ``converged``)."""
+
+    method: str
+    pooled: bool
+    k: int
+    n: int
+    x: int
+    estimate: None
+    ci: None
+    logit: None
+    tau2: None
+    i2: None
+    prediction_interval: None
+
+
+class _Asked(TypedDict, total=False):
+    """The parts of a pooled document given only when asked for: a key left out here is
+    missing from the JSON (``exclude_unset``), not null."""
+
+    subgroups: PoolSubgroups
+    leave_one_out: list[PoolLeaveOneOut] | None
+    hartung_knapp: PoolHartungKnapp | None
 
 
 def pool_document(
@@ -324,88 +410,102 @@ def pool_document(
     by: Dimension | None = None,
     leave_one_out: bool = False,
     hartung_knapp: bool = False,
-) -> dict[str, Any]:
+) -> PoolDocument:
     """The ``evidence pool --format json`` document of DESIGN.md; with ``by``, the
     subgroups (``subgroups``), with ``leave_one_out`` each study left out in turn
     (``leave_one_out``), with ``hartung_knapp`` the Hartung-Knapp interval
     (``hartung_knapp``; inverse-variance methods only, else :class:`PoolingError`).
-    With fewer than two studies the last two are ``null``, with a note."""
+    With fewer than two studies the last two are ``null``, with a note. The keys some
+    documents leave out (``converged`` when nothing is pooled, and the parts not asked
+    for) are unset: write it with ``model_dump(exclude_unset=True)``."""
     if hartung_knapp and method == "glmm":
         raise PoolingError(
             "the Hartung-Knapp adjustment is for the inverse-variance methods "
             "(dl, reml, pm), not glmm: give --method dl, reml or pm"
         )
-    document, result, units = _pool_base(kb, name, outcome, method)
+    result, units, left_out = pool_treatment(kb, name, outcome, method)
+    notes = _notes(result, units, method)
+    asked = _Asked()
     if by is not None:
-        document["subgroups"] = subgroup_document(kb, name, outcome, method, by)
+        asked["subgroups"] = subgroup_document(kb, name, outcome, method, by)
     several = result is not None and result.k > 1
     if leave_one_out:
-        document["leave_one_out"] = (
+        asked["leave_one_out"] = (
             _leave_one_out(result, units, method) if result is not None and several else None
         )
     if hartung_knapp:
-        document["hartung_knapp"] = (
+        asked["hartung_knapp"] = (
             _hartung_knapp(result, method) if result is not None and several else None
         )
     if (leave_one_out or hartung_knapp) and not several:
-        document["notes"].append(
-            "Leave-one-out and the Hartung-Knapp adjustment need at least two studies."
+        notes.append("Leave-one-out and the Hartung-Knapp adjustment need at least two studies.")
+    # "method" says "dl" when the GLMM fell back (all 0% or 100%)
+    figures = _estimate(result) if result is not None else _nothing(method, units)
+    return PoolDocument(
+        treatment=name,
+        treatments=list(kb.resolve(name)),
+        outcome=outcome,
+        **figures,
+        about=whom(kb, units),
+        arms=_arms(result, units),
+        left_out=left_out,
+        notes=notes,
+        evidence_version=kb.version,
+        evidence_released=kb.released,
+        **asked,
+    )
+
+
+def _nothing(method: Method, units: Sequence[StudyUnit]) -> _Nothing:
+    return _Nothing(
+        method=method,
+        pooled=False,
+        k=len(units),
+        n=sum(unit.n for unit in units),
+        x=sum(unit.x for unit in units),
+        estimate=None,
+        ci=None,
+        logit=None,
+        tau2=None,
+        i2=None,
+        prediction_interval=None,
+    )
+
+
+def _arms(result: PoolResult | None, units: Sequence[StudyUnit]) -> list[PoolArms]:
+    """Each study pooled, with its Wilson interval and its weight (no study without a
+    result: ``pool_treatment`` gives ``None`` only when no arm can be counted)."""
+    arms = []
+    for index, unit in enumerate(units):
+        low, high = proportion_ci(unit.x, unit.n, "wilson")
+        arms.append(
+            PoolArms(
+                study=unit.study,
+                label=unit.label,
+                reference=unit.reference,
+                design=unit.design,
+                x=unit.x,
+                n=unit.n,
+                proportion=round(unit.x / unit.n, 6),
+                ci=[round(low, 6), round(high, 6)],
+                weight=None if result is None else round(result.weights[index], 4),
+                arms=list(unit.arms),
+            )
         )
-    return document
+    return arms
 
 
-def _pool_base(
-    kb: KnowledgeBase, name: str, outcome: Outcome, method: Method
-) -> tuple[dict[str, Any], PoolResult | None, list[StudyUnit]]:
-    result, units, left_out = pool_treatment(kb, name, outcome, method)
-    treatments = list(kb.resolve(name))
+def _notes(result: PoolResult | None, units: Sequence[StudyUnit], method: Method) -> list[str]:
+    """What the reader of a pooling is told about it."""
     notes: list[str] = []
     if any("digits" in unit.units for unit in units):
         notes.append(
             "Some counts are digits, not patients (Fahmy 1998: 15 digits in 10 patients);"
             " they are pooled as the review tabulates them."
         )
-    arms_doc = []
-    for index, unit in enumerate(units):
-        low, high = proportion_ci(unit.x, unit.n, "wilson")
-        arms_doc.append(
-            {
-                "study": unit.study,
-                "label": unit.label,
-                "reference": unit.reference,
-                "design": unit.design,
-                "x": unit.x,
-                "n": unit.n,
-                "proportion": round(unit.x / unit.n, 6),
-                "ci": [round(low, 6), round(high, 6)],
-                "weight": None if result is None else round(result.weights[index], 4),
-                "arms": list(unit.arms),
-            }
-        )
-    document: dict[str, Any] = {
-        "treatment": name,
-        "treatments": treatments,
-        "outcome": outcome,
-        "method": method,
-        "pooled": False,
-        "k": len(units),
-        "n": sum(unit.n for unit in units),
-        "x": sum(unit.x for unit in units),
-        "estimate": None,
-        "ci": None,
-        "logit": None,
-        "tau2": None,
-        "i2": None,
-        "prediction_interval": None,
-        "about": whom(kb, units),
-        "arms": arms_doc,
-        "left_out": left_out,
-        "notes": notes,
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-    }
-    if result is not None:  # "method" says "dl" when the GLMM fell back (all 0% or 100%)
-        document.update(_estimate(result))
+    if result is None:
+        notes.append("No arm reports this outcome: nothing to pool.")
+    else:
         if method == "glmm" and result.pooled and result.method == "dl":
             notes.append(
                 "The binomial-normal model (GLMM) cannot be fitted when every study is at 0% "
@@ -423,6 +523,4 @@ def _pool_base(
                 "The model did not converge (arms at 0% and 100% only, or extreme "
                 "heterogeneity): interpret with caution."
             )
-    else:
-        notes.append("No arm reports this outcome: nothing to pool.")
-    return document, result, units
+    return notes

@@ -263,9 +263,10 @@ def _pool_input(kb: KnowledgeBase, name: str, outcome: Outcome) -> tuple[Any, ..
 
 def _pool_summary(kb: KnowledgeBase, name: str, outcome: Outcome) -> dict[str, Any] | None:
     document = pool_document(kb, name, outcome, "glmm")
-    if not document["k"]:
+    if not document.k:
         return None
-    return {key: document[key] for key in _POOL_FIELDS} | {"pooled": document["pooled"]}
+    figures = document.model_dump(include=set(_POOL_FIELDS))
+    return {key: figures[key] for key in _POOL_FIELDS} | {"pooled": document.pooled}
 
 
 def _compare_pools(base: KnowledgeBase, head: KnowledgeBase) -> list[Change]:

@@ -40,32 +40,32 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
                 continue
             doc = pool_document(kb, treatment)
             basis = "any"
-            if doc["estimate"] is None:
+            if doc.estimate is None:
                 doc, basis = pool_document(kb, treatment, "complete"), "complete"
-            if doc["estimate"] is not None:
-                rows.append((doc, basis, row, kb.treatments[treatment].name))
-    rows.sort(key=lambda item: (item[0]["estimate"], item[0]["n"]))
+            if doc.estimate is not None and doc.ci is not None:  # both or neither
+                figures = (doc.estimate, doc.ci[0], doc.ci[1])
+                rows.append((figures, doc, basis, row, kb.treatments[treatment].name))
+    rows.sort(key=lambda item: (item[0][0], item[1].n))
     figure = Figure(figsize=(9.5, 0.32 * len(rows) + 1.6))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     labels = []
-    for y, (doc, basis, row, name) in enumerate(rows):
-        low, high = doc["ci"]
+    for y, ((estimate, low, high), doc, basis, row, name) in enumerate(rows):
         colour = _AGAINST if row.direction == "against" else _GRADE_COLOURS[row.grade]
         axes.plot([100 * low, 100 * high], [y, y], color=colour, lw=1.6, alpha=0.8)
         axes.scatter(
-            [100 * doc["estimate"]],
+            [100 * estimate],
             [y],
-            s=12 + 9 * doc["n"],
+            s=12 + 9 * doc.n,
             color=colour,
             marker="X" if row.direction == "against" else "o",
             zorder=3,
             edgecolors="white",
             linewidths=0.5,
         )
-        how = "pooled" if doc["pooled"] else ("combined" if doc["k"] > 1 else "one study")
+        how = "pooled" if doc.pooled else ("combined" if doc.k > 1 else "one study")
         note = ", complete only" if basis == "complete" else ""
-        labels.append(f"{name}  ({doc['k']} st., {doc['n']} pts, {how}{note})")
+        labels.append(f"{name}  ({doc.k} st., {doc.n} pts, {how}{note})")
     axes.set_yticks(range(len(rows)), labels, fontsize=8)
     axes.set_xlim(-3, 103)
     axes.set_ylim(-0.8, len(rows) - 0.2)

@@ -28,7 +28,7 @@ from calcinosis.evidence.documents import (
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome, arm_document
 from calcinosis.evidence.schemas import ChangeEntry, Treatment
 from calcinosis.evidence.summary_of_findings import Scope, SummaryOfFindings, summary_of_findings
-from calcinosis.evidence.synthesis import Dimension, pool_document
+from calcinosis.evidence.synthesis import Dimension, Method, pool_document
 from calcinosis.evidence.tables import arm_level_rules, table_rows
 from calcinosis.render.documents import AboutDocument
 from calcinosis.render.transparency import about_document
@@ -75,20 +75,20 @@ def _kb(request: Request) -> KnowledgeBase:
 def pooled(
     kb: KnowledgeBase,
     treatment: str,
-    outcome: str,
-    method: str,
+    outcome: Outcome,
+    method: Method,
     *,
     by: Dimension | None = None,
     leave_one_out: bool = False,
     hartung_knapp: bool = False,
-) -> dict[str, Any]:
+) -> PoolDocument:
     """The pooled document, computed once per knowledge base (it costs model fits);
-    shared: never mutate it."""
+    shared (frozen)."""
     return pool_document(
         kb,
         treatment,
-        outcome,  # type: ignore[arg-type]
-        method,  # type: ignore[arg-type]
+        outcome,
+        method,
         by=by,
         leave_one_out=leave_one_out,
         hartung_knapp=hartung_knapp,
@@ -224,7 +224,7 @@ def pool(
     hartung_knapp: Annotated[
         bool, Query(description="the Hartung-Knapp interval (methods dl, reml, pm; 422 with glmm)")
     ] = False,
-) -> dict[str, Any]:
+) -> PoolDocument:
     """The same document as ``calcinosis evidence pool --format json`` with the same
     options (``--by``, ``--leave-one-out``, ``--hartung-knapp``)."""
     kb = _kb(request)

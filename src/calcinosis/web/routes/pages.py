@@ -236,7 +236,7 @@ def treatment_page(
     studied = kb.arms_for([treatment])
     arms = [arm_document(kb, arm) for arm in studied]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
-    several = bool(pooled and pooled["k"] > 1)
+    several = bool(pooled and pooled.k > 1)
     statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
     rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
@@ -249,14 +249,12 @@ def treatment_page(
         statements=statements,
         sources=sources,
         table4=rows,
-        has_forest=bool(pooled and pooled["k"]),
+        has_forest=bool(pooled and pooled.k),
         complete=_complete_counts(studied),
-        subgroups=[
-            api.pooled(kb, treatment, "any", "glmm", by=by)["subgroups"] for by in DIMENSIONS
-        ]
-        if pooled and pooled["k"]
+        subgroups=[api.pooled(kb, treatment, "any", "glmm", by=by).subgroups for by in DIMENSIONS]
+        if pooled and pooled.k
         else [],
-        leave_one_out=api.pooled(kb, treatment, "any", "glmm", leave_one_out=True)["leave_one_out"]
+        leave_one_out=api.pooled(kb, treatment, "any", "glmm", leave_one_out=True).leave_one_out
         if several
         else None,
         knapp=api.pooled(kb, treatment, "any", "reml", hartung_knapp=True) if several else None,
