@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import BaseModel
 from tabulate import tabulate
 from tqdm import tqdm
 
@@ -48,6 +49,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _emit_json(document: Any) -> None:
+    if isinstance(document, BaseModel):  # a typed document: its JSON, as the API gives it
+        document = document.model_dump(exclude_unset=True)
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
 
@@ -68,11 +71,9 @@ def _cmd_arms(args: argparse.Namespace) -> int:
     if args.treatment:
         wanted = set(kb.resolve(args.treatment))
         arms = [arm for arm in arms if arm.treatment in wanted]
-    documents = [
-        arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level} for arm in arms
-    ]
+    documents = [arm_document(kb, arm, arm_level_rules(kb, arm).level) for arm in arms]
     if args.format == "json":
-        _emit_json(documents)
+        _emit_json([d.model_dump(exclude_unset=True) for d in documents])
         return 0
     columns = [
         "study",
@@ -87,9 +88,10 @@ def _cmd_arms(args: argparse.Namespace) -> int:
         "level_rules",
         "source",
     ]
-    body = [["" if d[c] is None else d[c] for c in columns] for d in documents]
+    cells = [{c: getattr(d, c) for c in columns} for d in documents]
+    body = [["" if row[c] is None else row[c] for c in columns] for row in cells]
     if args.format == "csv":
-        sys.stdout.write(render([{c: d[c] for c in columns} for d in documents], 1, "csv"))
+        sys.stdout.write(render(cells, 1, "csv"))
         return 0
     style = "github" if args.format == "markdown" else "simple"
     sys.stdout.write(tabulate(body, headers=columns, tablefmt=style) + "\n")
@@ -103,7 +105,7 @@ def _cmd_arms(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------- evidence table
 def _cmd_table(args: argparse.Namespace) -> int:
     kb = _kb(args)
-    rows = table_rows(kb, args.number)
+    rows = [row.model_dump() for row in table_rows(kb, args.number)]
     if args.format == "json":
         _emit_json(rows)
         return 0
@@ -233,13 +235,13 @@ def _cmd_grading(args: argparse.Namespace) -> int:
             )
     grade_rows = [
         {
-            "row": row["label"],
-            "grade_printed": row["grade"],
-            "grade_rules": row["grade_rules"],
-            "reasons": row["grade_rules_reasons"],
+            "row": row.label,
+            "grade_printed": row.grade,
+            "grade_rules": row.grade_rules,
+            "reasons": row.grade_rules_reasons,
         }
         for row in table_rows(kb, 4)
-        if row["grade"] != row["grade_rules"]
+        if row.grade != row.grade_rules
     ]
     if args.format == "json":
         _emit_json({"levels": arm_rows, "grades": grade_rows})

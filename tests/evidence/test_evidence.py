@@ -218,7 +218,7 @@ def test_patients_by_disease_counts_patients_not_digits(kb: KnowledgeBase) -> No
 
 
 def test_arm_document_has_the_contract_fields(kb: KnowledgeBase) -> None:
-    document = arm_document(kb, kb.arms[0])
+    document = arm_document(kb, kb.arms[0], kb.arms[0].level).model_dump(exclude_unset=True)
     for key in (
         "study",
         "first_author",
@@ -365,8 +365,8 @@ def test_every_count_of_responders_follows_the_rule(kb: KnowledgeBase) -> None:
     complete, _ = study_units(kb, arms, "complete")
     aggarwal = next(unit for unit in complete if unit.study == "aggarwal-2017")
     assert (aggarwal.x, aggarwal.n) == (2, 29)  # 1 of 7 adults and 1 of 22 children
-    row = next(r for r in table_rows(kb, 4) if "rituximab" in r["treatments"])
-    assert set(row["response_range"]["complete_only"]) >= {"aggarwal-2017-rituximab-adult"}
+    row = next(r for r in table_rows(kb, 4) if "rituximab" in r.treatments)
+    assert set(row.response_range.complete_only) >= {"aggarwal-2017-rituximab-adult"}
 
 
 def test_the_indexes_answer_as_a_scan_of_the_records_would(kb: KnowledgeBase) -> None:

@@ -137,9 +137,9 @@ def test_the_review_levels_that_the_rules_do_not_give(kb: KnowledgeBase) -> None
 
 def test_the_review_grades_that_the_rules_do_not_give(kb: KnowledgeBase) -> None:
     rows = {
-        row["id"]: (row["grade"], row["grade_rules"])
+        row.id: (row.grade, row.grade_rules)
         for row in table_rows(kb, 4)
-        if row["grade"] != row["grade_rules"]
+        if row.grade != row.grade_rules
     }
     assert rows == {
         "warfarin": ("B", "C"),  # the RCT is inconclusive (1b-); the rest is level 4

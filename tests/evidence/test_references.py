@@ -26,13 +26,10 @@ def test_one_number_per_passage_in_the_order_first_cited(kb: KnowledgeBase) -> N
     ]  # a bare place joins the first passage of its place
     assert [c.n for c in citations.items()] == [1, 2, 3]
     first = citations.documents()[0]
-    assert first["label"] == "Calcinosis cutis: management (point-of-care topic)"
-    assert (first["source"], first["location"], first["quote"]) == (
-        TOPIC,
-        "Treatment",
-        "First words.",
-    )
-    assert first["reference_text"] and first["reference"]["title"]
+    assert first is citations.items()[0]  # a citation is its document
+    assert first.label == "Calcinosis cutis: management (point-of-care topic)"
+    assert (first.source, first.location, first.quote) == (TOPIC, "Treatment", "First words.")
+    assert first.reference_text and first.reference.title
 
 
 def test_a_place_cited_bare_keeps_its_number_and_gains_its_words(kb: KnowledgeBase) -> None:
@@ -71,6 +68,6 @@ def test_marks_places_and_renumbering(kb: KnowledgeBase) -> None:
     assert shown == ["Second [1][2].", "Nothing cited."]  # [3] is now [1]: shown first
     assert [(c.n, c.location) for c in citations.items()] == [(1, "Lines 5-6"), (2, "Lines 1-2")]
     assert citations.number(where("Lines 5-6")) == 1  # its place follows it
-    assert places(citations.citation_documents(), [2, 9]) == (
+    assert places(citations.documents(), [2, 9]) == (
         "Calcinosis cutis: management (point-of-care topic), Lines 1-2"
     )

@@ -6,6 +6,7 @@ import csv
 import io
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -22,22 +23,27 @@ def test_rounding_helpers() -> None:
     assert round_half_up(percent(9, 14), 1) == Decimal("64.3")
 
 
+def json_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
+    """The rows of a table as its JSON (``evidence table N --format json``)."""
+    return [row.model_dump() for row in table_rows(kb, number)]
+
+
 def test_tables_1_to_3_have_the_review_rows(kb: KnowledgeBase) -> None:
     # Table 1: 6 warfarin + 3 diltiazem rows; Table 2: 8 rituximab rows; Table 3: 6 + 7
-    assert [len(table_rows(kb, n)) for n in (1, 2, 3)] == [9, 8, 13]
-    table1 = table_rows(kb, 1)
+    assert [len(json_rows(kb, n)) for n in (1, 2, 3)] == [9, 8, 13]
+    table1 = json_rows(kb, 1)
     assert [row["section"] for row in table1].count("Warfarin") == 6
     cukierman = table1[2]
     assert cukierman["label"] == "Cukierman, 2004"
     assert cukierman["partial_printed"] == "2 (66%)"
     assert cukierman["any_computed"] == "2/3 (66.7%)"
-    table3 = table_rows(kb, 3)
+    table3 = json_rows(kb, 3)
     assert [row["section"] for row in table3[:6]] == ["Bisphosphonates"] * 6
     assert table3[-1]["unit"] == "digits"
 
 
 def test_table_4_recomputes_patients_and_ranges(kb: KnowledgeBase) -> None:
-    rows = {row["id"]: row for row in table_rows(kb, 4)}
+    rows = {row["id"]: row for row in json_rows(kb, 4)}
     assert len(rows) == 15
     warfarin = rows["warfarin"]
     # Fredi DM 2 + Berger child DM/SSc 1 + DM 2; SSc Berger 2 + Lassoued 1 + Cukierman 3
@@ -60,7 +66,7 @@ def test_table_4_recomputes_patients_and_ranges(kb: KnowledgeBase) -> None:
 
 
 def test_table_4_has_the_contract_fields(kb: KnowledgeBase) -> None:
-    for row in table_rows(kb, 4):
+    for row in json_rows(kb, 4):
         assert set(row["patients"]) == {"DM", "SSc", "unspecified"}
         assert set(row["response_range"]) >= {"computed", "reported"}
         for key in ("label", "treatments", "level", "grade", "comment"):
@@ -73,7 +79,7 @@ def test_unknown_table_names_the_choices(kb: KnowledgeBase) -> None:
 
 
 def test_render_csv_and_markdown(kb: KnowledgeBase) -> None:
-    rows = table_rows(kb, 4)
+    rows = json_rows(kb, 4)
     parsed = list(csv.DictReader(io.StringIO(render(rows, 4, "csv"))))
     assert len(parsed) == 15
     assert parsed[0]["patients.DM"] == "5"

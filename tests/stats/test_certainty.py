@@ -276,7 +276,7 @@ def test_microdrilling_counts_digits(kb: KnowledgeBase) -> None:
 def test_every_output_says_it_is_prefilled_and_cites_references(kb: KnowledgeBase) -> None:
     sof = summary_of_findings(kb, ["warfarin", "bisphosphonates"])
     text, markdown = render_text(sof), render_markdown(sof)
-    document = sof.document()
+    document = sof.document().model_dump()  # the JSON of `evidence certainty`
     assert PREFILLED.upper() in text
     assert f"**{PREFILLED}**" in markdown
     assert document["prefilled"] == PREFILLED
@@ -316,6 +316,6 @@ def test_rows_are_typed_documents(kb: KnowledgeBase) -> None:
     assert row.method == "combined"  # every study at 0%: the counts added, not modelled
     assert row.estimate == 0.0
     document = row.document()
-    assert document["certainty"]["certainty"] == "very low"
-    assert document["certainty"]["domains"][0]["domain"] == "risk of bias"
+    assert document.certainty is not None and document.certainty.certainty == "very low"
+    assert document.certainty.domains[0].domain == "risk of bias"
     assert replace(row, name="x").name == "x"

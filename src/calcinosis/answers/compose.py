@@ -259,7 +259,10 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
         "in_scope": True,
         "answer": answer,
         "sections": [{"title": t, "text": text} for t, text in zip(titles, texts, strict=True)],
-        "citations": [{key: c[key] for key in _CITATION_KEYS} for c in d.citations.documents()],
+        "citations": [
+            {key: c[key] for key in _CITATION_KEYS}
+            for c in (item.model_dump() for item in d.citations.documents())
+        ],
         "patient_specific": query.patient_specific,
         "understood": query.document(),
         "evidence_version": kb.version,

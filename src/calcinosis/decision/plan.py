@@ -537,7 +537,7 @@ def plan_document(kb: KnowledgeBase, plan: Plan) -> PlanDocument:
         assumptions=[*plan.assumptions, *_dose_assumptions(options)],
         disagreements=disagreements,
         trace=plan.trace,
-        citations=citations.citation_documents(),
+        citations=citations.documents(),
         evidence_version=plan.evidence_version,
         evidence_released=kb.released,
         disclaimer=DISCLAIMER,

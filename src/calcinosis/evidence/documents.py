@@ -162,11 +162,12 @@ class CitationDocument(Document):
 
 
 # ------------------------------------------------------------ the API's other documents
-# Built as dicts by their layer (``arm_document``, ``table_rows``, ``audit``,
-# ``pool_document``, ``SummaryOfFindings.document``) and published as these models: the
-# API validates each response against its model (``response_model``) and /openapi.json
-# shows the schema. A field that some documents leave out defaults to None and is left
-# out again on the way out (``response_model_exclude_unset``).
+# Built by their layer (``arm_document``, ``table_rows`` and ``SummaryOfFindings.document``
+# return these models; ``audit`` and ``pool_document`` still build dicts) and published
+# as these models: the API validates each response against its model (``response_model``)
+# and /openapi.json shows the schema. A field that some documents leave out defaults to
+# None and is left out again on the way out (``model_dump(exclude_unset=True)``,
+# ``response_model_exclude_unset``).
 
 
 class ResponseDocument(BaseModel):

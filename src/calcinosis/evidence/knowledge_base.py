@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from calcinosis.datafiles import read_data
 from calcinosis.errors import KnowledgeError, UnknownChoiceError, field_path
+from calcinosis.evidence.documents import ArmAdverseEvents, ArmDocument, ArmPrinted, ArmRelapses
 from calcinosis.evidence.references import reference_text, surname
 from calcinosis.evidence.schemas import (
     AlgorithmText,
@@ -545,42 +546,50 @@ def patients_by_disease(arm: Arm) -> dict[str, int]:
     return totals
 
 
-def arm_document(kb: KnowledgeBase, arm: Arm) -> dict[str, Any]:
-    """One arm as the ``evidence arms --format json`` contract (DESIGN.md) gives it."""
+def arm_document(kb: KnowledgeBase, arm: Arm, level_rules: str) -> ArmDocument:
+    """One arm as the ``evidence arms --format json`` contract (DESIGN.md) gives it, with
+    the level the CEBM rules give its study (``tables.arm_level_rules``, which reads this
+    module). ``model_dump(exclude_unset=True)`` is its JSON: a printed cell the review
+    left empty stays out."""
     study = kb.studies[arm.study]
     source = kb.sources[arm.provenance.source]
-    return {
-        "id": arm.id,
-        "study": study.id,
-        "first_author": study.first_author,
-        "year": study.year,
-        "reference": study.reference,
-        "design": study.design,
-        "treatment": arm.treatment,
-        "population": arm.population,
-        "disease": arm.disease,
-        "disease_counts": dict(arm.disease_counts),
-        "n": arm.n,
-        "unit": arm.unit,
-        "patients": arm.patients,
-        "responders_any": arm.responders_any,
-        "responders_complete": arm.responders_complete,
-        "dose": arm.dose,
-        "calcinosis_duration_years": arm.calcinosis_duration_years,
-        "follow_up_months": arm.follow_up_months,
-        "follow_up_range_months": (
+    return ArmDocument(
+        id=arm.id,
+        study=study.id,
+        first_author=study.first_author,
+        year=study.year,
+        reference=study.reference,
+        design=study.design,
+        treatment=arm.treatment,
+        population=arm.population,
+        disease=arm.disease,
+        disease_counts=dict(arm.disease_counts),
+        n=arm.n,
+        unit=arm.unit,
+        patients=arm.patients,
+        responders_any=arm.responders_any,
+        responders_complete=arm.responders_complete,
+        dose=arm.dose,
+        calcinosis_duration_years=arm.calcinosis_duration_years,
+        follow_up_months=arm.follow_up_months,
+        follow_up_range_months=(
             list(arm.follow_up_range_months) if arm.follow_up_range_months else None
         ),
-        "adverse_events": (
+        adverse_events=(
             None
             if arm.adverse_events is None
-            else [event.model_dump() for event in arm.adverse_events]
+            else [ArmAdverseEvents(event=e.event, n=e.n, of=e.of) for e in arm.adverse_events]
         ),
-        "relapses": arm.relapses.model_dump() if arm.relapses else None,
-        "level": arm.level,
-        "source": arm.source,
-        "location": arm.provenance.location,
-        "reference_text": reference_text(source),
-        "printed": arm.printed.model_dump(exclude_none=True) if arm.printed else None,
-        "notes": list(arm.notes),
-    }
+        relapses=(
+            ArmRelapses(n=arm.relapses.n, of=arm.relapses.of, text=arm.relapses.text)
+            if arm.relapses
+            else None
+        ),
+        level=arm.level,
+        source=arm.source,
+        location=arm.provenance.location,
+        reference_text=reference_text(source),
+        printed=(ArmPrinted(**arm.printed.model_dump(exclude_none=True)) if arm.printed else None),
+        notes=list(arm.notes),
+        level_rules=level_rules,
+    )

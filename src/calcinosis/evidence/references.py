@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.documents import CitationDocument, Reference
@@ -68,18 +67,18 @@ def _url(source: Source) -> str | None:
     return None
 
 
-def reference(source: Source) -> dict[str, Any]:
+def reference(source: Source) -> Reference:
     """The bibliographic reference of the contract's citation object."""
-    return {
-        "authors": list(source.authors),
-        "title": " ".join(source.title.split()),
-        "journal": source.journal,
-        "year": source.year,
-        "volume_pages": source.citation,
-        "doi": source.doi,
-        "pmid": source.pmid,
-        "url": _url(source),
-    }
+    return Reference(
+        authors=list(source.authors),
+        title=" ".join(source.title.split()),
+        journal=source.journal,
+        year=source.year,
+        volume_pages=source.citation,
+        doi=source.doi,
+        pmid=source.pmid,
+        url=_url(source),
+    )
 
 
 def reference_text(source: Source) -> str:
@@ -124,51 +123,32 @@ def redact(kb: KnowledgeBase, text: str | None) -> str | None:
 # ------------------------------------------------------------------ numbering
 
 
-@dataclass(frozen=True)
-class Citation:
-    """One numbered passage of a document: the contract's citation object."""
-
-    n: int
-    label: str
-    source: str
-    kind: str
-    reference: dict[str, Any]
-    reference_text: str
-    location: str
-    quote: str | None
-
-    def document(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # shallow: the reference dict is its own already
+Citation = CitationDocument
+"""One numbered passage of a document: the contract's citation object (the one model of
+every face: plans, answers, CDS cards)."""
 
 
 @derived
-def _reference_document(kb: KnowledgeBase, source_id: str) -> Reference:
-    return Reference.model_validate(_source_view(kb, source_id)[2])
+def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, Reference, str]:
+    """How a source reads (label, kind, reference, reference text), once per source."""
+    source = kb.sources[source_id]
+    return short_label(source), citation_kind(source), reference(source), reference_text(source)
 
 
 @derived_bounded(8192)
-def _citation_document(
-    kb: KnowledgeBase, n: int, source: str, location: str, quote: str | None
-) -> CitationDocument:
-    """One numbered passage as a document, built once (shared: it is frozen)."""
-    label, kind, _, text = _source_view(kb, source)
-    return CitationDocument(
+def _citation(kb: KnowledgeBase, n: int, source: str, location: str, quote: str | None) -> Citation:
+    """One numbered passage, built once (shared: it is frozen)."""
+    label, kind, ref, text = _source_view(kb, source)
+    return Citation(
         n=n,
         label=label,
         source=source,
         kind=kind,
-        reference=_reference_document(kb, source),
+        reference=ref,
         reference_text=text,
         location=location,
         quote=quote,
     )
-
-
-@derived
-def _source_view(kb: KnowledgeBase, source_id: str) -> tuple[str, str, dict[str, Any], str]:
-    """How a source reads (label, kind, reference, reference text), once per source."""
-    source = kb.sources[source_id]
-    return short_label(source), citation_kind(source), reference(source), reference_text(source)
 
 
 class Citations:
@@ -184,7 +164,7 @@ class Citations:
     def __init__(self, kb: KnowledgeBase, *, by_place: bool = True) -> None:
         self.kb = kb
         self.by_place = by_place
-        self._items: dict[tuple[str, str, str], Citation] = {}
+        self._items: dict[tuple[str, str, str], Citation] = {}  # (source, location, quote)
         self._places: dict[tuple[str, str], int] = {}
 
     def number(self, provenance: Provenance) -> int:
@@ -195,25 +175,15 @@ class Citations:
         key = (*place, provenance.quote or "")
         bare = (*place, "")
         if self.by_place and key not in self._items and bare in self._items:
-            self._items[key] = replace(
-                self._items.pop(bare), quote=redact(self.kb, provenance.quote)
-            )
+            self._items[key] = self._item(self._items.pop(bare).n, place, provenance.quote)
         if key not in self._items:
-            label, kind, ref, text = _source_view(self.kb, provenance.source)
-            quote = redact(self.kb, provenance.quote)
-            cited = Citation(
-                len(self._items) + 1,
-                label,
-                provenance.source,
-                kind,
-                dict(ref),
-                text,
-                provenance.location,
-                quote,
-            )
+            cited = self._item(len(self._items) + 1, place, provenance.quote)
             self._items[key] = cited
             self._places.setdefault(place, cited.n)
         return self._items[key].n
+
+    def _item(self, n: int, place: tuple[str, str], quote: str | None) -> Citation:
+        return _citation(self.kb, n, *place, redact(self.kb, quote))
 
     def numbers(self, provenances: Iterable[Provenance | None]) -> list[int]:
         """The sorted, distinct numbers of these passages (``None`` skipped)."""
@@ -232,15 +202,10 @@ class Citations:
         """The citations in the order of their numbers."""
         return sorted(self._items.values(), key=lambda item: item.n)
 
-    def documents(self) -> list[dict[str, Any]]:
-        return [item.document() for item in self.items()]
-
-    def citation_documents(self) -> list[CitationDocument]:
-        """The citations as the plan's typed documents, in the order of their numbers."""
-        return [
-            _citation_document(self.kb, item.n, item.source, item.location, item.quote)
-            for item in self.items()
-        ]
+    def documents(self) -> list[CitationDocument]:
+        """The citations as the documents of a plan or an answer (the same as
+        :meth:`items`: a citation is its document)."""
+        return self.items()
 
     def renumber(self, texts: Sequence[str]) -> list[str]:
         """Number again in the order ``texts`` show the marks; uncited passages dropped."""
@@ -249,7 +214,7 @@ class Citations:
             for found in re.findall(r"\[(\d+)\]", text):
                 order.setdefault(int(found), len(order) + 1)
         self._items = {
-            key: replace(item, n=order[item.n])
+            key: _citation(self.kb, order[item.n], item.source, item.location, item.quote)
             for key, item in self._items.items()
             if item.n in order
         }

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from tabulate import tabulate
 
 from calcinosis import DISCLAIMER
 from calcinosis.evidence.applicability import AppliesTo, Context, applies_to_arm, fit
+from calcinosis.evidence.documents import (
+    CertaintyBasis,
+    CertaintyCertainty,
+    CertaintyDocument,
+    CertaintyQuestion,
+    CertaintyRows,
+    CertaintyStudies,
+)
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome
 from calcinosis.evidence.names import DISEASE_RECORDS
 from calcinosis.evidence.references import reference_text, short_label
@@ -89,8 +97,10 @@ class Scope:
             disease = "juvenile-dermatomyositis"
         return Context("dystrophic", disease, self.population)
 
-    def document(self) -> dict[str, Any]:
-        return {"disease": self.disease, "population": self.population, "text": self.words()}
+    def document(self) -> CertaintyQuestion:
+        return CertaintyQuestion(
+            disease=self.disease, population=self.population, text=self.words()
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +113,14 @@ class StudyReference:
     quality: str
     reference: str  # first author, journal, year (volume and pages)
 
-    def document(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def document(self) -> CertaintyStudies:
+        return CertaintyStudies(
+            study=self.study,
+            label=self.label,
+            design=self.design,
+            quality=self.quality,
+            reference=self.reference,
+        )
 
 
 @dataclass(frozen=True)
@@ -125,21 +141,25 @@ class FindingsRow:
     certainty: Certainty | None
     studies: tuple[StudyReference, ...] = field(default=())
 
-    def document(self) -> dict[str, Any]:
-        return {
-            "treatment": self.treatment,
-            "name": self.name,
-            "outcome": self.outcome,
-            "about": self.about,
-            "k": self.k,
-            "n": self.n,
-            "x": self.x,
-            "method": self.method,
-            "estimate": None if self.estimate is None else round(self.estimate, 6),
-            "ci": None if self.ci is None else [round(self.ci[0], 6), round(self.ci[1], 6)],
-            "certainty": None if self.certainty is None else self.certainty.document(),
-            "studies": [study.document() for study in self.studies],
-        }
+    def document(self) -> CertaintyRows:
+        return CertaintyRows(
+            treatment=self.treatment,
+            name=self.name,
+            outcome=self.outcome,
+            about=self.about,
+            k=self.k,
+            n=self.n,
+            x=self.x,
+            method=self.method,
+            estimate=None if self.estimate is None else round(self.estimate, 6),
+            ci=None if self.ci is None else [round(self.ci[0], 6), round(self.ci[1], 6)],
+            certainty=(
+                None
+                if self.certainty is None
+                else CertaintyCertainty.model_validate(self.certainty.document())
+            ),
+            studies=[study.document() for study in self.studies],
+        )
 
 
 @dataclass(frozen=True)
@@ -148,19 +168,19 @@ class SummaryOfFindings:
 
     scope: Scope
     rows: tuple[FindingsRow, ...]
-    basis: tuple[dict[str, Any], ...]
+    basis: tuple[CertaintyBasis, ...]
     evidence_version: str
     evidence_released: str
 
-    def document(self) -> dict[str, Any]:
-        return {
-            "prefilled": PREFILLED,
-            "question": self.scope.document(),
-            "rows": [row.document() for row in self.rows],
-            "basis": list(self.basis),
-            "evidence_version": self.evidence_version,
-            "evidence_released": self.evidence_released,
-        }
+    def document(self) -> CertaintyDocument:
+        return CertaintyDocument(
+            prefilled=PREFILLED,
+            question=self.scope.document(),
+            rows=[row.document() for row in self.rows],
+            basis=list(self.basis),
+            evidence_version=self.evidence_version,
+            evidence_released=self.evidence_released,
+        )
 
 
 def _reference(kb: KnowledgeBase, unit: StudyUnit) -> StudyReference:
@@ -262,12 +282,12 @@ def summary_of_findings(
     )
     source = kb.sources["traineau-2020"]
     basis = tuple(
-        {
-            "label": short_label(source),
-            "reference": reference_text(source),
-            "location": item.location,
-            "quote": item.quote,
-        }
+        CertaintyBasis(
+            label=short_label(source),
+            reference=reference_text(source),
+            location=item.location,
+            quote=item.quote,
+        )
         for item in BASIS
     )
     return SummaryOfFindings(scope, rows, basis, kb.version, kb.released)
@@ -326,7 +346,7 @@ def _reasons(sof: SummaryOfFindings, bullet: str) -> list[str]:
 
 
 def _basis(sof: SummaryOfFindings) -> list[str]:
-    return [f'"{item["quote"]}" ({item["label"]}, {item["location"]})' for item in sof.basis]
+    return [f'"{item.quote}" ({item.label}, {item.location})' for item in sof.basis]
 
 
 def render_text(sof: SummaryOfFindings) -> str:

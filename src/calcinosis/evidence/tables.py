@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal, overload
 
+from pydantic import JsonValue
 from tabulate import tabulate
 
 from calcinosis.errors import UnknownChoiceError
 from calcinosis.evidence.derived import derived
+from calcinosis.evidence.documents import (
+    Table4Patients,
+    Table4ResponseRange,
+    Table4RowDocument,
+    TableRow,
+)
 from calcinosis.evidence.grading import (
     GradeResult,
     LevelResult,
@@ -106,7 +113,8 @@ def _section(kb: KnowledgeBase, arm: Arm) -> str:
     return kb.treatments[arm.treatment].name
 
 
-def _table_1_to_3(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
+@derived
+def _table_1_to_3(kb: KnowledgeBase, number: int) -> list[TableRow]:
     rows = []
     arms = sorted((a for a in kb.arms if a.source == f"Table {number}"), key=lambda a: a.row or 0)
     for arm in arms:
@@ -114,33 +122,33 @@ def _table_1_to_3(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
         printed = arm.printed
         rules = arm_level_rules(kb, arm)
         rows.append(
-            {
-                "table": number,
-                "row": arm.row,
-                "section": _section(kb, arm),
-                "population": arm.population,
-                "label": printed.label if printed and printed.label else study.first_author,
-                "study": study.id,
-                "reference": study.reference,
-                "arm": arm.id,
-                "treatment": arm.treatment,
-                "disease": printed.disease if printed else arm.disease,
-                "n": arm.n,
-                "unit": arm.unit,
-                "design": study.design,
-                "design_printed": printed.design if printed else None,
-                "duration_years": arm.calcinosis_duration_years,
-                "dose": arm.dose,
-                "partial_printed": printed.partial if printed else None,
-                "any_computed": _fmt_count(arm.responders_any, arm.n),
-                "complete_printed": printed.complete if printed else None,
-                "complete_computed": _fmt_count(arm.responders_complete, arm.n),
-                "follow_up_months": printed.follow_up if printed else None,
-                "level_printed": printed.level if printed else None,
-                "level": arm.level,
-                "level_rules": rules.level,
-                "location": arm.provenance.location,
-            }
+            TableRow(
+                table=number,
+                row=arm.row,
+                section=_section(kb, arm),
+                population=arm.population,
+                label=printed.label if printed and printed.label else study.first_author,
+                study=study.id,
+                reference=study.reference,
+                arm=arm.id,
+                treatment=arm.treatment,
+                disease=printed.disease if printed else arm.disease,
+                n=arm.n,
+                unit=arm.unit,
+                design=study.design,
+                design_printed=printed.design if printed else None,
+                duration_years=arm.calcinosis_duration_years,
+                dose=arm.dose,
+                partial_printed=printed.partial if printed else None,
+                any_computed=_fmt_count(arm.responders_any, arm.n),
+                complete_printed=printed.complete if printed else None,
+                complete_computed=_fmt_count(arm.responders_complete, arm.n),
+                follow_up_months=printed.follow_up if printed else None,
+                level_printed=printed.level if printed else None,
+                level=arm.level,
+                level_rules=rules.level,
+                location=arm.provenance.location,
+            )
         )
     return rows
 
@@ -168,7 +176,7 @@ def table4_patients(arms: Iterable[Arm]) -> tuple[dict[str, int], list[str]]:
     return totals, unknown
 
 
-def _response_range(arms: Sequence[Arm]) -> dict[str, Any]:
+def _response_range(arms: Sequence[Arm], reported: str | None) -> Table4ResponseRange:
     values: list[Fraction] = []
     complete_only: list[str] = []
     for arm in arms:
@@ -178,13 +186,16 @@ def _response_range(arms: Sequence[Arm]) -> dict[str, Any]:
             if figure.outcome == "complete":
                 complete_only.append(arm.id)
     if not values:
-        return {"computed": None, "rounded": None, "complete_only": complete_only}
+        return Table4ResponseRange(
+            computed=None, rounded=None, reported=reported, complete_only=complete_only
+        )
     low, high = min(values), max(values)
-    return {
-        "computed": [float(round_half_up(low, 1)), float(round_half_up(high, 1))],
-        "rounded": [int(round_half_up(low)), int(round_half_up(high))],
-        "complete_only": complete_only,
-    }
+    return Table4ResponseRange(
+        computed=[float(round_half_up(low, 1)), float(round_half_up(high, 1))],
+        rounded=[int(round_half_up(low)), int(round_half_up(high))],
+        reported=reported,
+        complete_only=complete_only,
+    )
 
 
 def evidence_body(kb: KnowledgeBase, arms: Sequence[Arm]) -> list[StudyEvidence]:
@@ -221,62 +232,57 @@ def table4_grade_rules(kb: KnowledgeBase, row: Table4Row) -> tuple[GradeResult, 
     return grade_for_body(body), best
 
 
-def _table_4(kb: KnowledgeBase) -> list[dict[str, Any]]:
+@derived
+def _table_4(kb: KnowledgeBase) -> list[Table4RowDocument]:
     rows = []
     for row in sorted(kb.table4, key=lambda r: r.row):
         arms = table4_arms(kb, row)
         patients, unknown = table4_patients(arms)
-        response = _response_range(arms)
         grade, best_level = table4_grade_rules(kb, row)
         rows.append(
-            {
-                "row": row.row,
-                "id": row.id,
-                "label": row.label,
-                "parent": row.parent,
-                "treatments": list(row.treatments),
-                "references": list(row.references),
-                "studies": sorted({arm.study for arm in arms}),
-                "patients": patients,
-                "patients_unknown": unknown,
-                "patients_reported": row.patients_printed,
-                "response_range": {
-                    "computed": response["computed"],
-                    "rounded": response["rounded"],
-                    "reported": row.range_printed,
-                    "complete_only": response["complete_only"],
-                },
-                "level": normalise_level(row.level_printed) if row.level_printed else None,
-                "level_rules": best_level,
-                "grade": row.grade,
-                "grade_rules": grade.grade,
-                "grade_rules_reasons": list(grade.reasons),
-                "direction": row.direction,
-                "comment": row.comment,
-                "location": row.provenance.location,
-            }
+            Table4RowDocument(
+                row=row.row,
+                id=row.id,
+                label=row.label,
+                parent=row.parent,
+                treatments=list(row.treatments),
+                references=list(row.references),
+                studies=sorted({arm.study for arm in arms}),
+                patients=Table4Patients(**patients),
+                patients_unknown=unknown,
+                patients_reported=row.patients_printed,
+                response_range=_response_range(arms, row.range_printed),
+                level=normalise_level(row.level_printed) if row.level_printed else None,
+                level_rules=best_level,
+                grade=row.grade,
+                grade_rules=grade.grade,
+                grade_rules_reasons=list(grade.reasons),
+                direction=row.direction,
+                comment=row.comment,
+                location=row.provenance.location,
+            )
         )
     return rows
 
 
-def table_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
-    """The rows of Table ``number`` (1-4) as JSON-ready dictionaries (computed once per
-    knowledge base: callers must not modify them)."""
+@overload
+def table_rows(kb: KnowledgeBase, number: Literal[4]) -> list[Table4RowDocument]: ...
+@overload
+def table_rows(kb: KnowledgeBase, number: int) -> list[TableRow] | list[Table4RowDocument]: ...
+def table_rows(kb: KnowledgeBase, number: int) -> list[TableRow] | list[Table4RowDocument]:
+    """The rows of Table ``number`` (1-4) as their documents (computed once per knowledge
+    base and shared: callers must not change the list)."""
     if number not in TABLES:
         raise UnknownChoiceError("table", number, [str(t) for t in TABLES])
-    return _cached_rows(kb, number)
-
-
-@derived
-def _cached_rows(kb: KnowledgeBase, number: int) -> list[dict[str, Any]]:
     return _table_4(kb) if number == 4 else _table_1_to_3(kb, number)
 
 
-def _flat(row: dict[str, Any]) -> dict[str, str]:
+def _flat(row: Mapping[str, JsonValue]) -> dict[str, str]:
     flat: dict[str, str] = {}
     for key, value in row.items():
-        if key == "response_range" and value["computed"] is not None:
-            low, high = value["computed"]
+        computed = value.get("computed") if isinstance(value, dict) else None
+        if key == "response_range" and isinstance(value, dict) and isinstance(computed, list):
+            low, high = computed
             flat["response_range.computed"] = f"{low:g}-{high:g}%"
             flat.update(
                 {f"response_range.{k}": _cell(v) for k, v in value.items() if k != "computed"}
@@ -289,7 +295,7 @@ def _flat(row: dict[str, Any]) -> dict[str, str]:
     return flat
 
 
-def _cell(value: Any) -> str:
+def _cell(value: JsonValue) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
@@ -338,8 +344,9 @@ _TEXT_COLUMNS: dict[int, list[tuple[str, str, int | None]]] = {
 }
 
 
-def render(rows: list[dict[str, Any]], number: int, fmt: Format) -> str:
-    """Rows of one table as csv, markdown or terminal text (json is the caller's)."""
+def render(rows: Sequence[Mapping[str, JsonValue]], number: int, fmt: Format) -> str:
+    """Rows of one table (their JSON documents, ``model_dump()``) as csv, markdown or
+    terminal text (json is the caller's)."""
     flat = [_flat(row) for row in rows]
     if fmt == "csv":
         buffer = io.StringIO()

@@ -105,7 +105,7 @@ def _limitation(kb: KnowledgeBase, item: Limitation) -> dict[str, Any]:
         source = kb.sources[item.source]
         document |= {
             "reference_text": reference_text(source),
-            "reference": reference(source),
+            "reference": reference(source).model_dump(),
             "quote": item.quote,
         }
     return document
@@ -138,7 +138,11 @@ def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
     about = load_about()
     released = kb.released
     sources = [
-        {"reference_text": reference_text(s), "reference": reference(s), "kind": s.kind}
+        {
+            "reference_text": reference_text(s),
+            "reference": reference(s).model_dump(),
+            "kind": s.kind,
+        }
         for s in kb.sources.values()
         if s.id != "traineau-2020-abstract"  # the abstract page of the same review
     ]

@@ -165,12 +165,10 @@ def answers(body: Question, request: Request) -> dict[str, Any]:
 def arms(
     request: Request,
     treatment: Annotated[str | None, Query(max_length=64)] = None,
-) -> list[dict[str, Any]]:
+) -> list[ArmDocument]:
     kb = _kb(request)
     chosen = kb.arms_for(kb.resolve(treatment)) if treatment else kb.arms
-    return [
-        arm_document(kb, arm) | {"level_rules": arm_level_rules(kb, arm).level} for arm in chosen
-    ]
+    return [arm_document(kb, arm, arm_level_rules(kb, arm).level) for arm in chosen]
 
 
 @router.get(
@@ -179,7 +177,9 @@ def arms(
     response_model=list[TableRow] | list[Table4RowDocument],
     responses={404: PROBLEM},
 )
-def table(request: Request, number: Annotated[int, Path(ge=1, le=4)]) -> list[dict[str, Any]]:
+def table(
+    request: Request, number: Annotated[int, Path(ge=1, le=4)]
+) -> list[TableRow] | list[Table4RowDocument]:
     return table_rows(_kb(request), number)
 
 
@@ -253,7 +253,7 @@ def certainty(
     outcome: Outcome | None = None,
     disease: Literal["DM", "SSc"] | None = None,
     population: Literal["adult", "child"] | None = None,
-) -> dict[str, Any]:
+) -> CertaintyDocument:
     """The same document as ``calcinosis evidence certainty --format json``."""
     kb = _kb(request)
     if treatment is not None and treatment not in kb.pool_choices():

@@ -34,7 +34,7 @@ from calcinosis.evidence.references import redact
 from calcinosis.evidence.schemas import Arm, Statement
 from calcinosis.evidence.summary_of_findings import Scope
 from calcinosis.evidence.synthesis import DIMENSIONS, pool_treatment
-from calcinosis.evidence.tables import table_rows
+from calcinosis.evidence.tables import arm_level_rules, table_rows
 from calcinosis.render.charts import algorithm_svg, evidence_map_svg
 from calcinosis.render.handout import handout_document
 from calcinosis.render.transparency import about_document
@@ -234,12 +234,12 @@ def treatment_page(
     _treatment_or_404(kb, treatment)
     entry = kb.treatments[treatment]
     studied = kb.arms_for([treatment])
-    arms = [arm_document(kb, arm) for arm in studied]
+    arms = [arm_document(kb, arm, arm_level_rules(kb, arm).level) for arm in studied]
     pooled = api.pooled(kb, treatment, "any", "glmm") if arms else None
     several = bool(pooled and pooled.k > 1)
     statements = [_redacted(kb, s) for s in kb.statements if treatment in s.treatments]
     sources = {s.id: s for s in kb.sources.values()}
-    rows = [row for row in table_rows(kb, 4) if treatment in row["treatments"]]
+    rows = [row for row in table_rows(kb, 4) if treatment in row.treatments]
     return _page(
         request,
         "treatment.html",
@@ -309,7 +309,8 @@ def evidence_page(request: Request) -> HTMLResponse:
     kb = _kb(request)
     tables = {number: table_rows(kb, number) for number in (1, 2, 3, 4)}
     added = [
-        arm_document(kb, arm) | {"label": study_label(kb.studies[arm.study])}
+        arm_document(kb, arm, arm_level_rules(kb, arm).level).model_dump(exclude_unset=True)
+        | {"label": study_label(kb.studies[arm.study])}
         for arm in kb.arms
         if arm.source == "publication"
     ]
