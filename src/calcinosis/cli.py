@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _emit_json(document: Any) -> None:
+def _emit_json(document: object) -> None:
     if isinstance(document, BaseModel):  # a typed document: its JSON, as the API gives it
         document = document.model_dump(exclude_unset=True)
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)

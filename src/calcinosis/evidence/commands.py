@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from pydantic import BaseModel
 from tabulate import tabulate
 
 from calcinosis.evidence.documents import (
@@ -35,7 +36,7 @@ def register_synthesis_commands(
     commands: argparse._SubParsersAction[_Parser],
     *,
     knowledge: Callable[[argparse.Namespace], KnowledgeBase],
-    emit: Callable[[Mapping[str, object]], None],
+    emit: Callable[[BaseModel | Mapping[str, object]], None],
 ) -> None:
     """Add the options of ``evidence pool`` and the ``evidence certainty`` command to
     ``commands`` (the ``evidence`` sub-commands); ``emit`` writes a JSON document."""
