@@ -266,7 +266,7 @@ def _citation(c: CitationDocument) -> AnswerCitations:
         source=c.source,
         kind=c.kind,
         location=c.location,
-        quote=c.quote,  # an answer cites only quoted passages: None is refused here
+        quote=c.quote,
         reference=c.reference,
         reference_text=c.reference_text,
     )

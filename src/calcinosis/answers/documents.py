@@ -35,7 +35,7 @@ class AnswerCitations(ResponseDocument):
     source: str
     kind: str
     location: str
-    quote: str
+    quote: str | None  # None for a place cited without its words (an added study's arm)
     reference: Reference
     reference_text: str
 
