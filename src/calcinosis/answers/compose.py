@@ -25,6 +25,7 @@ from calcinosis.answers.understand import understand
 from calcinosis.answers.verdicts import safety_first, verdict
 from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
 from calcinosis.decision.plan import DISCLAIMER
+from calcinosis.evidence.derived import derived
 from calcinosis.evidence.documents import CitationDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.schemas import Provenance, Statement
@@ -248,13 +249,39 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> AnswerDoc
         sections=[
             AnswerSections(title=t, text=text) for t, text in zip(titles, texts, strict=True)
         ],
-        citations=[_citation(c) for c in d.citations.citation_documents()],
+        citations=_citations(d),
         patient_specific=query.patient_specific,
         understood=query.document(),
         evidence_version=kb.version,
         evidence_released=kb.released,
         disclaimer=DISCLAIMER,
     )
+
+
+MAX_CITATIONS_KEPT = 8192  # an answer's citations kept per knowledge base (about 2 KB each)
+
+
+@derived
+def _citations_made(kb: KnowledgeBase) -> dict[tuple[int, str, str, str | None], AnswerCitations]:
+    """The answers' citations built so far under ``kb``, by number and passage: frozen, so
+    one instance serves every answer that cites that passage under that number."""
+    return {}
+
+
+def _citations(d: Draft) -> list[AnswerCitations]:
+    """The answer's numbered passages, each built once per number and passage (a citation
+    costs several microseconds to build, and an answer has up to some twenty)."""
+    made = _citations_made(d.kb)
+    found = []
+    for c in d.citations.citation_documents():
+        key = (c.n, c.source, c.location, c.quote)
+        cited = made.get(key)
+        if cited is None:
+            if len(made) >= MAX_CITATIONS_KEPT:
+                made.clear()
+            cited = made[key] = _citation(c)
+        found.append(cited)
+    return found
 
 
 def _citation(c: CitationDocument) -> AnswerCitations:

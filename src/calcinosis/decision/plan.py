@@ -13,18 +13,18 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from calcinosis import DISCLAIMER
 from calcinosis.decision.documents import (
     AdverseEffect,
-    AssignedBy,
     AvoidedOption,
     AvoidReason,
     Disagreement,
     Grading,
     OfferedOption,
     OptionDocument,
+    OptionFields,
     PlanDocument,
     PooledArm,
     PooledResponse,
@@ -33,7 +33,6 @@ from calcinosis.decision.documents import (
     Response,
     ReviewGrade,
     ReviewGrading,
-    Strength,
     Summary,
     SummaryEntry,
     TimeToResponse,
@@ -51,7 +50,6 @@ from calcinosis.evidence.applicability import (
     fit,
 )
 from calcinosis.evidence.derived import derived, derived_bounded
-from calcinosis.evidence.documents import AppliesToDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.lines import complete_words, evidence_lines, pooled_summary
 from calcinosis.evidence.names import SOURCE_NAMES
@@ -407,27 +405,6 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> AvoidReason:
     return "ineffective" if fired else "harm"
 
 
-class _OptionFields(TypedDict):
-    """The keyword arguments of every option document: the fields of ``_Option`` but
-    its stance and avoid reason, which say whether it is avoided or offered."""
-
-    id: str
-    name: str
-    rationale: str
-    level: str | None
-    grade: str | None
-    grade_system: str
-    grade_assigned_by: AssignedBy
-    grade_label: str
-    applies_to: AppliesToDocument
-    extrapolated: bool
-    extrapolation: list[str]
-    citations: list[int]
-    warnings: list[str]
-    strength: Strength
-    reason: str
-
-
 def _option_fields(
     kb: KnowledgeBase,
     option: Option,
@@ -436,14 +413,14 @@ def _option_fields(
     numbers: list[int],
     *,
     avoid_reason: AvoidReason | None,
-) -> _OptionFields:
+) -> OptionFields:
     """What an option says whether it is avoided or offered: its grade and whom that is
     about (``grading``, for ``context``), its citations, strength and reason."""
     entry = kb.treatments[option.id]
     applicability = fit(context, grading["applies_to"])
     rationale = " ".join(option.rationale)
     step = entry.kind == "management"
-    return _OptionFields(
+    return OptionFields(
         id=option.id,
         name=entry.name,
         rationale=rationale,
