@@ -258,7 +258,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> AnswerDoc
     )
 
 
-MAX_CITATIONS_KEPT = 8192  # an answer's citations kept per knowledge base (about 2 KB each)
+MAX_CITATIONS_KEPT = 8192  # answer citations kept per knowledge base, then started afresh
 
 
 @derived
