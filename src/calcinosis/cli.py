@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from pydantic import BaseModel
 from tabulate import tabulate
@@ -338,7 +338,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         raise CalcinosisError("the question is longer than 1000 characters")
     document = answer_question(question, _kb(args))
     if args.format == "json":
-        _emit_json(document)
+        # pydantic's serialiser writes what json.dump(indent=2, ensure_ascii=False) does
+        sys.stdout.write(document.model_dump_json(indent=2) + "\n")
     else:
         sys.stdout.write(render_answer(document))
     return 0
@@ -433,7 +434,7 @@ def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None
     )
 
 
-def _add_service_commands(commands: Any) -> None:
+def _add_service_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     """recommend, ask and serve."""
     recommend = commands.add_parser("recommend", help="a treatment plan for a patient profile")
     recommend.add_argument(

@@ -15,7 +15,8 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from calcinosis.answers import answer_question, render_answer, understand
+from calcinosis.answers import answer_question as answer_document
+from calcinosis.answers import render_answer, understand
 from calcinosis.answers.cues import INTENTS
 from calcinosis.answers.draft import Draft
 from calcinosis.answers.passages import _index, passages, search
@@ -27,6 +28,11 @@ from source_documents import sources_dir
 
 SEEDS = sources_dir() or Path("/nonexistent")  # CALCINOSIS_SOURCES_DIR or ../shared/seeds
 CITATION = re.compile(r"\[(\d+)\]")
+
+
+def answer_question(question: str, kb: KnowledgeBase) -> dict[str, Any]:
+    """The answer as its JSON reads (``calcinosis ask --format json``)."""
+    return answer_document(question, kb).model_dump()
 
 
 def _text(answer: dict[str, Any]) -> str:
@@ -163,7 +169,7 @@ def test_treatments_are_recognised(kb: KnowledgeBase, question: str, treatments:
 def test_the_question_becomes_a_typed_query(
     kb: KnowledgeBase, question: str, expected: dict[str, Any]
 ) -> None:
-    understood = understand(question, kb).document()
+    understood = understand(question, kb).document().model_dump()
     for key, value in expected.items():
         if key == "proposition":
             got = understood["proposition"]
@@ -681,7 +687,7 @@ def test_cli_ask(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_render_answer_names_sources_not_files(kb: KnowledgeBase) -> None:
-    text = render_answer(answer_question("Side effects of colchicine?", kb))
+    text = render_answer(answer_document("Side effects of colchicine?", kb))
     assert "seeds/" not in text and ".txt" not in text
     assert "management" in text.lower()
 
@@ -885,7 +891,7 @@ def test_a_calciphylaxis_question_carries_its_own_management(kb: KnowledgeBase) 
     # 004: calciphylaxis "Management consists of a multi-interventional approach involving
     # wound care, pain control, prompt treatment of infection..."
     text = render_answer(
-        answer_question("calciphylaxis on dialysis: what IV sodium thiosulfate dose?", kb)
+        answer_document("calciphylaxis on dialysis: what IV sodium thiosulfate dose?", kb)
     )
     assert "wound care, pain control, prompt treatment of" in " ".join(text.split())
 

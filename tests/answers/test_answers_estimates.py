@@ -214,7 +214,7 @@ def test_an_answer_is_the_same_from_the_file_and_from_the_fit(
     question = "Does diltiazem work for calcinosis in systemic sclerosis?"
     monkeypatch.setenv("CALCINOSIS_CACHE_DIR", str(tmp_path))
     fitted = answer_question(question, dataclasses.replace(load_knowledge()))
-    assert "pooled estimate" in json.dumps(fitted)
+    assert "pooled estimate" in fitted.model_dump_json()
     assert list(tmp_path.glob("answers-pooled-*.json"))
     read = answer_question(question, dataclasses.replace(load_knowledge()))
     assert read == fitted

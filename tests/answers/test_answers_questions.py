@@ -171,8 +171,15 @@ def knowledge() -> KnowledgeBase:
 
 @pytest.fixture(scope="module")
 def answer_question() -> Callable[..., dict[str, Any]]:
-    """Imported here so the fixture checks run even before answers.py exists."""
-    return importlib.import_module("calcinosis.answers").answer_question
+    """The answer as its JSON reads (``calcinosis ask --format json``); imported here so
+    the fixture checks run even before answers.py exists."""
+    answer = importlib.import_module("calcinosis.answers").answer_question
+
+    def document(question: str, kb: KnowledgeBase) -> dict[str, Any]:
+        found: dict[str, Any] = answer(question, kb).model_dump()
+        return found
+
+    return document
 
 
 # ------------------------------------------------------------------ the answers
@@ -408,9 +415,10 @@ def test_blind_round1_case(
     knowledge: KnowledgeBase,
 ) -> None:
     """The reviewer's expectations, applied as check_questions.py applies them."""
-    render = importlib.import_module("calcinosis.answers").render_answer
-    document = answer_question(case["question"], kb=knowledge)
-    answer, text = document["answer"], render(document)
+    answers = importlib.import_module("calcinosis.answers")
+    typed = answers.answer_question(case["question"], kb=knowledge)
+    document = typed.model_dump()
+    answer, text = document["answer"], answers.render_answer(typed)
     expect = case.get("expect") or {}
     failures = []
     if "in_scope" in expect and document["in_scope"] != expect["in_scope"]:

@@ -96,7 +96,7 @@ def _differences(expect: dict[str, Any], understood: dict[str, Any]) -> list[str
 def test_the_question_is_read_as_a_clinician_reads_it(
     case: dict[str, Any], kb: KnowledgeBase
 ) -> None:
-    understood = understand(case["question"], kb).document()
+    understood = understand(case["question"], kb).document().model_dump()
     assert _differences(case["expect"], understood) == [], case["question"]
 
 

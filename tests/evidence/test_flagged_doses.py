@@ -43,7 +43,7 @@ def test_redact_cuts_the_figure_and_nothing_else(kb: KnowledgeBase) -> None:
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_answers_never_print_a_flagged_dose(kb: KnowledgeBase, question: str) -> None:
     document = answer_question(question, kb)
-    shown = json.dumps(document, ensure_ascii=False) + render_answer(document)
+    shown = json.dumps(document.model_dump(), ensure_ascii=False) + render_answer(document)
     for figure in _flagged(kb):
         assert figure not in shown, question
 

@@ -371,10 +371,10 @@ def test_answers_about_an_added_study_do_not_call_it_the_review_s(
 ) -> None:
     from calcinosis.answers import answer_question  # noqa: PLC0415 - the answers' vocabulary
 
-    before = answer_question("does diltiazem work?", read_knowledge(knowledge))["answer"]
+    before = answer_question("does diltiazem work?", read_knowledge(knowledge)).answer
     assert "Diltiazem, the review's study arms" in before
     assert main(["evidence", "add", str(study_file(MINIMAL)), "--knowledge", str(knowledge)]) == 0
-    after = answer_question("does diltiazem work?", read_knowledge(knowledge))["answer"]
+    after = answer_question("does diltiazem work?", read_knowledge(knowledge)).answer
     assert "Diltiazem, the study arms" in after and "Doe 2025 12/20" in after
 
 

@@ -100,15 +100,15 @@ def test_validation_figures_are_possible() -> None:
 
 def test_the_document_cites_the_sources_as_references(kb: KnowledgeBase) -> None:
     about = about_document(kb, "https://cds.example.org")
-    attrs = about["source_attributes"]
-    texts = [s["reference_text"] for s in attrs["bibliographic_citation"]]
+    attrs = about.source_attributes
+    texts = [s.reference_text for s in attrs.bibliographic_citation]
     assert any("doi:10.1016/j.jaad.2019.07.006" in t for t in texts)
     assert any("PMID: 34165603" in t for t in texts)
     assert any(t.startswith("AI-generated answer, not peer-reviewed") for t in texts)
-    assert attrs["release_date"] == kb.released == kb.manifest.released.isoformat()
-    assert about["basis"]["logic"]["url"] == "https://cds.example.org/algorithm"
-    assert kb.version in about["how_to_cite"] and kb.released in about["how_to_cite"]
-    assert "{" not in about["how_to_cite"]
+    assert attrs.release_date == kb.released == kb.manifest.released.isoformat()
+    assert about.basis.logic.url == "https://cds.example.org/algorithm"
+    assert kb.version in about.how_to_cite and kb.released in about.how_to_cite
+    assert "{" not in about.how_to_cite
 
 
 def test_api_and_page_serve_it(client: TestClient, kb: KnowledgeBase) -> None:

@@ -125,8 +125,11 @@ def test_another_knowledge_base_never_reuses_a_plan(kb: KnowledgeBase) -> None:
 def test_a_derived_value_is_computed_once_per_plan(kb: KnowledgeBase) -> None:
     plan = CachedPlan({"a": 1}, b"{}")
     calls: list[dict[str, Any]] = []
-    made = [plan.derived("x", lambda doc: calls.append(doc) or len(calls)) for _ in range(3)]
-    assert made == [1, 1, 1] and calls == [{"a": 1}]
+    made = [
+        plan.derived("x", lambda doc: calls.append(doc) or {"part": str(len(calls))})
+        for _ in range(3)
+    ]
+    assert made == [{"part": "1"}] * 3 and calls == [{"a": 1}]
 
 
 # ------------------------------------------------------------------ the routes

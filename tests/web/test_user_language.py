@@ -59,7 +59,7 @@ def test_plans_speak_in_references(subtype: str) -> None:
 def test_answers_speak_in_references(question: str) -> None:
     document = answer_question(question, kb=KB)
     assert _visible(render_answer(document)) == []
-    assert _visible(json.dumps(document)) == []
+    assert _visible(json.dumps(document.model_dump())) == []
 
 
 def test_pages_speak_in_references(tmp_path: Path) -> None:

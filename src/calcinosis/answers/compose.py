@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 from calcinosis.answers.blocks import fit_every_estimate, nearest, passages_about, safety_lines
+from calcinosis.answers.documents import AnswerCitations, AnswerDocument, AnswerSections
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS, lower_name
 from calcinosis.answers.passages import passages_of, search
@@ -26,28 +25,17 @@ from calcinosis.answers.understand import understand
 from calcinosis.answers.verdicts import safety_first, verdict
 from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
 from calcinosis.decision.plan import DISCLAIMER
+from calcinosis.evidence.derived import derived
+from calcinosis.evidence.documents import CitationDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.schemas import Provenance, Statement
 
 __all__ = ["answer_question", "prepare", "render_answer"]
 
-# The order of an answer's citation objects in its JSON, as it has always been (a plan's and
-# a card's put the reference before the location): the same fields, kept byte for byte.
-_CITATION_KEYS = (
-    "n",
-    "label",
-    "source",
-    "kind",
-    "location",
-    "quote",
-    "reference",
-    "reference_text",
-)
-
 _SUBTYPES = "dystrophic, metastatic, idiopathic, iatrogenic and calciphylaxis"
 
 
-def _refusal(query: Query, kb: KnowledgeBase) -> dict[str, Any]:
+def _refusal(query: Query, kb: KnowledgeBase) -> AnswerDocument:
     if (
         query.out_of_scope
         and query.out_of_scope[0].isupper() is False
@@ -58,21 +46,21 @@ def _refusal(query: Query, kb: KnowledgeBase) -> dict[str, Any]:
         why = f"This question is about {query.out_of_scope}, not calcinosis cutis. "
     else:
         why = "This question is not about calcinosis cutis. "
-    return {
-        "question": query.text,
-        "in_scope": False,
-        "answer": (
+    return AnswerDocument(
+        question=query.text,
+        in_scope=False,
+        answer=(
             f"{why}I can only answer questions about calcinosis cutis and its five subtypes "
             f"({_SUBTYPES}), from its evidence base."
         ),
-        "sections": [],
-        "citations": [],
-        "patient_specific": False,
-        "understood": query.document(),
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-    }
+        sections=[],
+        citations=[],
+        patient_specific=False,
+        understood=query.document(),
+        evidence_version=kb.version,
+        evidence_released=kb.released,
+        disclaimer=DISCLAIMER,
+    )
 
 
 _PARTS = re.compile(r"\?|;|\s[-–—]+\s|\.\s")
@@ -214,7 +202,7 @@ def prepare(kb: KnowledgeBase) -> None:
     fit_every_estimate(kb)
 
 
-def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str, Any]:
+def answer_question(question: str, kb: KnowledgeBase | None = None) -> AnswerDocument:
     """Answer a clinical question from the evidence base, with numbered citations."""
     kb = kb or load_knowledge()
     query = understand(question, kb)
@@ -254,43 +242,83 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> dict[str,
     answer, *texts = d.citations.renumber(
         [" ".join(d.leads), *(" ".join(d.sections[title]) for title in titles)]
     )
-    return {
-        "question": question,
-        "in_scope": True,
-        "answer": answer,
-        "sections": [{"title": t, "text": text} for t, text in zip(titles, texts, strict=True)],
-        "citations": [
-            {key: c[key] for key in _CITATION_KEYS}
-            for c in (item.model_dump() for item in d.citations.documents())
+    return AnswerDocument(
+        question=question,
+        in_scope=True,
+        answer=answer,
+        sections=[
+            AnswerSections(title=t, text=text) for t, text in zip(titles, texts, strict=True)
         ],
-        "patient_specific": query.patient_specific,
-        "understood": query.document(),
-        "evidence_version": kb.version,
-        "evidence_released": kb.released,
-        "disclaimer": DISCLAIMER,
-    }
+        citations=_citations(d),
+        patient_specific=query.patient_specific,
+        understood=query.document(),
+        evidence_version=kb.version,
+        evidence_released=kb.released,
+        disclaimer=DISCLAIMER,
+    )
 
 
-def render_answer(document: Mapping[str, Any], width: int = 88) -> str:
+MAX_CITATIONS_KEPT = 8192  # answer citations kept per knowledge base, then started afresh
+
+
+@derived
+def _citations_made(kb: KnowledgeBase) -> dict[tuple[int, str, str, str | None], AnswerCitations]:
+    """The answers' citations built so far under ``kb``, by number and passage: frozen, so
+    one instance serves every answer that cites that passage under that number."""
+    return {}
+
+
+def _citations(d: Draft) -> list[AnswerCitations]:
+    """The answer's numbered passages, each built once per number and passage (a citation
+    costs several microseconds to build, and an answer has up to some twenty)."""
+    made = _citations_made(d.kb)
+    found = []
+    for c in d.citations.documents():
+        key = (c.n, c.source, c.location, c.quote)
+        cited = made.get(key)
+        if cited is None:
+            if len(made) >= MAX_CITATIONS_KEPT:
+                made.clear()
+            cited = made[key] = _citation(c)
+        found.append(cited)
+    return found
+
+
+def _citation(c: CitationDocument) -> AnswerCitations:
+    """A numbered passage as an answer cites it: the plan's citation fields, in the order
+    an answer's JSON has always had them (the location and quote before the reference)."""
+    return AnswerCitations(
+        n=c.n,
+        label=c.label,
+        source=c.source,
+        kind=c.kind,
+        location=c.location,
+        quote=c.quote,
+        reference=c.reference,
+        reference_text=c.reference_text,
+    )
+
+
+def render_answer(document: AnswerDocument, width: int = 88) -> str:
     """An answer as text for a terminal (sources by name, never by file)."""
     wrap = textwrap.TextWrapper(width=width)
-    lines = [wrap.fill(document["answer"]), ""]
-    for section in document["sections"]:
-        lines += [section["title"].upper(), wrap.fill(section["text"]), ""]
-    if document["citations"]:
+    lines = [wrap.fill(document.answer), ""]
+    for section in document.sections:
+        lines += [section.title.upper(), wrap.fill(section.text), ""]
+    if document.citations:
         lines.append("CITATIONS")
-        for c in document["citations"]:
-            quote = f': "{c["quote"]}"' if c.get("quote") else ""
+        for c in document.citations:
+            quote = f': "{c.quote}"' if c.quote else ""
             lines.append(
                 textwrap.fill(
-                    f"[{c['n']}] {c['label']}, {c['location']}{quote}",
+                    f"[{c.n}] {c.label}, {c.location}{quote}",
                     width,
                     subsequent_indent="    ",
                 )
             )
         lines.append("")
     lines.append(
-        f"Evidence version {document['evidence_version']}, released "
-        f"{document['evidence_released']}. {document['disclaimer']}"
+        f"Evidence version {document.evidence_version}, released "
+        f"{document.evidence_released}. {document.disclaimer}"
     )
     return "\n".join(lines) + "\n"

@@ -1,9 +1,9 @@
 """The answer document as typed models: what ``POST /api/answers`` publishes.
 
-``answer_question`` builds the document as a dict (the ``calcinosis ask --format json``
-contract); the API validates it against :class:`AnswerDocument` (``response_model``), so
-/openapi.json shows its schema and a drifted key is a 500 in the tests, not a silent
-change of the contract.
+``answer_question`` builds an :class:`AnswerDocument` (the ``calcinosis ask --format json``
+contract, its fields in the order of the JSON); the CLI and ``POST /api/answers`` write its
+``model_dump_json``, and the API declares it as ``response_model``, so /openapi.json shows
+its schema. ``Query.document()`` is its ``understood`` part.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class AnswerCitations(ResponseDocument):
     source: str
     kind: str
     location: str
-    quote: str
+    quote: str | None  # None for a place cited without its words (an added study's arm)
     reference: Reference
     reference_text: str
 

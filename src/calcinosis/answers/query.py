@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from calcinosis.answers.cues import Intent, Predicate
+from calcinosis.answers.documents import AnswerPriorTreatments, AnswerProposition, AnswerUnderstood
 from calcinosis.evidence.applicability import Context
 
 __all__ = ["AgeGroup", "Proposition", "Query"]
@@ -123,44 +124,43 @@ class Query:
         size = f"{self.lesion_cm:g} cm"
         return f"{self.lesion_bound} {size}" if self.lesion_bound else size
 
-    def document(self) -> dict[str, object]:
+    def document(self) -> AnswerUnderstood:
         """The ``understood`` object of the ``ask`` JSON."""
-        proposition = None
-        if self.proposition is not None:
-            proposition = {
-                "treatment": self.proposition.treatment,
-                "predicate": self.proposition.predicate,
-                "object": self.proposition.object,
-                "inverse": self.proposition.inverse,
-            }
-        return {
-            "intent": self.intent,
-            "also": list(self.also),
-            "treatments": list(self.treatments),
-            "medications": list(self.medications),
-            "prior_treatments": [{"treatment": t, "response": r} for t, r in self.prior],
-            "unavailable": list(self.unavailable),
-            "source": self.source,
-            "studies": list(self.studies),
-            "other_indication": self.other_indication,
-            "classes": list(self.classes),
-            "population": self.population,
-            "age_years": self.age_years,
-            "weight_kg": self.weight_kg,
-            "lesion_cm": self.lesion_cm,
-            "lesion_bound": self.lesion_bound,
-            "lesion_count": self.lesion_count,
-            "disease": self.disease,
-            "subtype": self.subtype,
-            "reading": self.reading,
-            "proposition": proposition,
-            "patient_specific": self.patient_specific,
-            "conditions": list(self.conditions),
-            "features": sorted(self.features),
-            "unanswered": list(self.unanswered),
-            "general_only": list(self.general_only),
-            "unknown_drugs": list(self.unknown_drugs),
-            "in_scope": self.in_scope,
-            "out_of_scope": self.out_of_scope,
-            "corrections": dict(self.corrections),
-        }
+        p = self.proposition
+        return AnswerUnderstood(
+            intent=self.intent,
+            also=list(self.also),
+            treatments=list(self.treatments),
+            medications=list(self.medications),
+            prior_treatments=[
+                AnswerPriorTreatments(treatment=t, response=r) for t, r in self.prior
+            ],
+            unavailable=list(self.unavailable),
+            source=self.source,
+            studies=list(self.studies),
+            other_indication=self.other_indication,
+            classes=list(self.classes),
+            population=self.population,
+            age_years=self.age_years,
+            weight_kg=self.weight_kg,
+            lesion_cm=self.lesion_cm,
+            lesion_bound=self.lesion_bound,
+            lesion_count=self.lesion_count,
+            disease=self.disease,
+            subtype=self.subtype,
+            reading=self.reading,
+            proposition=None
+            if p is None
+            else AnswerProposition(
+                treatment=p.treatment, predicate=p.predicate, object=p.object, inverse=p.inverse
+            ),
+            patient_specific=self.patient_specific,
+            conditions=list(self.conditions),
+            features=sorted(self.features),
+            unanswered=list(self.unanswered),
+            general_only=list(self.general_only),
+            unknown_drugs=list(self.unknown_drugs),
+            in_scope=self.in_scope,
+            out_of_scope=self.out_of_scope,
+            corrections=dict(self.corrections),
+        )

@@ -38,6 +38,7 @@ __all__ = [
     "Offered",
     "OfferedOption",
     "OptionDocument",
+    "OptionFields",
     "PlanDocument",
     "PooledArm",
     "PooledResponse",
@@ -203,6 +204,28 @@ class _Option(Document):
     grade_assigned_by: AssignedBy
     grade_label: str
     avoid_reason: AvoidReason | None
+    applies_to: AppliesToDocument
+    extrapolated: bool
+    extrapolation: list[str]
+    citations: list[int]
+    warnings: list[str]
+    strength: Strength
+    reason: str
+
+
+class OptionFields(TypedDict):
+    """The keyword arguments every option takes, built once for both kinds (``plan.py``):
+    the fields of ``_Option`` but its stance and avoid reason, which say whether it is an
+    :class:`AvoidedOption` or an :class:`OfferedOption`."""
+
+    id: str
+    name: str
+    rationale: str
+    level: str | None
+    grade: str | None
+    grade_system: str
+    grade_assigned_by: AssignedBy
+    grade_label: str
     applies_to: AppliesToDocument
     extrapolated: bool
     extrapolation: list[str]

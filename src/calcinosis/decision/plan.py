@@ -24,6 +24,7 @@ from calcinosis.decision.documents import (
     Grading,
     OfferedOption,
     OptionDocument,
+    OptionFields,
     PlanDocument,
     PooledArm,
     PooledResponse,
@@ -405,6 +406,40 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> AvoidReason:
     return "ineffective" if fired else "harm"
 
 
+def _option_fields(
+    kb: KnowledgeBase,
+    option: Option,
+    grading: Grading,
+    context: Context,
+    numbers: list[int],
+    *,
+    avoid_reason: AvoidReason | None,
+) -> OptionFields:
+    """What an option says whether it is avoided or offered: its grade and whom that is
+    about (``grading``, for ``context``), its citations, strength and reason."""
+    entry = kb.treatments[option.id]
+    applicability = fit(context, grading["applies_to"])
+    rationale = " ".join(option.rationale)
+    step = entry.kind == "management"
+    return OptionFields(
+        id=option.id,
+        name=entry.name,
+        rationale=rationale,
+        level=grading["level"],
+        grade=grading["grade"],
+        grade_system=grading["system"],
+        grade_assigned_by=grading["assigned_by"],
+        grade_label=grade_label(grading, context),
+        applies_to=applicability.applies_to.document(),
+        extrapolated=applicability.extrapolated,
+        extrapolation=applicability.extrapolation,
+        citations=numbers,
+        warnings=list(option.warnings),
+        strength=strength(grading, option.stance, avoid_reason, step=step),
+        reason=option_reason(kb, option.id, option.stance, avoid_reason, rationale),
+    )
+
+
 def _option_document(
     kb: KnowledgeBase, option: Option, citations: Citations, plan: Plan
 ) -> OptionDocument:
@@ -421,35 +456,15 @@ def _option_document(
         elif option.cites:
             source = kb.sources[option.cites[0].source]
             grading = {**_PRECAUTION, "source_label": short_label(source)}
-    applicability = fit(context, grading["applies_to"])
-    label = grade_label(grading, context)
     cites = list(option.cites)
     if grading["provenance"] is not None:
         cites.append(grading["provenance"])
     numbers = citations.numbers(cites)
-    rationale = " ".join(option.rationale)
-    step = entry.kind == "management"
     if option.stance == "avoid":
         avoid_reason = _avoid_reason(kb, option, plan)
-        return AvoidedOption(
-            id=option.id,
-            name=entry.name,
-            stance="avoid",
-            rationale=rationale,
-            level=grading["level"],
-            grade=grading["grade"],
-            grade_system=grading["system"],
-            grade_assigned_by=grading["assigned_by"],
-            grade_label=label,
-            avoid_reason=avoid_reason,
-            applies_to=applicability.applies_to.document(),
-            extrapolated=applicability.extrapolated,
-            extrapolation=applicability.extrapolation,
-            citations=numbers,
-            warnings=list(option.warnings),
-            strength=strength(grading, option.stance, avoid_reason, step=step),
-            reason=option_reason(kb, option.id, option.stance, avoid_reason, rationale),
-        )
+        common = _option_fields(kb, option, grading, context, numbers, avoid_reason=avoid_reason)
+        return AvoidedOption(stance="avoid", avoid_reason=avoid_reason, **common)
+    common = _option_fields(kb, option, grading, context, numbers, avoid_reason=None)
     timing = entry.time_to_response
     time_to_response = (
         None
@@ -463,23 +478,9 @@ def _option_document(
     ]
     regimens = _regimens(kb, option, citations, plan)
     return OfferedOption(
-        id=option.id,
-        name=entry.name,
         stance=option.stance,
-        rationale=rationale,
-        level=grading["level"],
-        grade=grading["grade"],
-        grade_system=grading["system"],
-        grade_assigned_by=grading["assigned_by"],
-        grade_label=label,
         avoid_reason=None,
-        applies_to=applicability.applies_to.document(),
-        extrapolated=applicability.extrapolated,
-        extrapolation=applicability.extrapolation,
-        citations=numbers,
-        warnings=list(option.warnings),
-        strength=strength(grading, option.stance, None, step=step),
-        reason=option_reason(kb, option.id, option.stance, None, rationale),
+        **common,
         time_to_response=time_to_response,
         review_grading=(
             None

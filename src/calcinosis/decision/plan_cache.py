@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 from calcinosis.decision.documents import PlanDocument
 from calcinosis.decision.engine import recommend_document
@@ -31,7 +30,9 @@ __all__ = ["MAX_PAGES", "MAX_PLANS", "CachedPlan", "PlanCache", "plan_json"]
 MAX_PLANS = 128  # plans kept (about 200 KB each, the document and its JSON, and pages)
 MAX_PAGES = 2  # pages kept with a plan (about 140 KB each: the assessment page)
 
-T = TypeVar("T")
+# What is derived from a plan alone and kept with it: the parts of a page rendered from
+# the plan, by name (the assessment page's summary and plan, as HTML).
+Parts = Mapping[str, str]
 
 
 def plan_json(document: PlanDocument) -> bytes:
@@ -42,12 +43,12 @@ def plan_json(document: PlanDocument) -> bytes:
 @dataclass(frozen=True, eq=False)
 class CachedPlan:
     """A plan document (shared: never mutate it), its JSON, what was derived from the
-    document alone (the plan's HTML of the assessment page), and the last pages rendered
-    with it (``MAX_PAGES``), kept with it."""
+    document alone (the plan's HTML parts of the assessment page), and the last pages
+    rendered with it (``MAX_PAGES``), kept with it."""
 
     document: PlanDocument
     json: bytes
-    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    _derived: dict[str, Parts] = field(default_factory=dict, repr=False)
     _pages: OrderedDict[Hashable, bytes] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -68,11 +69,12 @@ class CachedPlan:
             while len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)
 
-    def derived(self, name: str, make: Callable[[PlanDocument], T]) -> T:
-        """``make(document)``, computed once for this plan under ``name``: ``make``
-        must depend on the document only (two threads may both compute it once)."""
+    def derived(self, name: str, make: Callable[[PlanDocument], Parts]) -> Parts:
+        """``make(document)``, the parts of a page, computed once for this plan under
+        ``name``: ``make`` must depend on the document only (two threads may both
+        compute it once)."""
         try:
-            found: T = self._derived[name]
+            found = self._derived[name]
         except KeyError:
             found = self._derived[name] = make(self.document)
         return found

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from calcinosis import DISCLAIMER
 from calcinosis.errors import CalcinosisError
@@ -21,6 +21,8 @@ from calcinosis.living.release import last_release_directory, panel_for, release
 from calcinosis.living.report import render_markdown, render_text
 
 __all__ = ["add_living_commands"]
+
+P = TypeVar("P", bound=argparse.ArgumentParser)  # the parser class of the subcommands
 
 
 def _footer(kb: KnowledgeBase) -> str:
@@ -119,7 +121,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_living_commands(sub: Any) -> None:
+def add_living_commands(sub: argparse._SubParsersAction[P]) -> None:
     """``evidence add``, ``evidence diff`` and ``evidence release``."""
     add = sub.add_parser("add", help="add one study (a study file) to a knowledge directory")
     add.add_argument("study", metavar="STUDY.yaml", help="the study file (see the README)")

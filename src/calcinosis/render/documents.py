@@ -1,8 +1,11 @@
-"""The transparency document (``about_document``) as typed models: what ``GET /api/about``
-publishes, validated against :class:`AboutDocument` (``response_model``)."""
+"""The render layer's documents as typed models: the transparency document
+(``about_document``), what ``GET /api/about`` publishes (:class:`AboutDocument`, its
+``response_model``) and the ``/about`` page shows, and the patient's handout
+(``handout_document``), what the ``/handout`` page shows (:class:`HandoutDocument`)."""
 
 from __future__ import annotations
 
+from calcinosis.decision.documents import TimeToResponse
 from calcinosis.evidence.documents import Reference, ResponseDocument
 
 __all__ = [
@@ -17,6 +20,13 @@ __all__ = [
     "AboutSourceAttributes",
     "AboutSteps",
     "AboutValidation",
+    "HandoutDocument",
+    "HandoutMedicine",
+    "HandoutNote",
+    "HandoutSideEffect",
+    "HandoutSource",
+    "HandoutStart",
+    "HandoutStatement",
 ]
 
 
@@ -32,7 +42,7 @@ class AboutRevisionDates(ResponseDocument):
     """One release of the evidence."""
 
     version: str
-    released: str
+    released: str | None  # None for evidence served before its release (a preview)
     evidence_version: str
 
 
@@ -130,3 +140,65 @@ class AboutDocument(ResponseDocument):
     source_attributes: AboutSourceAttributes
     basis: AboutBasis
     disclaimer: str
+
+
+class HandoutSource(ResponseDocument):
+    """Where a statement of the handout comes from: its reference, place and words."""
+
+    reference: str
+    location: str
+    quote: str
+
+
+class HandoutStatement(ResponseDocument):
+    """A sentence of the handout and the passage that says it."""
+
+    text: str
+    note: HandoutSource
+
+
+class HandoutSideEffect(ResponseDocument):
+    """A side effect in the source's own first words, cited."""
+
+    text: str
+    citation: int
+
+
+class HandoutStart(ResponseDocument):
+    """A treatment to start with, in plain words."""
+
+    name: str
+    how: str | None  # how it is given ("put on the skin over the lesions"), when known
+    drug: bool
+    expect: TimeToResponse | None
+    side_effects: list[HandoutSideEffect]
+    citations: list[int]
+
+
+class HandoutMedicine(ResponseDocument):
+    """What a current medicine that the plan avoids means for the patient."""
+
+    name: str
+    text: str
+    citations: list[int]
+
+
+class HandoutNote(ResponseDocument):
+    """A numbered note: the reference and place of a citation of the plan."""
+
+    n: int
+    reference: str
+    location: str
+
+
+class HandoutDocument(ResponseDocument):
+    """The handout of one plan (the ``/handout`` page)."""
+
+    what_it_is: HandoutStatement
+    response_varies: HandoutStatement
+    critical: bool
+    start: list[HandoutStart]
+    next: list[str]
+    medicines: list[HandoutMedicine]
+    not_for_you: list[str]
+    notes: list[HandoutNote]

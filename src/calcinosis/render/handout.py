@@ -12,7 +12,6 @@ carries the citation of its passage.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from calcinosis.decision.documents import (
     AdverseEffect,
@@ -23,6 +22,15 @@ from calcinosis.decision.documents import (
 from calcinosis.decision.patient import Patient
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import reference_text
+from calcinosis.render.documents import (
+    HandoutDocument,
+    HandoutMedicine,
+    HandoutNote,
+    HandoutSideEffect,
+    HandoutSource,
+    HandoutStart,
+    HandoutStatement,
+)
 
 __all__ = ["handout_document"]
 
@@ -37,24 +45,26 @@ DEFINITION = "answers-review-definition"
 VARIABLE_RESPONSE = "management-topic-decision-to-treat"
 
 
-def _statement_note(kb: KnowledgeBase, statement_id: str) -> dict[str, str]:
+def _statement(kb: KnowledgeBase, text: str, statement_id: str) -> HandoutStatement:
+    """``text``, with the passage of the statement ``statement_id`` that says it."""
     statement = next(s for s in kb.statements if s.id == statement_id)
-    return {
-        "reference": reference_text(kb.sources[statement.source]),
-        "location": statement.location,
-        "quote": statement.quote,
-    }
+    note = HandoutSource(
+        reference=reference_text(kb.sources[statement.source]),
+        location=statement.location,
+        quote=statement.quote,
+    )
+    return HandoutStatement(text=text, note=note)
 
 
-def _notes(plan: PlanDocument, used: set[int]) -> list[dict[str, Any]]:
+def _notes(plan: PlanDocument, used: set[int]) -> list[HandoutNote]:
     return [
-        {"n": c.n, "reference": c.reference_text, "location": c.location}
+        HandoutNote(n=c.n, reference=c.reference_text, location=c.location)
         for c in plan.citations
         if c.n in used
     ]
 
 
-def _medicines(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> list[dict[str, Any]]:
+def _medicines(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> list[HandoutMedicine]:
     """What each current medicine that the plan avoids means for the patient."""
     avoided = {o.id: o for o in plan.options if isinstance(o, AvoidedOption)}
     found = []
@@ -83,57 +93,60 @@ def _medicines(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> list[
             text = (
                 f"Ask the doctor who prescribed {name.lower()} whether you should keep taking it."
             )
-        found.append({"name": name, "text": text, "citations": option.citations})
+        found.append(HandoutMedicine(name=name, text=text, citations=option.citations))
     return found
 
 
-def _side_effects(effects: list[AdverseEffect]) -> list[dict[str, Any]]:
+def _side_effects(effects: list[AdverseEffect]) -> list[HandoutSideEffect]:
     """The sources' adverse effects in their own first words, without counts, once each
     ("transient pain (n=2/5)" and "transient pain in over 11% of patients" are one)."""
-    plain: dict[str, dict[str, Any]] = {}
+    plain: dict[str, HandoutSideEffect] = {}
     for effect in effects:
         words = re.split(r"[,(;]| in over | in \d", effect.text)[0].strip()
-        plain.setdefault(words.lower(), {"text": words, "citation": effect.citation})
+        if words.lower() not in plain:
+            plain[words.lower()] = HandoutSideEffect(text=words, citation=effect.citation)
     return list(plain.values())
 
 
-def handout_document(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> dict[str, Any]:
+def handout_document(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) -> HandoutDocument:
     """The handout of one plan: sections of plain sentences, each with its citations."""
     first = [o for o in plan.options if isinstance(o, OfferedOption) and o.stance == "first-line"]
     start = []
     for option in first:
         entry = kb.treatments[option.id]
         how = ROUTE_WORDS.get((entry.route or "").split(" ")[0])
-        item: dict[str, Any] = {
-            "name": option.name,
-            "how": how,
-            "drug": entry.kind == "drug",
-            "expect": option.time_to_response,
-            "side_effects": _side_effects(option.adverse_effects),
-            "citations": option.citations,
-        }
+        item = HandoutStart(
+            name=option.name,
+            how=how,
+            drug=entry.kind == "drug",
+            expect=option.time_to_response,
+            side_effects=_side_effects(option.adverse_effects),
+            citations=option.citations,
+        )
         start.append(item)
     used = {o.time_to_response.citation for o in first if o.time_to_response}
-    used |= {e["citation"] for i in start for e in i["side_effects"]}
-    return {
-        "what_it_is": {
-            "text": "Calcinosis cutis means deposits of calcium in the skin and in the tissue "
+    used |= {e.citation for i in start for e in i.side_effects}
+    return HandoutDocument(
+        what_it_is=_statement(
+            kb,
+            "Calcinosis cutis means deposits of calcium in the skin and in the tissue "
             "just under the skin.",
-            "note": _statement_note(kb, DEFINITION),
-        },
-        "response_varies": {
-            "text": "How well a treatment works differs from one person to another, and "
+            DEFINITION,
+        ),
+        response_varies=_statement(
+            kb,
+            "How well a treatment works differs from one person to another, and "
             "treatments can have side effects: your clinician weighs them with you.",
-            "note": _statement_note(kb, VARIABLE_RESPONSE),
-        },
-        "critical": plan.critical,
-        "start": start,
-        "next": [o.name for o in plan.options if o.stance == "alternative"][:3],
-        "medicines": _medicines(kb, patient, plan),
-        "not_for_you": [
+            VARIABLE_RESPONSE,
+        ),
+        critical=plan.critical,
+        start=start,
+        next=[o.name for o in plan.options if o.stance == "alternative"][:3],
+        medicines=_medicines(kb, patient, plan),
+        not_for_you=[
             o.name
             for o in plan.options
             if o.stance == "avoid" and o.avoid_reason in ("harm", "tried")
         ],
-        "notes": _notes(plan, used),
-    }
+        notes=_notes(plan, used),
+    )

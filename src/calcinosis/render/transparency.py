@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +30,19 @@ from calcinosis import DISCLAIMER, __version__
 from calcinosis.decision.engine import STEPS
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import reference, reference_text
+from calcinosis.render.documents import (
+    AboutBasis,
+    AboutBibliographicCitation,
+    AboutDataElements,
+    AboutDocument,
+    AboutInputs,
+    AboutLimitations,
+    AboutLogic,
+    AboutRevisionDates,
+    AboutSourceAttributes,
+    AboutSteps,
+    AboutValidation,
+)
 
 __all__ = ["About", "about_document", "load_about"]
 
@@ -99,107 +112,116 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _limitation(kb: KnowledgeBase, item: Limitation) -> dict[str, Any]:
-    document: dict[str, Any] = {"text": _one_line(item.text)}
-    if item.source:
-        source = kb.sources[item.source]
-        document |= {
-            "reference_text": reference_text(source),
-            "reference": reference(source).model_dump(),
-            "quote": item.quote,
-        }
-    return document
+def _limitation(kb: KnowledgeBase, item: Limitation) -> AboutLimitations:
+    """A limitation; quoted from its source when it has one (else only its text is set)."""
+    if not item.source:
+        return AboutLimitations(text=_one_line(item.text))
+    source = kb.sources[item.source]
+    return AboutLimitations(
+        text=_one_line(item.text),
+        reference_text=reference_text(source),
+        reference=reference(source),
+        quote=item.quote,
+    )
 
 
 def _pct(passed: int, cases: int) -> str:
     return f"{100 * passed / cases:.0f}%"
 
 
-def _revisions(kb: KnowledgeBase) -> list[dict[str, Any]]:
+def _revisions(kb: KnowledgeBase) -> list[AboutRevisionDates]:
     """Every release of the evidence, newest first (the changelog); evidence served
     before its release comes first, with no date."""
-    revisions: list[dict[str, Any]] = [
-        {
-            "version": entry.version,
-            "released": entry.released.isoformat(),
-            "evidence_version": f"{entry.version}+{entry.content[:12]}",
-        }
+    revisions = [
+        AboutRevisionDates(
+            version=entry.version,
+            released=entry.released.isoformat(),
+            evidence_version=f"{entry.version}+{entry.content[:12]}",
+        )
         for entry in kb.changelog
     ]
     if kb.unreleased:
         revisions.insert(
-            0, {"version": kb.manifest.version, "released": None, "evidence_version": kb.version}
+            0,
+            AboutRevisionDates(
+                version=kb.manifest.version, released=None, evidence_version=kb.version
+            ),
         )
     return revisions
 
 
-def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
-    """The transparency document (``GET /api/about``)."""
+def _validation(v: Validation) -> AboutValidation:
+    return AboutValidation(
+        round=v.round,
+        date=v.date.isoformat(),
+        target=v.target,
+        cases=v.cases,
+        passed_machine=v.passed_machine,
+        passed_clinical=v.passed_clinical,
+        note=v.note,
+        machine=_pct(v.passed_machine, v.cases),
+        clinical=_pct(v.passed_clinical, v.cases),
+    )
+
+
+def about_document(kb: KnowledgeBase, public_url: str = "") -> AboutDocument:
+    """The transparency document (``GET /api/about``); a limitation without a source has
+    only its text set (serialise with ``exclude_unset``, as the API does)."""
     about = load_about()
     released = kb.released
     sources = [
-        {
-            "reference_text": reference_text(s),
-            "reference": reference(s).model_dump(),
-            "kind": s.kind,
-        }
+        AboutBibliographicCitation(
+            reference_text=reference_text(s), reference=reference(s), kind=s.kind
+        )
         for s in kb.sources.values()
         if s.id != "traineau-2020-abstract"  # the abstract page of the same review
     ]
-    return {
-        "name": about.name,
-        "summary": _one_line(about.summary),
-        "intended_use": _one_line(about.intended_use),
-        "software_version": __version__,
-        "evidence_version": kb.version,
-        "evidence_released": released,
-        "how_to_cite": _one_line(about.how_to_cite).format(
+    return AboutDocument(
+        name=about.name,
+        summary=_one_line(about.summary),
+        intended_use=_one_line(about.intended_use),
+        software_version=__version__,
+        evidence_version=kb.version,
+        evidence_released=released,
+        how_to_cite=_one_line(about.how_to_cite).format(
             software_version=__version__, evidence_version=kb.version, evidence_released=released
         ),
-        "source_attributes": {
-            "regulation": "45 CFR 170.315(b)(11)(iv)(A) (ONC HTI-1), evidence-based DSI",
-            "bibliographic_citation": sources,
-            "developer": _one_line(about.developer),
-            "funding_source": _one_line(about.funding),
-            "release_date": released,
-            "revision_dates": _revisions(kb),
-            "data_elements": [
-                {
-                    "element": e.element,
-                    "used": e.used,
-                    "fields": e.fields,
-                    "note": _one_line(e.note),
-                }
+        source_attributes=AboutSourceAttributes(
+            regulation="45 CFR 170.315(b)(11)(iv)(A) (ONC HTI-1), evidence-based DSI",
+            bibliographic_citation=sources,
+            developer=_one_line(about.developer),
+            funding_source=_one_line(about.funding),
+            release_date=released,
+            revision_dates=_revisions(kb),
+            data_elements=[
+                AboutDataElements(
+                    element=e.element, used=e.used, fields=e.fields, note=_one_line(e.note)
+                )
                 for e in about.data_elements
             ],
-        },
-        "basis": {
-            "inputs": [
-                {"field": name, "use": _one_line(use)} for name, use in about.inputs.items()
+        ),
+        basis=AboutBasis(
+            inputs=[
+                AboutInputs(field=name, use=_one_line(use)) for name, use in about.inputs.items()
             ],
-            "logic": {
-                "url": f"{public_url}/algorithm",
-                "description": (
+            logic=AboutLogic(
+                url=f"{public_url}/algorithm",
+                description=(
                     "Rules written from the management topic's algorithm and the review's "
                     "grades, one chain of steps per subtype, then the safety rules on every "
                     "path; no statistical model is trained on patient data."
                 ),
-                "steps": {
-                    subtype: [step.__name__.replace("_", " ") for step in chain]
-                    for subtype, chain in STEPS.items()
-                },
-            },
-            "sources": sources,
-            "limitations": [_limitation(kb, item) for item in about.limitations],
-            "validation": [
-                v.model_dump(mode="json")
-                | {
-                    "machine": _pct(v.passed_machine, v.cases),
-                    "clinical": _pct(v.passed_clinical, v.cases),
-                }
-                for v in about.validation
-            ],
-            "validation_method": (
+                steps=AboutSteps.model_validate(
+                    {
+                        subtype: [step.__name__.replace("_", " ") for step in chain]
+                        for subtype, chain in STEPS.items()
+                    }
+                ),
+            ),
+            sources=sources,
+            limitations=[_limitation(kb, item) for item in about.limitations],
+            validation=[_validation(v) for v in about.validation],
+            validation_method=(
                 "Each round, a reviewer who saw only the source documents and the command "
                 "line (never the code or the tests) wrote new cases with expected answers "
                 "and their passages, then ran them on a frozen copy. 'machine': the "
@@ -207,6 +229,6 @@ def about_document(kb: KnowledgeBase, public_url: str = "") -> dict[str, Any]:
                 "the reviewer's reading. Failures were then fixed by class, and the cases "
                 "joined the test suite; each figure is from before those fixes."
             ),
-        },
-        "disclaimer": DISCLAIMER,
-    }
+        ),
+        disclaimer=DISCLAIMER,
+    )

@@ -150,9 +150,10 @@ class Question(BaseModel):
     response_model=AnswerDocument,
     responses={400: PROBLEM, 422: PROBLEM},
 )
-def answers(body: Question, request: Request) -> dict[str, Any]:
+def answers(body: Question, request: Request) -> Response:
     """The same document as ``calcinosis ask --format json``."""
-    return answer_question(body.question, _kb(request))
+    document = answer_question(body.question, _kb(request))  # typed: serialised once
+    return Response(document.model_dump_json(), media_type="application/json")
 
 
 @router.get(
@@ -284,7 +285,7 @@ def treatment_entry(request: Request, treatment: Annotated[str, Path(max_length=
     response_model=AboutDocument,
     response_model_exclude_unset=True,
 )
-def about(request: Request) -> dict[str, Any]:
+def about(request: Request) -> AboutDocument:
     """The same document as the ``/about`` page."""
     return about_document(_kb(request), request.app.state.settings.public_url)
 
