@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_web  # the shared load machinery of the web benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT.parent / "shared" / "test-vectors" / "cds-hooks"
+VECTORS = ROOT / "tests" / "fixtures" / "cds-hooks"  # the specification's example issuer
 FIXTURE = ROOT / "tests" / "fixtures" / "fhir" / "ssc_adult_warfarin_patient_view.json"
 PATH = "/cds-services/calcinosis-patient-view"
 
