@@ -188,8 +188,6 @@ ANY_ACROSS_LAYERS = frozenset(
         "calcinosis.evidence.synthesis:study_units",
         "calcinosis.evidence.tables:render",
         "calcinosis.evidence.tables:table_rows",
-        "calcinosis.integrations.cds.auth:Issuer",
-        "calcinosis.integrations.cds.auth:TokenVerifier",
         "calcinosis.integrations.cds.services:CdsRequest",
         "calcinosis.integrations.cds.services:check_request_limits",
         "calcinosis.integrations.cds.services:discovery",

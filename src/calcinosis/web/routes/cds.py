@@ -173,7 +173,7 @@ async def authenticate(request: Request) -> Caller:
     except AuthError as exc:
         log.warning("CDS call refused: %s", exc)
         raise CdsUnauthorizedError from None
-    return Caller(verifier.trust.issuers[claims["iss"]])
+    return Caller(verifier.trust.issuers[claims.iss])
 
 
 Authenticated = Annotated[Caller, Depends(authenticate)]
