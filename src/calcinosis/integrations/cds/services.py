@@ -23,10 +23,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
+import json
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -40,6 +44,7 @@ from calcinosis.decision.patient import Patient, parse_patient
 from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.decision.safety import findings_for, rules_patient
 from calcinosis.errors import CalcinosisError, ProfileError
+from calcinosis.evidence.derived import derived_bounded
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import places, reference_text
 from calcinosis.evidence.schemas import Contraindication
@@ -652,13 +657,7 @@ def respond(
     they come from ``plan_cache`` when one is given (shared documents: never mutated).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
-    found = findings_from_fhir(
-        prefetch.get("patient"),
-        prefetch.get("conditions"),
-        prefetch.get("medications"),
-        observations=prefetch.get("observations"),
-        kb=kb,
-    )
+    found = _findings(kb, prefetch)
     ctx = Context(kb, public_url, [] if plans is None else plans, plan_cache)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
@@ -667,3 +666,36 @@ def respond(
             ctx, found, _draft_orders(request, service), prefetch.get("conditions")
         )
     return CdsResponse(cards=cards)
+
+
+# The FHIR reading of a prefetch (about half the CPU of a patient-view call) depends only
+# on the prefetch's JSON, the day and the knowledge base: it is kept for the JSON text of
+# the members it reads (in their order, as the body gave them), per day and per base.
+_MEMO_MAX_CHARS = 65_536  # a larger prefetch is read each time (kept ones stay small)
+_MEMO_ENTRIES = 256
+
+
+def _findings(kb: KnowledgeBase, prefetch: Mapping[str, object]) -> FhirFindings:
+    """``findings_from_fhir`` of the prefetch, read once per distinct prefetch and day."""
+    members = [prefetch.get(key) for key in ("patient", "conditions", "medications")]
+    observations = prefetch.get("observations")
+    today = date.today()
+    try:
+        text = json.dumps([*members, observations])
+    except (TypeError, ValueError):  # pragma: no cover - parsed JSON always dumps
+        text = None
+    if text is None or len(text) > _MEMO_MAX_CHARS:
+        return findings_from_fhir(*members, observations=observations, today=today, kb=kb)
+    found = _findings_of_json(kb, text, today)
+    # the profile is the caller's to read and copy: a kept one is never handed out
+    return dataclasses.replace(found, profile=copy.deepcopy(found.profile))
+
+
+@derived_bounded(_MEMO_ENTRIES)
+def _findings_of_json(kb: KnowledgeBase, text: str, today: date) -> FhirFindings:
+    """The findings of the JSON ``[patient, conditions, medications, observations]``:
+    parsing it again gives values equal to the request's (same keys, order and types)."""
+    patient, conditions, medications, observations = json.loads(text)
+    return findings_from_fhir(
+        patient, conditions, medications, observations=observations, today=today, kb=kb
+    )
