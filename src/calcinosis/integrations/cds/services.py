@@ -14,8 +14,10 @@
   deadline for every fetch of a call, a size cap enforced while streaming. Every
   failure, whatever its cause, is the same :class:`PrefetchMissingError` and so
   the same 412 answer: nothing about the network can be learnt from it.
-* Cards are built by :func:`respond`, a plain function that the routes run off the
-  event loop (it parses what was fetched, checks its limits and maps the FHIR).
+* Cards are built by :func:`respond` (typed: a :class:`CdsResponse` of :class:`Card`),
+  a plain function that the routes run off the event loop for a large body (it parses
+  what was fetched, checks its limits and maps the FHIR; the FHIR reading of a prefetch
+  is kept per day, see :func:`_findings`).
   Text from the EHR is escaped before it goes into a card's markdown.
 * Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
 """
