@@ -237,7 +237,7 @@ def run(args: argparse.Namespace, source: Path | None) -> list[Result]:
                 bench_web.report(phase)
                 results.append(from_phase(phase))
             if args.client != "python":
-                results.append(run_wrk(args, base, list(unused), body, Path(tmp)))
+                results.append(run_wrk(args, base, list(unused), body, Path(tmp), pid=server.pid))
             rss = bench_web.proc_peak_rss_mib(server.pid)
             if rss is not None:
                 print(f"server peak RSS: {rss:.0f} MiB")
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace, source: Path | None) -> list[Result]:
 
 
 def run_wrk(
-    args: argparse.Namespace, base: str, tokens: list[str], body: bytes, tmp: Path
+    args: argparse.Namespace, base: str, tokens: list[str], body: bytes, tmp: Path, *, pid: int
 ) -> Result:
     """``wrk`` at ``--concurrency`` connections for ``--seconds``, one token a request."""
     (tmp / "tokens.txt").write_text("\n".join(tokens) + "\n", encoding="ascii")
@@ -269,7 +269,9 @@ def run_wrk(
         str(tmp / "body.json"),
         str(threads),
     ]
+    server_cpu = bench_web.proc_cpu_seconds(pid)
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    server_cpu = bench_web.proc_cpu_seconds(pid) - server_cpu
     line = next(text for text in out.splitlines() if text.startswith('{"requests"'))
     found = json.loads(line)
     errors = found["errors"] + found["socket_errors"]
@@ -289,6 +291,11 @@ def run_wrk(
         f"  latency (ms)  p50 {result.p50:.1f}  p90 {result.p90:.1f}  p99 {result.p99:.1f}"
         f"  max {result.max:.1f}"
     )
+    if found["requests"]:
+        print(
+            f"  CPU / request server {server_cpu / found['requests'] * 1000:.2f} ms "
+            f"(server {server_cpu / found['seconds']:.0%} of a core)"
+        )
     return result
 
 
