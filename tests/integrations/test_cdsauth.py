@@ -35,6 +35,7 @@ from calcinosis.integrations.cds.auth import (
     ReplayCache,
     TokenVerifier,
     TrustConfig,
+    VerifiedClaims,
     fetch_jwks_httpx,
     load_trust,
     loopback_fhir_server_url,
@@ -199,7 +200,7 @@ def test_example_token_verifies_with_expiry_check_off(tmp_path: Path, source: st
     verifier = TokenVerifier(
         load_trust(write_trust(tmp_path, [entry])), fetch_jwks=fetcher, verify_exp=False
     )
-    assert verifier.verify(f"Bearer {EXAMPLE_TOKEN}", AUD) == PARTS["payload"]
+    assert verifier.verify(f"Bearer {EXAMPLE_TOKEN}", AUD).claims == PARTS["payload"]
     assert fetcher.urls == ([] if source == "inline-jwks" else [JKU])
 
 
@@ -241,7 +242,7 @@ def test_fresh_token_accepted(
     verifier: TokenVerifier, payload: dict[str, Any], headers: dict[str, Any] | None, scheme: str
 ) -> None:
     token = sign(payload, headers={} if headers is None else headers)
-    assert verifier.verify(f"{scheme} {token}", AUD) == payload
+    assert verifier.verify(f"{scheme} {token}", AUD).claims == payload
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_other_asymmetric_algorithms_accepted(
 ) -> None:
     payload = claims(iss=RSA_ISS)
     token = sign(payload, key=key, alg=alg, headers={"kid": kid})
-    assert verifier.verify(f"Bearer {token}", AUD) == payload
+    assert verifier.verify(f"Bearer {token}", AUD).claims == payload
 
 
 # --- refused ------------------------------------------------------------------------
@@ -334,6 +335,10 @@ REFUSED: list[Any] = [
     ),
     pytest.param(lambda: sign(claims(jti="j" * 256)), "bad jti", id="jti-too-long"),
     pytest.param(lambda: sign(claims(aud={"url": AUD})), "bad audience", id="object-aud"),
+    pytest.param(lambda: sign(claims(aud="")), "missing aud", id="empty-aud"),
+    pytest.param(lambda: sign(claims(aud=[])), "missing aud", id="empty-aud-list"),
+    pytest.param(lambda: sign(claims(aud=[1, AUD])), "bad audience", id="aud-list-with-a-number"),
+    pytest.param(lambda: sign(claims(sub=5)), "invalid token", id="numeric-sub"),
     pytest.param(
         lambda: garbage_signature({"alg": "ES384", "kid": KID}, claims(iss=[ISS])),
         "unknown issuer",
@@ -509,7 +514,30 @@ def test_refused_token_does_not_use_up_its_jti(verifier: TokenVerifier) -> None:
     header, _, signature = sign(claims()).split(".")
     forged = f"{header}.{b64json(payload)}.{signature}"
     assert refused(verifier, f"Bearer {forged}") == "bad signature"
-    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD).claims == payload
+
+
+def test_a_key_is_loaded_once_and_its_checks_run_on_every_call(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The public key object is kept (not the verdict): a second token with the same key
+    is not parsed into a key again, and one whose header does not fit the key is still
+    refused."""
+    loaded: list[str] = []
+    real = jwt.PyJWK
+
+    def counting(data: dict[str, Any], algorithm: str | None = None) -> jwt.PyJWK:
+        loaded.append(str(algorithm))
+        return real(data, algorithm=algorithm)
+
+    monkeypatch.setattr(jwt, "PyJWK", counting)
+    for _ in range(3):
+        verifier.verify(f"Bearer {sign()}", AUD)
+    assert loaded == ["ES384"]
+    forged = garbage_signature({"alg": "ES256", "kid": KID})
+    assert refused(verifier, f"Bearer {forged}") == "key algorithm mismatch"
+    assert refused(verifier, f"Bearer {tampered_signature()}") == "bad signature"
+    assert loaded == ["ES384"]
 
 
 def test_same_jti_from_two_issuers_is_not_a_replay(verifier: TokenVerifier) -> None:
@@ -517,9 +545,9 @@ def test_same_jti_from_two_issuers_is_not_a_replay(verifier: TokenVerifier) -> N
     issuer's token is still refused the second time it is sent."""
     jti = str(uuid.uuid4())
     first = sign(claims(jti=jti))
-    assert verifier.verify(f"Bearer {first}", AUD)["iss"] == ISS
+    assert verifier.verify(f"Bearer {first}", AUD).iss == ISS
     other = sign(claims(iss=RSA_ISS, jti=jti), key=RSA_KEY, alg="RS384", headers={"kid": "rsa-1"})
-    assert verifier.verify(f"Bearer {other}", AUD)["iss"] == RSA_ISS
+    assert verifier.verify(f"Bearer {other}", AUD).iss == RSA_ISS
     assert refused(verifier, f"Bearer {first}") == "replayed"
     assert refused(verifier, f"Bearer {other}") == "replayed"
 
@@ -778,7 +806,7 @@ def test_verifier_with_real_fetcher_end_to_end(tmp_path: Path, jwks_server: str)
     verifier = TokenVerifier(trust)  # the real clock and the real fetcher
     now = int(time.time())
     payload = claims(iss=JKU_ISS, exp=now + 120, iat=now)
-    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD).claims == payload
     assert refused(verifier, f"Bearer {sign(payload)}") == "replayed"
 
 
@@ -1001,7 +1029,7 @@ def test_replay_cache_is_thread_safe(clock: Clock) -> None:
 
 def test_a_token_of_exactly_the_maximum_lifetime_is_accepted(verifier: TokenVerifier) -> None:
     payload = claims(iat=int(NOW), exp=int(NOW) + 300)
-    assert verifier.verify(f"Bearer {sign(payload)}", AUD) == payload
+    assert verifier.verify(f"Bearer {sign(payload)}", AUD).claims == payload
 
 
 def test_the_lifetime_cap_is_configurable(trust: TrustConfig, clock: Clock) -> None:
@@ -1036,7 +1064,7 @@ def test_a_pluggable_claim_is_shared_by_two_verifiers(trust: TrustConfig, clock:
     second = TokenVerifier(trust, clock=clock, claim=shared)  # another instance, or a restart
     payload = claims(exp=int(NOW) + 120)
     token = f"Bearer {sign(payload)}"
-    assert first.verify(token, AUD) == payload
+    assert first.verify(token, AUD).claims == payload
     assert refused(second, token) == "replayed"
     assert refused(first, token) == "replayed"
     assert shared.rows == {(ISS, payload["jti"]): at(NOW + 120 + 30)}  # exp + leeway, UTC
@@ -1106,7 +1134,7 @@ def test_concurrent_calls_share_one_jwks_fetch(jku_trust: TrustConfig, clock: Cl
 
     outcomes = asyncio.run(many())
     assert fetcher.calls == 1
-    assert all(isinstance(outcome, dict) for outcome in outcomes)
+    assert all(isinstance(outcome, VerifiedClaims) for outcome in outcomes)
 
 
 def test_forged_tokens_start_one_fetch_per_back_off_window(
@@ -1143,7 +1171,7 @@ def test_forged_tokens_start_one_fetch_per_back_off_window(
     clock.now = NOW + 45 + 12
     payload = claims(iss=JKU_ISS, iat=int(clock.now), exp=int(clock.now) + 60)
     token = f"Bearer {sign(payload, headers={'kid': KID})}"
-    assert asyncio.run(verifier.verify_async(token, AUD)) == payload  # the issuer is back
+    assert asyncio.run(verifier.verify_async(token, AUD)).claims == payload  # the issuer is back
     assert fetcher.calls == 4
 
 

@@ -28,6 +28,8 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
+from calcinosis.evidence.knowledge_base import load_knowledge
+from calcinosis.integrations.cds import services
 from calcinosis.integrations.cds.services import SERVICES, CdsRequest
 from calcinosis.integrations.fhir import findings_from_fhir
 from calcinosis.settings import Settings, SettingsError
@@ -720,3 +722,37 @@ def test_the_cards_and_the_discovery_obey_the_published_schema(
     assert check("/cds-services/{service_id}", "post", cards) != []  # the check can fail
     found = trusted.get("/cds-services", headers=bearer(BASE + "/cds-services")).json()
     assert check("/cds-services", "get", found) == []
+
+
+def test_the_fhir_reading_of_a_prefetch_is_kept_per_prefetch_and_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same prefetch is read from FHIR once a day; what is handed out is a copy, so
+    a caller that changes it changes nothing kept."""
+    kb = load_knowledge()
+    calls: list[object] = []
+    real = services.findings_from_fhir
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["today"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "findings_from_fhir", counting)
+    prefetch = fixture("ssc_adult_warfarin_patient_view")["prefetch"] | {
+        "marker": str(uuid.uuid4())
+    }
+    prefetch["patient"] = prefetch["patient"] | {"id": str(uuid.uuid4())}  # not seen before
+    first = services._findings(kb, prefetch)
+    first.profile["age_years"] = -1
+    second = services._findings(kb, copy.deepcopy(prefetch))
+    assert len(calls) == 1 and second.profile["age_years"] != -1
+    assert second == real(
+        prefetch["patient"],
+        prefetch["conditions"],
+        prefetch["medications"],
+        observations=prefetch.get("observations"),
+        kb=kb,
+    )
+    prefetch["patient"]["gender"] = "male"
+    services._findings(kb, prefetch)
+    assert len(calls) == 2

@@ -83,13 +83,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt.algorithms import Algorithm, get_default_algorithms
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from calcinosis.errors import CalcinosisError, field_path
@@ -107,6 +108,7 @@ __all__ = [
     "ReplayCache",
     "TokenVerifier",
     "TrustConfig",
+    "VerifiedClaims",
     "fetch_jwks_httpx",
     "load_trust",
     "loopback_fhir_server_url",
@@ -136,7 +138,15 @@ _MAX_URL_CHARS = 2_048
 # claimed before. ``expires_at`` is when the claim may be forgotten.
 ClaimJti = Callable[[str, str, datetime], bool]
 AsyncClaimJti = Callable[[str, str, datetime], Awaitable[bool]]
-JwksFetcher = Callable[[str], Awaitable[dict[str, Any]] | dict[str, Any]]
+# A JWK or a JWKS document as JSON gives it: free-form, checked where it is used.
+Jwk = Mapping[str, object]
+JwksFetcher = Callable[[str], Awaitable[Mapping[str, object]] | Mapping[str, object]]
+PublicKey = EllipticCurvePublicKey | RSAPublicKey
+# The verifiers of the allowed algorithms, PyJWT's own (what jwt.decode would use).
+_ALGORITHMS: Mapping[str, Algorithm] = MappingProxyType(
+    {name: found for name, found in get_default_algorithms().items() if name in ALLOWED_ALGORITHMS}
+)
+_KEY_CACHE_ENTRIES = 1_024  # loaded public keys kept, by (alg, JWK); cleared when full
 
 
 class AuthError(CalcinosisError):
@@ -175,7 +185,7 @@ class Issuer:
     """One trusted CDS client: exactly one of ``jwks`` (inline) and ``jku`` is set."""
 
     iss: str
-    jwks: dict[str, Any] | None
+    jwks: Mapping[str, list[Jwk]] | None
     jku: str | None
     fhir_servers: tuple[FhirServer, ...] = ()
 
@@ -246,7 +256,7 @@ class TrustConfig:
 class _JwksModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    keys: list[dict[str, Any]] = Field(min_length=1)
+    keys: list[dict[str, object]] = Field(min_length=1)
 
 
 class _IssuerModel(BaseModel):
@@ -297,7 +307,7 @@ class _KeyProblemError(Exception):
         super().__init__(f"{member}: {message}")
 
 
-def _check_key(jwk: Mapping[str, Any]) -> None:
+def _check_key(jwk: Jwk) -> None:
     """Raise _KeyProblemError if ``jwk`` cannot serve as a CDS client's public key."""
     kty, alg = jwk.get("kty"), jwk.get("alg")
     if kty == "oct":
@@ -328,7 +338,7 @@ def _family_kty(alg: str) -> str:
     return "EC" if alg.startswith("ES") else "RSA"
 
 
-def _default_alg(jwk: Mapping[str, Any]) -> str:
+def _default_alg(jwk: Jwk) -> str:
     if jwk.get("kty") == "EC":
         for alg, crv in _CURVE_FOR_ALG.items():
             if jwk.get("crv") == crv:
@@ -406,8 +416,8 @@ def _fhir_servers(
 
 def _checked_keys(
     jwks: _JwksModel, here: str, fail: Callable[[str, str], SettingsError]
-) -> list[dict[str, Any]]:
-    kids: set[str] = set()
+) -> list[Jwk]:
+    kids: set[object] = set()
     for k, jwk in enumerate(jwks.keys):
         try:
             _check_key(jwk)
@@ -480,7 +490,7 @@ class ReplayCache:
 # --- fetching JWKS ---------------------------------------------------------------------
 
 
-def _checked_jwks(document: object) -> list[dict[str, Any]]:
+def _checked_jwks(document: object) -> list[Jwk]:
     if not isinstance(document, dict):
         raise AuthError("bad jwks")
     keys = document.get("keys")
@@ -491,7 +501,7 @@ def _checked_jwks(document: object) -> list[dict[str, Any]]:
 
 async def fetch_jwks_httpx(
     url: str, *, timeout: float = 5.0, max_bytes: int = _JWKS_MAX_BYTES
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """GET a JWKS without blocking: https (or loopback http), no redirects, 64 KiB at most.
 
     ``timeout`` bounds the whole fetch (connect, headers and body; 2 s at most to
@@ -538,12 +548,12 @@ async def fetch_jwks_httpx(
 class _JwksState:
     """What is known of one jku: its keys and the fetches' history (guarded by a lock)."""
 
-    keys: list[dict[str, Any]] | None = None
+    keys: list[Jwk] | None = None
     fetched_at: float = -math.inf  # when the last successful fetch ended
     ended_at: float = -math.inf  # when the last fetch ended, whatever its outcome
     failures: int = 0  # consecutive failed fetches
     retry_at: float = -math.inf  # no fetch before (the breaker is open until then)
-    in_flight: asyncio.Task[list[dict[str, Any]]] | None = field(default=None, repr=False)
+    in_flight: asyncio.Task[list[Jwk]] | None = field(default=None, repr=False)
 
 
 # --- verification ------------------------------------------------------------------
@@ -563,7 +573,7 @@ def _parse_authorization(authorization: str | None) -> str:
     return token
 
 
-def _is_timestamp(value: object) -> bool:
+def _is_timestamp(value: object) -> TypeGuard[float]:
     """Seconds since 1970 between 0 and 10^10 (JSON parsers accept NaN and 1e999, and a
     finite 1e308 is as absurd)."""
     return (
@@ -572,6 +582,51 @@ def _is_timestamp(value: object) -> bool:
         and math.isfinite(value)
         and 0 <= value <= _MAX_TIMESTAMP
     )
+
+
+@dataclass(frozen=True)
+class VerifiedClaims:
+    """The claims of a verified token: the ones checked, typed, and the whole claims set
+    (``claims``: free-form JSON, e.g. a ``tenant``) as the token gave it."""
+
+    iss: str
+    jti: str
+    exp: float
+    iat: float
+    claims: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class _Token:
+    """A compact JWS parsed once: its header, its claims, what was signed and the signature."""
+
+    header: Mapping[str, object]
+    claims: Mapping[str, object]
+    signing_input: bytes
+    signature: bytes
+
+
+def _parse_token(token: str) -> _Token:
+    """The token's parts, or AuthError("malformed"), parsed as ``jwt.decode`` parses them.
+
+    PyJWT's own parser (with the signature not checked yet): the base64url segments
+    strictly, the header a JSON object whose ``kid`` is a string and whose ``crit``
+    names only extensions it supports, and the unencoded-payload form refused; then
+    the payload, a JSON object.
+    """
+    try:
+        parts = jwt.api_jws.decode_complete(token, options={"verify_signature": False})
+        claims = json.loads(parts["payload"])
+    except (jwt.PyJWTError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        raise AuthError("malformed") from None
+    header = parts["header"]
+    if not isinstance(claims, dict) or not isinstance(header, dict):
+        raise AuthError("malformed")
+    signature = parts["signature"]
+    if not isinstance(signature, bytes):  # pragma: no cover - PyJWT gives bytes
+        raise AuthError("malformed")
+    # what _load signs: the token up to its last dot (ASCII: the segments were checked)
+    return _Token(header, claims, token.encode("utf-8").rsplit(b".", 1)[0], signature)
 
 
 class TokenVerifier:
@@ -639,12 +694,16 @@ class TokenVerifier:
         self._verify_exp = verify_exp
         self._lock = threading.Lock()
         self._jwks: dict[str, _JwksState] = {}
+        # Public keys loaded from JWKs that passed _load_key's checks, by (alg, the JWK as
+        # JSON): the checks on the JWK still run on every call, only PyJWK's parsing of
+        # the key (about 0.1 ms for a P-384 point) is not repeated.
+        self._keys: dict[tuple[str, str], PublicKey] = {}
 
     @property
     def trust(self) -> TrustConfig:
         return self._trust
 
-    def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
+    def verify(self, authorization: str | None, audience: str) -> VerifiedClaims:
         """:meth:`verify_async`, run to completion; not for use inside an event loop."""
         try:
             asyncio.get_running_loop()
@@ -654,7 +713,7 @@ class TokenVerifier:
             raise RuntimeError("TokenVerifier.verify called in an event loop: await verify_async")
         return asyncio.run(self.verify_async(authorization, audience))
 
-    async def verify_async(self, authorization: str | None, audience: str) -> dict[str, Any]:
+    async def verify_async(self, authorization: str | None, audience: str) -> VerifiedClaims:
         """The verified claims of the call's JWT, or AuthError.
 
         ``audience`` is the URL the call was made to: the service's public
@@ -673,13 +732,9 @@ class TokenVerifier:
             _log.warning("CDS Hooks JWT refused: unexpected %s", type(error).__name__)
             raise AuthError("invalid token") from None
 
-    async def _verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
-        token = _parse_authorization(authorization)
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except (jwt.PyJWTError, RecursionError):  # RecursionError: absurdly nested JSON
-            raise AuthError("malformed") from None
+    async def _verify(self, authorization: str | None, audience: str) -> VerifiedClaims:
+        token = _parse_token(_parse_authorization(authorization))  # parsed once, here
+        header, unverified = token.header, token.claims
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise AuthError("algorithm not allowed")
@@ -691,15 +746,18 @@ class TokenVerifier:
             raise AuthError("unknown issuer")
         self._check_times(unverified)  # before any key is fetched: stale forgeries cost nothing
         key = self._load_key(await self._public_key(issuer, header), alg)
-        claims = _decode(token, key, alg, audience, issuer.iss)
-        self._check_times(claims)
+        claims = _verified(token, key, alg, audience, issuer.iss)
+        self._check_times(claims)  # again: the clock has moved while the key was fetched
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI_CHARS:
             raise AuthError("bad jti")
-        await self._claim_once(claims["iss"], jti, float(claims["exp"]) + self._leeway)
-        return claims
+        exp, iat = claims["exp"], claims["iat"]
+        if not (_is_timestamp(exp) and _is_timestamp(iat)):  # pragma: no cover - checked
+            raise AuthError("bad exp")
+        await self._claim_once(issuer.iss, jti, float(exp) + self._leeway)
+        return VerifiedClaims(iss=issuer.iss, jti=jti, exp=exp, iat=iat, claims=claims)
 
-    def _check_times(self, claims: Mapping[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, object]) -> None:
         now = self._clock()
         if "exp" not in claims:
             raise AuthError("missing exp")
@@ -745,7 +803,7 @@ class TokenVerifier:
 
     # --- keys -------------------------------------------------------------------
 
-    async def _public_key(self, issuer: Issuer, header: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _public_key(self, issuer: Issuer, header: Mapping[str, object]) -> Jwk | None:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise AuthError("malformed")
@@ -758,7 +816,7 @@ class TokenVerifier:
         raise AuthError("unknown issuer")
 
     @staticmethod
-    def _select(keys: list[dict[str, Any]], kid: str | None) -> dict[str, Any] | None:
+    def _select(keys: list[Jwk], kid: str | None) -> Jwk | None:
         if kid is None:
             if len(keys) != 1:
                 raise AuthError("kid required")
@@ -768,7 +826,7 @@ class TokenVerifier:
             raise AuthError("ambiguous kid")
         return matches[0] if matches else None
 
-    async def _select_fetched(self, url: str, kid: str | None) -> dict[str, Any] | None:
+    async def _select_fetched(self, url: str, kid: str | None) -> Jwk | None:
         """The key from the JWKS at ``url``: cached for ``jwks_ttl`` seconds, fetched
         again on an unknown kid at most once a minute, and never while the breaker is
         open (refused tokens must not make us hammer the issuer)."""
@@ -786,7 +844,7 @@ class TokenVerifier:
             raise AuthError("jwks unavailable")
         return self._select(await self._fetch_once(url), kid)
 
-    async def _fetch_once(self, url: str) -> list[dict[str, Any]]:
+    async def _fetch_once(self, url: str) -> list[Jwk]:
         """The JWKS at ``url`` fetched now, by one fetch shared by every caller waiting."""
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -798,7 +856,7 @@ class TokenVerifier:
                 state.in_flight = task
         return await asyncio.shield(task)  # a caller who gives up leaves the fetch to others
 
-    async def _fetch_and_record(self, url: str, state: _JwksState) -> list[dict[str, Any]]:
+    async def _fetch_and_record(self, url: str, state: _JwksState) -> list[Jwk]:
         try:
             answer = self._fetch(url)
             document = await answer if inspect.isawaitable(answer) else answer
@@ -818,8 +876,7 @@ class TokenVerifier:
             state.failures, state.retry_at, state.in_flight = 0, -math.inf, None
         return keys
 
-    @staticmethod
-    def _load_key(jwk: Mapping[str, Any] | None, alg: str) -> Any:
+    def _load_key(self, jwk: Jwk | None, alg: str) -> PublicKey:
         if jwk is None:
             raise AuthError("unknown kid")
         if jwk.get("kty") != _family_kty(alg):
@@ -831,55 +888,75 @@ class TokenVerifier:
         if alg in _CURVE_FOR_ALG and jwk.get("crv") != _CURVE_FOR_ALG[alg]:
             raise AuthError("key algorithm mismatch")
         try:
-            key = jwt.PyJWK(dict(jwk), algorithm=alg).key
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise AuthError("bad key") from None
-        if isinstance(key, RSAPublicKey):
-            if key.key_size < _MIN_RSA_BITS:
-                raise AuthError("bad key")
-        elif not isinstance(key, EllipticCurvePublicKey):
-            raise AuthError("bad key")
-        return key
+            cache_key: tuple[str, str] | None = (alg, json.dumps(jwk, sort_keys=True))
+        except (TypeError, ValueError):  # not JSON (a fetcher's oddity): loaded, not kept
+            cache_key = None
+        key = self._keys.get(cache_key) if cache_key is not None else None
+        if key is not None:
+            return key
+        loaded = _public_key_of(jwk, alg)
+        if cache_key is not None:
+            if len(self._keys) >= _KEY_CACHE_ENTRIES:
+                self._keys.clear()  # a flood of forged kids must not grow it without bound
+            self._keys[cache_key] = loaded
+        return loaded
 
 
-def _decode(token: str, key: Any, alg: str, audience: str, iss: str) -> dict[str, Any]:
-    """The claims of a token whose signature verifies with ``key``, or AuthError."""
+def _public_key_of(jwk: Jwk, alg: str) -> PublicKey:
+    """The public key of ``jwk`` for ``alg`` (EC, or RSA of 2048 bits or more), or AuthError."""
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key=key,
-            algorithms=[alg],
-            audience=audience,
-            issuer=iss,
-            options={
-                "require": ["iss", "aud", "exp", "iat", "jti"],
-                "strict_aud": False,
-                # Times are checked by _check_times, against the injectable clock.
-                "verify_exp": False,
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except jwt.InvalidSignatureError:
-        raise AuthError("bad signature") from None
-    except jwt.InvalidAudienceError:
-        raise AuthError("bad audience") from None
-    except jwt.MissingRequiredClaimError as error:
-        raise AuthError(f"missing {error.claim}") from None
-    except jwt.exceptions.InvalidJTIError:
-        raise AuthError("bad jti") from None
-    except jwt.InvalidIssuerError:
-        raise AuthError("unknown issuer") from None
-    except jwt.InvalidAlgorithmError:
-        raise AuthError("algorithm not allowed") from None
-    except jwt.InvalidKeyError:
+        key: object = jwt.PyJWK(dict(jwk), algorithm=alg).key
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise AuthError("bad key") from None
+    if isinstance(key, RSAPublicKey):
+        if key.key_size < _MIN_RSA_BITS:
+            raise AuthError("bad key")
+    elif not isinstance(key, EllipticCurvePublicKey):
+        raise AuthError("bad key")
+    return key
+
+
+def _verified(
+    token: _Token, key: PublicKey, alg: str, audience: str, iss: str
+) -> Mapping[str, object]:
+    """The claims of ``token`` once its signature verifies with ``key`` and its claims
+    pass what ``jwt.decode`` checks with ``require=[iss, aud, exp, iat, jti]``,
+    ``issuer=iss``, ``audience=audience`` and the times left to :meth:`_check_times`:
+    the same checks in the same order, with PyJWT's own verifier of ``alg``, on the
+    token parsed once."""
+    algorithm = _ALGORITHMS.get(alg)
+    if algorithm is None:  # pragma: no cover - alg is allowed, so PyJWT has it
+        raise AuthError("algorithm not allowed")
+    try:
+        prepared = algorithm.prepare_key(key)
     except jwt.PyJWTError:
-        raise AuthError("invalid token") from None
+        raise AuthError("bad key") from None
+    # (PyJWT's check_key_length would only warn: RSA keys under 2048 bits are refused.)
+    if not algorithm.verify(token.signing_input, prepared, token.signature):
+        raise AuthError("bad signature")
+    claims = token.claims
+    for name in ("iss", "aud", "exp", "iat", "jti"):  # PyJWT's "require", in its order
+        if claims.get(name) is None:
+            raise AuthError(f"missing {name}")
+    if claims["iss"] != iss:  # a string: the issuer was found by it
+        raise AuthError("unknown issuer")
+    audiences = claims["aud"]
+    if not audiences:  # "" or []: PyJWT's audience check calls it missing
+        raise AuthError("missing aud")
+    if isinstance(audiences, str):
+        audiences = [audiences]
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise AuthError("bad audience")
+    if audience not in audiences:  # a list containing it will do (RFC 7519 4.1.3)
+        raise AuthError("bad audience")
+    if "sub" in claims and not isinstance(claims["sub"], str):
+        raise AuthError("invalid token")
+    if not isinstance(claims["jti"], str):
+        raise AuthError("bad jti")
     return claims
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
+def _retrieve(task: asyncio.Task[object]) -> None:
     """Mark a shared fetch's outcome as seen, even when every waiter has gone."""
     if not task.cancelled():
         task.exception()

@@ -1,10 +1,10 @@
 """The CDS Hooks responses as typed models: what /openapi.json publishes for the discovery
 document, a service's cards and the feedback counts.
 
-``services.discovery`` and ``services.respond`` build the JSON as dicts (the CDS Hooks
-2.0 shapes); the routes validate them against these models (``response_model``). A
-field that a card leaves out (``links``, ``overrideReasons``, ``suggestions``) defaults
-to None and is left out again on the way out (``response_model_exclude_unset``).
+``services.discovery`` and ``services.respond`` return these models (the CDS Hooks 2.0
+shapes). A member that a card leaves out (``links``, ``overrideReasons``,
+``selectionBehavior``, ``suggestions``) is None and is left out of the JSON
+(``exclude_none``: no card has a member that is null).
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@
   deadline for every fetch of a call, a size cap enforced while streaming. Every
   failure, whatever its cause, is the same :class:`PrefetchMissingError` and so
   the same 412 answer: nothing about the network can be learnt from it.
-* Cards are built by :func:`respond`, a plain function that the routes run off the
-  event loop (it parses what was fetched, checks its limits and maps the FHIR).
+* Cards are built by :func:`respond` (typed: a :class:`CdsResponse` of :class:`Card`),
+  a plain function that the routes run off the event loop for a large body (it parses
+  what was fetched, checks its limits and maps the FHIR; the FHIR reading of a prefetch
+  is kept per day, see :func:`_findings`).
   Text from the EHR is escaped before it goes into a card's markdown.
 * Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
 """
@@ -23,10 +25,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
+import json
 import re
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -40,9 +46,21 @@ from calcinosis.decision.patient import Patient, parse_patient
 from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.decision.safety import findings_for, rules_patient
 from calcinosis.errors import CalcinosisError, ProfileError
+from calcinosis.evidence.derived import derived_bounded
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import places, reference_text
 from calcinosis.evidence.schemas import Contraindication
+from calcinosis.integrations.cds.documents import (
+    Action,
+    Card,
+    CardSource,
+    CdsResponse,
+    Coding,
+    Discovery,
+    Link,
+    ServiceDescription,
+    Suggestion,
+)
 from calcinosis.integrations.fhir import (
     FhirFindings,
     findings_from_fhir,
@@ -88,7 +106,7 @@ PREFETCH = {
 # reason for a 412: body weight and height only work out per-kg and per-m2 doses.
 OPTIONAL_PREFETCH = frozenset({"observations"})
 OVERRIDE_SYSTEM = "https://calcinosis.invalid/cds-override-reasons"
-OVERRIDE_REASONS = [
+OVERRIDE_REASONS: list[dict[str, str]] = [
     {
         "code": "other-indication",
         "system": OVERRIDE_SYSTEM,
@@ -110,6 +128,9 @@ OVERRIDE_REASONS = [
         "display": "The record is incorrect (age, diagnosis or condition)",
     },
 ]
+
+
+_OVERRIDE_CODINGS = [Coding.model_validate(reason) for reason in OVERRIDE_REASONS]
 
 
 @dataclass(frozen=True)
@@ -155,9 +176,10 @@ class CdsRequest(BaseModel):
     hook: str
     hookInstance: str  # noqa: N815 - the specification's name
     fhirServer: str | None = None  # noqa: N815
-    fhirAuthorization: dict[str, Any] | None = None  # noqa: N815
-    context: dict[str, Any]
-    prefetch: dict[str, Any] | None = None
+    # free-form JSON (FHIR resources and Bundles, the token's members): read where used
+    fhirAuthorization: dict[str, object] | None = None  # noqa: N815
+    context: dict[str, object]
+    prefetch: dict[str, object] | None = None
 
 
 PREFETCH_FAILED = (
@@ -179,30 +201,28 @@ class PrefetchMissingError(CalcinosisError):
         super().__init__(PREFETCH_FAILED)
 
 
-def discovery() -> dict[str, Any]:
+def discovery() -> Discovery:
     """The discovery document (CDS Hooks 2.0)."""
-    return {
-        "services": [
-            {
-                "hook": s.hook,
-                "id": s.id,
-                "title": s.title,
-                "description": s.description,
-                "prefetch": dict(s.prefetch),
-                "usageRequirements": (
-                    "Provide the patient's Conditions and active MedicationRequests."
-                ),
-            }
+    return Discovery(
+        services=[
+            ServiceDescription(
+                hook=s.hook,
+                id=s.id,
+                title=s.title,
+                description=s.description,
+                prefetch=dict(s.prefetch),
+                usageRequirements="Provide the patient's Conditions and active MedicationRequests.",
+            )
             for s in SERVICES.values()
         ]
-    }
+    )
 
 
 # -------------------------------------------------------------------- prefetch
 _TEMPLATE = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 
 
-def _fill(template: str, context: Mapping[str, Any]) -> str:
+def _fill(template: str, context: Mapping[str, object]) -> str:
     def value(match: re.Match[str]) -> str:
         found = context.get(match.group(1))
         if not isinstance(found, str) or not found:
@@ -212,7 +232,7 @@ def _fill(template: str, context: Mapping[str, Any]) -> str:
     return _TEMPLATE.sub(value, template)
 
 
-def check_request_limits(data: Mapping[str, Any], limits: InputLimits) -> None:
+def check_request_limits(data: Mapping[str, object], limits: InputLimits) -> None:
     """InputLimitError naming the field when a request's FHIR input is beyond a limit.
 
     At most ``max_prefetch_keys`` prefetch members; in ``prefetch`` and ``context``,
@@ -310,8 +330,8 @@ async def _get(
         return await read_capped(response.aiter_raw(), max_bytes)
 
 
-def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, Any]:
-    decoded: dict[str, Any] = {}
+def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, object]:
+    decoded: dict[str, object] = {}
     for key, body in raw.items():
         try:
             decoded[key] = _decode_one(key, body, limits)
@@ -322,7 +342,7 @@ def _decode_fetched(raw: Mapping[str, bytes], limits: InputLimits) -> dict[str, 
     return decoded
 
 
-def _decode_one(key: str, body: bytes, limits: InputLimits) -> Any:
+def _decode_one(key: str, body: bytes, limits: InputLimits) -> object:
     try:
         value = loads_bounded(body, limits.max_json_depth)
         check_fhir_input(value, f"prefetch.{key}", limits)
@@ -351,29 +371,42 @@ class Context:
 
 
 def _card(
-    ctx: Context, kind: str, summary: str, indicator: Indicator, detail: str, **extra: Any
-) -> dict[str, Any]:
+    ctx: Context,
+    kind: str,
+    summary: str,
+    indicator: Indicator,
+    detail: str,
+    *,
+    links: list[Link] | None = None,
+    override_reasons: list[Coding] | None = None,
+    selection_behavior: Literal["at-most-one"] | None = None,
+    suggestions: list[Suggestion] | None = None,
+) -> Card:
+    """A card; the members left None are left out of the answer (``exclude_none``)."""
     if len(summary) >= 140:
         summary = summary[:136].rstrip() + "…"
-    return {
-        "uuid": str(uuidlib.uuid4()),
-        "summary": summary,
-        "indicator": indicator,
-        "detail": f"{detail}\n\n*{ctx.kb.version_line()}. {DISCLAIMER}*",
-        "source": {
-            "label": "calcinosis: evidence-based decision support for calcinosis cutis",
-            "url": f"{ctx.public_url}/about",
-            "topic": {
-                "code": kind,
-                "system": f"{ctx.public_url}/cds-card-kinds",
-                "display": kind.replace("-", " "),
-            },
-        },
-        **extra,
-    }
+    return Card(
+        uuid=str(uuidlib.uuid4()),
+        summary=summary,
+        indicator=indicator,
+        detail=f"{detail}\n\n*{ctx.kb.version_line()}. {DISCLAIMER}*",
+        source=CardSource(
+            label="calcinosis: evidence-based decision support for calcinosis cutis",
+            url=f"{ctx.public_url}/about",
+            topic=Coding(
+                code=kind,
+                system=f"{ctx.public_url}/cds-card-kinds",
+                display=kind.replace("-", " "),
+            ),
+        ),
+        overrideReasons=override_reasons,
+        selectionBehavior=selection_behavior,
+        suggestions=suggestions,
+        links=links,
+    )
 
 
-def _assessment_link(ctx: Context, profile: Mapping[str, Any]) -> dict[str, str]:
+def _assessment_link(ctx: Context, profile: Mapping[str, object]) -> Link:
     pairs: list[tuple[str, str]] = []
     for key, value in profile.items():
         if key == "lesions" and isinstance(value, dict):
@@ -384,11 +417,11 @@ def _assessment_link(ctx: Context, profile: Mapping[str, Any]) -> dict[str, str]
             continue
         else:
             pairs.append((key, _form_value(value)))
-    return {
-        "label": "Open the calcinosis assessment (prefilled from the record)",
-        "url": f"{ctx.public_url}/?{urlencode(pairs)}",
-        "type": "absolute",
-    }
+    return Link(
+        label="Open the calcinosis assessment (prefilled from the record)",
+        url=f"{ctx.public_url}/?{urlencode(pairs)}",
+        type="absolute",
+    )
 
 
 def _form_value(value: object) -> str:
@@ -399,9 +432,7 @@ def _form_value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _first_line_card(
-    ctx: Context, plan: PlanDocument, profile: Mapping[str, Any]
-) -> dict[str, Any]:
+def _first_line_card(ctx: Context, plan: PlanDocument, profile: Mapping[str, object]) -> Card:
     first = [o for o in plan.options if o.stance == "first-line"]
     names = " or ".join(o.name for o in first[:2])
     grades = ", ".join(
@@ -447,7 +478,7 @@ def _first_line_card(
     )
 
 
-def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
+def _patient_view(ctx: Context, found: FhirFindings) -> list[Card]:
     if not found.has_calcinosis:
         return []
     profile = dict(found.profile)
@@ -500,7 +531,7 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
                 f"{places(plan.citations, option.citations)}.* If it is prescribed for "
                 f"another indication, that is for its prescriber to weigh.\n\n"
                 f"*{plan.disclaimer}*",
-                overrideReasons=OVERRIDE_REASONS,
+                override_reasons=_OVERRIDE_CODINGS,
                 links=[_assessment_link(ctx, profile)],
             )
         )
@@ -509,11 +540,11 @@ def _patient_view(ctx: Context, found: FhirFindings) -> list[dict[str, Any]]:
 
 def _order_cards(
     ctx: Context, found: FhirFindings, orders: list[dict[str, Any]], conditions: object
-) -> list[dict[str, Any]]:
+) -> list[Card]:
     if not found.has_calcinosis:
         return []
     patient, notes = rules_patient(found.profile | {"subtype": found.subtype})
-    cards: list[dict[str, Any]] = []
+    cards: list[Card] = []
     unreadable: list[str] = []
     condition_resources = resources(conditions)
     for order in orders:
@@ -548,23 +579,36 @@ def _order_cards(
                 )
                 if notes:
                     detail += "\n\n" + " ".join(notes)
-                extra: dict[str, Any] = {"overrideReasons": OVERRIDE_REASONS}
-                if rule.stance == "avoid" and order.get("id"):
-                    extra["selectionBehavior"] = "at-most-one"
-                    extra["suggestions"] = [
-                        {
-                            "label": f"Remove the draft order for {name}",
-                            "uuid": str(uuidlib.uuid4()),
-                            "actions": [
-                                {
-                                    "type": "delete",
-                                    "description": f"Remove the draft {name} order",
-                                    "resourceId": [reference],
-                                }
+                removable = rule.stance == "avoid" and bool(order.get("id"))
+                suggestions = (
+                    [
+                        Suggestion(
+                            label=f"Remove the draft order for {name}",
+                            uuid=str(uuidlib.uuid4()),
+                            actions=[
+                                Action(
+                                    type="delete",
+                                    description=f"Remove the draft {name} order",
+                                    resourceId=[reference],
+                                )
                             ],
-                        }
+                        )
                     ]
-                cards.append(_card(ctx, f"order-{rule.rule}", summary, indicator, detail, **extra))
+                    if removable
+                    else None
+                )
+                cards.append(
+                    _card(
+                        ctx,
+                        f"order-{rule.rule}",
+                        summary,
+                        indicator,
+                        detail,
+                        override_reasons=_OVERRIDE_CODINGS,
+                        selection_behavior="at-most-one" if removable else None,
+                        suggestions=suggestions,
+                    )
+                )
     if unreadable:
         cards.append(
             _card(
@@ -587,7 +631,10 @@ def _draft_orders(request: CdsRequest, service: Service) -> list[dict[str, Any]]
         if r.get("resourceType") == "MedicationRequest"
     ]
     if service.hook == "order-select":
-        selected = {str(s) for s in request.context.get("selections") or []}
+        selections = request.context.get("selections") or []
+        if not isinstance(selections, Iterable):  # what iterating it would have raised
+            raise TypeError(f"'{type(selections).__name__}' object is not iterable")
+        selected = {str(s) for s in selections}
         if selected:
             orders = [o for o in orders if f"MedicationRequest/{o.get('id')}" in selected]
     return orders
@@ -603,7 +650,7 @@ def respond(
     limits: InputLimits,
     plans: list[PlanDocument] | None = None,
     plan_cache: PlanCache | None = None,
-) -> dict[str, Any]:
+) -> CdsResponse:
     """The response (``{"cards": [...]}``) of one service call. CPU-bound: run it in a thread.
 
     ``fetched`` holds the raw answers of :func:`fetch_missing`; they are parsed with
@@ -612,13 +659,7 @@ def respond(
     they come from ``plan_cache`` when one is given (shared documents: never mutated).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
-    found = findings_from_fhir(
-        prefetch.get("patient"),
-        prefetch.get("conditions"),
-        prefetch.get("medications"),
-        observations=prefetch.get("observations"),
-        kb=kb,
-    )
+    found = _findings(kb, prefetch)
     ctx = Context(kb, public_url, [] if plans is None else plans, plan_cache)
     if service.hook == "patient-view":
         cards = _patient_view(ctx, found)
@@ -626,4 +667,37 @@ def respond(
         cards = _order_cards(
             ctx, found, _draft_orders(request, service), prefetch.get("conditions")
         )
-    return {"cards": cards}
+    return CdsResponse(cards=cards)
+
+
+# The FHIR reading of a prefetch (about half the CPU of a patient-view call) depends only
+# on the prefetch's JSON, the day and the knowledge base: it is kept for the JSON text of
+# the members it reads (in their order, as the body gave them), per day and per base.
+_MEMO_MAX_CHARS = 65_536  # a larger prefetch is read each time (kept ones stay small)
+_MEMO_ENTRIES = 256
+
+
+def _findings(kb: KnowledgeBase, prefetch: Mapping[str, object]) -> FhirFindings:
+    """``findings_from_fhir`` of the prefetch, read once per distinct prefetch and day."""
+    members = [prefetch.get(key) for key in ("patient", "conditions", "medications")]
+    observations = prefetch.get("observations")
+    today = date.today()
+    try:
+        text = json.dumps([*members, observations])
+    except (TypeError, ValueError):  # pragma: no cover - parsed JSON always dumps
+        text = None
+    if text is None or len(text) > _MEMO_MAX_CHARS:
+        return findings_from_fhir(*members, observations=observations, today=today, kb=kb)
+    found = _findings_of_json(kb, text, today)
+    # the profile is the caller's to read and copy: a kept one is never handed out
+    return dataclasses.replace(found, profile=copy.deepcopy(found.profile))
+
+
+@derived_bounded(_MEMO_ENTRIES)
+def _findings_of_json(kb: KnowledgeBase, text: str, today: date) -> FhirFindings:
+    """The findings of the JSON ``[patient, conditions, medications, observations]``:
+    parsing it again gives values equal to the request's (same keys, order and types)."""
+    patient, conditions, medications, observations = json.loads(text)
+    return findings_from_fhir(
+        patient, conditions, medications, observations=observations, today=today, kb=kb
+    )

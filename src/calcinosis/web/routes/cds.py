@@ -173,7 +173,7 @@ async def authenticate(request: Request) -> Caller:
     except AuthError as exc:
         log.warning("CDS call refused: %s", exc)
         raise CdsUnauthorizedError from None
-    return Caller(verifier.trust.issuers[claims["iss"]])
+    return Caller(verifier.trust.issuers[claims.iss])
 
 
 Authenticated = Annotated[Caller, Depends(authenticate)]
@@ -229,7 +229,7 @@ def _parse(
     raw: bytes,
     model: type[Model],
     limits: InputLimits,
-    check: Callable[[Mapping[str, Any], InputLimits], None],
+    check: Callable[[Mapping[str, object], InputLimits], None],
 ) -> Model:
     """The body as ``model``: depth-checked, parsed, limit-checked, validated. In a thread."""
     try:
@@ -287,7 +287,7 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     response_model=Discovery,
     responses=UNAUTHORIZED,
 )
-async def services(_: Authenticated) -> dict[str, Any]:
+async def services(_: Authenticated) -> Discovery:
     return discovery()
 
 
@@ -303,7 +303,7 @@ async def call_service(
     request: Request,
     service_id: Annotated[str, PathParam(max_length=64)],
     caller: Authenticated,
-) -> Response | dict[str, Any]:
+) -> Response:
     service = SERVICES.get(service_id)
     if service is None:
         return problem(404, "Not found", f"unknown CDS service {service_id!r}")
@@ -311,7 +311,7 @@ async def call_service(
     settings: Settings = state.settings
     limits = _limits(settings)
     plans: list[PlanDocument] = []  # patient-view's plan, audited like the others
-    answer: dict[str, Any] | None
+    answer: CdsResponse | None
     try:
         raw = await _read_body(request, settings.cds.max_body_bytes)
         # parsed, and answered at once when nothing is to fetch: on the loop when the
@@ -338,8 +338,21 @@ async def call_service(
     except PrefetchMissingError as exc:
         log.warning("CDS prefetch not fetched: %s", exc.reason)
         return problem(412, "Precondition failed", str(exc))
-    await record_answer(state.store, service.id, answer["cards"], plans)  # committed, or 503
-    return JSONResponse(answer)  # JSON values only: what FastAPI's encoding would give
+    await record_answer(state.store, service.id, _card_records(answer), plans)  # or 503
+    # the members a card leaves out stay out (no card has a member that is null)
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _card_records(answer: CdsResponse) -> list[dict[str, object]]:
+    """What ``record_answer`` stores of each card: its uuid, kind and indicator."""
+    return [
+        {
+            "uuid": card.uuid,
+            "indicator": card.indicator,
+            "source": {"topic": {"code": card.source.topic.code}},
+        }
+        for card in answer.cards
+    ]
 
 
 def _parse_and_respond(
@@ -351,7 +364,7 @@ def _parse_and_respond(
     limits: InputLimits,
     plans: list[PlanDocument],
     plan_cache: PlanCache,
-) -> tuple[CdsRequest, dict[str, Any] | None]:
+) -> tuple[CdsRequest, CdsResponse | None]:
     """The body, parsed (``_RefusedError`` if refused), and the answer when it can be
     given now: the hook is the service's and no required prefetch is missing (else
     None: the route refuses the hook, or fetches first). In a thread."""
@@ -370,7 +383,7 @@ async def _answer_with_fetched(
     service: Service,
     body: CdsRequest,
     plans: list[PlanDocument],
-) -> dict[str, Any]:
+) -> CdsResponse:
     """The answer once the missing prefetch is fetched (``PrefetchMissingError``)."""
     state = request.app.state
     settings: Settings = state.settings
@@ -382,7 +395,7 @@ async def _answer_with_fetched(
         timeout=settings.cds.fetch_timeout,
         max_bytes=settings.cds.fetch_max_bytes,
     )
-    answer: dict[str, Any] = await _off_loop(
+    answer: CdsResponse = await _off_loop(
         request,
         partial(respond, limits=_limits(settings), plans=plans, plan_cache=state.plans),
         service,
@@ -421,7 +434,7 @@ class FeedbackBody(BaseModel):
     feedback: list[_FeedbackItem]
 
 
-def _check_feedback(data: Mapping[str, Any], limits: InputLimits) -> None:
+def _check_feedback(data: Mapping[str, object], limits: InputLimits) -> None:
     check_fhir_input(data.get("feedback"), "feedback", limits)
 
 
