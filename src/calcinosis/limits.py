@@ -119,7 +119,7 @@ class InputLimits:
     max_json_depth: int = 64
 
 
-# The members whose string values the FHIR mapper (integrations/fhir/, cdshooks.py) reads; a
+# The members whose string values the FHIR mapper (integrations/fhir/, integrations/cds/services.py) reads; a
 # string anywhere else (an attachment's data, a narrative) is bounded by the body cap.
 MAPPER_STRING_KEYS: Final = frozenset(
     {

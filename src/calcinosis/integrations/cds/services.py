@@ -10,7 +10,7 @@
   fire only when the order's reason points to calcinosis cutis.
 * Missing prefetch is fetched (:func:`fetch_missing`) from ``fhirServer`` with
   ``fhirAuthorization``, but only from a URL the caller's issuer lists
-  (``web/cds.py`` vets it): async httpx, no redirects, uncompressed, one total
+  (``web/routes/cds.py`` vets it): async httpx, no redirects, uncompressed, one total
   deadline for every fetch of a call, a size cap enforced while streaming. Every
   failure, whatever its cause, is the same :class:`PrefetchMissingError` and so
   the same 412 answer: nothing about the network can be learnt from it.
@@ -19,7 +19,7 @@
   what was fetched, checks its limits and maps the FHIR; the FHIR reading of a prefetch
   is kept per day, see :func:`_findings`).
   Text from the EHR is escaped before it goes into a card's markdown.
-* Every call is authenticated (``cdsauth.py``); see ``web/cds.py`` for the routes.
+* Every call is authenticated (``integrations/cds/auth.py``); see ``web/routes/cds.py`` for the routes.
 """
 
 from __future__ import annotations
