@@ -215,7 +215,7 @@ class ArmDocument(ResponseDocument):
     study: str
     first_author: str
     year: int
-    reference: int
+    reference: int | None  # the review's reference number; None: a study added since
     design: str
     treatment: str
     population: str
