@@ -190,27 +190,49 @@ def _mentions_any(node: ast.AST) -> bool:
     return re.search(r"\bAny\b", text) is not None
 
 
+def _public(tree: ast.Module) -> set[str] | None:
+    """The names of the module's ``__all__``, or None when it has none."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            assert isinstance(node.value, ast.List | ast.Tuple)
+            return {
+                e.value
+                for e in node.value.elts
+                if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            }
+    return None
+
+
 def _any_crossing(sources: dict[str, str]) -> set[str]:
-    """``module:name`` for each name typed with Any that another layer's module imports,
-    among ``sources`` (module name to its text)."""
+    """``module:name`` for each public name typed with Any (its signature, or a class's
+    fields and public methods) of a module that another layer's module imports from,
+    among ``sources`` (module name to its text). Public: in ``__all__``, or, without one,
+    not starting with an underscore; and any name another layer imports. Every public
+    name counts, not only those imported, since what an imported function returns (a
+    class, say) reaches the other layer with its methods."""
     trees = {module: ast.parse(text) for module, text in sources.items()}
-    typed_any: set[tuple[str, str]] = set()
-    for module, tree in trees.items():
-        for node in tree.body:
-            name = getattr(node, "name", None) or getattr(getattr(node, "target", None), "id", None)
-            if name and _mentions_any(node):
-                typed_any.add((module, name))
-    crossing = set()
+    imported: dict[str, set[str]] = {}
     for module, tree in trees.items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module in trees and not node.level:
-                if _layer(node.module) == _layer(module):
-                    continue
-                crossing |= {
-                    f"{node.module}:{alias.name}"
-                    for alias in node.names
-                    if (node.module, alias.name) in typed_any
-                }
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module in trees
+                and not node.level
+                and _layer(node.module) != _layer(module)
+            ):
+                imported.setdefault(node.module, set()).update(a.name for a in node.names)
+    crossing = set()
+    for module, names in imported.items():
+        public = _public(trees[module])
+        for node in trees[module].body:
+            name = getattr(node, "name", None) or getattr(getattr(node, "target", None), "id", None)
+            shown = name in names or (
+                name in public if public is not None else not str(name).startswith("_")
+            )
+            if name and shown and _mentions_any(node):
+                crossing.add(f"{module}:{name}")
     return crossing
 
 
@@ -232,7 +254,7 @@ def test_a_planted_any_across_layers_is_found() -> None:
             "from calcinosis.evidence.planted import loose\n"  # the same layer: allowed
         ),
         "calcinosis.decision.user": (
-            "from calcinosis.evidence.planted import Loose, Private, loose, tight\n"
+            "from calcinosis.evidence.planted import Private, tight\n"  # Loose, loose: public
         ),
     }
     assert _any_crossing(sources) == {

@@ -122,7 +122,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.check:
         items = [item for item in items if item.check == args.check]
     if args.format == "json":
-        _emit_json([item.document() for item in items])
+        _emit_json([item.document().model_dump() for item in items])
         return 0
     for number, item in enumerate(items, start=1):
         sys.stdout.write(

@@ -119,8 +119,9 @@ class InputLimits:
     max_json_depth: int = 64
 
 
-# The members whose string values the FHIR mapper (integrations/fhir/, integrations/cds/services.py) reads; a
-# string anywhere else (an attachment's data, a narrative) is bounded by the body cap.
+# The members whose string values the FHIR mapper (integrations/fhir/,
+# integrations/cds/services.py) reads; a string anywhere else (an attachment's data, a
+# narrative) is bounded by the body cap.
 MAPPER_STRING_KEYS: Final = frozenset(
     {
         "resourceType",

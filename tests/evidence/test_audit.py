@@ -12,7 +12,7 @@ from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 @pytest.fixture(scope="module")
 def found(kb: KnowledgeBase) -> dict[str, dict[str, object]]:
-    return {item.id: item.document() for item in audit(kb)}
+    return {item.id: item.document().model_dump() for item in audit(kb)}
 
 
 def test_classify_percent() -> None:

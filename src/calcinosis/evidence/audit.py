@@ -15,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
+from calcinosis.evidence.documents import AuditDocument
 from calcinosis.evidence.knowledge_base import (
     KnowledgeBase,
     patients_by_disease,
@@ -68,8 +69,9 @@ class Discrepancy:
     found: Place
     explanation: str
 
-    def document(self) -> dict[str, Any]:
-        return asdict(self)
+    def document(self) -> AuditDocument:
+        """The finding as the API and ``evidence audit --format json`` publish it."""
+        return AuditDocument.model_validate(asdict(self))
 
 
 _COUNT = re.compile(r"^\s*(\d+)\s*\(\s*(\d+(?:\.\d+)?)\s*%?\s*\)\s*$")

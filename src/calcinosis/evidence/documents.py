@@ -162,8 +162,8 @@ class CitationDocument(Document):
 
 
 # ------------------------------------------------------------ the API's other documents
-# Built by their layer (``arm_document``, ``table_rows`` and ``SummaryOfFindings.document``
-# return these models; ``audit`` and ``pool_document`` still build dicts) and published
+# Built by their layer (``arm_document``, ``table_rows``, ``pool_document``, ``audit``
+# (``Discrepancy.document``) and ``SummaryOfFindings.document`` return them) and published
 # as these models: the API validates each response against its model (``response_model``)
 # and /openapi.json shows the schema. A field that some documents leave out defaults to
 # None and is left out again on the way out (``model_dump(exclude_unset=True)``,

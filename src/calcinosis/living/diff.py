@@ -336,8 +336,8 @@ def _compare_audit(
     base: KnowledgeBase, head: KnowledgeBase
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Change]]:
     """New findings, resolved ones, and those found in both whose values changed."""
-    old = {item.id: item.document() for item in audit(base)}
-    new = {item.id: item.document() for item in audit(head)}
+    old = {item.id: item.document().model_dump() for item in audit(base)}
+    new = {item.id: item.document().model_dump() for item in audit(head)}
     changed = [
         Change({"id": key}, old[key], item)
         for key, item in new.items()

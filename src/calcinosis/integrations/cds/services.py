@@ -19,7 +19,8 @@
   what was fetched, checks its limits and maps the FHIR; the FHIR reading of a prefetch
   is kept per day, see :func:`_findings`).
   Text from the EHR is escaped before it goes into a card's markdown.
-* Every call is authenticated (``integrations/cds/auth.py``); see ``web/routes/cds.py`` for the routes.
+* Every call is authenticated (``integrations/cds/auth.py``); see ``web/routes/cds.py``
+  for the routes.
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def table(
     summary="Published figures that disagree with the counts",
     response_model=list[AuditDocument],
 )
-def audit_items(request: Request) -> list[dict[str, Any]]:
+def audit_items(request: Request) -> list[AuditDocument]:
     return [item.document() for item in audit(_kb(request))]
 
 
