@@ -127,3 +127,39 @@ def test_a_synonym_added_to_the_catalog_is_understood_without_code(tmp_path: Pat
     query = understand(question, edited)
     assert query.treatments == ("colchicine",)
     assert query.mentions == (("colgout", ("colchicine",)),)
+
+
+def test_the_patterns_are_compiled_once_per_file_code_and_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict that every pattern compiles is kept under the file's and the code's
+    hash: a second read of the same file skips the compiling; another file (a pattern
+    broken) is checked, and refused, even with the first file's verdict kept."""
+    monkeypatch.setenv("CALCINOSIS_CACHE_DIR", str(tmp_path / "cache"))
+    checked: list[str] = []
+    real = lexicon._check_patterns
+
+    def counting(name: str, found: lexicon.Cues) -> None:
+        checked.append(name)
+        real(name, found)
+
+    monkeypatch.setattr(lexicon, "_check_patterns", counting)
+    good = tmp_path / "lexicon.yaml"
+    shutil.copy(LEXICON, good)
+    assert lexicon.read_lexicon(good) == lexicon.LEXICON
+    assert lexicon.read_lexicon(good) == lexicon.LEXICON
+    assert checked == ["lexicon.yaml"]  # once
+    assert len(list((tmp_path / "cache").glob("lexicon-*.checked"))) == 1
+    text = LEXICON.read_text(encoding="utf-8")
+    pattern = lexicon.LEXICON.cues.intents[0].patterns[0]
+    assert text.count(pattern) >= 1
+    broken = tmp_path / "broken" / "lexicon.yaml"
+    broken.parent.mkdir()
+    broken.write_text(text.replace(pattern, pattern + "(", 1), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"not a valid pattern"):
+        lexicon.read_lexicon(broken)
+    assert checked == ["lexicon.yaml", "lexicon.yaml"]
+    # an unwritable cache directory: checked every time, and no error
+    monkeypatch.setenv("CALCINOSIS_CACHE_DIR", "/dev/null")
+    assert lexicon.read_lexicon(good) == lexicon.LEXICON
+    assert len(checked) == 3

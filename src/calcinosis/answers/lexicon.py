@@ -11,7 +11,9 @@ source ids it names is checked against the knowledge base by :func:`check_lexico
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calcinosis.answers.estimates import cache_dir
 from calcinosis.datafiles import read_data, validation_error
 from calcinosis.decision.patient import Condition, Disease, Response, Subtype
 from calcinosis.errors import KnowledgeError
@@ -163,6 +166,7 @@ class Lexicon(_Strict):
     cues: Cues
 
 
+CHECK_FORMAT: Final = 1  # a change to what a verdict means: older markers are not read
 LEXICON_FILE: Final[Traversable] = files("calcinosis") / "knowledge" / "lexicon.yaml"
 
 _WORD_LISTS: Final = (
@@ -223,7 +227,6 @@ def _check(name: str, lexicon: Lexicon) -> None:
         _unique(name, f"classes.{key}", "phrases", term.phrases)
         _unique(name, f"classes.{key}", "members", term.members)
     _unique(name, "cues.negations", "", lexicon.cues.negations)
-    _check_patterns(name, lexicon.cues)
 
 
 def _check_patterns(name: str, cues: Cues) -> None:
@@ -262,7 +265,39 @@ def read_lexicon(source: Traversable | Path = LEXICON_FILE) -> Lexicon:
         cue = tuple(exc.errors()[0]["loc"])[:1] == ("cues",)
         raise validation_error(name, exc, 3 if cue else 2) from None
     _check(name, lexicon)
+    checked = _checked_marker(source)
+    if checked is None or not checked.exists():
+        _check_patterns(name, lexicon.cues)
+        _mark(checked)
     return lexicon
+
+
+def _checked_marker(source: Traversable | Path) -> Path | None:
+    """The file whose presence says that these patterns, checked by this code, compile.
+
+    Compiling the lexicon's few hundred patterns to check them is most of what importing
+    the answers costs (about 0.1 s of each ``calcinosis ask``). The verdict depends only on
+    the file's bytes, this module's source and Python's ``re``, so it is kept under their
+    SHA-256 in the cache directory of the estimates (``CALCINOSIS_CACHE_DIR``): a changed
+    file, module or Python checks again. None when it cannot be worked out."""
+    try:
+        digest = hashlib.sha256(source.read_bytes())
+        digest.update(b"\0" + Path(__file__).read_bytes())
+    except OSError:
+        return None
+    digest.update(f"\0{sys.version}\0{CHECK_FORMAT}".encode())
+    return cache_dir() / f"lexicon-{digest.hexdigest()}.checked"
+
+
+def _mark(checked: Path | None) -> None:
+    """Leave the verdict for the next process; nothing when the directory is unwritable."""
+    if checked is None:
+        return
+    try:
+        checked.parent.mkdir(parents=True, exist_ok=True)
+        checked.touch()
+    except OSError:
+        return
 
 
 def check_lexicon(kb: KnowledgeBase, lexicon: Lexicon | None = None) -> None:
