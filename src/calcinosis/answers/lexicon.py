@@ -276,10 +276,10 @@ def _checked_marker(source: Traversable | Path) -> Path | None:
     """The file whose presence says that these patterns, checked by this code, compile.
 
     Compiling the lexicon's few hundred patterns to check them was 4.5% of the
-    instructions of each ``calcinosis ask`` (116 M of 2.60 G, counted by callgrind). The verdict depends only on
-    the file's bytes, this module's source and Python's ``re``, so it is kept under their
-    SHA-256 in the cache directory of the estimates (``CALCINOSIS_CACHE_DIR``): a changed
-    file, module or Python checks again. None when it cannot be worked out."""
+    instructions of each ``calcinosis ask`` (116 M of 2.60 G, counted by callgrind). The
+    verdict depends only on the file's bytes, this module's source and Python's ``re``, so
+    it is kept under their SHA-256 in the cache directory of the estimates
+    (``CALCINOSIS_CACHE_DIR``): a changed file, module or Python checks again. None when it cannot be worked out."""
     try:
         digest = hashlib.sha256(source.read_bytes())
         digest.update(b"\0" + Path(__file__).read_bytes())
