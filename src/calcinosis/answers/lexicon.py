@@ -279,7 +279,8 @@ def _checked_marker(source: Traversable | Path) -> Path | None:
     instructions of each ``calcinosis ask`` (116 M of 2.60 G, counted by callgrind). The
     verdict depends only on the file's bytes, this module's source and Python's ``re``, so
     it is kept under their SHA-256 in the cache directory of the estimates
-    (``CALCINOSIS_CACHE_DIR``): a changed file, module or Python checks again. None when it cannot be worked out."""
+    (``CALCINOSIS_CACHE_DIR``): a changed file, module or Python checks again. None when it
+    cannot be worked out."""
     try:
         digest = hashlib.sha256(source.read_bytes())
         digest.update(b"\0" + Path(__file__).read_bytes())
