@@ -563,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CALCINOSIS_DEBUG"):
             traceback.print_exc()
         sys.stderr.write(
-            f"calcinosis: internal error: {type(exc).__name__}: {exc} "
+            f"calcinosis: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
             "(set CALCINOSIS_DEBUG=1 for details)\n"
         )
         return 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from calcinosis import cli as cli_module
 from calcinosis.cli import main
 
 Run = tuple[int, str, str]
@@ -159,3 +160,21 @@ def test_the_demo_tour_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "$ calcinosis recommend" in out
     assert "FIRST-LINE" in out
     assert "69%" in out  # the audit's cyclophosphamide finding
+
+
+def test_an_internal_error_with_a_message_of_several_lines_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug whose message spans lines (a pydantic ValidationError, say) is still one line
+    on stderr, exit 1, and no traceback."""
+
+    def broken(arguments: list[str]) -> int:
+        raise ValueError("2 validation errors for TableRow\ncomputed\n  Input should be a string")
+
+    monkeypatch.setattr(cli_module, "_dispatch", broken)
+    monkeypatch.delenv("CALCINOSIS_DEBUG", raising=False)
+    assert main(["evidence", "table", "4"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("calcinosis: internal error: ValueError: 2 validation errors for")
+    assert "computed Input should be a string" in err
