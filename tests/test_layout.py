@@ -25,6 +25,10 @@ DEFERRED = {
     "calcinosis.web.server": "uvicorn, SQLAlchemy, Alembic: only `calcinosis serve`",
     "calcinosis.web.app": "FastAPI and every route: only `calcinosis serve`",
     "calcinosis.settings": "pydantic-settings (asyncio, ssl, dotenv): only `calcinosis serve`",
+    "calcinosis.decision": "the engine's models, ~0.13 G instructions: only to recommend",
+    "calcinosis.living": "the study-file and panel models, ~0.2 G: only its own commands",
+    "tqdm": "~0.03 G: only a batch of plans shows progress",
+    "yaml": "PyYAML, ~0.12 G: only for a data file that is not in the parse cache",
 }
 
 
@@ -102,8 +106,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "calcinosis",
             "calcinosis.errors",
+            "calcinosis.cachefiles",
             "calcinosis.datafiles",
             "calcinosis.limits",
+            "calcinosis.patterns",
             "calcinosis.settings",
         ),
     ),

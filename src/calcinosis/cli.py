@@ -18,12 +18,8 @@ from typing import NoReturn
 
 from pydantic import BaseModel
 from tabulate import tabulate
-from tqdm import tqdm
 
 from calcinosis import DISCLAIMER, __version__
-from calcinosis.decision.engine import recommend_document
-from calcinosis.decision.patient import parse_patient_json
-from calcinosis.decision.plan import render_text
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
 from calcinosis.evidence.audit import audit
 from calcinosis.evidence.commands import (
@@ -288,6 +284,11 @@ def _read_input(path: str) -> str:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
+    # the engine's modules (~0.13 G instructions) only to recommend, not for every command
+    from calcinosis.decision.engine import recommend_document  # noqa: PLC0415 - the engine
+    from calcinosis.decision.patient import parse_patient_json  # noqa: PLC0415 - the engine
+    from calcinosis.decision.plan import render_text  # noqa: PLC0415 - the engine
+
     kb = _kb(args)
     if args.batch:
         return _recommend_batch(args, kb)
@@ -306,6 +307,11 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 def _recommend_batch(args: argparse.Namespace, kb: KnowledgeBase) -> int:
     """One plan per line of NDJSON; a bad line is reported with its number and skipped."""
+    from tqdm import tqdm  # noqa: PLC0415 - its progress bar only for a batch
+
+    from calcinosis.decision.engine import recommend_document  # noqa: PLC0415 - the engine
+    from calcinosis.decision.patient import parse_patient_json  # noqa: PLC0415 - the engine
+
     lines = _read_input(args.batch).splitlines()
     therapies = kb.therapy_ids()
     bad = 0

@@ -15,7 +15,8 @@ import pytest
 
 from calcinosis import __version__
 from calcinosis.answers import answer_question, prepare
-from calcinosis.answers.estimates import Counts, Estimate, Estimates, cache_dir, estimates
+from calcinosis.answers.estimates import Counts, Estimate, Estimates, estimates
+from calcinosis.cachefiles import cache_dir
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.stats.pooling import StudyCount, pool
 

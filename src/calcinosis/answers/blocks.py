@@ -52,6 +52,7 @@ from calcinosis.evidence.schemas import (
     Table4Row,
 )
 from calcinosis.evidence.synthesis import StudyUnit, study_units
+from calcinosis.patterns import compiled
 
 __all__ = [
     "arm_provenance",
@@ -567,7 +568,7 @@ def safety_lines(d: Draft, treatment: str) -> None:
 
 
 # ------------------------------------------------------------------- doses
-_PER_KG = re.compile(
+_PER_KG = compiled(
     r"(\d+(?:\.\d+)?)(?:\s*(?:to|-|–)\s*(\d+(?:\.\d+)?))?\s*mg/kg(/day| per day| a day)?"
 )
 
@@ -670,7 +671,7 @@ def disagreements(d: Draft, treatments: Sequence[str]) -> None:
 
 
 # ---------------------------------------------------------------- nearest
-_RULED_OUT_WORDS = re.compile(
+_RULED_OUT_WORDS = compiled(
     r" (?:not|no|without|isn t|is not|ruled out|excluded|negative for)(?: a| an| any)?"
     r" (?:calciphylaxis|metastatic|idiopathic|iatrogenic|dystrophic|ssc|dm|scleroderma"
     r"|dermatomyositis|systemic sclerosis)(?: (?:or|nor|and) (?:ssc|dm|scleroderma"

@@ -9,7 +9,6 @@ records. The document carries the query as ``understood``.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from urllib.parse import urlencode
 
@@ -29,6 +28,7 @@ from calcinosis.evidence.derived import derived
 from calcinosis.evidence.documents import CitationDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.schemas import Provenance, Statement
+from calcinosis.patterns import compiled
 
 __all__ = ["answer_question", "prepare", "render_answer"]
 
@@ -63,7 +63,7 @@ def _refusal(query: Query, kb: KnowledgeBase) -> AnswerDocument:
     )
 
 
-_PARTS = re.compile(r"\?|;|\s[-–—]+\s|\.\s")
+_PARTS = compiled(r"\?|;|\s[-–—]+\s|\.\s")
 
 
 def _other_part_answerable(d: Draft) -> bool:

@@ -16,6 +16,7 @@ from calcinosis.evidence.applicability import AppliesTo, Context, fit
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import Citations, flagged_figures
 from calcinosis.evidence.schemas import Provenance
+from calcinosis.patterns import compiled
 
 __all__ = [
     "NOT_ANSWERED",
@@ -45,15 +46,15 @@ SOURCE_NAMES = {
     "nowaczyk-2021": "the review of local therapies (Nowaczyk 2021)",
     "ai-answer-dm": "the AI-generated answer",
 }
-_SOURCE_REFS = re.compile(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]|\s\(algorithm 1\)")
-_AI_REFS = re.compile(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
+_SOURCE_REFS = compiled(r"\s?\[\d+(?:\s?[-–,]\s?\d+)*\]|\s\(algorithm 1\)")
+_AI_REFS = compiled(r"(?<=[a-z)])\s\d+(?:,\s?\d+)*(?=\.?$)")
 
 
 # A full stop that ends an abbreviation, not a sentence ("Robertson et al. reported").
-_NO_STOP = re.compile(r"(\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bapprox|\bFig|\bno)\.$", re.IGNORECASE)
+_NO_STOP = compiled(r"(\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bapprox|\bFig|\bno)\.$", re.IGNORECASE)
 
 
-_HEDGE = re.compile(r" (however|but|although|though|yet|except|whereas|while)\b", re.I)
+_HEDGE = compiled(r" (however|but|although|though|yet|except|whereas|while)\b", re.I)
 
 
 def _split(text: str) -> list[str]:

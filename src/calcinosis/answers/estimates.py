@@ -37,18 +37,17 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from threading import Lock
 from typing import Any
 
 from calcinosis import __version__
+from calcinosis.cachefiles import cache_dir, replace_atomically
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 
-__all__ = ["Counts", "Estimate", "Estimates", "cache_dir", "estimates"]
+__all__ = ["Counts", "Estimate", "Estimates", "estimates"]
 
 Counts = tuple[tuple[str, int, int, str], ...]  # (label, responders, patients, design) per study
 Estimate = tuple[float, float, float] | None  # (estimate, CI low, CI high), or None: not pooled
@@ -57,16 +56,6 @@ Fit = Callable[[Counts], Estimate]
 FORMAT = 1
 # The modules whose source decides an estimate: a change to any of them makes the file stale.
 _CODE = ("calcinosis.stats.pooling", "calcinosis.stats.intervals", "calcinosis.answers.estimates")
-
-
-def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """The directory the estimates are kept in."""
-    env = os.environ if environ is None else environ
-    given = env.get("CALCINOSIS_CACHE_DIR")
-    if given:
-        return Path(given)
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "calcinosis"
 
 
 def _fingerprint() -> str | None:
@@ -181,26 +170,7 @@ class Estimates:
             return
         entries = [[[list(c) for c in counts], e] for counts, e in self._known.items()]
         text = json.dumps({"header": self._header, "estimates": entries}, sort_keys=True)
-        temporary = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "w",
-                encoding="utf-8",
-                dir=self.path.parent,
-                prefix=".answers-pooled-",
-                suffix=".tmp",
-                delete=False,
-            ) as handle:
-                temporary = Path(handle.name)
-                handle.write(text)
-            os.replace(temporary, self.path)
-            temporary = None
-        except OSError:
-            pass
-        finally:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
+        replace_atomically(self.path, text.encode("utf-8"))
 
     def get(self, counts: Counts, also: Iterable[Counts] = ()) -> Estimate:
         """The estimate of ``counts``; on a miss, those of ``also`` are fitted too (the

@@ -52,6 +52,7 @@ from calcinosis.answers.verdicts import against_it, complete_line, verdict
 from calcinosis.answers.vocabulary import CLASSES, MEMBER_OF_CLASS
 from calcinosis.evidence.knowledge_base import responders, study_label
 from calcinosis.evidence.names import DISEASE_RECORDS, EVIDENCE_DISEASE_WORDS
+from calcinosis.patterns import compiled
 
 __all__ = ["COMPOSERS", "groups", "lower_name"]
 
@@ -83,14 +84,14 @@ def _matches_when(d: Draft) -> bool:
 
 
 _CHILD_WORDS = r"(children|child|kids?|pediatric|paediatric|juvenile|jdm)"
-_BOTH_AGES = re.compile(rf" adults?\b.*\b{_CHILD_WORDS}\b| {_CHILD_WORDS}\b.*\badults?\b")
-_BOTH_DISEASES = re.compile(
+_BOTH_AGES = compiled(rf" adults?\b.*\b{_CHILD_WORDS}\b| {_CHILD_WORDS}\b.*\badults?\b")
+_BOTH_DISEASES = compiled(
     r" (ssc|scleroderma|systemic sclerosis)\b.*\b(dm|jdm|dermatomyositis)\b"
     r"| (dm|jdm|dermatomyositis)\b.*\b(ssc|scleroderma|systemic sclerosis)\b"
 )
 
 
-_COMPARING = re.compile(r" (vs|versus|than|compared|comparison|differ\w*|or only|rather than) ")
+_COMPARING = compiled(r" (vs|versus|than|compared|comparison|differ\w*|or only|rather than) ")
 
 
 def _by_group(d: Draft) -> str | None:
@@ -350,7 +351,7 @@ def _no_arm_in_disease(d: Draft, treatments: tuple[str, ...], label: str) -> str
     )
 
 
-_COMPLETE_ASKED = re.compile(
+_COMPLETE_ASKED = compiled(
     r" complete(ly)? (response|resolution|remission|clearance|resolv|clear)| (cleared|resolved)"
     r" completely"
 )
@@ -465,11 +466,11 @@ def _same_row(d: Draft, treatments: tuple[str, ...], index: int = 0) -> None:
             )
 
 
-_SETTINGS = re.compile(
+_SETTINGS = compiled(
     r" (settings?|parameters?|shocks|pulses|impulses|energy|intensity|power"
     r"|wavelength|fluence|pressure) "
 )
-_SETTING_WORDS = re.compile(r"shock|pulse|impulse|energy|mj\b|\bbar\b|watt|\bw\b|hz|fluence", re.I)
+_SETTING_WORDS = compiled(r"shock|pulse|impulse|energy|mj\b|\bbar\b|watt|\bw\b|hz|fluence", re.I)
 
 
 def _settings_unreported(d: Draft) -> None:

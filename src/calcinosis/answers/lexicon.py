@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from calcinosis.answers.estimates import cache_dir
+from calcinosis.cachefiles import cache_dir
 from calcinosis.datafiles import read_data, validation_error
 from calcinosis.decision.patient import Condition, Disease, Response, Subtype
 from calcinosis.errors import KnowledgeError
+from calcinosis.patterns import compiled
 
 if TYPE_CHECKING:
     from calcinosis.evidence.knowledge_base import KnowledgeBase
@@ -203,7 +204,7 @@ def _compiles(name: str, record: str, field: str, pattern: str) -> None:
     if not pattern:
         return
     try:
-        re.compile(pattern)
+        compiled(pattern)
     except re.error as exc:
         raise KnowledgeError(name, record, field, f"not a valid pattern: {exc}") from None
 

@@ -20,6 +20,7 @@ from calcinosis.answers.selection import by_words, lead_passages, not_answered, 
 from calcinosis.answers.verdicts import verdict
 from calcinosis.evidence.knowledge_base import study_label
 from calcinosis.evidence.schemas import Provenance, normalise_level
+from calcinosis.patterns import compiled
 
 __all__ = [
     "by_level_or_grade",
@@ -60,13 +61,13 @@ _CAUSES = (
 )
 
 
-_RCT = re.compile(r" (trial|rct|randomi[sz]ed|placebo)")
+_RCT = compiled(r" (trial|rct|randomi[sz]ed|placebo)")
 
 
-_LEVEL_ASKED = re.compile(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ")
+_LEVEL_ASKED = compiled(r" level (i|ii|iii|iv|v|ia|ib|iia|iib|[1-5] ?[abc]?) ")
 
 
-_GRADE_ASKED = re.compile(r" graded? ([abcd]|[12] ?[abc]) ")
+_GRADE_ASKED = compiled(r" graded? ([abcd]|[12] ?[abc]) ")
 
 
 def best_evidence(d: Draft) -> bool:

@@ -64,6 +64,7 @@ from calcinosis.answers.vocabulary import (
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
 from calcinosis.evidence.knowledge_base import surname as surname_of
+from calcinosis.patterns import compiled
 
 __all__ = ["normalise", "understand"]
 
@@ -96,37 +97,37 @@ _NUMBER_WORDS = {
     )
 }
 _AGES = (
-    (re.compile(r" (\d{1,3}) ?(?:years?|yrs?|y) ?old "), 1.0),
-    (re.compile(r" (\d{1,3}) ?yo "), 1.0),
-    (re.compile(r" (?:aged?|age of) (\d{1,3}) "), 1.0),
-    (re.compile(r" (\d{1,3}) years? of age "), 1.0),
-    (re.compile(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
+    (compiled(r" (\d{1,3}) ?(?:years?|yrs?|y) ?old "), 1.0),
+    (compiled(r" (\d{1,3}) ?yo "), 1.0),
+    (compiled(r" (?:aged?|age of) (\d{1,3}) "), 1.0),
+    (compiled(r" (\d{1,3}) years? of age "), 1.0),
+    (compiled(r" (\d{1,3}) (?:female|male|woman|man|girl|boy) "), 1.0),
     # "my patient is 8 with JDM", "she is 15 and ..."
     (
-        re.compile(
+        compiled(
             r" (?:patient|pt|child|kid|son|daughter|girl|boy|he|she|who) is (?:now )?(\d{1,2})"
             r" (?:with|and|has|had|who|now) "
         ),
         1.0,
     ),
     # "45F with SSc", "45 f with", "8m with JDM" (not "8 m": months?)
-    (re.compile(r" (\d{1,3})(?: ?f|m) (?:with|w|has|had|and|who|pt|patient|presenting) "), 1.0),
-    (re.compile(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
-    (re.compile(r" (\d{1,2}) ?(?:weeks?|wks?|wk) ?old "), 1 / 52),
+    (compiled(r" (\d{1,3})(?: ?f|m) (?:with|w|has|had|and|who|pt|patient|presenting) "), 1.0),
+    (compiled(r" (\d{1,3}) ?(?:months?|mo) ?old "), 1 / 12),
+    (compiled(r" (\d{1,2}) ?(?:weeks?|wks?|wk) ?old "), 1 / 52),
     (
-        re.compile(
+        compiled(
             r" (?:infant|baby|child|boy|girl|toddler|neonate|newborn) (?:aged? )?(\d{1,2})"
             r" ?(?:months?|mo) "
         ),
         1 / 12,
     ),
     (
-        re.compile(r" (?:infant|baby|neonate|newborn) (?:aged? )?(\d{1,2}) ?(?:weeks?|wks?|wk) "),
+        compiled(r" (?:infant|baby|neonate|newborn) (?:aged? )?(\d{1,2}) ?(?:weeks?|wks?|wk) "),
         1 / 52,
     ),
 )
 _ADULT_AGE = 18
-_LEVEL_WORDS = re.compile(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|ia|ii|iii|i) ")
+_LEVEL_WORDS = compiled(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|ia|ii|iii|i) ")
 
 
 _ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third"}
@@ -161,7 +162,7 @@ def _literal(term: str) -> str:
 
 @lru_cache(maxsize=16384)
 def _pattern(term: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<= ){re.escape(_literal(term))}(?:s)?(?= )")  # plurals too
+    return compiled(rf"(?<= ){re.escape(_literal(term))}(?:s)?(?= )")  # plurals too
 
 
 def _finditer(term: str, text: str) -> Iterable[re.Match[str]]:
@@ -226,7 +227,7 @@ def _study_names(kb: KnowledgeBase) -> tuple[tuple[re.Pattern[str], str], ...]:
     for study in kb.studies.values():
         surname = normalise(surname_of(study.first_author)).strip()
         if len(surname) >= 4:
-            names.append((re.compile(rf" {re.escape(surname)}( et al)?( \d{{4}})? "), study.id))
+            names.append((compiled(rf" {re.escape(surname)}( et al)?( \d{{4}})? "), study.id))
     return tuple(names)
 
 
@@ -328,14 +329,14 @@ def _affirmed(text: str, phrases: Iterable[str]) -> bool:
 
 @cache
 def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p) for p in patterns)
+    return tuple(compiled(p) for p in patterns)
 
 
 @cache
 def _either(patterns: tuple[str, ...]) -> re.Pattern[str]:
     """One expression that matches where any of ``patterns`` does: one search, not one
     per pattern (the cues have no back-references or inline flags)."""
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    return compiled("|".join(f"(?:{p})" for p in patterns))
 
 
 def _matches(text: str, patterns: tuple[str, ...]) -> bool:
@@ -385,10 +386,10 @@ def _treatments(
     return found, classes, masked
 
 
-_INJECTIONS = re.compile(r"(?<= )(?:il|intralesional|intradermal) (?:injections?|shots?)(?= )")
+_INJECTIONS = compiled(r"(?<= )(?:il|intralesional|intradermal) (?:injections?|shots?)(?= )")
 
 
-_ROUTE_GAP = re.compile(
+_ROUTE_GAP = compiled(
     rf"^(?: (?:and|or|nor|vs|versus|then|plus|{'|'.join(re.escape(w) for w in ROUTES)}))* ?$"
 )
 
@@ -464,7 +465,7 @@ def _age(text: str) -> float | None:
     return None
 
 
-_WEIGHT = re.compile(r"(?<!mg )(?<= )(\d{1,3}(?:\.\d+)?) ?(?:kg|kilos?|kilograms?) ")
+_WEIGHT = compiled(r"(?<!mg )(?<= )(\d{1,3}(?:\.\d+)?) ?(?:kg|kilos?|kilograms?) ")
 
 
 def _weight(text: str) -> float | None:
@@ -472,7 +473,7 @@ def _weight(text: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-_SIZE = re.compile(r" (\d{1,3}(?:\.\d+)?) ?(cm|mm|centimet\w*|millimet\w*) ")
+_SIZE = compiled(r" (\d{1,3}(?:\.\d+)?) ?(cm|mm|centimet\w*|millimet\w*) ")
 
 
 def _lesion_cm(text: str) -> float | None:
@@ -484,7 +485,7 @@ def _lesion_cm(text: str) -> float | None:
 
 
 _NUMBER_CM = r"\d{1,3}(?:\.\d+)?\s?(?:cm|mm|centimet\w*|millimet\w*)"
-_OVER = re.compile(
+_OVER = compiled(
     r"(?:>|≥|=>|>=|\bover|\blarger than|\bbigger than|\bmore than|\bgreater than|\bexceeding"
     r"|\babove|\bat least|\bbeyond)\s*"
     + _NUMBER_CM
@@ -493,7 +494,7 @@ _OVER = re.compile(
     + r"\s*(?:\+|or (?:more|larger|bigger|greater|above)|and (?:up|above|over|larger))",
     re.I,
 )
-_UNDER = re.compile(
+_UNDER = compiled(
     r"(?:<|≤|=<|<=|\bunder|\bsmaller than|\bless than|\bbelow|\bup to|\bat most)\s*"
     + _NUMBER_CM
     + r"|"
@@ -513,7 +514,7 @@ def _lesion_bound(question: str) -> Literal["over", "under"] | None:
     return None
 
 
-_PHOSPHATE = re.compile(
+_PHOSPHATE = compiled(
     r" (?:serum |plasma )?phosphate (?:level |of |is |was |at |=)?(\d{1,2}(?:\.\d+)?)"
     r" ?(mmol|mg)?"
 )
@@ -521,7 +522,7 @@ _PHOSPHATE_UPPER = {"mg": 4.5, "mmol": 1.45}  # upper limits of normal, mg/dL an
 
 
 _PHOSPHATE_WORDS = r"(?:phosphate|phosphates|phos|phosphorus|phosphorous|po4)"
-_PHOSPHATE_SAID_HIGH = re.compile(
+_PHOSPHATE_SAID_HIGH = compiled(
     rf" {_PHOSPHATE_WORDS}(?: level| levels)?(?: is| was| are| of| still)? (?:through the roof"
     r"|sky high|off the charts|very high|really high|high|raised|elevated|markedly elevated"
     r"|massively elevated|huge|uncontrolled)"
@@ -552,7 +553,7 @@ _KIDNEY = frozenset({"end-stage-kidney-disease", "chronic-kidney-disease"})
 _WHAT_TO_DO = frozenset({"first-line", "patient-specific", "unknown"})
 
 
-_LESIONS_DESCRIBED = re.compile(
+_LESIONS_DESCRIBED = compiled(
     r" (?:calcinosis(?: cutis)?|calcified|calcium) (?:nodules?|lesions?|deposits?|lumps?|bumps?)"
     r" (?:on|in|over|of|at)| (?:nodules?|lesions?|deposits?) (?:on|in|over) (?:the |her |his )?"
     r"(?:fingertips?|fingers?|hands?|arms?|legs?|elbows?|knees?|buttocks?|thighs?|skin)"
@@ -580,11 +581,11 @@ def _reading(
 
 
 # the forms of the disease, not of the lesions: "diffuse cutaneous SSc", "limited scleroderma"
-_DISEASE_FORM = re.compile(
+_DISEASE_FORM = compiled(
     r" (?:diffuse|limited|localized|localised)(?: cutaneous)? (?P<disease>scleroderma|ssc"
     r"|systemic sclerosis|morphea)"
 )
-_EF = re.compile(r" (?:lv)?(?:ef|ejection fraction)(?: of| is| was| at| =)? (\d{1,2}) ")
+_EF = compiled(r" (?:lv)?(?:ef|ejection fraction)(?: of| is| was| at| =)? (\d{1,2}) ")
 _EF_REDUCED_BELOW = 50  # a measured ejection fraction under 50% is a reduced one
 
 
@@ -596,7 +597,7 @@ def _measured_conditions(text: str) -> list[str]:
     return found
 
 
-_COUNT = re.compile(
+_COUNT = compiled(
     r" (?:>|over|more than|at least|about|around|~)? ?(\d{1,3}) \+? ?(?:\w+ ){0,2}"
     r"(?:nodules|lesions|deposits|bumps|lumps|spots|areas|plaques)"
 )
@@ -607,24 +608,24 @@ def _lesion_count(text: str) -> int | None:
     return max(counts) if counts else None
 
 
-_NO_CTD = re.compile(
+_NO_CTD = compiled(
     r" (?:no|without|not|never had|denies) (?:known |underlying |history of |hx of )?"
     r"(?:ctd|connective tissue disease|autoimmune(?: disease)?|rheumatic disease"
     r"|rheumatologic disease)"
 )
 
 
-_HEALTHY = re.compile(
+_HEALTHY = compiled(
     r" (?:otherwise )?healthy (?:\d+ ?(?:year old|yo)|man|woman|guy|adult|patient)?"
     r"| no (?:pmh|medical history|past medical history)"
 )
-_TRAUMA = re.compile(
+_TRAUMA = compiled(
     r" (?:scar|scars|laceration|lacerations|accident|injury|injuries|injured|trauma|traumatic"
     r"|burn|burns|fracture|wound|crush|blunt|fell|fall|hit by|kicked|bitten)(?= )"
 )
 
 
-_NOT_SUBTYPE = re.compile(
+_NOT_SUBTYPE = compiled(
     r" (?:not|no|without|isn t|is not|ruled out|excluded|negative for)(?: a| an)?"
     r" (?:calciphylaxis|metastatic|idiopathic|iatrogenic|dystrophic)(?: calcinosis)?(?= )"
 )
@@ -632,7 +633,7 @@ _NOT_SUBTYPE = re.compile(
 
 _DISEASE_WORDS = "|".join(sorted((re.escape(w) for w in DISEASES), key=len, reverse=True))
 # "(not SSc or DM)", "no scleroderma": diseases ruled out name none
-_NOT_DISEASE = re.compile(
+_NOT_DISEASE = compiled(
     rf" (?:not|no|without|never had|isn t|is not|ruled out|negative for)(?: a| an| any)?"
     rf" (?:{_DISEASE_WORDS})(?:(?: or| nor| and|,)? (?:{_DISEASE_WORDS}))*(?= )"
 )
@@ -662,7 +663,7 @@ def _population(text: str, age: float | None, disease: str | None) -> AgeGroup |
     return "child" if groups == ["child"] else "adult" if groups == ["adult"] else None
 
 
-_AS_COMPARED = re.compile(
+_AS_COMPARED = compiled(
     r" (?:like|as (?:in|for|with|it does (?:for|in))|similar to|same as|unlike|compared (?:to|with)"
     r"|the way it does (?:for|in)|as it does (?:for|in)) (?:it does (?:for|in) )?(?:\w+ ){0,2}"
     r"(?:calcinosis cutis|calcinosis|skin calcinosis|cutaneous calcinosis)\b.*$"
@@ -698,10 +699,10 @@ DOSE_IS_CONTEXT = (
 )
 
 
-_DOSE_NAMED = re.compile(r" (low|high|standard|full|usual|higher|lower) dose ")
+_DOSE_NAMED = compiled(r" (low|high|standard|full|usual|higher|lower) dose ")
 
 
-_WORKS_FIRST = re.compile(
+_WORKS_FIRST = compiled(
     r" (does|do|will|would|can) (it|they|this|that|\S+) (really |actually )?(work|help)"
 )
 
@@ -765,7 +766,7 @@ class _Roles:
 
 
 # "for 6 mo", "x 3 months", "x2": a duration or a count between a treatment and its outcome
-_DURATION = re.compile(
+_DURATION = compiled(
     r"^ (?:bid|tid|qid|qd|daily|twice daily|once daily|nightly|weekly|monthly|cream|gel"
     r"|ointment|compounded|\d+ ?percent)(?= )"
     r"|^ (?:for |over |x ?|times )?(?:about |around )?\d+ ?(?:months?|mos?|weeks?|wks?|years?"
@@ -783,10 +784,10 @@ def _skip_durations(after: str) -> str:
         after = shorter
 
 
-_NEXT = re.compile(r"^ (next|now|instead|then|as (the )?next( step| option)?|after that)\b")
+_NEXT = compiled(r"^ (next|now|instead|then|as (the )?next( step| option)?|after that)\b")
 # "X, Y and Z" (one word between may be a route or a dose word), not "failed X, is Y
 # first line now?" or "failed X; what about Y?": a question word starts a new clause
-_COORDINATED = re.compile(
+_COORDINATED = compiled(
     r"^ ?(and|or|nor|then|plus|as well as)? ?((?!(?:is|are|was|were|does|do|did|can|could"
     r"|should|would|will|may|might|what|how|which|why|about|try|trying|start|starting|give"
     r"|giving|consider|considering|use|using|but|so|now|next|instead)\b)\w+ )?$"
@@ -794,7 +795,7 @@ _COORDINATED = re.compile(
 _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=True))
 # route words (and the words joining them) just before a class name: "failed topical and
 # IL STS" is "failed STS" by both routes
-_LEADING_ROUTES = re.compile(rf"(?: (?:{_ROUTE_WORDS})(?: (?:and|or|nor|then|plus))?)+ $")
+_LEADING_ROUTES = compiled(rf"(?: (?:{_ROUTE_WORDS})(?: (?:and|or|nor|then|plus))?)+ $")
 
 
 def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
@@ -865,7 +866,7 @@ def _yes_no_clauses(question: str, kb: KnowledgeBase) -> list[str]:
     return found
 
 
-_COUNTED_DOSES = re.compile(
+_COUNTED_DOSES = compiled(
     r" how many (\S+ ){0,3}(injections|treatments|sessions|applications|shots|rounds|doses) "
 )
 
@@ -908,15 +909,15 @@ def _settle(
 
 
 # "lots of inflamed ulcerating lesions": the words between may describe them
-_LOTS_OF_LESIONS = re.compile(
+_LOTS_OF_LESIONS = compiled(
     r" (lots of|a lot of|loads of|tons of|dozens of) ((?!(around|near|with|in|on|of|over"
     r"|under|at|by|the|from|about)\b)\w+ ){1,3}(nodules|lesions|deposits|lumps|papules|bumps)\b"
 )
-_WHICH_PREFERRED = re.compile(
+_WHICH_PREFERRED = compiled(
     r" (which|what) (\S+ )?(agent|drug|medication|medicine|treatment|therapy|option)s? (is |are "
     r")?(preferred|favou?red|best|recommended|first choice)"
 )
-_WHAT_WORKS = re.compile(
+_WHAT_WORKS = compiled(
     r" (what|which|anything that)( \S+)? (works?|helps?|is effective|are effective)\b"
     r"| what (treatments?|therapies|drugs|options) (work|help)"
 )
@@ -949,7 +950,7 @@ def _also(text: str, primary: Intent) -> tuple[Intent, ...]:
     return tuple(intent for _, intent in sorted(found))
 
 
-_SAFE_WITH = re.compile(
+_SAFE_WITH = compiled(
     r" (?:safe|safely|ok|okay|risky|dangerous|contraindicated|caution\w*)(?: to (?:use|give|take"
     r"|start))?(?: for| in| with)(?: a| an| the)?(?: patients?| people| someone| pts?)?"
     r"(?: with| who have| who has)? (?P<what>[a-z0-9 ]+?) $"

@@ -22,12 +22,13 @@ from calcinosis.decision.plan import grading_for
 from calcinosis.evidence.applicability import applies_to_row
 from calcinosis.evidence.schemas import Contraindication
 from calcinosis.evidence.synthesis import study_units
+from calcinosis.patterns import compiled
 
 __all__ = ["safety_first", "verdict"]
 
-_DEFINITE_NO = re.compile(r"should not|must not|no (clinical|objective) improvement|preclude", re.I)
-_HEDGED_NO = re.compile(r"seems? ineffective|seemed ineffective", re.I)
-_PROMOTES = re.compile(r"(promote|cause|induce)\w* (ectopic |vascular )?calcification", re.I)
+_DEFINITE_NO = compiled(r"should not|must not|no (clinical|objective) improvement|preclude", re.I)
+_HEDGED_NO = compiled(r"seems? ineffective|seemed ineffective", re.I)
+_PROMOTES = compiled(r"(promote|cause|induce)\w* (ectopic |vascular )?calcification", re.I)
 
 
 def _rule_quote(rule: Contraindication) -> str:
@@ -292,7 +293,7 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
 
 # A recommendation that affirms "should X be used?" for this question only when the
 # question has what the recommendation is conditional on.
-_AFFIRMING = re.compile(
+_AFFIRMING = compiled(
     r"we suggest|is an additional (primary or adjunctive )?(treatment )?option|is the "
     r"treatment of choice|is a reasonable (option|initial approach)|is generally preferred|"
     r"should be considered|may be considered|is suggested|was suggested",
@@ -329,7 +330,7 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
     return None
 
 
-_EVER_USED = re.compile(
+_EVER_USED = compiled(
     r" (ever|been) (used|tried|given|reported)| (used|tried|given|reported) (for|in) (that|this"
     r"|it|them|these|those|such)| (any|some) (data|evidence|reports?|experience) (for|on|with"
     r"|about|of) "
@@ -341,7 +342,7 @@ _USED_VERBS = (
 
 
 # "is IL triamcinolone used for calcinosis?", "has STS been used in children?"
-_IS_USED = re.compile(r" (is|are|has|have) (\S+ ){1,4}(ever |been )*used (for|in|to|as) ")
+_IS_USED = compiled(r" (is|are|has|have) (\S+ ){1,4}(ever |been )*used (for|in|to|as) ")
 
 
 def _used_at_all(d: Draft, treatment: str, treatments: tuple[str, ...]) -> str | None:
@@ -810,7 +811,7 @@ def _size_matters(d: Draft, p: Proposition, treatment: str) -> str | None:
     found = passages_about(d, p.treatments or (treatment,), pattern=_SIZE)
     if not found:
         return None
-    figures = re.compile(r"\d+ (treated )?lesions|\d+ of \d+ lesions|<\s*0\.2|≤\s*2 cm")
+    figures = compiled(r"\d+ (treated )?lesions|\d+ of \d+ lesions|<\s*0\.2|≤\s*2 cm")
     found.sort(key=lambda passage: not figures.search(passage.text))  # the counts first
     lines = [d.quote(passage, 2, pattern=_SIZE) for passage in found[:2]]
     return "Yes. " + " ".join(lines)

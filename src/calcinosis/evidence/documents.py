@@ -67,7 +67,7 @@ LineKind = Literal["study-arm", "source-figures", "source-report"]
 class Document(BaseModel):
     """A part of a JSON document: strict, closed and immutable."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class AppliesToDocument(Document):
@@ -174,7 +174,7 @@ class ResponseDocument(BaseModel):
     """A published document: closed and immutable, but lax (the builders write tuples
     where the JSON has arrays)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ArmAdverseEvents(ResponseDocument):

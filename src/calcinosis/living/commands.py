@@ -14,11 +14,6 @@ from calcinosis import DISCLAIMER
 from calcinosis.errors import CalcinosisError
 from calcinosis.evidence.knowledge_base import KnowledgeBase, read_knowledge
 from calcinosis.evidence.references import short_label
-from calcinosis.living.add import add_study
-from calcinosis.living.diff import diff
-from calcinosis.living.directory import require_directory
-from calcinosis.living.release import last_release_directory, panel_for, release
-from calcinosis.living.report import render_markdown, render_text
 
 __all__ = ["add_living_commands"]
 
@@ -33,7 +28,13 @@ def _directory(value: str | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+# Each command imports its own modules: their study-file and panel models are about 0.2 G
+# instructions that every other ``calcinosis`` command would otherwise pay at start.
+
+
 def _cmd_add(args: argparse.Namespace) -> int:
+    from calcinosis.living.add import add_study  # noqa: PLC0415 - only to add a study
+
     added = add_study(Path(args.study), _directory(getattr(args, "knowledge", None)))
     where = added.directory
     out = sys.stdout
@@ -67,6 +68,11 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from calcinosis.living.diff import diff  # noqa: PLC0415 - only to compare
+    from calcinosis.living.directory import require_directory  # noqa: PLC0415 - PyYAML, only to compare
+    from calcinosis.living.release import last_release_directory, panel_for  # noqa: PLC0415 - only to compare
+    from calcinosis.living.report import render_markdown, render_text  # noqa: PLC0415 - only to compare
+
     if len(args.directories) > 2:
         raise CalcinosisError("give HEAD, or BASE and HEAD (two knowledge directories)")
     paths = [Path(value) for value in args.directories]
@@ -97,6 +103,8 @@ def _date(value: str) -> dt.date:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
+    from calcinosis.living.release import release  # noqa: PLC0415 - only to release
+
     done = release(
         Path(args.directory),
         args.version,

@@ -1,0 +1,174 @@
+"""Regular expressions compiled once, for every later process.
+
+CPython compiles a regular expression in Python (``re._parser`` parses it, and
+``re._compiler`` turns the parse into a program, a list of integers) and only then gives
+the program to its engine in C (``_sre.compile``), which checks it and runs it. The
+answers' 250 or so expressions, about 30,000 characters, cost about 0.33 G instructions
+to compile: 17% of each ``calcinosis ask`` process, every time it starts (callgrind).
+
+So :func:`compiled` keeps each program in the cache directory (``cachefiles.py``), and
+the next process gives the kept program to the engine, which is what ``re.compile`` does
+with the program it has just made: the same engine call on the same integers, so the
+same expression. The engine checks a program before it takes it, as it checks every
+program, and an entry it refuses, or one not well formed, is compiled again.
+
+The file is a cache, never a source. Its name carries the SHA-256 of Python's version
+and the engine's ``MAGIC`` (a program is only meaningful to the engine that it was made
+for) and of this module's source; another Python reads another file. It is read once,
+on the first expression asked for, and written (atomically, merged with what another
+process may have added meanwhile) when the process ends, only if it learnt a new
+expression. It holds JSON only. ``CALCINOSIS_CACHE_DIR=/dev/null`` keeps nothing, and an
+unwritable directory is no error: every expression is then compiled as ``re`` would.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+from threading import Lock
+from types import ModuleType
+from typing import Any
+
+from calcinosis.cachefiles import cache_dir, replace_atomically
+
+__all__ = ["compiled", "save"]
+
+# The parts ``re.compile`` is made of (CPython 3.11; typeshed describes none of them).
+_sre: ModuleType | None
+try:
+    _sre = importlib.import_module("_sre")
+    _compiler = importlib.import_module("re._compiler")
+    _parser = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover - another Python: plain re.compile
+    _sre = None
+
+FORMAT = 1
+# (pattern, flags) -> (flags of the program, the program, groups, group names)
+Program = tuple[int, list[int], int, dict[str, int]]
+
+_lock = Lock()
+_known: dict[tuple[str, int], Program] | None = None
+_learnt: dict[tuple[str, int], Program] = {}
+_saving = False
+
+
+def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)``, without compiling again what a process before
+    this one compiled."""
+    if _sre is None:  # pragma: no cover
+        return re.compile(pattern, flags)
+    flags = int(flags)  # a RegexFlag as re.compile takes it
+    key = (pattern, flags)
+    program = _programs().get(key)
+    if program is not None:
+        made = _engine(pattern, program)
+        if made is not None:
+            return made
+    program = _program(pattern, flags)
+    made = _engine(pattern, program)
+    if made is None:  # pragma: no cover - the engine refuses what re._compiler made
+        return re.compile(pattern, flags)
+    _learn(key, program)
+    return made
+
+
+def _program(pattern: str, flags: int) -> Program:
+    """What ``re._compiler.compile`` gives the engine for ``pattern``."""
+    parsed = _parser.parse(pattern, flags)
+    code = _compiler._code(parsed, flags)
+    return (flags | parsed.state.flags, code, parsed.state.groups - 1, parsed.state.groupdict)
+
+
+def _engine(pattern: str, program: Program) -> re.Pattern[str] | None:
+    """The engine's expression for ``program`` (None if it refuses it)."""
+    if _sre is None:  # pragma: no cover
+        return None
+    flags, code, groups, names = program
+    index: list[str | None] = [None] * (groups + 1)
+    for name, number in names.items():
+        index[number] = name
+    try:
+        made: re.Pattern[str] = _sre.compile(pattern, flags, code, groups, names, tuple(index))
+    except (RuntimeError, TypeError, ValueError, OverflowError, IndexError):
+        return None
+    return made
+
+
+def _file() -> Path | None:
+    if _sre is None:  # pragma: no cover
+        return None
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:
+        return None
+    digest = hashlib.sha256(source + f"\0{FORMAT}\0{sys.version}\0{_sre.MAGIC}".encode())
+    return cache_dir() / f"regex-{digest.hexdigest()[:32]}.json"
+
+
+def _programs() -> dict[tuple[str, int], Program]:
+    global _known  # noqa: PLW0603 - read once per process
+    if _known is None:
+        with _lock:
+            if _known is None:
+                path = _file()
+                _known = _read(path) if path is not None else {}
+    return _known
+
+
+def _read(path: Path) -> dict[tuple[str, int], Program]:
+    """The programs of ``path``; nothing when it is missing or not well formed."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, list):
+        return {}
+    known: dict[tuple[str, int], Program] = {}
+    for entry in data:
+        parsed = _entry(entry)
+        if parsed is None:
+            return {}
+        known[parsed[0]] = parsed[1]
+    return known
+
+
+def _entry(entry: Any) -> tuple[tuple[str, int], Program] | None:
+    """One entry, [pattern, flags, program flags, code, groups, names], or None."""
+    if not (isinstance(entry, list) and len(entry) == 6):
+        return None
+    pattern, flags, final, code, groups, names = entry
+    ints = (flags, final, groups)
+    if not (isinstance(pattern, str) and all(type(i) is int for i in ints)):
+        return None
+    if not (isinstance(code, list) and all(type(i) is int for i in code)):
+        return None
+    if not (isinstance(names, dict) and all(type(i) is int for i in names.values())):
+        return None
+    return (pattern, flags), (final, code, groups, names)
+
+
+def _learn(key: tuple[str, int], program: Program) -> None:
+    global _saving  # noqa: PLW0603 - one exit hook per process
+    with _lock:
+        _learnt[key] = program
+        if not _saving:
+            _saving = True
+            atexit.register(save)
+
+
+def save() -> None:
+    """Add what this process learnt to the file (at exit; also callable)."""
+    with _lock:
+        learnt = dict(_learnt)
+        _learnt.clear()
+    path = _file()
+    if not learnt or path is None:
+        return
+    programs = {**_read(path), **learnt}
+    entries = [[p, f, *program] for (p, f), program in programs.items()]
+    replace_atomically(path, json.dumps(entries, separators=(",", ":")).encode("utf-8"))
