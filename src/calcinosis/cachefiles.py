@@ -14,12 +14,24 @@ Where: ``$CALCINOSIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/calcinosis``, else
 
 from __future__ import annotations
 
+import datetime
+import io
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["cache_dir", "replace_atomically"]
+__all__ = ["cache_dir", "plain_bytes", "read_plain", "replace_atomically"]
+
+# The only classes a cache file may name: the dates of YAML's safe loader. Built-in values
+# (None, booleans, numbers, strings, bytes, tuples, lists, sets and dicts) need none.
+_PLAIN_CLASSES = {
+    ("datetime", "date"): datetime.date,
+    ("datetime", "datetime"): datetime.datetime,
+    ("datetime", "timedelta"): datetime.timedelta,
+    ("datetime", "timezone"): datetime.timezone,
+}
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -30,6 +42,38 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
         return Path(given)
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "calcinosis"
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """An unpickler of plain data: built-in values and dates, no other class, so that a
+    planted file can make no object run code."""
+
+    def find_class(self, module: str, name: str) -> type:
+        found = _PLAIN_CLASSES.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+        return found
+
+
+def _loads(content: bytes) -> object:
+    return _PlainUnpickler(io.BytesIO(content)).load()
+
+
+def read_plain(path: Path) -> object:
+    """The plain data kept in ``path``; any exception (OSError, pickle's errors...) when it
+    is missing, unreadable, corrupt or not plain data: the caller computes again."""
+    return _loads(path.read_bytes())
+
+
+def plain_bytes(data: object) -> bytes | None:
+    """``data`` as the bytes of a cache file, or None when it would not read back as
+    itself (it holds an object other than plain data, or a NaN)."""
+    try:
+        content = pickle.dumps(data, protocol=5)
+        same = _loads(content) == data
+    except (pickle.PickleError, TypeError, AttributeError, RecursionError):
+        return None
+    return content if same else None
 
 
 def replace_atomically(path: Path, content: bytes) -> bool:

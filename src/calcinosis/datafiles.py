@@ -11,17 +11,15 @@ module's source, PyYAML's version and whether it has its C part, and Python's. A
 whose key differs (an edited data file, another PyYAML) is parsed again and the cache
 rewritten, atomically; a corrupt or unreadable one is parsed again. It holds plain data
 only, and is read with an unpickler that refuses anything else (no class but the
-``datetime`` values YAML makes), so a planted file cannot run code. A text that does not
+``datetime`` values YAML makes: ``cachefiles.read_plain``), so a planted file cannot run
+code. A text that does not
 parse is never kept: its error is raised every time.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import importlib.util
-import io
-import pickle
 import sys
 from functools import cache
 from importlib.resources.abc import Traversable
@@ -30,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from calcinosis.cachefiles import cache_dir, replace_atomically
+from calcinosis.cachefiles import cache_dir, plain_bytes, read_plain, replace_atomically
 from calcinosis.errors import KnowledgeError, field_path
 
 __all__ = ["read_data", "validation_error"]
@@ -91,23 +89,6 @@ def read_data(source: Traversable | Path) -> object:
 
 FORMAT = 1
 _NOTHING = object()
-# What YAML's safe loader makes beyond the built-in types (its timestamps).
-_DATA_CLASSES = {
-    ("datetime", "date"): datetime.date,
-    ("datetime", "datetime"): datetime.datetime,
-    ("datetime", "timedelta"): datetime.timedelta,
-    ("datetime", "timezone"): datetime.timezone,
-}
-
-
-class _DataUnpickler(pickle.Unpickler):
-    """An unpickler of plain data: built-in values and YAML's dates, no other class."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = _DATA_CLASSES.get((module, name))
-        if found is None:
-            raise pickle.UnpicklingError(f"{module}.{name} is not data")
-        return found
 
 
 @cache
@@ -141,16 +122,12 @@ def _cache_file(source: Traversable | Path) -> Path:
     return cache_dir() / f"yaml-{where[:32]}.pickle"
 
 
-def _loads(content: bytes) -> object:
-    return _DataUnpickler(io.BytesIO(content)).load()
-
-
 def _kept(source: Traversable | Path, key: str | None) -> object:
     """The document kept for ``source`` under ``key``, or _NOTHING."""
     if key is None:
         return _NOTHING
     try:
-        kept = _loads(_cache_file(source).read_bytes())
+        kept = read_plain(_cache_file(source))
     except Exception:
         return _NOTHING
     if not (isinstance(kept, tuple) and len(kept) == 2 and kept[0] == key):
@@ -162,12 +139,8 @@ def _keep(source: Traversable | Path, key: str | None, data: object) -> None:
     """Keep ``data`` for the next process when it reads back as itself (plain data)."""
     if key is None:
         return
-    content = pickle.dumps((key, data), protocol=5)
-    try:
-        same = _loads(content) == (key, data)
-    except pickle.UnpicklingError:
-        same = False
-    if same:
+    content = plain_bytes((key, data))
+    if content is not None:
         replace_atomically(_cache_file(source), content)
 
 

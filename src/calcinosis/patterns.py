@@ -17,8 +17,10 @@ and the engine's ``MAGIC`` (a program is only meaningful to the engine that it w
 for) and of this module's source; another Python reads another file. It is read once,
 on the first expression asked for, and written (atomically, merged with what another
 process may have added meanwhile) when the process ends, only if it learnt a new
-expression. It holds JSON only. ``CALCINOSIS_CACHE_DIR=/dev/null`` keeps nothing, and an
-unwritable directory is no error: every expression is then compiled as ``re`` would.
+expression. It holds plain data only (integers, strings, tuples, lists and dicts), read by
+an unpickler that takes no class (``cachefiles.read_plain``).
+``CALCINOSIS_CACHE_DIR=/dev/null`` keeps nothing, and an unwritable directory is no error:
+every expression is then compiled as ``re`` would.
 """
 
 from __future__ import annotations
@@ -26,15 +28,13 @@ from __future__ import annotations
 import atexit
 import hashlib
 import importlib
-import json
 import re
 import sys
 from pathlib import Path
 from threading import Lock
 from types import ModuleType
-from typing import Any
 
-from calcinosis.cachefiles import cache_dir, replace_atomically
+from calcinosis.cachefiles import cache_dir, plain_bytes, read_plain, replace_atomically
 
 __all__ = ["compiled", "save"]
 
@@ -65,7 +65,7 @@ def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     flags = int(flags)  # a RegexFlag as re.compile takes it
     key = (pattern, flags)
     program = _programs().get(key)
-    if program is not None:
+    if program is not None and _well_formed(program):
         made = _engine(pattern, program)
         if made is not None:
             return made
@@ -80,7 +80,7 @@ def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
 def _program(pattern: str, flags: int) -> Program:
     """What ``re._compiler.compile`` gives the engine for ``pattern``."""
     parsed = _parser.parse(pattern, flags)
-    code = _compiler._code(parsed, flags)
+    code = [int(op) for op in _compiler._code(parsed, flags)]  # its opcodes are named ints
     return (flags | parsed.state.flags, code, parsed.state.groups - 1, parsed.state.groupdict)
 
 
@@ -107,7 +107,7 @@ def _file() -> Path | None:
     except OSError:
         return None
     digest = hashlib.sha256(source + f"\0{FORMAT}\0{sys.version}\0{_sre.MAGIC}".encode())
-    return cache_dir() / f"regex-{digest.hexdigest()[:32]}.json"
+    return cache_dir() / f"regex-{digest.hexdigest()[:32]}.pickle"
 
 
 def _programs() -> dict[tuple[str, int], Program]:
@@ -121,35 +121,29 @@ def _programs() -> dict[tuple[str, int], Program]:
 
 
 def _read(path: Path) -> dict[tuple[str, int], Program]:
-    """The programs of ``path``; nothing when it is missing or not well formed."""
+    """The programs kept in ``path`` (plain data: ``cachefiles.read_plain``); nothing when
+    it is missing, unreadable or corrupt. Each entry is checked when it is used."""
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = read_plain(path)
+    except Exception:
         return {}
-    if not isinstance(data, list):
-        return {}
-    known: dict[tuple[str, int], Program] = {}
-    for entry in data:
-        parsed = _entry(entry)
-        if parsed is None:
-            return {}
-        known[parsed[0]] = parsed[1]
-    return known
+    return data if isinstance(data, dict) else {}
 
 
-def _entry(entry: Any) -> tuple[tuple[str, int], Program] | None:
-    """One entry, [pattern, flags, program flags, code, groups, names], or None."""
-    if not (isinstance(entry, list) and len(entry) == 6):
-        return None
-    pattern, flags, final, code, groups, names = entry
-    ints = (flags, final, groups)
-    if not (isinstance(pattern, str) and all(type(i) is int for i in ints)):
-        return None
-    if not (isinstance(code, list) and all(type(i) is int for i in code)):
-        return None
-    if not (isinstance(names, dict) and all(type(i) is int for i in names.values())):
-        return None
-    return (pattern, flags), (final, code, groups, names)
+def _well_formed(program: object) -> bool:
+    """(flags, code, groups, names) with the types the engine takes; the engine itself
+    checks the code."""
+    if not (isinstance(program, tuple) and len(program) == 4):
+        return False
+    flags, code, groups, names = program
+    return (
+        type(flags) is int
+        and type(groups) is int
+        and groups >= 0
+        and isinstance(code, list)
+        and isinstance(names, dict)
+        and all(isinstance(k, str) and type(v) is int and 0 < v <= groups for k, v in names.items())
+    )
 
 
 def _learn(key: tuple[str, int], program: Program) -> None:
@@ -169,6 +163,6 @@ def save() -> None:
     path = _file()
     if not learnt or path is None:
         return
-    programs = {**_read(path), **learnt}
-    entries = [[p, f, *program] for (p, f), program in programs.items()]
-    replace_atomically(path, json.dumps(entries, separators=(",", ":")).encode("utf-8"))
+    content = plain_bytes({**_read(path), **learnt})
+    if content is not None:
+        replace_atomically(path, content)

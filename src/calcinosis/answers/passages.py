@@ -21,6 +21,7 @@ from calcinosis.evidence.applicability import AppliesTo, applies_to_regimen, app
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.schemas import Arm, Claim, Contraindication, Provenance, Regimen, Statement
+from calcinosis.patterns import compiled
 
 __all__ = [
     "Passage",
@@ -117,7 +118,12 @@ class Passage:
 
 @lru_cache(maxsize=16384)  # the knowledge base's sentences, compared again and again
 def _letters(text: str) -> str:
-    return "".join(c for c in text.casefold() if c.isalnum())
+    """The letters and digits of ``text``, case folded: ``\\W`` and ``_`` are exactly the
+    characters for which ``str.isalnum`` is false."""
+    return _NOT_ALNUM.sub("", text.casefold())
+
+
+_NOT_ALNUM = compiled(r"[\W_]+")
 
 
 @derived

@@ -131,23 +131,37 @@ _LEVEL_WORDS = compiled(r" (level|grade|evidence) (of evidence )?(iv|iib|iia|ib|
 
 
 _ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third"}
+# What normalise rewrites, in its order: each expression compiled once, and those that
+# need a slash, a full stop or a digit tried only when the text has one.
+_SLASHED = (
+    (compiled(r"\by/o\b"), " year old "),
+    (compiled(r"\bw/o\b"), " without "),
+    (compiled(r"\bw/"), " with "),
+    (compiled(r"\bs/p\b"), " status post "),
+    (compiled(r"\bf/u\b"), " follow up "),
+    (compiled(r"\band/or\b"), " or "),
+    (compiled(r"(?<=[a-z]) ?/ ?(?=[a-z])"), " or "),  # "excision / microdrilling"
+)
+_NOT_WORDS = compiled(r"[^a-z0-9.]+")
+_NOT_DECIMAL_POINT = compiled(r"(?<!\d)\.|\.(?!\d)")
+_DIGIT = compiled(r"\d")
+_ORDINAL = compiled(r"\b(1st|2nd|3rd)\b")
+_NUMBER_UNIT = compiled(r"\b(\d+)([a-z]+)\b")
 
 
 def normalise(text: str) -> str:
     """Lower case, ASCII, words separated by single spaces, padded with a space;
     number words as digits, abbreviations spelled out ("pts", "w", "7yo", "62F")."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = re.sub(r"\by/o\b", " year old ", text)
-    text = re.sub(r"\bw/o\b", " without ", text)
-    text = re.sub(r"\bw/", " with ", text)
-    text = re.sub(r"\bs/p\b", " status post ", text)
-    text = re.sub(r"\bf/u\b", " follow up ", text)
-    text = re.sub(r"\band/or\b", " or ", text)
-    text = re.sub(r"(?<=[a-z]) ?/ ?(?=[a-z])", " or ", text)  # "excision / microdrilling"
-    text = re.sub(r"[^a-z0-9.]+", " ", text)
-    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)
-    text = re.sub(r"\b(1st|2nd|3rd)\b", lambda m: _ORDINALS[m.group(1)], text)  # "1st line"
-    text = re.sub(r"\b(\d+)([a-z]+)\b", r"\1 \2", text)
+    if "/" in text:  # each of these needs a slash (a term of the tables seldom has one)
+        for slashed, spelled in _SLASHED:
+            text = slashed.sub(spelled, text)
+    text = _NOT_WORDS.sub(" ", text)
+    if "." in text:
+        text = _NOT_DECIMAL_POINT.sub(" ", text)
+    if _DIGIT.search(text):
+        text = _ORDINAL.sub(lambda m: _ORDINALS[m.group(1)], text)  # "1st line"
+        text = _NUMBER_UNIT.sub(r"\1 \2", text)
     words = [ABBREVIATIONS.get(w, _NUMBER_WORDS.get(w, w)) for w in text.split()]
     return " " + " ".join(words) + " "
 
