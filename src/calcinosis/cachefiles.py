@@ -15,6 +15,7 @@ Where: ``$CALCINOSIS_CACHE_DIR``, else ``$XDG_CACHE_HOME/calcinosis``, else
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import os
 import pickle
@@ -24,6 +25,7 @@ from pathlib import Path
 
 __all__ = ["cache_dir", "plain_bytes", "read_plain", "replace_atomically"]
 
+_DIGEST = 32  # bytes of SHA-256, ahead of the pickle: a file damaged on disk is not read
 # The only classes a cache file may name: the dates of YAML's safe loader. Built-in values
 # (None, booleans, numbers, strings, bytes, tuples, lists, sets and dicts) need none.
 _PLAIN_CLASSES = {
@@ -60,20 +62,26 @@ def _loads(content: bytes) -> object:
 
 
 def read_plain(path: Path) -> object:
-    """The plain data kept in ``path``; any exception (OSError, pickle's errors...) when it
-    is missing, unreadable, corrupt or not plain data: the caller computes again."""
-    return _loads(path.read_bytes())
+    """The plain data kept in ``path``; any exception (OSError, ValueError, pickle's
+    errors...) when it is missing, unreadable, corrupt (its SHA-256 differs) or not plain
+    data: the caller computes again."""
+    content = path.read_bytes()
+    digest, payload = content[:_DIGEST], content[_DIGEST:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError(f"{path.name}: corrupt (its SHA-256 differs)")
+    return _loads(payload)
 
 
 def plain_bytes(data: object) -> bytes | None:
-    """``data`` as the bytes of a cache file, or None when it would not read back as
-    itself (it holds an object other than plain data, or a NaN)."""
+    """``data`` as the bytes of a cache file (the SHA-256 of the pickle, then the pickle),
+    or None when it would not read back as itself (it holds an object other than plain
+    data, or a NaN)."""
     try:
-        content = pickle.dumps(data, protocol=5)
-        same = _loads(content) == data
+        payload = pickle.dumps(data, protocol=5)
+        same = _loads(payload) == data
     except (pickle.PickleError, TypeError, AttributeError, RecursionError):
         return None
-    return content if same else None
+    return hashlib.sha256(payload).digest() + payload if same else None
 
 
 def replace_atomically(path: Path, content: bytes) -> bool:

@@ -18,7 +18,10 @@ for) and of this module's source; another Python reads another file. It is read 
 on the first expression asked for, and written (atomically, merged with what another
 process may have added meanwhile) when the process ends, only if it learnt a new
 expression. It holds plain data only (integers, strings, tuples, lists and dicts), read by
-an unpickler that takes no class (``cachefiles.read_plain``).
+an unpickler that takes no class, after its SHA-256 is checked (``cachefiles.read_plain``).
+Like Python's own bytecode in ``__pycache__``, it is trusted to hold what this module
+wrote: it cannot make code run, and damage is found, but a deliberate edit that the
+engine accepts (a wrong group count, say) is not.
 ``CALCINOSIS_CACHE_DIR=/dev/null`` keeps nothing, and an unwritable directory is no error:
 every expression is then compiled as ``re`` would.
 """
