@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,11 @@ from calcinosis.answers.passages import passages
 from calcinosis.answers.selection import not_answered, subtype_management
 from calcinosis.answers.verdicts import verdict
 from calcinosis.answers.vocabulary import CLASSES, RULE_SCOPES
+from calcinosis.decision.documents import OfferedOption, OptionDocument, PlanDocument
 from calcinosis.decision.engine import USUAL, recommend_document
 from calcinosis.decision.patient import parse_patient
 from calcinosis.evidence.derived import derived
+from calcinosis.evidence.documents import CitationDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.schemas import Contraindication, Provenance
 
@@ -161,20 +164,20 @@ class _Plans:
     """The engine's plan for each patient profile a question was read as, made once per
     knowledge base and kept with it (``derived``): many questions read as
     the same patient ("first line in SSc?", "what works in SSc?"). The plans are shared,
-    so nothing here changes one."""
+    so nothing here changes one (they are frozen documents)."""
 
     _KEPT = 1024  # profiles; then it starts again
 
     def __init__(self, kb: KnowledgeBase) -> None:
         del kb  # built for one base; the base is given again to each call
-        self._plans: dict[str, dict[str, Any]] = {}
+        self._plans: dict[str, PlanDocument] = {}
 
-    def plan(self, kb: KnowledgeBase, profile: dict[str, Any]) -> dict[str, Any]:
+    def plan(self, kb: KnowledgeBase, profile: dict[str, Any]) -> PlanDocument:
         key = json.dumps(profile, sort_keys=True)
         found = self._plans.get(key)
         if found is None:
             patient = parse_patient(profile, kb.therapy_ids())
-            found = recommend_document(patient, kb).model_dump()
+            found = recommend_document(patient, kb)
             if len(self._plans) >= self._KEPT:
                 self._plans.clear()
             self._plans[key] = found
@@ -184,7 +187,7 @@ class _Plans:
 _plans = derived(_Plans)  # the plans a question's profile asks for, kept with the base
 
 
-def _plan(d: Draft, profile: dict[str, Any]) -> dict[str, Any]:
+def _plan(d: Draft, profile: dict[str, Any]) -> PlanDocument:
     """The engine's plan document for ``profile`` (shared: read it, never change it)."""
     return _plans(d.kb).plan(d.kb, profile)
 
@@ -258,15 +261,15 @@ def instead(d: Draft) -> None:
     exhausted = [a for a in assumed if a.startswith("that the options tried and failed")]
     offered = [
         o
-        for o in plan["options"]
-        if o["stance"] in ("first-line", "alternative")
-        and o["id"] not in asked
-        and o["id"] != "treat-underlying-disease"
+        for o in plan.options
+        if o.stance in ("first-line", "alternative")
+        and o.id not in asked
+        and o.id != "treat-underlying-disease"
     ]
     if not offered:
         return
-    first = [o["name"].lower() for o in offered if o["stance"] == "first-line"]
-    others = [o["name"].lower() for o in offered if o["stance"] == "alternative"][:4]
+    first = [o.name.lower() for o in offered if o.stance == "first-line"]
+    others = [o.name.lower() for o in offered if o.stance == "alternative"][:4]
     parts = []
     if first:
         parts.append(f"first-line {' or '.join(first)}")
@@ -325,39 +328,35 @@ def _lesions(d: Draft) -> dict[str, Any]:
 _PROCEDURES = ("surgical-excision", "microdrilling", "co2-laser", "eswt")
 
 
-def _discrete_lead(d: Draft, options: list[dict[str, Any]], cited: Any) -> None:
+def _discrete_lead(d: Draft, options: Options, cited: Cite) -> None:
     """One discrete, symptomatic lesion: the procedures the plan offers for it (the
     topic's "additional primary or adjunctive treatment option for discrete, symptomatic
     areas"), with their warnings for this patient, in the lead, not among alternatives."""
     if not (d.query.has("single") and d.query.has("symptomatic")):
         return
-    offered = [o for o in options if o["id"] in _PROCEDURES and o["stance"] == "alternative"]
+    offered = [o for o in options if o.id in _PROCEDURES and o.stance == "alternative"]
     if not offered:
         return
-    names = ", ".join(o["name"].lower() for o in offered)
-    warnings = list(dict.fromkeys(w for o in offered for w in o.get("warnings") or []))
+    names = ", ".join(o.name.lower() for o in offered)
+    warnings = list(dict.fromkeys(w for o in offered for w in o.warnings))
     text = (
         f"For one discrete, symptomatic lesion, the plan also offers {names} "
-        f"{cited(n for o in offered for n in o['citations'])}."
+        f"{cited(n for o in offered for n in o.citations)}."
     )
     if warnings:
         text += " For this patient: " + " ".join(warnings)
     d.lead(text)
 
 
-def _first_line_lead(
-    d: Draft, first: list[dict[str, Any]], gone: list[dict[str, Any]], cited: Any
-) -> None:
+def _first_line_lead(d: Draft, first: Options, gone: Options, cited: Cite) -> None:
     """ "First-line for ...: X (grade)", or, when what the question rules out leaves no
     first-line option, what the plan offers instead."""
-    names = " or ".join(o["name"].lower() for o in first)
-    grades = "; ".join(
-        dict.fromkeys(str(o.get("grade_label") or f"grade {o['grade']}") for o in first)
-    )
+    names = " or ".join(o.name.lower() for o in first)
+    grades = "; ".join(dict.fromkeys(o.grade_label or f"grade {o.grade}" for o in first))
     if gone:
         d.lead(
             "Left out, as the question says it cannot be had: "
-            + ", ".join(o["name"].lower() for o in gone)
+            + ", ".join(o.name.lower() for o in gone)
             + "."
         )
     if not first:
@@ -366,24 +365,24 @@ def _first_line_lead(
             "question rules out or says was tried; see the notes below, and the sources' other "
             "treatments, whose evidence is limited."
         )
-    elif all(o["stance"] == "alternative" for o in first):
+    elif all(o.stance == "alternative" for o in first):
         why = "once that is left out" if gone else "once the options tried have failed"
         d.lead(
             f"No option is first-line for {_context_words(d)} {why}; what the plan offers: "
-            f"{names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+            f"{names} ({grades}) {cited(n for o in first for n in o.citations)}."
         )
     elif d.query.disease in ("other", "none"):
         # no autoimmune disease: the topic's algorithm is not about this patient
         d.lead(
             f"First-line in this tool's plan for {_context_words(d)}: {names} ({grades}) "
-            f"{cited(n for o in first for n in o['citations'])}; the management topic's "
+            f"{cited(n for o in first for n in o.citations)}; the management topic's "
             "algorithm is for autoimmune connective tissue disease, so this is extrapolated "
             "from it."
         )
     else:
         d.lead(
             f"First-line for {_context_words(d)}, as the management topic's algorithm gives "
-            f"it: {names} ({grades}) {cited(n for o in first for n in o['citations'])}."
+            f"it: {names} ({grades}) {cited(n for o in first for n in o.citations)}."
         )
 
 
@@ -405,7 +404,7 @@ def _named_source_first(d: Draft) -> None:
         d.lead(said)
 
 
-def _inflammation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
+def _inflammation_lead(d: Draft, first: Options) -> None:
     """ "Which drugs help inflamed calcinosis?": the topic's choice among the systemic drugs
     for prominent inflammation or ulceration, right after the first-line options; and,
     when a dose was asked too, the doses of what is preferred."""
@@ -420,28 +419,29 @@ def _inflammation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
                 break
     if "dose" not in d.query.also:
         return
-    drugs = preferred or tuple(o["id"] for o in first if d.kb.treatments[o["id"]].kind == "drug")
+    drugs = preferred or tuple(o.id for o in first if d.kb.treatments[o.id].kind == "drug")
     for treatment in drugs[:3]:
         d.lead(dose_lines(d, treatment))
 
 
-Options = list[dict[str, Any]]
+Options = list[OptionDocument]
+Cite = Callable[[Iterable[int]], str]  # a plan's citation numbers, cited in the answer
 
 
 def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Options]:
     """The plan's options without what the question says cannot be had ("not a surgical
     candidate"), what was left out, the first-line ones (or, when nothing first-line is
     left, the first alternatives) and the underlying-disease step."""
-    gone = [o for o in planned if o["id"] in d.query.unavailable and o["stance"] != "avoid"]
-    options = [o for o in planned if o not in gone]
-    first = [o for o in options if o["stance"] == "first-line"]
-    underlying = [o for o in first if o["id"] == "treat-underlying-disease"]
-    first = [o for o in first if o["id"] != "treat-underlying-disease"] or first
-    if not [o for o in first if o["id"] != "treat-underlying-disease"]:
+    gone: Options = [o for o in planned if o.id in d.query.unavailable and o.stance != "avoid"]
+    options: Options = [o for o in planned if o not in gone]
+    first: Options = [o for o in options if o.stance == "first-line"]
+    underlying: Options = [o for o in first if o.id == "treat-underlying-disease"]
+    first = [o for o in first if o.id != "treat-underlying-disease"] or first
+    if not [o for o in first if o.id != "treat-underlying-disease"]:
         # left out, or tried and failed ("failed everything"): the alternatives lead, the
         # route of a local therapy that failed by the other route last
-        alternatives = [o for o in options if o["stance"] == "alternative"]
-        alternatives.sort(key=lambda o: "local therapy has failed" in str(o.get("rationale")))
+        alternatives: Options = [o for o in options if o.stance == "alternative"]
+        alternatives.sort(key=lambda o: "local therapy has failed" in o.rationale)
         first = alternatives[:6]
     return options, gone, first, underlying
 
@@ -449,28 +449,24 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
 def first_line(d: Draft) -> None:
     profile, assumed = _profile(d)
     plan = _plan(d, profile)
-    by_n = {c["n"]: c for c in plan["citations"]}
+    by_n = {c.n: c for c in plan.citations}
 
-    def cited(numbers: Any) -> str:
+    def cited(numbers: Iterable[int]) -> str:
         return d.cite(
             *(
-                Provenance(
-                    source=by_n[n]["source"], location=by_n[n]["location"], quote=by_n[n]["quote"]
-                )
+                Provenance(source=by_n[n].source, location=by_n[n].location, quote=by_n[n].quote)
                 for n in numbers
                 if n in by_n
             )
         )
 
-    options, gone, first, underlying = _leading(d, plan["options"])
+    options, gone, first, underlying = _leading(d, plan.options)
     d.lead(verdict(d))
     _named_source_first(d)
     reading_lead(d)
     subtype_management(d, count=2)
     for option in underlying:
-        d.lead(
-            f"First, the underlying disease: {option['rationale']} {cited(option['citations'])}."
-        )
+        d.lead(f"First, the underlying disease: {option.rationale} {cited(option.citations)}.")
     _first_line_lead(d, first, gone, cited)
     _inflammation_lead(d, first)
     _extrapolation_lead(d, first)
@@ -487,50 +483,50 @@ def first_line(d: Draft) -> None:
     for option in first:
         d.add(
             "Guidelines and expert recommendations",
-            f"{option['name']}: {option['rationale']} {cited(option['citations'])}.",
+            f"{option.name}: {option.rationale} {cited(option.citations)}.",
         )
-    alternatives = [o for o in options if o["stance"] in ("alternative", "adjunct")][:5]
+    alternatives = [o for o in options if o.stance in ("alternative", "adjunct")][:5]
     if alternatives:
         d.add(
             "Guidelines and expert recommendations",
             "Alternatives: "
             + "; ".join(
-                f"{o['name']} ({o.get('grade_label') or 'grade ' + str(o['grade'])}) "
-                f"{cited(o['citations'])}"
+                f"{o.name} ({o.grade_label or 'grade ' + str(o.grade)}) {cited(o.citations)}"
                 for o in alternatives
             )
             + ".",
         )
-    avoid = [o for o in options if o["stance"] == "avoid"]
-    harms = [o for o in avoid if o.get("avoid_reason") == "harm"]
+    avoid = [o for o in options if o.stance == "avoid"]
+    harms = [o for o in avoid if o.avoid_reason == "harm"]
     if harms and d.query.intent == "contraindication":  # "what is safe?": what is not, first
-        names = ", ".join(o["name"].lower() for o in harms[:5])
+        names = ", ".join(o.name.lower() for o in harms[:5])
         d.lead(
             f"Not offered for this patient, for its safety rules: {names} "
-            f"{cited(n for o in harms[:5] for n in o['citations'])}."
+            f"{cited(n for o in harms[:5] for n in o.citations)}."
         )
     if avoid:
         d.add(
             "Safety",
             "Not to be used here: "
-            + "; ".join(f"{o['name']} {cited(o['citations'])}" for o in avoid)
+            + "; ".join(f"{o.name} {cited(o.citations)}" for o in avoid)
             + ".",
         )
     for option in first[:2]:
-        for line in (option.get("evidence") or [])[:3]:
-            number = line.get("citation")
+        lines = option.evidence if isinstance(option, OfferedOption) else []
+        for line in lines[:3]:
+            number = line.citation
             label = ""
-            if line.get("extrapolated"):
-                label = " (extrapolated: " + "; ".join(line.get("extrapolation") or []) + ")"
+            if line.extrapolated:
+                label = " (extrapolated: " + "; ".join(line.extrapolation) + ")"
             d.add(
                 "Research evidence",
-                f"{line['text']}{label} {cited([number] if number else [])}.",
+                f"{line.text}{label} {cited([number] if number else [])}.",
             )
-    shown = {o["id"] for o in first}
-    for item in plan["disagreements"]:
-        about = _statements_cited(d, [by_n[n] for n in item["citations"] if n in by_n])
+    shown = {o.id for o in first}
+    for item in plan.disagreements:
+        about = _statements_cited(d, [by_n[n] for n in item.citations if n in by_n])
         if about & shown:  # only a disagreement about the options given
-            d.add("Where the sources disagree", f"{item['summary']} {cited(item['citations'])}.")
+            d.add("Where the sources disagree", f"{item.summary} {cited(item.citations)}.")
 
 
 _READING_PASSAGES = {
@@ -567,7 +563,7 @@ def reading_lead(d: Draft) -> None:
         )
 
 
-def _current_medications(d: Draft, first: list[dict[str, Any]]) -> None:
+def _current_medications(d: Draft, first: Options) -> None:
     """What the patient already takes, against what the plan puts first: a first-line
     drug of the same class is named, and that no source addresses taking both."""
     for medication in d.query.medications:
@@ -575,18 +571,18 @@ def _current_medications(d: Draft, first: list[dict[str, Any]]) -> None:
         if entry is None:
             continue
         same = [
-            o["name"].lower()
+            o.name.lower()
             for o in first
-            if o["id"] != medication
-            and set(entry.classes) & set(d.kb.treatments[o["id"]].classes)
-            and o["id"] in d.kb.treatments
+            if o.id != medication
+            and set(entry.classes) & set(d.kb.treatments[o.id].classes)
+            and o.id in d.kb.treatments
         ]
         text = f"Already taking {entry.name.lower()}"
-        if medication in {o["id"] for o in first}:
+        if medication in {o.id for o in first}:
             text += ", which is itself a first-line option here"
         if same:
             shared = sorted(
-                set(entry.classes) & {c for o in first for c in d.kb.treatments[o["id"]].classes}
+                set(entry.classes) & {c for o in first for c in d.kb.treatments[o.id].classes}
             )
             words = ", ".join(c.replace("-", " ") for c in shared)
             text += (
@@ -599,48 +595,46 @@ def _current_medications(d: Draft, first: list[dict[str, Any]]) -> None:
 _REMOVAL = ("surgical-excision",)
 
 
-def _removal_lead(
-    d: Draft, options: list[dict[str, Any]], first: list[dict[str, Any]], cited: Any
-) -> None:
+def _removal_lead(d: Draft, options: Options, first: Options, cited: Cite) -> None:
     """When the patient wants the lesion out, say where surgery stands in this plan."""
     if not d.query.has("wants-treatment"):
         return
     for option in options:
-        if option["id"] in _REMOVAL and option not in first and option["stance"] != "avoid":
+        if option.id in _REMOVAL and option not in first and option.stance != "avoid":
             d.lead(
-                f"The patient wants it removed: {option['name'].lower()} is "
-                f"{'an ' + option['stance'] if option['stance'] == 'alternative' else 'an adjunct'}"
-                f" here. {option['rationale']} {cited(option['citations'])}."
+                f"The patient wants it removed: {option.name.lower()} is "
+                f"{'an ' + option.stance if option.stance == 'alternative' else 'an adjunct'}"
+                f" here. {option.rationale} {cited(option.citations)}."
             )
             return
 
 
-def _extrapolation_lead(d: Draft, first: list[dict[str, Any]]) -> None:
+def _extrapolation_lead(d: Draft, first: Options) -> None:
     """Whose grade is extrapolated, when only some first-line options' are."""
-    extrapolated = [o for o in first if o.get("extrapolated")]
+    extrapolated = [o for o in first if o.extrapolated]
     for option in extrapolated[:1]:
-        why = "; ".join(option.get("extrapolation") or [])
-        text = (option.get("applies_to") or {}).get("text", "another population")
+        why = "; ".join(option.extrapolation)
+        text = option.applies_to.text
         # say whose grade it is: the others' rows name this patient's disease
-        whose = "That grade" if len(first) == 1 else f"The grade of {option['name'].lower()}"
+        whose = "That grade" if len(first) == 1 else f"The grade of {option.name.lower()}"
         if len(first) > len(extrapolated):
-            others = [o["name"].lower() for o in first if not o.get("extrapolated")]
+            others = [o.name.lower() for o in first if not o.extrapolated]
             why += f" (the grades of {' and '.join(others)} are given for this disease)"
         d.lead(f"{whose} is extrapolated from {text}: {why}.")
 
 
-def _notes(plan: dict[str, Any], profile: dict[str, Any]) -> list[str]:
+def _notes(plan: PlanDocument, profile: dict[str, Any]) -> list[str]:
     """The engine's assumptions, less a lesion-size note for widespread lesions (local
     therapy is impractical for them whatever their size)."""
-    notes = list(plan.get("assumptions") or [])
+    notes = list(plan.assumptions)
     if profile.get("lesions", {}).get("distribution") == "widespread":
         notes = [n for n in notes if not n.startswith("Lesion size not given")]
     return notes
 
 
-def _statements_cited(d: Draft, citations: list[dict[str, Any]]) -> set[str]:
+def _statements_cited(d: Draft, citations: list[CitationDocument]) -> set[str]:
     """The treatments of the statements whose sentences a plan's citations quote."""
-    quoted = {(c["source"], c["quote"]) for c in citations}
+    quoted = {(c.source, c.quote) for c in citations}
     return {t for s in d.kb.statements if (s.source, s.quote) in quoted for t in s.treatments}
 
 
