@@ -233,16 +233,23 @@ def _fill(template: str, context: Mapping[str, object]) -> str:
     return _TEMPLATE.sub(value, template)
 
 
-def check_request_limits(data: Mapping[str, object], limits: InputLimits) -> None:
+def check_request_limits(
+    data: Mapping[str, object], limits: InputLimits, *, walk: bool = True
+) -> None:
     """InputLimitError naming the field when a request's FHIR input is beyond a limit.
 
     At most ``max_prefetch_keys`` prefetch members; in ``prefetch`` and ``context``,
     no JSON array longer than ``max_entries`` (a Bundle's ``entry``, a list of
     resources, codings) and no string the mapper reads longer than ``max_string_chars``.
+    ``walk=False`` when the body's scan showed that no array and no string of it can be
+    over those two (``limits.loads_within``): then the walk, which would find nothing,
+    is left out.
     """
     prefetch = data.get("prefetch")
     if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
         raise InputLimitError("prefetch", f"more than {limits.max_prefetch_keys} members")
+    if not walk:
+        return
     for member in ("prefetch", "context"):
         check_fhir_input(data.get(member), member, limits)
 
