@@ -798,6 +798,7 @@ def test_patient_view_cards_are_kept_per_prefetch_day_base_and_url(
     assert without_uuids(first) == without_uuids(second) and len(first.cards) == 2
     uuids = {card.uuid for card in (*first.cards, *second.cards)}
     assert len(uuids) == 4  # no uuid is handed out twice
+    assert all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in uuids)
     expected = real(services.Context(kb, BASE), services._findings(kb, body["prefetch"]))
     assert without_uuids(first) == [card.model_dump(exclude={"uuid"}) for card in expected]
 

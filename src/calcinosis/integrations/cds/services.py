@@ -31,6 +31,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import os
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
@@ -773,7 +774,17 @@ def _patient_view_cards(ctx: Context, prefetch: Mapping[str, object]) -> list[Ca
         kept = _KeptCards(tuple(cards), tuple(made.plans))
         memo.keep(key, kept)
     ctx.plans.extend(kept.plans)
-    return [card.model_copy(update={"uuid": str(uuidlib.uuid4())}) for card in kept.cards]
+    uuids = _uuids(len(kept.cards))
+    return [
+        card.model_copy(update={"uuid": new}) for card, new in zip(kept.cards, uuids, strict=True)
+    ]
+
+
+def _uuids(count: int) -> list[str]:
+    """``count`` random UUIDs, each as ``uuid.uuid4()`` makes it (16 bytes of
+    ``os.urandom``, version 4), from one read of the system's random source."""
+    data = os.urandom(16 * count)
+    return [str(uuidlib.UUID(bytes=data[i : i + 16], version=4)) for i in range(0, len(data), 16)]
 
 
 @derived_bounded(_MEMO_ENTRIES)
