@@ -5,7 +5,8 @@ Everything here is cheap and iterative (no recursion on untrusted nesting):
 
 * :func:`json_depth_exceeds` scans the bytes, strings removed, for brackets, so that
   ``json.loads`` (and the recursive readers after it) never see nesting deeper than
-  the limit and a ``RecursionError`` cannot happen;
+  the limit and a ``RecursionError`` cannot happen; :func:`loads_within` also tells,
+  from the same scan, when no string and no array can be over the limits below;
 * :func:`read_capped` stops reading an async byte stream as soon as it passes the cap;
 * :func:`check_fhir_input` walks parsed FHIR JSON (already depth-checked) and names
   the first array with too many items or string the mapper reads that is too long;
@@ -21,8 +22,6 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Final
 
-import numpy as np
-
 __all__ = [
     "MAPPER_STRING_KEYS",
     "InputLimitError",
@@ -32,6 +31,7 @@ __all__ = [
     "check_fhir_input",
     "json_depth_exceeds",
     "loads_bounded",
+    "loads_within",
     "markdown_text",
     "read_capped",
 ]
@@ -55,27 +55,42 @@ class InputLimitError(Exception):
 
 
 _TO_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
-_QUOTE: Final = ord('"')
+_NOT_BRACKETS: Final = bytes(set(range(256)) - set(b"[]{}"))
+_QUOTE: Final = b'"'
 
 
-def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
-    """Whether the JSON text ``data`` nests arrays and objects deeper than ``max_depth``.
+@dataclass(frozen=True)
+class _Scan:
+    """What one pass over a JSON text's bytes tells before it is parsed."""
 
-    Strings are removed first (brackets inside them do not count): escaped
-    backslashes, then escaped quotes, are dropped, so that every quote left delimits
-    a string, and what lies between an odd quote and the next is dropped (numpy:
-    quick, and short holds of the GIL). Then only the brackets are
-    kept and innermost pairs are removed, one level per pass: at most
-    ``max_depth + 1`` passes of C-speed ``bytes.replace``. The levels removed plus the
-    openers left bound the depth from above; unbalanced openers count too (the parser
-    would recurse into them before finding the text malformed), so malformed JSON may
-    be refused here rather than by the parser.
-    """
+    brackets: bytes  # the brackets outside strings, in order, ``{}`` as ``[]``
+    longest_string: int  # at least the characters of the text's longest string
+    commas: int  # the commas outside strings
+
+
+def _scan(data: bytes) -> _Scan:
+    """Strings removed (brackets inside them do not count): escaped backslashes, then
+    escaped quotes, are dropped, so that every quote left delimits a string, and what
+    lies between an odd quote and the next is a string: the pieces of a split at the
+    quotes alternate between outside (even) and inside (odd). Bytes operations only, at
+    C speed.
+
+    ``longest_string`` bounds the characters a string of valid JSON decodes to: its
+    bytes left inside the quotes (each decodes to at most one character: an escape
+    ``\\n`` or ``\\u00e9`` and a UTF-8 sequence are several bytes for one) plus one
+    for each escape dropped, all of them counted for every string."""
     unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    codes = np.frombuffer(unescaped, dtype=np.uint8)
-    in_string = np.logical_xor.accumulate(codes == _QUOTE)
-    bracket = (codes == 0x5B) | (codes == 0x5D) | (codes == 0x7B) | (codes == 0x7D)
-    brackets = codes[bracket & ~in_string].tobytes().translate(_TO_SQUARE)
+    pieces = unescaped.split(_QUOTE)
+    outside = b"".join(pieces[::2])
+    dropped = (len(data) - len(unescaped)) // 2
+    return _Scan(
+        brackets=outside.translate(_TO_SQUARE, _NOT_BRACKETS),
+        longest_string=max(map(len, pieces[1::2]), default=0) + dropped,
+        commas=outside.count(b","),
+    )
+
+
+def _too_deep(brackets: bytes, max_depth: int) -> bool:
     if re.search(rb"\[{%d}" % (max_depth + 1), brackets):  # a plain run of openers
         return True
     for removed in range(max_depth + 1):
@@ -88,15 +103,45 @@ def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
     return True  # max_depth + 1 levels of pairs were removed: deeper than the limit
 
 
+def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
+    """Whether the JSON text ``data`` nests arrays and objects deeper than ``max_depth``.
+
+    Strings are removed first (see :func:`_scan`). Then only the brackets are kept and
+    innermost pairs are removed, one level per pass: at most ``max_depth + 1`` passes
+    of C-speed ``bytes.replace``. The levels removed plus the openers left bound the
+    depth from above; unbalanced openers count too (the parser would recurse into them
+    before finding the text malformed), so malformed JSON may be refused here rather
+    than by the parser.
+    """
+    return _too_deep(_scan(data).brackets, max_depth)
+
+
 def loads_bounded(data: bytes | str, max_depth: int) -> object:
     """``json.loads`` after the depth check: JsonTooDeepError or ValueError when refused."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if json_depth_exceeds(raw, max_depth):
+    return _loads_scanned(raw, _scan(raw), max_depth)
+
+
+def _loads_scanned(raw: bytes, scan: _Scan, max_depth: int) -> object:
+    if _too_deep(scan.brackets, max_depth):
         raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(raw)
     except RecursionError:  # pragma: no cover - the depth check makes this unreachable
         raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels") from None
+
+
+def loads_within(data: bytes, limits: InputLimits) -> tuple[object, bool]:
+    """:func:`loads_bounded` with ``limits.max_json_depth``, and whether no part of the
+    value can be refused by :func:`check_fhir_input` with ``limits``, known from the
+    same scan of the bytes: no string of the text is longer than ``max_string_chars``
+    (see :func:`_scan`), and there are fewer commas outside its strings than
+    ``max_entries`` (an array of more items has at least that many). When True the walk
+    would find nothing and may be skipped; when False it must run."""
+    scan = _scan(data)
+    value = _loads_scanned(data, scan, limits.max_json_depth)
+    within = scan.longest_string <= limits.max_string_chars and scan.commas < limits.max_entries
+    return value, within
 
 
 async def read_capped(chunks: AsyncIterable[bytes], max_bytes: int) -> bytes:

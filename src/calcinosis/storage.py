@@ -205,6 +205,9 @@ _MODELS: dict[str, type[Base]] = {
 }
 
 
+_BATCHED: tuple[Kind, ...] = ("plan", "card")  # inserted as they are, many rows at once
+
+
 @dataclass(eq=False)
 class Row:
     """One row on its way to the database, with its outcome once written."""
@@ -461,6 +464,9 @@ class Store:
             event.listen(self.engine, "begin", _sqlite_begin)
         self._writes = self.engine.execution_options(calcinosis_write=True)
         self._jti_upsert = self._jti_statement()
+        # built once: a statement made again for each batch is compiled from the cache,
+        # but its cache key is worked out anew each time
+        self._inserts: dict[str, Executable] = {kind: insert(_MODELS[kind]) for kind in _BATCHED}
         self._connection: Connection | None = None  # the writer thread's own
         self._wrote = threading.Event()  # set after each committed batch
         self._wal_full = False
@@ -819,9 +825,9 @@ class Store:
         grouped: dict[str, list[Row]] = {}
         for row in rows:
             grouped.setdefault(row.kind, []).append(row)
-        for kind in ("plan", "card"):
+        for kind in _BATCHED:
             if kind in grouped:
-                connection.execute(insert(_MODELS[kind]), [r.values for r in grouped[kind]])
+                connection.execute(self._inserts[kind], [r.values for r in grouped[kind]])
         if "feedback" in grouped:
             values = [r.values for r in grouped["feedback"]]
             uuids = sorted({v["card"] for v in values})

@@ -23,6 +23,7 @@ from calcinosis.limits import (
     check_fhir_input,
     json_depth_exceeds,
     loads_bounded,
+    loads_within,
     markdown_text,
     read_capped,
 )
@@ -68,6 +69,82 @@ def test_the_depth_scan_agrees_with_the_parsed_depth(value: Any, limit: int) -> 
 )
 def test_the_depth_scan(data: bytes, limit: int, expected: bool) -> None:
     assert json_depth_exceeds(data, limit) is expected
+
+
+def _numpy_depth_exceeds(data: bytes, max_depth: int) -> bool:
+    """The depth scan as it was first written (numpy), to hold the bytes version to it."""
+    import re  # noqa: PLC0415 - only this reference needs them
+
+    import numpy as np  # noqa: PLC0415
+
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    codes = np.frombuffer(unescaped, dtype=np.uint8)
+    in_string = np.logical_xor.accumulate(codes == ord('"'))
+    bracket = (codes == 0x5B) | (codes == 0x5D) | (codes == 0x7B) | (codes == 0x7D)
+    brackets = codes[bracket & ~in_string].tobytes().translate(bytes.maketrans(b"{}", b"[]"))
+    if re.search(rb"\[{%d}" % (max_depth + 1), brackets):
+        return True
+    for removed in range(max_depth + 1):
+        if brackets.count(b"[") + removed <= max_depth:
+            return False
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            return True
+        brackets = shorter
+    return True
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(
+    st.binary(max_size=60) | st.text(alphabet='[]{}"\\ a,', max_size=60).map(str.encode),
+    st.integers(min_value=0, max_value=6),
+)
+def test_the_depth_scan_gives_the_first_version_s_answer_on_any_bytes(
+    data: bytes, limit: int
+) -> None:
+    """Malformed text included: the scan refuses exactly what it refused before."""
+    assert json_depth_exceeds(data, limit) is _numpy_depth_exceeds(data, limit)
+
+
+SMALL = InputLimits(max_entries=3, max_string_chars=6, max_json_depth=64)
+READ = st.sampled_from(["text", "code", "id", "x", "data"])  # read by the mapper or not
+FHIRISH = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='ab"\\\n\u00e9\u2028[,', max_size=9),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(READ, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(FHIRISH)
+def test_loads_within_is_true_only_when_the_walk_finds_nothing(value: Any) -> None:
+    """``within`` lets the walk be skipped: so it must never be True for a value the
+    walk refuses (with limits small enough that both answers come up)."""
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
+        parsed, within = loads_within(text.encode(), SMALL)
+        assert parsed == value
+        if within:
+            check_fhir_input(parsed, "x", SMALL)  # raises nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "within"),
+    [
+        pytest.param('{"text": "abcdef"}', True, id="at-the-string-limit"),
+        pytest.param('{"text": "abcdefg"}', False, id="one-over"),
+        pytest.param('{"data": "abcdefg"}', False, id="any-string-counts"),
+        pytest.param('{"text": "' + "\\\\" * 7 + '"}', False, id="escaped-backslashes"),
+        pytest.param('{"text": "' + '\\"' * 7 + '"}', False, id="escaped-quotes"),
+        pytest.param(
+            '{"text": "' + "\\u00e9" * 2 + '"}', False, id="an-escape-counts-its-bytes"
+        ),  # 2 characters, 12 bytes: the bound is the bytes (the walk then runs)
+        pytest.param('{"a": [1, 2, 3]}', True, id="two-commas"),
+        pytest.param('{"a": [1, 2], "b": [3, 4]}', False, id="three-commas-anywhere"),
+        pytest.param('{"a": "1,2,3", "b": 4}', True, id="commas-in-a-string"),
+    ],
+)
+def test_loads_within(text: str, within: bool) -> None:
+    assert loads_within(text.encode(), SMALL) == (json.loads(text), within)
 
 
 def test_loads_bounded_never_recurses_too_deep() -> None:

@@ -8,6 +8,7 @@ Missing prefetch is fetched from a fake FHIR server on 127.0.0.1.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import re
@@ -756,3 +757,79 @@ def test_the_fhir_reading_of_a_prefetch_is_kept_per_prefetch_and_day(
     prefetch["patient"]["gender"] = "male"
     services._findings(kb, prefetch)
     assert len(calls) == 2
+
+
+def test_patient_view_cards_are_kept_per_prefetch_day_base_and_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cards of a prefetch are worked out once: never another prefetch's, another
+    day's, another base's or another public URL's; each call gets its own uuids and its
+    plan for the audit; what a call gets equals what working it out gives."""
+    kb = load_knowledge()
+    made: list[object] = []
+    real = services._patient_view
+
+    def counting(ctx: services.Context, found: Any) -> Any:
+        made.append(found)
+        return real(ctx, found)
+
+    monkeypatch.setattr(services, "_patient_view", counting)
+    service = SERVICES["calcinosis-patient-view"]
+    limits = services.InputLimits()
+    body = fixture("ssc_adult_warfarin_patient_view")
+    body["prefetch"]["patient"] = body["prefetch"]["patient"] | {
+        "name": [{"text": str(uuid.uuid4())}]
+    }
+
+    def answer(request: dict[str, Any], url: str = BASE, base: Any = kb) -> tuple[Any, list[Any]]:
+        plans: list[Any] = []
+        found = services.respond(
+            service, CdsRequest.model_validate(request), {}, base, url, limits=limits, plans=plans
+        )
+        return found, plans
+
+    def without_uuids(response: Any) -> list[dict[str, Any]]:
+        return [card.model_dump(exclude={"uuid"}) for card in response.cards]
+
+    first, first_plans = answer(body)
+    second, second_plans = answer(copy.deepcopy(body))
+    assert len(made) == 1 and len(first_plans) == len(second_plans) == 1  # audited each time
+    assert first_plans[0] is second_plans[0]
+    assert without_uuids(first) == without_uuids(second) and len(first.cards) == 2
+    uuids = {card.uuid for card in (*first.cards, *second.cards)}
+    assert len(uuids) == 4  # no uuid is handed out twice
+    assert all(uuid.UUID(u).version == 4 and str(uuid.UUID(u)) == u for u in uuids)
+    expected = real(services.Context(kb, BASE), services._findings(kb, body["prefetch"]))
+    assert without_uuids(first) == [card.model_dump(exclude={"uuid"}) for card in expected]
+
+    older = copy.deepcopy(body)  # another prefetch: another patient's age, other cards
+    older["prefetch"]["patient"]["birthDate"] = "1940-01-01"
+    assert without_uuids(answer(older)[0]) != without_uuids(first) and len(made) == 2
+    elsewhere = answer(body, url="https://cds.example.org")[0]  # another public URL
+    assert len(made) == 3 and "https://cds.example.org/about" in elsewhere.model_dump_json()
+    other = dataclasses.replace(kb, version="99.0.0+other")  # another knowledge base
+    assert "99.0.0+other" in answer(body, base=other)[0].model_dump_json() and len(made) == 4
+
+    class Tomorrow(date):
+        @classmethod
+        def today(cls) -> Tomorrow:
+            later = date.fromordinal(date.today().toordinal() + 1)
+            return cls(later.year, later.month, later.day)
+
+    monkeypatch.setattr(services, "date", Tomorrow)  # another day: read again (ages change)
+    answer(body)
+    assert len(made) == 5
+
+
+def test_every_patient_view_call_is_audited_when_its_cards_are_kept(trusted: TestClient) -> None:
+    store = trusted.app.state.store  # type: ignore[attr-defined]
+    before = store.plan_count()
+    answers = [
+        call(trusted, PATIENT_VIEW, fixture("ssc_adult_warfarin_patient_view")) for _ in range(3)
+    ]
+    assert store.plan_count() == before + 3
+    issued = sum(
+        c["count"] for c in store.card_counts() if c["service"] == "calcinosis-patient-view"
+    )
+    uuids = {card["uuid"] for answer in answers for card in answer["cards"]}
+    assert issued >= 6 and len(uuids) == 6

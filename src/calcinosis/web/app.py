@@ -22,7 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -163,12 +162,36 @@ class Unexpected:
                 await response(scope, receive, send)
 
 
+Header = tuple[bytes, bytes]
+_SECURITY_RAW: tuple[Header, ...] = tuple(
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in SECURITY_HEADERS.items()
+)
+
+
 class SecurityHeaders:
     """Plain ASGI middleware: the security headers on every HTTP response, and the
-    evidence version and its release date (list-shaped documents carry them only here)."""
+    evidence version and its release date (list-shaped documents carry them only here).
+
+    A header the response already has is left as it is (``setdefault``): the names a
+    response has are looked up once, and the headers of a knowledge base are encoded
+    once, for the last base seen."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._evidence: tuple[KnowledgeBase, tuple[Header, ...]] | None = None
+
+    def _defaults(self, kb: KnowledgeBase | None) -> tuple[Header, ...]:
+        if kb is None:
+            return _SECURITY_RAW
+        kept = self._evidence
+        if kept is None or kept[0] is not kb:
+            evidence = (
+                (b"calcinosis-evidence-version", kb.version.encode("latin-1")),
+                (b"calcinosis-evidence-released", kb.released.encode("latin-1")),
+            )
+            kept = self._evidence = (kb, _SECURITY_RAW + evidence)
+        return kept[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,13 +200,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
+                raw: list[Header] = list(message["headers"])
+                message["headers"] = raw
                 kb = getattr(scope["app"].state, "kb", None) if "app" in scope else None
-                if kb is not None:
-                    headers.setdefault("Calcinosis-Evidence-Version", kb.version)
-                    headers.setdefault("Calcinosis-Evidence-Released", kb.released)
+                present = {name for name, _ in raw}
+                raw += [header for header in self._defaults(kb) if header[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

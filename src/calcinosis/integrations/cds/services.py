@@ -17,7 +17,8 @@
 * Cards are built by :func:`respond` (typed: a :class:`CdsResponse` of :class:`Card`),
   a plain function that the routes run off the event loop for a large body (it parses
   what was fetched, checks its limits and maps the FHIR; the FHIR reading of a prefetch
-  is kept per day, see :func:`_findings`).
+  and patient-view's cards are kept per day, see :func:`_findings` and
+  :func:`_patient_view_cards`).
   Text from the EHR is escaped before it goes into a card's markdown.
 * Every call is authenticated (``integrations/cds/auth.py``); see ``web/routes/cds.py``
   for the routes.
@@ -26,9 +27,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import json
+import os
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
@@ -47,7 +50,7 @@ from calcinosis.decision.patient import Patient, parse_patient
 from calcinosis.decision.plan_cache import PlanCache
 from calcinosis.decision.safety import findings_for, rules_patient
 from calcinosis.errors import CalcinosisError, ProfileError
-from calcinosis.evidence.derived import derived_bounded
+from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.references import places, reference_text
 from calcinosis.evidence.schemas import Contraindication
@@ -233,16 +236,23 @@ def _fill(template: str, context: Mapping[str, object]) -> str:
     return _TEMPLATE.sub(value, template)
 
 
-def check_request_limits(data: Mapping[str, object], limits: InputLimits) -> None:
+def check_request_limits(
+    data: Mapping[str, object], limits: InputLimits, *, walk: bool = True
+) -> None:
     """InputLimitError naming the field when a request's FHIR input is beyond a limit.
 
     At most ``max_prefetch_keys`` prefetch members; in ``prefetch`` and ``context``,
     no JSON array longer than ``max_entries`` (a Bundle's ``entry``, a list of
     resources, codings) and no string the mapper reads longer than ``max_string_chars``.
+    ``walk=False`` when the body's scan showed that no array and no string of it can be
+    over those two (``limits.loads_within``): then the walk, which would find nothing,
+    is left out.
     """
     prefetch = data.get("prefetch")
     if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
         raise InputLimitError("prefetch", f"more than {limits.max_prefetch_keys} members")
+    if not walk:
+        return
     for member in ("prefetch", "context"):
         check_fhir_input(data.get(member), member, limits)
 
@@ -660,11 +670,11 @@ def respond(
     they come from ``plan_cache`` when one is given (shared documents: never mutated).
     """
     prefetch = dict(request.prefetch or {}) | _decode_fetched(fetched, limits)
-    found = _findings(kb, prefetch)
     ctx = Context(kb, public_url, [] if plans is None else plans, plan_cache)
     if service.hook == "patient-view":
-        cards = _patient_view(ctx, found)
+        cards = _patient_view_cards(ctx, prefetch)
     else:
+        found = _findings(kb, prefetch)
         cards = _order_cards(
             ctx, found, _draft_orders(request, service), prefetch.get("conditions")
         )
@@ -674,24 +684,107 @@ def respond(
 # The FHIR reading of a prefetch (about half the CPU of a patient-view call) depends only
 # on the prefetch's JSON, the day and the knowledge base: it is kept for the JSON text of
 # the members it reads (in their order, as the body gave them), per day and per base.
+# So are patient-view's cards, which depend on nothing else but the public URL (and the
+# plan, itself a pure function of the profile read and the base): each call gets copies
+# with uuids of its own.
 _MEMO_MAX_CHARS = 65_536  # a larger prefetch is read each time (kept ones stay small)
 _MEMO_ENTRIES = 256
+_MEMBERS = ("patient", "conditions", "medications")
+
+
+def _prefetch_text(prefetch: Mapping[str, object]) -> str | None:
+    """The JSON of ``[patient, conditions, medications, observations]``: the key of what
+    is kept of a prefetch; None when it is too large to keep."""
+    members = [prefetch.get(key) for key in (*_MEMBERS, "observations")]
+    try:
+        text = json.dumps(members)
+    except (TypeError, ValueError):  # pragma: no cover - parsed JSON always dumps
+        return None
+    return text if len(text) <= _MEMO_MAX_CHARS else None
+
+
+def _read_now(kb: KnowledgeBase, prefetch: Mapping[str, object], today: date) -> FhirFindings:
+    members = [prefetch.get(key) for key in _MEMBERS]
+    observations = prefetch.get("observations")
+    return findings_from_fhir(*members, observations=observations, today=today, kb=kb)
+
+
+def _own_copy(found: FhirFindings) -> FhirFindings:
+    # the profile is the caller's to read and copy: a kept one is never handed out
+    return dataclasses.replace(found, profile=copy.deepcopy(found.profile))
 
 
 def _findings(kb: KnowledgeBase, prefetch: Mapping[str, object]) -> FhirFindings:
     """``findings_from_fhir`` of the prefetch, read once per distinct prefetch and day."""
-    members = [prefetch.get(key) for key in ("patient", "conditions", "medications")]
-    observations = prefetch.get("observations")
     today = date.today()
-    try:
-        text = json.dumps([*members, observations])
-    except (TypeError, ValueError):  # pragma: no cover - parsed JSON always dumps
-        text = None
-    if text is None or len(text) > _MEMO_MAX_CHARS:
-        return findings_from_fhir(*members, observations=observations, today=today, kb=kb)
-    found = _findings_of_json(kb, text, today)
-    # the profile is the caller's to read and copy: a kept one is never handed out
-    return dataclasses.replace(found, profile=copy.deepcopy(found.profile))
+    text = _prefetch_text(prefetch)
+    if text is None:
+        return _read_now(kb, prefetch, today)
+    return _own_copy(_findings_of_json(kb, text, today))
+
+
+@dataclass(frozen=True)
+class _KeptCards:
+    """Patient-view's answer to one prefetch: its cards (with the uuids they were made
+    with: each call gets copies with its own) and the plans they were built from."""
+
+    cards: tuple[Card, ...]
+    plans: tuple[PlanDocument, ...]
+
+
+class _CardsMemo:
+    """The last ``maxsize`` :class:`_KeptCards`, by prefetch text, day and public URL (the
+    oldest go first). Shared by the event loop and the CDS threads: plain dict
+    operations, and an entry made twice by two threads is equal."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._kept: dict[tuple[str, date, str], _KeptCards] = {}
+
+    def get(self, key: tuple[str, date, str]) -> _KeptCards | None:
+        return self._kept.get(key)
+
+    def keep(self, key: tuple[str, date, str], value: _KeptCards) -> None:
+        if len(self._kept) >= self.maxsize:
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                del self._kept[next(iter(self._kept))]
+        self._kept[key] = value
+
+
+@derived
+def _cards_memo(kb: KnowledgeBase) -> _CardsMemo:
+    """The patient-view cards kept for ``kb`` (with the base: a new base starts empty)."""
+    return _CardsMemo(_MEMO_ENTRIES)
+
+
+def _patient_view_cards(ctx: Context, prefetch: Mapping[str, object]) -> list[Card]:
+    """:func:`_patient_view` of the prefetch, worked out once per distinct prefetch, day
+    and public URL; each call gets the cards with new uuids, and the plans (for its
+    audit record) appended to ``ctx.plans``."""
+    today = date.today()
+    text = _prefetch_text(prefetch)
+    if text is None:
+        return _patient_view(ctx, _read_now(ctx.kb, prefetch, today))
+    memo = _cards_memo(ctx.kb)
+    key = (text, today, ctx.public_url)
+    kept = memo.get(key)
+    if kept is None:
+        made = Context(ctx.kb, ctx.public_url, [], ctx.plan_cache)
+        cards = _patient_view(made, _own_copy(_findings_of_json(ctx.kb, text, today)))
+        kept = _KeptCards(tuple(cards), tuple(made.plans))
+        memo.keep(key, kept)
+    ctx.plans.extend(kept.plans)
+    uuids = _uuids(len(kept.cards))
+    return [
+        card.model_copy(update={"uuid": new}) for card, new in zip(kept.cards, uuids, strict=True)
+    ]
+
+
+def _uuids(count: int) -> list[str]:
+    """``count`` random UUIDs, each as ``uuid.uuid4()`` makes it (16 bytes of
+    ``os.urandom``, version 4), from one read of the system's random source."""
+    data = os.urandom(16 * count)
+    return [str(uuidlib.UUID(bytes=data[i : i + 16], version=4)) for i in range(0, len(data), 16)]
 
 
 @derived_bounded(_MEMO_ENTRIES)

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -71,7 +71,7 @@ from calcinosis.limits import (
     JsonTooDeepError,
     TooLargeError,
     check_fhir_input,
-    loads_bounded,
+    loads_within,
     read_capped,
 )
 from calcinosis.settings import Settings
@@ -225,15 +225,18 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
         raise _RefusedError(problem(400, "Incomplete request", "The body was cut off.")) from None
 
 
-def _parse(
-    raw: bytes,
-    model: type[Model],
-    limits: InputLimits,
-    check: Callable[[Mapping[str, object], InputLimits], None],
-) -> Model:
+class _Check(Protocol):
+    """A body's limit check: ``walk=False`` when its scan showed that no array and no
+    string of it can be over the limits (the walk would find nothing)."""
+
+    def __call__(self, data: Mapping[str, object], limits: InputLimits, *, walk: bool) -> None:
+        """InputLimitError naming the field beyond a limit."""
+
+
+def _parse(raw: bytes, model: type[Model], limits: InputLimits, check: _Check) -> Model:
     """The body as ``model``: depth-checked, parsed, limit-checked, validated. In a thread."""
     try:
-        data = loads_bounded(raw, limits.max_json_depth)
+        data, within = loads_within(raw, limits)
     except JsonTooDeepError:
         raise _too_large(
             "body", f"JSON nested deeper than {limits.max_json_depth} levels"
@@ -243,7 +246,7 @@ def _parse(
         raise _RefusedError(response) from None
     if isinstance(data, dict):
         try:
-            check(data, limits)
+            check(data, limits, walk=not within)
         except InputLimitError as exc:
             raise _too_large(exc.field, exc.message) from None
     try:
@@ -434,8 +437,9 @@ class FeedbackBody(BaseModel):
     feedback: list[_FeedbackItem]
 
 
-def _check_feedback(data: Mapping[str, object], limits: InputLimits) -> None:
-    check_fhir_input(data.get("feedback"), "feedback", limits)
+def _check_feedback(data: Mapping[str, object], limits: InputLimits, *, walk: bool) -> None:
+    if walk:
+        check_fhir_input(data.get("feedback"), "feedback", limits)
 
 
 @router.post(
