@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_side_by_side  # noqa: E402 - the one `git archive` of a revision
+
 QUESTIONS = HERE.parent / "tests" / "fixtures" / "questions.yaml"
 FALLBACK = [
     "Should warfarin be used for calcinosis?",
@@ -91,16 +94,11 @@ def run_side(source: Path | None, rounds: int, cache: Path) -> dict[str, float]:
 
 
 def export(revision: str, target: Path) -> Path:
+    """``src`` of ``revision`` under ``target``, byte-compiled."""
     target.mkdir(parents=True)
-    archive = subprocess.run(  # noqa: S603 - git, with a revision the user gave
-        ["git", "archive", revision, "src"],  # noqa: S607
-        cwd=HERE.parent,
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)  # noqa: S603, S607
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target / "src")], check=True)  # noqa: S603
-    return target / "src"
+    source = bench_side_by_side.export(revision, target)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(source)], check=True)  # noqa: S603
+    return source
 
 
 def main() -> int:

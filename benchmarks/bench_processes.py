@@ -31,20 +31,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_side_by_side import export  # noqa: E402 - the one `git archive` of a revision
+
 SCRIPT = Path(sys.executable).with_name("calcinosis")
 ASK = "Does sodium thiosulfate work for calcinosis in systemic sclerosis?"
 COMMANDS = (("calcinosis ask", ("ask", ASK)), ("evidence table 4", ("evidence", "table", "4")))
-
-
-def export(revision: str, target: Path) -> Path:
-    archive = subprocess.run(  # noqa: S603 - git, with a revision the user gave
-        ["git", "archive", revision, "src"],  # noqa: S607
-        cwd=HERE.parent,
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)  # noqa: S603, S607
-    return target / "src"
 
 
 class Side:
