@@ -29,6 +29,10 @@ DEFERRED = {
     "calcinosis.living": "the study-file and panel models, ~0.2 G: only its own commands",
     "tqdm": "~0.03 G: only a batch of plans shows progress",
     "yaml": "PyYAML, ~0.12 G: only for a data file that is not in the parse cache",
+    "tabulate": "~0.03 G with html: only a command that prints a table",
+    "calcinosis.evidence.tables": "grading and tabulate, ~0.04 G: only the table commands",
+    "calcinosis.evidence.audit": "its checks and the tables, ~0.06 G: only `evidence audit`",
+    "calcinosis.evidence.summary_of_findings": "certainty, ~0.05 G: only `evidence certainty`",
 }
 
 

@@ -163,3 +163,80 @@ def test_no_cache_directory_still_compiles(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(patterns, "_learnt", {})
     _same(patterns.compiled(r"no (cache|directory)"), re.compile(r"no (cache|directory)"))
     patterns.save()  # no error
+
+
+# The expressions the answers write where they use them (the calls that were ``re``'s).
+_WRITTEN = (
+    r"[,;:?!()]|\s[-–—]+\s|\.\s|\band (?=what|how|which|when)",
+    r"\d+ of \d+|\d+ ?%|\d+/\d+|\d+ percent",
+    r"\s*\([^)]*\)$",
+    r"[a-z0-9]+",
+    r"(?P<n>\d+) (?P<unit>mg|g)\b",
+    r"^ (is|are|was|were) there | any ",
+)
+
+
+@pytest.mark.parametrize("pattern", _WRITTEN)
+@pytest.mark.parametrize("flags", [0, re.IGNORECASE])
+def test_re_functions_give_what_re_gives(fresh: Path, pattern: str, flags: int) -> None:
+    texts = (*SAMPLES, "12 of 40 (30%) Had 5 MG, 2 g; and what - then. x", "")
+    for text in texts:
+        found, expected = patterns.search(pattern, text, flags), re.search(pattern, text, flags)
+        assert (found and (found.span(), found.groups())) == (
+            expected and (expected.span(), expected.groups())
+        )
+        for function in (patterns.match, patterns.fullmatch):
+            mine = function(pattern, text, flags)
+            theirs = getattr(re, function.__name__)(pattern, text, flags)
+            assert (mine and mine.span()) == (theirs and theirs.span())
+        assert [m.span() for m in patterns.finditer(pattern, text, flags)] == [
+            m.span() for m in re.finditer(pattern, text, flags)
+        ]
+        groups = re.compile(pattern).groups
+        if groups <= 1:
+            assert patterns.findall(pattern, text, flags) == re.findall(pattern, text, flags)
+        else:  # its finds would be tuples, not the strings findall is typed to give
+            with pytest.raises(ValueError, match="findall of an expression with 2 groups"):
+                patterns.findall(pattern, text, flags)
+        if not groups:
+            assert patterns.split(pattern, text, 2, flags) == re.split(
+                pattern, text, maxsplit=2, flags=flags
+            )
+        else:  # its groups would be in the list, with None for one that took no part
+            with pytest.raises(ValueError, match="split by an expression with"):
+                patterns.split(pattern, text, 2, flags)
+        assert patterns.sub(pattern, "<\\g<0>>", text, 1, flags) == re.sub(
+            pattern, "<\\g<0>>", text, count=1, flags=flags
+        )
+        assert patterns.sub(pattern, lambda m: m.group(0).upper(), text) == re.sub(
+            pattern, lambda m: m.group(0).upper(), text
+        )
+
+
+def test_an_expression_is_compiled_once_per_process(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(patterns, "_kept", {})
+    calls: list[str] = []
+    real = patterns.compiled
+
+    def counting(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        calls.append(pattern)
+        return real(pattern, flags)
+
+    monkeypatch.setattr(patterns, "compiled", counting)
+    for _ in range(3):
+        patterns.search(r"\d+", "a 12")
+        patterns.sub(r"\d+", "n", "a 12")
+    patterns.search(r"\d+", "a 12", re.IGNORECASE)  # other flags: another expression
+    assert calls == [r"\d+", r"\d+"]
+
+
+def test_the_expressions_kept_in_a_process_are_bounded(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(patterns, "_kept", {})
+    monkeypatch.setattr(patterns, "_KEPT_AT_MOST", 4)
+    for number in range(10):
+        assert patterns.search(f"x{number}", f"ax{number}") is not None
+        assert len(patterns._kept) <= 4

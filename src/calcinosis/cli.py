@@ -17,19 +17,22 @@ from pathlib import Path
 from typing import NoReturn
 
 from pydantic import BaseModel
-from tabulate import tabulate
 
 from calcinosis import DISCLAIMER, __version__
 from calcinosis.errors import CalcinosisError, UnknownChoiceError
-from calcinosis.evidence.audit import audit
+from calcinosis.evidence.choices import FORMATS, METHODS, TABLES
 from calcinosis.evidence.commands import (
     pool_options,
     register_synthesis_commands,
     sensitivity_lines,
 )
-from calcinosis.evidence.knowledge_base import KnowledgeBase, arm_document, load_knowledge
-from calcinosis.evidence.synthesis import METHODS, OUTCOMES, pool_document, pool_treatment
-from calcinosis.evidence.tables import FORMATS, TABLES, arm_level_rules, render, table_rows
+from calcinosis.evidence.knowledge_base import (
+    OUTCOMES,
+    KnowledgeBase,
+    arm_document,
+    load_knowledge,
+)
+from calcinosis.evidence.synthesis import pool_document, pool_treatment
 from calcinosis.living.commands import add_living_commands
 
 __all__ = ["main"]
@@ -42,6 +45,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _tabulate(body: Sequence[Sequence[object]], headers: Sequence[str], style: str) -> str:
+    from tabulate import tabulate  # noqa: PLC0415 - only a command that prints a table
+
+    return tabulate(body, headers=headers, tablefmt=style)
 
 
 def _emit_json(document: object) -> None:
@@ -62,6 +71,8 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
 
 # ---------------------------------------------------------------- evidence arms
 def _cmd_arms(args: argparse.Namespace) -> int:
+    from calcinosis.evidence.tables import arm_level_rules, render  # noqa: PLC0415 - the tables
+
     kb = _kb(args)
     arms = list(kb.arms)
     if args.treatment:
@@ -90,7 +101,7 @@ def _cmd_arms(args: argparse.Namespace) -> int:
         sys.stdout.write(render(cells, 1, "csv"))
         return 0
     style = "github" if args.format == "markdown" else "simple"
-    sys.stdout.write(tabulate(body, headers=columns, tablefmt=style) + "\n")
+    sys.stdout.write(_tabulate(body, columns, style) + "\n")
     if args.format == "text":
         sys.stdout.write(
             f"\n{len(documents)} arms. Blank counts are NA/NS in the review." + _footer(kb)
@@ -100,6 +111,8 @@ def _cmd_arms(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------- evidence table
 def _cmd_table(args: argparse.Namespace) -> int:
+    from calcinosis.evidence.tables import render, table_rows  # noqa: PLC0415 - the tables
+
     kb = _kb(args)
     rows = [row.model_dump() for row in table_rows(kb, args.number)]
     if args.format == "json":
@@ -113,6 +126,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------- evidence audit
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from calcinosis.evidence.audit import audit  # noqa: PLC0415 - the audit's checks
+
     kb = _kb(args)
     items = audit(kb)
     if args.check:
@@ -175,13 +190,8 @@ def _cmd_pool(args: argparse.Namespace) -> int:
         for a in document.arms
     ]
     lines.append("")
-    lines.append(
-        tabulate(
-            body,
-            headers=["study", "design", "x/n", "proportion", "Wilson 95% CI", "weight"],
-            tablefmt="simple",
-        )
-    )
+    headers = ["study", "design", "x/n", "proportion", "Wilson 95% CI", "weight"]
+    lines.append(_tabulate(body, headers, "simple"))
     for left in document.left_out:
         lines.append(f"  left out: {left.arm} ({left.reason})")
     lines.extend(sensitivity_lines(document, args.method))
@@ -216,6 +226,8 @@ def _cmd_forest(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------ evidence grading
 def _cmd_grading(args: argparse.Namespace) -> int:
+    from calcinosis.evidence.tables import arm_level_rules, table_rows  # noqa: PLC0415 - tables
+
     kb = _kb(args)
     arm_rows = []
     for arm in kb.arms:
@@ -256,7 +268,7 @@ def _cmd_grading(args: argparse.Namespace) -> int:
     ):
         body = [[*(r[k] for k in keys), "; ".join(r["reasons"])] for r in rows]
         headers = [keys[0], "printed", "rules", "why"]
-        sys.stdout.write(f"{title}\n{tabulate(body, headers=headers)}\n\n")
+        sys.stdout.write(f"{title}\n{_tabulate(body, headers, 'simple')}\n\n")
     sys.stdout.write(_footer(kb))
     return 0
 

@@ -33,13 +33,24 @@ import hashlib
 import importlib
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from threading import Lock
 from types import ModuleType
 
 from calcinosis.cachefiles import cache_dir, plain_bytes, read_plain, replace_atomically
 
-__all__ = ["compiled", "save"]
+__all__ = [
+    "compiled",
+    "findall",
+    "finditer",
+    "fullmatch",
+    "match",
+    "save",
+    "search",
+    "split",
+    "sub",
+]
 
 # The parts ``re.compile`` is made of (CPython 3.11; typeshed describes none of them).
 _sre: ModuleType | None
@@ -78,6 +89,72 @@ def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
         return re.compile(pattern, flags)
     _learn(key, program)
     return made
+
+
+# The expressions written where they are used (``rx.search(pattern, text)``), kept in this
+# process as ``re`` keeps its last 512; what the code and the data hold is fewer.
+_KEPT_AT_MOST = 2048
+_kept: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def _expression(pattern: str, flags: int) -> re.Pattern[str]:
+    key = (pattern, int(flags))
+    made = _kept.get(key)
+    if made is None:
+        if len(_kept) >= _KEPT_AT_MOST:
+            _kept.clear()
+        made = _kept[key] = compiled(pattern, flags)
+    return made
+
+
+# ``re``'s functions of the same names and arguments, through compiled().
+def search(pattern: str, string: str, flags: int = 0) -> re.Match[str] | None:
+    """``re.search``."""
+    return _expression(pattern, flags).search(string)
+
+
+def match(pattern: str, string: str, flags: int = 0) -> re.Match[str] | None:
+    """``re.match``."""
+    return _expression(pattern, flags).match(string)
+
+
+def fullmatch(pattern: str, string: str, flags: int = 0) -> re.Match[str] | None:
+    """``re.fullmatch``."""
+    return _expression(pattern, flags).fullmatch(string)
+
+
+def findall(pattern: str, string: str, flags: int = 0) -> list[str]:
+    """``re.findall``, for an expression with one group at most (the strings found);
+    ValueError for one with more, whose finds are tuples."""
+    expression = _expression(pattern, flags)
+    if expression.groups > 1:
+        raise ValueError(f"findall of an expression with {expression.groups} groups")
+    return expression.findall(string)
+
+
+def finditer(pattern: str, string: str, flags: int = 0) -> Iterator[re.Match[str]]:
+    """``re.finditer``."""
+    return _expression(pattern, flags).finditer(string)
+
+
+def sub(
+    pattern: str,
+    repl: str | Callable[[re.Match[str]], str],
+    string: str,
+    count: int = 0,
+    flags: int = 0,
+) -> str:
+    """``re.sub``."""
+    return _expression(pattern, flags).sub(repl, string, count)
+
+
+def split(pattern: str, string: str, maxsplit: int = 0, flags: int = 0) -> list[str]:
+    """``re.split``, for an expression without groups (the parts between its matches);
+    ValueError for one with groups, whose matches are in the list too."""
+    expression = _expression(pattern, flags)
+    if expression.groups:
+        raise ValueError(f"split by an expression with {expression.groups} groups")
+    return expression.split(string, maxsplit)
 
 
 def _program(pattern: str, flags: int) -> Program:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from calcinosis import patterns as rx
 from calcinosis.answers.draft import (
     SOURCE_NAMES,
     Draft,
@@ -87,7 +88,7 @@ def _table4_statements(kb: KnowledgeBase, row: Table4Row) -> tuple[Statement, ..
 def _row_statements(kb: KnowledgeBase, row_id: str) -> tuple[Statement, ...]:
     """The Table 4 comments of a row, each a statement with its verbatim cell."""
     row = next(r for r in kb.table4 if r.id == row_id)
-    base = re.sub(r"\s*\(.*\)$", "", row.provenance.location)  # "... row (no level printed)"
+    base = rx.sub(r"\s*\(.*\)$", "", row.provenance.location)  # "... row (no level printed)"
     return tuple(
         s
         for s in kb.statements
@@ -423,7 +424,7 @@ class _Hits:
             counts = self._counts[pattern] = {}
         found = counts.get(text)
         if found is None:
-            found = counts[text] = len(re.findall(pattern, text, re.IGNORECASE))
+            found = counts[text] = sum(1 for _ in rx.finditer(pattern, text, re.IGNORECASE))
         return found
 
 
@@ -482,7 +483,7 @@ def findings(d: Draft, treatments: Sequence[str], limit: int = 4) -> None:
         candidates,
         key=lambda p: (
             not d.fits(p.applies_to),
-            -sum(w in p.text.lower() for w in words) - (2 if re.search(r"\d", p.text) else 0),
+            -sum(w in p.text.lower() for w in words) - (2 if rx.search(r"\d", p.text) else 0),
             len(p.treatments),
         ),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from calcinosis import patterns as rx
 from calcinosis.answers.passages import Passage, fill_quote
 from calcinosis.answers.query import Query
 from calcinosis.evidence.applicability import AppliesTo, Context, fit
@@ -95,7 +96,7 @@ def sentence_with(text: str, pattern: str) -> str:
     """The sentence of a passage that matches ``pattern`` (the one carrying the claim)."""
     text = _AI_REFS.sub("", _SOURCE_REFS.sub("", " ".join(text.split())))
     for part in _split(text):
-        if re.search(pattern, part, re.IGNORECASE):
+        if rx.search(pattern, part, re.IGNORECASE):
             return part.rstrip(".")
     return sentences(text, 1)
 
@@ -106,7 +107,7 @@ def unit_flag(kb: KnowledgeBase, text: str) -> str:
     for finding in kb.findings:
         if finding.kind != "unit":
             continue
-        for figure in re.findall(r"\(([^)]+)\)", finding.published) or [finding.published]:
+        for figure in rx.findall(r"\(([^)]+)\)", finding.published) or [finding.published]:
             if figure in text:
                 why = finding.summary.rstrip(".")
                 return (
@@ -142,7 +143,7 @@ class Draft:
     def _repeats(self, sentence: str) -> bool:
         """The sentence quotes a passage the lead has quoted already (the same words are
         printed in two places of a source, or reached by two routes)."""
-        quoted: list[str] = re.findall(r'"([^"]{40,})"', sentence)
+        quoted: list[str] = rx.findall(r'"([^"]{40,})"', sentence)
         return bool(quoted) and all(any(q in lead for lead in self.leads) for q in quoted)
 
     def lead(self, sentence: str | None) -> None:
@@ -223,7 +224,7 @@ class Draft:
         if not asked or len(passage.treatments) < 2 or not others or len(others) > 4:
             return ""
         names = [self.kb.treatments[t].name.lower() for t in passage.treatments]
-        if re.search(r"\d+ of \d+|\d+ ?%|\d+/\d+|\d+ percent", passage.text) is None:
+        if rx.search(r"\d+ of \d+|\d+ ?%|\d+/\d+|\d+ percent", passage.text) is None:
             return ""  # no figure in it: nothing is counted together
         return "one figure for " + ", ".join(names[:-1]) + " and " + names[-1] + " together"
 

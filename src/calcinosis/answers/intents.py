@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from calcinosis import patterns as rx
 from calcinosis.answers.blocks import (
     arms_line,
     disagreements,
@@ -80,7 +81,7 @@ def _treatment_sections(d: Draft, treatments: tuple[str, ...], label: str) -> No
 
 # ----------------------------------------------------------------- intents
 def _matches_when(d: Draft) -> bool:
-    return any(re.search(cue, d.query.norm) for cue in WHEN_CUES)
+    return any(rx.search(cue, d.query.norm) for cue in WHEN_CUES)
 
 
 _CHILD_WORDS = r"(children|child|kids?|pediatric|paediatric|juvenile|jdm)"
@@ -229,7 +230,7 @@ def _efficacy(d: Draft) -> None:
                 sources=("management-topic", "nowaczyk-2021"),
                 kinds=("finding", "summary"),
             )
-            if re.search(r"\d+ (of \d+|percent|%)|\d+%|\d+/\d+", p.text) and d.fits(p.applies_to)
+            if rx.search(r"\d+ (of \d+|percent|%)|\d+%|\d+/\d+", p.text) and d.fits(p.applies_to)
         ]
         if figures:
             d.lead(d.quote(figures[0], 2))

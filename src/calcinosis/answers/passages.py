@@ -11,12 +11,12 @@ over the passages finds the nearest ones for a question.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from calcinosis import patterns as rx
 from calcinosis.evidence.applicability import AppliesTo, applies_to_regimen, applies_to_statement
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase
@@ -166,9 +166,9 @@ def fill_quote(kb: KnowledgeBase, provenance: Provenance, claim: str | None = No
     by_location = _quotes_by_location(kb)
     quotes = by_location.get((provenance.source, provenance.location), ())
     if not quotes:  # "Table 4, Rituximab row (no level printed)": the row's own cells
-        bare = re.sub(r"\s*\([^)]*\)$", "", provenance.location)
+        bare = rx.sub(r"\s*\([^)]*\)$", "", provenance.location)
         quotes = by_location.get((provenance.source, bare), ())
-    wanted = _letters(re.sub(r"\([^)]*\)", "", claim or ""))
+    wanted = _letters(rx.sub(r"\([^)]*\)", "", claim or ""))
     carrying = [q for q in quotes if wanted and wanted in _letters(q)]
     if not carrying and len(quotes) == 1:
         carrying = list(quotes)
@@ -330,7 +330,7 @@ def search(
     kb: KnowledgeBase, text: str, limit: int = 5, treatments: Iterable[str] = ()
 ) -> list[Passage]:
     """The passages nearest to ``text`` (BM25), optionally about ``treatments`` only."""
-    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
+    words = [w for w in rx.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
     words = [w for w in words if len(w) > 2]
     if not words:
         return []

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from calcinosis import patterns as rx
 from calcinosis.answers.blocks import (
     dose_lines,
     passages_about,
@@ -94,7 +95,7 @@ def what_not_to_use(d: Draft) -> None:
     for group in _avoid_groups(d):
         rule = group.owners[0][1]
         quote = sentences(rule.provenance.quote or rule.text, 1)
-        if not re.search(_AGAINST_WORDS, quote, re.IGNORECASE):
+        if not rx.search(_AGAINST_WORDS, quote, re.IGNORECASE):
             risks.append(_avoid_line(d, group))
             continue
         applies = any(rule_applies(d, t, r) for t, r in group.owners) or (

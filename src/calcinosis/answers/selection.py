@@ -3,8 +3,7 @@ fit the question best, and what to say when no record answers what was asked."""
 
 from __future__ import annotations
 
-import re
-
+from calcinosis import patterns as rx
 from calcinosis.answers.blocks import (
     nearest,
     passages_about,
@@ -85,7 +84,7 @@ def subtype_passages(d: Draft, treatments: tuple[str, ...]) -> list[Passage]:
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower())} - _COMMON
+    return {w[:5] for w in rx.findall(r"[a-z]{4,}", text.lower())} - _COMMON
 
 
 def by_words(d: Draft, found: list[Passage]) -> list[Passage]:

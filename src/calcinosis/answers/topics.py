@@ -4,10 +4,10 @@ name, and the overview (subtypes, definitions, the evidence as a whole)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from calcinosis import patterns as rx
 from calcinosis.answers.blocks import (
     arm_provenance,
     passages_about,
@@ -73,7 +73,7 @@ _GRADE_ASKED = compiled(r" graded? ([abcd]|[12] ?[abc]) ")
 def best_evidence(d: Draft) -> bool:
     """ "Which treatment has the best evidence?": the grades as Table 4 and the management
     topic give them, highest first, and what the highest is for or against."""
-    if not any(re.search(cue, d.query.norm) for cue in BEST_EVIDENCE):
+    if not any(rx.search(cue, d.query.norm) for cue in BEST_EVIDENCE):
         return False
     rows = [r for r in d.kb.table4 if r.grade and r.parent is None]
     if not rows:
@@ -177,7 +177,7 @@ def time_to_response(d: Draft) -> None:
 def relapse(d: Draft) -> None:
     found = passages_about(d, d.query.treatments, pattern=_RELAPSE)
     arms = [a for a in d.kb.arms_for(d.query.treatments) if a.relapses is not None]
-    counted = [p for p in found if re.search(r"\d", sentence_with(p.text, _RELAPSE))]
+    counted = [p for p in found if rx.search(r"\d", sentence_with(p.text, _RELAPSE))]
     if d.query.treatments and not arms and not counted:
         # "how often do they come back after surgery?": the topic names recurrence as a
         # risk; no source counts it
@@ -249,7 +249,7 @@ def _what_studies(d: Draft, by_study: dict[str, list[Any]]) -> str:
     trials = sum(kb.studies[s].design == "rct" for s in by_study)
     if not (_RCT.search(d.query.norm) and trials):
         return "The studies"
-    if re.match(r"^ (is|are|was|were) there | any ", d.query.norm):
+    if rx.match(r"^ (is|are|was|were) there | any ", d.query.norm):
         return f"Yes, {'one' if trials == 1 else trials}: the randomized controlled trial"
     return "The randomized controlled trial"
 
@@ -462,18 +462,18 @@ def overview(d: Draft) -> None:
         else:
             d.lead(line)
 
-    if re.search(r" (grading|oxford|cebm|graded|grading system)", text):
+    if rx.search(r" (grading|oxford|cebm|graded|grading system)", text):
         say("review-methods-oxford-levels")
         say("review-abstract-limitations", "Research evidence")
         return
-    if re.search(r" (evidence|studies|overall)", text) and not d.query.subtype:
+    if rx.search(r" (evidence|studies|overall)", text) and not d.query.subtype:
         say("review-abstract-30-studies-288-patients")
         say("review-discussion-only-two-rcts", "Research evidence")
         say("review-abstract-limitations", "Research evidence")
         say("nowaczyk-40-studies-136-patients", "Research evidence")
         return
     for question, passage in _TOPICS:
-        if re.search(question, text):
+        if rx.search(question, text):
             # no passage calls anything a cure ("no formal curative effect of diltiazem")
             if question == _TOPICS_CURE and not passages_about(
                 d, (), pattern=r"\bcure[sd]?\b|\bcurable\b"
@@ -490,15 +490,15 @@ def overview(d: Draft) -> None:
         d.query.subtype
         and five is not None
         and d.query.subtype in five.quote
-        and re.search(r" (a )?(type|subtype|kind|form) of calcinosis", text)
+        and rx.search(r" (a )?(type|subtype|kind|form) of calcinosis", text)
     ):
         d.lead("Yes.")  # "is calciphylaxis a type of calcinosis cutis?": the topic's five
         say("management-topic-five-subtypes")
-    if d.query.subtype and not re.search(r" (subtypes?|types|kinds|forms) ", text):
+    if d.query.subtype and not rx.search(r" (subtypes?|types|kinds|forms) ", text):
         subtype_management(d, count=3)  # "what is calciphylaxis?": that subtype's passages
         say("management-topic-five-subtypes", "Guidelines and expert recommendations")
         return
-    if re.search(r" (most|more) (common|frequent|often)", text):
+    if rx.search(r" (most|more) (common|frequent|often)", text):
         say("answers-topic-dystrophic-most-common")  # "which subtype is most common?"
     say("management-topic-five-subtypes")
     say("answers-review-definition", "Guidelines and expert recommendations")

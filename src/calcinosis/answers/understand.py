@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Literal
 
+from calcinosis import patterns as rx
 from calcinosis.answers.cues import (
     ALSO_INTENTS,
     BEST_EVIDENCE,
@@ -416,7 +417,7 @@ def _attached(text: str, start: int, end: int, mentions: list[tuple[int, int]]) 
     for m_start, m_end in mentions:
         if m_start >= end and _ROUTE_GAP.match(text[end:m_start]):
             return True
-        gap = re.sub(r"^ (?:by|via|as an?|given)(?= |$)", "", text[m_end:start])
+        gap = rx.sub(r"^ (?:by|via|as an?|given)(?= |$)", "", text[m_end:start])
         if start >= m_end and _ROUTE_GAP.match(gap):
             return True
     return False
@@ -825,13 +826,13 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
         before, after = text[:position], _skip_durations(text[end:])
         before = _LEADING_ROUTES.sub(" ", before)
         said_before = next(
-            (r for pattern, r in PRIOR_BEFORE.items() if re.search(pattern, before)), None
+            (r for pattern, r in PRIOR_BEFORE.items() if rx.search(pattern, before)), None
         )
         said_after = next(
-            (r for pattern, r in PRIOR_AFTER.items() if re.search(pattern, after)), None
+            (r for pattern, r in PRIOR_AFTER.items() if rx.search(pattern, after)), None
         )
         listed = next(
-            (r for pattern, r in PRIOR_LIST_AFTER.items() if re.search(pattern, after)), None
+            (r for pattern, r in PRIOR_LIST_AFTER.items() if rx.search(pattern, after)), None
         )
         # "tried X for 6 mo w/o benefit": the outcome said after beats a bare "tried"
         response = (
@@ -854,7 +855,7 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
         position, _, ids = item
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
         before, after = _LEADING_ROUTES.sub(" ", text[:position]), text[end:]
-        around = any(re.search(b, before) and re.search(a, after) for b, a in UNAVAILABLE_AROUND)
+        around = any(rx.search(b, before) and rx.search(a, after) for b, a in UNAVAILABLE_AROUND)
         if _matches(before, UNAVAILABLE_BEFORE) or _matches(after, UNAVAILABLE_AFTER) or around:
             roles.unavailable.append(ids)
         elif response:
@@ -870,7 +871,7 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
 def _yes_no_clauses(question: str, kb: KnowledgeBase) -> list[str]:
     """The clauses of the question that open with an auxiliary ("..., worth trying?"),
     normalised: what a yes or a no answers."""
-    clauses = re.split(r"[,;:?!()]|\s[-–—]+\s|\.\s|\band (?=what|how|which|when)", question)
+    clauses = rx.split(r"[,;:?!()]|\s[-–—]+\s|\.\s|\band (?=what|how|which|when)", question)
     found = []
     for clause in clauses:
         if clause.strip():
@@ -976,7 +977,7 @@ def _unlisted_condition(text: str) -> str | None:
     match = _SAFE_WITH.search(text)
     if match is None:
         return None
-    words = re.sub(
+    words = rx.sub(
         r"\b(calcinosis|cutis|calcinosis cutis|for|the|it|this|on|taking|using)\b",
         " ",
         match["what"],
@@ -1031,13 +1032,13 @@ def _proposition(
         elif predicate == "safe-with":
             obj = disease or subtype or _unlisted_condition(text)
     elif predicate == "causes":
-        match = re.search(
+        match = rx.search(
             r" (?:cause|causes|lead to|leads to|produce|produces|give|gives) (.+?) ?$", text
         )
         obj = match.group(1).strip() if match else None
-        if obj is None and re.search(r" (hurt|hurts|sting|stings|painful)\b", text):
+        if obj is None and rx.search(r" (hurt|hurts|sting|stings|painful)\b", text):
             obj = "pain"  # "does IL STS hurt?"
-        common = re.search(r"^ (?:is|are) (\S+(?: \S+)?) (?:common|frequent|usual|likely) ", text)
+        common = rx.search(r"^ (?:is|are) (\S+(?: \S+)?) (?:common|frequent|usual|likely) ", text)
         if obj is None and common:
             obj = common.group(1)  # "is scarring common after CO2 laser?"
     return Proposition(subject, predicate, obj, treatments, inverse=inverse)
@@ -1117,7 +1118,7 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         and not treatments
         and (
             (subtype and subtype != "dystrophic")
-            or (subtype and re.search(r" (treat\w*|therap\w*|manag\w*) ", text))
+            or (subtype and rx.search(r" (treat\w*|therap\w*|manag\w*) ", text))
         )
     ):
         # "scrotal calcinosis tx", "tumoral calcinosis": a subtype named with no

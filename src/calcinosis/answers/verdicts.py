@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from calcinosis import patterns as rx
 from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
 from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
@@ -316,8 +317,8 @@ def _affirm(d: Draft, p: Proposition, treatment: str) -> str | None:
         sentence = sentence_with(passage.text, _AFFIRMING.pattern)
         # "If treatment is desired, surgical excision is the treatment of choice": a yes on
         # that condition alone, whatever the sentence before says of asymptomatic patients
-        wanted = re.match(r"If treatment is (desired|wanted|needed)", sentence) is not None
-        required = [feats for pattern, feats in _CONDITIONS if re.search(pattern, whole)]
+        wanted = rx.match(r"If treatment is (desired|wanted|needed)", sentence) is not None
+        required = [feats for pattern, feats in _CONDITIONS if rx.search(pattern, whole)]
         if wanted or all(any(d.query.has(f) for f in feats) for feats in required):
             source = SOURCE_NAMES[passage.provenance.source]
             d.quoted.add(passage.id)
@@ -382,7 +383,7 @@ def _used_in(d: Draft, p: Proposition, treatment: str) -> str | None:
     words = sorted(words, key=len, reverse=True)
     # "lupus panniculitis": the words as the question says them, before any single word
     phrase = (
-        re.search(
+        rx.search(
             r" ((?:\w+ )?(?:" + "|".join(map(re.escape, words)) + r")(?: \w+)?) ", d.query.norm
         )
         if words
@@ -444,12 +445,12 @@ def _preferred(d: Draft, p: Proposition, treatment: str) -> str | None:
     for passage in passages_about(d, [treatment, *others], pattern=pattern):
         text = passage.text.lower()
         subject, other = names[treatment], names[others[0]]
-        match = re.search(rf"\b{subject}\b.*?(preferred|favou?red) over {other}", text)
-        reverse = re.search(rf"\b{other}\b.*?(preferred|favou?red) over {subject}", text)
+        match = rx.search(rf"\b{subject}\b.*?(preferred|favou?red) over {other}", text)
+        reverse = rx.search(rf"\b{other}\b.*?(preferred|favou?red) over {subject}", text)
         if not match and not reverse:
             continue
         whole = whole_passage(d.kb, passage)
-        required = [feats for cue, feats in _CONDITIONS if re.search(cue, whole)]
+        required = [feats for cue, feats in _CONDITIONS if rx.search(cue, whole)]
         present = all(any(d.query.has(f) for f in feats) for feats in required)
         sentence = sentence_with(passage.text, pattern)
         source = SOURCE_NAMES[passage.provenance.source]
@@ -694,7 +695,7 @@ def _promotes(d: Draft, p: Proposition, treatment: str) -> str | None:
 def _causes(d: Draft, p: Proposition, treatment: str) -> str | None:
     entry = d.kb.treatments[treatment]
     words = [
-        w for w in re.findall(r"[a-z]{4,}", p.object or "") if w not in ("calcinosis", "cutis")
+        w for w in rx.findall(r"[a-z]{4,}", p.object or "") if w not in ("calcinosis", "cutis")
     ]
     hits = [e for e in entry.adverse_effects if any(w[:6] in e.text.lower() for w in words)]
     if not hits:
@@ -942,7 +943,7 @@ def against_it(d: Draft, said: str | None, definite: bool = False) -> bool:
         return said.startswith("No.")
     # "Not on the sources' evidence", "Not advised" are; "No source gives an age limit ..."
     # and "No study arm ..." are no "No"
-    return re.match(r"Not\b|No\b(?! source| study| direct| age limit)", said) is not None
+    return rx.match(r"Not\b|No\b(?! source| study| direct| age limit)", said) is not None
 
 
 def _inverted(said: str) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
-from tabulate import tabulate
 
+from calcinosis.evidence.choices import DIMENSIONS
 from calcinosis.evidence.documents import (
     PoolDocument,
     PoolGroups,
@@ -18,13 +18,7 @@ from calcinosis.evidence.documents import (
     PoolSubgroups,
 )
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase
-from calcinosis.evidence.summary_of_findings import (
-    Scope,
-    render_markdown,
-    render_text,
-    summary_of_findings,
-)
-from calcinosis.evidence.synthesis import DIMENSIONS, PoolOptions
+from calcinosis.evidence.synthesis import PoolOptions
 
 __all__ = ["pool_options", "register_synthesis_commands", "sensitivity_lines"]
 
@@ -71,6 +65,14 @@ def register_synthesis_commands(
     )
 
     def run(args: argparse.Namespace) -> int:
+        # the certainty's modules (~0.05 G instructions) only for this command
+        from calcinosis.evidence.summary_of_findings import (  # noqa: PLC0415 - certainty
+            Scope,
+            render_markdown,
+            render_text,
+            summary_of_findings,
+        )
+
         kb = knowledge(args)
         sof = summary_of_findings(
             kb,
@@ -118,6 +120,8 @@ def _heterogeneity(entry: PoolGroups | PoolLeaveOneOut) -> str:
 
 
 def _subgroup_lines(part: PoolSubgroups, method: str) -> list[str]:
+    from tabulate import tabulate  # noqa: PLC0415 - only a command that prints a table
+
     rows = [
         [g.label, g.about, g.k, f"{g.x}/{g.n}", _figure(g, method), _heterogeneity(g)]
         for g in part.groups
@@ -146,6 +150,8 @@ def _subgroup_lines(part: PoolSubgroups, method: str) -> list[str]:
 def sensitivity_lines(document: PoolDocument, method: str) -> list[str]:
     """The text of the subgroups, the leave-one-out and the Hartung-Knapp interval of a
     pooling asked for with ``method``."""
+    from tabulate import tabulate  # noqa: PLC0415 - only a command that prints a table
+
     lines: list[str] = []
     if document.subgroups is not None:
         lines += _subgroup_lines(document.subgroups, method)

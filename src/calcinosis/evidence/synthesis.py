@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from calcinosis.errors import PoolingError
+from calcinosis.evidence.choices import DIMENSIONS, METHODS, Dimension, Method
 from calcinosis.evidence.documents import (
     PoolArms,
     PoolDocument,
@@ -69,10 +70,6 @@ __all__ = [
     "whom",
 ]
 
-Method = Literal["glmm", "dl", "reml", "pm"]
-METHODS: tuple[Method, ...] = ("glmm", "dl", "reml", "pm")
-Dimension = Literal["disease", "population"]
-DIMENSIONS: tuple[Dimension, ...] = ("disease", "population")
 SUBGROUPS: dict[Dimension, tuple[str, ...]] = {
     "disease": ("DM", "SSc"),
     "population": ("adult", "child"),

@@ -19,6 +19,7 @@ from pydantic import JsonValue
 from tabulate import tabulate
 
 from calcinosis.errors import UnknownChoiceError
+from calcinosis.evidence.choices import FORMATS, TABLES, Format
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.documents import (
     Table4Patients,
@@ -55,10 +56,6 @@ __all__ = [
     "table4_patients",
     "table_rows",
 ]
-
-TABLES = (1, 2, 3, 4)
-FORMATS = ("text", "json", "csv", "markdown")
-Format = Literal["text", "json", "csv", "markdown"]
 
 
 def percent(x: int, n: int) -> Fraction:
