@@ -10,7 +10,8 @@ response fields at all (``AvoidedOption``); an option offered has them, possibly
 ``null`` (``OfferedOption``): ``stance`` tells which.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic then takes these models' annotations
+# as objects instead of strings it must evaluate (callgrind: ~0.03 G of every process).
 
 from typing import Annotated, Literal, NotRequired, TypedDict
 
