@@ -363,9 +363,12 @@ def test_the_algorithm_diagram_shows_the_steps_a_plan_runs(
     every_path = columns.pop("every-path")
     page = soup(client, "/algorithm")
     listed = {
-        section.h2.get_text().lower(): [code.get_text() for code in section.select("li code")]
+        section.h2.get_text().lower(): [str(item["data-step"]) for item in section.select("li")]
         for section in page.select("main section")
     }
+    for item in page.select("main section li"):  # each says its step in words, not its id
+        assert item.strong.get_text() == str(item["data-step"]).replace("_", " ").capitalize()
+        assert "_" not in item.get_text()
     assert sorted(columns) == sorted(listed) == sorted(SUBTYPES)
     for subtype in SUBTYPES:
         patient = parse_patient({"age_years": 50, "subtype": subtype}, kb.therapy_ids())

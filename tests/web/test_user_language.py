@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from calcinosis.answers import answer_question, render_answer
-from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.engine import STEPS, recommend_document
 from calcinosis.decision.patient import SUBTYPES, parse_patient
 from calcinosis.decision.plan import render_text
 from calcinosis.evidence.knowledge_base import load_knowledge
@@ -26,6 +26,10 @@ KB = load_knowledge()
 FORBIDDEN = re.compile(r"\bseeds?\b|\d{3}_[0-9a-f]{16}\.txt", re.I)
 # A code file (``decision/engine.py``) is our name for a thing, as a data file's is.
 CODE_FILE = re.compile(r"[\w/]+\.py\b")
+# So is a step's name in the engine (``assess_underlying_disease``): pages say it in words.
+STEP_IDS = re.compile(
+    "|".join(rf"\b{step.__name__}\b" for chain in STEPS.values() for step in chain)
+)
 TAG = re.compile(r"<[^>]+>")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 
@@ -90,3 +94,4 @@ def test_pages_speak_in_references(tmp_path: Path) -> None:
             assert response.status_code == 200, path
             assert _visible(response.text) == [], path
             assert CODE_FILE.findall(TAG.sub(" ", response.text)) == [], path
+            assert STEP_IDS.findall(TAG.sub(" ", response.text)) == [], path

@@ -17,7 +17,7 @@ from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.synthesis import pool_document
 
-__all__ = ["algorithm_svg", "evidence_map_svg"]
+__all__ = ["algorithm_svg", "evidence_map_svg", "step_title"]
 
 # Colour says the certainty of a grade "for" (blues, darker = more certain); a treatment
 # the review recommends against is red whatever its grade: never green for "do not use".
@@ -81,7 +81,9 @@ def evidence_map_svg(kb: KnowledgeBase) -> bytes:
     return write_svg(figure, bbox_inches="tight")
 
 
-def _title(name: str) -> str:
+def step_title(name: str) -> str:
+    """What a step of the engine is called on the pages: its name in words
+    ("assess_underlying_disease": "Assess underlying disease")."""
     return name.replace("_", " ").capitalize()
 
 
@@ -161,7 +163,7 @@ def algorithm_svg() -> bytes:
                 y=str(y + 20),
                 attrib={"font-size": "13", "font-weight": "bold", "font-family": "sans-serif"},
             )
-            label.text = _title(step.__name__)
+            label.text = step_title(step.__name__)
             for line_no, line in enumerate(textwrap.wrap(_doc(step), 40)[:3]):
                 text = ET.SubElement(
                     group,
@@ -215,5 +217,5 @@ def algorithm_svg() -> bytes:
             y=str(y + 21),
             attrib={"font-size": "12", "font-family": "sans-serif"},
         )
-        text.text = f"{_title(step.__name__)}: {_doc(step)}"
+        text.text = f"{step_title(step.__name__)}: {_doc(step)}"
     return bytes(ET.tostring(svg, encoding="utf-8", xml_declaration=True))

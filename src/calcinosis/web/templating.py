@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from calcinosis import DISCLAIMER
 from calcinosis.decision.plan import REGIMEN_GROUPS
 from calcinosis.evidence.lines import complete_words
+from calcinosis.render.charts import step_title
 from calcinosis.web.forms import readable
 
 __all__ = ["render", "templates"]
@@ -28,6 +29,7 @@ templates.env.globals |= {
     "readable": readable,
     "complete_words": complete_words,
     "regimen_groups": REGIMEN_GROUPS,
+    "step_title": step_title,
 }
 
 
