@@ -136,6 +136,41 @@ def _raw_problem(status: int, reason: str, detail: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+class _OneWrite:
+    """The transport as an answer's cycle sees it: a write waits for the next one (or the
+    end of this turn of the event loop) and goes out with it, so that a response head and
+    its body are one system call and one segment, not two."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class _RefusedHeadError(Exception):
     """A head h11 refuses and llhttp takes (raised in a parser callback: a 400)."""
 
@@ -173,6 +208,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writes = _OneWrite(transport, self.loop)
         self._watch()
 
     def data_received(self, data: bytes) -> None:
@@ -216,6 +252,8 @@ class DeadlineProtocol(HttpToolsProtocol):
             raise _RefusedHeadError(version)
         self._reading = "body"
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = self._writes  # type: ignore[assignment]
         # the path as uvicorn's h11 protocol made it (llhttp's URL parser drops the
         # scheme and host of an absolute URL, and a fragment)
         raw_path, _, query = self.url.partition(b"?")
@@ -230,6 +268,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._reading = "idle" if answered else "done"
 
     def on_response_complete(self) -> None:
+        self._writes.flush()  # before anything this protocol writes itself
         super().on_response_complete()
         if self._reading == "done" and not self._pending():
             self._reading = "idle"
@@ -253,6 +292,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._refuse()
 
     def _refuse(self) -> None:
+        self._writes.flush()
         if not self.transport.is_closing():
             self.transport.write(_raw_problem(400, "Bad Request", "The request is not valid HTTP."))
             self.transport.close()
@@ -289,6 +329,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _timed_out(self, part: Literal["head", "body"]) -> None:
         self._deadline = self._deadline_for = None
+        self._writes.flush()
         if self._awaited() != part:
             return
         if part == "head":
