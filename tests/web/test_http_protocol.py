@@ -7,6 +7,7 @@ Each test talks raw HTTP over a socket to a real server started with short deadl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -284,3 +285,54 @@ def test_a_complete_head_of_17_kib_in_one_piece_is_answered(served: tuple[int, i
         time.sleep(0.3)
         sock.sendall(_get(port, X_Padding="a" * 15_000)[9_000:])  # 15 KiB in two pieces
         assert _answers(sock, 1)[0]["status"] == 200
+
+
+# ------------------------------------------------------------------ one write an answer
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_head_and_its_body_go_out_in_one_write() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        transport = _Transport()
+        writes = server._OneWrite(transport, loop)  # type: ignore[arg-type]
+        writes.write(b"head")
+        assert transport.writes == []
+        writes.write(b"body")
+        assert transport.writes == [b"headbody"]
+        writes.write(b"100 Continue")  # alone: out at the end of this turn of the loop
+        assert transport.writes == [b"headbody"]
+        loop.run_until_complete(asyncio.sleep(0))
+        assert transport.writes == [b"headbody", b"100 Continue"]
+        writes.write(b"last")
+        writes.close()  # nothing held back when the connection closes
+        assert transport.writes[-1] == b"last" and transport.closed and writes.is_closing()
+    finally:
+        loop.close()
+
+
+def test_answers_arrive_whole_in_one_segment(served: tuple[int, int]) -> None:
+    port, _ = served
+    with _connect(port) as sock:
+        for _ in range(5):
+            sock.sendall(_get(port))
+            data = sock.recv(65536)  # one read: head and body together
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line for line in head.split(b"\r\n") if line.startswith(b"content-length")
+                ).split(b":")[1]
+            )
+            assert len(body) == length and json.loads(body)["status"] == "ok"
