@@ -2,8 +2,9 @@
 
 ``POST /bare`` takes ``{"age_years": 58, "subtype": "dystrophic", "symptomatic": true}``,
 validates it and answers it back; nothing else (no middleware, no database). The side
-by side benchmark (``bench_side_by_side.py``) serves it with the same uvicorn and the
-same h11 protocol as ``calcinosis serve`` and prints each route's speed as a ratio to it.
+by side benchmark (``bench_side_by_side.py``) serves it with the same uvicorn, the same
+httptools protocol and the same uvloop event loop as ``calcinosis serve`` and prints each
+route's speed as a ratio to it.
 
 Run alone: .venv/bin/python benchmarks/bare.py PORT   (127.0.0.1 only)
 """
@@ -34,4 +35,12 @@ def bare(body: Body) -> Body:
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    uvicorn.run(app, host="127.0.0.1", port=port, http="h11", log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        log_level="warning",
+        access_log=False,
+    )

@@ -4,8 +4,8 @@ Run: .venv/bin/python benchmarks/bench_side_by_side.py [--seconds 6] [--connecti
      [--source REV] [--processes 5] [--ports 8140-8159] [--routes answers bare]
 
 Starts ``calcinosis serve`` (its own temporary SQLite database) and the bare endpoint of
-``bare.py`` (same uvicorn, same h11 protocol, one process each), on two free ports of
-``--ports`` (8140-8159 by default) of 127.0.0.1, then loads each route in turn (those
+``bare.py`` (same uvicorn, same httptools protocol and uvloop, one process each), on two
+free ports of ``--ports`` (8140-8159 by default) of 127.0.0.1, then loads each route in turn (those
 whose name contains a word of ``--routes``, if given; the bare one always), wrk-style:
 N keep-alive connections, each sending one request after another for a fixed time,
 after a one-second warm-up. Before each route it waits (15 s at most) until the server

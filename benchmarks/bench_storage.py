@@ -31,18 +31,23 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import create_engine, text
 
 from calcinosis.storage import Base, Store, plan_row
 
-PLAN = {
-    "evidence_version": "1.0.0+bench",
-    "subtype": "dystrophic",
-    "critical": False,
-    "options": [{"id": "diltiazem", "stance": "first-line"}, {"id": "warfarin", "stance": "avoid"}],
-    "trace": [{"step": f"step_{n}", "fired": n % 2 == 0, "detail": "x"} for n in range(12)],
-}
+# What plan_row reads of a PlanDocument (its attributes), without the engine
+PLAN = SimpleNamespace(
+    evidence_version="1.0.0+bench",
+    subtype="dystrophic",
+    critical=False,
+    options=[
+        SimpleNamespace(id="diltiazem", stance="first-line"),
+        SimpleNamespace(id="warfarin", stance="avoid"),
+    ],
+    trace=[SimpleNamespace(step=f"step_{n}", fired=n % 2 == 0) for n in range(12)],
+)
 IN_FLIGHT = 64
 GOAL_P50_MS = 1.0
 GOAL_CLAIMS = 2000.0

@@ -63,7 +63,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from calcinosis.decision.documents import PlanDocument
 from calcinosis.errors import CalcinosisError
@@ -413,6 +414,97 @@ def migrate(url: str) -> None:
 
 _CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)
 
+# The columns the hot inserts name, in the order plan_row and card_row give them.
+_INSERTED: dict[Kind, tuple[str, ...]] = {
+    "plan": (
+        "created_at",
+        "channel",
+        "evidence_version",
+        "subtype",
+        "critical",
+        "options",
+        "trace",
+    ),
+    "card": ("uuid", "created_at", "service", "kind", "indicator"),
+}
+
+
+class _Compiled:
+    """A statement compiled once, for the engine's dialect, and run on the DBAPI cursor of
+    the writer's connection, inside its transaction: SQLAlchemy's per-statement machinery
+    (cache key, execution context, result object) is left out, not what it does to the
+    values and the errors. Each value goes through its column type's bind processor, as
+    SQLAlchemy's own execution would (JSON serialised, dates formatted for SQLite); a
+    DBAPI error is raised as SQLAlchemy's wrapper of it (``IntegrityError``,
+    ``OperationalError``, ...), with ``connection_invalidated`` when the dialect reads it
+    as a lost connection (which is then invalidated), and a missing value is a
+    ``StatementError``, so that the writer's fault handling is the same."""
+
+    def __init__(
+        self,
+        statement: ClauseElement,
+        engine: Engine,
+        keys: Sequence[str] | None = None,
+        *,
+        many: bool = False,
+    ) -> None:
+        dialect = engine.dialect
+        # for_executemany: no implicit RETURNING of the primary key (PostgreSQL)
+        compiled = statement.compile(
+            dialect=dialect, column_keys=list(keys) if keys else None, for_executemany=many
+        )
+        assert isinstance(compiled, SQLCompiler)  # noqa: S101 - an INSERT compiles to SQL
+        self.sql = compiled.string
+        self.dialect = dialect
+        self.positional = compiled.positiontup is not None
+        names = list(compiled.positiontup or compiled.binds)
+        self.binds = [
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        ]
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        converted = []
+        for name, process in self.binds:
+            try:
+                value = values[name]
+            except KeyError:
+                raise sa_exc.StatementError(
+                    f"no value for the column {name}", self.sql, None, None
+                ) from None
+            converted.append(value if process is None else process(value))
+        if self.positional:
+            return converted
+        return dict(zip((name for name, _ in self.binds), converted, strict=True))
+
+    def run(self, connection: Connection, rows: Sequence[dict[str, Any]], *, fetch: bool) -> Any:
+        """``rows`` (executemany, or one row and its first result row when ``fetch``)."""
+        parameters = [self.parameters(values) for values in rows]
+        proxied = connection.connection
+        cursor = proxied.cursor()
+        try:
+            if fetch:
+                cursor.execute(self.sql, parameters[0])
+                return cursor.fetchone()
+            cursor.executemany(self.sql, parameters)
+            return None
+        except self.dialect.loaded_dbapi.Error as exc:
+            lost = bool(self.dialect.is_disconnect(exc, proxied.dbapi_connection, cursor))
+            if lost:
+                connection.invalidate(exc)
+            raise sa_exc.DBAPIError.instance(
+                self.sql,
+                None,
+                exc,
+                self.dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=lost,
+                dialect=self.dialect,
+            ) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
 
 class Store:
     """The service's database, with a group-committing writer for every record."""
@@ -463,10 +555,14 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_connect(busy_timeout))
             event.listen(self.engine, "begin", _sqlite_begin)
         self._writes = self.engine.execution_options(calcinosis_write=True)
-        self._jti_upsert = self._jti_statement()
-        # built once: a statement made again for each batch is compiled from the cache,
-        # but its cache key is worked out anew each time
-        self._inserts: dict[str, Executable] = {kind: insert(_MODELS[kind]) for kind in _BATCHED}
+        # compiled once and run on the DBAPI cursor (_Compiled): the replay claim and
+        # the audit rows are two transactions a CDS call, on the writer thread, which
+        # competes with the event loop for the interpreter lock
+        self._jti_upsert = _Compiled(self._jti_statement(), self.engine)
+        self._inserts = {
+            kind: _Compiled(insert(_MODELS[kind]), self.engine, _INSERTED[kind], many=True)
+            for kind in _BATCHED
+        }
         self._connection: Connection | None = None  # the writer thread's own
         self._wrote = threading.Event()  # set after each committed batch
         self._wal_full = False
@@ -634,13 +730,13 @@ class Store:
         result = await self.awrite([self._jti_row(issuer, jti, expires_at)])
         return bool(result[0])
 
-    def _jti_statement(self) -> Executable:
+    def _jti_statement(self) -> ClauseElement:
         """INSERT one jti; an existing key is taken over only when it has expired.
         RETURNING gives the key when it was inserted or taken over: the claim won."""
         table = JtiRecord.__table__
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table).values(key=bindparam("k"), expires_at=bindparam("e"))
-        upsert: Executable = statement.on_conflict_do_update(
+        upsert: ClauseElement = statement.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={"expires_at": statement.excluded.expires_at},
             where=table.c.expires_at < bindparam("now"),
@@ -655,7 +751,7 @@ class Store:
         # batches of two claimed in opposite orders).
         now = int(time.time())
         for row in sorted(rows, key=lambda r: str(r.values["k"])):
-            found = connection.execute(self._jti_upsert, row.values | {"now": now}).first()
+            found = self._jti_upsert.run(connection, [row.values | {"now": now}], fetch=True)
             row.result = found is not None
 
     # ------------------------------------------------------------ health
@@ -827,7 +923,7 @@ class Store:
             grouped.setdefault(row.kind, []).append(row)
         for kind in _BATCHED:
             if kind in grouped:
-                connection.execute(self._inserts[kind], [r.values for r in grouped[kind]])
+                self._inserts[kind].run(connection, [r.values for r in grouped[kind]], fetch=False)
         if "feedback" in grouped:
             values = [r.values for r in grouped["feedback"]]
             uuids = sorted({v["card"] for v in values})

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, insert, inspect, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 
 from calcinosis import storage
@@ -502,4 +503,56 @@ def test_the_wal_stays_bounded_under_steady_writes(
     # The checkpointer is a thread: on a loaded 2-core machine it runs late, so the bound
     # is half the unbounded size, which a WAL that never restarts cannot meet.
     assert largest < 6_000_000
+    store.close()
+
+
+# ------------------------------------------------------------------ the compiled inserts
+def test_compiled_inserts_store_what_sqlalchemy_stores(url: str) -> None:
+    """The writer's plan and card inserts and the replay claim run on the DBAPI cursor
+    (``storage._Compiled``): the rows they store read back exactly as rows inserted
+    through SQLAlchemy's own execution (JSON, timestamps, booleans)."""
+    store = Store(url)
+    plan = plan_row(FULL_PLAN, "cds")
+    card = card_row("card-raw", "svc", "kind-a", "warning")
+    store.write([plan, card])
+    twin = plan_row(FULL_PLAN, "cds").values | {"created_at": plan.values["created_at"]}
+    with store.engine.begin() as connection:  # the same values, the ORM's way
+        connection.execute(insert(storage.PlanRecord), [twin])
+        connection.execute(
+            insert(storage.CardRecord),
+            [card.values | {"uuid": "card-orm"}],
+        )
+    with store.engine.connect() as connection:
+        plans = connection.execute(select(storage.PlanRecord).order_by(storage.PlanRecord.id))
+        raw, orm = (tuple(row)[1:] for row in plans)  # all but the id
+        cards = connection.execute(select(storage.CardRecord).order_by(storage.CardRecord.uuid))
+        by_orm, by_raw = (tuple(row)[1:] for row in cards)
+        stored = connection.exec_driver_sql("SELECT created_at FROM plan_audit").all()
+    assert raw == orm and raw[5] == IDS_AND_STANCES  # options
+    assert by_raw == by_orm
+    assert len({row[0] for row in stored}) == 1  # the same text or timestamp in the table
+    store.close()
+
+
+def test_compiled_insert_errors_are_sqlalchemys(url: str) -> None:
+    """A value the database refuses is SQLAlchemy's IntegrityError (a row error: the rows
+    are retried one by one); a missing value a StatementError, never a KeyError."""
+    store = Store(url)
+    statement = store._inserts["card"]
+
+    def insert_card(values: dict[str, object]) -> None:
+        with store.engine.begin() as connection:
+            statement.run(connection, [values], fetch=False)
+
+    insert_card(card_row("dup", "svc", "k", "info").values)
+    with pytest.raises(sa_exc.IntegrityError) as duplicate:
+        insert_card(card_row("dup", "svc", "k", "info").values)
+    assert storage._is_row_error(duplicate.value)
+    assert describe(duplicate.value).startswith("a value breaks a constraint")
+    assert "[parameters" not in str(duplicate.value)  # hide_parameters, as the engine
+    values = card_row("other", "svc", "k", "info").values
+    del values["kind"]
+    with pytest.raises(sa_exc.StatementError, match="no value for the column kind") as missing:
+        insert_card(values)
+    assert storage._is_row_error(missing.value)
     store.close()

@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -780,10 +781,40 @@ def _patient_view_cards(ctx: Context, prefetch: Mapping[str, object]) -> list[Ca
     ]
 
 
+class _RandomPool(threading.local):
+    """Bytes of ``os.urandom`` read 4 KiB at a time, for each thread: one system call (and
+    one release of the interpreter lock, which another thread may then hold for a while)
+    per 256 UUIDs instead of one per call. A forked child starts with none of them."""
+
+    data = b""
+    used = 0
+
+
+_POOL_BYTES = 4096
+_pool = _RandomPool()
+
+
+def _new_pool() -> None:  # after a fork: the parent's bytes are the parent's
+    global _pool  # noqa: PLW0603
+    _pool = _RandomPool()
+
+
+os.register_at_fork(after_in_child=_new_pool)
+
+
+def _random_bytes(count: int) -> bytes:
+    pool = _pool
+    if pool.used + count > len(pool.data):
+        pool.data, pool.used = os.urandom(max(_POOL_BYTES, count)), 0
+    start = pool.used
+    pool.used = start + count
+    return pool.data[start : start + count]  # never handed out twice
+
+
 def _uuids(count: int) -> list[str]:
     """``count`` random UUIDs, each as ``uuid.uuid4()`` makes it (16 bytes of
-    ``os.urandom``, version 4), from one read of the system's random source."""
-    data = os.urandom(16 * count)
+    ``os.urandom``, version 4), the bytes taken from this thread's pool."""
+    data = _random_bytes(16 * count)
     return [str(uuidlib.UUID(bytes=data[i : i + 16], version=4)) for i in range(0, len(data), 16)]
 
 
