@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,24 @@ def test_every_plan_is_non_empty_cited_graded_and_deterministic(data: dict[str, 
     assert json.dumps(plan, sort_keys=True) == json.dumps(again, sort_keys=True)
     stances = [option["stance"] for option in plan["options"]]
     assert stances == sorted(stances, key=("first-line", "alternative", "adjunct", "avoid").index)
+
+
+@PROPERTY
+@given(data=profiles)
+def test_the_trace_names_treatments_and_rules_in_words_each_once(data: dict[str, Any]) -> None:
+    """The trace is on the page: a treatment by its name, never its identifier; a safety
+    finding once a treatment, however many of its sources' records fired."""
+    kb = load_knowledge()
+    patient = parse_patient(data, kb.therapy_ids())
+    plan = recommend_document(patient, kb)
+    slugs = {t for t in kb.treatments if "-" in t} | set(RULES) | set(CONDITIONS)
+    for entry in plan.trace:
+        words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)+", entry.detail))
+        assert not words & slugs, (entry.step, entry.detail)
+        if entry.step == "enforce_safety" and entry.fired:  # "Name: avoid (why); Name: caution"
+            names = [part.split(": ")[0] for part in re.split(r"; (?=[A-Z])", entry.detail)]
+            assert len(names) == len(set(names)), entry.detail
+            assert set(names) <= {t.name for t in kb.treatments.values()}, entry.detail
 
 
 def test_every_rule_in_the_catalog_has_a_predicate(kb: KnowledgeBase) -> None:

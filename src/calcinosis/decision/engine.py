@@ -81,6 +81,14 @@ class Builder:
         """The algorithm's text ``text_id`` alone (an assumption, a warning, a note)."""
         return self.say(text_id, **fields).text
 
+    def named(self, *treatments: str) -> str:
+        """The treatments as the trace names them: their catalog names, each once."""
+        names = (
+            entry.name if (entry := self.kb.treatments.get(t)) else t.replace("-", " ")
+            for t in treatments
+        )
+        return ", ".join(dict.fromkeys(names))
+
     def ranks(self, text_id: str) -> dict[str, int]:
         """What the text ``text_id`` offers, and at which rank (in the data's order)."""
         return {offer.treatment: offer.rank for offer in self.kb.algorithm[text_id].offers}
@@ -298,7 +306,7 @@ def offer_disease_specific(b: Builder) -> str | None:
     for text_id in texts:
         b.offer_as(text_id, "alternative")
         offered += b.ranks(text_id)
-    return "disease-specific options: " + ", ".join(offered)
+    return "disease-specific options: " + b.named(*offered)
 
 
 def show_source_disagreement(b: Builder) -> str | None:
@@ -383,13 +391,13 @@ def apply_prior_responses(b: Builder) -> str | None:
             # Safer than a demotion: do not offer again what the patient did not tolerate.
             said = b.say("prior.intolerant", name=name)
             b.avoid(prior.treatment, said.text, b.cite(*said.cites), personal=True)
-            notes.append(f"{prior.treatment} avoided (intolerant)")
+            notes.append(f"{name} avoided (intolerant)")
         elif prior.response == "none":
             # Not offered again: a treatment that did not work for this patient is listed
             # with the reason, among what not to use (it stays visible, never offered).
             said = b.say("prior.no-response", name=name)
             b.avoid(prior.treatment, said.text, b.cite(*said.cites), personal=True)
-            notes.append(f"{prior.treatment} not offered again (no response)")
+            notes.append(f"{name} not offered again (no response)")
             inflamed = b.patient.inflammation is True or b.patient.ulceration is True
             if prior.treatment in LOCAL:
                 for treatment in ("diltiazem", "colchicine", "minocycline"):
@@ -416,7 +424,7 @@ def apply_prior_responses(b: Builder) -> str | None:
                 option.stance = "first-line"
                 option.rationale.append(b.words("prior.worked", response=prior.response))
             option.rank -= WORKED_BEFORE  # a treatment that worked comes first among its peers
-            notes.append(f"{prior.treatment}: {prior.response} response, kept first")
+            notes.append(f"{name}: {prior.response} response, kept first")
             systemic = (
                 b.kb.treatments[prior.treatment].kind == "drug" and prior.treatment not in LOCAL
             )
@@ -480,7 +488,7 @@ def offer_when_exhausted(b: Builder) -> str | None:
         b.offer_as("exhausted.surgery", "alternative")
         offered += surgery
     b.warnings.append(b.words("exhausted.warning"))
-    return "usual options exhausted: " + (", ".join(offered) or "nothing further")
+    return "usual options exhausted: " + (b.named(*offered) or "nothing further")
 
 
 def findings_for_avoid(b: Builder, treatment: str) -> bool:
@@ -522,11 +530,11 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
         else:
             done = b.words("silent.unaccounted", words=words)
         b.silences.append(b.words("silent.condition", words=words, extra=extra, done=done))
-        noted.append(condition)
+        noted.append(condition.replace("-", " "))
     for other in p.other_conditions:
         words = other.replace("-", " ")
         b.silences.append(b.words("silent.unknown-condition", words=words))
-        noted.append(other)
+        noted.append(other.replace("-", " "))
     if p.subtype == "dystrophic" and p.underlying_disease in ("other", "none"):
         b.silences.append(b.words("silent.other-cause"))
         noted.append("dystrophic calcinosis without autoimmune disease")
@@ -583,7 +591,7 @@ def show_disagreements_about_options(b: Builder) -> str | None:
                 SourceDisagreement(summary, followed=None, cites=b.cite(statement.id, other.id))
             )
             shown.append(option)
-    return ", ".join(dict.fromkeys(shown)) or None
+    return b.named(*shown) or None
 
 
 def enforce_safety(b: Builder) -> str | None:
@@ -592,13 +600,13 @@ def enforce_safety(b: Builder) -> str | None:
     candidates = set(b.options) | set(p.medications) | {x.treatment for x in p.prior_treatments}
     if p.subtype == "dystrophic":  # show what to avoid, even if nothing offered it
         candidates |= set(b.kb.treatments)
-    fired = []
+    fired: dict[tuple[str, str], list[str]] = {}  # (name, avoid or caution): the gists
     for treatment in sorted(candidates):
         for finding in findings_for(b.kb, p, treatment):
             rule = finding.rule
             if rule.stance == "avoid":
                 b.avoid(treatment, rule.text, [rule.provenance])
-                fired.append(f"{treatment}: avoid ({rule.rule})")
+                fired.setdefault((b.named(treatment), "avoid"), []).append(rule.gist or "")
             elif treatment in b.options:
                 option = b.options[treatment]
                 if option.stance == "first-line":
@@ -607,8 +615,14 @@ def enforce_safety(b: Builder) -> str | None:
                 else:
                     option.warnings.append(rule.text)
                 option.cites.append(rule.provenance)
-                fired.append(f"{treatment}: caution ({rule.rule})")
-    return "; ".join(fired) or None
+                fired.setdefault((b.named(treatment), "caution"), []).append(rule.gist or "")
+    return "; ".join(_fired(name, stance, gists) for (name, stance), gists in fired.items()) or None
+
+
+def _fired(name: str, stance: str, gists: list[str]) -> str:
+    """One treatment's safety findings in the trace: its stance and, once each, why."""
+    why = "; ".join(dict.fromkeys(g for g in gists if g))
+    return f"{name}: {stance}" + (f" ({why})" if why else "")
 
 
 def _medication_warning(b: Builder, treatment: str) -> str:
@@ -684,7 +698,7 @@ def promote_when_no_first_line(b: Builder) -> str | None:
     chosen = candidates[0]
     chosen.stance = "first-line"
     chosen.rationale.append(b.words("promote.promoted"))
-    return f"{chosen.id} promoted to first-line"
+    return f"{b.named(chosen.id)} promoted to first-line"
 
 
 def note_current_medications(b: Builder) -> str | None:
@@ -694,10 +708,10 @@ def note_current_medications(b: Builder) -> str | None:
         option = b.options.get(treatment)
         if option is not None and option.stance == "avoid":
             b.warnings.append(_medication_warning(b, treatment))
-            notes.append(f"{treatment}: taking an avoided treatment")
+            notes.append(f"{b.named(treatment)}: taking an avoided treatment")
         elif option is not None:
             option.warnings.append(b.words("medication.already-taking"))
-            notes.append(f"{treatment}: already taking")
+            notes.append(f"{b.named(treatment)}: already taking")
     return "; ".join(notes) or None
 
 
@@ -773,7 +787,7 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     heart = _warn_where_only_one_drug_is_read(b)
     said = [UNADDRESSED_FOR_DRUGS[c] for c in p.conditions if c in UNADDRESSED_FOR_DRUGS]
     if not said:
-        return f"heart: {', '.join(heart)} warned" if heart else None
+        return f"heart: {b.named(*heart)} warned" if heart else None
     words = " or ".join(dict.fromkeys(said))
     check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
     withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)
@@ -793,7 +807,7 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
             demoted.append(option.id)
     if demoted:
         b.warnings.append(b.words("silent-drugs.none-first-line", withheld=withheld))
-    return f"{words}: " + (", ".join(demoted) + " not first-line" if demoted else "warned")
+    return f"{words}: " + (b.named(*demoted) + " not first-line" if demoted else "warned")
 
 
 def ensure_an_offer(b: Builder) -> str | None:
