@@ -23,6 +23,8 @@ from calcinosis.answers.passages import _index, passages, search
 from calcinosis.answers.plans import _profile
 from calcinosis.answers.vocabulary import ALIASES, CLASSES
 from calcinosis.cli import main
+from calcinosis.decision.engine import recommend_document
+from calcinosis.decision.patient import parse_patient
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from source_documents import sources_dir
 
@@ -270,6 +272,11 @@ def test_the_json_carries_what_was_understood(kb: KnowledgeBase) -> None:
         ("Colchicine for chondrocalcinosis?", "chondrocalcinosis"),
         ("Treatment of a heel spur calcification?", "joint calcification"),
         ("Is there treatment for myositis ossificans?", "ossification"),
+        # another indication named (blind round 20): RA spelled out, then refused
+        ("whats the starting methotrexate dose for RA?", "rheumatoid arthritis"),
+        ("amoxicillin dose for strep throat in a 20kg kid", "strep throat"),
+        # only a drug no source discusses, and nothing of calcinosis: refused, drug named
+        ("amoxicillin dose in a 20kg kid", "amoxicillin, which no source"),
         ("", ""),
         ("   ", ""),
     ],
@@ -292,6 +299,11 @@ def test_out_of_scope_is_refused_and_says_why(kb: KnowledgeBase, question: str, 
         "Which treatments should not be used?",
         "Tumoral calcinosis on the shoulder: surgery?",
         "Calcinosis cutis in a patient with breast cancer?",
+        # a calcinosis word keeps another condition or an unnamed drug in scope
+        "RA patient with calcinosis on the fingers, what to use?",
+        "amoxicillin for an infected calcinosis ulcer?",
+        # a drug the patient is on is context, not the subject
+        "62F limited SSc, painful fingertip nodules, already on nifedipine. what next?",
     ],
 )
 def test_calcinosis_cutis_and_its_subtypes_stay_in_scope(kb: KnowledgeBase, question: str) -> None:
@@ -362,6 +374,46 @@ def test_what_no_source_addresses_is_said_so(kb: KnowledgeBase, question: str, w
     assert answer["answer"].startswith("The sources do not answer this directly.")
     assert why in answer["answer"].lower()
     assert "First-line" not in answer["answer"] and "mg" not in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("disease", "words"),
+    [
+        ("systemic-sclerosis", "SSc"),
+        ("dermatomyositis", "dermatomyositis"),
+        ("systemic-lupus-erythematosus", "lupus"),
+        ("juvenile-dermatomyositis", "JDM"),
+    ],
+)
+def test_an_answer_is_never_more_permissive_than_the_plan_for_the_same_patient(
+    kb: KnowledgeBase, disease: str, words: str
+) -> None:
+    """Blind round 20: "pregnant, SSc, ok to start minocycline?" answered only "the sources
+    do not answer this directly", while the plan for that patient avoids it (its own
+    safer reading). Every option the plan avoids as harmful leads the answer as such,
+    with the plan's reason; pregnancy stays unaddressed by the sources, and says so."""
+    patient = parse_patient(
+        {
+            "age_years": 30,
+            "subtype": "dystrophic",
+            "underlying_disease": disease,
+            "conditions": ["pregnancy"],
+        },
+        kb.therapy_ids(),
+    )
+    harmful = [o for o in recommend_document(patient, kb).options if o.avoid_reason == "harm"]
+    assert any(o.id == "minocycline" for o in harmful)  # the plan's pregnancy reading
+    for option in harmful:
+        question = f"30 yo pregnant woman with {words} calcinosis - ok to start {option.name}?"
+        answer = answer_question(question, kb)
+        lead = answer["answer"]
+        assert lead.startswith(
+            f"Not offered for this patient in this tool's plan ({option.name.lower()})"
+        ), (option.id, lead)
+        assert option.rationale.rstrip(".") in lead
+        assert "none of the sources addresses pregnancy" in lead.lower()
+        # the assessment link carries the pregnancy, so the plan there is the same one
+        assert "conditions=pregnancy" in _section(answer, "For your patient")
 
 
 def test_a_safety_question_about_a_condition_no_source_names(kb: KnowledgeBase) -> None:

@@ -70,7 +70,7 @@ def test_no_treatment_word_of_the_lexicon_repeats_the_catalog(kb: KnowledgeBase)
         (
             "  jakis: jak-inhibitors\n",
             "  jakis: jak-inhibitors\n  jaki: tofacitinib\n",
-            r"^lexicon\.yaml, record line 92: not valid YAML: duplicate key 'jaki'$",
+            r"^lexicon\.yaml, record line 93: not valid YAML: duplicate key 'jaki'$",
         ),
         (
             "      - ' how many were '\n",

@@ -395,10 +395,6 @@ BLIND_GAPS: dict[str, str] = {
     "that point)",
     "q20-19-acetic-acid-iontophoresis": "the same hedge as q18-08 ('Probably not.' for 'seems "
     "ineffective (IIB)'); the reviewer withdrew the expectation ('No' was too strict)",
-    "q20-16-mtx-ra-oos": "methotrexate for rheumatoid arthritis read as in scope (RA is not "
-    "among the other conditions)",
-    "q20-17-amox-strep-oos": "an amoxicillin dose for strep throat read as in scope (a drug the "
-    "sources do not name and no calcinosis word)",
 }
 
 

@@ -17,7 +17,7 @@ from calcinosis.answers.documents import AnswerCitations, AnswerDocument, Answer
 from calcinosis.answers.draft import NOT_ANSWERED, SECTIONS, Draft
 from calcinosis.answers.intents import COMPOSERS, lower_name
 from calcinosis.answers.passages import passages_of, search
-from calcinosis.answers.plans import instead, reading_lead
+from calcinosis.answers.plans import instead, reading_lead, withheld
 from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
@@ -44,6 +44,12 @@ def _refusal(query: Query, kb: KnowledgeBase) -> AnswerDocument:
         why = f"This question is about {query.out_of_scope}, which is not calcinosis cutis. "
     elif query.out_of_scope:
         why = f"This question is about {query.out_of_scope}, not calcinosis cutis. "
+    elif query.unknown_drugs:
+        drugs = " and ".join(query.unknown_drugs)
+        why = (
+            f"This question is about {drugs}, which no source on calcinosis cutis discusses, "
+            "and not about calcinosis cutis. "
+        )
     else:
         why = "This question is not about calcinosis cutis. "
     return AnswerDocument(
@@ -98,6 +104,7 @@ def _unaddressed(d: Draft) -> bool:
     if not reasons:
         return False
     said = "; ".join(reasons)
+    withheld(d)  # what this tool's plan does not offer this patient, whatever is unaddressed
     d.lead(f"{NOT_ANSWERED} {said[:1].upper()}{said[1:]}.")
     if not nearest(d, "Nearest passages"):
         covered = next(
@@ -155,16 +162,22 @@ def kb_statements(d: Draft) -> tuple[Statement, ...]:
 
 def _for_your_patient(d: Draft) -> None:
     query = d.query
-    profile = {"subtype": query.subtype or "dystrophic"}
+    profile: dict[str, str | list[str]] = {"subtype": query.subtype or "dystrophic"}
     if query.age_years is not None:
         profile["age_years"] = f"{query.age_years:g}"
     if query.disease:
         profile["underlying_disease"] = query.disease
+    # what the question says of the patient that changes the plan (pregnancy, the heart,
+    # what is taken) goes with it, so that the assessment starts from the same patient
+    if query.conditions:
+        profile["conditions"] = list(query.conditions)
+    if query.medications:
+        profile["medications"] = list(query.medications)
     d.add(
         "For your patient",
         "This is a question about one patient: open the assessment "
-        f"(/?{urlencode(profile)}) to get a plan that accounts for the whole profile, its "
-        "safety rules and what was tried.",
+        f"(/?{urlencode(profile, doseq=True)}) to get a plan that accounts for the whole "
+        "profile, its safety rules and what was tried.",
     )
 
 

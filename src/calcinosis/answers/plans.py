@@ -28,7 +28,7 @@ from calcinosis.evidence.documents import CitationDocument
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 from calcinosis.evidence.schemas import Contraindication, Provenance
 
-__all__ = ["first_line", "instead", "reading_lead", "what_not_to_use"]
+__all__ = ["first_line", "instead", "reading_lead", "what_not_to_use", "withheld"]
 
 
 _AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
@@ -282,6 +282,33 @@ def instead(d: Draft) -> None:
         + (f", assuming {exhausted[0]}" if exhausted else "")
         + " (open the assessment for the whole plan and its grades)."
     )
+
+
+def withheld(d: Draft) -> None:
+    """A treatment asked about that this tool's plan, for the question read as a patient,
+    does not offer because it could harm (minocycline in pregnancy: the plan's own safer
+    reading where no source speaks): that leads, in the plan's words and citations, so
+    that an answer never reads more permissive than the plan for the same patient."""
+    if not d.query.treatments or not d.query.conditions:
+        return
+    profile, _ = _profile(d)
+    plan = _plan(d, profile)
+    by_n = {c.n: c for c in plan.citations}
+    for option in plan.options:
+        if option.id not in d.query.treatments or option.avoid_reason != "harm":
+            continue
+        cited = d.cite(
+            *(
+                Provenance(source=by_n[n].source, location=by_n[n].location, quote=by_n[n].quote)
+                for n in option.citations
+                if n in by_n
+            )
+        )
+        d.ruled_out.add(option.id)
+        d.lead(
+            f"Not offered for this patient in this tool's plan ({option.name.lower()}): "
+            f"{option.rationale.rstrip('.')} {cited}."
+        )
 
 
 # How many lesions this tool takes as too many to treat one by one (a reading of the

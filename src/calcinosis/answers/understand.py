@@ -1112,6 +1112,11 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         # "what did the AI answer recommend first?": a source of this evidence base named
         or any(_has(text, cues) for cues in SOURCE_CUES.values())
     )
+    unknown_drugs = _unknown_drugs(masked)
+    if unknown_drugs and not (treatments or subtype or disease or roles.medications):
+        # "amoxicillin dose for a 20 kg kid": only a drug the sources do not discuss, and
+        # nothing of calcinosis (a calcinosis word still brings it in below)
+        clinical = False
     in_scope, reason = _scope(text, clinical)
     if (
         intent == "unknown"
@@ -1186,6 +1191,6 @@ def understand(question: str, kb: KnowledgeBase | None = None) -> Query:
         features=features,
         unanswered=unanswered,
         general_only=general,
-        unknown_drugs=_unknown_drugs(masked),
+        unknown_drugs=unknown_drugs,
         corrections=corrections,
     )
