@@ -293,21 +293,14 @@ def withheld(d: Draft) -> None:
         return
     profile, _ = _profile(d)
     plan = _plan(d, profile)
-    by_n = {c.n: c for c in plan.citations}
+    cited = _citer(d, plan)
     for option in plan.options:
         if option.id not in d.query.treatments or option.avoid_reason != "harm":
             continue
-        cited = d.cite(
-            *(
-                Provenance(source=by_n[n].source, location=by_n[n].location, quote=by_n[n].quote)
-                for n in option.citations
-                if n in by_n
-            )
-        )
         d.ruled_out.add(option.id)
         d.lead(
             f"Not offered for this patient in this tool's plan ({option.name.lower()}): "
-            f"{option.rationale.rstrip('.')} {cited}."
+            f"{option.rationale.rstrip('.')} {cited(option.citations)}."
         )
 
 
@@ -474,9 +467,8 @@ def _leading(d: Draft, planned: Options) -> tuple[Options, Options, Options, Opt
     return options, gone, first, underlying
 
 
-def first_line(d: Draft) -> None:
-    profile, assumed = _profile(d)
-    plan = _plan(d, profile)
+def _citer(d: Draft, plan: PlanDocument) -> Cite:
+    """Cites a plan's citation numbers in the answer (its own numbering)."""
     by_n = {c.n: c for c in plan.citations}
 
     def cited(numbers: Iterable[int]) -> str:
@@ -487,6 +479,15 @@ def first_line(d: Draft) -> None:
                 if n in by_n
             )
         )
+
+    return cited
+
+
+def first_line(d: Draft) -> None:
+    profile, assumed = _profile(d)
+    plan = _plan(d, profile)
+    by_n = {c.n: c for c in plan.citations}
+    cited = _citer(d, plan)
 
     options, gone, first, underlying = _leading(d, plan.options)
     d.lead(verdict(d))
