@@ -389,11 +389,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         from calcinosis.answers import prepare  # noqa: PLC0415 - its vocabulary, to serve
+        from calcinosis.decision import plan  # noqa: PLC0415 - the pooled evidence, to serve
         from calcinosis.web.app import create_app  # noqa: PLC0415 - the web stack, only to serve
 
         kb = _kb(args)
         app = create_app(settings, kb=kb, store=store)
         prepare(kb)  # the answers' indexes and estimates: before the port, and frozen with kb
+        plan.prepare(kb)  # each option's pooled evidence: the first plan does not wait ~1 s
         sockets = server.bind_sockets(args.host, args.port)
     except BaseException:
         store.close()
