@@ -533,6 +533,59 @@ def test_heart_failure_is_said_to_be_unaddressed_for_every_other_systemic_drug(
     assert local is None or not any("heart failure" in w for w in local["warnings"])
 
 
+def _lupus_like(kb: KnowledgeBase) -> set[str]:
+    """The drugs with an adverse effect the sources call lupus-like (read from the
+    catalog, not from the engine's data)."""
+    return {
+        treatment
+        for treatment, entry in kb.treatments.items()
+        if any("lupus-like" in claim.text for claim in entry.adverse_effects)
+    }
+
+
+@pytest.mark.parametrize(
+    ("disease", "age", "warned"),
+    [
+        ("systemic-lupus-erythematosus", 38, True),
+        ("systemic-sclerosis", 38, False),
+        ("dermatomyositis", 38, False),
+        ("systemic-lupus-erythematosus", 7, False),  # minocycline avoided: nothing to weigh
+    ],
+)
+def test_a_drug_whose_side_effect_is_like_the_patient_s_disease_says_so(
+    kb: KnowledgeBase, disease: str, age: int, warned: bool
+) -> None:
+    # 004: "other potential side effects of minocycline therapy include dizziness, skin
+    # discoloration, a hypersensitivity syndrome, and a lupus-like syndrome"; no source
+    # addresses minocycline in lupus (round 20's reviewer: only among the general effects)
+    drugs = _lupus_like(kb)
+    assert drugs == {"minocycline"}
+    plan = plan_for(
+        kb,
+        {
+            "age_years": age,
+            "subtype": "dystrophic",
+            "underlying_disease": disease,
+            "symptomatic": True,
+            "progressive": True,
+            "inflammation": True,
+            "lesions": {"count": 6, "largest_cm": 2, "distribution": "widespread"},
+        },
+    )
+    by_id = {o["id"]: o for o in plan["options"]}
+    minocycline = by_id["minocycline"]
+    said = [w for w in minocycline["warnings"] if "lupus-like syndrome" in w]
+    assert bool(said) is warned, minocycline
+    assert (minocycline["stance"] == "avoid") is (age < 9)
+    step = next(s for s in plan["trace"] if s["step"] == "qualify_drugs_where_sources_are_silent")
+    assert ("like the disease: Minocycline warned" in step["detail"]) is warned
+    if warned:
+        assert "no source addresses minocycline in systemic lupus erythematosus" in said[0]
+        assert "the management topic" in said[0]
+        others = [o for o in plan["options"] if o["id"] != "minocycline"]
+        assert not any("lupus-like" in w for o in others for w in o["warnings"])
+
+
 def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:
     # 001 Table 3: alendronate "PO 70 mg/week" in Tayfur 2015 (juvenile DM); no source gives
     # a weight- or age-based dose (three blind rounds asked for the caution)

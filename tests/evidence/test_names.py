@@ -50,9 +50,14 @@ def test_every_source_document_is_named_and_only_they(kb: KnowledgeBase) -> None
             r"\(the profile's, in order\)$",
         ),
         (
-            "covered_by: [SLE, autoimmune-CTD]}",
-            "covered_by: [SLE, lupus]}",
+            "covered_by: [SLE, autoimmune-CTD],",
+            "covered_by: [SLE, lupus],",
             r"^names\.yaml, record diseases #4, field 'covered_by\[1\]': Input should be ",
+        ),
+        (
+            "mimicked_by: [lupus-like]}",
+            "mimicked_by: lupus-like}",
+            r"^names\.yaml, record diseases #4, field 'mimicked_by': Input should be a valid list$",
         ),
         (
             "autoimmune: false, covered_by: []}\n  - {id: none",

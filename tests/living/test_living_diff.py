@@ -117,7 +117,7 @@ def test_whose_plans_change(document: dict[str, object], kb: KnowledgeBase) -> N
     assert (change["before"]["response"]["k"], change["after"]["response"]["k"]) == (3, 4)
     assert change["after"]["response"]["complete"] == {"x": 2, "n": 58, "k": 4}
     panel = document["panel"]
-    assert panel == {"profiles": 38, "changed": len(plans)}  # type: ignore[comparison-overlap]
+    assert panel == {"profiles": 38, "changed": len(plans), "not_compared": None}  # type: ignore[comparison-overlap]
 
 
 def test_a_field_changed_is_shown_with_both_values_and_the_audit_follows(
@@ -152,6 +152,33 @@ def test_the_same_knowledge_has_no_changes(kb: KnowledgeBase, tmp_path: Path) ->
     assert result.empty and result.profiles == 38
     assert "0 of 38 patients change" in render_text(result)
     assert changelog_lines(result) == []
+
+
+def test_a_base_this_code_cannot_plan_is_said_not_compared(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """A base without an algorithm text the engine says (a release before the code that
+    says it): the records are compared, the plans are not, and every format says why,
+    naming the text; no traceback (1.0.2 added the lupus-like warning's text)."""
+    base_dir = _copy(tmp_path, "base")
+    algorithm = base_dir / "algorithm.yaml"
+    text = algorithm.read_text(encoding="utf-8")
+    start = text.index("- id: silent-drugs.like-the-disease\n")
+    end = text.index("- id: silent-drugs.check\n")
+    algorithm.write_text(text[:start] + text[end:], encoding="utf-8")
+    base = read_knowledge(base_dir)
+    result = diff(base, kb, load_panel(panel_path(), kb.therapy_ids()))
+    assert [r.id for r in result.added] == ["silent-drugs.like-the-disease"]
+    assert result.plans == () and result.profiles == 0
+    reason = result.plans_not_compared or ""
+    assert "record silent-drugs.like-the-disease" in reason and "algorithm.yaml" in reason
+    assert result.document()["panel"]["not_compared"] == reason
+    for shown in (render_text(result), render_markdown(result), *changelog_lines(result)):
+        if "reference panel" in shown.lower():
+            assert "not compared" in shown
+    assert any("not compared" in line for line in changelog_lines(result))
+    # with the text present again, the same base is planned and compared
+    assert diff(kb, kb).plans_not_compared is None
 
 
 def test_a_pool_whose_counts_did_not_change_is_not_fitted(
@@ -194,9 +221,9 @@ def test_the_command_in_each_format(
     assert len(document["records"]["added"]) == 3
     assert main(["evidence", "diff", str(base), str(head_dir), "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("# Evidence diff")
-    assert main(["evidence", "diff", str(head_dir)]) == 0  # against its last release: 1.0.1
+    assert main(["evidence", "diff", str(head_dir)]) == 0  # against its last release: 1.0.2
     out = capsys.readouterr().out
-    assert out.startswith("Evidence diff: 1.0.1+") and "RECORDS: 3 added" in out
+    assert out.startswith("Evidence diff: 1.0.2+") and "RECORDS: 3 added" in out
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from calcinosis.decision.plan import (
     plan_document,
 )
 from calcinosis.decision.safety import check_rules, findings_for
+from calcinosis.errors import KnowledgeError
 from calcinosis.evidence.applicability import Context
 from calcinosis.evidence.derived import derived, derived_bounded
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
@@ -74,7 +75,14 @@ class Builder:
 
     def say(self, text_id: str, **fields: object) -> Said:
         """The algorithm's text ``text_id``, its {fields} filled in, with what it cites."""
-        record = self.kb.algorithm[text_id]
+        record = self.kb.algorithm.get(text_id)
+        if record is None:  # a knowledge directory older than this code (serve --knowledge)
+            raise KnowledgeError(
+                "algorithm.yaml",
+                text_id,
+                None,
+                "missing: this version of calcinosis needs it (the knowledge is older)",
+            )
         return Said(record.text.format(**fields), tuple(record.cites))
 
     def words(self, text_id: str, **fields: object) -> str:
@@ -777,17 +785,58 @@ def _warn_where_only_one_drug_is_read(b: Builder) -> list[str]:
     return warned
 
 
+def _warn_where_an_effect_resembles_the_disease(b: Builder) -> list[str]:
+    """A drug offered whose adverse effects include a reaction like the patient's own
+    disease (``mimicked_by`` in names.yaml: minocycline's lupus-like syndrome in lupus):
+    no source addresses the drug in that disease, so the option says so."""
+    disease = DISEASE_RECORDS.get(b.patient.underlying_disease)
+    if disease is None or not disease.mimicked_by:
+        return []
+    warned = []
+    for option in b.options.values():
+        entry = b.kb.treatments.get(option.id)
+        if entry is None or entry.kind != "drug" or option.stance == "avoid":
+            continue
+        effect = next(
+            (
+                claim
+                for claim in entry.adverse_effects
+                if any(word in claim.text.lower() for word in disease.mimicked_by)
+            ),
+            None,
+        )
+        if effect is None:
+            continue
+        option.warnings.append(
+            b.words(
+                "silent-drugs.like-the-disease",
+                name=entry.name.lower(),
+                effect=effect.text,
+                source=SOURCE_NAMES[effect.provenance.source].called,
+                disease=disease.name,
+            )
+        )
+        warned.append(option.id)
+    return warned
+
+
 def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     """Pregnancy, breastfeeding, kidney disease: no source gives the safety or the dose of
     any drug here. Each drug option carries that warning; in pregnancy a systemic drug
     that would be first-line becomes an alternative, so that none is offered first
     unchecked. Heart failure and conduction abnormalities are read for diltiazem only:
-    the other systemic drugs say so."""
+    the other systemic drugs say so. A drug one of whose adverse effects is like the
+    patient's disease (a lupus-like syndrome in lupus) says that too."""
     p = b.patient
     heart = _warn_where_only_one_drug_is_read(b)
+    like = _warn_where_an_effect_resembles_the_disease(b)
+    also = "; ".join(
+        [f"heart: {b.named(*heart)} warned"] * bool(heart)
+        + [f"like the disease: {b.named(*like)} warned"] * bool(like)
+    )
     said = [UNADDRESSED_FOR_DRUGS[c] for c in p.conditions if c in UNADDRESSED_FOR_DRUGS]
     if not said:
-        return f"heart: {b.named(*heart)} warned" if heart else None
+        return also or None
     words = " or ".join(dict.fromkeys(said))
     check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
     withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)
@@ -807,7 +856,8 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
             demoted.append(option.id)
     if demoted:
         b.warnings.append(b.words("silent-drugs.none-first-line", withheld=withheld))
-    return f"{words}: " + (b.named(*demoted) + " not first-line" if demoted else "warned")
+    detail = f"{words}: " + (b.named(*demoted) + " not first-line" if demoted else "warned")
+    return f"{detail}; {also}" if also else detail
 
 
 def ensure_an_offer(b: Builder) -> str | None:

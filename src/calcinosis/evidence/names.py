@@ -50,6 +50,8 @@ class ProfileDisease(_Strict):
     autoimmune: bool
     covered_by: list[EvidenceDisease] | None = None  # None: the disease is not known
     arms: ArmDisease | None = None
+    # words that, in a drug's adverse effect, name a reaction like the disease itself
+    mimicked_by: list[str] = Field(default_factory=list)
 
 
 class SourceName(_Strict):

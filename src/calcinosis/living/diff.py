@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from calcinosis.decision.documents import OfferedOption, OptionDocument, PlanDocument
 from calcinosis.decision.engine import recommend_document
+from calcinosis.errors import KnowledgeError
 from calcinosis.evidence.audit import audit
 from calcinosis.evidence.grading import grade_for_body, level_rank
 from calcinosis.evidence.knowledge_base import OUTCOMES, KnowledgeBase, Outcome, study_label
@@ -133,6 +134,9 @@ class Diff:
     audit_changed: tuple[Change, ...]
     plans: tuple[PlanChanges, ...]
     profiles: int
+    # why the panel's plans were not compared (the knowledge before cannot be planned by
+    # this code: it lacks a text the code says), or None
+    plans_not_compared: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -167,7 +171,11 @@ class Diff:
                 "changed": [change.document() for change in self.audit_changed],
             },
             "plans": [plan.document() for plan in self.plans],
-            "panel": {"profiles": self.profiles, "changed": len(self.plans)},
+            "panel": {
+                "profiles": self.profiles,
+                "changed": len(self.plans),
+                "not_compared": self.plans_not_compared,
+            },
         }
 
 
@@ -415,7 +423,13 @@ def diff(base: KnowledgeBase, head: KnowledgeBase, panel: Sequence[Profile] = ()
     """What changed from ``base`` to ``head``, and for whom in ``panel``."""
     added, removed, changed = _compare_records(base, head)
     new, resolved, audit_changed = _compare_audit(base, head)
-    plans = _compare_plans(base, head, panel) if base is not head else []
+    plans: list[PlanChanges] = []
+    not_compared = None
+    if base is not head:
+        try:
+            plans = _compare_plans(base, head, panel)
+        except KnowledgeError as exc:  # the code changed with the knowledge
+            not_compared = f"the knowledge before cannot be planned by this code ({exc})"
     return Diff(
         base=version_document(base),
         head=version_document(head),
@@ -429,5 +443,6 @@ def diff(base: KnowledgeBase, head: KnowledgeBase, panel: Sequence[Profile] = ()
         audit_resolved=tuple(resolved),
         audit_changed=tuple(audit_changed),
         plans=tuple(plans),
-        profiles=len(panel),
+        profiles=0 if not_compared else len(panel),
+        plans_not_compared=not_compared,
     )

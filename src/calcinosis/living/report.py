@@ -140,7 +140,9 @@ def render_text(diff: Diff) -> str:
         )
     lines += [
         "",
-        f"PLANS OF THE REFERENCE PANEL: {len(diff.plans)} of {diff.profiles} patients change",
+        f"PLANS OF THE REFERENCE PANEL: not compared: {diff.plans_not_compared}"
+        if diff.plans_not_compared
+        else f"PLANS OF THE REFERENCE PANEL: {len(diff.plans)} of {diff.profiles} patients change",
     ]
     for plan in diff.plans:
         lines.append(f"  {plan.profile}: {plan.description}")
@@ -207,7 +209,10 @@ def render_markdown(diff: Diff) -> str:
     out += [f"- changed: `{change.key['id']}`" for change in diff.audit_changed]
     out += [
         "",
-        f"## Plans of the reference panel: {len(diff.plans)} of {diff.profiles} patients change",
+        f"## Plans of the reference panel: not compared: {_md(diff.plans_not_compared)}"
+        if diff.plans_not_compared
+        else f"## Plans of the reference panel: {len(diff.plans)} of {diff.profiles} patients "
+        "change",
         "",
     ]
     for plan in diff.plans:
@@ -249,6 +254,8 @@ def changelog_lines(diff: Diff) -> list[str]:
             f"Audit: {len(diff.audit_new)} new, {len(diff.audit_resolved)} resolved, "
             f"{len(diff.audit_changed)} changed"
         )
+    if diff.plans_not_compared:
+        lines.append(f"Plans of the reference panel: not compared: {diff.plans_not_compared}")
     if diff.plans:
         options = sorted({c.key["name"] for plan in diff.plans for c in plan.changes})
         lines.append(
