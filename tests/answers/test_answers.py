@@ -199,6 +199,41 @@ def test_the_query_reads_features_diseases_and_corrections(kb: KnowledgeBase) ->
     assert "treated" in understand("How is metastatic calcinosis treated?", kb).norm
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what DOESNT work for calcinosis cutis",  # blind round 21, q21-10
+        "what does not work for calcinosis cutis",
+        "what doesn't work in SSc calcinosis?",
+        "which treatments are ineffective for calcinosis",
+        "what treatments dont work for calcinosis",
+        "which drugs never helped in DM calcinosis",
+    ],
+)
+def test_what_does_not_work_is_not_read_as_what_works(kb: KnowledgeBase, question: str) -> None:
+    """A negated "work" or "effective" asks what not to use: the answer leads with the
+    three treatments the sources say do not work (Table 4: warfarin IB, IV sodium
+    thiosulfate IV, acetic acid iontophoresis IIB), never with the first-line ones."""
+    query = understand(question, kb)
+    assert query.intent == "what-not-to-use", query
+    assert ("ineffective", "effective") not in query.corrections
+    answer = answer_document(question, kb).answer
+    assert answer.startswith("The sources advise against these: Warfarin")
+    for shown in ("Intravenous sodium thiosulfate", "Iontophoresis of acetic acid"):
+        assert shown in answer
+    assert not answer.startswith("First-line")
+
+
+def test_a_negating_prefix_is_never_corrected_away(kb: KnowledgeBase) -> None:
+    # "effective" is in the vocabulary and "ineffective" is 0.9 close to it: a typo
+    # correction must not turn a word into its opposite (or the opposite into it)
+    for word in ("ineffective", "unsafe", "noninvasive", "ineffectively"):
+        corrected = dict(understand(f"is it {word}?", kb).corrections)
+        assert word not in corrected or not corrected[word].endswith(word[2:5]), corrected
+    assert "ineffective" in understand("ineffective treatments?", kb).norm
+    assert dict(understand("efective treatment?", kb).corrections) == {"efective": "effective"}
+
+
 def test_what_the_patient_takes_or_took_is_context(kb: KnowledgeBase) -> None:
     failed = understand("Topical STS failed - what next for her SSc calcinosis?", kb)
     assert failed.treatments == () and failed.prior == (("sodium-thiosulfate-topical", "none"),)

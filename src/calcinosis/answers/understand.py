@@ -273,6 +273,15 @@ def _inflection(word: str, match: str) -> bool:
 
 
 _CLOSE = 0.82  # how close a word must be to a vocabulary word to be read as its typo
+# A word that is another with a negating prefix is no typo of it: "ineffective" is not
+# "effective", "unsafe" is not "safe" (blind round 21: "which treatments are
+# ineffective" was read as "effective")
+_NEGATING_PREFIXES = ("in", "un", "non", "im", "ir", "il", "dis")
+
+
+def _negated(word: str, match: str) -> bool:
+    short, long = sorted((word, match), key=len)
+    return long.endswith(short) and long[: len(long) - len(short)] in _NEGATING_PREFIXES
 
 
 class _Speller:
@@ -316,8 +325,8 @@ def _correct(text: str, kb: KnowledgeBase) -> tuple[str, tuple[tuple[str, str], 
         if len(word) < 5 or word in speller.known or not word.isalpha():
             continue
         match = speller.closest(word)
-        if match and _inflection(word, match):
-            continue  # "treated" is not a typo of "treat", nor "block" of "blocker"
+        if match and (_inflection(word, match) or _negated(word, match)):
+            continue  # "treated" is not a typo of "treat", nor "ineffective" of "effective"
         if match:
             corrections.append((word, match))
             words[index] = match
@@ -933,7 +942,8 @@ _WHICH_PREFERRED = compiled(
     r")?(preferred|favou?red|best|recommended|first choice)"
 )
 _WHAT_WORKS = compiled(
-    r" (what|which|anything that)( \S+)? (works?|helps?|is effective|are effective)\b"
+    r" (what|which|anything that)( (?!(doesn|doesnt|don|dont|not|never)\b)\S+)?"
+    r" (works?|helps?|is effective|are effective)\b"
     r"| what (treatments?|therapies|drugs|options) (work|help)"
 )
 _FIRST_LINE_CUES = next(cues for name, cues in INTENT_CUES if name == "first-line")
