@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from calcinosis.decision.engine import STEPS, recommend_document
 from calcinosis.decision.patient import CONDITIONS, DISEASES, SUBTYPES, Patient, parse_patient
+from calcinosis.decision.plan import render_text
 from calcinosis.decision.safety import RULES, findings_for
 from calcinosis.errors import ProfileError
 from calcinosis.evidence.knowledge_base import KnowledgeBase, load_knowledge
@@ -584,6 +585,86 @@ def test_a_drug_whose_side_effect_is_like_the_patient_s_disease_says_so(
         assert "the management topic" in said[0]
         others = [o for o in plan["options"] if o["id"] != "minocycline"]
         assert not any("lupus-like" in w for o in others for w in o["warnings"])
+
+
+def test_idiopathic_excision_is_said_in_the_source_s_words_and_observation_is_no_rescue(
+    kb: KnowledgeBase,
+) -> None:
+    # 004: "If treatment is desired, surgical excision is the treatment of choice." The only
+    # grade is the review's, about dystrophic calcinosis in DM or SSc (blind rounds 20 and
+    # 21: "low certainty, may be considered" understated it); observation is the choice
+    # instead of treating, not a step after excision fails
+    from calcinosis.render.handout import handout_document  # noqa: PLC0415 - one face
+
+    profile = {
+        "age_years": 35,
+        "sex": "male",
+        "subtype": "idiopathic",
+        "underlying_disease": "none",
+        "symptomatic": True,
+        "patient_concerned": True,
+        "lesions": {"count": 6, "largest_cm": 1, "distribution": "localized"},
+    }
+    patient = parse_patient(profile, kb.therapy_ids())
+    document = recommend_document(patient, kb)
+    excision = next(o for o in document.options if o.id == "surgical-excision")
+    assert excision.stance == "first-line" and excision.extrapolated
+    words = "the treatment of choice if treatment is desired, says the management topic"
+    assert excision.strength.direction.startswith(words)
+    assert excision.strength.label.startswith(words + " (not graded); graded evidence about")
+    assert excision.strength.label.endswith("low certainty, may be considered")
+    assert excision.strength.notation.startswith("level 4, grade C")  # the review's, kept
+    summary = document.summary
+    assert [e.id for e in summary.first_line] == ["surgical-excision"]
+    assert summary.first_line[0].strength == excision.strength.label
+    assert [e.id for e in summary.instead] == ["observation"]
+    assert "observation" not in [e.id for e in summary.next]
+    assert "Or, instead of treating: Observation" in render_text(document)
+    assert "Next, if it does not help: Observation" not in render_text(document)
+    assert "Observation (clinical follow-up without intervention)" not in (
+        handout_document(kb, patient, document).next
+    )
+    # a dystrophic plan's strengths keep the generic words: no direction is in its texts
+    ssc = plan_for(
+        kb, {"age_years": 50, "subtype": "dystrophic", "underlying_disease": "systemic-sclerosis"}
+    )
+    assert all("says the management topic" not in o["strength"]["label"] for o in ssc["options"])
+
+
+def test_minocycline_withheld_in_pregnancy_is_labelled_the_tool_s_reading(
+    kb: KnowledgeBase,
+) -> None:
+    # no source addresses pregnancy: withholding minocycline extends the under-nine rule,
+    # and is labelled as this tool's reading, not as "a precaution the source states"
+    # (blind round 21, r21-09); nothing more is warned of on an option withheld
+    plan = plan_for(
+        kb,
+        {
+            "age_years": 33,
+            "subtype": "dystrophic",
+            "underlying_disease": "systemic-lupus-erythematosus",
+            "symptomatic": True,
+            "progressive": True,
+            "inflammation": True,
+            "conditions": ["pregnancy"],
+            "lesions": {"count": 6, "largest_cm": 2, "distribution": "widespread"},
+        },
+    )
+    minocycline = next(o for o in plan["options"] if o["id"] == "minocycline")
+    assert (minocycline["stance"], minocycline["avoid_reason"]) == ("avoid", "harm")
+    assert minocycline["grade_assigned_by"] == "tool"
+    assert minocycline["grade_label"] == (
+        "not graded: this tool's own safer reading, no source addresses it"
+    )
+    assert "source states" not in minocycline["grade_label"]
+    assert not any("lupus-like" in w for w in minocycline["warnings"])
+    # the same rule for a child of 7 is the source's own precaution
+    child = plan_for(
+        kb,
+        {"age_years": 7, "subtype": "dystrophic", "underlying_disease": "juvenile-dermatomyositis"},
+    )
+    rule = next(o for o in child["options"] if o["id"] == "minocycline")
+    assert rule["grade_label"].startswith("a precaution the source states without a grade")
 
 
 def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:

@@ -296,6 +296,9 @@ class Summary(Document):
     first_line: list[SummaryEntry]
     next: list[SummaryEntry]
     next_more: int
+    # observation offered beside a treatment: not a step after it fails, but the choice
+    # instead of treating ("not necessary in asymptomatic patients who are not bothered")
+    instead: list[SummaryEntry]
     also: list[SummaryEntry]
     judge_response: list[JudgeResponse]
     avoid: list[AvoidGroup]

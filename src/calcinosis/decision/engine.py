@@ -116,14 +116,26 @@ class Builder:
         option.cites.extend(self.cite(*cites))
 
     def offer_as(self, text_id: str, stance: Stance, said: Said | None = None) -> None:
-        """Offer what the text ``text_id`` offers, at its ranks, saying ``said`` (or it)."""
-        for treatment, rank in self.ranks(text_id).items():
-            self.offer(treatment, stance, rank, said or self.say(text_id))
+        """Offer what the text ``text_id`` offers, at its ranks, saying ``said`` (or it),
+        with the source's own words for its strength where the text gives them."""
+        said = said or self.say(text_id)
+        for offer in self.kb.algorithm[text_id].offers:
+            self.offer(offer.treatment, stance, offer.rank, said)
+            option = self.options[offer.treatment]
+            if offer.direction and option.stance == stance:
+                option.direction = offer.direction
 
     def avoid(
-        self, treatment: str, why: str, cites: list[Provenance], personal: bool = False
+        self,
+        treatment: str,
+        why: str,
+        cites: list[Provenance],
+        personal: bool = False,
+        *,
+        own_reading: bool = False,
     ) -> None:
-        """Avoid an option; ``personal``: because of this patient's own past response."""
+        """Avoid an option; ``personal``: because of this patient's own past response;
+        ``own_reading``: on this tool's safer reading where no source addresses it."""
         option = self.options.get(treatment)
         if option is None or option.stance != "avoid":
             self.options[treatment] = Option(
@@ -134,11 +146,13 @@ class Builder:
                 list(cites),
                 option.warnings if option else [],
                 personal,
+                own_reading=own_reading,
             )
         elif why not in option.rationale:
             option.rationale.append(why)
             option.cites.extend(cites)
             option.personal = option.personal and personal
+            option.own_reading = option.own_reading and own_reading
 
 
 @derived_bounded(4096)
@@ -749,7 +763,7 @@ def _withhold_in_pregnancy(b: Builder) -> None:
             if rule.rule.startswith("age-under-") and "tooth" in rule.text:
                 age = rule.rule.rsplit("-", 1)[1]
                 said = b.words("silent-drugs.pregnancy", name=entry.name.lower(), age=age)
-                b.avoid(option.id, said, [rule.provenance])
+                b.avoid(option.id, said, [rule.provenance], own_reading=True)
                 break
 
 
@@ -828,6 +842,8 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     the other systemic drugs say so. A drug one of whose adverse effects is like the
     patient's disease (a lupus-like syndrome in lupus) says that too."""
     p = b.patient
+    if "pregnancy" in p.conditions:  # first: what is withheld is warned of no further
+        _withhold_in_pregnancy(b)
     heart = _warn_where_only_one_drug_is_read(b)
     like = _warn_where_an_effect_resembles_the_disease(b)
     also = "; ".join(
@@ -841,8 +857,6 @@ def qualify_drugs_where_sources_are_silent(b: Builder) -> str | None:
     check = "its safety and its dose" if any("kidney" in w for w in said) else "its safety"
     withheld = " or ".join(c for c in p.conditions if c in _NOT_FIRST_LINE_IN)
     demoted = []
-    if "pregnancy" in p.conditions:
-        _withhold_in_pregnancy(b)
     for option in b.options.values():
         entry = b.kb.treatments.get(option.id)
         if entry is None or entry.kind != "drug" or option.stance == "avoid":

@@ -33,6 +33,7 @@ from calcinosis.decision.documents import (
     Response,
     ReviewGrade,
     ReviewGrading,
+    Strength,
     Summary,
     SummaryEntry,
     TimeToResponse,
@@ -86,6 +87,11 @@ class Option:
     cites: list[Provenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     personal: bool = False  # avoided because of this patient's own past response
+    # the cited source's own ungraded words for how strongly it is offered here, if any
+    direction: str | None = None
+    # avoided on this tool's own safer reading where no source addresses the patient (a
+    # source's rule extended: minocycline in pregnancy), not on a rule a source states
+    own_reading: bool = False
 
 
 @dataclass
@@ -149,6 +155,13 @@ _TOOL_PRECAUTION: Grading = {
 }
 
 
+_OWN_READING: Grading = {
+    **_TOOL_GRADE,
+    "system": "assigned by this tool, not by any source: its own safer reading where no "
+    "source addresses this patient, level 5 / grade D by the CEBM 2009 rule",
+}
+
+
 def grade_label(grading: Grading, context: Context | None = None) -> str:
     """How a grade reads: who gave it, on which scale, and, for a patient, for whom it
     was given when that is another population."""
@@ -156,6 +169,8 @@ def grade_label(grading: Grading, context: Context | None = None) -> str:
         return "not graded: this patient's own past response"
     if grading["assigned_by"] == "precaution":
         return f"a precaution the source states without a grade ({grading['source_label']})"
+    if grading["assigned_by"] == "tool" and grading["system"] == _OWN_READING["system"]:
+        return "not graded: this tool's own safer reading, no source addresses it"
     if grading["assigned_by"] == "tool":
         return "not graded by any source (level 5, grade D assigned by this tool)"
     moved = 0
@@ -415,6 +430,22 @@ def _avoid_reason(kb: KnowledgeBase, option: Option, plan: Plan) -> AvoidReason:
     return "ineffective" if fired else "harm"
 
 
+def _in_the_source_s_words(said: Strength, option: Option, *, extrapolated: bool) -> Strength:
+    """The strength led by the source's own ungraded words for this option here, where
+    the algorithm's text gives them (idiopathic calcinosis: "the treatment of choice"),
+    the grade read from the evidence beside them: said to be about another population
+    when it is extrapolated."""
+    if option.direction is None or option.stance == "avoid":
+        return said
+    graded = f"graded evidence{' about another population' if extrapolated else ''}: "
+    return said.model_copy(
+        update={
+            "direction": option.direction,
+            "label": f"{option.direction}; {graded}{said.label}",
+        }
+    )
+
+
 def _option_fields(
     kb: KnowledgeBase,
     option: Option,
@@ -444,7 +475,11 @@ def _option_fields(
         extrapolation=applicability.extrapolation,
         citations=numbers,
         warnings=list(option.warnings),
-        strength=strength(grading, option.stance, avoid_reason, step=step),
+        strength=_in_the_source_s_words(
+            strength(grading, option.stance, avoid_reason, step=step),
+            option,
+            extrapolated=applicability.extrapolated,
+        ),
         reason=option_reason(kb, option.id, option.stance, avoid_reason, rationale),
     )
 
@@ -462,6 +497,8 @@ def _option_document(
         grading = _TOOL_PRECAUTION
         if option.personal:
             grading = _PERSONAL
+        elif option.own_reading:
+            grading = _OWN_READING
         elif option.cites:
             source = kb.sources[option.cites[0].source]
             grading = {**_PRECAUTION, "source_label": short_label(source)}
@@ -691,6 +728,8 @@ def _summary_text(summary: Summary, wrap: textwrap.TextWrapper) -> list[str]:
         # with nothing first-line there is no "it" to fail first: the options, said so
         label = "Next, if it does not help" if summary.first_line else "Options, none first-line"
         lines.append(wrap.fill(f"  {label}: {_names(summary.next)}{more}"))
+    if summary.instead:
+        lines.append(wrap.fill(f"  Or, instead of treating: {_names(summary.instead)}"))
     if summary.also:
         lines.append(wrap.fill(f"  Also: {_names(summary.also)}"))
     for group in summary.avoid:

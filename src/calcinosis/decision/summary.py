@@ -32,6 +32,7 @@ AVOID_TITLES: dict[AvoidReason, str] = {
     "tried": "Not offered again: tried before",
 }
 NEXT_SHOWN = 3
+OBSERVATION = "observation"  # the management option of following up without intervening
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)%][.!?])\s+(?=[A-Z])")
 
 
@@ -91,6 +92,9 @@ def plan_summary(
     offered = [o for o in options if isinstance(o, OfferedOption)]
     first = [o for o in offered if o.stance == "first-line"]
     alternatives = [o for o in offered if o.stance == "alternative"]
+    # observation is no rescue when a treatment fails: it is the choice instead of one
+    instead = [o for o in alternatives if o.id == OBSERVATION] if first else []
+    alternatives = [o for o in alternatives if o not in instead]
     adjuncts = [o for o in offered if o.stance == "adjunct"]
     when = [
         JudgeResponse(id=o.id, name=o.name, text=timing.text, citation=timing.citation)
@@ -105,6 +109,7 @@ def plan_summary(
         first_line=[_entry(o) for o in first],
         next=[_entry(o) for o in alternatives[:NEXT_SHOWN]],
         next_more=max(0, len(alternatives) - NEXT_SHOWN),
+        instead=[_entry(o) for o in instead],
         also=[_entry(o) for o in adjuncts],
         judge_response=when,
         avoid=[

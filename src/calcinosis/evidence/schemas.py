@@ -430,6 +430,12 @@ class AlgorithmOffer(Record):
 
     treatment: Slug
     rank: int = Field(ge=0, le=99, description="Lower comes first among one stance's options")
+    direction: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The cited source's own words for how strongly it offers the treatment "
+        "here, where it gives no grade (idiopathic calcinosis: 'the treatment of choice')",
+    )
 
 
 class AlgorithmText(Record):

@@ -141,7 +141,7 @@ def handout_document(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) ->
         ),
         critical=plan.critical,
         start=start,
-        next=[o.name for o in plan.options if o.stance == "alternative"][:3],
+        next=[e.name for e in plan.summary.next],  # observation, if offered, is no next step
         medicines=_medicines(kb, patient, plan),
         not_for_you=[
             o.name
