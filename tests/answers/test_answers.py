@@ -224,6 +224,16 @@ def test_what_does_not_work_is_not_read_as_what_works(kb: KnowledgeBase, questio
     assert not answer.startswith("First-line")
 
 
+def test_a_sentence_recorded_twice_is_quoted_once(kb: KnowledgeBase) -> None:
+    # the review's "a lack of substantive data precludes recommending a specific regimen of
+    # bisphosphonates" is recorded about DM and about DM or SSc: blind round 21 (q21-11)
+    # saw it twice in a row in one section
+    document = answer_document("pamidronate regimen for JDM calcinosis? dose", kb)
+    text = " ".join([document.answer, *(section.text for section in document.sections)])
+    assert text.count("precludes recommending a specific regimen of bisphosphonates") == 1
+    assert "1 mg/kg/day" in document.answer
+
+
 def test_a_negating_prefix_is_never_corrected_away(kb: KnowledgeBase) -> None:
     # "effective" is in the vocabulary and "ineffective" is 0.9 close to it: a typo
     # correction must not turn a word into its opposite (or the opposite into it)

@@ -140,11 +140,16 @@ class Draft:
         self.deferred: list[str] = []  # said after the answer ("on the other part: ...")
 
     # -------------------------------------------------------------- writing
-    def _repeats(self, sentence: str) -> bool:
-        """The sentence quotes a passage the lead has quoted already (the same words are
-        printed in two places of a source, or reached by two routes)."""
+    def _repeats(self, sentence: str, *, sections: bool = False) -> bool:
+        """The sentence quotes only what the answer has quoted already, in its lead or a
+        section (the same words are printed in two places of a source, or recorded twice,
+        about two populations, or reached by two routes: blind round 21 saw one sentence
+        of the review twice in a row)."""
         quoted: list[str] = rx.findall(r'"([^"]{40,})"', sentence)
-        return bool(quoted) and all(any(q in lead for lead in self.leads) for q in quoted)
+        said = list(self.leads)
+        if sections:  # a lead takes its sentence out of a section: only the leads count
+            said += [line for lines in self.sections.values() for line in lines]
+        return bool(quoted) and all(any(q in line for line in said) for q in quoted)
 
     def lead(self, sentence: str | None) -> None:
         """A sentence of the direct answer (taken out of any section it was in)."""
@@ -158,7 +163,11 @@ class Draft:
         if not sentence:
             return
         lines = self.sections.setdefault(section, [])
-        if sentence not in lines and sentence not in self.leads and not self._repeats(sentence):
+        if (
+            sentence not in lines
+            and sentence not in self.leads
+            and not self._repeats(sentence, sections=True)
+        ):
             lines.append(sentence)
 
     def cite(self, *provenances: Provenance | None, claim: str | None = None) -> str:
