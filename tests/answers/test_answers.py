@@ -224,6 +224,26 @@ def test_what_does_not_work_is_not_read_as_what_works(kb: KnowledgeBase, questio
     assert not answer.startswith("First-line")
 
 
+def test_arms_of_the_asked_population_are_counted_apart(kb: KnowledgeBase) -> None:
+    # blind round 21 (q21-06): for SSc, rituximab's six arms (three in DM, two of them in
+    # children) were pooled with no SSc-only figure; Table 2's SSc arms are Narvaez 9/9,
+    # Giuggioli 3/6 and Moazedi-Fuerst 3/3: 15 of 18 (counted here by hand)
+    document = answer_document("level of evidence for rituximab (rituxan) in SSc calcinosis?", kb)
+    text = " ".join(section.text for section in document.sections)
+    alone = text.split("The arms about this patient's population alone: ", 1)[1]
+    assert alone.startswith("Narváez 2014 9/9 (adults, SSc); Giuggioli 2015 3/6 (adults, SSc)")
+    assert "15 of 18 patients responded (any response), 3 studies" in alone
+    assert "DM" not in alone.split("[", 1)[0]
+    assert (
+        "extrapolated: the arms not about this patient's population, about dermatomyositis" in text
+    )
+    # the complete responses have their own denominator, said so (rounds 20 and 21)
+    assert "complete response in 6 of 50 (the 6 arms that report it, not the same as" in text
+    # no disease asked: nothing is counted apart
+    plain = answer_document("level of evidence for rituximab in calcinosis?", kb)
+    assert "population alone" not in " ".join(section.text for section in plain.sections)
+
+
 def test_a_sentence_recorded_twice_is_quoted_once(kb: KnowledgeBase) -> None:
     # the review's "a lack of substantive data precludes recommending a specific regimen of
     # bisphosphonates" is recorded about DM and about DM or SSc: blind round 21 (q21-11)

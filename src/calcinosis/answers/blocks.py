@@ -274,9 +274,18 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
         f"in DM or SSc): {'; '.join(parts)}: {total}"
     )
     if complete:
+        # its own denominator, said so when it counts other arms than the total before
+        # (rounds 20 and 21: rituximab's 6 of 50 read beside 20 of 30)
+        same = {u.label for u in complete} == {u.label for u in units}
+        arms_word = "arm" if len(complete) == 1 else "arms"
+        which = (
+            "the arms that report it"
+            if same
+            else f"the {len(complete)} {arms_word} that report it, not the same as those above"
+        )
         text += (
             f"; complete response in {sum(u.x for u in complete)} of "
-            f"{sum(u.n for u in complete)} (the arms that report it)"
+            f"{sum(u.n for u in complete)} ({which})"
         )
     if len(units) >= 2:
         pooled = estimates(kb).get(_pool_counts(units), also=_every_pooled(kb))
@@ -288,11 +297,15 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
                 "studies are few and small, and the review itself did not pool"
             )
     reasons = {r for a in main for r in fit(d.context, applies_to_arm(a)).reasons}
+    direct = [a for a in main if not fit(d.context, applies_to_arm(a)).extrapolated]
     if reasons:
-        text += f" (extrapolated: {'; '.join(sorted(reasons))})"
+        some = " the arms not about this patient's population," if direct else ""
+        text += f" (extrapolated:{some} {'; '.join(sorted(reasons))})"
     if group is not None and not mine:
         text += f" (none of these arms is in {'children' if group == 'child' else 'adults'})"
     text += f" {d.cite(*(arm_provenance(a) for a in main))}."
+    if direct and len(direct) < len(main):
+        text += _direct_arms(d, direct, outcome)
     others = [a for a in arms if a not in main]
     if others:
         rest, _ = study_units(kb, others, "any")
@@ -304,6 +317,24 @@ def arms_line(d: Draft, treatments: Sequence[str], label: str) -> str | None:
                 + f" {d.cite(*(arm_provenance(a) for a in others))}."
             )
     return text
+
+
+def _direct_arms(d: Draft, direct: Sequence[Arm], outcome: str) -> str:
+    """The arms about this patient's own population counted apart, when the arms above
+    mix it with others (blind round 21: rituximab in SSc pooled DM and juvenile DM arms
+    with no SSc-only count)."""
+    kind = "complete" if outcome == "complete response" else "any"
+    units, _ = study_units(d.kb, list(direct), kind)
+    if not units:
+        return ""
+    by_study = {a.study: a for a in direct}
+    parts = "; ".join(f"{u.label} {u.x}/{u.n} ({_arm_who(by_study[u.study])})" for u in units)
+    _, total = _total(units, outcome)
+    return (
+        f" The arms about this patient's population alone: {parts}: {total}, "
+        f"{len(units)} {'study' if len(units) == 1 else 'studies'} "
+        f"{d.cite(*(arm_provenance(a) for a in direct))}."
+    )
 
 
 def study_lines(d: Draft) -> list[str]:
