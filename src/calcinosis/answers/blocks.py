@@ -323,8 +323,9 @@ def _direct_arms(d: Draft, direct: Sequence[Arm], outcome: str) -> str:
     """The arms about this patient's own population counted apart, when the arms above
     mix it with others (blind round 21: rituximab in SSc pooled DM and juvenile DM arms
     with no SSc-only count)."""
-    kind = "complete" if outcome == "complete response" else "any"
-    units, _ = study_units(d.kb, list(direct), kind)
+    units, _ = study_units(
+        d.kb, list(direct), "complete" if outcome == "complete response" else "any"
+    )
     if not units:
         return ""
     by_study = {a.study: a for a in direct}
