@@ -667,6 +667,36 @@ def test_minocycline_withheld_in_pregnancy_is_labelled_the_tool_s_reading(
     assert rule["grade_label"].startswith("a precaution the source states without a grade")
 
 
+@pytest.mark.parametrize(
+    ("disease", "digital", "said"),
+    [
+        ("mixed-connective-tissue-disease", False, False),  # blind round 21, r21-10
+        ("mixed-connective-tissue-disease", True, True),
+        ("dermatomyositis", False, False),
+        ("systemic-sclerosis", False, True),
+    ],
+)
+def test_the_review_s_ssc_statements_on_diltiazem_go_where_they_apply(
+    kb: KnowledgeBase, disease: str, digital: bool, said: bool
+) -> None:
+    # 001: "Calcium channel blockers are recommended for Raynaud's phenomenon in SSc" and
+    # "diltiazem may be considered for treating digital calcinosis cutis associated with SSc"
+    plan = plan_for(
+        kb,
+        {
+            "age_years": 45,
+            "subtype": "dystrophic",
+            "underlying_disease": disease,
+            "raynaud": True,
+            "symptomatic": True,
+            "lesions": {"count": 12, "distribution": "widespread", "digital": digital},
+        },
+    )
+    diltiazem = next(o for o in plan["options"] if o["id"] == "diltiazem")
+    assert diltiazem["stance"] != "avoid"
+    assert ("digital calcinosis in SSc" in diltiazem["rationale"]) is said, diltiazem["rationale"]
+
+
 def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:
     # 001 Table 3: alendronate "PO 70 mg/week" in Tayfur 2015 (juvenile DM); no source gives
     # a weight- or age-based dose (three blind rounds asked for the caution)

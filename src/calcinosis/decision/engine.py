@@ -262,7 +262,12 @@ def offer_systemic_therapy(b: Builder) -> str | None:
     impractical = p.lesions.distribution == "widespread" or not p.local_therapy_accessible
     stance: Stance = "first-line" if impractical else "alternative"
     inflamed = p.inflammation is True or p.ulceration is True
-    raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or p.raynaud is True
+    # the review's statements on calcium channel blockers are about Raynaud's in SSc and
+    # digital calcinosis in SSc: said for SSc, or for Raynaud's with digital lesions, not
+    # carried to any patient with Raynaud's (blind round 21: MCTD, lesions not digital)
+    raynaud_ssc = p.underlying_disease == "systemic-sclerosis" or (
+        p.raynaud is True and p.lesions.digital is True
+    )
     ranks = b.ranks("systemic.base")  # in the usual order: diltiazem, colchicine, minocycline
     order = list(ranks)
     if inflamed:  # "colchicine or minocycline is generally preferred over diltiazem"
