@@ -244,6 +244,23 @@ def test_arms_of_the_asked_population_are_counted_apart(kb: KnowledgeBase) -> No
     assert "population alone" not in " ".join(section.text for section in plain.sections)
 
 
+def test_a_dose_two_sources_print_in_different_units_says_so_without_the_wrong_figure(
+    kb: KnowledgeBase,
+) -> None:
+    # 004 prints Balin 2012's colchicine dose as "<=1.2 g per day", 001 as "< 1.2 mg/day"
+    # (the audit's colchicine-dose-unit finding); blind round 21 (X3): the dose answer
+    # used the milligrams silently
+    document = answer_document("colchicine dose for calcinosis cutis in an adult?", kb)
+    text = " ".join([document.answer, *(section.text for section in document.sections)])
+    assert "< 1.2 mg/day" in document.answer
+    assert "This tool's audit flags a unit error: The Balin 2012 colchicine dose" in text
+    shown = text + " ".join(c.source for c in document.citations)
+    assert "1.2 g" not in shown  # the wrong figure is never printed as a dose
+    # a dose no finding is about says nothing of units
+    diltiazem = answer_document("diltiazem dose for calcinosis?", kb)
+    assert "unit error" not in " ".join(s.text for s in diltiazem.sections)
+
+
 def test_a_sentence_recorded_twice_is_quoted_once(kb: KnowledgeBase) -> None:
     # the review's "a lack of substantive data precludes recommending a specific regimen of
     # bisphosphonates" is recorded about DM and about DM or SSc: blind round 21 (q21-11)

@@ -492,6 +492,23 @@ def _settings_unreported(d: Draft) -> None:
             )
 
 
+def _unit_slip(d: Draft, treatment: str) -> str | None:
+    """Where two sources print a regimen of ``treatment`` in different units and the audit
+    calls one a unit error, the dose answer says so, without printing the wrong figure
+    (blind round 21: colchicine's "< 1.2 mg/day" in the review is grams in the topic)."""
+    regimens = [r.text for r in d.kb.treatments[treatment].regimens]
+    for finding in d.kb.findings:
+        if finding.kind != "unit" or not any(text in finding.other for text in regimens):
+            continue
+        given = SOURCE_NAMES.get(finding.other_at.source, "another source")
+        return (
+            f"This tool's audit flags a unit error: {finding.summary.rstrip('.')}; the figure "
+            f"above is the one in {given}, and the other is not repeated here "
+            f"{d.cite(finding.other_at)}."
+        )
+    return None
+
+
 def _dose(d: Draft) -> None:
     no = verdict(d)
     if against_it(d, no, definite=True) and d.query.patient_specific:
@@ -512,6 +529,7 @@ def _dose(d: Draft) -> None:
             if line:
                 any_dose = True
                 d.lead(line)
+                d.add("Dose and regimen", _unit_slip(d, treatment))
             safety_lines(d, treatment)
     for passage in passages_about(
         d, d.query.treatments, pattern=r"regimen|not standardi|dosing|heterogeneous"
