@@ -261,6 +261,18 @@ def test_a_dose_two_sources_print_in_different_units_says_so_without_the_wrong_f
     assert "unit error" not in " ".join(s.text for s in diltiazem.sections)
 
 
+def test_a_word_the_question_denies_brings_no_related_passage(kb: KnowledgeBase) -> None:
+    # blind round 21 (q21-20): "no distress" in a neonate's extravasation question brought
+    # colchicine's "gastrointestinal distress" among the related passages
+    question = (
+        "NICU baby w calcium gluconate extravasation hard lump on foot, no distress - what to do?"
+    )
+    document = answer_document(question, kb)
+    text = " ".join(section.text for section in document.sections)
+    assert "distress" not in text and "colchicine" not in text.lower()
+    assert "extravasation" in document.answer
+
+
 def test_a_sentence_recorded_twice_is_quoted_once(kb: KnowledgeBase) -> None:
     # the review's "a lack of substantive data precludes recommending a specific regimen of
     # bisphosphonates" is recorded about DM and about DM or SSc: blind round 21 (q21-11)

@@ -712,11 +712,17 @@ _RULED_OUT_WORDS = compiled(
 )
 
 
+# nor is a word the question denies ("no distress" brought colchicine's "gastrointestinal
+# distress" as a related passage: blind round 21, q21-20); the treatments named are
+# searched for apart
+_NEGATED_WORD = compiled(r" (?:no|not|without|denies|never) (?!(?:response|improvement)\b)\w+(?= )")
+
+
 def nearest(d: Draft, section: str, limit: int = 3) -> int:
     """The passages nearest to the question (BM25), about its treatments if it names any."""
     query = d.query
     # what the question rules out ("not calciphylaxis") is not what it is about
-    asked = _RULED_OUT_WORDS.sub(" ", query.norm)
+    asked = _NEGATED_WORD.sub(" ", _RULED_OUT_WORDS.sub(" ", query.norm))
     text = " ".join([asked, *(t.replace("-", " ") for t in query.treatments)])
     found = search(d.kb, text, limit + 6, query.treatments)
     if not found and query.treatments:
