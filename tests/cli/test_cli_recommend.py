@@ -76,8 +76,14 @@ def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPat
             "patient field 'lesions.count': input should be greater than or equal to 0",
         ),
         (
-            '{"age_years": 30, "subtype": "dystrophic", "medications": ["aspirin"]}',
-            "patient field 'medications[0]': unknown treatment 'aspirin'; valid choices: ",
+            '{"age_years": 30, "subtype": "dystrophic", "medications": ["minocyclin"]}',
+            "patient field 'medications[0]': unknown treatment 'minocyclin'; did you mean "
+            "'minocycline'?; valid choices: ",
+        ),
+        (
+            '{"age_years": 30, "subtype": "dystrophic", "other_medications": ["humira"]}',
+            "patient field 'other_medications[0]': 'humira' is 'adalimumab' of this tool's "
+            "catalog, or looks like it: give 'adalimumab' in medications, where the rules read it",
         ),
         (
             '{"age_years": 30, "subtype": "dystrophic", "medications": ["observation"]}',

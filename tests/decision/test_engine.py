@@ -697,6 +697,54 @@ def test_the_review_s_ssc_statements_on_diltiazem_go_where_they_apply(
     assert ("digital calcinosis in SSc" in diltiazem["rationale"]) is said, diltiazem["rationale"]
 
 
+def test_a_co_medication_outside_the_catalog_is_accepted_and_said_unread(
+    kb: KnowledgeBase,
+) -> None:
+    # blind round 22 (r22-04): a pregnant woman with SLE on hydroxychloroquine got no plan
+    # ("unknown treatment"); like an unknown condition, it is now recorded and said to be
+    # read by no source or rule, while the catalog's drugs keep their rules
+    profile = {
+        "age_years": 33,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-lupus-erythematosus",
+        "conditions": ["pregnancy"],
+        "medications": ["hydroxychloroquine", "warfarin"],
+    }
+    patient = parse_patient(profile, kb.therapy_ids())
+    assert (patient.medications, patient.other_medications) == (
+        ["warfarin"],
+        ["hydroxychloroquine"],
+    )
+    plan = recommend_document(patient, kb)
+    assert any(
+        s.startswith("A current medication not known to this tool: hydroxychloroquine.")
+        for s in plan.sources_silent
+    )
+    assert any(w.startswith("Current ") and "warfarin" in w.lower() for w in plan.warnings)
+    step = next(t for t in plan.trace if t.step == "note_current_medications")
+    assert "hydroxychloroquine: not known to this tool" in step.detail
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "meant"),
+    [
+        ("medications", "minocyclin", "minocycline"),  # a near spelling
+        ("medications", "minocin", "minocycline"),  # a brand name (lexicon aliases)
+        ("other_medications", "humira", "adalimumab"),
+        ("other_medications", "warfarin", "warfarin"),  # the catalog's own
+    ],
+)
+def test_a_catalog_drug_is_never_taken_as_outside_the_catalog(
+    kb: KnowledgeBase, field: str, name: str, meant: str
+) -> None:
+    # a child of 7 on "minocin" must meet the under-nine rule: refused, naming the drug
+    profile = {"age_years": 7, "subtype": "dystrophic", field: [name]}
+    with pytest.raises(ProfileError) as error:
+        parse_patient(profile, kb.therapy_ids())
+    assert error.value.field == f"{field}[0]"
+    assert repr(meant) in str(error.value)
+
+
 def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:
     # 001 Table 3: alendronate "PO 70 mg/week" in Tayfur 2015 (juvenile DM); no source gives
     # a weight- or age-based dose (three blind rounds asked for the caution)

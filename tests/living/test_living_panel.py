@@ -72,8 +72,8 @@ def test_every_plan_offers_something(kb: KnowledgeBase, panel: tuple[Profile, ..
         ("- {id: a, description: x y z, profile: {age_years: 50, subtype: other}}\n", "subtype"),
         (
             "- {id: a, description: x y z, profile: {age_years: 5, subtype: dystrophic,"
-            " medications: [aspirin]}}\n",
-            r"record #1 \(a\), field 'profile\.medications\[0\]': unknown treatment 'aspirin'",
+            " medications: [warfarine]}}\n",
+            r"record #1 \(a\), field 'profile\.medications\[0\]': unknown treatment 'warfarine'",
         ),
         ("- {id: A B, description: x y z, profile: {}}\n", "field 'id'"),
         ("{}\n", "must be a list of profiles"),

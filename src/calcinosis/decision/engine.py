@@ -739,6 +739,9 @@ def note_current_medications(b: Builder) -> str | None:
         elif option is not None:
             option.warnings.append(b.words("medication.already-taking"))
             notes.append(f"{b.named(treatment)}: already taking")
+    for other in b.patient.other_medications:
+        b.silences.append(b.words("medication.unknown", name=other.replace("-", " ")))
+        notes.append(f"{other.replace('-', ' ')}: not known to this tool")
     return "; ".join(notes) or None
 
 

@@ -29,7 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from calcinosis.datafiles import read_data
 from calcinosis.errors import ProfileError, field_path
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR, load_knowledge
 from calcinosis.evidence.names import check_profile_diseases
 
 __all__ = [
@@ -114,6 +116,7 @@ class Lesions(_Strict):
 
 TreatmentId = Annotated[str, Field(max_length=MAX_ID_LENGTH)]
 OtherCondition = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+OtherMedication = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 _CONDITION_WORD = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Words that say an unknown condition may be one a safety rule reads: refused, naming the
 # condition meant, never taken as "another condition" (which no rule reads).
@@ -204,6 +207,14 @@ class Patient(_Strict):
         "and the plan says that no source addresses them and that it does not account for them",
     )
     medications: list[TreatmentId] = Field(default=[], max_length=MAX_LIST_ITEMS)
+    other_medications: list[OtherMedication] = Field(
+        default=[],
+        max_length=MAX_LIST_ITEMS,
+        description="Current medications outside this tool's catalog ('hydroxychloroquine'): "
+        "accepted, and the plan says that no source or rule of this tool reads them; a "
+        "catalog treatment, one of its brand names or a near spelling of one is refused, "
+        "naming it (it belongs in medications, where the rules read it)",
+    )
     prior_treatments: list[PriorTreatment] = Field(default=[], max_length=MAX_LIST_ITEMS)
     local_therapy_accessible: bool = True
     weight_kg: float | None = Field(
@@ -224,6 +235,65 @@ class Patient(_Strict):
         return None
 
 
+def _sort_medications(data: dict[str, Any], treatment_ids: Collection[str]) -> dict[str, Any]:
+    """``medications`` of the catalog stay; another well-formed one ("hydroxychloroquine")
+    moves to ``other_medications``, so that a co-medication no rule reads does not refuse
+    the whole profile (blind round 22). A brand name or a near spelling of a catalog drug,
+    or an entry of the catalog that is no medication ("observation"), stays, and is
+    refused below, naming the one meant: a typo never switches a rule off."""
+    medications = data.get("medications")
+    if not isinstance(medications, list):
+        return data
+    known, other = [], list(data.get("other_medications") or [])
+    catalog = load_knowledge().treatments
+    for medication in medications:
+        if (
+            not isinstance(medication, str)
+            or medication in treatment_ids
+            or medication in catalog
+            or not _CONDITION_WORD.match(medication)
+            or len(medication) > 64
+            or _catalog_drug(medication, treatment_ids) is not None
+        ):
+            known.append(medication)
+        else:
+            other.append(medication)
+    return data | {"medications": known, "other_medications": other}
+
+
+def _brand_names() -> dict[str, str]:
+    """The catalog's brand and other names (``aliases`` of ``knowledge/lexicon.yaml``, the
+    same data the answers read: 'humira' -> adalimumab), read once."""
+    global _BRANDS  # noqa: PLW0603 - read once, on the first other medication
+    if _BRANDS is None:
+        data = read_data(KNOWLEDGE_DIR / "lexicon.yaml")
+        aliases = data.get("aliases") if isinstance(data, dict) else None
+        _BRANDS = {
+            str(name).replace(" ", "-"): str(target)
+            for name, target in (aliases or {}).items()
+            if isinstance(target, str)
+        }
+    return _BRANDS
+
+
+_BRANDS: dict[str, str] | None = None
+
+
+def _catalog_drug(name: str, treatment_ids: Collection[str]) -> str | None:
+    """The catalog treatment an "other" medication is (its id, a brand name of it) or
+    looks like (a near spelling): never taken as outside the catalog, which no rule reads
+    (a child on "minocin" must meet the under-nine rule)."""
+    if name in treatment_ids:
+        return name
+    brand = _brand_names().get(name)
+    if brand in treatment_ids:
+        return brand
+    near = difflib.get_close_matches(name, [*treatment_ids, *_brand_names()], n=1, cutoff=0.8)
+    if near:
+        return _brand_names().get(near[0], near[0])
+    return None
+
+
 def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -238,7 +308,7 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
     """Validate a decoded profile; unknown treatment ids are rejected by name."""
     if not isinstance(data, dict):
         raise ProfileError("patient", "must be a JSON object")
-    data = _sort_conditions(data)
+    data = _sort_medications(_sort_conditions(data), treatment_ids)
     try:
         patient = Patient.model_validate(data)
     except ValidationError as exc:
@@ -254,8 +324,18 @@ def parse_patient(data: object, treatment_ids: Collection[str]) -> Patient:
     choices = sorted(treatment_ids)
     for index, medication in enumerate(patient.medications):
         if medication not in treatment_ids:
+            meant = _catalog_drug(medication, treatment_ids)
+            hint = f"; did you mean {meant!r}?" if meant else ""
             raise ProfileError(
-                f"medications[{index}]", f"unknown treatment {medication!r}", choices
+                f"medications[{index}]", f"unknown treatment {medication!r}{hint}", choices
+            )
+    for index, other in enumerate(patient.other_medications):
+        meant = _catalog_drug(other, treatment_ids)
+        if meant is not None:
+            raise ProfileError(
+                f"other_medications[{index}]",
+                f"{other!r} is {meant!r} of this tool's catalog, or looks like it: give "
+                f"{meant!r} in medications, where the rules read it",
             )
     for index, prior in enumerate(patient.prior_treatments):
         if prior.treatment not in treatment_ids:
