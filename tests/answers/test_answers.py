@@ -449,10 +449,16 @@ def test_what_not_to_use_lists_what_the_sources_advise_against(kb: KnowledgeBase
         "Should not be recommended (IV)",  # 001 Table 4, intravenous STS
         "seems ineffective (IIB)",  # 001 Table 4, iontophoresis
         "under the age of nine years",  # 004 Minocycline
-        "carefully scrutinized in SSc",  # 001 Discussion, TNF inhibitors
     ):
         assert words in lead, words
     assert "for dystrophic calcinosis cutis" in lead  # whom the IV STS advice is about
+    # 001 Discussion: TNF inhibitors' use "should be carefully scrutinized in SSc": a risk
+    # the plans take the safer reading of, not advice against (blind rounds 21 and 22)
+    assert "carefully scrutinized in SSc" not in lead
+    safety = next(s["text"] for s in answer["sections"] if s["title"] == "Safety")
+    risk = safety.split("TNF inhibitors", 1)[0].rsplit(". ", 1)[-1]
+    assert risk.startswith("A risk the sources state rather than a prohibition")
+    assert "carefully scrutinized in SSc" in safety
 
 
 @pytest.mark.parametrize(
@@ -1554,9 +1560,12 @@ def test_what_to_avoid_for_a_patient_puts_other_diseases_rules_apart(kb: Knowled
     assert answer["understood"]["intent"] == "what-not-to-use"
     lead = answer["answer"]
     assert lead.startswith("The sources advise against these: Warfarin")
-    mine, others = lead.split("For other patients, not for the one described")
-    assert "Minocycline (in children under nine" in mine
-    assert "TNF inhibitors" in others and "TNF inhibitors" not in mine
+    assert "Minocycline (in children under nine" in lead
+    # the SSc rule is a risk the review states ("carefully scrutinized"), said apart, with
+    # whom it is about, never among what is advised against for this child
+    assert "TNF inhibitors" not in lead
+    safety = next(s["text"] for s in answer["sections"] if s["title"] == "Safety")
+    assert "TNF inhibitors (infliximab and adalimumab) (in systemic sclerosis" in safety
 
 
 @pytest.mark.parametrize(

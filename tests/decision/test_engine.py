@@ -745,6 +745,23 @@ def test_a_catalog_drug_is_never_taken_as_outside_the_catalog(
     assert repr(meant) in str(error.value)
 
 
+def test_tnf_inhibitors_in_ssc_are_avoided_as_the_tool_s_safer_reading(kb: KnowledgeBase) -> None:
+    # 001: their use "should be carefully scrutinized in SSc": the plans avoid them and say
+    # that this is the safer reading of a risk, not a prohibition (blind rounds 21 and 22)
+    plan = plan_for(
+        kb, {"age_years": 50, "subtype": "dystrophic", "underlying_disease": "systemic-sclerosis"}
+    )
+    for drug in ("infliximab", "adalimumab"):
+        option = next((o for o in plan["options"] if o["id"] == drug), None)
+        if option is None:
+            continue
+        assert option["stance"] == "avoid"
+        assert (
+            "this tool takes the safer reading and does not offer it in SSc" in option["rationale"]
+        )
+        assert "careful scrutiny, not a prohibition" in option["rationale"]
+
+
 def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase) -> None:
     # 001 Table 3: alendronate "PO 70 mg/week" in Tayfur 2015 (juvenile DM); no source gives
     # a weight- or age-based dose (three blind rounds asked for the caution)

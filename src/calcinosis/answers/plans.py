@@ -31,7 +31,9 @@ from calcinosis.evidence.schemas import Contraindication, Provenance
 __all__ = ["first_line", "instead", "reading_lead", "what_not_to_use", "withheld"]
 
 
-_AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective|scrutini"
+# "should be carefully scrutinized" (TNF inhibitors in SSc) is a risk to weigh, not advice
+# against: said with the risks (blind rounds 21 and 22), though the plans avoid it
+_AGAINST_WORDS = r"should not|not be recommended|preclude|ineffective"
 
 
 @dataclass
