@@ -395,6 +395,9 @@ BLIND_GAPS: dict[str, str] = {
     "that point)",
     "q20-19-acetic-acid-iontophoresis": "the same hedge as q18-08 ('Probably not.' for 'seems "
     "ineffective (IIB)'); the reviewer withdrew the expectation ('No' was too strict)",
+    "q22-20": "the answer says 'None of the sources addresses pregnancy or breastfeeding', "
+    "which the reviewer's regex ('not address', 'does not address', 'silent'...) does not "
+    "match; the reviewer graded it right and called the regex their own error",
 }
 
 
