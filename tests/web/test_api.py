@@ -55,7 +55,7 @@ def test_every_plan_served_is_audited_without_patient_data(client: TestClient) -
             "lesions.largest_cm",
         ),
         (
-            {"age_years": 7, "subtype": "dystrophic", "medications": ["aspirin"]},
+            {"age_years": 7, "subtype": "dystrophic", "medications": ["minocyclin"]},
             422,
             "medications[0]",
         ),
@@ -91,6 +91,16 @@ def test_bad_bodies_are_problem_documents(
     problem = response.json()
     assert problem["status"] == status and problem["errors"][0]["field"] == field
     assert "Traceback" not in response.text
+
+
+def test_a_medication_outside_the_catalog_is_recorded_not_refused(client: TestClient) -> None:
+    # blind round 22: hydroxychloroquine refused the whole profile (422); a near spelling
+    # of a catalog drug is still refused above (minocyclin)
+    body = {"age_years": 33, "subtype": "dystrophic", "medications": ["hydroxychloroquine"]}
+    response = client.post("/api/recommendations", json=body)
+    assert response.status_code == 200
+    plan = response.json()
+    assert any("hydroxychloroquine" in line for line in plan["sources_silent"])
 
 
 @pytest.mark.parametrize("raw", [b"{bad json", b"", b"\xff\xfe", b'{"age_years": 5,'])
