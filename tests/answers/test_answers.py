@@ -303,6 +303,26 @@ def test_what_the_patient_takes_or_took_is_context(kb: KnowledgeBase) -> None:
     assert on.medications == ("minocycline",)
 
 
+@pytest.mark.parametrize(
+    ("question", "failed"),
+    [
+        ("what if topical sts doesnt work?", "sodium-thiosulfate-topical"),
+        ("what if IL STS fails in my SSc pt?", "sodium-thiosulfate-intralesional"),
+        ("if colchicine doesn't help, what next?", "colchicine"),
+    ],
+)
+def test_a_failure_supposed_is_read_as_one_told(
+    kb: KnowledgeBase, question: str, failed: str
+) -> None:
+    # "what if X doesn't work?" asks what comes after X (read as efficacy before, stop 24);
+    # without the "if", "X doesnt work in SSc?" stays a question about X
+    query = understand(question, kb)
+    assert query.prior == ((failed, "none"),) and query.treatments == ()
+    assert query.intent in ("first-line", "patient-specific")
+    claim = understand("diltiazem doesnt work in SSc?", kb)
+    assert claim.treatments == ("diltiazem",) and claim.prior == ()
+
+
 def test_lay_words_sizes_and_weights_are_read(kb: KnowledgeBase) -> None:
     lumps = understand(
         "hard chalky lumps on her elbows with dermatomyositis, what can be done?", kb

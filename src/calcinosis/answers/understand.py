@@ -822,6 +822,15 @@ _ROUTE_WORDS = "|".join(sorted((re.escape(w) for w in ROUTES), key=len, reverse=
 _LEADING_ROUTES = compiled(rf"(?: (?:{_ROUTE_WORDS})(?: (?:and|or|nor|then|plus))?)+ $")
 
 
+# A failure supposed ("what if X doesn't work?", "if IL STS fails, then?"): asked as what
+# comes after it, like a failure told; "X doesn't work in SSc?" (no "if") is not one
+_IF_BEFORE = compiled(r" (?:what )?if (?:the |her |his |their |my )?$")
+_FAILS_AFTER = compiled(
+    r"^ (?:doesn t|doesnt|does not|don t|dont|do not|won t|wont|will not)"
+    r" (?:work|help)|^ fails\b|^ (?:is|isn t|isnt) (?:not )?(?:working|helping)"
+)
+
+
 def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     """Split the treatments named into the subjects of the question and the context.
     A treatment joined to the one before ("failed topical and IL STS") shares its role."""
@@ -843,6 +852,8 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
         listed = next(
             (r for pattern, r in PRIOR_LIST_AFTER.items() if rx.search(pattern, after)), None
         )
+        if said_after is None and _IF_BEFORE.search(before) and _FAILS_AFTER.search(after):
+            said_after = "none"  # "what if topical STS doesn't work?": what comes next
         # "tried X for 6 mo w/o benefit": the outcome said after beats a bare "tried"
         response = (
             said_after or said_before if said_before in (None, "tried") else said_before
