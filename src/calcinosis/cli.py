@@ -31,6 +31,7 @@ from calcinosis.evidence.knowledge_base import (
     KnowledgeBase,
     arm_document,
     load_knowledge,
+    require_current_texts,
 )
 from calcinosis.evidence.synthesis import pool_document, pool_treatment
 from calcinosis.living.commands import add_living_commands
@@ -64,9 +65,14 @@ def _footer(kb: KnowledgeBase) -> str:
     return f"\n{kb.version_line()}. {DISCLAIMER}\n"
 
 
-def _kb(args: argparse.Namespace) -> KnowledgeBase:
+def _kb(args: argparse.Namespace, *, plans: bool = False) -> KnowledgeBase:
+    """The knowledge base of ``--knowledge`` (or CALCINOSIS_KNOWLEDGE_DIR, or the packaged
+    one); ``plans``: it will make plans and answers, so it must hold this code's texts."""
     directory = args.knowledge or os.environ.get("CALCINOSIS_KNOWLEDGE_DIR")
-    return load_knowledge(directory)
+    kb = load_knowledge(directory)
+    if plans and directory:  # the packaged directory holds them (a test says so)
+        require_current_texts(kb)
+    return kb
 
 
 # ---------------------------------------------------------------- evidence arms
@@ -301,7 +307,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from calcinosis.decision.patient import parse_patient_json  # noqa: PLC0415 - the engine
     from calcinosis.decision.plan import render_text  # noqa: PLC0415 - the engine
 
-    kb = _kb(args)
+    kb = _kb(args, plans=True)
     if args.batch:
         return _recommend_batch(args, kb)
     if args.patient is None:
@@ -354,7 +360,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         raise CalcinosisError('give a question, e.g. calcinosis ask "What dose of diltiazem?"')
     if len(question) > 1000:
         raise CalcinosisError("the question is longer than 1000 characters")
-    document = answer_question(question, _kb(args))
+    document = answer_question(question, _kb(args, plans=True))
     if args.format == "json":
         # pydantic's serialiser writes what json.dump(indent=2, ensure_ascii=False) does
         sys.stdout.write(document.model_dump_json(indent=2) + "\n")
@@ -392,7 +398,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from calcinosis.decision import plan  # noqa: PLC0415 - the pooled evidence, to serve
         from calcinosis.web.app import create_app  # noqa: PLC0415 - the web stack, only to serve
 
-        kb = _kb(args)
+        kb = _kb(args, plans=True)
         app = create_app(settings, kb=kb, store=store)
         prepare(kb)  # the answers' indexes and estimates: before the port, and frozen with kb
         plan.prepare(kb)  # each option's pooled evidence: the first plan does not wait ~1 s

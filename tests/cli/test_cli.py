@@ -178,3 +178,58 @@ def test_an_internal_error_with_a_message_of_several_lines_is_one_line(
     assert err.count("\n") == 1
     assert err.startswith("calcinosis: internal error: ValueError: 2 validation errors for")
     assert "computed Input should be a string" in err
+
+
+def _knowledge_without(tmp_path: Path, text_id: str) -> Path:
+    """The packaged knowledge as a directory released before ``text_id`` was added."""
+    import shutil  # noqa: PLC0415 - only here
+
+    import yaml  # noqa: PLC0415 - only here
+
+    from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR  # noqa: PLC0415
+
+    target = tmp_path / "older"
+    shutil.copytree(KNOWLEDGE_DIR, target)
+    path = target / "algorithm.yaml"
+    texts = yaml.safe_load(path.read_text(encoding="utf-8"))
+    kept = [text for text in texts if text["id"] != text_id]
+    assert len(kept) == len(texts) - 1, text_id
+    path.write_text(yaml.safe_dump(kept, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+OLDER_TEXT = "silent-drugs.like-the-disease"  # added with knowledge release 1.0.2
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def test_an_older_knowledge_directory_is_refused_for_plans_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    older = str(_knowledge_without(tmp_path, OLDER_TEXT))
+    patient = FIXTURES / "patients" / "dystrophic_sle_large_lesion_3cm.json"
+    for argv in (
+        ["recommend", "--knowledge", older, str(patient)],
+        ["ask", "--knowledge", older, "diltiazem dose?"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "", argv
+        assert err.count("\n") == 1 and OLDER_TEXT in err and "older than the code" in err
+    # reading it needs no texts: its arms, tables and pooling still work
+    code, out, _ = run(capsys, "evidence", "--knowledge", older, "arms", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 46
+
+
+def test_serve_refuses_an_older_knowledge_directory_before_binding(tmp_path: Path) -> None:
+    older = _knowledge_without(tmp_path, OLDER_TEXT)
+    script = Path(sys.executable).parent / "calcinosis"
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [str(script), "serve", "--port", "8179", "--knowledge", str(older)],
+        env={"CALCINOSIS_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and OLDER_TEXT in result.stderr
+    assert "Traceback" not in result.stderr

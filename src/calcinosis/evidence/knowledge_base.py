@@ -430,6 +430,31 @@ def _load(directory: Path) -> KnowledgeBase:
     return kb
 
 
+def require_current_texts(kb: KnowledgeBase) -> None:
+    """KnowledgeError unless ``kb`` holds every algorithm text this code says: a directory
+    released before a text was added (``serve --knowledge OLD``) is refused when it is
+    loaded to make plans, in one line naming the first text missing, rather than on the
+    first plan that needs it. (Reading it for a diff or a table needs no texts.)"""
+    packaged = _packaged_text_ids()
+    missing = [text_id for text_id in packaged if text_id not in kb.algorithm]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise KnowledgeError(
+            ALGORITHM,
+            missing[0],
+            None,
+            f"missing{more}: this version of calcinosis needs it (the knowledge directory "
+            f"is {kb.manifest.version}, older than the code); serve a current release",
+        )
+
+
+@cache
+def _packaged_text_ids() -> tuple[str, ...]:
+    """The ids of the texts in the packaged algorithm.yaml: the texts this code says."""
+    records = _validate_records(ALGORITHM, read_data(KNOWLEDGE_DIR / ALGORITHM), AlgorithmText)
+    return tuple(record.id for record in records)
+
+
 def version_key(version: str) -> tuple[int, ...]:
     """'1.10.0' -> (1, 10, 0): versions compared as numbers."""
     return tuple(int(part) for part in version.split("."))
