@@ -781,3 +781,32 @@ def test_a_fixed_dose_reported_in_children_says_so_for_a_child(kb: KnowledgeBase
     per_kg = {r["text"]: r["label"] for r in by_id["pamidronate"]["regimens"]}
     assert any("/kg" in text for text in per_kg)
     assert all("fixed dose" not in (label or "") for text, label in per_kg.items() if "/kg" in text)
+
+
+def test_adverse_effects_say_which_source_names_them() -> None:
+    """Round 22 of the blind review: 'dizziness' read as listed twice for minocycline. The
+    management topic names it among potential side effects; the review counts one patient
+    (Traineau 2020, Results, Minocycline: "nausea (n=1), dizziness (n=1)"). Two findings,
+    shown as two, each under its source."""
+    kb = load_knowledge()
+    patient = {
+        "age_years": 45,
+        "subtype": "dystrophic",
+        "underlying_disease": "dermatomyositis",
+        "symptomatic": True,
+        "inflammation": True,
+        "lesions": {"count": 6, "largest_cm": 2, "distribution": "widespread", "digital": False},
+    }
+    document = recommend_document(parse_patient(patient, kb.therapy_ids()), kb)
+    minocycline = next(o for o in document.options if o.id == "minocycline")
+    assert minocycline.stance != "avoid"
+    sources = {e.text: e.source for e in minocycline.adverse_effects}  # type: ignore[union-attr]
+    assert sources["dizziness"] == "management topic"
+    assert sources["dizziness (n=1)"] == sources["nausea (n=1)"] == "Traineau 2020 review"
+    text = " ".join(render_text(document).split())
+    text = text[text.index("- Minocycline:") :]  # its own section of the plan
+    topic = re.search(r"Watch for \(management topic\): ([^\[]*)\[", text)
+    review = re.search(r"Also reported in the Traineau 2020 review: ([^\[]*)\[", text)
+    assert topic is not None and review is not None, text
+    assert topic.group(1).count("dizziness") == 1 and "(n=1)" not in topic.group(1)
+    assert review.group(1).startswith("nausea (n=1); dizziness (n=1);")

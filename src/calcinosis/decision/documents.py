@@ -186,10 +186,13 @@ class RegimenDocument(Document):
 
 
 class AdverseEffect(Document):
-    """An adverse effect to watch for, cited."""
+    """An adverse effect to watch for, cited, with the source that names it (``source``:
+    "management topic", "Traineau 2020 review"): a topic's general warning and the
+    patients a review counted (``dizziness`` and ``dizziness (n=1)``) are two findings."""
 
     text: str
     citation: int
+    source: str
 
 
 class _Option(Document):

@@ -66,6 +66,7 @@ __all__ = [
     "Option",
     "Plan",
     "SourceDisagreement",
+    "effects_by_source",
     "grading_for",
     "plan_document",
     "prepare",
@@ -539,7 +540,10 @@ def _option_document(
         regimens=regimens,
         dose_note=_paediatric_note(kb, option, context),
         adverse_effects=[
-            _adverse_effect(a.text, citations.number(a.provenance)) for a in entry.adverse_effects
+            _adverse_effect(
+                a.text, citations.number(a.provenance), _source_called(a.provenance.source)
+            )
+            for a in entry.adverse_effects
         ],
     )
 
@@ -552,8 +556,14 @@ def _time_to_response(text: str, citation: int) -> TimeToResponse:
 
 
 @lru_cache(maxsize=4096)
-def _adverse_effect(text: str, citation: int) -> AdverseEffect:
-    return AdverseEffect(text=text, citation=citation)
+def _adverse_effect(text: str, citation: int, source: str) -> AdverseEffect:
+    return AdverseEffect(text=text, citation=citation, source=source)
+
+
+def _source_called(source: str) -> str:
+    """A source's short name ("management topic"), as the effects it lists are grouped."""
+    names = SOURCE_NAMES.get(source)
+    return source if names is None else names.short or names.label
 
 
 @lru_cache(maxsize=256)
@@ -705,11 +715,20 @@ def _offered_text(option: OfferedOption, wrap: textwrap.TextWrapper) -> list[str
         )
     if option.dose_note:
         lines.append(wrap.fill(f"    ! {option.dose_note}"))
-    if option.adverse_effects:
-        effects = "; ".join(dict.fromkeys(a.text for a in option.adverse_effects))
-        refs = marks(a.citation for a in option.adverse_effects)
-        lines.append(wrap.fill(f"    Watch for: {effects} {refs}"))
+    for index, (source, effects) in enumerate(effects_by_source(option.adverse_effects)):
+        named = "; ".join(dict.fromkeys(a.text for a in effects))
+        refs = marks(a.citation for a in effects)
+        lead = f"Watch for ({source})" if index == 0 else f"Also reported in the {source}"
+        lines.append(wrap.fill(f"    {lead}: {named} {refs}"))
     return lines
+
+
+def effects_by_source(effects: Sequence[AdverseEffect]) -> list[tuple[str, list[AdverseEffect]]]:
+    """The adverse effects grouped by the source that names them, in their order."""
+    groups: dict[str, list[AdverseEffect]] = {}
+    for effect in effects:
+        groups.setdefault(effect.source, []).append(effect)
+    return list(groups.items())
 
 
 def _names(entries: list[SummaryEntry]) -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from calcinosis import DISCLAIMER
-from calcinosis.decision.plan import REGIMEN_GROUPS
+from calcinosis.decision.plan import REGIMEN_GROUPS, effects_by_source
 from calcinosis.evidence.lines import complete_words
 from calcinosis.render.charts import step_title
 from calcinosis.web.forms import readable
@@ -29,6 +29,7 @@ templates.env.globals |= {
     "readable": readable,
     "complete_words": complete_words,
     "regimen_groups": REGIMEN_GROUPS,
+    "effects_by_source": effects_by_source,
     "step_title": step_title,
 }
 
