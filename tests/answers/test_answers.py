@@ -1847,3 +1847,15 @@ def test_round_19_classes(kb: KnowledgeBase) -> None:
         "thiosulfate"
     )
     assert "diltiazem or colchicine or minocycline" in lead
+
+
+def test_a_failure_supposed_leads_with_what_comes_after_it(kb: KnowledgeBase) -> None:
+    """Blind round 23 (q23-06): "what if topical STS doesn't work?" opened "First-line
+    for ..." as if nothing had been said, and still assumed both local therapies offered."""
+    typed = answer_document("What if topical sodium thiosulfate doesn't work?", kb)
+    text = " ".join(render_answer(typed).split())
+    assert typed.answer.startswith("After topical sodium thiosulfate (did not work), first-line")
+    assert "diltiazem" in typed.answer and "colchicine" in typed.answer
+    assert "both offered" not in text
+    plain = answer_document("What is first-line for calcinosis in dermatomyositis?", kb)
+    assert plain.answer.startswith("First-line for")

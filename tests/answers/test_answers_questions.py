@@ -398,6 +398,8 @@ BLIND_GAPS: dict[str, str] = {
     "q22-20": "the answer says 'None of the sources addresses pregnancy or breastfeeding', "
     "which the reviewer's regex ('not address', 'does not address', 'silent'...) does not "
     "match; the reviewer graded it right and called the regex their own error",
+    "q23-20": "the same hedge as q18-08 ('Probably not.' for the review's 'seems ineffective "
+    "(IIB)'); the reviewer called the expected 'No' their own error and graded it right",
 }
 
 

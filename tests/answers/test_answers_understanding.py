@@ -102,3 +102,47 @@ def test_the_question_is_read_as_a_clinician_reads_it(
 
 def test_the_set_is_the_reviewers_eighty() -> None:
     assert len(CASES) == 80 and len({c["id"] for c in CASES}) == 80
+
+
+# Blind round 23: a deposit in the skin that is not calcium ("gouty tophi") was answered
+# as calcinosis, since a calcinosis drug was named and "gout" alone was listed off topic.
+@pytest.mark.parametrize(
+    ("question", "in_scope", "about"),
+    [
+        ("What is the best treatment for gouty tophi?", False, "gout tophi"),
+        ("Is colchicine useful for gouty tophi?", False, "gout tophi"),
+        ("subcutaneous tophi treatment", False, "gout tophi"),
+        ("intralesional STS for a xanthoma?", False, "xanthomas"),
+        ("how do I tell calcinosis cutis from gouty tophi?", True, None),
+        ("is the colchicine dose for calcinosis the same as for gout?", True, None),
+    ],
+)
+def test_deposits_in_the_skin_that_are_not_calcium_are_out_of_scope(
+    question: str, in_scope: bool, about: str | None, kb: KnowledgeBase
+) -> None:
+    understood = understand(question, kb).document()
+    assert understood.in_scope is in_scope
+    assert (understood.out_of_scope or "").startswith(about or "")
+
+
+# Blind round 23: "what did X achieve" is asked about X, not told that X was tried; and a
+# study is named by the institution its title calls its own ("the Mayo Clinic experience").
+@pytest.mark.parametrize(
+    ("question", "studies", "prior"),
+    [
+        (
+            "What response rate did surgical excision achieve in the Mayo Clinic series?",
+            ["balin-2012"],
+            [],
+        ),
+        ("how well did colchicine work in the review?", [], []),
+        ("she did colchicine for 6 months, no help. next?", [], [("colchicine", "none")]),
+        ("she did colchicine, what now?", [], [("colchicine", "tried")]),
+    ],
+)
+def test_did_is_an_auxiliary_before_a_bare_verb(
+    question: str, studies: list[str], prior: list[tuple[str, str]], kb: KnowledgeBase
+) -> None:
+    understood = understand(question, kb).document()
+    assert understood.studies == studies
+    assert [(p.treatment, p.response) for p in understood.prior_treatments] == prior

@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 from calcinosis import cli as cli_module
 from calcinosis.cli import main
+from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR
 
 Run = tuple[int, str, str]
 
@@ -182,12 +185,6 @@ def test_an_internal_error_with_a_message_of_several_lines_is_one_line(
 
 def _knowledge_without(tmp_path: Path, text_id: str) -> Path:
     """The packaged knowledge as a directory released before ``text_id`` was added."""
-    import shutil  # noqa: PLC0415 - only here
-
-    import yaml  # noqa: PLC0415 - only here
-
-    from calcinosis.evidence.knowledge_base import KNOWLEDGE_DIR  # noqa: PLC0415
-
     target = tmp_path / "older"
     shutil.copytree(KNOWLEDGE_DIR, target)
     path = target / "algorithm.yaml"

@@ -810,3 +810,56 @@ def test_adverse_effects_say_which_source_names_them() -> None:
     assert topic is not None and review is not None, text
     assert topic.group(1).count("dizziness") == 1 and "(n=1)" not in topic.group(1)
     assert review.group(1).startswith("nausea (n=1); dizziness (n=1);")
+
+
+def _plan_text(kb: KnowledgeBase, patient: dict[str, Any]) -> tuple[Any, str]:
+    document = recommend_document(parse_patient(patient, kb.therapy_ids()), kb)
+    return document, " ".join(render_text(document).split())
+
+
+def test_after_observation_the_treatments_are_for_when_treatment_becomes_wanted() -> None:
+    """Blind round 23 (r23-06, r23-10): "Next, if it does not help" after "Start with:
+    Observation" read as if observation could fail; the management topic offers treatment
+    for when it becomes wanted."""
+    kb = load_knowledge()
+    quiet = {
+        "age_years": 49,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": False,
+        "progressive": False,
+        "internal_involvement": False,
+        "patient_concerned": False,
+        "lesions": {"count": 2, "largest_cm": 0.5, "distribution": "localized"},
+    }
+    document, text = _plan_text(kb, quiet)
+    assert [e.id for e in document.summary.first_line] == ["observation"]
+    assert document.summary.next_title == "If treatment becomes wanted"
+    assert "If treatment becomes wanted: Intralesional sodium thiosulfate" in text
+    assert "Next, if it does not help" not in text
+    treated, text = _plan_text(kb, quiet | {"symptomatic": True, "progressive": True})
+    assert "observation" not in [e.id for e in treated.summary.first_line]
+    assert treated.summary.next_title == "Next, if it does not help"
+
+
+def test_no_preference_over_diltiazem_when_the_plan_avoids_it() -> None:
+    """Blind round 23 (r23-08): with conduction disease diltiazem is avoided, yet colchicine
+    and minocycline were "preferred over diltiazem when inflammation is prominent" and an
+    assumption ordered diltiazem first."""
+    kb = load_knowledge()
+    patient = {
+        "age_years": 61,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": True,
+        "lesions": {"count": 20, "largest_cm": 2, "distribution": "widespread", "digital": True},
+        "raynaud": True,
+        "conditions": ["cardiac-conduction-abnormality"],
+    }
+    document, text = _plan_text(kb, patient)
+    assert next(o for o in document.options if o.id == "diltiazem").stance == "avoid"
+    assert "over diltiazem" not in text
+    assert "diltiazem is ordered before" not in text
+    # without the conduction disease both are said again
+    document, text = _plan_text(kb, patient | {"conditions": []})
+    assert "over diltiazem" in text and "diltiazem is ordered before" in text

@@ -155,6 +155,7 @@ class Lexicon(_Strict):
     scope_terms: Words
     strong_scope_terms: Words
     not_calcinosis_cutis: dict[str, Words]
+    not_calcium_in_the_skin: dict[str, Words]
     off_topic: Words
     not_in_sources: dict[str, Words]
     spelled: Words
@@ -218,6 +219,7 @@ def _check(name: str, lexicon: Lexicon) -> None:
         "conditions",
         "features",
         "not_calcinosis_cutis",
+        "not_calcium_in_the_skin",
         "not_in_sources",
         "general_only",
     ):

@@ -403,8 +403,12 @@ def _first_line_lead(d: Draft, first: Options, gone: Options, cited: Cite) -> No
             "from it."
         )
     else:
+        how = {"none": "did not work", "intolerant": "not tolerated"}
+        failed = [f"{d.name(t).lower()} ({how[r]})" for t, r in d.query.prior if r in how]
+        after = f"After {' and '.join(failed)}, " if failed else ""
+        lead = "first-line" if failed else "First-line"
         d.lead(
-            f"First-line for {_context_words(d)}, as the management topic's algorithm gives "
+            f"{after}{lead} for {_context_words(d)}, as the management topic's algorithm gives "
             f"it: {names} ({grades}) {cited(n for o in first for n in o.citations)}."
         )
 

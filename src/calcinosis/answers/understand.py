@@ -51,6 +51,7 @@ from calcinosis.answers.vocabulary import (
     FEATURES,
     GENERAL_ONLY,
     NOT_CALCINOSIS_CUTIS,
+    NOT_CALCIUM_IN_THE_SKIN,
     NOT_IN_CATALOG,
     NOT_IN_SOURCES,
     OFF_TOPIC,
@@ -237,13 +238,23 @@ def _lexicon_by_word(kb: KnowledgeBase) -> dict[str, tuple[int, ...]]:
 
 @derived
 def _study_names(kb: KnowledgeBase) -> tuple[tuple[re.Pattern[str], str], ...]:
-    """Each included study by its first author's surname (with or without its year)."""
+    """Each included study by its first author's surname (with or without its year), and
+    by the institution its title names as its own ("the Mayo Clinic experience": the
+    Mayo Clinic series, cohort or study)."""
     names = []
     for study in kb.studies.values():
         surname = normalise(surname_of(study.first_author)).strip()
         if len(surname) >= 4:
             names.append((compiled(rf" {re.escape(surname)}( et al)?( \d{{4}})? "), study.id))
+        institution = _OWN_INSTITUTION.search(" ".join(study.title.split()))
+        if institution:
+            name = normalise(institution.group(1)).strip()
+            names.append((compiled(rf" {re.escape(name)} "), study.id))
     return tuple(names)
+
+
+# A title's own institution: "the Mayo Clinic experience" (capitalised words, two or more)
+_OWN_INSTITUTION = re.compile(r"\bthe ((?:[A-Z][a-z]+ ){2,4})experience\b")
 
 
 def _studies(text: str, kb: KnowledgeBase) -> tuple[str, ...]:
@@ -701,6 +712,10 @@ def _scope(text: str, named: bool) -> tuple[bool, str | None]:
     # named only as the thing compared with is not what is asked about
     asked = _AS_COMPARED.sub(" ", text)
     strong = _has(asked, STRONG_SCOPE_TERMS) is not None
+    for label, words in NOT_CALCIUM_IN_THE_SKIN.items():
+        # "gouty tophi": out whatever skin word or calcinosis drug is named with it
+        if _has(text, words) and not _has(asked, SCOPE_TERMS):
+            return False, label
     for label, words in NOT_CALCINOSIS_CUTIS.items():
         if not strong and _has(text, words):
             return False, label
@@ -830,6 +845,27 @@ _FAILS_AFTER = compiled(
     r" (?:work|help)|^ fails\b|^ (?:is|isn t|isnt) (?:not )?(?:working|helping)"
 )
 
+# "what response rate did surgical excision achieve", "how well did colchicine work": a
+# "did" with a bare verb after the treatment is the question's auxiliary, not "she did X"
+_DID_BEFORE = compiled(r" did $")
+_ASKED_VERB_AFTER = compiled(
+    r"^ (?:achieve|show|produce|yield|give|reach|have|get|work|help|do|perform|fare|result"
+    r"|compare|lead|cause|clear|resolve|improve|reduce|shrink)\b"
+)
+
+
+def _said_around(before: str, after: str) -> tuple[str | None, str | None]:
+    """How a treatment went by the words before it and by the words after it."""
+    said_before = next(
+        (r for pattern, r in PRIOR_BEFORE.items() if rx.search(pattern, before)), None
+    )
+    said_after = next((r for pattern, r in PRIOR_AFTER.items() if rx.search(pattern, after)), None)
+    if said_before == "tried" and _DID_BEFORE.search(before) and _ASKED_VERB_AFTER.search(after):
+        said_before = None  # "what did X achieve in that series?": asked about X
+    if said_after is None and _IF_BEFORE.search(before) and _FAILS_AFTER.search(after):
+        said_after = "none"  # "what if topical STS doesn't work?": what comes next
+    return said_before, said_after
+
 
 def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
     """Split the treatments named into the subjects of the question and the context.
@@ -843,17 +879,10 @@ def _context(text: str, masked: str, named: list[_Named]) -> _Roles:
         end = position + len(masked[position:]) - len(masked[position:].lstrip("#"))
         before, after = text[:position], _skip_durations(text[end:])
         before = _LEADING_ROUTES.sub(" ", before)
-        said_before = next(
-            (r for pattern, r in PRIOR_BEFORE.items() if rx.search(pattern, before)), None
-        )
-        said_after = next(
-            (r for pattern, r in PRIOR_AFTER.items() if rx.search(pattern, after)), None
-        )
+        said_before, said_after = _said_around(before, after)
         listed = next(
             (r for pattern, r in PRIOR_LIST_AFTER.items() if rx.search(pattern, after)), None
         )
-        if said_after is None and _IF_BEFORE.search(before) and _FAILS_AFTER.search(after):
-            said_after = "none"  # "what if topical STS doesn't work?": what comes next
         # "tried X for 6 mo w/o benefit": the outcome said after beats a bare "tried"
         response = (
             said_after or said_before if said_before in (None, "tried") else said_before

@@ -27,6 +27,7 @@ __all__ = [
     "GENERAL_ONLY",
     "MEMBER_OF_CLASS",
     "NOT_CALCINOSIS_CUTIS",
+    "NOT_CALCIUM_IN_THE_SKIN",
     "NOT_IN_CATALOG",
     "NOT_IN_SOURCES",
     "OFF_TOPIC",
@@ -89,6 +90,10 @@ STRONG_SCOPE_TERMS: tuple[str, ...] = tuple(_L.strong_scope_terms)
 # Calcifications that are not calcinosis cutis: what it is -> the words for it.
 NOT_CALCINOSIS_CUTIS: dict[str, tuple[str, ...]] = {
     what: tuple(words) for what, words in _L.not_calcinosis_cutis.items()
+}
+# Deposits in the skin that are not calcium salts: what it is -> the words for it.
+NOT_CALCIUM_IN_THE_SKIN: dict[str, tuple[str, ...]] = {
+    what: tuple(words) for what, words in _L.not_calcium_in_the_skin.items()
 }
 # Other conditions a question may be about instead (no calcinosis word in it).
 OFF_TOPIC: tuple[str, ...] = tuple(_L.off_topic)

@@ -293,11 +293,20 @@ class AvoidGroup(Document):
     options: list[SummaryEntry]
 
 
+NextTitle = Literal[
+    "Next, if it does not help", "If treatment becomes wanted", "Options, none first-line"
+]
+
+
 class Summary(Document):
     """The plan in short: start with, next, also, when to judge, avoid."""
 
     first_line: list[SummaryEntry]
     next: list[SummaryEntry]
+    # what ``next`` is: the step after a first-line treatment that does not help; the
+    # treatments when observation is the start (nothing to fail: treatment may become
+    # wanted); or, with nothing first-line, the options
+    next_title: NextTitle
     next_more: int
     # observation offered beside a treatment: not a step after it fails, but the choice
     # instead of treating ("not necessary in asymptomatic patients who are not bothered")

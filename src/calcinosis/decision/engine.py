@@ -246,7 +246,8 @@ def offer_local_therapy(b: Builder) -> str | None:
         and p.lesions.count > 1
     ):
         b.assumptions.append(b.words("local.count-assumed", count=p.lesions.count))
-    if size is None and b.treat:
+    failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+    if size is None and b.treat and not failed & set(LOCAL):  # both still offered
         b.assumptions.append(b.words("local.size-assumed"))
     return f"local sodium thiosulfate: {stance}"
 
@@ -274,10 +275,14 @@ def offer_systemic_therapy(b: Builder) -> str | None:
         order = [t for t in order if t != "diltiazem"] + ["diltiazem"]
     base = b.say("systemic.base")
     preferred = "systemic.preferred-inflamed" if inflamed else "systemic.preferred-when-inflamed"
+    # diltiazem that a rule bars for this patient (conduction disease) or that failed is not
+    # offered: a preference over it, or an order after it, is no reason here (round 23)
+    failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+    diltiazem_out = findings_for_avoid(b, "diltiazem") or "diltiazem" in failed
     reasons = {
         treatment: b.say(preferred, name=_name(b, treatment, lower=not inflamed))
         for treatment in order
-        if treatment != "diltiazem"
+        if treatment != "diltiazem" and not diltiazem_out
     }
     reasons["diltiazem"] = b.say("systemic.diltiazem")
     if p.underlying_disease in AUTOIMMUNE:
@@ -289,10 +294,10 @@ def offer_systemic_therapy(b: Builder) -> str | None:
         # "Colchicine or minocycline is generally preferred over diltiazem for patients
         # presenting with prominent inflammation or ulceration": diltiazem comes after.
         own: Stance = "alternative" if inflamed and treatment == "diltiazem" else stance
-        b.offer(treatment, own, rank, base + reasons[treatment])
-    failed = {x.treatment for x in p.prior_treatments if x.response in ("none", "intolerant")}
+        reason = reasons.get(treatment)
+        b.offer(treatment, own, rank, base if reason is None else base + reason)
     still = [t for t in order if t not in failed]
-    if p.inflammation is None and p.ulceration is None and "diltiazem" in still and len(still) > 1:
+    if p.inflammation is None and p.ulceration is None and not diltiazem_out and len(still) > 1:
         b.assumptions.append(b.words("systemic.inflammation-assumed"))
     return f"systemic therapy: {stance}" + (" (inflammation/ulceration first)" if inflamed else "")
 

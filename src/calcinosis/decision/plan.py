@@ -744,9 +744,7 @@ def _summary_text(summary: Summary, wrap: textwrap.TextWrapper) -> list[str]:
         lines.append(wrap.fill(f"  When: {item.name}: {item.text} [{item.citation}]"))
     if summary.next:
         more = f"; and {summary.next_more} more" if summary.next_more else ""
-        # with nothing first-line there is no "it" to fail first: the options, said so
-        label = "Next, if it does not help" if summary.first_line else "Options, none first-line"
-        lines.append(wrap.fill(f"  {label}: {_names(summary.next)}{more}"))
+        lines.append(wrap.fill(f"  {summary.next_title}: {_names(summary.next)}{more}"))
     if summary.instead:
         lines.append(wrap.fill(f"  Or, instead of treating: {_names(summary.instead)}"))
     if summary.also:

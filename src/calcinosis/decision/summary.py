@@ -108,6 +108,13 @@ def plan_summary(
     return Summary(
         first_line=[_entry(o) for o in first],
         next=[_entry(o) for o in alternatives[:NEXT_SHOWN]],
+        next_title=(
+            "Options, none first-line"  # with nothing first-line, no "it" to fail first
+            if not first
+            else "If treatment becomes wanted"  # observation first: nothing to fail
+            if all(o.id == OBSERVATION for o in first)
+            else "Next, if it does not help"
+        ),
         next_more=max(0, len(alternatives) - NEXT_SHOWN),
         instead=[_entry(o) for o in instead],
         also=[_entry(o) for o in adjuncts],

@@ -199,6 +199,7 @@ class HandoutDocument(ResponseDocument):
     critical: bool
     start: list[HandoutStart]
     next: list[str]
+    next_lead: str  # how the handout introduces them ("If it does not help, ...")
     medicines: list[HandoutMedicine]
     not_for_you: list[str]
     notes: list[HandoutNote]

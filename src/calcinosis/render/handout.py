@@ -142,6 +142,11 @@ def handout_document(kb: KnowledgeBase, patient: Patient, plan: PlanDocument) ->
         critical=plan.critical,
         start=start,
         next=[e.name for e in plan.summary.next],  # observation, if offered, is no next step
+        next_lead=(
+            "If you want treatment later, treatments can be discussed, such as"
+            if plan.summary.next_title == "If treatment becomes wanted"
+            else "If it does not help, other treatments can be discussed, such as"
+        ),
         medicines=_medicines(kb, patient, plan),
         not_for_you=[
             o.name
