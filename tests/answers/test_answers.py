@@ -1859,3 +1859,13 @@ def test_a_failure_supposed_leads_with_what_comes_after_it(kb: KnowledgeBase) ->
     assert "both offered" not in text
     plain = answer_document("What is first-line for calcinosis in dermatomyositis?", kb)
     assert plain.answer.startswith("First-line for")
+
+
+def test_a_subtype_named_in_several_words_is_searched_as_a_phrase(kb: KnowledgeBase) -> None:
+    """Blind round 23 (q23-19): the search's stemmer reads "tumoral" as "tumor", so the
+    related passages of "treatment for tumoral calcinosis?" were about tumor necrosis
+    factor inhibitors in juvenile dermatomyositis."""
+    typed = answer_document("Is there any treatment for tumoral calcinosis?", kb)
+    text = render_answer(typed)
+    assert "surgical excision is the treatment of choice" in " ".join(text.split())
+    assert "tumor necrosis factor" not in text.lower()

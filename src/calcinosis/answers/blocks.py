@@ -30,7 +30,7 @@ from calcinosis.answers.passages import (
     search,
     statement_provenance,
 )
-from calcinosis.answers.vocabulary import CLASSES, RULE_FACTS, RULE_SCOPES
+from calcinosis.answers.vocabulary import CLASSES, RULE_FACTS, RULE_SCOPES, SUBTYPES
 from calcinosis.decision.documents import Grading
 from calcinosis.decision.plan import grading_for
 from calcinosis.decision.safety import findings_for, rules_patient
@@ -718,13 +718,20 @@ _RULED_OUT_WORDS = compiled(
 _NEGATED_WORD = compiled(r" (?:no|not|without|denies|never) (?!(?:response|improvement)\b)\w+(?= )")
 
 
+_SUBTYPE_PHRASES = tuple(name for name in SUBTYPES if " " in name)
+
+
 def nearest(d: Draft, section: str, limit: int = 3) -> int:
     """The passages nearest to the question (BM25), about its treatments if it names any."""
     query = d.query
     # what the question rules out ("not calciphylaxis") is not what it is about
     asked = _NEGATED_WORD.sub(" ", _RULED_OUT_WORDS.sub(" ", query.norm))
+    # a subtype's name of several words ("tumoral calcinosis") is searched as a phrase
+    phrases = [name for name in _SUBTYPE_PHRASES if f" {name} " in asked]
+    for name in phrases:
+        asked = asked.replace(f" {name} ", " ")
     text = " ".join([asked, *(t.replace("-", " ") for t in query.treatments)])
-    found = search(d.kb, text, limit + 6, query.treatments)
+    found = search(d.kb, text, limit + 6, query.treatments, phrases)
     if not found and query.treatments:
         found = passages_about(d, query.treatments)
     shown = 0

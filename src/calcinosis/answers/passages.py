@@ -327,14 +327,22 @@ def _index(kb: KnowledgeBase) -> sqlite3.Connection:
 
 
 def search(
-    kb: KnowledgeBase, text: str, limit: int = 5, treatments: Iterable[str] = ()
+    kb: KnowledgeBase,
+    text: str,
+    limit: int = 5,
+    treatments: Iterable[str] = (),
+    phrases: Iterable[str] = (),
 ) -> list[Passage]:
-    """The passages nearest to ``text`` (BM25), optionally about ``treatments`` only."""
+    """The passages nearest to ``text`` (BM25), optionally about ``treatments`` only;
+    ``phrases`` are searched as phrases, their words only side by side (the stemmer reads
+    "tumoral" as "tumor": alone, it finds tumor necrosis factor inhibitors)."""
     words = [w for w in rx.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
     words = [w for w in words if len(w) > 2]
-    if not words:
+    terms = [f'"{w}"' for w in words]
+    terms += [f'"{" ".join(rx.findall(r"[a-z0-9]+", p.lower()))}"' for p in phrases]
+    if not terms:
         return []
-    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    query = " OR ".join(dict.fromkeys(terms))
     wanted = set(treatments)
     rows = _index(kb).execute(
         "SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
