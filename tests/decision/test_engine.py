@@ -797,13 +797,12 @@ def test_adverse_effects_say_which_source_names_them() -> None:
         "inflammation": True,
         "lesions": {"count": 6, "largest_cm": 2, "distribution": "widespread", "digital": False},
     }
-    document = recommend_document(parse_patient(patient, kb.therapy_ids()), kb)
+    document, text = _plan_text(kb, patient)
     minocycline = next(o for o in document.options if o.id == "minocycline")
     assert minocycline.stance != "avoid"
-    sources = {e.text: e.source for e in minocycline.adverse_effects}  # type: ignore[union-attr]
+    sources = {e.text: e.source for e in minocycline.adverse_effects}
     assert sources["dizziness"] == "management topic"
     assert sources["dizziness (n=1)"] == sources["nausea (n=1)"] == "Traineau 2020 review"
-    text = " ".join(render_text(document).split())
     text = text[text.index("- Minocycline:") :]  # its own section of the plan
     topic = re.search(r"Watch for \(management topic\): ([^\[]*)\[", text)
     review = re.search(r"Also reported in the Traineau 2020 review: ([^\[]*)\[", text)
