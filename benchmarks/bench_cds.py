@@ -1,7 +1,7 @@
 """CDS Hooks patient-view round trips per second, with JWT verification on.
 
 Run: .venv/bin/python benchmarks/bench_cds.py [--requests 2000] [--concurrency 16]
-     [--port PORT] [--source REV] [--client python|wrk|both]
+     [--port PORT] [--source REV] [--client python|wrk|both] [--workers N]
 Starts `calcinosis serve` (a second process, loopback only) trusting the CDS Hooks
 specification's example issuer (its public ES384 key), pre-signs one fresh token per
 request with the example private key (each with its own jti, so none is a replay),
@@ -114,6 +114,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="the server's port (default: any free one)")
     parser.add_argument("--source", help="git revision to measure first, in the same run")
     parser.add_argument("--client", choices=("python", "wrk", "both"), default="python")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serve the working tree with `serve --workers N` (default 1; --source's "
+        "code is served as it serves by default, one process)",
+    )
     args = parser.parse_args()
     if args.client != "python" and shutil.which("wrk") is None:
         parser.error("--client wrk needs wrk on the PATH (apt-get install wrk)")
@@ -183,6 +190,8 @@ def run(args: argparse.Namespace, source: Path | None) -> list[Result]:
             "--log-level",
             "warning",
         ]
+        if source is None and args.workers != 1:
+            command += ["--workers", str(args.workers)]
         server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603
         try:
             bench_web.wait_until_healthy(base, server, 60)
@@ -256,7 +265,11 @@ def run(args: argparse.Namespace, source: Path | None) -> list[Result]:
             if args.client != "python":
                 results.append(run_wrk(args, base, list(unused), body, Path(tmp), pid=server.pid))
             rss = bench_web.proc_peak_rss_mib(server.pid)
-            if rss is not None:
+            workers = [bench_web.proc_peak_rss_mib(p) for p in bench_web.proc_children(server.pid)]
+            if workers:  # each reads the base its supervisor loaded: shared, copy-on-write
+                shown = ", ".join(f"{w:.0f}" for w in workers if w is not None)
+                print(f"server peak RSS: supervisor {rss:.0f} MiB; workers {shown} MiB each")
+            elif rss is not None:
                 print(f"server peak RSS: {rss:.0f} MiB")
         finally:
             bench_web.stop_server(server)

@@ -248,14 +248,27 @@ def free_port() -> int:
         return port
 
 
+def proc_children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (the workers of ``serve --workers``)."""
+    children: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(child) for child in (task / "children").read_text().split()]
+    except OSError:
+        return children
+    return children
+
+
 def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (0 where unreadable)."""
+    """User + system CPU time of a process and its live children, from /proc (0 where
+    unreadable)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    own = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return own + sum(proc_cpu_seconds(child) for child in proc_children(pid))
 
 
 def proc_peak_rss_mib(pid: int) -> float | None:

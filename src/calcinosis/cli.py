@@ -384,7 +384,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     knowledge base, the database and the sockets; a failure is one line and exit 2."""
     from calcinosis.settings import Settings  # noqa: PLC0415 - pydantic-settings, only to serve
 
-    settings = Settings.from_env(args.host, args.port, insecure_cds=args.insecure_cds)
+    settings = Settings.from_env(
+        args.host, args.port, insecure_cds=args.insecure_cds, workers=args.workers
+    )
 
     from calcinosis.web import server  # noqa: PLC0415 - the web stack (~1 s) only to serve
 
@@ -399,13 +401,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from calcinosis.web.app import create_app  # noqa: PLC0415 - the web stack, only to serve
 
         kb = _kb(args, plans=True)
-        app = create_app(settings, kb=kb, store=store)
+        # one worker serves with this store; several each open their own (nothing with
+        # a thread is forked): this one has checked the database and is closed
+        app = create_app(settings, kb=kb, store=store if settings.workers == 1 else None)
         prepare(kb)  # the answers' indexes and estimates: before the port, and frozen with kb
         plan.prepare(kb)  # each option's pooled evidence: the first plan does not wait ~1 s
         sockets = server.bind_sockets(args.host, args.port)
     except BaseException:
         store.close()
         raise
+    if settings.workers > 1:
+        store.close()
     _freeze_long_lived()
     if settings.insecure_cds:
         sys.stderr.write(
@@ -425,9 +431,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"calcinosis: previewing unreleased evidence {kb.version} ({kb.release_status()});"
             " every page says so\n"
         )
+    workers = f"; {settings.workers} worker processes" if settings.workers > 1 else ""
     sys.stderr.write(
         f"calcinosis {__version__}: serving on http://{args.host}:{args.port} "
-        f"(public URL {settings.public_url}; database {server.shown_url(settings.database_url)})\n"
+        f"(public URL {settings.public_url}; database {server.shown_url(settings.database_url)}"
+        f"{workers})\n"
     )
     server.run(app, settings, sockets, args.log_level)
     return 0
@@ -492,6 +500,14 @@ def _add_service_commands(commands: argparse._SubParsersAction[_Parser]) -> None
         "--insecure-cds",
         action="store_true",
         help="accept CDS Hooks calls without authentication (development only)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes serving the port, sharing the database (default 1; one per core "
+        "uses every core)",
     )
     serve.add_argument(
         "--knowledge",

@@ -74,6 +74,17 @@ class SettingsError(CalcinosisError):
     """A configuration value the service refuses to start with."""
 
 
+MAX_WORKERS = 64
+
+
+def _in_memory(url: str) -> bool:
+    """Whether the SQLite URL ``url`` names an in-memory database (each process its own)."""
+    if not url.startswith("sqlite"):
+        return False
+    path = url.partition(":///")[2]
+    return not path or path.startswith(":memory:") or "mode=memory" in url
+
+
 def default_database_url() -> str:
     directory = Path(user_data_dir("calcinosis", appauthor=False))
     return f"sqlite:///{directory / 'calcinosis.db'}"
@@ -295,6 +306,7 @@ class Settings(_FromEnvironment):
         default_factory=default_database_url, validation_alias="CALCINOSIS_DATABASE_URL"
     )
     port: int = 8000  # --port
+    workers: int = 1  # --workers: processes serving the port (web/server.py)
     # "" (unset) is http://{host}:{port}
     public_url: str = Field("", validation_alias="CALCINOSIS_PUBLIC_URL", validate_default=True)
     insecure_cds: bool = False  # --insecure-cds: CDS Hooks without authentication (development)
@@ -341,6 +353,7 @@ class Settings(_FromEnvironment):
         env: Mapping[str, str] | None = None,
         *,
         insecure_cds: bool = False,
+        workers: int = 1,
     ) -> Settings:
         """The settings from ``env`` (default ``os.environ``) and the command line's values.
 
@@ -348,7 +361,7 @@ class Settings(_FromEnvironment):
         """
         token = _ENVIRON.set(env)
         try:
-            return cls(host=host, port=port, insecure_cds=insecure_cds)
+            return cls(host=host, port=port, insecure_cds=insecure_cds, workers=workers)
         except ValidationError as error:
             raise _one_line(error) from None
         finally:
@@ -366,6 +379,21 @@ class Settings(_FromEnvironment):
         if not 0 < port < 65536:
             raise _refused_line(f"port must be between 1 and 65535, got {port}")
         return port
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, workers: int, info: ValidationInfo) -> int:
+        if not 1 <= workers <= MAX_WORKERS:
+            raise _refused_line(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
+        if workers > 1 and not hasattr(os, "fork"):
+            raise _refused_line("--workers above 1 needs os.fork, which this platform lacks")
+        url = info.data.get("database_url", "")
+        if workers > 1 and _in_memory(url):
+            raise _refused_line(
+                f"--workers {workers}: the workers need one database they share, and "
+                f"CALCINOSIS_DATABASE_URL {url!r} is each process's own memory"
+            )
+        return workers
 
     @field_validator("database_url")
     @classmethod

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -506,6 +508,68 @@ class _Compiled:
                 cursor.close()
 
 
+class WriterTurns:
+    """Writers of one SQLite file in several processes (``serve --workers``), one at a
+    time: each holds an exclusive ``flock`` on ``path`` for its transaction.
+
+    SQLite makes a writer that finds the write lock taken sleep and try again, for 1,
+    2, 5, 10, ... up to 100 ms at a time, so two processes committing several times a
+    request each made every tenth CDS call wait 50-100 ms. A waiter here tries again
+    after 0.25 ms, doubling to at most 2 ms. The lock only spares that wait: SQLite's
+    own locking keeps the writes correct without it, so after ``busy_timeout`` seconds
+    (a process stopped while holding it), or where the file cannot be opened or
+    locked, the transaction goes ahead without its turn and SQLite's busy timeout
+    decides, as before.
+    """
+
+    FIRST_WAIT = 0.000_25
+    LONGEST_WAIT = 0.002
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._fd: int | None = None
+
+    def _descriptor(self) -> int | None:
+        if self._fd is None:
+            with contextlib.suppress(OSError):
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[bool]:
+        """Hold the turn (True), or go ahead without it (False) after ``busy_timeout``."""
+        fd = self._descriptor()
+        held = fd is not None and self._take(fd)
+        try:
+            yield held
+        finally:
+            if held and fd is not None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _take(self, fd: int) -> bool:
+        deadline = time.monotonic() + self.busy_timeout
+        wait = self.FIRST_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+            except OSError:  # a file system without flock: SQLite alone decides
+                return False
+            time.sleep(wait)
+            wait = min(wait * 2, self.LONGEST_WAIT)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 class Store:
     """The service's database, with a group-committing writer for every record."""
 
@@ -571,6 +635,12 @@ class Store:
         database = self.engine.url.database if self._sqlite else None
         self._wal_file = Path(f"{database}-wal") if database and database != ":memory:" else None
         self._wal_seen = 0  # the WAL file's size when the writer last asked for a restart
+        # writers of other processes (``serve --workers``) take turns on this file lock
+        self._turns = (
+            WriterTurns(Path(f"{database}-writer.lock"), busy_timeout)
+            if database and database != ":memory:"
+            else None
+        )
         self._stopped = threading.Event()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
@@ -593,6 +663,8 @@ class Store:
         while not self._stopped.is_set():
             if not self._wrote.wait(timeout=1.0):
                 continue
+            if self._stopped.is_set():  # woken by close: no checkpoint while it closes
+                break
             self._wrote.clear()
             try:
                 raw = self.engine.raw_connection()  # autocommit: no BEGIN around it
@@ -845,7 +917,8 @@ class Store:
             if dbapi is not None:
                 # RESTART: waits (busy timeout) for the checkpointer thread, copies every
                 # frame, and makes the next transaction start the WAL over
-                dbapi.execute("PRAGMA wal_checkpoint(RESTART)")
+                with self._turn():
+                    dbapi.execute("PRAGMA wal_checkpoint(RESTART)")
         except Exception as exc:  # the checkpointer asks again
             log.debug("WAL checkpoint failed: %s", describe(exc))
 
@@ -900,7 +973,7 @@ class Store:
             if connection is None:
                 connection = self._connection = self._writes.connect()
             try:
-                with connection.begin():
+                with self._turn(), connection.begin():
                     self._apply(connection, rows)
                 return
             except sa_exc.DBAPIError as exc:
@@ -909,6 +982,14 @@ class Store:
                 if exc.connection_invalidated and attempt == 1:
                     continue
                 raise
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._turns is None:
+            yield
+            return
+        with self._turns.taken():
+            yield
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -1029,10 +1110,13 @@ class Store:
             self._lock.notify()
         self._writer.join(timeout=self.write_timeout + self.busy_timeout + 1)
         self._stopped.set()
+        self._wrote.set()  # wakes the checkpointer now, to stop (not up to 1 s later)
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=self.write_timeout)
         if not self._writer.is_alive():
             self._drop_connection()
+            if self._turns is not None:
+                self._turns.close()
         self.engine.dispose()
 
 
