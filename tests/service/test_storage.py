@@ -8,6 +8,7 @@ CI, where a missing server is a failure.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import multiprocessing
 import os
 import re
@@ -309,6 +310,57 @@ def test_a_lock_past_the_busy_timeout_fails_the_write_and_health(sqlite_file: Pa
     other.close()
     store.record_plan(PLAN, "api")
     assert store.health() is None
+    assert store.plan_count() == 1
+    store.close()
+
+
+def _turn_taken_elsewhere(database: Path) -> int:
+    """An exclusive hold on the writers' turn of ``database``, as another process's writer
+    holds it (flock: another open file description conflicts even in this process)."""
+    fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_writer_waits_for_its_turn_and_writes_once_it_is_given(sqlite_file: Path) -> None:
+    store = Store(f"sqlite:///{sqlite_file}", write_timeout=30, busy_timeout=15)
+    held = _turn_taken_elsewhere(sqlite_file)
+    writing = threading.Thread(target=store.record_plan, args=(PLAN, "api"))
+    writing.start()
+    writing.join(timeout=0.5)
+    assert writing.is_alive()  # waiting for the turn, not for SQLite's lock
+    with sqlite3.connect(sqlite_file) as reader:  # (plan_count would wait for the write)
+        assert reader.execute("SELECT count(*) FROM plan_audit").fetchone() == (0,)
+    fcntl.flock(held, fcntl.LOCK_UN)
+    writing.join(timeout=10)
+    assert not writing.is_alive()
+    assert store.plan_count() == 1
+    os.close(held)
+    store.close()
+
+
+def test_a_turn_held_past_the_busy_timeout_is_gone_ahead_without(sqlite_file: Path) -> None:
+    # a process stopped while holding the turn: SQLite's own lock is free, so the write
+    # goes ahead after busy_timeout rather than failing or waiting for ever
+    store = Store(f"sqlite:///{sqlite_file}", write_timeout=10, busy_timeout=0.3)
+    held = _turn_taken_elsewhere(sqlite_file)
+    began = time.monotonic()
+    store.record_plan(PLAN, "api")
+    assert time.monotonic() - began >= 0.3
+    assert store.plan_count() == 1 and store.health() is None
+    os.close(held)
+    store.close()
+
+
+def test_a_file_system_without_flock_writes_as_before(
+    sqlite_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(fd: int, operation: int) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(storage.fcntl, "flock", refused)
+    store = Store(f"sqlite:///{sqlite_file}")
+    store.record_plan(PLAN, "api")
     assert store.plan_count() == 1
     store.close()
 
