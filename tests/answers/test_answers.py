@@ -719,6 +719,21 @@ def test_a_childs_dose_comes_first_and_adult_doses_say_so(kb: KnowledgeBase) -> 
     assert "adult" in lead[lead.index("0.6 mg twice daily") :][:80]
 
 
+def test_no_dose_follows_not_advised_for_the_patient_asked_about(kb: KnowledgeBase) -> None:
+    # 004 Minocycline: "should not be used for children under the age of nine years";
+    # "Our typical regimen for adults is 100 mg twice daily" (blind round 24, q24-02)
+    child = answer_question("minocyclin dose for calcinosis in a 7 year old with JDM?", kb)
+    lead = child["answer"]
+    assert lead.startswith("Not advised for this patient (minocycline")
+    assert "under the age of nine" in lead
+    assert not re.search(r"\d\s*mg", lead)  # no adult dose under "not advised"
+    assert "No dose of minocycline is given here" in lead and "/treatments/minocycline" in lead
+    assert "No source gives a dose" not in lead
+    # an adult asked about: the doses, as before
+    adult = answer_question("minocycline dose for calcinosis in a 40 year old with SSc?", kb)
+    assert "100 mg twice daily" in adult["answer"]
+
+
 # ---------------------------------------------------------- 5. disagreements
 @pytest.mark.parametrize(
     "question",

@@ -515,9 +515,20 @@ def _dose(d: Draft) -> None:
         d.lead(no)  # the patient must not get it: no doses under the "No."
         return
     _settings_unreported(d)
-    any_dose = False
+    any_dose = withheld = False
     for _, treatments in groups(d, 3):
         for treatment in treatments[:3]:
+            if treatment in d.ruled_out and d.query.patient_specific:
+                # a rule says it harms this patient (minocycline under nine): the lead
+                # says so, and no dose follows it
+                withheld = True
+                d.lead(
+                    f"No dose of {d.name(treatment).lower()} is given here, as it is not "
+                    f"advised for this patient; the doses the sources report are on its "
+                    f"page (/treatments/{treatment})."
+                )
+                safety_lines(d, treatment)
+                continue
             line = dose_lines(d, treatment)
             against = [r for r in firing_rules(d, treatment) if r.stance == "avoid"]
             if against:  # what the sources say against it comes before any dose
@@ -536,7 +547,7 @@ def _dose(d: Draft) -> None:
     )[:2]:
         if not d.shown(passage) and passage.kind not in ("regimen",):
             d.add("Dose and regimen", d.quote(passage, 1, pattern=r"regimen|standardi|dosing"))
-    if not any_dose:
+    if not any_dose and not withheld:
         names = " or ".join(d.name(t).lower() for t in d.query.treatments[:3])
         procedures = all(
             d.kb.treatments[t].kind in ("procedure", "physical") for t in d.query.treatments[:3]
