@@ -734,6 +734,18 @@ def test_no_dose_follows_not_advised_for_the_patient_asked_about(kb: KnowledgeBa
     assert "100 mg twice daily" in adult["answer"]
 
 
+def test_no_regimen_can_be_recommended_comes_before_the_regimens_reported(
+    kb: KnowledgeBase,
+) -> None:
+    # 001 Discussion: "a lack of substantive data precludes recommending a specific regimen
+    # of bisphosphonates"; Table 3: pamidronate "IV 1mg/kg/day ..." (blind round 24, q24-15)
+    lead = answer_question(
+        "Which bisphosphonate regimen is recommended for juvenile dermatomyositis calcinosis?", kb
+    )["answer"]
+    assert lead.startswith('The review (Traineau 2020): "Nevertheless, a lack of substantive')
+    assert lead.index("precludes recommending a specific regimen") < lead.index("1 mg/kg/day")
+
+
 # ---------------------------------------------------------- 5. disagreements
 @pytest.mark.parametrize(
     "question",

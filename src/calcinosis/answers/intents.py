@@ -509,12 +509,29 @@ def _unit_slip(d: Draft, treatment: str) -> str | None:
     return None
 
 
+_NO_SET_REGIMEN = (
+    r"precludes recommending a specific regimen|not standardi[sz]ed|"
+    r"standardi[sz]ation and additional research are required"
+)
+
+
 def _dose(d: Draft) -> None:
     no = verdict(d)
     if against_it(d, no, definite=True) and d.query.patient_specific:
         d.lead(no)  # the patient must not get it: no doses under the "No."
         return
     _settings_unreported(d)
+    # "a lack of substantive data precludes recommending a specific regimen": what every
+    # dose below is read against comes before them (blind round 24, q24-15)
+    caveats = [
+        passage
+        for passage in passages_about(d, d.query.treatments, pattern=_NO_SET_REGIMEN)
+        if passage.kind != "regimen"
+        and passage.provenance.source != "ai-answer-dm"  # never the AI answer first
+        and d.fits(passage.applies_to)
+    ]
+    for passage in caveats[:1]:
+        d.lead(d.quote(passage, 1, pattern=_NO_SET_REGIMEN))
     any_dose = withheld = False
     for _, treatments in groups(d, 3):
         for treatment in treatments[:3]:
