@@ -746,6 +746,20 @@ def test_no_regimen_can_be_recommended_comes_before_the_regimens_reported(
     assert lead.index("precludes recommending a specific regimen") < lead.index("1 mg/kg/day")
 
 
+def test_a_caution_is_followed_by_what_the_source_offers_instead(kb: KnowledgeBase) -> None:
+    # 001 Discussion, lines 247-250: "However, the surgical management of digital calcinosis
+    # cutis in SSc may lead to skin necrosis and limited range of motion. Less invasive
+    # procedures such as carbon dioxide laser or extracorporeal shockwave therapy may be
+    # useful, but the level of evidence is weak." (blind round 24, q24-20)
+    lead = answer_question("Is surgery a good idea for fingertip calcinosis in scleroderma?", kb)
+    text = lead["answer"]
+    assert text.startswith("Yes, with caution: ")
+    assert text.index("skin necrosis") < text.index('It goes on: "Less invasive procedures')
+    # no caution for this patient (DM), nothing goes on
+    dm = answer_question("Is surgery a good idea for calcinosis in dermatomyositis?", kb)
+    assert dm["answer"].startswith("Yes: ") and "It goes on" not in dm["answer"]
+
+
 # ---------------------------------------------------------- 5. disagreements
 @pytest.mark.parametrize(
     "question",
