@@ -760,6 +760,18 @@ def test_a_caution_is_followed_by_what_the_source_offers_instead(kb: KnowledgeBa
     assert dm["answer"].startswith("Yes: ") and "It goes on" not in dm["answer"]
 
 
+def test_passages_beside_an_answer_are_about_the_subtype_asked(kb: KnowledgeBase) -> None:
+    # blind round 24, q24-19: the review's "No relapse was observed after 2 years'
+    # follow-up in one study" (warfarin, dystrophic calcinosis in SSc) was added beside an
+    # answer on iatrogenic calcinosis in a newborn
+    answer = answer_question(
+        "calcinossis after calcium gluconate extravasation in a newborn - what should we do?", kb
+    )
+    related = _section(answer, "Related passages")
+    assert related and "Iatrogenic calcinosis cutis most often results" in related
+    assert "warfarin" not in related.lower() and "dystrophic" not in related
+
+
 # ---------------------------------------------------------- 5. disagreements
 @pytest.mark.parametrize(
     "question",

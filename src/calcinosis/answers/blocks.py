@@ -734,10 +734,16 @@ def nearest(d: Draft, section: str, limit: int = 3) -> int:
     found = search(d.kb, text, limit + 6, query.treatments, phrases)
     if not found and query.treatments:
         found = passages_about(d, query.treatments)
+    # passages added beside an answer are about the subtype asked ("after extravasation in
+    # a newborn": not warfarin in dystrophic calcinosis); the nearest, when nothing else
+    # answers, may be about another, and say so
+    beside = section == "Related passages" and query.subtype not in (None, "dystrophic")
     shown = 0
     for passage in found:
+        subtypes = passage.applies_to.subtypes
         if (
-            d.shown(passage)
+            (beside and subtypes and query.subtype not in subtypes)
+            or d.shown(passage)
             or not passage.quoted
             or len(passage.text) < 40
             or not quotable(d.kb, passage.text)
