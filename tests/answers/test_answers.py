@@ -755,6 +755,11 @@ def test_a_caution_is_followed_by_what_the_source_offers_instead(kb: KnowledgeBa
     text = lead["answer"]
     assert text.startswith("Yes, with caution: ")
     assert text.index("skin necrosis") < text.index('It goes on: "Less invasive procedures')
+    # asked how well it works (blind round 25, q25-18): the caution leads, and goes on
+    works = answer_question(
+        "Is surgical excision a good option for digital calcinosis in systemic sclerosis?", kb
+    )["answer"]
+    assert works.index("skin necrosis") < works.index('It goes on: "Less invasive procedures')
     # no caution for this patient (DM), nothing goes on
     dm = answer_question("Is surgery a good idea for calcinosis in dermatomyositis?", kb)
     assert dm["answer"].startswith("Yes: ") and "It goes on" not in dm["answer"]

@@ -41,8 +41,21 @@ CASES = [
     for path in ROUNDS
     for case in yaml.safe_load(path.read_text(encoding="utf-8"))
 ]
-# the passages of every case are verbatim, gaps or not
-PASSAGE_CASES = [pytest.param(*p.values, id=p.id) for p in CASES]
+# the passages of every case are verbatim, gaps or not (but for the reviewer's own slips)
+PASSAGE_SLIPS = {
+    "vignettes_round25:r25-12": "the reviewer's quote of the review drops its superscript "
+    "reference ('Galimberti et al.⁴²'); the reviewer listed it among their own errors",
+}
+PASSAGE_CASES = [
+    pytest.param(
+        *p.values,
+        id=p.id,
+        marks=[pytest.mark.xfail(reason=PASSAGE_SLIPS[p.id], strict=True)]
+        if p.id in PASSAGE_SLIPS
+        else [],
+    )
+    for p in CASES
+]
 
 
 def failures(case: dict[str, Any]) -> list[str]:

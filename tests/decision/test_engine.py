@@ -862,3 +862,36 @@ def test_no_preference_over_diltiazem_when_the_plan_avoids_it() -> None:
     # without the conduction disease both are said again
     document, text = _plan_text(kb, patient | {"conditions": []})
     assert "over diltiazem" in text and "diltiazem is ordered before" in text
+
+
+@pytest.mark.parametrize(
+    ("age", "symptomatic", "alternatives"),
+    [
+        (72, True, {"observation", "sodium-thiosulfate-intralesional", "surgical-excision"}),
+        (5, True, {"observation", "sodium-thiosulfate-intralesional", "surgical-excision"}),
+        (0.1, True, {"observation"}),  # a newborn's extravasation: observed, or topical STS
+        (72, False, {"sodium-thiosulfate-topical"}),
+    ],
+)
+def test_symptomatic_iatrogenic_calcinosis_may_be_treated_as_dystrophic(
+    kb: KnowledgeBase, age: float, symptomatic: bool, alternatives: set[str]
+) -> None:
+    # 004 Iatrogenic calcinosis cutis: "Treatments for dystrophic calcinosis cutis may be
+    # attempted for symptomatic iatrogenic calcinosis cutis; however, data confirming the
+    # efficacy of these interventions are lacking." (blind round 25, r25-09, moderate)
+    patient = {
+        "age_years": age,
+        "subtype": "iatrogenic",
+        "underlying_disease": "none",
+        "symptomatic": symptomatic,
+        "lesions": {"count": 1, "largest_cm": 3},
+    }
+    plan = plan_for(kb, patient)
+    assert by_stance(plan, "first-line") == (
+        ["sodium-thiosulfate-topical"] if symptomatic else ["observation"]
+    )
+    assert set(by_stance(plan, "alternative")) == alternatives
+    if len(alternatives) > 1:
+        options = {o["id"]: o for o in plan["options"]}
+        said = options["surgical-excision"]["rationale"]
+        assert "data confirming their efficacy in iatrogenic calcinosis are lacking" in said

@@ -63,6 +63,7 @@ __all__ = [
     "findings",
     "firing_rules",
     "fit_every_estimate",
+    "goes_on",
     "grade_line",
     "nearest",
     "passages_about",
@@ -754,3 +755,32 @@ def nearest(d: Draft, section: str, limit: int = 3) -> int:
         if shown >= limit:
             break
     return shown
+
+
+_LINES = compiled(r"^(?P<section>[^,;]+), lines? (?P<first>\d+)(-(?P<last>\d+))?$")
+
+
+def goes_on(d: Draft, said: Provenance) -> str:
+    """The source's next sentence after a caution, when it offers other treatments
+    ("... may lead to skin necrosis and limited range of motion. Less invasive procedures
+    such as carbon dioxide laser or extracorporeal shockwave therapy may be useful"):
+    what the source offers instead, in its own words, or "" (the caution is ``said``)."""
+    at = _LINES.match(said.location)
+    if at is None:
+        return ""
+    end = int(at["last"] or at["first"])
+    for passage in passages(d.kb):
+        after = _LINES.match(passage.provenance.location)
+        if (
+            after is None
+            or passage.provenance.source != said.source
+            or after["section"] != at["section"]
+            or int(after["first"]) not in (end, end + 1)
+            or passage.direction != "for"
+            or passage.kind != "conclusion"
+            or not d.fits(passage.applies_to)
+        ):
+            continue
+        d.quoted.add(passage.id)
+        return f' It goes on: "{sentences(passage.text, 1)}" {d.cite(passage.provenance)}.'
+    return ""

@@ -20,6 +20,7 @@ from calcinosis.answers.blocks import (
     dose_lines,
     findings,
     firing_rules,
+    goes_on,
     grade_line,
     passages_about,
     safety_lines,
@@ -257,7 +258,10 @@ def _feature_passages(d: Draft) -> None:
         found = [p for p in passages_about(d, d.query.treatments, pattern=pattern) if p.quoted][:1]
         for passage in found:
             if not d.shown(passage):
-                d.lead(d.quote(passage, 1, pattern=pattern))
+                # a caution ("digital surgery in SSc may lead to skin necrosis"), with what
+                # the source offers instead when its next sentence does
+                instead = goes_on(d, passage.provenance) if passage.direction == "against" else ""
+                d.lead(d.quote(passage, 1, pattern=pattern) + instead)
 
 
 def _named_source_conclusions(d: Draft) -> None:

@@ -14,14 +14,9 @@ import re
 from collections.abc import Callable
 
 from calcinosis import patterns as rx
-from calcinosis.answers.blocks import by_tool, firing_rules, passages_about, roman
+from calcinosis.answers.blocks import by_tool, firing_rules, goes_on, passages_about, roman
 from calcinosis.answers.draft import NOT_ANSWERED, SOURCE_NAMES, Draft, sentence_with, sentences
-from calcinosis.answers.passages import (
-    arm_provenance,
-    passages,
-    statement_provenance,
-    whole_passage,
-)
+from calcinosis.answers.passages import arm_provenance, statement_provenance, whole_passage
 from calcinosis.answers.query import Proposition
 from calcinosis.answers.vocabulary import CONDITIONS, DISEASES, SUBTYPES
 from calcinosis.decision.plan import grading_for
@@ -296,37 +291,8 @@ def _effective(d: Draft, p: Proposition, treatment: str) -> str | None:
         if yes.startswith("Yes: "):
             yes = "Yes, with caution: " + yes.removeprefix("Yes: ")
         yes += " " + _harm(d, cautions[0], p.object)
-        yes += _goes_on(d, cautions[0])
+        yes += goes_on(d, cautions[0].provenance)
     return yes
-
-
-_LINES = compiled(r"^(?P<section>[^,;]+), lines? (?P<first>\d+)(-(?P<last>\d+))?$")
-
-
-def _goes_on(d: Draft, rule: Contraindication) -> str:
-    """The source's next sentence after a caution, when it offers other treatments
-    ("... may lead to skin necrosis and limited range of motion. Less invasive procedures
-    such as carbon dioxide laser or extracorporeal shockwave therapy may be useful"):
-    the caution's alternative in the source's own words, or ""."""
-    at = _LINES.match(rule.provenance.location)
-    if at is None:
-        return ""
-    end = int(at["last"] or at["first"])
-    for passage in passages(d.kb):
-        after = _LINES.match(passage.provenance.location)
-        if (
-            after is None
-            or passage.provenance.source != rule.provenance.source
-            or after["section"] != at["section"]
-            or int(after["first"]) not in (end, end + 1)
-            or passage.direction != "for"
-            or passage.kind != "conclusion"
-            or not d.fits(passage.applies_to)
-        ):
-            continue
-        d.quoted.add(passage.id)
-        return f' It goes on: "{sentences(passage.text, 1)}" {d.cite(passage.provenance)}.'
-    return ""
 
 
 # A recommendation that affirms "should X be used?" for this question only when the

@@ -380,7 +380,8 @@ def plan_idiopathic(b: Builder) -> str | None:
 
 
 def plan_iatrogenic(b: Builder) -> str | None:
-    """Iatrogenic: observe (resolution within about six months); topical STS if symptomatic."""
+    """Iatrogenic: observe (resolution within about six months); topical STS if symptomatic,
+    and then the dystrophic options for a discrete lesion ("may be attempted")."""
     symptomatic = b.patient.symptomatic is True
     observation = b.say("iatrogenic.observation")
     if symptomatic:
@@ -389,6 +390,10 @@ def plan_iatrogenic(b: Builder) -> str | None:
         "iatrogenic.observation", "alternative" if symptomatic else "first-line", observation
     )
     b.offer_as("iatrogenic.topical", "first-line" if symptomatic else "alternative")
+    if symptomatic and b.patient.age_years >= 1:
+        # "may be attempted": the dystrophic options for a discrete lesion, as alternatives
+        # (not for an infant: the topic's extravasation in newborns is observed)
+        b.offer_as("iatrogenic.dystrophic", "alternative")
     size = b.patient.lesions.largest_cm
     if size is not None and size > 2:
         b.options["sodium-thiosulfate-topical"].warnings.append(
