@@ -895,3 +895,23 @@ def test_symptomatic_iatrogenic_calcinosis_may_be_treated_as_dystrophic(
         options = {o["id"]: o for o in plan["options"]}
         said = options["surgical-excision"]["rationale"]
         assert "data confirming their efficacy in iatrogenic calcinosis are lacking" in said
+
+
+def test_procedures_for_a_patient_taking_warfarin_say_the_sources_are_silent(
+    kb: KnowledgeBase,
+) -> None:
+    # No source mentions anticoagulation or bleeding; warfarin "prescribed for another
+    # reason" is kept (004, 001 Table 4). Blind round 25, r25-05 (minor): intralesional
+    # injection was first-line with no word that the sources are silent here.
+    patient = {
+        "age_years": 61,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": True,
+        "lesions": {"count": 2, "largest_cm": 1.5},
+    }
+    silent = plan_for(kb, patient | {"medications": ["warfarin"]})["sources_silent"]
+    line = next(s for s in silent if "taking warfarin" in s)
+    assert line.startswith("No source addresses intralesional sodium thiosulfate, surgical")
+    assert "topical sodium thiosulfate" not in line  # nothing injected or operated
+    assert not any("taking warfarin" in s for s in plan_for(kb, patient)["sources_silent"])

@@ -582,7 +582,25 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
         noted.append("kidney disease")
     if p.age_years < 1 and p.subtype != "iatrogenic":
         b.silences.append(b.words("silent.infants"))
+    invasive = _invasive_offered(b) if "warfarin" in p.medications else []
+    if invasive:  # no source speaks of injecting or operating on an anticoagulated patient
+        names = [b.kb.treatments[t].name for t in invasive]
+        said = ", ".join(n if n[1:2].isupper() else n[:1].lower() + n[1:] for n in names)
+        b.silences.append(b.words("silent.warfarin-procedures", names=said))
+        noted.append("procedures while taking warfarin")
     return ", ".join(noted) or None
+
+
+def _invasive_offered(b: Builder) -> list[str]:
+    """The options offered that are injected into a lesion or operated (not avoided)."""
+    found = []
+    for option in sorted(b.options.values(), key=lambda o: o.rank):
+        entry = b.kb.treatments.get(option.id)
+        if entry is None or option.stance == "avoid":
+            continue
+        if entry.kind == "procedure" or entry.route == "intralesional":
+            found.append(option.id)
+    return found
 
 
 def _called(source_id: str) -> str:
