@@ -8,6 +8,7 @@ together whichever of them is stopped.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -56,6 +58,76 @@ def gone(pid: int, within: float = 15) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process ``pid`` holds, from /proc."""
+    found: set[int] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[len("socket:[") : -1]))
+    return found
+
+
+def served_by(connection: http.client.HTTPConnection, port: int, workers: list[int]) -> int:
+    """The worker holding the server's end of a kept-alive loopback ``connection``."""
+    assert connection.sock is not None
+    client = connection.sock.getsockname()[1]
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(address.split(":")[1], 16) for address in fields[1:3])
+        if (local, remote) == (port, client):
+            inodes.add(int(fields[9]))
+    holders = [pid for pid in workers if socket_inodes(pid) & inodes]
+    assert len(holders) == 1, (client, holders)
+    return holders[0]
+
+
+def kept_alive(host: str, port: int) -> http.client.HTTPConnection:
+    """A connection that has had one answer and stays open."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("GET", "/api/health")
+    answer = connection.getresponse()
+    answer.read()
+    assert answer.status == 200 and not answer.will_close
+    return connection
+
+
+def test_connections_go_to_the_worker_holding_the_fewest(
+    tmp_path: Path, serve_process: Serve
+) -> None:
+    with serve_process(sqlite_env(tmp_path / "audit.db"), *SERVE, "--workers", "2") as (
+        base,
+        process,
+    ):
+        workers = workers_of(process)
+        host, port = urlsplit(base).hostname or "", urlsplit(base).port or 0
+        first = [kept_alive(host, port) for _ in range(8)]
+        owners = [served_by(connection, port, workers) for connection in first]
+        assert sorted(owners.count(pid) for pid in workers) == [4, 4]
+        # the first worker's four close: the next four connections all go to it
+        emptied = owners[0]
+        before = socket_inodes(emptied)
+        for connection, owner in zip(first, owners, strict=True):
+            if owner == emptied:
+                connection.close()
+        deadline = time.monotonic() + 10
+        while len(before - socket_inodes(emptied)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the worker has closed its ends
+        then = [kept_alive(host, port) for _ in range(4)]
+        assert [served_by(connection, port, workers) for connection in then] == [emptied] * 4
+        # four each again: the next two go one to each, in turn
+        last = [kept_alive(host, port) for _ in range(2)]
+        assert sorted(served_by(connection, port, workers) for connection in last) == sorted(
+            workers
+        )
+        for connection in [*first, *then, *last]:
+            connection.close()
 
 
 def test_two_workers_serve_the_port_and_keep_one_audit_trail(

@@ -19,15 +19,10 @@ other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
-import os
-import signal
 import socket
-import sys
-import threading
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import unquote
 
 import uvicorn
@@ -39,6 +34,7 @@ from calcinosis.errors import CalcinosisError
 from calcinosis.settings import Settings
 from calcinosis.storage import Store
 from calcinosis.web.problems import SECURITY_HEADERS, problem_body
+from calcinosis.web.workers import serve_workers
 
 if TYPE_CHECKING:  # the app (FastAPI) is imported once the database is open
     from fastapi import FastAPI
@@ -46,11 +42,9 @@ if TYPE_CHECKING:  # the app (FastAPI) is imported once the database is open
 __all__ = [
     "DeadlineProtocol",
     "StartupError",
-    "WorkerExitedError",
     "bind_sockets",
     "open_store",
     "run",
-    "serve_workers",
 ]
 
 
@@ -379,120 +373,3 @@ def run(app: FastAPI, settings: Settings, sockets: list[socket.socket], log_leve
         uvicorn.Server(config).run(sockets=sockets)
     else:
         serve_workers(config, sockets, settings.workers)
-
-
-class WorkerExitedError(CalcinosisError):
-    """A worker process ended while the others were serving: all were stopped."""
-
-
-def serve_workers(config: uvicorn.Config, sockets: list[socket.socket], workers: int) -> None:
-    """Serve on ``sockets`` in ``workers`` processes forked from this one, which supervises.
-
-    Each worker inherits what this process loaded (the knowledge base, its indexes and
-    the pooled evidence: shared, copy-on-write, and kept out of the collector's passes)
-    and the listening sockets, and accepts connections from them; it opens its own
-    database connections and writer (the app's lifespan), so nothing with a thread is
-    forked: a thread running here is refused (a bug). The replay check and the audit
-    trail are the database's, shared by the workers.
-
-    Stopping: SIGTERM or SIGINT here closes the pipe each worker watches, and each
-    stops as on its own SIGTERM (it finishes its requests and writes its records); so
-    does a worker whose supervisor died, even killed. A worker that ends while the
-    others serve stops them all: :class:`WorkerExitedError`, one line, exit 2 (the
-    service manager restarts the service; nothing goes on serving with fewer workers
-    unseen). After a signal this process ends by that signal, as one worker does.
-    """
-    running = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    if running:
-        raise StartupError(f"cannot fork the workers: threads are running ({', '.join(running)})")
-    stop_reader, stop_writer = os.pipe()
-    children: dict[int, int] = {}  # pid: worker number
-    received: list[int] = []
-
-    def stop(signum: int, _frame: object) -> None:
-        received.append(signum)
-        _close(stop_writer)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for number in range(1, workers + 1):
-            pid = os.fork()
-            if pid == 0:  # the worker: never returns
-                _worker(config, sockets, stop_reader, stop_writer)
-            children[pid] = number
-        for sock in sockets:  # the workers have them; this process accepts nothing
-            sock.close()
-        os.close(stop_reader)
-        failed = _supervise(children, stop_writer, received)
-    finally:
-        _close(stop_writer)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        signal.raise_signal(received[0])  # end as a single process does after the signal
-    if failed is not None:
-        number, pid, status = failed
-        raise WorkerExitedError(
-            f"worker {number} of {workers} (pid {pid}) {_exit_reason(status)}: "
-            "the others were stopped"
-        )
-
-
-def _close(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
-
-
-def _exit_reason(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-
-
-def _supervise(
-    children: dict[int, int], stop_writer: int, received: list[int]
-) -> tuple[int, int, int] | None:
-    """Wait for every worker; the first one ending unasked (number, pid, wait status)
-    stops the others."""
-    failed: tuple[int, int, int] | None = None
-    while children:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:  # pragma: no cover - every child was waited for
-            break
-        number = children.pop(pid, None)
-        if number is None:  # pragma: no cover - not one of ours
-            continue
-        if not received and failed is None:
-            failed = (number, pid, status)
-            _close(stop_writer)
-    return failed
-
-
-def _worker(
-    config: uvicorn.Config,
-    sockets: list[socket.socket],
-    stop_reader: int,
-    stop_writer: int,
-) -> NoReturn:
-    """One worker: uvicorn on the inherited sockets until a signal or the pipe closes."""
-    code = 0
-    try:
-        os.close(stop_writer)  # only the supervisor holds it: its end is the pipe's end
-        for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn's own, then these: it re-raises
-            signal.signal(sig, signal.SIG_DFL)  # the signal it stopped on, to end by it
-        server = uvicorn.Server(config)
-
-        def watch() -> None:
-            with contextlib.suppress(OSError):
-                while os.read(stop_reader, 1):  # nothing is ever written: b"" is the end
-                    pass
-            server.should_exit = True
-
-        threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
-        server.run(sockets=sockets)
-    except BaseException as exc:  # one line, never a traceback
-        sys.stderr.write(f"calcinosis: worker {os.getpid()}: {type(exc).__name__}: {exc}\n")
-        code = 1
-    finally:
-        sys.stderr.flush()
-        os._exit(code)
