@@ -915,3 +915,44 @@ def test_procedures_for_a_patient_taking_warfarin_say_the_sources_are_silent(
     assert line.startswith("No source addresses intralesional sodium thiosulfate, surgical")
     assert "topical sodium thiosulfate" not in line  # nothing injected or operated
     assert not any("taking warfarin" in s for s in plan_for(kb, patient)["sources_silent"])
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({}, True),
+        ({"raynaud": False}, False),  # nothing to treat
+        ({"conditions": []}, False),  # diltiazem is offered: the review's reason stands
+        ({"underlying_disease": "dermatomyositis"}, False),  # the review says it of SSc
+    ],
+)
+def test_raynauds_in_ssc_with_diltiazem_avoided_says_the_sources_are_silent(
+    kb: KnowledgeBase, change: dict[str, object], said: bool
+) -> None:
+    # The review: "the use of calcium channel blockers is recommended for treating Raynaud
+    # phenomenon in SSc"; no source says what to use when diltiazem is avoided (conduction
+    # disease, 004). Blind round 25, r25-02 (minor): Raynaud's went unmentioned.
+    patient = {
+        "age_years": 56,
+        "subtype": "dystrophic",
+        "underlying_disease": "systemic-sclerosis",
+        "symptomatic": True,
+        "raynaud": True,
+        "inflammation": True,
+        "lesions": {"count": 15, "largest_cm": 1.5, "distribution": "widespread"},
+        "conditions": ["cardiac-conduction-abnormality"],
+    }
+    plan = plan_for(kb, patient | change)
+    stances = {o["id"]: o["stance"] for o in plan["options"]}
+    lines = [s for s in plan["sources_silent"] if "Raynaud" in s]
+    assert lines == (
+        [
+            "No source says how to treat Raynaud's phenomenon when diltiazem is avoided: the "
+            "Traineau 2020 review notes that calcium channel blockers are recommended for "
+            "Raynaud's phenomenon in SSc (Discussion), and diltiazem is avoided for this "
+            "patient."
+        ]
+        if said
+        else []
+    )
+    assert (stances.get("diltiazem") == "avoid") is (change.get("conditions") != [])

@@ -74,7 +74,7 @@ def test_the_minimal_file_is_added_with_the_level_the_rules_give(
     source = after.sources[arm.provenance.source]
     assert source.kind == "study" and source.doi == "10.1000/example" and source.seed_file is None
     assert after.unreleased and not before.unreleased
-    assert after.version.startswith("1.0.7+") and after.version != before.version
+    assert after.version.startswith("1.0.8+") and after.version != before.version
 
 
 def test_the_files_keep_their_text_and_gain_the_records(

@@ -221,9 +221,9 @@ def test_the_command_in_each_format(
     assert len(document["records"]["added"]) == 3
     assert main(["evidence", "diff", str(base), str(head_dir), "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("# Evidence diff")
-    assert main(["evidence", "diff", str(head_dir)]) == 0  # against its last release: 1.0.7
+    assert main(["evidence", "diff", str(head_dir)]) == 0  # against its last release: 1.0.8
     out = capsys.readouterr().out
-    assert out.startswith("Evidence diff: 1.0.7+") and "RECORDS: 3 added" in out
+    assert out.startswith("Evidence diff: 1.0.8+") and "RECORDS: 3 added" in out
 
 
 @pytest.mark.parametrize(

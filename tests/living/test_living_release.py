@@ -49,21 +49,23 @@ def test_the_packaged_knowledge_is_its_own_last_release(kb: KnowledgeBase) -> No
         "calcinosis evidence release src/calcinosis/knowledge --version X.Y.Z --note '...'"
     )
     last, first = kb.changelog[0], kb.changelog[-1]
-    assert (last.version, last.previous) == ("1.0.7", "1.0.6")  # warfarin: procedures silent
-    assert last.content == kb.content_hash and kb.version == f"1.0.7+{kb.content_hash[:12]}"
+    assert (last.version, last.previous) == ("1.0.8", "1.0.7")  # Raynaud's, no diltiazem
+    assert last.content == kb.content_hash and kb.version == f"1.0.8+{kb.content_hash[:12]}"
     assert last.released.isoformat() == kb.released
-    assert last.changes[0] == "Added 1 algorithm-text"  # silent.warfarin-procedures
-    iatrogenic = kb.changelog[1]
+    assert last.changes[0] == "Added 1 algorithm-text"  # silent.raynaud-without-diltiazem
+    warfarin = kb.changelog[1]
+    assert warfarin.changes[0] == "Added 1 algorithm-text"  # silent.warfarin-procedures
+    iatrogenic = kb.changelog[2]
     assert iatrogenic.changes[0] == "Added 1 algorithm-text"  # iatrogenic.dystrophic
     assert "Plans of the reference panel: not compared" in iatrogenic.changes[1]  # code changed
-    tnf = kb.changelog[2]
+    tnf = kb.changelog[3]
     assert tnf.changes == [
         "Changed 2 treatments: Infliximab (contraindications[0].text); Adalimumab "
         "(contraindications[0].text)"
     ]
-    medication = kb.changelog[3]
+    medication = kb.changelog[4]
     assert medication.changes == ["Added 1 algorithm-text"]  # no panel patient takes one
-    excision, lupus, texts = kb.changelog[4], kb.changelog[5], kb.changelog[6]
+    excision, lupus, texts = kb.changelog[5], kb.changelog[6], kb.changelog[7]
     assert excision.changes == [
         "Changed 1 algorithm-text: the algorithm's text idiopathic.excision (offers[0].direction)"
     ]
@@ -86,13 +88,13 @@ def test_a_release_stamps_the_version_and_writes_the_entry(
     assert main([*argv, "--date", "2026-12-15"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Released {edited} as 1.1.0 on 2026-12-15")
-    assert f"What triggered it: {NOTE}" in out and "Changes since 1.0.7:" in out
+    assert f"What triggered it: {NOTE}" in out and "Changes since 1.0.8:" in out
     kb = read_knowledge(edited)
     assert not kb.unreleased
     assert (kb.manifest.version, kb.released) == ("1.1.0", "2026-12-15")
     assert kb.version == f"1.1.0+{kb.content_hash[:12]}"
     entry = kb.changelog[0]
-    assert (entry.version, entry.previous, entry.note) == ("1.1.0", "1.0.7", NOTE)
+    assert (entry.version, entry.previous, entry.note) == ("1.1.0", "1.0.8", NOTE)
     assert entry.content == kb.content_hash
     assert (
         entry.changes[0]
@@ -143,11 +145,11 @@ def test_the_next_release_is_compared_with_the_last(edited: Path, tmp_path: Path
 @pytest.mark.parametrize(
     ("version", "note", "date", "message"),
     [
-        ("1.0.7", NOTE, None, "--version: 1.0.7 is not greater than the current version (1.0.7)"),
+        ("1.0.8", NOTE, None, "--version: 1.0.8 is not greater than the current version (1.0.8)"),
         ("0.9.9", NOTE, None, "--version: 0.9.9 is not greater than the current version"),
         ("1.1", NOTE, None, "--version: '1.1' is not a version X.Y.Z"),
         ("1.1.0", "  ", None, "--note: say what triggered this version"),
-        ("1.1.0", NOTE, "2026-11-30", "--date: 2026-11-30 is before the last release (1.0.7"),
+        ("1.1.0", NOTE, "2026-11-30", "--date: 2026-11-30 is before the last release (1.0.8"),
     ],
 )
 def test_a_release_that_cannot_be_is_refused_and_changes_nothing(  # noqa: PLR0917
@@ -170,9 +172,9 @@ def test_nothing_to_release(tmp_path: Path) -> None:
     target = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
     with pytest.raises(
-        CalcinosisError, match=r"nothing to release: the content is that of release 1\.0\.7"
+        CalcinosisError, match=r"nothing to release: the content is that of release 1\.0\.8"
     ):
-        release(target, "1.0.8", "again")
+        release(target, "1.0.9", "again")
 
 
 def test_a_bad_date_is_a_usage_error(edited: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -214,7 +216,7 @@ def test_a_first_release_of_a_directory_never_released(tmp_path: Path) -> None:
         kb.unreleased
         and kb.release_status() == "not released: this evidence has never been released"
     )
-    done = release(target, "1.0.7", "First", released=dt.date(2026, 12, 3))  # the manifest's
+    done = release(target, "1.0.8", "First", released=dt.date(2026, 12, 4))  # the manifest's
     assert done.diff is None and done.entry.changes[0].startswith("First release: 30 studies")
     assert "  - changes.yaml" in manifest.read_text(encoding="utf-8")
     assert not read_knowledge(target).unreleased

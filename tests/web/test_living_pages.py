@@ -95,7 +95,7 @@ def test_unreleased_evidence_is_previewed_under_a_banner_on_every_page(
     banner = page.find(class_="preview-banner")
     assert banner is not None, path
     text = " ".join(banner.get_text().split())
-    assert f"Evidence {kb.version} is not released: it differs from release 1.0.7" in text
+    assert f"Evidence {kb.version} is not released: it differs from release 1.0.8" in text
     assert page.find(class_="evidence-status").get_text() == "not released"
     assert (
         page.find("footer", class_="site").find(class_="evidence-version").get_text() == kb.version
@@ -113,6 +113,7 @@ def test_the_changes_page_lists_the_releases_newest_first(edited: Path, tmp_path
         titles = [" ".join(s.find("h2").get_text().split()) for s in sections]
         assert titles == [
             "Version 1.1.0, released 2026-12-15 (current)",
+            "Version 1.0.8, released 2026-12-04",
             "Version 1.0.7, released 2026-12-03",
             "Version 1.0.6, released 2026-12-03",
             "Version 1.0.5, released 2026-12-03",
@@ -134,6 +135,7 @@ def test_the_changes_page_lists_the_releases_newest_first(edited: Path, tmp_path
         versions = [entry["version"] for entry in api["releases"]]
         assert versions == [
             "1.1.0",
+            "1.0.8",
             "1.0.7",
             "1.0.6",
             "1.0.5",

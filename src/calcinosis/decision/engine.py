@@ -582,6 +582,15 @@ def note_what_sources_do_not_cover(b: Builder) -> str | None:
         noted.append("kidney disease")
     if p.age_years < 1 and p.subtype != "iatrogenic":
         b.silences.append(b.words("silent.infants"))
+    diltiazem = b.options.get("diltiazem")
+    if (
+        p.raynaud is True
+        and p.underlying_disease == "systemic-sclerosis"
+        and diltiazem is not None
+        and diltiazem.stance == "avoid"
+    ):  # the review's calcium channel blockers for Raynaud's, barred here (round 25)
+        b.silences.append(b.words("silent.raynaud-without-diltiazem"))
+        noted.append("Raynaud's phenomenon with diltiazem avoided")
     invasive = _invasive_offered(b) if "warfarin" in p.medications else []
     if invasive:  # no source speaks of injecting or operating on an anticoagulated patient
         names = [b.kb.treatments[t].name for t in invasive]
