@@ -1927,3 +1927,29 @@ def test_a_subtype_named_in_several_words_is_searched_as_a_phrase(kb: KnowledgeB
     text = render_answer(typed)
     assert "surgical excision is the treatment of choice" in " ".join(text.split())
     assert "tumor necrosis factor" not in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("Does Cardizem work for calcinosis cutis in dermatomyositis?", "Cardizem"),
+        ("cardizm dose for calcinosis?", "Cardizem"),  # a typo corrected: the brand's name
+        ("Is CellCept useful for calcinosis?", "CellCept"),  # as the question writes it
+    ],
+)
+def test_a_brand_name_is_read_as_its_drug_and_the_answer_says_so(
+    kb: KnowledgeBase, question: str, lead: str
+) -> None:
+    # No source names a brand; "Cardizem" was read as diltiazem without a word (blind
+    # round 25, q25-09, minor).
+    text = _text(answer_question(question, kb))
+    drug = "mycophenolate mofetil" if lead == "CellCept" else "diltiazem"
+    assert f"{lead} is read as {drug} (a brand name)." in text
+    generic = question.replace(lead, drug).replace("cardizm", "diltiazem")
+    assert "brand name" not in _text(answer_question(generic, kb))
+
+
+def test_a_brand_named_in_a_yes_no_question_comes_after_the_verdict(kb: KnowledgeBase) -> None:
+    answer = answer_question("Should Coumadin be used for calcinosis in SSc?", kb)
+    assert answer["answer"].startswith("No. ")
+    assert "Coumadin is read as warfarin (a brand name)." in answer["answer"]

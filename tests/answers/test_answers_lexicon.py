@@ -102,13 +102,18 @@ def test_a_corrupt_lexicon_is_refused_naming_the_field(
     assert "\n" not in str(info.value)
 
 
-def test_a_lexicon_naming_an_unknown_treatment_is_refused(kb: KnowledgeBase) -> None:
-    wrong = lexicon.LEXICON.model_copy(
-        update={"aliases": {**lexicon.LEXICON.aliases, "cardizem": "diltiazam"}}
-    )
+@pytest.mark.parametrize(("table", "words"), [("aliases", "dilt"), ("brands", "cardizem")])
+def test_a_lexicon_naming_an_unknown_treatment_is_refused(
+    kb: KnowledgeBase, table: str, words: str
+) -> None:
+    entries = getattr(lexicon.LEXICON, table)
+    assert entries[words] == "diltiazem"
+    wrong = lexicon.LEXICON.model_copy(update={table: {**entries, words: "diltiazam"}})
     with pytest.raises(KnowledgeError) as info:
         lexicon.check_lexicon(kb, wrong)
-    assert str(info.value) == "lexicon.yaml, record aliases.cardizem: unknown treatment 'diltiazam'"
+    assert str(info.value) == (
+        f"lexicon.yaml, record {table}.{words}: unknown treatment 'diltiazam'"
+    )
 
 
 def test_a_synonym_added_to_the_catalog_is_understood_without_code(tmp_path: Path) -> None:

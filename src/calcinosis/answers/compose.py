@@ -9,6 +9,7 @@ records. The document carries the query as ``understood``.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ from calcinosis.answers.query import Query
 from calcinosis.answers.selection import subtype_management
 from calcinosis.answers.understand import understand
 from calcinosis.answers.verdicts import safety_first, verdict
-from calcinosis.answers.vocabulary import MEMBER_OF_CLASS
+from calcinosis.answers.vocabulary import BRANDS, MEMBER_OF_CLASS
 from calcinosis.decision.plan import DISCLAIMER
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.documents import CitationDocument
@@ -206,6 +207,20 @@ def only_ai_answer(d: Draft) -> None:
                 d.deferred.append(said)
 
 
+def brand_lead(d: Draft) -> None:
+    """A brand name asked about is read as its drug, and the answer says so: the sources
+    name the drugs, never their brands (blind round 25, q25-09: "Does Cardizem work?")."""
+    for words, ids in d.query.mentions:
+        if words not in BRANDS or words in MEMBER_OF_CLASS:
+            continue  # a member of a class: the composer says the sources name only it
+        written = re.search(rf"\b{re.escape(words)}\b", d.query.text, re.IGNORECASE)
+        brand = written.group(0) if written else words  # a typo corrected: the brand's
+        brand = brand[:1].upper() + brand[1:] if brand.islower() else brand
+        names = " and ".join(lower_name(d.name(t)) for t in ids)
+        # after what leads (a verdict, "No direct evidence: ..."): never before the answer
+        d.deferred.append(f"{brand} is read as {names} (a brand name).")
+
+
 def prepare(kb: KnowledgeBase) -> None:
     """Build now what answering derives from ``kb`` on first use (the passages and their
     search index, the treatment terms, the typo vocabulary, every pooled estimate): for
@@ -234,6 +249,7 @@ def answer_question(question: str, kb: KnowledgeBase | None = None) -> AnswerDoc
         if harmful and (query.patient_specific or query.prior):
             instead(d)  # a patient for whom it is not advised: what is offered instead
         reading_lead(d)  # "read as traumatic dystrophic calcinosis: ...", whatever is asked
+        brand_lead(d)  # "Cardizem is read as diltiazem", at the end of the leading lines
         COMPOSERS[query.intent](d)
         for intent in query.also:
             if intent == "dose" and query.intent == "first-line" and not query.treatments:

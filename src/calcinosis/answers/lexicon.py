@@ -145,6 +145,7 @@ class Lexicon(_Strict):
     abbreviations: dict[Word, str]
     classes: dict[str, ClassWords]
     aliases: dict[Word, str]
+    brands: dict[Word, str]
     routes: dict[Word, str]
     diseases: dict[Word, Disease]
     subtypes: dict[Word, Subtype]
@@ -317,7 +318,7 @@ def check_lexicon(kb: KnowledgeBase, lexicon: Lexicon | None = None) -> None:
         known(f"classes.{key}", None, key, kb.classes, "class")
         for index, member in enumerate(term.members):
             known(f"classes.{key}", f"members[{index}]", member, kb.treatments, "treatment")
-    for table in ("aliases", "member_of_class"):
+    for table in ("aliases", "brands", "member_of_class"):
         for words, treatment in getattr(lexicon, table).items():
             known(f"{table}.{words}", None, treatment, kb.treatments, "treatment")
     for source in lexicon.cues.sources:

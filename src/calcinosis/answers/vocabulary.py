@@ -19,6 +19,7 @@ from calcinosis.answers.lexicon import LEXICON as _L
 __all__ = [
     "ABBREVIATIONS",
     "ALIASES",
+    "BRANDS",
     "CLASSES",
     "CONDITIONS",
     "DISEASES",
@@ -61,7 +62,9 @@ CLASSES: dict[str, ClassTerm] = {
     for cls, term in _L.classes.items()
 }
 # Single catalog entries under words the catalog does not list.
-ALIASES: dict[str, str] = dict(_L.aliases)
+ALIASES: dict[str, str] = dict(_L.aliases) | dict(_L.brands)
+# Brand names (read as their drug, and said so).
+BRANDS: dict[str, str] = dict(_L.brands)
 # Route words that pick a member of a class (matched to the catalog's ``route``).
 ROUTES: dict[str, str] = dict(_L.routes)
 # Underlying diseases, in the patient-profile vocabulary (DESIGN.md); longest first.

@@ -262,15 +262,18 @@ def _sort_medications(data: dict[str, Any], treatment_ids: Collection[str]) -> d
 
 
 def _brand_names() -> dict[str, str]:
-    """The catalog's brand and other names (``aliases`` of ``knowledge/lexicon.yaml``, the
-    same data the answers read: 'humira' -> adalimumab), read once."""
+    """The catalog's brand and other names (``brands`` and ``aliases`` of
+    ``knowledge/lexicon.yaml``, the same data the answers read: 'humira' -> adalimumab),
+    read once."""
     global _BRANDS  # noqa: PLW0603 - read once, on the first other medication
     if _BRANDS is None:
         data = read_data(KNOWLEDGE_DIR / "lexicon.yaml")
-        aliases = data.get("aliases") if isinstance(data, dict) else None
+        tables = [data.get(key) for key in ("aliases", "brands")] if isinstance(data, dict) else []
         _BRANDS = {
             str(name).replace(" ", "-"): str(target)
-            for name, target in (aliases or {}).items()
+            for table in tables
+            if isinstance(table, dict)
+            for name, target in table.items()
             if isinstance(target, str)
         }
     return _BRANDS
