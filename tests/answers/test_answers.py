@@ -799,6 +799,26 @@ def test_the_warfarin_disagreement_shows_for_warfarin(kb: KnowledgeBase) -> None
     assert section.startswith("On warfarin") or "On warfarin" in section
 
 
+def test_a_printed_cell_the_counts_contradict_is_shown_for_its_treatment(
+    kb: KnowledgeBase,
+) -> None:
+    """Blind round 25, q25-01 (minor): a warfarin answer counts Cukierman 2004 as 2 of 3
+    (SSc) while the review's Table 1 prints "DM (5) SSc (3)"; the answer says so, with
+    the row. A question about another treatment does not."""
+    section = _section(
+        answer_question(
+            "Should low-dose warfarin be used to treat calcinosis cutis in systemic sclerosis?", kb
+        ),
+        "Where the sources disagree",
+    )
+    assert 'Table 1, Warfarin, Adults, row 3 prints "DM (5) SSc (3)" for Cukierman 2004' in section
+    assert "lists 8 patients; the response cells and the text give 3" in section
+    other = _section(
+        answer_question("Does diltiazem work for calcinosis?", kb), "Where the sources disagree"
+    )
+    assert "DM (5)" not in other and "Cukierman" not in other
+
+
 # ------------------------------------------------------------- 6. citations
 QUESTIONS = [
     "Should warfarin be used for calcinosis?",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from calcinosis.evidence.audit import CHECKS, audit, classify_percent
+from calcinosis.evidence.audit import CHECKS, audit, classify_percent, disease_cell_discrepancy
 from calcinosis.evidence.knowledge_base import KnowledgeBase
 
 
@@ -46,6 +46,26 @@ def test_warfarin_patient_counts(found: dict[str, dict[str, object]]) -> None:
     assert "swapped" in str(versus_text["explanation"])
     assert found["totals-warfarin"]["published"]["value"].startswith("DM 10, SSc 6")  # type: ignore[index]
     assert found["disease-cell-cukierman-2004-warfarin"]["published"]["value"] == "DM (5) SSc (3)"  # type: ignore[index]
+
+
+def test_a_disease_cell_is_checked_against_the_arms_n(kb: KnowledgeBase) -> None:
+    """Table 1 prints "DM (5) SSc (3)" for Cukierman 2004: 5 + 3 = 8 patients, against
+    responses out of 3 (2, 66%). The same row printed "SSc (3)" would be no finding, and
+    a row that prints no disease count is none either."""
+    arm = next(a for a in kb.arms if a.id == "cukierman-2004-warfarin")
+    assert arm.printed is not None and arm.n == 3
+    found = disease_cell_discrepancy(kb, arm)
+    assert found is not None
+    assert found.explanation.startswith("The disease cell lists 8 patients;")
+    assert found.published.location == "Table 1, Warfarin, Adults, row 3"
+    consistent = arm.model_copy(
+        update={"printed": arm.printed.model_copy(update={"disease": "SSc (3)"})}
+    )
+    assert disease_cell_discrepancy(kb, consistent) is None
+    uncounted = arm.model_copy(
+        update={"printed": arm.printed.model_copy(update={"disease": "SSc"})}
+    )
+    assert disease_cell_discrepancy(kb, uncounted) is None
 
 
 def test_aggarwal_year_and_giuggioli_design(found: dict[str, dict[str, object]]) -> None:

@@ -41,6 +41,7 @@ from calcinosis.evidence.applicability import (
     applies_to_row,
     fit,
 )
+from calcinosis.evidence.audit import disease_cell_discrepancy
 from calcinosis.evidence.derived import derived
 from calcinosis.evidence.knowledge_base import KnowledgeBase, study_label
 from calcinosis.evidence.references import redact
@@ -702,6 +703,17 @@ def disagreements(d: Draft, treatments: Sequence[str]) -> None:
                 f"{d.cite(statement_provenance(first))}, versus {SOURCE_NAMES[second.source]}, "
                 f'"{sentences(second.quote, 1, 200)}" {d.cite(statement_provenance(second))}.',
             )
+    for arm in kb.arms:  # a printed cell that the review's own counts contradict
+        found = disease_cell_discrepancy(kb, arm) if arm.treatment in asked else None
+        if found is None:
+            continue
+        d.add(
+            "Where the sources disagree",
+            f"Within {SOURCE_NAMES[found.published.source]}: {found.published.location} prints "
+            f'"{found.published.value}" for {study_label(kb.studies[arm.study])}. '
+            f"{found.explanation.split('. ', 1)[0]}, the n the counts here use "
+            f"{d.cite(arm_provenance(arm))}.",
+        )
 
 
 # ---------------------------------------------------------------- nearest

@@ -33,7 +33,7 @@ from calcinosis.evidence.tables import (
     table4_patients,
 )
 
-__all__ = ["CHECKS", "Discrepancy", "audit", "classify_percent"]
+__all__ = ["CHECKS", "Discrepancy", "audit", "classify_percent", "disease_cell_discrepancy"]
 
 Severity = Literal["error", "inconsistency", "rounding", "note"]
 CHECKS = (
@@ -152,22 +152,31 @@ def _check_percents(kb: KnowledgeBase) -> Iterator[Discrepancy]:
                 )
 
 
+def disease_cell_discrepancy(kb: KnowledgeBase, arm: Arm) -> Discrepancy | None:
+    """The arm's printed disease cell when the patients it lists are not the arm's n
+    (Cukierman 2004: "DM (5) SSc (3)" beside responses out of 3); None otherwise."""
+    if arm.printed is None or arm.printed.disease is None or arm.n is None:
+        return None
+    listed = sum(int(count) for _, count in _DISEASE.findall(arm.printed.disease))
+    if not listed or listed == arm.n:
+        return None
+    return Discrepancy(
+        f"disease-cell-{arm.id}",
+        "disease-cell",
+        "error",
+        arm.id,
+        Place(arm.printed.disease, _review(kb), arm.provenance.location.split(";")[0]),
+        Place(f"n = {arm.n}", _review(kb), arm.provenance.location),
+        f"The disease cell lists {listed} patients; the response cells and the text "
+        f"give {arm.n}. " + " ".join(arm.notes),
+    )
+
+
 def _check_disease_cells(kb: KnowledgeBase) -> Iterator[Discrepancy]:
     for arm in kb.arms:
-        if arm.printed is None or arm.printed.disease is None or arm.n is None:
-            continue
-        listed = sum(int(count) for _, count in _DISEASE.findall(arm.printed.disease))
-        if listed and listed != arm.n:
-            yield Discrepancy(
-                f"disease-cell-{arm.id}",
-                "disease-cell",
-                "error",
-                arm.id,
-                Place(arm.printed.disease, _review(kb), arm.provenance.location.split(";")[0]),
-                Place(f"n = {arm.n}", _review(kb), arm.provenance.location),
-                f"The disease cell lists {listed} patients; the response cells and the text "
-                f"give {arm.n}. " + " ".join(arm.notes),
-            )
+        found = disease_cell_discrepancy(kb, arm)
+        if found is not None:
+            yield found
 
 
 def _plain(text: str) -> str:
